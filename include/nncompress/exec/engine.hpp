@@ -1,0 +1,66 @@
+#pragma once
+// The engine: an ONNX graph compiled once into a flat list of kernel steps over integer value
+// slots, run on LibTorch tensors. Inference runs under InferenceMode with eval-time folding
+// (BatchNorm into the preceding Conv) that follows weight swaps; training mode runs the plain
+// graph with initializers as leaf parameters so autograd and BatchNorm statistics work.
+#include <ATen/core/Tensor.h>
+#include <onnx/onnx_pb.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nncompress/exec/op_registry.hpp"
+#include "nncompress/exec/weight_store.hpp"
+
+namespace nnc::exec {
+
+struct EngineOptions {
+  bool fold_batchnorm = true;  // inference-time Conv+BatchNormalization folding
+  const OpRegistry* registry = nullptr;  // default_registry() when null
+};
+
+struct ValueInfo {
+  std::string name;
+  int onnx_type = 0;              // TensorProto data type, 0 if unknown
+  std::vector<int64_t> shape;     // -1 for symbolic/unknown dims
+};
+
+class Engine {
+ public:
+  explicit Engine(onnx::ModelProto model, EngineOptions options = {});
+  ~Engine();
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+
+  // Graph inputs that are fed at run time (initializers excluded), and graph outputs, in order.
+  const std::vector<ValueInfo>& inputs() const;
+  const std::vector<ValueInfo>& outputs() const;
+
+  WeightStore& weights();
+  const WeightStore& weights() const;
+
+  // Runs the graph. Under inference this uses InferenceMode; in training mode gradients flow.
+  std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs);
+  at::Tensor run_single(const at::Tensor& input);  // one input, first output
+
+  // Training mode: float initializers become leaf tensors requiring grad (trainable() lists
+  // them); BatchNormalization uses batch statistics and updates its running statistics.
+  void set_training(bool training);
+  bool training() const;
+  std::vector<at::Tensor> trainable() const;        // float initializers consumed as weights
+  std::vector<std::string> trainable_names() const;
+
+  // The original model with every initializer replaced by the store's current value.
+  onnx::ModelProto to_model() const;
+  const onnx::ModelProto& model() const;
+
+  // Number of compiled steps per mode, for tests/diagnostics.
+  std::size_t num_steps(bool training) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nnc::exec

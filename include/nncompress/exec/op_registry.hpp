@@ -1,0 +1,83 @@
+#pragma once
+// Operator registry: ONNX op type (default domain) + opset range -> builder. A builder runs
+// once at load, reads and validates the node's attributes (throwing "unsupported" for anything
+// it cannot honour) and returns the kernel that runs it. Adding an operator touches one file in
+// src/exec/ops/ and one register_*_ops call in op_registry.cpp.
+#include <ATen/core/Tensor.h>
+#include <onnx/onnx_pb.h>
+
+#include <climits>
+#include <functional>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace nnc::exec {
+
+struct RunContext {
+  bool training = false;
+};
+
+// A compiled kernel: reads inputs (absent optional inputs are undefined tensors), writes outputs.
+using OpFn = std::function<void(const RunContext&, std::span<const at::Tensor>, std::span<at::Tensor>)>;
+
+// What a builder sees of a node at load time.
+class NodeInfo {
+ public:
+  using ConstantLookup = std::function<std::optional<at::Tensor>(const std::string&)>;
+  NodeInfo(const onnx::NodeProto& node, int opset, ConstantLookup constants);
+
+  const onnx::NodeProto& proto() const { return node_; }
+  const std::string& op_type() const { return node_.op_type(); }
+  int opset() const { return opset_; }
+  std::string label() const;  // "node 'name' (OpType)" for messages
+
+  bool has_attr(std::string_view name) const;
+  int64_t attr_int(std::string_view name, int64_t fallback) const;
+  float attr_float(std::string_view name, float fallback) const;
+  std::string attr_string(std::string_view name, std::string fallback) const;
+  std::vector<int64_t> attr_ints(std::string_view name, std::vector<int64_t> fallback = {}) const;
+  std::vector<float> attr_floats(std::string_view name, std::vector<float> fallback = {}) const;
+  std::optional<at::Tensor> attr_tensor(std::string_view name) const;
+  const onnx::AttributeProto* attr(std::string_view name) const;
+
+  std::size_t num_inputs() const { return static_cast<std::size_t>(node_.input_size()); }
+  bool has_input(std::size_t i) const;  // present and non-empty name
+  std::size_t num_outputs() const { return static_cast<std::size_t>(node_.output_size()); }
+  // Value of input i if it is known at load (initializer of integer type or Constant output).
+  std::optional<at::Tensor> constant_input(std::size_t i) const;
+
+  // Throws nnc::Error(kUnsupported) "<label>: unsupported <what>".
+  [[noreturn]] void unsupported(const std::string& what) const;
+  // Throws unsupported for any attribute not in `known`.
+  void expect_attrs(std::initializer_list<std::string_view> known) const;
+
+ private:
+  const onnx::NodeProto& node_;
+  int opset_;
+  ConstantLookup constants_;
+};
+
+using OpBuilder = std::function<OpFn(const NodeInfo&)>;
+
+class OpRegistry {
+ public:
+  void add(const std::string& op_type, OpBuilder builder, int min_opset = 1, int max_opset = INT_MAX);
+  const OpBuilder* find(std::string_view op_type, int opset) const;
+  std::vector<std::string> op_types() const;
+
+ private:
+  struct Entry {
+    int min_opset, max_opset;
+    OpBuilder builder;
+  };
+  std::map<std::string, std::vector<Entry>, std::less<>> ops_;
+};
+
+// The registry with every operator nncompress runs.
+const OpRegistry& default_registry();
+
+}  // namespace nnc::exec

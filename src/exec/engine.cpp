@@ -1,0 +1,340 @@
+#include "nncompress/exec/engine.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <c10/core/InferenceMode.h>
+
+#include <fmt/ranges.h>
+
+#include <map>
+#include <set>
+#include <unordered_map>
+
+#include "exec/fusion.hpp"
+#include "exec/plan.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/onnx/model_io.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
+
+namespace nnc::exec {
+namespace {
+
+ValueInfo value_info(const onnx::ValueInfoProto& v) {
+  ValueInfo info;
+  info.name = v.name();
+  if (v.type().has_tensor_type()) {
+    const auto& tt = v.type().tensor_type();
+    info.onnx_type = tt.elem_type();
+    if (tt.has_shape()) {
+      for (const auto& d : tt.shape().dim()) info.shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+    }
+  }
+  return info;
+}
+
+std::string shape_str(at::IntArrayRef s) { return fmt::format("[{}]", fmt::join(s, ",")); }
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::vector<std::string> parts;
+  for (auto d : s) parts.push_back(d < 0 ? "?" : std::to_string(d));
+  return fmt::format("[{}]", fmt::join(parts, ","));
+}
+
+// Kahn's algorithm over node inputs; ONNX requires sorted graphs but tolerating unsorted ones
+// costs nothing at load.
+std::vector<int> topological_order(const onnx::GraphProto& g, const std::set<std::string>& available) {
+  std::unordered_map<std::string, int> producer;
+  for (int i = 0; i < g.node_size(); ++i)
+    for (const auto& o : g.node(i).output())
+      if (!o.empty()) producer[o] = i;
+  std::vector<int> indeg(g.node_size(), 0);
+  std::vector<std::vector<int>> users(g.node_size());
+  for (int i = 0; i < g.node_size(); ++i) {
+    for (const auto& in : g.node(i).input()) {
+      if (in.empty() || available.count(in)) continue;
+      auto it = producer.find(in);
+      if (it == producer.end()) {
+        fail(ErrorCode::kCorrupt, "node '{}' ({}): input '{}' is not produced by any node, input or initializer",
+             g.node(i).name(), g.node(i).op_type(), in);
+      }
+      ++indeg[i];
+      users[it->second].push_back(i);
+    }
+  }
+  std::vector<int> order, ready;
+  for (int i = g.node_size() - 1; i >= 0; --i)
+    if (!indeg[i]) ready.push_back(i);
+  while (!ready.empty()) {
+    int n = ready.back();
+    ready.pop_back();
+    order.push_back(n);
+    for (int u : users[n])
+      if (--indeg[u] == 0) ready.push_back(u);
+    std::sort(ready.begin(), ready.end(), std::greater<int>());
+  }
+  NNC_CHECK_CODE(order.size() == static_cast<std::size_t>(g.node_size()), kCorrupt,
+                 "graph has a cycle; cannot order its nodes");
+  return order;
+}
+
+}  // namespace
+
+struct Engine::Impl {
+  onnx::ModelProto model;
+  int opset = 0;
+  const OpRegistry* registry = nullptr;
+  EngineOptions options;
+  WeightStore store;
+  std::vector<ValueInfo> inputs, outputs;
+  std::vector<int> input_slots, output_slots;
+  std::unordered_map<std::string, int> slot_of;
+  std::vector<int> slot_weight;         // slot -> store index, or -1
+  std::vector<at::Tensor> slot_const;   // slot -> folded constant (undefined if not constant)
+  std::vector<Step> infer_plan, train_plan;
+  std::set<std::size_t> not_trainable;  // store indices (BatchNorm running statistics, non-float)
+  bool training = false;
+
+  int slot(const std::string& name) {
+    auto it = slot_of.find(name);
+    if (it != slot_of.end()) return it->second;
+    int s = static_cast<int>(slot_weight.size());
+    slot_of[name] = s;
+    slot_weight.push_back(-1);
+    slot_const.emplace_back();
+    return s;
+  }
+
+  bool is_constant_slot(int s) const {
+    if (slot_const[s].defined()) return true;
+    // Non-float initializers (shapes, axes, indices) are constants; float ones are weights
+    // that compression swaps, so they are never folded away.
+    return slot_weight[s] >= 0 && !at::isFloatingType(store.at(slot_weight[s]).scalar_type());
+  }
+  at::Tensor constant_value(int s) const {
+    return slot_const[s].defined() ? slot_const[s] : store.at(slot_weight[s]);
+  }
+
+  void compile();
+  Step build_step(const onnx::NodeProto& node);
+  void finish_plan(std::vector<Step>& plan);
+  std::vector<at::Tensor> execute(const std::vector<Step>& plan, const std::vector<at::Tensor>& in);
+};
+
+Step Engine::Impl::build_step(const onnx::NodeProto& node) {
+  NodeInfo info(node, opset, [this](const std::string& name) -> std::optional<at::Tensor> {
+    auto it = slot_of.find(name);
+    if (it == slot_of.end()) return std::nullopt;
+    int s = it->second;
+    if (slot_const[s].defined()) return slot_const[s];
+    if (slot_weight[s] >= 0) return store.at(slot_weight[s]);
+    return std::nullopt;
+  });
+  if (!node.domain().empty() && node.domain() != "ai.onnx") {
+    info.unsupported(fmt::format("operator domain '{}'", node.domain()));
+  }
+  const OpBuilder* builder = registry->find(node.op_type(), opset);
+  if (!builder) info.unsupported(fmt::format("operator {} (opset {})", node.op_type(), opset));
+  Step step;
+  step.fn = (*builder)(info);
+  step.label = info.label();
+  for (const auto& i : node.input()) step.in.push_back(i.empty() ? -1 : slot(i));
+  for (const auto& o : node.output()) step.out.push_back(o.empty() ? -1 : slot(o));
+  return step;
+}
+
+void Engine::Impl::compile() {
+  auto& g = *model.mutable_graph();
+  opset = onnxio::opset_version(model);
+  NNC_CHECK_CODE(opset >= 7, kUnsupported, "model opset {} is unsupported (need 7 or newer)", opset);
+  registry = options.registry ? options.registry : &default_registry();
+
+  std::set<std::string> available;
+  for (const auto& init : g.initializer()) {
+    int s = slot(init.name());
+    store.add(init.name(), onnxio::to_tensor(init));
+    slot_weight[s] = static_cast<int>(store.size() - 1);
+    available.insert(init.name());
+  }
+  for (const auto& in : g.input()) {
+    if (available.count(in.name())) continue;  // IR<4 models list initializers as inputs
+    inputs.push_back(value_info(in));
+    input_slots.push_back(slot(in.name()));
+    available.insert(in.name());
+  }
+  for (const auto& out : g.output()) outputs.push_back(value_info(out));
+
+  // BatchNormalization running statistics are state, not trainable parameters.
+  for (const auto& node : g.node()) {
+    if (node.op_type() != "BatchNormalization") continue;
+    for (int i = 3; i < std::min(5, node.input_size()); ++i)
+      if (store.contains(node.input(i))) not_trainable.insert(store.index_of(node.input(i)));
+  }
+  for (std::size_t i = 0; i < store.size(); ++i)
+    if (!at::isFloatingType(store.at(i).scalar_type())) not_trainable.insert(i);
+
+  auto order = topological_order(g, available);
+  std::vector<Step> plain;
+  std::vector<const onnx::NodeProto*> plain_nodes;
+  {
+    c10::NoGradGuard no_grad;
+    for (int idx : order) {
+      const auto& node = g.node(idx);
+      Step step = build_step(node);
+      bool foldable = node.op_type() != "Dropout" && node.op_type() != "RandomNormal";
+      for (int s : step.in) foldable = foldable && (s < 0 || is_constant_slot(s));
+      if (foldable) {
+        // Constant sub-graph (shape arithmetic, Constant nodes): evaluate once at load.
+        std::vector<at::Tensor> ins, outs(step.out.size());
+        for (int s : step.in) ins.push_back(s < 0 ? at::Tensor() : constant_value(s));
+        RunContext ctx;
+        try {
+          step.fn(ctx, ins, outs);
+        } catch (const nnc::Error&) {
+          throw;
+        } catch (const std::exception& e) {
+          fail(ErrorCode::kCorrupt, "{}: cannot evaluate constant node: {}", step.label,
+               std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
+        }
+        for (std::size_t k = 0; k < step.out.size(); ++k)
+          if (step.out[k] >= 0) slot_const[step.out[k]] = outs[k];
+        continue;
+      }
+      plain.push_back(std::move(step));
+      plain_nodes.push_back(&node);
+    }
+  }
+  for (const auto& out : g.output()) {
+    auto it = slot_of.find(out.name());
+    NNC_CHECK_CODE(it != slot_of.end(), kCorrupt, "graph output '{}' is not produced by any node", out.name());
+    output_slots.push_back(it->second);
+  }
+  train_plan = plain;
+  FusionContext fctx;
+  fctx.is_weight = [this](int s) { return s >= 0 && slot_weight[s] >= 0; };
+  fctx.graph_outputs.insert(output_slots.begin(), output_slots.end());
+  infer_plan = options.fold_batchnorm ? fuse_conv_batchnorm(plain, plain_nodes, fctx) : plain;
+  finish_plan(train_plan);
+  finish_plan(infer_plan);
+}
+
+void Engine::Impl::finish_plan(std::vector<Step>& plan) {
+  std::vector<int> last_use(slot_weight.size(), -1);
+  for (std::size_t i = 0; i < plan.size(); ++i)
+    for (int s : plan[i].in)
+      if (s >= 0) last_use[s] = static_cast<int>(i);
+  std::set<int> keep(output_slots.begin(), output_slots.end());
+  for (std::size_t s = 0; s < last_use.size(); ++s) {
+    if (last_use[s] < 0 || keep.count(static_cast<int>(s)) || slot_weight[s] >= 0 || slot_const[s].defined())
+      continue;
+    plan[last_use[s]].release.push_back(static_cast<int>(s));
+  }
+}
+
+std::vector<at::Tensor> Engine::Impl::execute(const std::vector<Step>& plan, const std::vector<at::Tensor>& in) {
+  NNC_CHECK_CODE(in.size() == input_slots.size(), kShape, "model has {} inputs but {} were given",
+                 input_slots.size(), in.size());
+  std::vector<at::Tensor> slots(slot_weight.size());
+  for (std::size_t s = 0; s < slots.size(); ++s) {
+    if (slot_const[s].defined()) slots[s] = slot_const[s];
+    else if (slot_weight[s] >= 0) slots[s] = store.at(slot_weight[s]);
+  }
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const auto& decl = inputs[i].shape;
+    const auto& t = in[i];
+    bool ok = decl.empty() || static_cast<std::size_t>(t.dim()) == decl.size();
+    for (std::size_t d = 0; ok && d < decl.size(); ++d) ok = decl[d] < 0 || decl[d] == t.size(static_cast<int64_t>(d));
+    NNC_CHECK_CODE(ok, kShape, "input '{}': model expects shape {} but got {}", inputs[i].name, shape_str(decl),
+                   shape_str(t.sizes()));
+    slots[input_slots[i]] = t;
+  }
+  RunContext ctx{training};
+  std::vector<at::Tensor> ins, outs;
+  for (const auto& step : plan) {
+    ins.clear();
+    for (int s : step.in) ins.push_back(s < 0 ? at::Tensor() : slots[s]);
+    outs.assign(step.out.size(), at::Tensor());
+    try {
+      step.fn(ctx, ins, outs);
+    } catch (const nnc::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      std::string msg = e.what();
+      fail(ErrorCode::kShape, "{}: {}", step.label, msg.substr(0, msg.find('\n')));
+    }
+    for (std::size_t k = 0; k < step.out.size(); ++k)
+      if (step.out[k] >= 0) slots[step.out[k]] = std::move(outs[k]);
+    for (int s : step.release) slots[s].reset();
+  }
+  std::vector<at::Tensor> result;
+  for (int s : output_slots) result.push_back(slots[s]);
+  return result;
+}
+
+Engine::Engine(onnx::ModelProto model, EngineOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->model = std::move(model);
+  impl_->options = options;
+  impl_->compile();
+}
+Engine::~Engine() = default;
+Engine::Engine(Engine&&) noexcept = default;
+Engine& Engine::operator=(Engine&&) noexcept = default;
+
+const std::vector<ValueInfo>& Engine::inputs() const { return impl_->inputs; }
+const std::vector<ValueInfo>& Engine::outputs() const { return impl_->outputs; }
+WeightStore& Engine::weights() { return impl_->store; }
+const WeightStore& Engine::weights() const { return impl_->store; }
+const onnx::ModelProto& Engine::model() const { return impl_->model; }
+bool Engine::training() const { return impl_->training; }
+std::size_t Engine::num_steps(bool training) const {
+  return training ? impl_->train_plan.size() : impl_->infer_plan.size();
+}
+
+std::vector<at::Tensor> Engine::run(const std::vector<at::Tensor>& inputs) {
+  if (impl_->training) return impl_->execute(impl_->train_plan, inputs);
+  c10::InferenceMode guard;
+  return impl_->execute(impl_->infer_plan, inputs);
+}
+
+at::Tensor Engine::run_single(const at::Tensor& input) { return run({input}).at(0); }
+
+void Engine::set_training(bool training) {
+  impl_->training = training;
+  for (std::size_t i = 0; i < impl_->store.size(); ++i) {
+    if (impl_->not_trainable.count(i)) continue;
+    impl_->store.at(i).requires_grad_(training);
+  }
+}
+
+std::vector<std::string> Engine::trainable_names() const {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < impl_->store.size(); ++i)
+    if (!impl_->not_trainable.count(i)) names.push_back(impl_->store.name(i));
+  return names;
+}
+
+std::vector<at::Tensor> Engine::trainable() const {
+  std::vector<at::Tensor> out;
+  for (std::size_t i = 0; i < impl_->store.size(); ++i)
+    if (!impl_->not_trainable.count(i)) out.push_back(impl_->store.at(i));
+  return out;
+}
+
+onnx::ModelProto Engine::to_model() const {
+  onnx::ModelProto m = impl_->model;
+  for (auto& init : *m.mutable_graph()->mutable_initializer()) {
+    std::size_t idx = impl_->store.index_of(init.name());
+    const auto& t = impl_->store.at(idx);
+    // Integer tensors keep their original encoding (uint16/uint32 are widened in memory).
+    if (!at::isFloatingType(t.scalar_type()) && impl_->store.version(idx) == 0) continue;
+    auto proto = onnxio::from_tensor(t, init.name());
+    if (init.data_type() != proto.data_type()) {
+      // Keep the declared type: cast back (e.g. to uint16 storage) is not supported here.
+      NNC_CHECK_CODE(false, kUnsupported, "initializer '{}': cannot re-encode type {}", init.name(),
+                     init.data_type());
+    }
+    for (const auto& kv : init.external_data()) (void)kv;
+    init = std::move(proto);
+  }
+  return m;
+}
+
+}  // namespace nnc::exec

@@ -1,0 +1,105 @@
+#include "exec/fusion.hpp"
+
+#include <ATen/ATen.h>
+
+#include <map>
+#include <memory>
+
+namespace nnc::exec {
+namespace {
+
+// Identity + version of a tensor: changes whenever the tensor is replaced or written in place.
+struct TensorStamp {
+  const void* impl = nullptr;
+  int64_t version = -1;
+  bool operator==(const TensorStamp&) const = default;
+};
+TensorStamp stamp(const at::Tensor& t) {
+  if (!t.defined()) return {};
+  return {t.unsafeGetTensorImpl(), t.is_inference() ? 0 : static_cast<int64_t>(t._version())};
+}
+
+struct FoldedConv {
+  OpFn conv;
+  float eps;
+  std::vector<TensorStamp> stamps;
+  at::Tensor weight, bias;
+
+  void operator()(const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    // in: x, W, B (maybe undefined), gamma, beta, mean, var
+    std::vector<TensorStamp> now;
+    for (std::size_t i = 1; i < in.size(); ++i) now.push_back(stamp(in[i]));
+    if (now != stamps || !weight.defined()) {
+      auto inv = in[3] * at::rsqrt(in[6] + eps);
+      std::vector<int64_t> shape(in[1].dim(), 1);
+      shape[0] = -1;
+      weight = (in[1] * inv.reshape(shape)).contiguous();
+      auto b = in[2].defined() ? in[2] : at::zeros_like(in[5]);
+      bias = ((b - in[5]) * inv + in[4]).contiguous();
+      stamps = std::move(now);
+    }
+    std::array<at::Tensor, 3> conv_in{in[0], weight, bias};
+    conv(rc, conv_in, out);
+  }
+};
+
+}  // namespace
+
+std::vector<Step> fuse_conv_batchnorm(const std::vector<Step>& plan,
+                                      const std::vector<const onnx::NodeProto*>& nodes,
+                                      const FusionContext& ctx) {
+  std::map<int, int> readers;
+  for (const auto& s : plan)
+    for (int i : s.in)
+      if (i >= 0) ++readers[i];
+  std::map<int, std::size_t> producer;
+  for (std::size_t i = 0; i < plan.size(); ++i)
+    for (int o : plan[i].out)
+      if (o >= 0) producer[o] = i;
+
+  std::vector<bool> absorbed(plan.size(), false);
+  std::map<std::size_t, Step> replacement;  // BN step index -> fused step
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    const auto& bn = *nodes[i];
+    if (bn.op_type() != "BatchNormalization" || plan[i].in.size() < 5) continue;
+    if (plan[i].out.size() > 1) {
+      bool extra = false;
+      for (std::size_t k = 1; k < plan[i].out.size(); ++k) extra = extra || plan[i].out[k] >= 0;
+      if (extra) continue;  // training-mode outputs requested
+    }
+    int x = plan[i].in[0];
+    auto p = producer.find(x);
+    if (p == producer.end()) continue;
+    const auto& conv = *nodes[p->second];
+    if (conv.op_type() != "Conv" || readers[x] != 1 || ctx.graph_outputs.count(x)) continue;
+    const auto& cin = plan[p->second].in;
+    bool weights = cin.size() >= 2 && ctx.is_weight(cin[1]) && (cin.size() < 3 || cin[2] < 0 || ctx.is_weight(cin[2]));
+    for (int k = 1; k < 5; ++k) weights = weights && ctx.is_weight(plan[i].in[k]);
+    if (!weights) continue;
+    float eps = 1e-5f;
+    for (const auto& a : bn.attribute())
+      if (a.name() == "epsilon") eps = a.f();
+    Step fused;
+    auto folded = std::make_shared<FoldedConv>();
+    folded->conv = plan[p->second].fn;
+    folded->eps = eps;
+    fused.fn = [folded](const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+      (*folded)(rc, in, out);
+    };
+    fused.in = {cin[0], cin[1], cin.size() >= 3 ? cin[2] : -1, plan[i].in[1], plan[i].in[2], plan[i].in[3],
+                plan[i].in[4]};
+    fused.out = {plan[i].out[0]};
+    fused.label = plan[p->second].label + "+" + plan[i].label;
+    absorbed[p->second] = true;
+    replacement[i] = std::move(fused);
+  }
+  std::vector<Step> out;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    if (absorbed[i]) continue;
+    auto r = replacement.find(i);
+    out.push_back(r != replacement.end() ? std::move(r->second) : plan[i]);
+  }
+  return out;
+}
+
+}  // namespace nnc::exec

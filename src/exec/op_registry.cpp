@@ -1,0 +1,112 @@
+#include "nncompress/exec/op_registry.hpp"
+
+#include "exec/ops/ops.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
+
+namespace nnc::exec {
+
+NodeInfo::NodeInfo(const onnx::NodeProto& node, int opset, ConstantLookup constants)
+    : node_(node), opset_(opset), constants_(std::move(constants)) {}
+
+std::string NodeInfo::label() const {
+  std::string name = node_.name().empty() ? (node_.output_size() ? node_.output(0) : std::string("?"))
+                                          : node_.name();
+  return fmt::format("node '{}' ({})", name, node_.op_type());
+}
+
+const onnx::AttributeProto* NodeInfo::attr(std::string_view name) const {
+  for (const auto& a : node_.attribute())
+    if (a.name() == name) return &a;
+  return nullptr;
+}
+
+bool NodeInfo::has_attr(std::string_view name) const { return attr(name) != nullptr; }
+
+int64_t NodeInfo::attr_int(std::string_view name, int64_t fallback) const {
+  const auto* a = attr(name);
+  return a ? a->i() : fallback;
+}
+
+float NodeInfo::attr_float(std::string_view name, float fallback) const {
+  const auto* a = attr(name);
+  return a ? a->f() : fallback;
+}
+
+std::string NodeInfo::attr_string(std::string_view name, std::string fallback) const {
+  const auto* a = attr(name);
+  return a ? a->s() : fallback;
+}
+
+std::vector<int64_t> NodeInfo::attr_ints(std::string_view name, std::vector<int64_t> fallback) const {
+  const auto* a = attr(name);
+  if (!a) return fallback;
+  return {a->ints().begin(), a->ints().end()};
+}
+
+std::vector<float> NodeInfo::attr_floats(std::string_view name, std::vector<float> fallback) const {
+  const auto* a = attr(name);
+  if (!a) return fallback;
+  return {a->floats().begin(), a->floats().end()};
+}
+
+std::optional<at::Tensor> NodeInfo::attr_tensor(std::string_view name) const {
+  const auto* a = attr(name);
+  if (!a || !a->has_t()) return std::nullopt;
+  return onnxio::to_tensor(a->t());
+}
+
+bool NodeInfo::has_input(std::size_t i) const {
+  return i < num_inputs() && !node_.input(static_cast<int>(i)).empty();
+}
+
+std::optional<at::Tensor> NodeInfo::constant_input(std::size_t i) const {
+  if (!has_input(i) || !constants_) return std::nullopt;
+  return constants_(node_.input(static_cast<int>(i)));
+}
+
+void NodeInfo::unsupported(const std::string& what) const {
+  fail(ErrorCode::kUnsupported, "{}: unsupported {}", label(), what);
+}
+
+void NodeInfo::expect_attrs(std::initializer_list<std::string_view> known) const {
+  for (const auto& a : node_.attribute()) {
+    bool ok = false;
+    for (auto k : known) ok = ok || a.name() == k;
+    if (!ok) unsupported(fmt::format("attribute '{}'", a.name()));
+  }
+}
+
+void OpRegistry::add(const std::string& op_type, OpBuilder builder, int min_opset, int max_opset) {
+  ops_[op_type].push_back({min_opset, max_opset, std::move(builder)});
+}
+
+const OpBuilder* OpRegistry::find(std::string_view op_type, int opset) const {
+  auto it = ops_.find(op_type);
+  if (it == ops_.end()) return nullptr;
+  for (const auto& e : it->second)
+    if (opset >= e.min_opset && opset <= e.max_opset) return &e.builder;
+  return nullptr;
+}
+
+std::vector<std::string> OpRegistry::op_types() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : ops_) out.push_back(k);
+  return out;
+}
+
+const OpRegistry& default_registry() {
+  static const OpRegistry registry = [] {
+    OpRegistry r;
+    register_conv_ops(r);
+    register_gemm_ops(r);
+    register_elementwise_ops(r);
+    register_pool_ops(r);
+    register_norm_ops(r);
+    register_shape_ops(r);
+    return r;
+  }();
+  return registry;
+}
+
+}  // namespace nnc::exec

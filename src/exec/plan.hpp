@@ -1,0 +1,17 @@
+#pragma once
+// Internal: a compiled step of the engine's plan.
+#include <string>
+#include <vector>
+
+#include "nncompress/exec/op_registry.hpp"
+
+namespace nnc::exec {
+
+struct Step {
+  OpFn fn;
+  std::vector<int> in, out;  // value slots; -1 for absent optional inputs/outputs
+  std::vector<int> release;  // slots whose last reader is this step
+  std::string label;
+};
+
+}  // namespace nnc::exec

@@ -1,0 +1,111 @@
+#include "nncompress/onnx/model_io.hpp"
+
+#include <onnx/checker.h>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
+#include <climits>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
+
+namespace nnc::onnxio {
+namespace fs = std::filesystem;
+namespace {
+
+// Inlines every external-data tensor of `graph` (and its subgraphs) into raw_data.
+void inline_external_data(onnx::GraphProto& graph, const fs::path& base_dir, const std::string& what);
+
+void inline_tensor(onnx::TensorProto& t, const fs::path& base_dir, const std::string& what) {
+  if (t.data_location() != onnx::TensorProto::EXTERNAL) return;
+  std::string location;
+  long long offset = 0, length = -1;
+  for (const auto& kv : t.external_data()) {
+    if (kv.key() == "location") location = kv.value();
+    else if (kv.key() == "offset") offset = std::stoll(kv.value());
+    else if (kv.key() == "length") length = std::stoll(kv.value());
+  }
+  NNC_CHECK_CODE(!location.empty(), kCorrupt, "{}: tensor '{}' has external data without a location", what,
+                 t.name());
+  NNC_CHECK_CODE(fs::path(location).is_relative() && location.find("..") == std::string::npos, kCorrupt,
+                 "{}: tensor '{}' external data location '{}' must be a relative path inside the model directory",
+                 what, t.name(), location);
+  fs::path file = base_dir / location;
+  auto bytes = read_file_bytes(file);
+  NNC_CHECK_CODE(offset >= 0 && static_cast<std::size_t>(offset) <= bytes.size(), kCorrupt,
+                 "{}: tensor '{}' external data offset {} is past the end of {}", what, t.name(), offset,
+                 file.string());
+  std::size_t len = length < 0 ? bytes.size() - static_cast<std::size_t>(offset) : static_cast<std::size_t>(length);
+  NNC_CHECK_CODE(static_cast<std::size_t>(offset) + len <= bytes.size(), kCorrupt,
+                 "{}: tensor '{}' external data ({} bytes at {}) is truncated in {}", what, t.name(), len, offset,
+                 file.string());
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(bytes.data()) + offset, len));
+  t.clear_external_data();
+  t.set_data_location(onnx::TensorProto::DEFAULT);
+}
+
+void inline_external_data(onnx::GraphProto& graph, const fs::path& base_dir, const std::string& what) {
+  for (auto& t : *graph.mutable_initializer()) inline_tensor(t, base_dir, what);
+  for (auto& node : *graph.mutable_node()) {
+    for (auto& attr : *node.mutable_attribute()) {
+      if (attr.has_t()) inline_tensor(*attr.mutable_t(), base_dir, what);
+      if (attr.has_g()) inline_external_data(*attr.mutable_g(), base_dir, what);
+      for (auto& g : *attr.mutable_graphs()) inline_external_data(g, base_dir, what);
+    }
+  }
+}
+
+}  // namespace
+
+onnx::ModelProto parse_model(const void* data, std::size_t size, const std::string& what) {
+  NNC_CHECK_CODE(size > 0, kCorrupt, "{}: empty file, not an ONNX model", what);
+  NNC_CHECK_CODE(size < static_cast<std::size_t>(INT_MAX), kUnsupported, "{}: models over 2 GiB are unsupported",
+                 what);
+  google::protobuf::io::ArrayInputStream raw(data, static_cast<int>(size));
+  google::protobuf::io::CodedInputStream coded(&raw);
+  coded.SetTotalBytesLimit(INT_MAX);
+  onnx::ModelProto model;
+  bool ok = model.ParseFromCodedStream(&coded) && coded.ConsumedEntireMessage();
+  NNC_CHECK_CODE(ok, kCorrupt, "{}: cannot parse ONNX protobuf (truncated or corrupt file)", what);
+  NNC_CHECK_CODE(model.has_graph(), kCorrupt, "{}: not an ONNX model (no graph)", what);
+  return model;
+}
+
+void check_model(const onnx::ModelProto& model, const std::string& what) {
+  try {
+    onnx::checker::check_model(model);
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    for (auto& c : msg)
+      if (c == '\n') c = ' ';
+    fail(ErrorCode::kCorrupt, "{}: ONNX checker failed: {}", what, msg);
+  }
+}
+
+onnx::ModelProto load_model(const fs::path& path, const LoadOptions& options) {
+  auto bytes = read_file_bytes(path);
+  std::string what = path.string();
+  auto model = parse_model(bytes.data(), bytes.size(), what);
+  fs::path base = path.parent_path();
+  if (base.empty()) base = ".";
+  inline_external_data(*model.mutable_graph(), base, what);
+  if (options.run_checker) check_model(model, what);
+  return model;
+}
+
+void save_model(const onnx::ModelProto& model, const fs::path& path, const fs::path& protect) {
+  check_model(model, path.string());
+  std::string bytes;
+  NNC_CHECK_CODE(model.SerializeToString(&bytes), kIo, "{}: cannot serialise model", path.string());
+  write_file_atomic(path, std::string_view(bytes), protect);
+}
+
+int opset_version(const onnx::ModelProto& model) {
+  for (const auto& op : model.opset_import()) {
+    if (op.domain().empty() || op.domain() == "ai.onnx") return static_cast<int>(op.version());
+  }
+  return 1;
+}
+
+}  // namespace nnc::onnxio

@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+
+using namespace nnc;
+using onnxio::Attr;
+
+namespace {
+
+// conv -> bn -> relu -> flatten -> gemm
+onnx::ModelProto conv_bn_model() {
+  torch::manual_seed(0);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 2, 6, 6});
+  b.add_initializer("w", torch::randn({4, 2, 3, 3}));
+  b.add_initializer("cb", torch::randn({4}));
+  b.add_initializer("gamma", torch::rand({4}) + 0.5);
+  b.add_initializer("beta", torch::randn({4}));
+  b.add_initializer("mean", torch::randn({4}) * 0.1);
+  b.add_initializer("var", torch::rand({4}) + 0.5);
+  b.add_initializer("fc", torch::randn({3, 4 * 6 * 6}) * 0.1);
+  b.add_initializer("fcb", torch::randn({3}));
+  b.add_node("Conv", {"x", "w", "cb"}, {"c"}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
+  b.add_node("BatchNormalization", {"c", "gamma", "beta", "mean", "var"}, {"n"}, {{"epsilon", 1e-5f}});
+  b.add_node("Relu", {"n"}, {"r"});
+  b.add_node("Flatten", {"r"}, {"f"});
+  b.add_node("Gemm", {"f", "fc", "fcb"}, {"y"}, {{"transB", int64_t{1}}});
+  b.add_output("y", {-1, 3});
+  return b.build();
+}
+
+torch::Tensor reference(const exec::WeightStore& w, const torch::Tensor& x) {
+  auto c = torch::conv2d(x, w.get("w"), w.get("cb"), 1, 1);
+  auto n = torch::batch_norm(c, w.get("gamma"), w.get("beta"), w.get("mean"), w.get("var"), false, 0.1, 1e-5, false);
+  return torch::addmm(w.get("fcb"), torch::relu(n).flatten(1), w.get("fc").t());
+}
+
+}  // namespace
+
+TEST(Engine, FoldsBatchNormAndMatchesReference) {
+  exec::Engine e(conv_bn_model());
+  EXPECT_EQ(e.num_steps(false), 4u);  // conv+bn fused
+  EXPECT_EQ(e.num_steps(true), 5u);
+  auto x = torch::randn({5, 2, 6, 6});
+  auto y = e.run_single(x);
+  EXPECT_LT((y - reference(e.weights(), x)).abs().max().item<float>(), 1e-4);
+}
+
+TEST(Engine, WeightSwapInvalidatesFoldedCache) {
+  exec::Engine e(conv_bn_model());
+  auto x = torch::randn({3, 2, 6, 6});
+  auto y0 = e.run_single(x);
+  e.weights().set("w", torch::zeros({4, 2, 3, 3}));
+  e.weights().set("var", torch::ones({4}) * 4.0);
+  auto y1 = e.run_single(x);
+  EXPECT_GT((y1 - y0).abs().max().item<float>(), 1e-3);
+  EXPECT_LT((y1 - reference(e.weights(), x)).abs().max().item<float>(), 1e-4);
+}
+
+TEST(Engine, TrainingModeGivesGradientsAndUpdatesRunningStats) {
+  exec::Engine e(conv_bn_model());
+  auto mean_before = e.weights().get("mean").clone();
+  e.set_training(true);
+  auto names = e.trainable_names();
+  EXPECT_EQ(std::count(names.begin(), names.end(), "mean"), 0);
+  EXPECT_EQ(names.size(), 6u);
+  auto y = e.run_single(torch::randn({8, 2, 6, 6}));
+  y.sum().backward();
+  EXPECT_TRUE(e.weights().get("w").grad().defined());
+  EXPECT_GT(e.weights().get("w").grad().abs().sum().item<float>(), 0);
+  EXPECT_FALSE(torch::equal(mean_before, e.weights().get("mean")));
+  e.set_training(false);
+  EXPECT_FALSE(e.weights().get("w").requires_grad());
+}
+
+TEST(Engine, ToModelWritesSwappedWeights) {
+  exec::Engine e(conv_bn_model());
+  e.weights().set("fcb", torch::full({3}, 2.5));
+  exec::Engine e2(e.to_model());
+  EXPECT_TRUE(torch::equal(e2.weights().get("fcb"), torch::full({3}, 2.5)));
+  auto x = torch::randn({2, 2, 6, 6});
+  EXPECT_TRUE(torch::equal(e.run_single(x), e2.run_single(x)));
+}
+
+TEST(Engine, UnsupportedOperatorFailsAtLoadNamingTheNode) {
+  auto m = conv_bn_model();
+  m.mutable_graph()->mutable_node(2)->set_op_type("FancyOp");
+  try {
+    exec::Engine e(m);
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_EQ(std::string(err.what()), "node 'r' (FancyOp): unsupported operator FancyOp (opset 13)");
+  }
+}
+
+TEST(Engine, WrongInputShapeIsAClearError) {
+  exec::Engine e(conv_bn_model());
+  try {
+    e.run_single(torch::randn({2, 3, 6, 6}));
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_EQ(std::string(err.what()), "input 'x': model expects shape [?,2,6,6] but got [2,3,6,6]");
+  }
+}
+
+TEST(Engine, WeightStoreRejectsWrongShape) {
+  exec::Engine e(conv_bn_model());
+  EXPECT_THROW(e.weights().set("w", torch::zeros({4, 2, 3})), Error);
+  EXPECT_THROW(e.weights().set("nope", torch::zeros({1})), Error);
+}

@@ -1,0 +1,112 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/metadata.hpp"
+#include "nncompress/onnx/model_io.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
+
+namespace fs = std::filesystem;
+using namespace nnc::onnxio;
+
+namespace {
+onnx::ModelProto tiny_model() {
+  GraphBuilder b;
+  b.add_input("x", {-1, 4});
+  b.add_initializer("w", torch::arange(12, torch::kFloat).reshape({4, 3}));
+  b.add_node("MatMul", {"x", "w"}, {"y"});
+  b.add_output("y", {-1, 3});
+  return b.build();
+}
+fs::path tmp(const std::string& name) { return fs::temp_directory_path() / ("nnc_onnx_test_" + name); }
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const nnc::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(TensorProto, RoundTripsEveryType) {
+  for (auto type : {torch::kFloat, torch::kDouble, torch::kLong, torch::kInt, torch::kByte, torch::kChar,
+                    torch::kBool, torch::kHalf, torch::kShort}) {
+    auto t = (torch::arange(24) % 7).to(type).reshape({2, 3, 4});
+    auto back = to_tensor(from_tensor(t, "t"));
+    EXPECT_EQ(back.scalar_type(), type);
+    EXPECT_TRUE(torch::equal(back, t)) << c10::toString(type);
+  }
+}
+
+TEST(TensorProto, ReadsTypedFieldsAndWidensUint16) {
+  onnx::TensorProto p;
+  p.set_name("u");
+  p.set_data_type(onnx::TensorProto::UINT16);
+  p.add_dims(2);
+  p.add_int32_data(65535);
+  p.add_int32_data(7);
+  auto t = to_tensor(p);
+  EXPECT_EQ(t.scalar_type(), torch::kInt);
+  EXPECT_EQ(t[0].item<int>(), 65535);
+  p.clear_int32_data();
+  p.add_int32_data(1);
+  EXPECT_EQ(error_of([&] { to_tensor(p); }), "tensor 'u': has 1 values but its shape needs 2");
+}
+
+TEST(ModelIo, SaveLoadRoundTripKeepsMetadata) {
+  auto m = tiny_model();
+  set_normalisation(m, {{0.286f}, {0.353f}});
+  set_num_classes(m, 10);
+  save_model(m, tmp("rt.onnx"));
+  auto back = load_model(tmp("rt.onnx"));
+  EXPECT_EQ(back.SerializeAsString(), m.SerializeAsString());
+  auto norm = get_normalisation(back);
+  ASSERT_TRUE(norm);
+  EXPECT_FLOAT_EQ(norm->mean[0], 0.286f);
+  EXPECT_EQ(get_num_classes(back).value(), 10);
+  EXPECT_EQ(opset_version(back), 13);
+}
+
+TEST(ModelIo, ExternalDataIsInlined) {
+  auto m = tiny_model();
+  auto& init = *m.mutable_graph()->mutable_initializer(0);
+  std::string raw = init.raw_data();
+  fs::create_directories(tmp("ext"));
+  nnc::write_file_atomic(tmp("ext") / "weights.bin", std::string("PAD!") + raw);
+  init.clear_raw_data();
+  init.set_data_location(onnx::TensorProto::EXTERNAL);
+  auto add = [&](const std::string& k, const std::string& v) {
+    auto* kv = init.add_external_data();
+    kv->set_key(k);
+    kv->set_value(v);
+  };
+  add("location", "weights.bin");
+  add("offset", "4");
+  add("length", std::to_string(raw.size()));
+  std::string bytes = m.SerializeAsString();
+  nnc::write_file_atomic(tmp("ext") / "m.onnx", bytes);
+  auto back = load_model(tmp("ext") / "m.onnx");
+  EXPECT_EQ(back.graph().initializer(0).raw_data(), raw);
+}
+
+TEST(ModelIo, BadInputsGiveOneLineErrors) {
+  EXPECT_EQ(error_of([] { load_model(tmp("missing.onnx")); }), tmp("missing.onnx").string() + ": no such file");
+  std::string bytes = tiny_model().SerializeAsString();
+  nnc::write_file_atomic(tmp("trunc.onnx"), bytes.substr(0, bytes.size() / 2));
+  EXPECT_EQ(error_of([] { load_model(tmp("trunc.onnx")); }),
+            tmp("trunc.onnx").string() + ": cannot parse ONNX protobuf (truncated or corrupt file)");
+  nnc::write_file_atomic(tmp("empty.onnx"), std::string_view(""));
+  EXPECT_EQ(error_of([] { load_model(tmp("empty.onnx")); }), tmp("empty.onnx").string() + ": empty file, not an ONNX model");
+  auto bad = tiny_model();
+  bad.mutable_graph()->mutable_node(0)->set_input(1, "nonexistent");
+  nnc::write_file_atomic(tmp("bad.onnx"), bad.SerializeAsString());
+  auto msg = error_of([] { load_model(tmp("bad.onnx")); });
+  EXPECT_NE(msg.find("ONNX checker failed"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos);
+}
