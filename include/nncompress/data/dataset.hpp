@@ -1,0 +1,57 @@
+#pragma once
+// Image-classification data: loading (IDX, NPY), normalisation and the fixed splits every
+// command shares:
+//   train  = training split minus its last `holdout` (5,000) images; `train` never sees those
+//   val    = class-balanced subset of the held-out images (--val, default 1000)
+//   calib  = subset of the held-out images (--calib, default 1024)
+//   test   = the full test split; no search or calibration ever sees it
+// All subsets are drawn deterministically from --seed.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nnc::data {
+
+// Raw data as read from disk: images float32 in [0,1] (uint8 pixels divided by 255), NCHW;
+// labels int64.
+struct DataSource {
+  std::string name;  // what --data named (for messages)
+  at::Tensor train_x, train_y, test_x, test_y;
+  int num_classes = 0;
+};
+
+// A normalised, ready-to-run set.
+struct Dataset {
+  at::Tensor images;  // N x C x H x W float32, normalised
+  at::Tensor labels;  // N int64
+  int num_classes = 0;
+  int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
+};
+
+struct Normalisation {
+  std::vector<float> mean{0.0f}, std{1.0f};  // per channel, or one value for all channels
+};
+
+struct SplitOptions {
+  int64_t holdout = 5000;
+  int64_t val = 1000;
+  int64_t calib = 1024;
+  uint64_t seed = 0;
+};
+
+struct Splits {
+  Dataset train, val, calib, test;
+};
+
+// `name_or_dir`: "fashion-mnist" (the Debian data set directory) or a directory holding
+// {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] or {train,test}_{x,y}.npy.
+DataSource load_data(const std::string& name_or_dir);
+
+// Applies (x - mean) / std per channel.
+at::Tensor normalise(const at::Tensor& images, const Normalisation& norm);
+
+Splits make_splits(const DataSource& source, const Normalisation& norm, const SplitOptions& options);
+
+}  // namespace nnc::data

@@ -1,0 +1,42 @@
+#pragma once
+// Running a model over a data set and measuring it. This is the hot path of every search
+// ("swap weights, re-evaluate"), so an Evaluator pre-slices its batches once and reuses them.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+#include "nncompress/data/dataset.hpp"
+
+namespace nnc::exec {
+class Engine;
+}
+
+namespace nnc::data {
+
+struct Metrics {
+  double top1 = 0, top5 = 0;  // fractions in [0, 1]
+  double loss = 0;            // mean cross-entropy
+  double macro_f1 = 0;        // mean over classes of per-class F1
+  int64_t n = 0;
+  double seconds = 0;
+};
+
+Metrics metrics_from_logits(const at::Tensor& logits, const at::Tensor& labels, int num_classes);
+double macro_f1(const at::Tensor& logits, const at::Tensor& labels, int num_classes);
+// Output distortion: mean squared error of logits against reference logits.
+double output_distortion(const at::Tensor& logits, const at::Tensor& reference);
+
+class Evaluator {
+ public:
+  explicit Evaluator(const Dataset& data, int64_t batch = 256);
+  // Runs the engine (inference mode) over every batch; returns N x classes logits.
+  at::Tensor logits(exec::Engine& engine) const;
+  Metrics evaluate(exec::Engine& engine) const;
+  const Dataset& data() const { return data_; }
+
+ private:
+  Dataset data_;
+  std::vector<at::Tensor> batches_;
+};
+
+}  // namespace nnc::data

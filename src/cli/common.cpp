@@ -1,0 +1,38 @@
+#include <ATen/Parallel.h>
+
+#include <iostream>
+#include <thread>
+
+#include "cli/command.hpp"
+#include "nncompress/core/progress.hpp"
+
+namespace nnc::cli {
+
+void add_global_options(CLI::App* cmd, GlobalOptions& g) {
+  cmd->add_option("--threads", g.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--json", g.json, "Print one JSON object on stdout");
+  cmd->add_flag("-q,--quiet", g.quiet, "No progress output on stderr");
+}
+
+void add_data_options(CLI::App* cmd, DataOptions& d) {
+  cmd->add_option("--data", d.data, "Data set: 'fashion-mnist' or a directory with IDX or NPY files")
+      ->capture_default_str();
+  cmd->add_option("--mean", d.mean, "Per-channel input mean (overrides model metadata)")->delimiter(',');
+  cmd->add_option("--std", d.std, "Per-channel input std (overrides model metadata)")->delimiter(',');
+  cmd->add_option("--val", d.val, "Validation images (class-balanced, from the held-out training images)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--calib", d.calib, "Calibration images (from the held-out training images)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--seed", d.seed, "Seed for every random choice")->capture_default_str();
+  cmd->add_option("--batch", d.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+}
+
+void apply_global_options(const GlobalOptions& g) {
+  int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  set_progress_enabled(!g.quiet);
+}
+
+void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+}  // namespace nnc::cli

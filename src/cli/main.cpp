@@ -1,0 +1,33 @@
+// nncompress: compress trained ONNX networks for memory-starved devices.
+#include <cstdio>
+#include <exception>
+
+#include "cli/command.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/interrupt.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"nncompress: compress trained ONNX networks and prove what accuracy they keep"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "nncompress 0.1.0");
+  nnc::cli::register_info_command(app);
+  nnc::cli::register_eval_command(app);
+  nnc::cli::register_run_command(app);
+  nnc::cli::register_train_command(app);
+  nnc::cli::register_share_command(app);
+  nnc::cli::register_unpack_command(app);
+  nnc::install_interrupt_handler();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const nnc::Error& e) {
+    std::fprintf(stderr, "nncompress: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    std::fprintf(stderr, "nncompress: error: %s\n", msg.substr(0, msg.find('\n')).c_str());
+    return 1;
+  }
+  return nnc::interrupted() ? 130 : 0;
+}
