@@ -1,0 +1,6 @@
+// Placeholder: the 'eval' command lands with its module (replace this file).
+#include "cli/command.hpp"
+
+namespace nnc::cli {
+void register_eval_command(CLI::App&) {}
+}  // namespace nnc::cli

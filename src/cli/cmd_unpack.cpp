@@ -1,0 +1,6 @@
+// Placeholder: the 'unpack' command lands with its module (replace this file).
+#include "cli/command.hpp"
+
+namespace nnc::cli {
+void register_unpack_command(CLI::App&) {}
+}  // namespace nnc::cli
