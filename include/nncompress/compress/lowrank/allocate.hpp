@@ -1,0 +1,76 @@
+#pragma once
+// Per-layer (groups k, rank j) allocation for a global budget.
+// ALDS (Liebenwein et al., NeurIPS 2021, Sec. 3.2): for fixed k per layer, ranks follow from
+// one error level eps (every layer's relative error <= eps); the smallest eps meeting the
+// budget is found by bisection. Then k is re-picked per layer given the others (alternating
+// minimisation of the maximum error), over several restarts. SVDs are computed once per
+// (layer, k) and reused for the whole search.
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nncompress/compress/lowrank/grouped_svd.hpp"
+#include "nncompress/compress/lowrank/layers.hpp"
+
+namespace nnc::lowrank {
+
+enum class BudgetKind { kParams, kFlops };
+
+struct LayerChoice {
+  bool factored = false;  // false: layer kept dense
+  int64_t k = 1, j = 0;
+  double error = 0;       // relative error proxy (0 when dense)
+  int64_t params = 0, flops = 0;
+};
+
+struct Allocation {
+  std::string method;                // "alds", "svd", "uniform", "energy"
+  std::vector<LayerChoice> layers;   // parallel to the problem's layers
+  double max_error = 0;
+  int64_t params = 0, flops = 0;     // of the decomposable layers after allocation
+};
+
+class AldsProblem {
+ public:
+  AldsProblem(std::vector<Layer> layers, BudgetKind kind, std::vector<int64_t> k_candidates = {1, 2, 3, 5, 7, 9});
+
+  const std::vector<Layer>& layers() const { return layers_; }
+  // Cost units (params or FLOPs) of the decomposable layers as they are.
+  int64_t dense_cost() const;
+  // Cheapest possible cost (rank 1 with the cheapest k in every decomposable layer).
+  int64_t min_cost() const;
+
+  const GroupedSvd& svd(std::size_t layer, int64_t k);  // cached
+  LayerChoice choose(std::size_t layer, int64_t k, int64_t j);
+
+  // Ranks for a fixed k per layer at error level eps (dense where factoring does not pay).
+  Allocation at_error(const std::vector<int64_t>& ks, double eps);
+  // Smallest eps whose allocation fits `budget` cost units, for fixed ks (bisection).
+  Allocation fit_budget(const std::vector<int64_t>& ks, int64_t budget);
+
+  // The full ALDS search. Throws if even rank 1 everywhere exceeds the budget.
+  Allocation alds(int64_t budget, int iterations = 3, int random_restarts = 3, uint64_t seed = 0);
+  // Baselines at the same budget: plain SVD (k = 1, same eps rule), uniform rank ratio,
+  // energy-based rank (keep a fixed fraction of sum sigma^2 per layer).
+  Allocation plain_svd(int64_t budget);
+  Allocation uniform_rank(int64_t budget);
+  Allocation energy_rank(int64_t budget);
+
+  std::vector<int64_t> valid_ks(std::size_t layer) const;
+
+ private:
+  int64_t cost(const LayerChoice& c) const { return kind_ == BudgetKind::kParams ? c.params : c.flops; }
+  void check_budget(int64_t budget) const;
+  Allocation finish(std::string method, std::vector<LayerChoice> choices) const;
+  template <typename RankOf>
+  Allocation bisect_rule(const char* method, int64_t budget, RankOf rank_of);
+
+  std::vector<Layer> layers_;
+  BudgetKind kind_;
+  std::vector<int64_t> k_candidates_;
+  std::map<std::pair<std::size_t, int64_t>, std::unique_ptr<GroupedSvd>> svds_;
+};
+
+}  // namespace nnc::lowrank

@@ -1,0 +1,242 @@
+#include "nncompress/compress/lowrank/allocate.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <random>
+
+#include "nncompress/core/error.hpp"
+
+namespace nnc::lowrank {
+
+AldsProblem::AldsProblem(std::vector<Layer> layers, BudgetKind kind, std::vector<int64_t> k_candidates)
+    : layers_(std::move(layers)), kind_(kind), k_candidates_(std::move(k_candidates)) {
+  bool any = false;
+  for (const auto& l : layers_) any = any || l.decomposable();
+  NNC_CHECK(any, "model has no decomposable layers (Conv with groups=1, Gemm or MatMul with an initializer weight)");
+}
+
+std::vector<int64_t> AldsProblem::valid_ks(std::size_t layer) const {
+  const auto& l = layers_[layer];
+  std::vector<int64_t> ks;
+  // Groups must divide the input channels; fully-connected layers are factored whole (k = 1).
+  if (l.kind != LayerKind::kConv) return {1};
+  for (auto k : k_candidates_)
+    if (k >= 1 && l.c % k == 0 && k <= l.c) ks.push_back(k);
+  if (ks.empty()) ks.push_back(1);
+  return ks;
+}
+
+const GroupedSvd& AldsProblem::svd(std::size_t layer, int64_t k) {
+  auto key = std::make_pair(layer, k);
+  auto it = svds_.find(key);
+  if (it == svds_.end()) it = svds_.emplace(key, std::make_unique<GroupedSvd>(layers_[layer].matrix, layers_[layer].c, k)).first;
+  return *it->second;
+}
+
+LayerChoice AldsProblem::choose(std::size_t layer, int64_t k, int64_t j) {
+  const auto& l = layers_[layer];
+  LayerChoice dense{false, 1, 0, 0.0, l.params(), l.flops()};
+  if (!l.decomposable()) return dense;
+  const auto& s = svd(layer, k);
+  j = std::clamp<int64_t>(j, 1, s.max_rank());
+  LayerChoice c;
+  c.factored = true;
+  c.k = k;
+  c.j = j;
+  c.params = j * (k * l.f + l.c * l.kappa);
+  c.flops = c.params * l.out_spatial;
+  c.error = s.error(j);
+  // Factoring only pays while it is cheaper than the dense layer (which has error 0).
+  if (c.params >= l.params()) return dense;
+  return c;
+}
+
+int64_t AldsProblem::dense_cost() const {
+  int64_t total = 0;
+  for (const auto& l : layers_)
+    if (l.decomposable()) total += kind_ == BudgetKind::kParams ? l.params() : l.flops();
+  return total;
+}
+
+int64_t AldsProblem::min_cost() const {
+  int64_t total = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    const auto& l = layers_[i];
+    if (!l.decomposable()) continue;
+    int64_t best = kind_ == BudgetKind::kParams ? l.params() : l.flops();
+    for (auto k : valid_ks(i)) {
+      int64_t p = k * l.f + l.c * l.kappa;
+      best = std::min(best, kind_ == BudgetKind::kParams ? p : p * l.out_spatial);
+    }
+    total += best;
+  }
+  return total;
+}
+
+Allocation AldsProblem::finish(std::string method, std::vector<LayerChoice> choices) const {
+  Allocation a;
+  a.method = std::move(method);
+  for (std::size_t i = 0; i < choices.size(); ++i) {
+    if (!layers_[i].decomposable()) continue;
+    a.max_error = std::max(a.max_error, choices[i].error);
+    a.params += choices[i].params;
+    a.flops += choices[i].flops;
+  }
+  a.layers = std::move(choices);
+  return a;
+}
+
+Allocation AldsProblem::at_error(const std::vector<int64_t>& ks, double eps) {
+  std::vector<LayerChoice> choices;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    if (!layers_[i].decomposable()) {
+      choices.push_back(choose(i, 1, 0));
+      continue;
+    }
+    const auto& s = svd(i, ks[i]);
+    choices.push_back(choose(i, ks[i], s.rank_for_error(eps)));
+  }
+  return finish("alds", std::move(choices));
+}
+
+void AldsProblem::check_budget(int64_t budget) const {
+  NNC_CHECK(budget >= min_cost(),
+            "budget of {} {} for the decomposable layers is below the {} that rank 1 in every layer needs",
+            budget, kind_ == BudgetKind::kParams ? "parameters" : "FLOPs", min_cost());
+}
+
+Allocation AldsProblem::fit_budget(const std::vector<int64_t>& ks, int64_t budget) {
+  auto total = [&](const Allocation& a) { return kind_ == BudgetKind::kParams ? a.params : a.flops; };
+  Allocation best = at_error(ks, 0.0);
+  if (total(best) <= budget) return best;
+  Allocation hi_alloc = at_error(ks, 1.0);
+  if (total(hi_alloc) > budget) return hi_alloc;  // infeasible for these ks (caller compares)
+  double lo = 0.0, hi = 1.0;
+  for (int it = 0; it < 60 && hi - lo > 1e-9; ++it) {
+    double mid = 0.5 * (lo + hi);
+    auto a = at_error(ks, mid);
+    if (total(a) <= budget) {
+      hi = mid;
+      hi_alloc = std::move(a);
+    } else {
+      lo = mid;
+    }
+  }
+  return hi_alloc;
+}
+
+Allocation AldsProblem::alds(int64_t budget, int iterations, int random_restarts, uint64_t seed) {
+  check_budget(budget);
+  auto total = [&](const Allocation& a) { return kind_ == BudgetKind::kParams ? a.params : a.flops; };
+  auto better = [&](const Allocation& a, const Allocation& b) {
+    bool fa = total(a) <= budget, fb = total(b) <= budget;
+    if (fa != fb) return fa;
+    return a.max_error < b.max_error || (a.max_error == b.max_error && total(a) < total(b));
+  };
+  std::mt19937_64 rng(seed);
+  std::vector<std::vector<int64_t>> starts;
+  for (int64_t k0 : {1, 2, 3, 5, 7, 9}) {
+    std::vector<int64_t> ks;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      auto valid = valid_ks(i);
+      int64_t pick = valid.front();
+      for (auto k : valid)
+        if (k <= k0) pick = k;
+      ks.push_back(pick);
+    }
+    starts.push_back(std::move(ks));
+  }
+  for (int r = 0; r < random_restarts; ++r) {
+    std::vector<int64_t> ks;
+    for (std::size_t i = 0; i < layers_.size(); ++i) {
+      auto valid = valid_ks(i);
+      ks.push_back(valid[rng() % valid.size()]);
+    }
+    starts.push_back(std::move(ks));
+  }
+  Allocation best;
+  bool have = false;
+  for (auto ks : starts) {
+    Allocation cur = fit_budget(ks, budget);
+    for (int it = 0; it < iterations; ++it) {
+      bool changed = false;
+      for (std::size_t i = 0; i < layers_.size(); ++i) {
+        if (!layers_[i].decomposable()) continue;
+        for (auto k : valid_ks(i)) {
+          if (k == ks[i]) continue;
+          auto trial_ks = ks;
+          trial_ks[i] = k;
+          auto trial = fit_budget(trial_ks, budget);
+          if (better(trial, cur)) {
+            cur = std::move(trial);
+            ks = std::move(trial_ks);
+            changed = true;
+          }
+        }
+      }
+      if (!changed) break;
+    }
+    if (!have || better(cur, best)) {
+      best = std::move(cur);
+      have = true;
+    }
+  }
+  best.method = "alds";
+  return best;
+}
+
+Allocation AldsProblem::plain_svd(int64_t budget) {
+  check_budget(budget);
+  auto a = fit_budget(std::vector<int64_t>(layers_.size(), 1), budget);
+  a.method = "svd";
+  return a;
+}
+
+template <typename RankOf>
+Allocation AldsProblem::bisect_rule(const char* method, int64_t budget, RankOf rank_of) {
+  check_budget(budget);
+  // rank_of(layer, t) is non-decreasing in t in [0, 1]; find the largest t that fits.
+  auto at = [&](double t) {
+    std::vector<LayerChoice> choices;
+    for (std::size_t i = 0; i < layers_.size(); ++i)
+      choices.push_back(layers_[i].decomposable() ? choose(i, 1, rank_of(i, t)) : choose(i, 1, 0));
+    return finish(method, std::move(choices));
+  };
+  auto total = [&](const Allocation& a) { return kind_ == BudgetKind::kParams ? a.params : a.flops; };
+  Allocation best = at(0.0);
+  double lo = 0.0, hi = 1.0;
+  if (total(at(1.0)) <= budget) return at(1.0);
+  for (int it = 0; it < 50; ++it) {
+    double mid = 0.5 * (lo + hi);
+    auto a = at(mid);
+    if (total(a) <= budget) {
+      lo = mid;
+      best = std::move(a);
+    } else {
+      hi = mid;
+    }
+  }
+  return best;
+}
+
+Allocation AldsProblem::uniform_rank(int64_t budget) {
+  return bisect_rule("uniform", budget, [&](std::size_t i, double t) {
+    int64_t r = svd(i, 1).max_rank();
+    return std::max<int64_t>(1, static_cast<int64_t>(std::floor(t * static_cast<double>(r))));
+  });
+}
+
+Allocation AldsProblem::energy_rank(int64_t budget) {
+  return bisect_rule("energy", budget, [&](std::size_t i, double t) {
+    const auto& S = svd(i, 1).groups()[0].S;
+    auto energy = at::cumsum(S * S, 0);
+    double total = energy[-1].item<double>();
+    auto acc = energy.accessor<double, 1>();
+    int64_t j = 1;
+    while (j < S.size(0) && acc[j - 1] < t * total) ++j;
+    return j;
+  });
+}
+
+}  // namespace nnc::lowrank

@@ -1,0 +1,93 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "compress/lowrank/test_models.hpp"
+#include "nncompress/compress/lowrank/allocate.hpp"
+#include "nncompress/core/error.hpp"
+
+using namespace nnc::lowrank;
+
+TEST(Layers, FindsDecomposableLayersWithShapesAndReasons) {
+  auto layers = find_layers(test_models::small_convnet());
+  ASSERT_EQ(layers.size(), 5u);
+  EXPECT_EQ(layers[0].node, "conv1");
+  EXPECT_EQ(layers[1].f, 12);
+  EXPECT_EQ(layers[1].c, 8);
+  EXPECT_EQ(layers[1].kappa, 9);
+  EXPECT_EQ(layers[1].out_spatial, 25);  // 10x10 -> 5x5 with stride 2
+  EXPECT_EQ(layers[2].skip_reason, "depthwise convolution");
+  EXPECT_EQ(layers[3].kind, LayerKind::kGemm);
+  EXPECT_EQ(layers[3].c, 300);
+  EXPECT_EQ(layers[4].kind, LayerKind::kMatMul);
+  EXPECT_EQ(layers[4].f, 6);
+  EXPECT_TRUE(layers[4].stored_transposed);
+}
+
+TEST(Allocate, FixedKsBisectionMatchesBruteForceMinimax) {
+  auto layers = find_layers(test_models::small_convnet());
+  AldsProblem p(layers, BudgetKind::kParams);
+  std::vector<int64_t> ks{1, 2, 1, 1, 1};
+  const int64_t budget = p.dense_cost() / 3;
+  auto a = p.fit_budget(ks, budget);
+  ASSERT_LE(a.params, budget);
+  // Brute force over the ranks of the decomposable layers (dense = rank max).
+  double best = 1e9;
+  std::vector<std::size_t> dec;
+  for (std::size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].decomposable()) dec.push_back(i);
+  std::function<void(std::size_t, int64_t, double)> rec = [&](std::size_t d, int64_t cost, double err) {
+    if (cost > budget || err >= best) return;
+    if (d == dec.size()) {
+      best = err;
+      return;
+    }
+    std::size_t i = dec[d];
+    for (int64_t j = 1; j <= p.svd(i, ks[i]).max_rank(); ++j) {
+      auto c = p.choose(i, ks[i], j);
+      rec(d + 1, cost + c.params, std::max(err, c.error));
+    }
+  };
+  rec(0, 0, 0.0);
+  EXPECT_NEAR(a.max_error, best, 1e-6);
+}
+
+TEST(Allocate, AldsIsNoWorseThanBaselinesAndMeetsBudget) {
+  AldsProblem p(find_layers(test_models::small_convnet()), BudgetKind::kParams);
+  for (double keep : {0.2, 0.4, 0.6}) {
+    auto budget = static_cast<int64_t>(keep * static_cast<double>(p.dense_cost()));
+    auto alds = p.alds(budget);
+    auto svd = p.plain_svd(budget);
+    EXPECT_LE(alds.params, budget);
+    EXPECT_LE(svd.params, budget);
+    EXPECT_LE(p.uniform_rank(budget).params, budget);
+    EXPECT_LE(p.energy_rank(budget).params, budget);
+    EXPECT_LE(alds.max_error, svd.max_error + 1e-12);
+  }
+}
+
+TEST(Allocate, FlopsBudgetIsRespected) {
+  AldsProblem p(find_layers(test_models::small_convnet()), BudgetKind::kFlops);
+  auto budget = p.dense_cost() / 2;
+  auto a = p.alds(budget);
+  EXPECT_LE(a.flops, budget);
+  EXPECT_GT(a.flops, 0);
+}
+
+TEST(Allocate, ImpossibleBudgetSaysWhy) {
+  AldsProblem p(find_layers(test_models::small_convnet()), BudgetKind::kParams);
+  try {
+    p.alds(10);
+    FAIL();
+  } catch (const nnc::Error& e) {
+    EXPECT_EQ(std::string(e.what()), fmt::format("budget of 10 parameters for the decomposable layers is below the {} "
+                                                 "that rank 1 in every layer needs",
+                                                 p.min_cost()));
+  }
+}
+
+TEST(Allocate, ModelWithoutDecomposableLayersIsAnError) {
+  auto layers = find_layers(test_models::small_convnet());
+  std::vector<Layer> only_dw;
+  only_dw.push_back(layers[2]);
+  EXPECT_THROW(AldsProblem(only_dw, BudgetKind::kParams), nnc::Error);
+}
