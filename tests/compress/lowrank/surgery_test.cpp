@@ -51,7 +51,7 @@ TEST(Surgery, FullRankFactoringReproducesTheOriginalModel) {
   AldsProblem p(find_layers(model), BudgetKind::kParams);
   // conv2 with k=2 groups at full rank: the factored layer equals the original exactly.
   Allocation alloc;
-  for (std::size_t i = 0; i < p.layers().size(); ++i) alloc.layers.push_back(p.choose(i, 1, 0));
+  alloc.layers.assign(p.layers().size(), LayerChoice{});  // all dense
   LayerChoice full;
   full.factored = true;  // forced, even though full rank does not save parameters
   full.k = 2;
