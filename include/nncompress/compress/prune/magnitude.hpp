@@ -1,0 +1,30 @@
+#pragma once
+// Magnitude pruning primitives: which weights a layer loses when a fraction of it is pruned,
+// and the prunable layers of a model (every Conv/Gemm/MatMul weight initializer).
+#include <ATen/core/Tensor.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nnc::prune {
+
+struct PrunableLayer {
+  std::string node;    // consuming node's name
+  std::string weight;  // initializer name
+  int64_t params = 0;
+};
+
+// Conv/Gemm/MatMul nodes whose weight (input 1) is a float initializer, in graph order.
+std::vector<PrunableLayer> prunable_layers(const onnx::ModelProto& model);
+
+// Keep-mask (1 = kept) that prunes round(fraction * numel) weights of smallest magnitude.
+// Weights already zero are pruned first, so an already-pruned weight is never revived while
+// fraction >= its layer's current sparsity. Ties break by index (deterministic).
+at::Tensor magnitude_mask(const at::Tensor& weight, double fraction);
+
+// Number of elements kept when pruning `fraction` of `params` (the same rounding as the mask).
+int64_t kept_after(int64_t params, double fraction);
+
+}  // namespace nnc::prune

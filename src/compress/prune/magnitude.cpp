@@ -1,0 +1,45 @@
+#include "nncompress/compress/prune/magnitude.hpp"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "nncompress/onnx/graph_builder.hpp"
+
+namespace nnc::prune {
+
+std::vector<PrunableLayer> prunable_layers(const onnx::ModelProto& model) {
+  std::vector<PrunableLayer> out;
+  const auto& g = model.graph();
+  for (const auto& n : g.node()) {
+    if ((n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul") || n.input_size() < 2) continue;
+    const auto* w = onnxio::find_initializer(g, n.input(1));
+    if (!w || w->data_type() != onnx::TensorProto::FLOAT) continue;
+    bool seen = false;
+    for (const auto& l : out) seen = seen || l.weight == n.input(1);
+    if (seen) continue;
+    int64_t params = 1;
+    for (auto d : w->dims()) params *= d;
+    out.push_back({n.name().empty() ? n.output(0) : n.name(), n.input(1), params});
+  }
+  return out;
+}
+
+int64_t kept_after(int64_t params, double fraction) {
+  auto pruned = static_cast<int64_t>(std::llround(fraction * static_cast<double>(params)));
+  return params - std::clamp<int64_t>(pruned, 0, params);
+}
+
+at::Tensor magnitude_mask(const at::Tensor& weight, double fraction) {
+  const int64_t n = weight.numel();
+  const int64_t prune = n - kept_after(n, fraction);
+  auto flat = weight.detach().reshape({-1}).abs();
+  auto mask = at::ones({n}, at::kFloat);
+  if (prune > 0) {
+    auto order = std::get<1>(at::sort(flat, /*stable=*/true, /*dim=*/0, /*descending=*/false));
+    mask.index_fill_(0, order.narrow(0, 0, prune), 0.0);
+  }
+  return mask.reshape(weight.sizes());
+}
+
+}  // namespace nnc::prune
