@@ -1,0 +1,151 @@
+#include "nncompress/data/dataset.hpp"
+
+#include <ATen/ATen.h>
+
+#include <filesystem>
+#include <random>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/data/idx.hpp"
+#include "nncompress/data/npy.hpp"
+
+namespace nnc::data {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+
+fs::path find_one(const fs::path& dir, const std::string& stem) {
+  for (const char* ext : {"", ".gz"}) {
+    fs::path p = dir / (stem + ext);
+    if (fs::exists(p)) return p;
+  }
+  return {};
+}
+
+// uint8 pixels -> [0,1]; float kept; NHW -> N1HW; NHWC (C in {1,3}) -> NCHW.
+at::Tensor to_images(at::Tensor x, const std::string& what) {
+  if (x.scalar_type() == at::kByte) x = x.to(at::kFloat).div_(255.0);
+  else if (x.scalar_type() == at::kDouble) x = x.to(at::kFloat);
+  NNC_CHECK_CODE(x.scalar_type() == at::kFloat, kUnsupported, "{}: images must be uint8 or float32", what);
+  if (x.dim() == 3) x = x.unsqueeze(1);
+  else if (x.dim() == 2) x = x.unsqueeze(1).unsqueeze(1);  // flat vectors: N x 1 x 1 x D
+  else if (x.dim() == 4 && (x.size(3) == 1 || x.size(3) == 3) && x.size(1) != 1 && x.size(1) != 3)
+    x = x.permute({0, 3, 1, 2});
+  NNC_CHECK_CODE(x.dim() == 4, kShape, "{}: images must have 2, 3 or 4 dimensions", what);
+  return x.contiguous();
+}
+
+at::Tensor to_labels(at::Tensor y, const std::string& what) {
+  NNC_CHECK_CODE(y.dim() == 1, kShape, "{}: labels must be a 1-D array", what);
+  NNC_CHECK_CODE(!at::isFloatingType(y.scalar_type()), kUnsupported, "{}: labels must be integers", what);
+  return y.to(at::kLong);
+}
+
+void check_pair(const at::Tensor& x, const at::Tensor& y, const std::string& what) {
+  NNC_CHECK_CODE(x.size(0) > 0, kInvalidArgument, "{}: empty data set", what);
+  NNC_CHECK_CODE(x.size(0) == y.size(0), kShape, "{}: {} images but {} labels", what, x.size(0), y.size(0));
+  NNC_CHECK_CODE(y.min().item<int64_t>() >= 0, kCorrupt, "{}: negative label", what);
+}
+
+}  // namespace
+
+DataSource load_data(const std::string& name_or_dir) {
+  fs::path dir = name_or_dir == "fashion-mnist" ? fs::path(kFashionMnistDir) : fs::path(name_or_dir);
+  NNC_CHECK_CODE(fs::is_directory(dir), kIo, "--data {}: no such directory{}", name_or_dir,
+                 name_or_dir == "fashion-mnist" ? " (install the dataset-fashion-mnist package)" : "");
+  DataSource s;
+  s.name = name_or_dir;
+  fs::path idx_train = find_one(dir, "train-images-idx3-ubyte");
+  if (!idx_train.empty()) {
+    auto need = [&](const std::string& stem) {
+      fs::path p = find_one(dir, stem);
+      NNC_CHECK_CODE(!p.empty(), kIo, "--data {}: missing {}[.gz]", name_or_dir, stem);
+      return p;
+    };
+    s.train_x = to_images(read_idx(idx_train), idx_train.string());
+    auto ytr = need("train-labels-idx1-ubyte");
+    s.train_y = to_labels(read_idx(ytr), ytr.string());
+    auto xte = need("t10k-images-idx3-ubyte");
+    s.test_x = to_images(read_idx(xte), xte.string());
+    auto yte = need("t10k-labels-idx1-ubyte");
+    s.test_y = to_labels(read_idx(yte), yte.string());
+  } else if (fs::exists(dir / "train_x.npy")) {
+    auto need = [&](const std::string& file) {
+      NNC_CHECK_CODE(fs::exists(dir / file), kIo, "--data {}: missing {}", name_or_dir, file);
+      return dir / file;
+    };
+    s.train_x = to_images(read_npy(need("train_x.npy")), (dir / "train_x.npy").string());
+    s.train_y = to_labels(read_npy(need("train_y.npy")), (dir / "train_y.npy").string());
+    s.test_x = to_images(read_npy(need("test_x.npy")), (dir / "test_x.npy").string());
+    s.test_y = to_labels(read_npy(need("test_y.npy")), (dir / "test_y.npy").string());
+  } else {
+    fail(ErrorCode::kIo,
+         "--data {}: no data found (expected train-images-idx3-ubyte[.gz] etc. or train_x.npy etc.)", name_or_dir);
+  }
+  check_pair(s.train_x, s.train_y, name_or_dir + " (train)");
+  check_pair(s.test_x, s.test_y, name_or_dir + " (test)");
+  NNC_CHECK_CODE(s.train_x.sizes().slice(1) == s.test_x.sizes().slice(1), kShape,
+                 "--data {}: train and test images have different shapes", name_or_dir);
+  s.num_classes = static_cast<int>(std::max(s.train_y.max().item<int64_t>(), s.test_y.max().item<int64_t>()) + 1);
+  return s;
+}
+
+at::Tensor normalise(const at::Tensor& images, const Normalisation& norm) {
+  const int64_t c = images.size(1);
+  NNC_CHECK(!norm.mean.empty() && norm.mean.size() == norm.std.size(), "--mean and --std need the same number of values");
+  NNC_CHECK(norm.mean.size() == 1 || static_cast<int64_t>(norm.mean.size()) == c,
+            "normalisation has {} values but the images have {} channels", norm.mean.size(), c);
+  for (float s : norm.std) NNC_CHECK(s > 0, "--std values must be positive");
+  auto mean = at::tensor(norm.mean).reshape({1, -1, 1, 1});
+  auto std = at::tensor(norm.std).reshape({1, -1, 1, 1});
+  return ((images - mean) / std).contiguous();
+}
+
+Splits make_splits(const DataSource& s, const Normalisation& norm, const SplitOptions& o) {
+  const int64_t n = s.train_x.size(0);
+  NNC_CHECK(o.holdout > 0 && o.holdout < n, "hold-out of {} images does not fit a training split of {}", o.holdout, n);
+  NNC_CHECK(o.val > 0 && o.val <= o.holdout, "--val {} must be between 1 and the {} held-out images", o.val,
+            o.holdout);
+  NNC_CHECK(o.calib > 0 && o.calib <= o.holdout, "--calib {} must be between 1 and the {} held-out images", o.calib,
+            o.holdout);
+  Splits sp;
+  const int64_t train_n = n - o.holdout;
+  auto make = [&](const at::Tensor& x, const at::Tensor& y) {
+    return Dataset{normalise(x, norm), y.contiguous(), s.num_classes};
+  };
+  sp.train = make(s.train_x.narrow(0, 0, train_n), s.train_y.narrow(0, 0, train_n));
+  sp.test = make(s.test_x, s.test_y);
+  auto held_x = s.train_x.narrow(0, train_n, o.holdout);
+  auto held_y = s.train_y.narrow(0, train_n, o.holdout);
+
+  // Validation: class-balanced, val / classes per class (remainder to the lowest classes).
+  std::mt19937_64 rng(o.seed);
+  std::vector<std::vector<int64_t>> by_class(static_cast<std::size_t>(s.num_classes));
+  auto yacc = held_y.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < o.holdout; ++i) by_class[static_cast<std::size_t>(yacc[i])].push_back(i);
+  for (auto& v : by_class) std::shuffle(v.begin(), v.end(), rng);
+  std::vector<int64_t> val_idx;
+  const int64_t classes = s.num_classes;
+  for (int64_t c = 0; c < classes; ++c) {
+    int64_t want = o.val / classes + (c < o.val % classes ? 1 : 0);
+    auto& v = by_class[static_cast<std::size_t>(c)];
+    NNC_CHECK(want <= static_cast<int64_t>(v.size()), "--val {}: class {} has only {} held-out images", o.val, c,
+              v.size());
+    val_idx.insert(val_idx.end(), v.begin(), v.begin() + want);
+  }
+  std::sort(val_idx.begin(), val_idx.end());
+  auto vi = at::tensor(val_idx, at::kLong);
+  sp.val = make(held_x.index_select(0, vi), held_y.index_select(0, vi));
+
+  std::vector<int64_t> all(static_cast<std::size_t>(o.holdout));
+  std::iota(all.begin(), all.end(), 0);
+  std::shuffle(all.begin(), all.end(), rng);
+  all.resize(static_cast<std::size_t>(o.calib));
+  std::sort(all.begin(), all.end());
+  auto ci = at::tensor(all, at::kLong);
+  sp.calib = make(held_x.index_select(0, ci), held_y.index_select(0, ci));
+  return sp;
+}
+
+}  // namespace nnc::data

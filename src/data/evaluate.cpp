@@ -1,0 +1,75 @@
+#include "nncompress/data/evaluate.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/exec/engine.hpp"
+
+namespace nnc::data {
+
+double macro_f1(const at::Tensor& logits, const at::Tensor& labels, int num_classes) {
+  auto pred = logits.argmax(1).to(at::kLong);
+  auto conf = at::zeros({num_classes * num_classes}, at::kLong);
+  conf.index_add_(0, labels.to(at::kLong) * num_classes + pred, at::ones_like(pred));
+  conf = conf.reshape({num_classes, num_classes}).to(at::kDouble);  // [true, predicted]
+  auto tp = conf.diagonal();
+  auto precision_den = conf.sum(0), recall_den = conf.sum(1);
+  double total = 0;
+  int counted = 0;
+  for (int c = 0; c < num_classes; ++c) {
+    double t = tp[c].item<double>(), p = precision_den[c].item<double>(), r = recall_den[c].item<double>();
+    if (r == 0 && p == 0) continue;  // class absent from labels and predictions
+    total += (p + r) > 0 ? 2 * t / (p + r) : 0.0;
+    ++counted;
+  }
+  return counted ? total / counted : 0.0;
+}
+
+double output_distortion(const at::Tensor& logits, const at::Tensor& reference) {
+  NNC_CHECK_CODE(logits.sizes() == reference.sizes(), kShape, "distortion: logits and reference differ in shape");
+  return (logits - reference).pow(2).mean().item<double>();
+}
+
+Metrics metrics_from_logits(const at::Tensor& logits_in, const at::Tensor& labels, int num_classes) {
+  auto logits = logits_in.to(at::kFloat).reshape({logits_in.size(0), -1});
+  NNC_CHECK_CODE(logits.size(0) == labels.size(0), kShape, "{} outputs for {} labels", logits.size(0), labels.size(0));
+  NNC_CHECK_CODE(logits.size(1) >= num_classes, kShape,
+                 "model has {} outputs per image but the data has {} classes", logits.size(1), num_classes);
+  Metrics m;
+  m.n = labels.size(0);
+  auto y = labels.to(at::kLong);
+  m.top1 = logits.argmax(1).eq(y).to(at::kDouble).mean().item<double>();
+  const int64_t k = std::min<int64_t>(5, logits.size(1));
+  auto top5 = std::get<1>(logits.topk(k, 1));
+  m.top5 = top5.eq(y.unsqueeze(1)).any(1).to(at::kDouble).mean().item<double>();
+  m.loss = at::cross_entropy_loss(logits, y).item<double>();
+  m.macro_f1 = macro_f1(logits, y, static_cast<int>(logits.size(1)));
+  return m;
+}
+
+Evaluator::Evaluator(const Dataset& data, int64_t batch) : data_(data) {
+  NNC_CHECK(batch > 0, "--batch must be positive");
+  for (int64_t i = 0; i < data.size(); i += batch)
+    batches_.push_back(data.images.narrow(0, i, std::min(batch, data.size() - i)));
+}
+
+at::Tensor Evaluator::logits(exec::Engine& engine) const {
+  c10::InferenceMode guard;
+  std::vector<at::Tensor> parts;
+  parts.reserve(batches_.size());
+  for (const auto& b : batches_) parts.push_back(engine.run_single(b).reshape({b.size(0), -1}));
+  return at::cat(parts, 0);
+}
+
+Metrics Evaluator::evaluate(exec::Engine& engine) const {
+  auto start = std::chrono::steady_clock::now();
+  auto l = logits(engine);
+  auto m = metrics_from_logits(l, data_.labels, data_.num_classes);
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return m;
+}
+
+}  // namespace nnc::data

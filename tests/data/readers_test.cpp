@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <zlib.h>
+
+#include <filesystem>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
+#include "nncompress/data/idx.hpp"
+#include "nncompress/data/npy.hpp"
+
+namespace fs = std::filesystem;
+using namespace nnc;
+
+namespace {
+fs::path tmp(const std::string& n) { return fs::temp_directory_path() / ("nnc_data_test_" + n); }
+std::string idx_bytes(const std::vector<uint32_t>& dims, const std::vector<uint8_t>& data) {
+  std::string s{'\0', '\0', '\x08', static_cast<char>(dims.size())};
+  for (auto d : dims)
+    for (int sh : {24, 16, 8, 0}) s += static_cast<char>((d >> sh) & 0xff);
+  s.append(data.begin(), data.end());
+  return s;
+}
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+TEST(Idx, ReadsRawAndGzip) {
+  std::vector<uint8_t> px(2 * 3 * 2);
+  for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<uint8_t>(i * 10);
+  auto raw = idx_bytes({2, 3, 2}, px);
+  write_file_atomic(tmp("a.idx"), std::string_view(raw));
+  auto t = data::read_idx(tmp("a.idx"));
+  EXPECT_EQ(t.sizes(), (std::vector<int64_t>{2, 3, 2}));
+  EXPECT_EQ(t[1][2][1].item<int>(), 110);
+  gzFile g = gzopen(tmp("a.idx.gz").c_str(), "wb");
+  gzwrite(g, raw.data(), static_cast<unsigned>(raw.size()));
+  gzclose(g);
+  EXPECT_TRUE(torch::equal(data::read_idx(tmp("a.idx.gz")), t));
+}
+
+TEST(Idx, TruncatedAndBadMagicAreClearErrors) {
+  auto raw = idx_bytes({4, 2}, {1, 2, 3});
+  write_file_atomic(tmp("t.idx"), std::string_view(raw));
+  EXPECT_EQ(error_of([] { data::read_idx(tmp("t.idx")); }),
+            tmp("t.idx").string() + ": IDX data has 3 bytes but its header declares 8");
+  write_file_atomic(tmp("m.idx"), std::string_view("hello world"));
+  EXPECT_EQ(error_of([] { data::read_idx(tmp("m.idx")); }), tmp("m.idx").string() + ": not an IDX file (bad magic)");
+}
+
+TEST(Npy, RoundTripsTypesAndShapes) {
+  for (auto type : {torch::kFloat, torch::kLong, torch::kInt, torch::kByte}) {
+    auto t = (torch::arange(24) % 11).to(type).reshape({2, 3, 4});
+    data::write_npy(tmp("r.npy"), t);
+    auto back = data::read_npy(tmp("r.npy"));
+    EXPECT_EQ(back.scalar_type(), type);
+    EXPECT_TRUE(torch::equal(back, t));
+  }
+  data::write_npy(tmp("v.npy"), torch::arange(5, torch::kFloat));
+  EXPECT_EQ(data::read_npy(tmp("v.npy")).sizes(), (std::vector<int64_t>{5}));
+}
+
+TEST(Npy, TruncatedDataIsAClearError) {
+  data::write_npy(tmp("x.npy"), torch::ones({4, 4}));
+  auto bytes = read_file_bytes(tmp("x.npy"));
+  bytes.resize(bytes.size() - 8);
+  write_file_atomic(tmp("x.npy"), bytes);
+  EXPECT_EQ(error_of([] { data::read_npy(tmp("x.npy")); }),
+            tmp("x.npy").string() + ": NPY data has 56 bytes but shape and dtype need 64");
+}

@@ -1,0 +1,97 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/data/dataset.hpp"
+#include "nncompress/data/npy.hpp"
+
+namespace fs = std::filesystem;
+using namespace nnc;
+
+namespace {
+data::DataSource synthetic(int64_t n = 600) {
+  data::DataSource s;
+  s.train_x = torch::rand({n, 1, 4, 4});
+  s.train_y = torch::arange(n) % 10;
+  s.test_x = torch::rand({50, 1, 4, 4});
+  s.test_y = torch::arange(50) % 10;
+  s.num_classes = 10;
+  return s;
+}
+}  // namespace
+
+TEST(Splits, HoldOutValCalibAreDisjointFromTrainAndBalanced) {
+  auto s = synthetic();
+  data::SplitOptions o{200, 100, 64, 7};
+  auto sp = data::make_splits(s, {}, o);
+  EXPECT_EQ(sp.train.size(), 400);
+  EXPECT_EQ(sp.val.size(), 100);
+  EXPECT_EQ(sp.calib.size(), 64);
+  EXPECT_EQ(sp.test.size(), 50);
+  EXPECT_TRUE(torch::equal(torch::bincount(sp.val.labels), torch::full({10}, 10, torch::kLong)));
+  // Val and calib images come only from the last 200 training images.
+  auto held = s.train_x.narrow(0, 400, 200).reshape({200, -1});
+  for (int64_t i = 0; i < sp.val.size(); ++i) {
+    auto row = sp.val.images[i].reshape({1, -1});
+    EXPECT_TRUE((held == row).all(1).any().item<bool>());
+  }
+  // Deterministic by seed, different with another seed.
+  auto again = data::make_splits(s, {}, o);
+  EXPECT_TRUE(torch::equal(again.calib.images, sp.calib.images));
+  o.seed = 8;
+  EXPECT_FALSE(torch::equal(data::make_splits(s, {}, o).calib.images, sp.calib.images));
+}
+
+TEST(Splits, NormalisationPerChannel) {
+  auto x = torch::ones({2, 3, 2, 2});
+  auto y = data::normalise(x, {{0.5f, 0.0f, 1.0f}, {0.5f, 2.0f, 1.0f}});
+  EXPECT_FLOAT_EQ(y[0][0][0][0].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(y[0][1][0][0].item<float>(), 0.5f);
+  EXPECT_FLOAT_EQ(y[0][2][0][0].item<float>(), 0.0f);
+  EXPECT_THROW(data::normalise(x, {{0.5f, 0.5f}, {1.f, 1.f}}), Error);
+}
+
+TEST(Splits, BadSizesAndMissingDataAreClearErrors) {
+  auto s = synthetic();
+  try {
+    data::make_splits(s, {}, {200, 300, 64, 0});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "--val 300 must be between 1 and the 200 held-out images");
+  }
+  try {
+    data::load_data("/nonexistent-dir");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "--data /nonexistent-dir: no such directory");
+  }
+  fs::path dir = fs::temp_directory_path() / "nnc_npy_data";
+  fs::create_directories(dir);
+  data::write_npy(dir / "train_x.npy", torch::randint(0, 255, {20, 4, 4}).to(torch::kByte));
+  data::write_npy(dir / "train_y.npy", torch::arange(19) % 3);
+  data::write_npy(dir / "test_x.npy", torch::randint(0, 255, {5, 4, 4}).to(torch::kByte));
+  data::write_npy(dir / "test_y.npy", torch::arange(5) % 3);
+  try {
+    data::load_data(dir.string());
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), dir.string() + " (train): 20 images but 19 labels");
+  }
+  data::write_npy(dir / "train_y.npy", torch::arange(20) % 3);
+  auto ok = data::load_data(dir.string());
+  EXPECT_EQ(ok.num_classes, 3);
+  EXPECT_EQ(ok.train_x.sizes(), (std::vector<int64_t>{20, 1, 4, 4}));
+  EXPECT_LE(ok.train_x.max().item<float>(), 1.0f);
+}
+
+TEST(Splits, FashionMnistLoads) {
+  if (!fs::exists("/usr/share/datasets/fashion-mnist")) GTEST_SKIP() << "dataset-fashion-mnist not installed";
+  auto s = data::load_data("fashion-mnist");
+  EXPECT_EQ(s.train_x.sizes(), (std::vector<int64_t>{60000, 1, 28, 28}));
+  EXPECT_EQ(s.test_y.size(0), 10000);
+  EXPECT_EQ(s.num_classes, 10);
+  EXPECT_NEAR(s.train_x.mean().item<double>(), 0.286, 0.001);
+  EXPECT_NEAR(s.train_x.std().item<double>(), 0.353, 0.001);
+}
