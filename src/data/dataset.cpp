@@ -92,13 +92,15 @@ DataSource load_data(const std::string& name_or_dir) {
 }
 
 at::Tensor normalise(const at::Tensor& images, const Normalisation& norm) {
-  const int64_t c = images.size(1);
+  const int64_t c = images.dim() == 4 ? images.size(1) : 1;  // flat (N x D) inputs: one channel
   NNC_CHECK(!norm.mean.empty() && norm.mean.size() == norm.std.size(), "--mean and --std need the same number of values");
   NNC_CHECK(norm.mean.size() == 1 || static_cast<int64_t>(norm.mean.size()) == c,
             "normalisation has {} values but the images have {} channels", norm.mean.size(), c);
   for (float s : norm.std) NNC_CHECK(s > 0, "--std values must be positive");
-  auto mean = at::tensor(norm.mean).reshape({1, -1, 1, 1});
-  auto std = at::tensor(norm.std).reshape({1, -1, 1, 1});
+  std::vector<int64_t> shape(static_cast<std::size_t>(images.dim()), 1);
+  shape[1] = -1;
+  auto mean = at::tensor(norm.mean).reshape(shape);
+  auto std = at::tensor(norm.std).reshape(shape);
   return ((images - mean) / std).contiguous();
 }
 
