@@ -144,7 +144,7 @@ Step Engine::Impl::build_step(const onnx::NodeProto& node) {
 void Engine::Impl::compile() {
   auto& g = *model.mutable_graph();
   opset = onnxio::opset_version(model);
-  NNC_CHECK_CODE(opset >= 7, kUnsupported, "model opset {} is unsupported (need 7 or newer)", opset);
+  NNC_CHECK_CODE(opset >= 1 && opset <= 18, kUnsupported, "model opset {} is unsupported", opset);
   registry = options.registry ? options.registry : &default_registry();
 
   std::set<std::string> available;
@@ -156,6 +156,8 @@ void Engine::Impl::compile() {
   }
   for (const auto& in : g.input()) {
     if (available.count(in.name())) continue;  // IR<4 models list initializers as inputs
+    NNC_CHECK_CODE(!in.type().has_sequence_type() && !in.type().has_optional_type() && !in.type().has_map_type(),
+                   kUnsupported, "graph input '{}': unsupported non-tensor type (sequence/optional/map)", in.name());
     inputs.push_back(value_info(in));
     input_slots.push_back(slot(in.name()));
     available.insert(in.name());

@@ -1,40 +1,181 @@
 // Element-wise operators: binary arithmetic with numpy broadcasting, activations, Clip,
-// Identity, Dropout.
+// Identity, Dropout, Cast, and small math ops exporters emit.
 #include <ATen/ATen.h>
 
 #include "exec/ops/ops.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::exec {
 namespace {
 
-template <typename F>
-OpBuilder unary(F f) {
+using Unary = at::Tensor (*)(const at::Tensor&);
+using Binary = at::Tensor (*)(const at::Tensor&, const at::Tensor&);
+
+OpBuilder unary(Unary f) {
   return [f](const NodeInfo& n) -> OpFn {
     n.expect_attrs({});
     return [f](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) { out[0] = f(in[0]); };
   };
 }
 
-template <typename F>
-OpBuilder binary(F f) {
+OpBuilder binary(Binary f) {
   return [f](const NodeInfo& n) -> OpFn {
-    // opset < 7 "broadcast"/"axis" attributes are not supported (we require opset >= 7).
-    n.expect_attrs({});
+    // Before opset 7, broadcasting was opt-in via broadcast/axis; numpy-compatible cases
+    // (axis absent) behave the same, others are unsupported.
+    n.expect_attrs({"broadcast", "axis", "consumed_inputs"});
+    if (n.has_attr("axis")) n.unsupported("legacy broadcast with 'axis'");
     return [f](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
       out[0] = f(in[0], in[1]);
     };
   };
 }
 
+at::Tensor div_op(const at::Tensor& a, const at::Tensor& b) {
+  // Integer division truncates in ONNX (C semantics).
+  if (!at::isFloatingType(a.scalar_type())) return at::div(a, b, "trunc");
+  return at::div(a, b);
+}
+
+OpFn build_leaky_relu(const NodeInfo& n) {
+  n.expect_attrs({"alpha"});
+  const double alpha = n.attr_float("alpha", 0.01f);
+  return [alpha](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::leaky_relu(in[0], alpha);
+  };
+}
+
+OpFn build_hard_sigmoid(const NodeInfo& n) {
+  n.expect_attrs({"alpha", "beta", "consumed_inputs"});
+  const double alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+  return [alpha, beta](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::clamp(in[0] * alpha + beta, 0.0, 1.0);
+  };
+}
+
+OpFn build_elu(const NodeInfo& n) {
+  n.expect_attrs({"alpha"});
+  const double alpha = n.attr_float("alpha", 1.0f);
+  return [alpha](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::elu(in[0], alpha);
+  };
+}
+
+OpFn build_clip(const NodeInfo& n) {
+  if (n.opset() < 11) {
+    n.expect_attrs({"min", "max", "consumed_inputs"});
+    const double lo = n.attr_float("min", -std::numeric_limits<float>::infinity());
+    const double hi = n.attr_float("max", std::numeric_limits<float>::infinity());
+    return [lo, hi](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+      out[0] = at::clamp(in[0], lo, hi);
+    };
+  }
+  n.expect_attrs({});
+  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    at::Tensor x = in[0];
+    const bool has_min = in.size() > 1 && in[1].defined();
+    const bool has_max = in.size() > 2 && in[2].defined();
+    if (has_min && has_max) out[0] = at::clamp(x, in[1].item(), in[2].item());
+    else if (has_min) out[0] = at::clamp_min(x, in[1].item());
+    else if (has_max) out[0] = at::clamp_max(x, in[2].item());
+    else out[0] = x;
+  };
+}
+
+OpFn build_dropout(const NodeInfo& n) {
+  n.expect_attrs({"ratio", "is_test", "seed", "consumed_inputs"});
+  const double attr_ratio = n.attr_float("ratio", 0.5f);
+  const bool is_test = n.attr_int("is_test", 0) != 0;
+  const bool mask_out = n.num_outputs() > 1 && !n.proto().output(1).empty();
+  // Training is the engine's mode (Engine::set_training); a graph-driven training_mode input
+  // would ask for random outputs at inference time.
+  if (n.has_input(2)) {
+    auto c = n.constant_input(2);
+    if (!c || c->item<bool>()) n.unsupported("Dropout training_mode input (use the engine's training mode)");
+  }
+  return [=](const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    double ratio = attr_ratio;
+    if (in.size() > 1 && in[1].defined()) ratio = in[1].item<double>();
+    bool train = rc.training && !is_test;
+    if (in.size() > 2 && in[2].defined()) train = train || in[2].item<bool>();
+    if (!train || ratio == 0.0) {
+      out[0] = in[0];
+      if (mask_out) out[1] = at::ones(in[0].sizes(), at::kBool);
+      return;
+    }
+    auto keep = at::rand(in[0].sizes()) >= ratio;
+    out[0] = in[0] * keep.to(in[0].scalar_type()) / (1.0 - ratio);
+    if (mask_out) out[1] = keep;
+  };
+}
+
+OpFn build_cast(const NodeInfo& n) {
+  n.expect_attrs({"to", "saturate"});
+  auto type = onnxio::scalar_type_from_onnx(static_cast<int>(n.attr_int("to", 1)), n.label() + " 'to'");
+  return [type](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = in[0].to(type);
+  };
+}
+
+OpFn build_pow(const NodeInfo& n) {
+  n.expect_attrs({});
+  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::pow(in[0], in[1]).to(in[0].scalar_type());
+  };
+}
+
+OpFn build_where(const NodeInfo& n) {
+  n.expect_attrs({});
+  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::where(in[0].to(at::kBool), in[1], in[2]);
+  };
+}
+
+OpFn build_variadic(const NodeInfo& n, at::Tensor (*f)(const at::Tensor&, const at::Tensor&)) {
+  n.expect_attrs({"consumed_inputs"});
+  return [f](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    at::Tensor acc = in[0];
+    for (std::size_t i = 1; i < in.size(); ++i) acc = f(acc, in[i]);
+    out[0] = acc;
+  };
+}
+
 }  // namespace
 
 void register_elementwise_ops(OpRegistry& r) {
-  r.add("Relu", unary([](const at::Tensor& x) { return at::relu(x); }));
   r.add("Add", binary([](const at::Tensor& a, const at::Tensor& b) { return at::add(a, b); }));
   r.add("Sub", binary([](const at::Tensor& a, const at::Tensor& b) { return at::sub(a, b); }));
   r.add("Mul", binary([](const at::Tensor& a, const at::Tensor& b) { return at::mul(a, b); }));
+  r.add("Div", binary(div_op));
+  r.add("Equal", binary([](const at::Tensor& a, const at::Tensor& b) { return at::eq(a, b); }));
+  r.add("Less", binary([](const at::Tensor& a, const at::Tensor& b) { return at::lt(a, b); }));
+  r.add("Greater", binary([](const at::Tensor& a, const at::Tensor& b) { return at::gt(a, b); }));
+  r.add("Pow", build_pow, 7);
+  r.add("Where", build_where, 9);
+  r.add("Sum", [](const NodeInfo& n) { return build_variadic(n, [](const at::Tensor& a, const at::Tensor& b) { return at::add(a, b); }); });
+  r.add("Max", [](const NodeInfo& n) { return build_variadic(n, [](const at::Tensor& a, const at::Tensor& b) { return at::maximum(a, b); }); });
+  r.add("Min", [](const NodeInfo& n) { return build_variadic(n, [](const at::Tensor& a, const at::Tensor& b) { return at::minimum(a, b); }); });
+  r.add("Relu", unary([](const at::Tensor& x) { return at::relu(x); }));
+  r.add("Sigmoid", unary([](const at::Tensor& x) { return at::sigmoid(x); }));
+  r.add("Tanh", unary([](const at::Tensor& x) { return at::tanh(x); }));
+  r.add("HardSwish", unary([](const at::Tensor& x) { return x * at::clamp(x / 6.0 + 0.5, 0.0, 1.0); }), 14);
+  r.add("Exp", unary([](const at::Tensor& x) { return at::exp(x); }));
+  r.add("Log", unary([](const at::Tensor& x) { return at::log(x); }));
+  r.add("Sqrt", unary([](const at::Tensor& x) { return at::sqrt(x); }));
+  r.add("Neg", unary([](const at::Tensor& x) { return at::neg(x); }));
+  r.add("Abs", unary([](const at::Tensor& x) { return at::abs(x); }));
+  r.add("Erf", unary([](const at::Tensor& x) { return at::erf(x); }));
+  r.add("Reciprocal", unary([](const at::Tensor& x) { return at::reciprocal(x); }));
+  r.add("Floor", unary([](const at::Tensor& x) { return at::floor(x); }));
+  r.add("Ceil", unary([](const at::Tensor& x) { return at::ceil(x); }));
+  r.add("Not", unary([](const at::Tensor& x) { return at::logical_not(x); }));
   r.add("Identity", unary([](const at::Tensor& x) { return x; }));
+  r.add("LeakyRelu", build_leaky_relu);
+  r.add("Elu", build_elu);
+  r.add("HardSigmoid", build_hard_sigmoid);
+  r.add("Clip", build_clip);
+  r.add("Dropout", build_dropout);
+  r.add("Cast", build_cast, 6);
 }
 
 }  // namespace nnc::exec

@@ -1,4 +1,6 @@
-// Shape manipulation and the shape sub-graph operators exporters emit.
+// Shape manipulation and the shape sub-graph operators exporters emit: Flatten, Reshape,
+// Transpose, Concat, Split, Squeeze, Unsqueeze, Pad, Shape, Gather, ConstantOfShape, Constant,
+// Slice, Expand, Range, Tile, ReduceMean/ReduceSum/ReduceMax.
 #include <ATen/ATen.h>
 
 #include "exec/ops/ops.hpp"
@@ -8,30 +10,352 @@
 namespace nnc::exec {
 namespace {
 
+std::vector<int64_t> to_ints(const at::Tensor& t) {
+  auto c = t.to(at::kLong).contiguous();
+  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
+}
+
+int64_t norm_axis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+
+// Axes from an attribute (old opsets) or an optional input (new opsets).
+std::optional<std::vector<int64_t>> axes_of(std::span<const at::Tensor> in, std::size_t index,
+                                            const std::optional<std::vector<int64_t>>& attr) {
+  if (attr) return attr;
+  if (in.size() > index && in[index].defined()) return to_ints(in[index]);
+  return std::nullopt;
+}
+
+std::optional<std::vector<int64_t>> attr_axes(const NodeInfo& n) {
+  if (!n.has_attr("axes")) return std::nullopt;
+  return n.attr_ints("axes");
+}
+
 OpFn build_flatten(const NodeInfo& n) {
   n.expect_attrs({"axis"});
   const int64_t axis = n.attr_int("axis", 1);
   return [axis](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const auto& x = in[0];
-    int64_t a = axis < 0 ? axis + x.dim() : axis;
-    int64_t outer = 1;
-    for (int64_t d = 0; d < a; ++d) outer *= x.size(d);
-    out[0] = x.reshape({outer, outer == 0 ? 0 : x.numel() / std::max<int64_t>(outer, 1)});
+    int64_t a = norm_axis(axis, x.dim());
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < x.dim(); ++d) (d < a ? outer : inner) *= x.size(d);
+    out[0] = x.reshape({outer, inner});
+  };
+}
+
+OpFn build_reshape(const NodeInfo& n) {
+  n.expect_attrs({"shape", "allowzero", "consumed_inputs"});
+  const bool allowzero = n.attr_int("allowzero", 0) != 0;
+  std::optional<std::vector<int64_t>> attr_shape;
+  if (n.opset() < 5) attr_shape = n.attr_ints("shape");
+  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    auto shape = attr_shape ? *attr_shape : to_ints(in[1]);
+    if (!allowzero)
+      for (std::size_t i = 0; i < shape.size(); ++i)
+        if (shape[i] == 0) shape[i] = in[0].size(static_cast<int64_t>(i));
+    out[0] = in[0].reshape(shape);
+  };
+}
+
+OpFn build_transpose(const NodeInfo& n) {
+  n.expect_attrs({"perm"});
+  auto perm = n.attr_ints("perm");
+  return [perm](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    std::vector<int64_t> p = perm;
+    if (p.empty())
+      for (int64_t d = in[0].dim() - 1; d >= 0; --d) p.push_back(d);
+    out[0] = in[0].permute(p);
+  };
+}
+
+OpFn build_concat(const NodeInfo& n) {
+  n.expect_attrs({"axis"});
+  const int64_t axis = n.attr_int("axis", 1);
+  return [axis](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    std::vector<at::Tensor> parts;
+    for (const auto& t : in)
+      if (t.defined()) parts.push_back(t);
+    out[0] = at::cat(parts, norm_axis(axis, parts.at(0).dim()));
+  };
+}
+
+OpFn build_split(const NodeInfo& n) {
+  n.expect_attrs({"axis", "split", "num_outputs"});
+  const int64_t axis = n.attr_int("axis", 0);
+  std::optional<std::vector<int64_t>> attr_split;
+  if (n.has_attr("split")) attr_split = n.attr_ints("split");
+  const std::size_t outputs = n.num_outputs();
+  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    int64_t a = norm_axis(axis, in[0].dim());
+    auto sizes = axes_of(in, 1, attr_split);
+    std::vector<at::Tensor> parts;
+    if (sizes) {
+      parts = at::split_with_sizes(in[0], *sizes, a);
+    } else {
+      int64_t n_out = static_cast<int64_t>(outputs);
+      int64_t chunk = (in[0].size(a) + n_out - 1) / n_out;
+      parts = at::split(in[0], chunk, a);
+    }
+    NNC_CHECK_CODE(parts.size() == out.size(), kShape, "Split produced {} parts for {} outputs", parts.size(),
+                   out.size());
+    for (std::size_t i = 0; i < out.size(); ++i) out[i] = parts[i];
+  };
+}
+
+OpFn build_squeeze(const NodeInfo& n) {
+  n.expect_attrs({"axes"});
+  auto attr = attr_axes(n);
+  return [attr](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    auto axes = axes_of(in, 1, attr);
+    at::Tensor x = in[0];
+    if (!axes) {
+      out[0] = x.squeeze();
+      return;
+    }
+    std::vector<int64_t> a;
+    for (auto v : *axes) a.push_back(norm_axis(v, x.dim()));
+    std::sort(a.rbegin(), a.rend());
+    for (auto d : a) {
+      NNC_CHECK_CODE(x.size(d) == 1, kShape, "Squeeze of axis {} with size {}", d, x.size(d));
+      x = x.squeeze(d);
+    }
+    out[0] = x;
+  };
+}
+
+OpFn build_unsqueeze(const NodeInfo& n) {
+  n.expect_attrs({"axes"});
+  auto attr = attr_axes(n);
+  return [attr](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    auto axes = axes_of(in, 1, attr);
+    NNC_CHECK_CODE(axes.has_value(), kShape, "Unsqueeze without axes");
+    const int64_t rank = in[0].dim() + static_cast<int64_t>(axes->size());
+    std::vector<int64_t> a;
+    for (auto v : *axes) a.push_back(norm_axis(v, rank));
+    std::sort(a.begin(), a.end());
+    at::Tensor x = in[0];
+    for (auto d : a) x = x.unsqueeze(d);
+    out[0] = x;
+  };
+}
+
+OpFn build_pad(const NodeInfo& n) {
+  n.expect_attrs({"mode", "pads", "value", "paddings"});
+  const std::string mode = n.attr_string("mode", "constant");
+  if (mode != "constant" && mode != "reflect" && mode != "edge") n.unsupported("Pad mode '" + mode + "'");
+  const bool legacy = n.opset() < 11;
+  auto attr_pads = n.attr_ints(n.has_attr("paddings") ? "paddings" : "pads");
+  const double attr_value = n.attr_float("value", 0.0f);
+  if (!legacy && n.num_inputs() > 3 && n.has_input(3)) n.unsupported("Pad axes input");
+  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const auto& x = in[0];
+    auto pads = legacy ? attr_pads : to_ints(in[1]);
+    double value = legacy ? attr_value : (in.size() > 2 && in[2].defined() ? in[2].item<double>() : 0.0);
+    const int64_t r = x.dim();
+    NNC_CHECK_CODE(static_cast<int64_t>(pads.size()) == 2 * r, kShape, "Pad has {} pads for rank {}", pads.size(), r);
+    // ONNX [b0..b_{r-1}, e0..e_{r-1}] -> ATen [b_last, e_last, ..., b0, e0], dropping leading zeros.
+    int64_t first = 0;
+    while (first < r && pads[first] == 0 && pads[first + r] == 0) ++first;
+    std::vector<int64_t> spec;
+    for (int64_t d = r - 1; d >= first; --d) {
+      spec.push_back(pads[d]);
+      spec.push_back(pads[d + r]);
+    }
+    if (spec.empty()) {
+      out[0] = x;
+    } else if (mode == "constant") {
+      out[0] = at::constant_pad_nd(x, spec, value);
+    } else {
+      NNC_CHECK_CODE(first >= r - 3 && first >= 1, kShape, "Pad mode '{}' on leading dimensions is unsupported",
+                     mode);
+      // reflect/replicate pads need a batch/channel dimension in front of the padded ones.
+      int64_t keep = r - first;
+      auto shape = x.sizes().vec();
+      std::vector<int64_t> lead(shape.begin(), shape.begin() + first);
+      int64_t lead_n = 1;
+      for (auto v : lead) lead_n *= v;
+      std::vector<int64_t> view{1, lead_n};
+      view.insert(view.end(), shape.begin() + first, shape.end());
+      // ATen's reflect/replicate kernels are floating-point only: integers go through double.
+      auto xv = x.reshape(view);
+      auto y = at::isFloatingType(x.scalar_type())
+                   ? at::pad(xv, spec, mode == "edge" ? "replicate" : "reflect")
+                   : at::pad(xv.to(at::kDouble), spec, mode == "edge" ? "replicate" : "reflect").to(x.scalar_type());
+      std::vector<int64_t> back = lead;
+      for (int64_t i = 0; i < keep; ++i) back.push_back(y.size(2 + i));
+      out[0] = y.reshape(back);
+    }
+  };
+}
+
+OpFn build_shape(const NodeInfo& n) {
+  n.expect_attrs({"start", "end"});
+  const std::optional<int64_t> start = n.has_attr("start") ? std::optional<int64_t>(n.attr_int("start", 0)) : std::nullopt;
+  const std::optional<int64_t> end = n.has_attr("end") ? std::optional<int64_t>(n.attr_int("end", 0)) : std::nullopt;
+  return [start, end](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    auto s = in[0].sizes().vec();
+    const int64_t r = static_cast<int64_t>(s.size());
+    int64_t b = start ? std::clamp(norm_axis(*start, r), int64_t{0}, r) : 0;
+    int64_t e = end ? std::clamp(norm_axis(*end, r), int64_t{0}, r) : r;
+    std::vector<int64_t> v(s.begin() + b, s.begin() + std::max(b, e));
+    out[0] = at::tensor(v, at::kLong);
+  };
+}
+
+OpFn build_gather(const NodeInfo& n) {
+  n.expect_attrs({"axis"});
+  const int64_t axis = n.attr_int("axis", 0);
+  return [axis](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const auto& x = in[0];
+    const int64_t a = norm_axis(axis, x.dim());
+    auto idx = in[1].to(at::kLong);
+    idx = at::where(idx < 0, idx + x.size(a), idx);
+    auto flat = x.index_select(a, idx.reshape({-1}));
+    std::vector<int64_t> shape(x.sizes().begin(), x.sizes().begin() + a);
+    for (auto d : idx.sizes()) shape.push_back(d);
+    for (int64_t d = a + 1; d < x.dim(); ++d) shape.push_back(x.size(d));
+    out[0] = flat.reshape(shape);
+  };
+}
+
+OpFn build_constant_of_shape(const NodeInfo& n) {
+  n.expect_attrs({"value"});
+  at::Tensor value = n.attr_tensor("value").value_or(at::zeros({1}, at::kFloat));
+  return [value](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::full(to_ints(in[0]), value.reshape({-1})[0].item(), value.options());
   };
 }
 
 OpFn build_constant(const NodeInfo& n) {
-  auto t = n.attr_tensor("value");
-  if (!t) n.unsupported("Constant without a tensor 'value'");
-  at::Tensor value = *t;
+  n.expect_attrs({"value", "value_float", "value_floats", "value_int", "value_ints", "sparse_value",
+                  "value_string", "value_strings"});
+  at::Tensor value;
+  if (auto t = n.attr_tensor("value")) value = *t;
+  else if (n.has_attr("value_float")) value = at::scalar_tensor(n.attr_float("value_float", 0), at::kFloat);
+  else if (n.has_attr("value_floats")) value = at::tensor(n.attr_floats("value_floats"), at::kFloat);
+  else if (n.has_attr("value_int")) value = at::scalar_tensor(n.attr_int("value_int", 0), at::kLong);
+  else if (n.has_attr("value_ints")) value = at::tensor(n.attr_ints("value_ints"), at::kLong);
+  else n.unsupported("Constant value kind (sparse or string)");
   return [value](const RunContext&, std::span<const at::Tensor>, std::span<at::Tensor> out) { out[0] = value; };
+}
+
+OpFn build_slice(const NodeInfo& n) {
+  n.expect_attrs({"starts", "ends", "axes"});
+  const bool legacy = n.opset() < 10;
+  auto a_starts = n.attr_ints("starts"), a_ends = n.attr_ints("ends"), a_axes = n.attr_ints("axes");
+  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    at::Tensor x = in[0];
+    auto starts = legacy ? a_starts : to_ints(in[1]);
+    auto ends = legacy ? a_ends : to_ints(in[2]);
+    std::vector<int64_t> axes = legacy ? a_axes : (in.size() > 3 && in[3].defined() ? to_ints(in[3]) : std::vector<int64_t>{});
+    std::vector<int64_t> steps = !legacy && in.size() > 4 && in[4].defined() ? to_ints(in[4]) : std::vector<int64_t>{};
+    if (axes.empty())
+      for (std::size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+      const int64_t d = norm_axis(axes[i], x.dim());
+      const int64_t dim = x.size(d);
+      const int64_t step = steps.empty() ? 1 : steps[i];
+      NNC_CHECK_CODE(step != 0, kShape, "Slice step 0");
+      auto clampi = [&](int64_t v, int64_t lo, int64_t hi) {
+        if (v < 0) v += dim;
+        return std::clamp(v, lo, hi);
+      };
+      if (step > 0) {
+        int64_t s = clampi(starts[i], 0, dim), e = clampi(ends[i], 0, dim);
+        x = x.slice(d, s, std::max(s, e), step);
+      } else {
+        int64_t s = clampi(starts[i], -1, dim - 1), e = clampi(ends[i], -1, dim - 1);
+        // Walk backwards from s to e (exclusive): flip, then slice forwards.
+        auto idx = at::arange(s, e, step, at::kLong);
+        x = x.index_select(d, idx);
+      }
+    }
+    out[0] = x;
+  };
+}
+
+OpFn build_expand(const NodeInfo& n) {
+  n.expect_attrs({});
+  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    auto shape = to_ints(in[1]);
+    auto xs = in[0].sizes().vec();
+    // Bidirectional (numpy) broadcast of the input shape and the requested shape.
+    const std::size_t r = std::max(shape.size(), xs.size());
+    std::vector<int64_t> res(r);
+    for (std::size_t i = 0; i < r; ++i) {
+      int64_t a = i < r - xs.size() ? 1 : xs[i - (r - xs.size())];
+      int64_t b = i < r - shape.size() ? 1 : shape[i - (r - shape.size())];
+      NNC_CHECK_CODE(a == b || a == 1 || b == 1, kShape, "Expand: shapes do not broadcast");
+      res[i] = std::max(a, b);
+    }
+    out[0] = in[0].expand(res);
+  };
+}
+
+OpFn build_range(const NodeInfo& n) {
+  n.expect_attrs({});
+  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::arange(in[0].item(), in[1].item(), in[2].item(), in[0].options());
+  };
+}
+
+OpFn build_tile(const NodeInfo& n) {
+  n.expect_attrs({});
+  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = in[0].repeat(to_ints(in[1]));
+  };
+}
+
+enum class Reduce { kMean, kSum, kMax, kMin };
+
+OpFn build_reduce(const NodeInfo& n, Reduce kind, int axes_input_since) {
+  n.expect_attrs({"axes", "keepdims", "noop_with_empty_axes"});
+  const bool keep = n.attr_int("keepdims", 1) != 0;
+  const bool noop = n.attr_int("noop_with_empty_axes", 0) != 0;
+  std::optional<std::vector<int64_t>> attr;
+  if (n.opset() < axes_input_since) attr = attr_axes(n);
+  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    auto axes = axes_of(in, 1, attr);
+    if ((!axes || axes->empty()) && noop) {
+      out[0] = in[0];
+      return;
+    }
+    std::vector<int64_t> dims;
+    if (axes && !axes->empty())
+      for (auto a : *axes) dims.push_back(norm_axis(a, in[0].dim()));
+    else
+      for (int64_t d = 0; d < in[0].dim(); ++d) dims.push_back(d);
+    switch (kind) {
+      case Reduce::kMean: out[0] = at::mean(in[0], dims, keep); break;
+      case Reduce::kSum: out[0] = at::sum(in[0], dims, keep); break;
+      case Reduce::kMax: out[0] = at::amax(in[0], dims, keep); break;
+      case Reduce::kMin: out[0] = at::amin(in[0], dims, keep); break;
+    }
+  };
 }
 
 }  // namespace
 
 void register_shape_ops(OpRegistry& r) {
   r.add("Flatten", build_flatten);
+  r.add("Reshape", build_reshape);
+  r.add("Transpose", build_transpose);
+  r.add("Concat", build_concat);
+  r.add("Split", build_split);
+  r.add("Squeeze", build_squeeze);
+  r.add("Unsqueeze", build_unsqueeze);
+  r.add("Pad", build_pad);
+  r.add("Shape", build_shape);
+  r.add("Gather", build_gather);
+  r.add("ConstantOfShape", build_constant_of_shape);
   r.add("Constant", build_constant);
+  r.add("Slice", build_slice);
+  r.add("Expand", build_expand, 8);
+  r.add("Range", build_range, 11);
+  r.add("Tile", build_tile, 6);
+  r.add("ReduceMean", [](const NodeInfo& n) { return build_reduce(n, Reduce::kMean, 18); });
+  r.add("ReduceSum", [](const NodeInfo& n) { return build_reduce(n, Reduce::kSum, 13); });
+  r.add("ReduceMax", [](const NodeInfo& n) { return build_reduce(n, Reduce::kMax, 18); });
+  r.add("ReduceMin", [](const NodeInfo& n) { return build_reduce(n, Reduce::kMin, 18); });
 }
 
 }  // namespace nnc::exec
