@@ -1,6 +1,6 @@
 # Runs `nncompress run` on one backend case and compares its output_0.pb with the expected one.
 file(REMOVE_RECURSE ${OUT})
-execute_process(COMMAND ${NNC} run ${CASE}/model.onnx --input ${CASE}/test_data_set_0/input_0.pb --output-dir ${OUT}
+execute_process(COMMAND ${NNC} run ${CASE}/model.onnx --input ${CASE}/test_data_set_0/input_0.pb --input ${CASE}/test_data_set_0/input_1.pb --output-dir ${OUT}
                 RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "nncompress run failed: ${err}")
