@@ -1,0 +1,151 @@
+#include "nncompress/train/trainer.hpp"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/interrupt.hpp"
+#include "nncompress/core/progress.hpp"
+#include "nncompress/data/evaluate.hpp"
+#include "nncompress/exec/engine.hpp"
+
+namespace nnc::train {
+namespace {
+
+double lr_at(const TrainOptions& o, double progress) {
+  if (o.schedule == "constant") return o.lr;
+  if (o.schedule == "cosine") return o.lr * 0.5 * (1 + std::cos(M_PI * progress));
+  // One-cycle: linear warm-up over the first 15% from lr/10, then cosine to lr/1000.
+  const double warm = 0.15;
+  if (progress < warm) return o.lr * (0.1 + 0.9 * progress / warm);
+  double p = (progress - warm) / (1 - warm);
+  return o.lr * (0.001 + 0.999 * 0.5 * (1 + std::cos(M_PI * p)));
+}
+
+// Per-sample random crop (2-pixel padding) and horizontal flip.
+at::Tensor augment(const at::Tensor& x, float pad_value, at::Generator& gen) {
+  if (x.dim() != 4) return x;
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+  auto padded = at::constant_pad_nd(x, {2, 2, 2, 2}, pad_value);
+  auto offsets = at::randint(0, 5, {n, 2}, gen, at::kLong);
+  auto flips = at::randint(0, 2, {n}, gen, at::kLong);
+  auto out = at::empty_like(x);
+  auto off = offsets.accessor<int64_t, 2>();
+  auto fl = flips.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    auto crop = padded[i].narrow(1, off[i][0], h).narrow(2, off[i][1], w);
+    out[i].copy_(fl[i] ? crop.flip({2}) : crop);
+  }
+  return out;
+}
+
+}  // namespace
+
+TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainOptions& o,
+                  const std::function<void(const EpochReport&)>& on_epoch) {
+  NNC_CHECK(o.epochs >= 1, "--epochs must be at least 1");
+  NNC_CHECK(o.lr > 0, "--lr must be positive");
+  NNC_CHECK(o.batch >= 1, "--batch must be at least 1");
+  NNC_CHECK(splits.train.size() > 0, "empty training set");
+  auto start = std::chrono::steady_clock::now();
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
+  torch::manual_seed(o.seed);
+
+  engine.set_training(true);
+  std::vector<at::Tensor> params;
+  std::vector<std::string> names;
+  {
+    auto all = engine.trainable();
+    auto all_names = engine.trainable_names();
+    for (std::size_t i = 0; i < all.size(); ++i) {
+      if (all[i].dim() == 0) continue;  // scalar constants (e.g. Clip bounds) are not learned
+      params.push_back(all[i]);
+      names.push_back(all_names[i]);
+    }
+  }
+  std::vector<at::Tensor> masks(params.size());
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    auto it = o.masks.find(names[i]);
+    if (it != o.masks.end()) {
+      masks[i] = it->second.to(params[i].scalar_type());
+      torch::NoGradGuard ng;
+      params[i].mul_(masks[i]);
+    }
+  }
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (o.optimizer == "sgd") {
+    opt = std::make_unique<torch::optim::SGD>(
+        params, torch::optim::SGDOptions(o.lr).momentum(0.9).nesterov(true).weight_decay(o.weight_decay));
+  } else if (o.optimizer == "adam") {
+    opt = std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(o.lr).weight_decay(o.weight_decay));
+  } else if (o.optimizer == "adamw") {
+    opt = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  } else {
+    fail(ErrorCode::kInvalidArgument, "--optimizer '{}': unknown (sgd, adam, adamw)", o.optimizer);
+  }
+
+  const int64_t n = splits.train.size();
+  const int64_t steps_per_epoch = (n + o.batch - 1) / o.batch;
+  const int64_t total_steps = steps_per_epoch * o.epochs;
+  data::Evaluator val(splits.val, o.eval_batch);
+  TrainResult result;
+  result.best_val_top1 = -1;
+  std::vector<at::Tensor> best;
+  int64_t step = 0;
+  for (int epoch = 1; epoch <= o.epochs && !interrupted(); ++epoch) {
+    auto epoch_start = std::chrono::steady_clock::now();
+    engine.set_training(true);
+    auto perm = at::randperm(n, gen, at::kLong);
+    double loss_sum = 0;
+    int64_t seen = 0;
+    Progress progress(fmt::format("epoch {}/{}", epoch, o.epochs), steps_per_epoch);
+    for (int64_t b = 0; b < steps_per_epoch && !interrupted(); ++b, ++step) {
+      auto idx = perm.narrow(0, b * o.batch, std::min(o.batch, n - b * o.batch));
+      auto x = splits.train.images.index_select(0, idx);
+      auto y = splits.train.labels.index_select(0, idx);
+      if (o.augment) x = augment(x, o.pad_value, gen);
+      const double lr = lr_at(o, static_cast<double>(step) / static_cast<double>(total_steps));
+      for (auto& group : opt->param_groups()) group.options().set_lr(lr);
+      opt->zero_grad();
+      auto logits = engine.run_single(x).reshape({x.size(0), -1});
+      auto loss = at::cross_entropy_loss(logits, y);
+      loss.backward();
+      for (std::size_t i = 0; i < params.size(); ++i)
+        if (masks[i].defined() && params[i].grad().defined()) params[i].grad().mul_(masks[i]);
+      opt->step();
+      if (std::any_of(masks.begin(), masks.end(), [](const at::Tensor& m) { return m.defined(); })) {
+        torch::NoGradGuard ng;
+        for (std::size_t i = 0; i < params.size(); ++i)
+          if (masks[i].defined()) params[i].mul_(masks[i]);
+      }
+      loss_sum += loss.item<double>() * static_cast<double>(x.size(0));
+      seen += x.size(0);
+      progress.update(b + 1, fmt::format("loss {:.4f} lr {:.4g}", loss_sum / static_cast<double>(seen), lr));
+    }
+    engine.set_training(false);
+    auto m = val.evaluate(engine);
+    EpochReport r{epoch, o.epochs, loss_sum / std::max<double>(1.0, static_cast<double>(seen)), m.top1,
+                  lr_at(o, static_cast<double>(step) / static_cast<double>(total_steps)),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count()};
+    note(fmt::format("epoch {}/{}: train loss {:.4f}, val top-1 {:.2f}%, {:.1f}s", epoch, o.epochs, r.train_loss,
+                     100 * r.val_top1, r.seconds));
+    result.epochs_run = epoch;
+    if (m.top1 > result.best_val_top1) {
+      result.best_val_top1 = m.top1;
+      result.best_epoch = epoch;
+      best.clear();
+      for (std::size_t i = 0; i < engine.weights().size(); ++i) best.push_back(engine.weights().at(i).detach().clone());
+    }
+    if (on_epoch) on_epoch(r);
+  }
+  engine.set_training(false);
+  result.interrupted = interrupted();
+  if (!best.empty())
+    for (std::size_t i = 0; i < best.size(); ++i) engine.weights().set(i, best[i]);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace nnc::train
