@@ -1,0 +1,49 @@
+#pragma once
+// The .nnc container: one versioned, CRC32-checksummed file holding the graph (ONNX protobuf
+// without the stored tensors), codebooks of shared float values, and every float tensor as
+// raw fp32, codebook indices (bit-packed, Huffman or rANS, whichever is smallest) or sparse
+// (bitmask or varint gap positions, with raw or codebook-indexed values). Format: docs/nnc-format.md;
+// a dependency-free C decoder (src/store/decode.c) reads it.
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nncompress/store/entropy.hpp"
+
+namespace nnc::store {
+
+constexpr uint16_t kContainerVersion = 1;
+
+struct StoredTensor {
+  enum class Kind : uint8_t { kRaw = 0, kIndexed = 1, kSparse = 2 };
+  std::string name;
+  std::vector<int64_t> shape;
+  Kind kind = Kind::kRaw;
+  std::vector<float> values;        // raw values; sparse: non-zero values when not indexed
+  int codebook = -1;                // indexed (or sparse with indexed values): codebook id
+  std::vector<uint16_t> indices;    // indexed: one per element; sparse: one per non-zero
+  std::vector<uint64_t> positions;  // sparse: sorted flat positions of the non-zeros
+
+  int64_t numel() const;
+  std::vector<float> decode(const std::vector<std::vector<float>>& codebooks) const;  // dense values
+};
+
+struct ContainerContent {
+  std::string graph;  // serialised onnx::ModelProto without the stored tensors
+  std::vector<std::vector<float>> codebooks;
+  std::vector<StoredTensor> tensors;
+};
+
+struct ContainerStats {
+  std::size_t total_bytes = 0, graph_bytes = 0, codebook_bytes = 0, raw_bytes = 0, index_bytes = 0,
+              sparse_bytes = 0, header_bytes = 0;
+  std::size_t indexed_elements = 0;  // elements stored as codebook indices
+  std::vector<std::pair<std::string, Coder>> coders;  // per indexed tensor
+};
+
+std::vector<uint8_t> encode_container(const ContainerContent& content, ContainerStats* stats = nullptr);
+ContainerContent decode_container(std::span<const uint8_t> bytes, const std::string& what);
+
+}  // namespace nnc::store

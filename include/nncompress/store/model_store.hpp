@@ -1,0 +1,46 @@
+#pragma once
+// ONNX models in and out of storage formats:
+//  - pack_model / unpack_model: a model <-> .nnc container (every float initializer becomes a
+//    raw, codebook-indexed or sparse record; the graph keeps everything else);
+//  - codebook_onnx: the compressed ONNX any runtime runs: shared codebook initializer + uint8/
+//    uint16 index initializers -> Cast(to=INT64) -> Gather, producing each weight under its
+//    original name.
+#include <onnx/onnx_pb.h>
+
+#include <filesystem>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "nncompress/store/container.hpp"
+
+namespace nnc::store {
+
+struct IndexedWeight {
+  int codebook = 0;
+  std::vector<uint16_t> indices;  // one per element (row-major)
+};
+
+struct Compression {
+  std::vector<std::vector<float>> codebooks;
+  std::map<std::string, IndexedWeight> indexed;  // initializer name -> indices
+  std::map<std::string, bool> sparse;            // initializer name -> store zeros sparsely
+};
+
+std::vector<uint8_t> pack_model(const onnx::ModelProto& model, const Compression& compression,
+                                ContainerStats* stats = nullptr);
+onnx::ModelProto unpack_model(std::span<const uint8_t> bytes, const std::string& what);
+
+// Writes the .nnc atomically (never over `protect`); returns its size in bytes.
+std::size_t write_nnc(const std::filesystem::path& path, const onnx::ModelProto& model,
+                      const Compression& compression, const std::filesystem::path& protect = {},
+                      ContainerStats* stats = nullptr);
+onnx::ModelProto read_nnc(const std::filesystem::path& path);
+
+onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression& compression);
+
+// fp32 bytes of all the model's float initializers (the honest ratio's numerator).
+std::size_t fp32_initializer_bytes(const onnx::ModelProto& model);
+
+}  // namespace nnc::store

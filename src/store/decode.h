@@ -1,0 +1,37 @@
+/* Dependency-free C99 decoder for nncompress .nnc containers (format: docs/nnc-format.md).
+ * Decodes every stored tensor to float32; returns the ONNX graph bytes untouched. */
+#ifndef NNC_DECODE_H
+#define NNC_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+  char* name;
+  int rank;
+  int64_t dims[16];
+  size_t numel;
+  float* data;
+} nnc_tensor;
+
+typedef struct {
+  const uint8_t* graph; /* points into the input buffer */
+  size_t graph_size;
+  nnc_tensor* tensors;
+  size_t count;
+} nnc_model;
+
+/* Returns 0 on success; on failure a non-zero code and a message in err. */
+int nnc_decode(const uint8_t* buf, size_t size, nnc_model* out, char* err, size_t err_size);
+void nnc_free(nnc_model* model);
+uint32_t nnc_crc32(const uint8_t* data, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,157 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "decode.h"
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/model_io.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
+#include "nncompress/store/model_store.hpp"
+
+namespace fs = std::filesystem;
+using namespace nnc;
+
+namespace {
+
+// A conv net whose conv/gemm weights are shared through a 40-entry codebook; "fc.w" is sparse.
+struct Shared {
+  onnx::ModelProto model;  // with the shared values materialised
+  store::Compression comp;
+};
+
+Shared shared_model() {
+  torch::manual_seed(5);
+  std::vector<float> codebook;
+  for (int i = 0; i < 40; ++i) codebook.push_back(-1.0f + 0.05f * static_cast<float>(i));
+  codebook[20] = 0.0f;
+  auto cb = torch::tensor(codebook);
+  store::Compression comp;
+  comp.codebooks.push_back(codebook);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 1, 8, 8});
+  auto add_shared = [&](const std::string& name, std::vector<int64_t> shape, bool sparse) {
+    int64_t n = 1;
+    for (auto d : shape) n *= d;
+    auto idx = torch::randint(0, 40, {n}, torch::kLong);
+    if (sparse) idx = torch::where(torch::rand({n}) < 0.8, torch::full({n}, 20, torch::kLong), idx);
+    b.add_initializer(name, cb.index_select(0, idx).reshape(shape));
+    store::IndexedWeight w;
+    for (int64_t i = 0; i < n; ++i) w.indices.push_back(static_cast<uint16_t>(idx[i].item<int64_t>()));
+    comp.indexed[name] = w;
+    if (sparse) comp.sparse[name] = true;
+  };
+  add_shared("conv.w", {6, 1, 3, 3}, false);
+  b.add_initializer("conv.b", torch::randn({6}));
+  add_shared("fc.w", {10, 6 * 6 * 6}, true);
+  b.add_initializer("fc.b", torch::randn({10}));
+  b.add_initializer("shape", torch::tensor({-1, 216}, torch::kLong));
+  b.add_node("Conv", {"x", "conv.w", "conv.b"}, {"c"});
+  b.add_node("Relu", {"c"}, {"r"});
+  b.add_node("Reshape", {"r", "shape"}, {"f"});
+  b.add_node("Gemm", {"f", "fc.w", "fc.b"}, {"y"}, {{"transB", int64_t{1}}});
+  b.add_output("y", {-1, 10});
+  return {b.build(), comp};
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::map<std::string, torch::Tensor> float_inits(const onnx::ModelProto& m) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& t : m.graph().initializer())
+    if (t.data_type() == onnx::TensorProto::FLOAT) out[t.name()] = onnxio::to_tensor(t);
+  return out;
+}
+
+}  // namespace
+
+TEST(Container, RoundTripIsBitExactAndSmaller) {
+  auto s = shared_model();
+  store::ContainerStats stats;
+  auto bytes = store::pack_model(s.model, s.comp, &stats);
+  EXPECT_EQ(stats.total_bytes, bytes.size());
+  EXPECT_LT(bytes.size(), store::fp32_initializer_bytes(s.model) / 3);
+  auto back = store::unpack_model(bytes, "mem");
+  auto a = float_inits(s.model), b = float_inits(back);
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
+  EXPECT_NO_THROW(onnxio::check_model(back, "unpacked"));
+}
+
+TEST(Container, CDecoderMatchesTheCppReader) {
+  auto s = shared_model();
+  auto bytes = store::pack_model(s.model, s.comp);
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0) << err;
+  auto ref = float_inits(s.model);
+  EXPECT_EQ(m.count, ref.size());
+  for (std::size_t i = 0; i < m.count; ++i) {
+    const auto& want = ref.at(m.tensors[i].name);
+    ASSERT_EQ(static_cast<int64_t>(m.tensors[i].numel), want.numel());
+    EXPECT_EQ(std::memcmp(m.tensors[i].data, want.data_ptr<float>(), m.tensors[i].numel * 4), 0) << m.tensors[i].name;
+  }
+  onnx::ModelProto graph;
+  EXPECT_TRUE(graph.ParseFromArray(m.graph, static_cast<int>(m.graph_size)));
+  nnc_free(&m);
+  bytes[bytes.size() / 2] ^= 0x55;
+  EXPECT_NE(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0);
+  EXPECT_STREQ(err, "checksum mismatch");
+}
+
+TEST(Container, TruncatedCorruptAndFutureFilesAreOneLineErrors) {
+  auto s = shared_model();
+  auto bytes = store::pack_model(s.model, s.comp);
+  auto truncated = bytes;
+  truncated.resize(bytes.size() - 10);
+  EXPECT_EQ(error_of([&] { store::unpack_model(truncated, "m.nnc"); }),
+            "m.nnc: checksum mismatch (file is truncated or corrupt)");
+  auto corrupt = bytes;
+  corrupt[40] ^= 1;
+  EXPECT_EQ(error_of([&] { store::unpack_model(corrupt, "m.nnc"); }),
+            "m.nnc: checksum mismatch (file is truncated or corrupt)");
+  auto future = bytes;
+  future[4] = 9;
+  EXPECT_EQ(error_of([&] { store::unpack_model(future, "m.nnc"); }),
+            "m.nnc: container format version 9 is newer than this nncompress supports (1)");
+  std::vector<uint8_t> junk(100, 7);
+  EXPECT_EQ(error_of([&] { store::unpack_model(junk, "m.nnc"); }), "m.nnc: not an .nnc container (bad magic)");
+}
+
+TEST(CodebookOnnx, RunsInTheEngineWithIdenticalOutputs) {
+  auto s = shared_model();
+  auto compressed = store::codebook_onnx(s.model, s.comp);
+  EXPECT_NO_THROW(onnxio::check_model(compressed, "compressed"));
+  int uint8_inits = 0;
+  for (const auto& t : compressed.graph().initializer()) uint8_inits += t.data_type() == onnx::TensorProto::UINT8;
+  EXPECT_EQ(uint8_inits, 2);
+  exec::Engine a(s.model), b(compressed);
+  auto x = torch::randn({3, 1, 8, 8});
+  EXPECT_TRUE(torch::equal(a.run_single(x), b.run_single(x)));
+}
+
+TEST(CodebookOnnx, LargeCodebooksUseUint16Indices) {
+  auto s = shared_model();
+  std::vector<float> big(300);
+  for (int i = 0; i < 300; ++i) big[i] = static_cast<float>(i) * 0.01f;
+  s.comp.codebooks[0] = big;
+  for (auto& [name, w] : s.comp.indexed)
+    for (auto& v : w.indices) v = static_cast<uint16_t>(v * 7);
+  auto compressed = store::codebook_onnx(s.model, s.comp);
+  int u16 = 0;
+  for (const auto& t : compressed.graph().initializer()) u16 += t.data_type() == onnx::TensorProto::UINT16;
+  EXPECT_EQ(u16, 2);
+  exec::Engine e(compressed);
+  auto w = e.run_single(torch::zeros({1, 1, 8, 8}));
+  EXPECT_EQ(w.sizes(), (std::vector<int64_t>{1, 10}));
+}
