@@ -1,6 +1,172 @@
-// Placeholder: the 'share' command lands with its module (replace this file).
+// nncompress share MODEL --data ... -o OUT.onnx: structure-agnostic weight sharing searched by
+// NSGA-II, iterative merge, entropy-coded container, reports.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <filesystem>
+
 #include "cli/command.hpp"
+#include "cli/data_loading.hpp"
+#include "nncompress/compress/common/fold_batchnorm.hpp"
+#include "nncompress/compress/share/report.hpp"
+#include "nncompress/compress/share/search.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
+#include "nncompress/core/interrupt.hpp"
+#include "nncompress/core/progress.hpp"
+#include "nncompress/data/evaluate.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/model_io.hpp"
+#include "nncompress/store/model_store.hpp"
 
 namespace nnc::cli {
-void register_share_command(CLI::App&) {}
+namespace fs = std::filesystem;
+
+void register_share_command(CLI::App& app) {
+  struct Opts {
+    std::string model, output, nnc, report, mode = "paper";
+    double max_drop = 0.5;
+    share::SearchOptions search;
+    int max_merge_evals = 3000;
+    bool share_biases = false;
+    GlobalOptions global;
+    DataOptions data;
+  };
+  auto opts = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("share", "Weight sharing: one global codebook of uniform bins searched by NSGA-II");
+  cmd->add_option("model", opts->model, "ONNX model")->required();
+  cmd->add_option("-o,--output", opts->output, "Compressed ONNX (codebook + indices + Cast/Gather)")->required();
+  cmd->add_option("--nnc", opts->nnc, "Also write the .nnc container");
+  cmd->add_option("--report", opts->report, "Report directory (default: OUT.report/)");
+  cmd->add_option("--max-drop", opts->max_drop, "Allowed validation top-1 drop, percentage points")->capture_default_str();
+  cmd->add_option("--pop", opts->search.pop, "NSGA-II population (multiple of 4, >= 8)")->capture_default_str();
+  cmd->add_option("--gens", opts->search.gens, "NSGA-II generations")->capture_default_str();
+  cmd->add_option("--k-min", opts->search.k_min, "Smallest bin count")->capture_default_str();
+  cmd->add_option("--k-max", opts->search.k_max, "Largest bin count")->capture_default_str();
+  cmd->add_option("--mode", opts->mode, "paper (merge keeps f1) | extended (merge keeps val top-1 within --max-drop)")
+      ->capture_default_str();
+  cmd->add_option("--max-merge-evals", opts->max_merge_evals, "Evaluation budget of the merge")->capture_default_str();
+  cmd->add_flag("--share-biases", opts->share_biases, "Put biases in the codebook too");
+  add_data_options(cmd, opts->data);
+  add_global_options(cmd, opts->global);
+  cmd->callback([opts] {
+    auto t0 = std::chrono::steady_clock::now();
+    auto& o = *opts;
+    apply_global_options(o.global);
+    NNC_CHECK(o.max_drop >= 0 && o.max_drop < 100, "--max-drop {} must be in [0, 100) percentage points", o.max_drop);
+    NNC_CHECK(o.mode == "paper" || o.mode == "extended", "--mode '{}': expected paper or extended", o.mode);
+    NNC_CHECK(o.search.pop >= 8 && o.search.pop % 4 == 0,
+              "--pop {}: NSGA-II needs a population that is a multiple of 4 and at least 8", o.search.pop);
+    NNC_CHECK(o.search.k_min >= 2 && o.search.k_max <= 1024 && o.search.k_min < o.search.k_max,
+              "--k-min/--k-max [{}, {}] must lie within [2, 1024]", o.search.k_min, o.search.k_max);
+    o.search.seed = o.data.seed;
+    check_not_same_file(o.output, o.model);
+    if (!o.nnc.empty()) check_not_same_file(o.nnc, o.model);
+    fs::path report = o.report.empty() ? fs::path(o.output + ".report") : fs::path(o.report);
+
+    auto original = onnxio::load_model(o.model);
+    int folded_bn = 0;
+    auto model = compress::fold_batchnorm(original, &folded_bn);
+    auto splits = load_splits(o.data, model);
+    exec::Engine engine(model);
+    data::Evaluator test(splits.test, o.data.batch);
+    share::ShareContext ctx(engine, share::collect_shared(model, o.share_biases), splits.val, o.data.batch);
+    const double top1_before = test.evaluate(engine).top1;
+    note(fmt::format("{}: {} shared weights in {} tensors (BatchNorm folded: {}); val top-1 {:.2f}%, test top-1 {:.2f}%",
+                     o.model, ctx.set().size(), ctx.set().names.size(), folded_bn, 100 * ctx.original_top1(),
+                     100 * top1_before));
+
+    auto search = share::nsga2_search(ctx, o.search);
+    const double min_top1 = ctx.original_top1() - o.max_drop / 100.0;
+    const share::Candidate* chosen = nullptr;
+    for (const auto& c : search.front)
+      if (c.val_top1 >= min_top1 && (!chosen || c.entries < chosen->entries)) chosen = &c;
+    NNC_CHECK(chosen != nullptr,
+              "no searched codebook keeps validation top-1 within {} pt of the original ({:.2f}%); raise --max-drop "
+              "or --k-max",
+              o.max_drop, 100 * ctx.original_top1());
+    note(fmt::format("search: {} evaluations, {} cache hits, {} front points; chosen k={} ({} bins, val top-1 {:.2f}%)",
+                     search.evaluations, search.cache_hits, search.front.size(), chosen->k, chosen->entries,
+                     100 * chosen->val_top1));
+    auto start_cb = share::uniform_bins(ctx.set(), chosen->k);
+    share::MergeResult merged;
+    if (!interrupted()) {
+      merged = share::iterative_merge(ctx, start_cb,
+                                      o.mode == "paper" ? share::MergeRule::kPaper : share::MergeRule::kMaxDrop,
+                                      min_top1, o.max_merge_evals);
+    } else {
+      merged.codebook = start_cb;
+      merged.before = merged.after = *chosen;
+      ctx.apply(start_cb);
+    }
+    const auto& cb = merged.codebook;
+    ctx.apply(cb);
+    const double top1_after = test.evaluate(engine).top1;
+
+    // Test metrics of every front member (the test split is never used to choose).
+    std::vector<share::Candidate> front = search.front;
+    for (auto& c : front) {
+      ctx.apply(share::uniform_bins(ctx.set(), c.k));
+      c.test_top1 = test.evaluate(engine).top1;
+    }
+    ctx.apply(cb);
+    share::Candidate chosen_c = *chosen;
+    for (const auto& c : front)
+      if (c.k == chosen->k) chosen_c = c;
+    share::Candidate after = merged.after;
+    after.test_top1 = top1_after;
+
+    // Outputs: compressed ONNX, container, reports.
+    store::Compression comp;
+    comp.codebooks.push_back(cb.values);
+    auto indices = cb.indices();
+    for (std::size_t t = 0; t < ctx.set().names.size(); ++t) {
+      store::IndexedWeight w;
+      w.indices.assign(indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t]),
+                       indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t + 1]));
+      comp.indexed[ctx.set().names[t]] = std::move(w);
+    }
+    auto shared_model = engine.to_model();
+    auto onnx_out = store::codebook_onnx(shared_model, comp);
+    onnxio::save_model(onnx_out, o.output, o.model);
+    store::ContainerStats stats;
+    auto container = store::pack_model(shared_model, comp, &stats);
+    if (!o.nnc.empty()) write_file_atomic(o.nnc, container, o.model);
+    const std::size_t fp32 = store::fp32_initializer_bytes(original);
+    const double ratio = static_cast<double>(fp32) / static_cast<double>(container.size());
+    const double index_bits = 8.0 * static_cast<double>(stats.index_bytes) / static_cast<double>(ctx.set().size());
+    share::write_front_files(report, front, search.evaluated, chosen_c, after, ctx.original_top1());
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    nlohmann::json summary{
+        {"model", o.model}, {"output", o.output}, {"mode", o.mode}, {"top1_before", top1_before},
+        {"top1_after", top1_after}, {"top1_drop_pt", 100 * (top1_before - top1_after)},
+        {"val_top1_before", ctx.original_top1()}, {"val_top1_after", merged.after.val_top1},
+        {"ratio", ratio}, {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes"},
+        {"paper_ratio", 32.0 / index_bits}, {"paper_ratio_baseline", "32 / average encoded index bits (paper's accounting)"},
+        {"bits_per_weight", index_bits}, {"codebook_size", cb.size()}, {"k_chosen", chosen->k},
+        {"bins_before_merge", chosen->entries}, {"shared_weights", ctx.set().size()},
+        {"fp32_bytes", fp32}, {"nnc_bytes", container.size()}, {"onnx_bytes", fs::file_size(o.output)},
+        {"nnc_parts", {{"graph", stats.graph_bytes}, {"codebook", stats.codebook_bytes}, {"indices", stats.index_bytes},
+                       {"raw_fp32", stats.raw_bytes}, {"headers", stats.header_bytes}}},
+        {"evaluations", ctx.evaluations()}, {"search_evaluations", search.evaluations}, {"cache_hits", search.cache_hits},
+        {"generations", search.generations}, {"merge_tried", merged.tried}, {"merge_accepted", merged.accepted},
+        {"evaluation_seconds", ctx.evaluation_seconds()}, {"seconds", seconds},
+        {"interrupted", search.interrupted || merged.interrupted}, {"report", report.string()}};
+    write_file_atomic(report / "summary.json", summary.dump(2));
+    if (o.global.json) {
+      print_json(summary);
+    } else {
+      fmt::print("{} -> {}{}\n", o.model, o.output, o.nnc.empty() ? "" : " + " + o.nnc);
+      fmt::print("  test top-1 {:.2f}% -> {:.2f}% ({:+.2f} pt); {} shared values ({} bins before merge, k={})\n",
+                 100 * top1_before, 100 * top1_after, -100 * (top1_before - top1_after), cb.size(), chosen->entries,
+                 chosen->k);
+      fmt::print("  size: {} fp32 bytes -> {} .nnc bytes = {:.2f}x (honest ratio); {:.3f} index bits/weight = {:.2f}x "
+                 "(paper's accounting)\n",
+                 fp32, container.size(), ratio, index_bits, 32.0 / index_bits);
+      fmt::print("  {} evaluations ({} search, {} cache hits, {} merge), {:.1f}s; report in {}\n", ctx.evaluations(),
+                 search.evaluations, search.cache_hits, merged.tried, seconds, report.string());
+    }
+  });
+}
+
 }  // namespace nnc::cli

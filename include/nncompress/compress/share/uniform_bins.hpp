@@ -1,0 +1,51 @@
+#pragma once
+// Structure-agnostic weight sharing, Sec. 3 of the method: ALL shared weights of ALL layers
+// go into ONE codebook of k uniform-width bins over [min w, max w]; each weight finds its bin
+// by arithmetic (O(N), no k-means); empty bins are dropped; a bin's shared value is the mean
+// of its weights. Merging joins adjacent bins (value = mean of the union).
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nnc::share {
+
+// Every shared weight, flattened in a fixed order with per-tensor offsets.
+struct SharedSet {
+  std::vector<std::string> names;
+  std::vector<std::vector<int64_t>> shapes;
+  std::vector<std::size_t> offsets;  // names.size() + 1 entries
+  std::vector<float> values;
+  float min = 0, max = 0;
+  std::size_t size() const { return values.size(); }
+};
+
+// Weights (input 1) of every Conv, Gemm and MatMul initializer; biases (input 2) too when
+// `share_biases`. Throws if there is nothing to share.
+SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases);
+
+// A codebook over a SharedSet: `fine` is each weight's uniform bin (0..k-1); `group` maps
+// uniform bins to codebook entries (merges make several bins share one entry); `values` are
+// the entries' shared values (means of their weights), ascending.
+struct Codebook {
+  int k = 0;
+  std::vector<uint16_t> fine;
+  std::vector<int> group;           // k entries; -1 for empty bins
+  std::vector<double> bin_sum;      // per uniform bin
+  std::vector<int64_t> bin_count;
+  std::vector<float> values;        // per entry
+  std::size_t size() const { return values.size(); }
+  uint16_t index_of(std::size_t weight) const { return static_cast<uint16_t>(group[fine[weight]]); }
+  std::vector<uint16_t> indices() const;  // entry index of every weight
+};
+
+Codebook uniform_bins(const SharedSet& set, int k);
+
+// Joins entries e and e+1 (adjacent in value order); the new value is the mean of the union.
+Codebook merge_entries(const Codebook& cb, int e);
+
+// Shared value of every weight, in SharedSet order.
+std::vector<float> shared_values(const SharedSet& set, const Codebook& cb);
+
+}  // namespace nnc::share

@@ -1,0 +1,117 @@
+#include "nncompress/compress/share/uniform_bins.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+
+namespace nnc::share {
+namespace {
+
+std::vector<float> float_data(const onnx::TensorProto& t) {
+  int64_t n = 1;
+  for (auto d : t.dims()) n *= d;
+  std::vector<float> v(static_cast<std::size_t>(n));
+  if (t.has_raw_data()) {
+    NNC_CHECK_CODE(t.raw_data().size() == v.size() * 4, kCorrupt, "initializer '{}': raw data size mismatch", t.name());
+    if (n) std::memcpy(v.data(), t.raw_data().data(), v.size() * 4);
+  } else {
+    NNC_CHECK_CODE(t.float_data_size() == n, kCorrupt, "initializer '{}': value count mismatch", t.name());
+    for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = t.float_data(static_cast<int>(i));
+  }
+  return v;
+}
+
+// Recomputes entry values from the bins' sums and counts.
+void refresh_values(Codebook& cb) {
+  int entries = 0;
+  for (int g : cb.group) entries = std::max(entries, g + 1);
+  std::vector<double> sum(static_cast<std::size_t>(entries), 0.0);
+  std::vector<int64_t> count(static_cast<std::size_t>(entries), 0);
+  for (int b = 0; b < cb.k; ++b) {
+    if (cb.group[b] < 0) continue;
+    sum[static_cast<std::size_t>(cb.group[b])] += cb.bin_sum[b];
+    count[static_cast<std::size_t>(cb.group[b])] += cb.bin_count[b];
+  }
+  cb.values.assign(static_cast<std::size_t>(entries), 0.0f);
+  for (int e = 0; e < entries; ++e)
+    cb.values[static_cast<std::size_t>(e)] = static_cast<float>(sum[static_cast<std::size_t>(e)] / static_cast<double>(count[static_cast<std::size_t>(e)]));
+}
+
+}  // namespace
+
+SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases) {
+  SharedSet s;
+  const auto& g = model.graph();
+  auto add = [&](const std::string& name) {
+    if (std::find(s.names.begin(), s.names.end(), name) != s.names.end()) return;
+    const auto* t = onnxio::find_initializer(g, name);
+    if (!t || t->data_type() != onnx::TensorProto::FLOAT) return;
+    auto v = float_data(*t);
+    s.names.push_back(name);
+    s.shapes.emplace_back(t->dims().begin(), t->dims().end());
+    s.offsets.push_back(s.values.size());
+    s.values.insert(s.values.end(), v.begin(), v.end());
+  };
+  for (const auto& n : g.node()) {
+    if (n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul") continue;
+    if (n.input_size() > 1) add(n.input(1));
+    if (share_biases && n.input_size() > 2 && !n.input(2).empty()) add(n.input(2));
+  }
+  NNC_CHECK(!s.values.empty(), "model has nothing to share (no Conv/Gemm/MatMul with an initializer weight)");
+  s.offsets.push_back(s.values.size());
+  auto [lo, hi] = std::minmax_element(s.values.begin(), s.values.end());
+  s.min = *lo;
+  s.max = *hi;
+  return s;
+}
+
+std::vector<uint16_t> Codebook::indices() const {
+  std::vector<uint16_t> out(fine.size());
+  for (std::size_t i = 0; i < fine.size(); ++i) out[i] = static_cast<uint16_t>(group[fine[i]]);
+  return out;
+}
+
+Codebook uniform_bins(const SharedSet& set, int k) {
+  NNC_CHECK(k >= 1 && k <= 65536, "bin count k={} is outside [1, 65536]", k);
+  Codebook cb;
+  cb.k = k;
+  cb.fine.resize(set.size());
+  cb.bin_sum.assign(static_cast<std::size_t>(k), 0.0);
+  cb.bin_count.assign(static_cast<std::size_t>(k), 0);
+  const double lo = set.min, range = static_cast<double>(set.max) - lo;
+  const double scale = range > 0 ? k / range : 0.0;
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    // edges = linspace(min, max, k+1): bin = floor((w - min) / width), the maximum in the last bin.
+    auto b = static_cast<int>(std::floor((static_cast<double>(set.values[i]) - lo) * scale));
+    b = std::clamp(b, 0, k - 1);
+    cb.fine[i] = static_cast<uint16_t>(b);
+    cb.bin_sum[static_cast<std::size_t>(b)] += set.values[i];
+    ++cb.bin_count[static_cast<std::size_t>(b)];
+  }
+  cb.group.assign(static_cast<std::size_t>(k), -1);
+  int next = 0;
+  for (int b = 0; b < k; ++b)
+    if (cb.bin_count[static_cast<std::size_t>(b)]) cb.group[static_cast<std::size_t>(b)] = next++;
+  refresh_values(cb);
+  return cb;
+}
+
+Codebook merge_entries(const Codebook& cb, int e) {
+  NNC_CHECK(e >= 0 && static_cast<std::size_t>(e) + 1 < cb.size(), "merge of entry {} out of range", e);
+  Codebook out = cb;
+  for (auto& g : out.group)
+    if (g > e) --g;
+  refresh_values(out);
+  return out;
+}
+
+std::vector<float> shared_values(const SharedSet& set, const Codebook& cb) {
+  std::vector<float> out(set.size());
+  for (std::size_t i = 0; i < set.size(); ++i) out[i] = cb.values[static_cast<std::size_t>(cb.group[cb.fine[i]])];
+  return out;
+}
+
+}  // namespace nnc::share
