@@ -1,0 +1,23 @@
+# A short weight-sharing run: outputs exist, the ONNX runs in our engine and ONNX Runtime with
+# the accuracy the JSON claims, the container unpacks to the same weights.
+source "$(dirname "$0")/lib.sh"
+M="$ROOT/models/lenet5.onnx"
+"$NNC" share "$M" -o "$WORK/s.onnx" --nnc "$WORK/s.nnc" --pop 8 --gens 3 --val 300 --max-merge-evals 30 \
+  --max-drop 1.0 --json -q > "$WORK/share.json"
+for f in s.onnx s.nnc s.onnx.report/pareto.json s.onnx.report/pareto.csv s.onnx.report/front.svg s.onnx.report/summary.json; do
+  [ -s "$WORK/$f" ] || die "missing output $f"
+done
+AFTER=$(json "$WORK/share.json" "['top1_after']")
+[ "$(json "$WORK/share.json" "['nnc_bytes']")" = "$(stat -c %s "$WORK/s.nnc")" ] || die "nnc_bytes must be the file size"
+approx "$(json "$WORK/share.json" "['ratio']")" "$($PY -c "print(1724320/$(stat -c %s "$WORK/s.nnc"))")" 0.001 || die "ratio"
+"$NNC" eval "$WORK/s.onnx" --json -q > "$WORK/eval.json"
+approx "$(json "$WORK/eval.json" "['top1']")" "$AFTER" 0.00001 || die "engine accuracy differs from the claim"
+"$NNC" unpack "$WORK/s.nnc" -o "$WORK/u.onnx" -q
+"$NNC" eval "$WORK/u.onnx" --json -q > "$WORK/eval_u.json"
+approx "$(json "$WORK/eval_u.json" "['top1']")" "$AFTER" 0.00001 || die "unpacked model differs"
+if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
+  node "$ROOT/tools/ort/ort_eval.js" "$WORK/s.onnx" > "$WORK/ort.json"
+  approx "$(json "$WORK/ort.json" "['top1']")" "$AFTER" 0.0005 || die "ONNX Runtime accuracy differs"
+fi
+expect_error "refusing to overwrite the input model" "$NNC" unpack "$WORK/s.nnc" -o "$WORK/s.nnc"
+echo "1 passed, 0 failed"

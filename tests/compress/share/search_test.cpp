@@ -1,0 +1,98 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "nncompress/compress/share/search.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+
+using namespace nnc;
+
+namespace {
+// A linear classifier on 3 Gaussian blobs, trained in closed form-ish: weights are the class
+// means, so fine codebooks keep accuracy and coarse ones lose it.
+struct Toy {
+  onnx::ModelProto model;
+  data::Dataset val;
+};
+
+Toy toy() {
+  torch::manual_seed(11);
+  const int64_t d = 16, classes = 3, n = 300;
+  auto centers = torch::randn({classes, d}) * 1.5;
+  auto labels = torch::arange(n) % classes;
+  auto x = centers.index_select(0, labels) + torch::randn({n, d});
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 1, 4, 4});
+  b.add_initializer("w", centers + torch::randn({classes, d}) * 0.01);
+  b.add_node("Flatten", {"x"}, {"f"});
+  b.add_node("Gemm", {"f", "w"}, {"y"}, {{"transB", int64_t{1}}});
+  b.add_output("y", {-1, classes});
+  return {b.build(), {x.reshape({n, 1, 4, 4}), labels, static_cast<int>(classes)}};
+}
+}  // namespace
+
+TEST(Search, SameSeedSameFrontAndCachedEvaluations) {
+  auto t = toy();
+  std::vector<std::vector<std::pair<int, double>>> fronts;
+  for (int run = 0; run < 2; ++run) {
+    exec::Engine engine(t.model);
+    share::ShareContext ctx(engine, share::collect_shared(t.model, false), t.val, 128);
+    share::SearchOptions o;
+    o.pop = 8;
+    o.gens = 5;
+    o.k_max = 64;
+    o.seed = 3;
+    auto r = share::nsga2_search(ctx, o);
+    EXPECT_EQ(r.evaluations, ctx.evaluations()) << "each distinct k is evaluated exactly once";
+    EXPECT_GT(r.cache_hits, 0);
+    std::vector<std::pair<int, double>> f;
+    for (const auto& c : r.front) f.push_back({c.k, c.f1});
+    fronts.push_back(f);
+    for (std::size_t i = 1; i < r.front.size(); ++i) {
+      EXPECT_GT(r.front[i].entries, r.front[i - 1].entries);
+      EXPECT_LT(r.front[i].f1, r.front[i - 1].f1);  // non-dominated
+    }
+  }
+  EXPECT_EQ(fronts[0], fronts[1]);
+}
+
+TEST(Search, MergeNeverIncreasesF1InPaperMode) {
+  auto t = toy();
+  exec::Engine engine(t.model);
+  share::ShareContext ctx(engine, share::collect_shared(t.model, false), t.val, 128);
+  auto start = share::uniform_bins(ctx.set(), 40);
+  auto r = share::iterative_merge(ctx, start, share::MergeRule::kPaper, 0.0, 10000);
+  EXPECT_LE(r.after.f1, r.before.f1);
+  EXPECT_LT(r.codebook.size(), start.size());
+  EXPECT_GT(r.accepted, 0);
+  // The engine now holds exactly the merged codebook's values.
+  auto check = ctx.evaluate(r.codebook);
+  EXPECT_DOUBLE_EQ(check.f1, r.after.f1);
+}
+
+TEST(Search, BadPopulationIsAClearError) {
+  auto t = toy();
+  exec::Engine engine(t.model);
+  share::ShareContext ctx(engine, share::collect_shared(t.model, false), t.val, 128);
+  share::SearchOptions o;
+  o.pop = 10;
+  try {
+    share::nsga2_search(ctx, o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "--pop 10: NSGA-II needs a population that is a multiple of 4 and at least 8");
+  }
+}
+
+TEST(Search, ParetoFrontDropsDominatedPoints) {
+  std::vector<share::Candidate> c(4);
+  c[0].entries = 10, c[0].f1 = 0.2;
+  c[1].entries = 20, c[1].f1 = 0.1;
+  c[2].entries = 30, c[2].f1 = 0.15;  // dominated by c[1]
+  c[3].entries = 5, c[3].f1 = 0.5;
+  auto f = share::pareto_front(c);
+  ASSERT_EQ(f.size(), 3u);
+  EXPECT_EQ(f[0].entries, 5);
+  EXPECT_EQ(f[2].entries, 20);
+}

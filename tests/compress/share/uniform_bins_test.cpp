@@ -1,0 +1,110 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <random>
+
+#include "nncompress/compress/common/fold_batchnorm.hpp"
+#include "nncompress/compress/share/uniform_bins.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+
+using namespace nnc;
+
+namespace {
+share::SharedSet random_set(std::size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 0.1f);
+  share::SharedSet s;
+  s.names = {"a", "b"};
+  s.shapes = {{static_cast<int64_t>(n / 2)}, {static_cast<int64_t>(n - n / 2)}};
+  s.offsets = {0, n / 2, n};
+  for (std::size_t i = 0; i < n; ++i) s.values.push_back(nd(rng));
+  s.min = *std::min_element(s.values.begin(), s.values.end());
+  s.max = *std::max_element(s.values.begin(), s.values.end());
+  return s;
+}
+}  // namespace
+
+TEST(UniformBins, MatchesBruteForceLinspaceBinning) {
+  auto s = random_set(5000, 1);
+  for (int k : {2, 3, 7, 64, 255, 1024}) {
+    auto cb = share::uniform_bins(s, k);
+    // Brute force: edges = linspace(min, max, k+1); bin i holds [e_i, e_{i+1}), the max in the last.
+    std::vector<double> edges;
+    for (int i = 0; i <= k; ++i) edges.push_back(s.min + (static_cast<double>(s.max) - s.min) * i / k);
+    std::vector<double> sum(k, 0);
+    std::vector<int> count(k, 0);
+    for (std::size_t w = 0; w < s.size(); ++w) {
+      int b = k - 1;
+      for (int i = 0; i < k; ++i)
+        if (s.values[w] < edges[i + 1]) {
+          b = i;
+          break;
+        }
+      EXPECT_EQ(cb.fine[w], b) << "k=" << k << " w=" << s.values[w];
+      sum[b] += s.values[w];
+      ++count[b];
+    }
+    std::vector<float> expect;
+    for (int b = 0; b < k; ++b)
+      if (count[b]) expect.push_back(static_cast<float>(sum[b] / count[b]));
+    ASSERT_EQ(cb.values.size(), expect.size()) << "empty bins are dropped";
+    for (std::size_t e = 0; e < expect.size(); ++e) EXPECT_NEAR(cb.values[e], expect[e], 1e-6);
+    EXPECT_TRUE(std::is_sorted(cb.values.begin(), cb.values.end()));
+  }
+}
+
+TEST(UniformBins, MergeJoinsNeighboursIntoTheirMean) {
+  auto s = random_set(2000, 2);
+  auto cb = share::uniform_bins(s, 16);
+  auto m = share::merge_entries(cb, 3);
+  EXPECT_EQ(m.size(), cb.size() - 1);
+  double sum = 0;
+  int64_t n = 0;
+  for (std::size_t w = 0; w < s.size(); ++w)
+    if (cb.index_of(w) == 3 || cb.index_of(w) == 4) {
+      sum += s.values[w];
+      ++n;
+      EXPECT_EQ(m.index_of(w), 3);
+    }
+  EXPECT_NEAR(m.values[3], sum / n, 1e-6);
+  EXPECT_THROW(share::merge_entries(m, static_cast<int>(m.size()) - 1), Error);
+}
+
+TEST(UniformBins, NothingToShareAndBadKAreErrors) {
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 4});
+  b.add_node("Relu", {"x"}, {"y"});
+  b.add_output("y", {-1, 4});
+  try {
+    share::collect_shared(b.build(), false);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()), "model has nothing to share (no Conv/Gemm/MatMul with an initializer weight)");
+  }
+  EXPECT_THROW(share::uniform_bins(random_set(10, 3), 0), Error);
+}
+
+TEST(FoldBatchNorm, FoldedModelComputesTheSameFunction) {
+  torch::manual_seed(4);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 2, 5, 5});
+  b.add_initializer("w", torch::randn({3, 2, 3, 3}));
+  b.add_initializer("g", torch::rand({3}) + 0.5);
+  b.add_initializer("be", torch::randn({3}));
+  b.add_initializer("m", torch::randn({3}));
+  b.add_initializer("v", torch::rand({3}) + 0.2);
+  b.add_node("Conv", {"x", "w"}, {"c"});
+  b.add_node("BatchNormalization", {"c", "g", "be", "m", "v"}, {"y"});
+  b.add_output("y", {-1, 3, 3, 3});
+  auto model = b.build();
+  int folded = 0;
+  auto f = compress::fold_batchnorm(model, &folded);
+  EXPECT_EQ(folded, 1);
+  EXPECT_EQ(f.graph().node_size(), 1);
+  EXPECT_EQ(f.graph().initializer_size(), 2);  // folded weight + new bias
+  exec::Engine e1(model, {false}), e2(f);
+  auto x = torch::randn({2, 2, 5, 5});
+  EXPECT_LT((e1.run_single(x) - e2.run_single(x)).abs().max().item<float>(), 1e-4);
+}
