@@ -1,0 +1,14 @@
+# Every PyTorch fixture, and the same fixture after `nncompress share`, runs in ONNX Runtime with
+# the outputs our engine gives (second runtime as a source of truth).
+source "$(dirname "$0")/lib.sh"
+[ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ] || die "ONNX Runtime is not installed (bash scripts/setup.sh installs it)"
+for f in mlp lenet5 resnet20 mobilenetv2; do
+  D="$ROOT/tests/fixtures/$f"
+  node "$ROOT/tools/ort/ort_run.js" "$D/model.onnx" "$D/input.npy" "$WORK/$f.npy"
+  $PY - "$WORK/$f.npy" "$D/output.npy" <<'PYEOF' || die "$f: ONNX Runtime differs from PyTorch"
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); d = np.abs(a - b).max(); print(sys.argv[1], "max abs diff", d); sys.exit(0 if d <= 1e-4 else 1)
+PYEOF
+  "$NNC" run "$D/model.onnx" --input "$D/input.npy" --output-dir "$WORK/$f.ours" -q
+done
+echo "1 passed, 0 failed"
