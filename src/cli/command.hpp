@@ -41,5 +41,7 @@ void register_run_command(CLI::App& app);
 void register_train_command(CLI::App& app);
 void register_share_command(CLI::App& app);
 void register_unpack_command(CLI::App& app);
+void register_lowrank_command(CLI::App& app);
+void register_prune_command(CLI::App& app);
 
 }  // namespace nnc::cli

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   nnc::cli::register_train_command(app);
   nnc::cli::register_share_command(app);
   nnc::cli::register_unpack_command(app);
+  nnc::cli::register_lowrank_command(app);
   nnc::install_interrupt_handler();
   try {
     app.parse(argc, argv);

@@ -1,0 +1,171 @@
+// nncompress lowrank MODEL --keep F -o OUT.onnx: ALDS low-rank decomposition (grouped SVD,
+// error-bound allocation for a parameter or FLOP budget), ONNX surgery, optional fine-tuning.
+#include <fmt/format.h>
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+
+#include "cli/command.hpp"
+#include "cli/data_loading.hpp"
+#include "nncompress/compress/lowrank/surgery.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
+#include "nncompress/core/progress.hpp"
+#include "nncompress/data/evaluate.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/model_io.hpp"
+#include "nncompress/store/model_store.hpp"
+#include "nncompress/train/trainer.hpp"
+
+namespace nnc::cli {
+namespace {
+
+double median_latency_ms(exec::Engine& engine, const at::Tensor& batch) {
+  for (int i = 0; i < 3; ++i) engine.run_single(batch);
+  std::vector<double> ms;
+  for (int i = 0; i < 10; ++i) {
+    auto t = std::chrono::steady_clock::now();
+    engine.run_single(batch);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+void register_lowrank_command(CLI::App& app) {
+  struct Opts {
+    std::string model, output, nnc, budget = "params";
+    double keep = 0.3;
+    int finetune_epochs = 0;
+    double lr = 1e-3;
+    GlobalOptions global;
+    DataOptions data;
+  };
+  auto opts = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand("lowrank", "ALDS low-rank decomposition to a parameter or FLOP budget");
+  cmd->add_option("model", opts->model, "ONNX model")->required();
+  cmd->add_option("-o,--output", opts->output, "Factored ONNX model")->required();
+  cmd->add_option("--nnc", opts->nnc, "Also write the .nnc container");
+  cmd->add_option("--keep", opts->keep, "Fraction of all initializer elements (or FLOPs) that remain, in (0, 1]")
+      ->capture_default_str();
+  cmd->add_option("--budget", opts->budget, "params | flops")->capture_default_str();
+  cmd->add_option("--finetune-epochs", opts->finetune_epochs, "Fine-tuning epochs after decomposition")
+      ->capture_default_str();
+  cmd->add_option("--lr", opts->lr, "Fine-tuning peak learning rate (AdamW)")->capture_default_str();
+  add_data_options(cmd, opts->data);
+  add_global_options(cmd, opts->global);
+  cmd->callback([opts] {
+    auto t0 = std::chrono::steady_clock::now();
+    auto& o = *opts;
+    apply_global_options(o.global);
+    NNC_CHECK(o.keep > 0 && o.keep <= 1, "--keep {} must be in (0, 1]", o.keep);
+    NNC_CHECK(o.budget == "params" || o.budget == "flops", "--budget '{}': expected params or flops", o.budget);
+    NNC_CHECK(o.finetune_epochs >= 0, "--finetune-epochs must not be negative");
+    check_not_same_file(o.output, o.model);
+    auto model = onnxio::load_model(o.model);
+    auto splits = load_splits(o.data, model);
+    const auto kind = o.budget == "params" ? lowrank::BudgetKind::kParams : lowrank::BudgetKind::kFlops;
+    lowrank::AldsProblem problem(lowrank::find_layers(model), kind);
+    const int64_t total_params = lowrank::total_initializer_elements(model);
+    int64_t total_flops = 0, layer_params = 0;
+    for (const auto& l : problem.layers()) {
+      total_flops += l.flops();
+      layer_params += l.params();
+    }
+    const int64_t total = kind == lowrank::BudgetKind::kParams ? total_params : total_flops;
+    const int64_t fixed = total - problem.dense_cost();
+    const auto budget = static_cast<int64_t>(o.keep * static_cast<double>(total)) - fixed;
+    NNC_CHECK(budget > 0, "--keep {}: the {} {} of layers that cannot be decomposed already exceed the budget of {}",
+              o.keep, fixed, o.budget, static_cast<int64_t>(o.keep * static_cast<double>(total)));
+    auto t_alloc = std::chrono::steady_clock::now();
+    auto alloc = problem.alds(budget);
+    const double alloc_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_alloc).count();
+
+    data::Evaluator test(splits.test, o.data.batch);
+    exec::Engine original(model);
+    const double top1_before = test.evaluate(original).top1;
+    auto latency_batch = splits.test.images.narrow(0, 0, std::min<int64_t>(256, splits.test.size()));
+    const double latency_before = median_latency_ms(original, latency_batch);
+
+    // Baselines at the same budget, no fine-tuning.
+    nlohmann::json baselines = nlohmann::json::array();
+    auto measure = [&](const lowrank::Allocation& a) {
+      exec::Engine e(lowrank::decompose(model, problem, a));
+      return test.evaluate(e).top1;
+    };
+    double alds_top1_no_ft = measure(alloc);
+    baselines.push_back({{"method", "alds"}, {"max_error", alloc.max_error}, {"params", alloc.params},
+                         {"top1", alds_top1_no_ft}});
+    for (auto a : {problem.plain_svd(budget), problem.uniform_rank(budget), problem.energy_rank(budget)})
+      baselines.push_back({{"method", a.method}, {"max_error", a.max_error}, {"params", a.params}, {"top1", measure(a)}});
+
+    auto factored = lowrank::decompose(model, problem, alloc);
+    exec::Engine engine(factored);
+    if (o.finetune_epochs > 0) {
+      train::TrainOptions to;
+      to.epochs = o.finetune_epochs;
+      to.lr = o.lr;
+      to.optimizer = "adamw";
+      to.weight_decay = 1e-4;
+      to.schedule = "cosine";
+      to.batch = 128;
+      to.seed = o.data.seed;
+      auto norm = resolve_normalisation(o.data, model);
+      to.pad_value = -norm.mean[0] / norm.std[0];
+      train::train(engine, splits, to);
+      factored = engine.to_model();
+    }
+    const double top1_after = test.evaluate(engine).top1;
+    const double latency_after = median_latency_ms(engine, latency_batch);
+    onnxio::save_model(factored, o.output, o.model);
+    auto container = store::pack_model(factored, {});
+    if (!o.nnc.empty()) write_file_atomic(o.nnc, container, o.model);
+    const int64_t params_after = lowrank::total_initializer_elements(factored);
+    const int64_t flops_after = total_flops - (kind == lowrank::BudgetKind::kFlops ? problem.dense_cost() : [&] {
+      int64_t dense = 0;
+      for (const auto& l : problem.layers())
+        if (l.decomposable()) dense += l.flops();
+      return dense;
+    }()) + alloc.flops;
+    nlohmann::json layers = nlohmann::json::array();
+    for (std::size_t i = 0; i < problem.layers().size(); ++i) {
+      const auto& l = problem.layers()[i];
+      const auto& c = alloc.layers[i];
+      layers.push_back({{"layer", l.node}, {"k", c.factored ? c.k : 0}, {"j", c.factored ? c.j : 0},
+                        {"error", c.error}, {"params_before", l.params()}, {"params_after", c.factored ? c.params : l.params()},
+                        {"flops_before", l.flops()}, {"flops_after", c.factored ? c.flops : l.flops()},
+                        {"note", l.decomposable() ? (c.factored ? "factored" : "kept dense") : l.skip_reason}});
+    }
+    const std::size_t fp32 = store::fp32_initializer_bytes(model);
+    nlohmann::json j{{"model", o.model}, {"output", o.output}, {"keep", o.keep}, {"budget", o.budget},
+                     {"top1_before", top1_before}, {"top1_after", top1_after},
+                     {"top1_drop_pt", 100 * (top1_before - top1_after)}, {"top1_after_no_finetune", alds_top1_no_ft},
+                     {"params_kept", static_cast<double>(params_after) / static_cast<double>(total_params)},
+                     {"flops_kept", static_cast<double>(flops_after) / static_cast<double>(total_flops)},
+                     {"max_error", alloc.max_error}, {"ratio", static_cast<double>(fp32) / static_cast<double>(container.size())},
+                     {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes"},
+                     {"nnc_bytes", container.size()}, {"latency_ms_before", latency_before},
+                     {"latency_ms_after", latency_after}, {"latency_batch", latency_batch.size(0)},
+                     {"allocation_seconds", alloc_seconds}, {"layers", layers}, {"baselines_no_finetune", baselines},
+                     {"finetune_epochs", o.finetune_epochs},
+                     {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+    if (o.global.json) {
+      print_json(j);
+      return;
+    }
+    fmt::print("{} -> {}: test top-1 {:.2f}% -> {:.2f}% ({:.2f}% before fine-tuning)\n", o.model, o.output,
+               100 * top1_before, 100 * top1_after, 100 * alds_top1_no_ft);
+    fmt::print("  params kept {:.1f}%, FLOPs kept {:.1f}%, max relative error {:.3f}; latency {:.1f} -> {:.1f} ms "
+               "(batch {}); allocation {:.2f}s\n",
+               100 * j["params_kept"].get<double>(), 100 * j["flops_kept"].get<double>(), alloc.max_error,
+               latency_before, latency_after, latency_batch.size(0), alloc_seconds);
+    for (const auto& b : baselines)
+      fmt::print("  {:<8} max error {:.3f}, test top-1 {:.2f}% (no fine-tuning, same budget)\n",
+                 b["method"].get<std::string>(), b["max_error"].get<double>(), 100 * b["top1"].get<double>());
+  });
+}
+
+}  // namespace nnc::cli
