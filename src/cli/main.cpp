@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   nnc::cli::register_share_command(app);
   nnc::cli::register_unpack_command(app);
   nnc::cli::register_lowrank_command(app);
+  nnc::cli::register_prune_command(app);
   nnc::install_interrupt_handler();
   try {
     app.parse(argc, argv);

@@ -77,7 +77,7 @@ AllocationResult allocate_uniform(const std::vector<LayerState>& layers, int64_t
 
 AllocationResult allocate_random(const std::vector<LayerState>& layers, int64_t budget, uint64_t seed) {
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0.1, 1.0);
+  std::uniform_real_distribution<double> u(0.5, 2.0);
   std::vector<double> weight;
   for (std::size_t i = 0; i < layers.size(); ++i) weight.push_back(u(rng));
   // Layer l is pruned to 1 - (1 - t)^w_l: random relative aggressiveness, one knob t.

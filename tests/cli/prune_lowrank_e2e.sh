@@ -1,0 +1,38 @@
+# Pruning and low-rank commands end to end on the committed LeNet-5 (coarse grid to stay fast).
+source "$(dirname "$0")/lib.sh"
+M="$ROOT/models/lenet5.onnx"
+"$NNC" prune "$M" --sparsity 0.8 -o "$WORK/p.onnx" --nnc "$WORK/p.nnc" --grid-step 0.1 --calib 256 --report "$WORK/rep" --json -q > "$WORK/p.json"
+$PY - "$WORK/p.json" "$(stat -c %s "$WORK/p.nnc")" <<'PYEOF' || die "prune results"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert 0.8 <= j["sparsity"] < 0.86, j["sparsity"]  # coarse 0.1 grid: the budget holds, granularity overshoots
+assert j["nnc_bytes"] == int(sys.argv[2])
+assert j["ratio"] > 2.5, j["ratio"]  # 80% zeros stored sparsely
+assert j["top1_after"] > 0.85, j["top1_after"]
+rd = [r for r in j["oneshot_comparison"] if r["alloc"] == "rd"][0]
+assert rd["predicted_distortion"] > 0 and rd["measured_distortion"] > 0
+PYEOF
+[ -s "$WORK/rep/curves.csv" ] && [ -s "$WORK/rep/allocation.json" ] || die "missing prune report"
+"$NNC" prune "$M" --sparsity 0.8 -o "$WORK/p2.onnx" --alloc "file:$WORK/rep/allocation.json" --grid-step 0.1 --calib 256 --json -q > "$WORK/p2.json"
+approx "$(json "$WORK/p2.json" "['sparsity']")" "$(json "$WORK/p.json" "['sparsity']")" 0.0001 || die "allocation file round trip"
+"$NNC" eval "$WORK/p.onnx" --json -q > "$WORK/pe.json"
+approx "$(json "$WORK/pe.json" "['top1']")" "$(json "$WORK/p.json" "['top1_after']")" 0.00001 || die "pruned model accuracy"
+expect_error "--sparsity 1 must be in [0, 1)" "$NNC" prune "$M" --sparsity 1 -o "$WORK/x.onnx"
+expect_error "--keep-dense 'nomatch' matches no prunable layer" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --keep-dense nomatch --grid-step 0.5
+"$NNC" lowrank "$M" --keep 0.4 -o "$WORK/l.onnx" --json -q > "$WORK/l.json"
+$PY - "$WORK/l.json" <<'PYEOF' || die "lowrank results"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["params_kept"] <= 0.4 + 1e-9, j["params_kept"]
+assert j["top1_after"] > 0.88, j["top1_after"]
+b = {r["method"]: r for r in j["baselines_no_finetune"]}
+assert b["alds"]["max_error"] <= b["svd"]["max_error"] + 1e-12
+PYEOF
+"$NNC" eval "$WORK/l.onnx" --json -q > "$WORK/le.json"
+approx "$(json "$WORK/le.json" "['top1']")" "$(json "$WORK/l.json" "['top1_after']")" 0.00001 || die "factored model accuracy"
+if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
+  node "$ROOT/tools/ort/ort_eval.js" "$WORK/l.onnx" > "$WORK/lo.json"
+  approx "$(json "$WORK/lo.json" "['top1']")" "$(json "$WORK/l.json" "['top1_after']")" 0.0005 || die "ORT on factored model"
+fi
+expect_error "--keep 0 must be in (0, 1]" "$NNC" lowrank "$M" --keep 0 -o "$WORK/x.onnx"
+echo "1 passed, 0 failed"
