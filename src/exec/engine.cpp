@@ -6,11 +6,16 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <unordered_map>
 
 #include "exec/fusion.hpp"
+#include "exec/onednn.hpp"
 #include "exec/plan.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/onnx/model_io.hpp"
@@ -92,6 +97,8 @@ struct Engine::Impl {
   std::vector<Step> infer_plan, train_plan;
   std::set<std::size_t> not_trainable;  // store indices (BatchNorm running statistics, non-float)
   bool training = false;
+  bool use_onednn = false;
+  uint64_t generation = 0;
 
   int slot(const std::string& name) {
     auto it = slot_of.find(name);
@@ -117,6 +124,14 @@ struct Engine::Impl {
   Step build_step(const onnx::NodeProto& node);
   void finish_plan(std::vector<Step>& plan);
   std::vector<at::Tensor> execute(const std::vector<Step>& plan, const std::vector<at::Tensor>& in);
+  std::vector<at::Tensor> bind(const std::vector<at::Tensor>& in);  // slots with inputs and weights
+  // Runs plan[from, to) over `slots`.
+  void run_steps(const std::vector<Step>& plan, std::vector<at::Tensor>& slots, std::size_t from, std::size_t to);
+};
+
+struct PrefixCache {
+  std::size_t step = 0;
+  std::vector<at::Tensor> slots;
 };
 
 Step Engine::Impl::build_step(const onnx::NodeProto& node) {
@@ -136,6 +151,7 @@ Step Engine::Impl::build_step(const onnx::NodeProto& node) {
   Step step;
   step.fn = (*builder)(info);
   step.label = info.label();
+  step.onednn_inputs = registry->traits(node.op_type(), opset).onednn;
   for (const auto& i : node.input()) step.in.push_back(i.empty() ? -1 : slot(i));
   for (const auto& o : node.output()) step.out.push_back(o.empty() ? -1 : slot(o));
   return step;
@@ -214,6 +230,7 @@ void Engine::Impl::compile() {
   fctx.is_weight = [this](int s) { return s >= 0 && slot_weight[s] >= 0; };
   fctx.graph_outputs.insert(output_slots.begin(), output_slots.end());
   infer_plan = options.fold_batchnorm ? fuse_conv_batchnorm(plain, plain_nodes, fctx) : plain;
+  onednn::plan_layouts(infer_plan, output_slots);
   finish_plan(train_plan);
   finish_plan(infer_plan);
 }
@@ -231,7 +248,7 @@ void Engine::Impl::finish_plan(std::vector<Step>& plan) {
   }
 }
 
-std::vector<at::Tensor> Engine::Impl::execute(const std::vector<Step>& plan, const std::vector<at::Tensor>& in) {
+std::vector<at::Tensor> Engine::Impl::bind(const std::vector<at::Tensor>& in) {
   NNC_CHECK_CODE(in.size() == input_slots.size(), kShape, "model has {} inputs but {} were given",
                  input_slots.size(), in.size());
   std::vector<at::Tensor> slots(slot_weight.size());
@@ -248,11 +265,31 @@ std::vector<at::Tensor> Engine::Impl::execute(const std::vector<Step>& plan, con
                    shape_str(t.sizes()));
     slots[input_slots[i]] = t;
   }
-  RunContext ctx{training};
+  return slots;
+}
+
+void Engine::Impl::run_steps(const std::vector<Step>& plan, std::vector<at::Tensor>& slots, std::size_t from,
+                             std::size_t to) {
+  RunContext ctx{training, generation, use_onednn && !training};
   std::vector<at::Tensor> ins, outs;
-  for (const auto& step : plan) {
+  // NNC_PROFILE=1: per-step wall time on stderr (diagnostics for the engine's hot path).
+  static const bool profile = std::getenv("NNC_PROFILE") != nullptr;
+  for (std::size_t i = from; i < to; ++i) {
+    const auto& step = plan[i];
+    auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     ins.clear();
-    for (int s : step.in) ins.push_back(s < 0 ? at::Tensor() : slots[s]);
+    for (int s : step.in) {
+      if (s < 0) {
+        ins.emplace_back();
+        continue;
+      }
+      // A value read for the last time is handed over (not copied), so kernels may reuse its
+      // buffer when they hold the only reference.
+      bool last = std::find(step.release.begin(), step.release.end(), s) != step.release.end() &&
+                  std::count(step.in.begin(), step.in.end(), s) == 1;
+      ins.push_back(last ? std::move(slots[s]) : slots[s]);
+      if (ctx.onednn && !step.onednn_inputs && onednn::is_onednn(ins.back())) ins.back() = onednn::dense(ins.back());
+    }
     outs.assign(step.out.size(), at::Tensor());
     try {
       step.fn(ctx, ins, outs);
@@ -265,15 +302,27 @@ std::vector<at::Tensor> Engine::Impl::execute(const std::vector<Step>& plan, con
     for (std::size_t k = 0; k < step.out.size(); ++k)
       if (step.out[k] >= 0) slots[step.out[k]] = std::move(outs[k]);
     for (int s : step.release) slots[s].reset();
+    if (profile) {
+      double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      std::fprintf(stderr, "profile %8.3f ms  %s\n", ms, step.label.c_str());
+    }
   }
+}
+
+std::vector<at::Tensor> Engine::Impl::execute(const std::vector<Step>& plan, const std::vector<at::Tensor>& in) {
+  auto slots = bind(in);
+  if (training) ++generation;  // BatchNorm statistics change in place during training runs
+  run_steps(plan, slots, 0, plan.size());
   std::vector<at::Tensor> result;
-  for (int s : output_slots) result.push_back(slots[s]);
+  for (int s : output_slots) result.push_back(onednn::dense(slots[s]));
   return result;
 }
 
 Engine::Engine(onnx::ModelProto model, EngineOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->model = std::move(model);
   impl_->options = options;
+  const char* env = std::getenv("NNC_ONEDNN");
+  impl_->use_onednn = options.onednn && onednn::available() && !(env && std::string(env) == "0");
   impl_->compile();
 }
 Engine::~Engine() = default;
@@ -297,6 +346,38 @@ std::vector<at::Tensor> Engine::run(const std::vector<at::Tensor>& inputs) {
 }
 
 at::Tensor Engine::run_single(const at::Tensor& input) { return run({input}).at(0); }
+
+std::shared_ptr<const PrefixCache> Engine::run_prefix(const std::vector<at::Tensor>& inputs, const std::string& weight) {
+  NNC_CHECK(!impl_->training, "activation caching runs in inference mode only");
+  const auto idx = static_cast<int>(impl_->store.index_of(weight));
+  const auto& plan = impl_->infer_plan;
+  std::size_t first = plan.size();
+  for (std::size_t i = 0; i < plan.size() && first == plan.size(); ++i)
+    for (int s : plan[i].in)
+      if (s >= 0 && impl_->slot_weight[static_cast<std::size_t>(s)] == idx) first = i;
+  NNC_CHECK(first < plan.size(), "weight '{}' is not read by the inference graph", weight);
+  c10::InferenceMode guard;
+  auto cache = std::make_shared<PrefixCache>();
+  cache->step = first;
+  cache->slots = impl_->bind(inputs);
+  impl_->run_steps(plan, cache->slots, 0, first);
+  return cache;
+}
+
+at::Tensor Engine::run_from(const PrefixCache& cache) {
+  NNC_CHECK(!impl_->training, "activation caching runs in inference mode only");
+  c10::InferenceMode guard;
+  auto slots = cache.slots;  // shared tensors: the cached values are never modified in place
+  for (std::size_t s = 0; s < slots.size(); ++s)
+    if (impl_->slot_weight[s] >= 0) slots[s] = impl_->store.at(static_cast<std::size_t>(impl_->slot_weight[s]));
+  impl_->run_steps(impl_->infer_plan, slots, cache.step, impl_->infer_plan.size());
+  return onednn::dense(slots[static_cast<std::size_t>(impl_->output_slots.at(0))]);
+}
+
+double Engine::prefix_fraction(const PrefixCache& cache) const {
+  return impl_->infer_plan.empty() ? 0.0
+                                   : static_cast<double>(cache.step) / static_cast<double>(impl_->infer_plan.size());
+}
 
 void Engine::set_training(bool training) {
   impl_->training = training;

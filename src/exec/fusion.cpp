@@ -5,38 +5,32 @@
 #include <map>
 #include <memory>
 
+#include "exec/tensor_key.hpp"
+
 namespace nnc::exec {
 namespace {
-
-// Identity + version of a tensor: changes whenever the tensor is replaced or written in place.
-struct TensorStamp {
-  const void* impl = nullptr;
-  int64_t version = -1;
-  bool operator==(const TensorStamp&) const = default;
-};
-TensorStamp stamp(const at::Tensor& t) {
-  if (!t.defined()) return {};
-  return {t.unsafeGetTensorImpl(), t.is_inference() ? 0 : static_cast<int64_t>(t._version())};
-}
 
 struct FoldedConv {
   OpFn conv;
   float eps;
-  std::vector<TensorStamp> stamps;
+  std::vector<TensorKey> keys;
+  uint64_t generation = ~uint64_t{0};
   at::Tensor weight, bias;
 
   void operator()(const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     // in: x, W, B (maybe undefined), gamma, beta, mean, var
-    std::vector<TensorStamp> now;
-    for (std::size_t i = 1; i < in.size(); ++i) now.push_back(stamp(in[i]));
-    if (now != stamps || !weight.defined()) {
+    bool fresh = weight.defined() && rc.generation == generation && keys.size() + 1 == in.size();
+    for (std::size_t i = 1; fresh && i < in.size(); ++i) fresh = keys[i - 1].matches(in[i]);
+    if (!fresh) {
       auto inv = in[3] * at::rsqrt(in[6] + eps);
       std::vector<int64_t> shape(in[1].dim(), 1);
       shape[0] = -1;
       weight = (in[1] * inv.reshape(shape)).contiguous();
       auto b = in[2].defined() ? in[2] : at::zeros_like(in[5]);
       bias = ((b - in[5]) * inv + in[4]).contiguous();
-      stamps = std::move(now);
+      keys.clear();
+      for (std::size_t i = 1; i < in.size(); ++i) keys.emplace_back(in[i]);
+      generation = rc.generation;
     }
     std::array<at::Tensor, 3> conv_in{in[0], weight, bias};
     conv(rc, conv_in, out);
@@ -90,6 +84,7 @@ std::vector<Step> fuse_conv_batchnorm(const std::vector<Step>& plan,
                 plan[i].in[4]};
     fused.out = {plan[i].out[0]};
     fused.label = plan[p->second].label + "+" + plan[i].label;
+    fused.onednn_inputs = plan[p->second].onednn_inputs;
     absorbed[p->second] = true;
     replacement[i] = std::move(fused);
   }

@@ -77,16 +77,26 @@ void NodeInfo::expect_attrs(std::initializer_list<std::string_view> known) const
   }
 }
 
-void OpRegistry::add(const std::string& op_type, OpBuilder builder, int min_opset, int max_opset) {
-  ops_[op_type].push_back({min_opset, max_opset, std::move(builder)});
+void OpRegistry::add(const std::string& op_type, OpBuilder builder, int min_opset, int max_opset, OpTraits traits) {
+  ops_[op_type].push_back({min_opset, max_opset, std::move(builder), traits});
 }
 
-const OpBuilder* OpRegistry::find(std::string_view op_type, int opset) const {
+const OpRegistry::Entry* OpRegistry::entry(std::string_view op_type, int opset) const {
   auto it = ops_.find(op_type);
   if (it == ops_.end()) return nullptr;
   for (const auto& e : it->second)
-    if (opset >= e.min_opset && opset <= e.max_opset) return &e.builder;
+    if (opset >= e.min_opset && opset <= e.max_opset) return &e;
   return nullptr;
+}
+
+const OpBuilder* OpRegistry::find(std::string_view op_type, int opset) const {
+  const Entry* e = entry(op_type, opset);
+  return e ? &e->builder : nullptr;
+}
+
+OpTraits OpRegistry::traits(std::string_view op_type, int opset) const {
+  const Entry* e = entry(op_type, opset);
+  return e ? e->traits : OpTraits{};
 }
 
 std::vector<std::string> OpRegistry::op_types() const {

@@ -124,6 +124,21 @@ at::Tensor to_tensor(const TP& p) {
   }
 }
 
+std::vector<float> float_values(const TP& t) {
+  NNC_CHECK_CODE(t.data_type() == TP::FLOAT, kInternal, "tensor '{}' is not float32", t.name());
+  int64_t n = 1;
+  for (auto d : t.dims()) n *= d;
+  std::vector<float> v(static_cast<std::size_t>(n));
+  if (t.has_raw_data()) {
+    NNC_CHECK_CODE(t.raw_data().size() == v.size() * 4, kCorrupt, "initializer '{}': raw data size mismatch", t.name());
+    if (n) std::memcpy(v.data(), t.raw_data().data(), v.size() * 4);
+  } else {
+    NNC_CHECK_CODE(t.float_data_size() == n, kCorrupt, "initializer '{}': value count mismatch", t.name());
+    for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = t.float_data(static_cast<int>(i));
+  }
+  return v;
+}
+
 TP from_tensor(const at::Tensor& tensor, const std::string& name) {
   TP p;
   p.set_name(name);

@@ -3,25 +3,13 @@
 #include <cstring>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/core/files.hpp"
 #include "nncompress/onnx/model_io.hpp"
 
 namespace nnc::store {
 namespace {
 
-std::vector<float> float_values(const onnx::TensorProto& t) {
-  int64_t n = 1;
-  for (auto d : t.dims()) n *= d;
-  std::vector<float> v(static_cast<std::size_t>(n));
-  if (t.has_raw_data()) {
-    NNC_CHECK_CODE(t.raw_data().size() == v.size() * 4, kCorrupt, "initializer '{}': raw data size mismatch", t.name());
-    if (n) std::memcpy(v.data(), t.raw_data().data(), v.size() * 4);
-  } else {
-    NNC_CHECK_CODE(t.float_data_size() == n, kCorrupt, "initializer '{}': value count mismatch", t.name());
-    for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = t.float_data(static_cast<int>(i));
-  }
-  return v;
-}
 
 onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& v) {
   onnx::TensorProto t;
@@ -77,7 +65,7 @@ std::vector<uint8_t> pack_model(const onnx::ModelProto& model, const Compression
         s.indices = it->second.indices;
       }
     } else {
-      auto v = float_values(t);
+      auto v = onnxio::float_values(t);
       if (sparse) {
         s.kind = StoredTensor::Kind::kSparse;
         for (std::size_t k = 0; k < v.size(); ++k)

@@ -111,3 +111,89 @@ TEST(Engine, WeightStoreRejectsWrongShape) {
   EXPECT_THROW(e.weights().set("w", torch::zeros({4, 2, 3})), Error);
   EXPECT_THROW(e.weights().set("nope", torch::zeros({1})), Error);
 }
+
+TEST(Engine, FoldedInferenceFollowsRunningStatisticsUpdatedByTraining) {
+  exec::Engine e(conv_bn_model());
+  auto x = torch::randn({4, 2, 6, 6});
+  e.run_single(x);  // fills the folded cache
+  e.set_training(true);
+  for (int i = 0; i < 3; ++i) e.run_single(torch::randn({8, 2, 6, 6}) * 3 + 1);
+  e.set_training(false);
+  EXPECT_LT((e.run_single(x) - reference(e.weights(), x)).abs().max().item<float>(), 1e-4);
+}
+
+namespace {
+
+// conv -> relu -> conv -> add(residual, also read by relu) -> maxpool -> global pool -> gemm:
+// exercises the oneDNN path's in-place reuse rules and prepacked-weight caches.
+onnx::ModelProto residual_model() {
+  torch::manual_seed(1);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 3, 8, 8});
+  b.add_initializer("w1", torch::randn({8, 3, 3, 3}) * 0.3);
+  b.add_initializer("b1", torch::randn({8}));
+  b.add_initializer("w2", torch::randn({8, 1, 3, 3}) * 0.3);  // depthwise
+  b.add_initializer("fc", torch::randn({5, 8}));
+  auto pads = std::vector<int64_t>{1, 1, 1, 1};
+  b.add_node("Conv", {"x", "w1", "b1"}, {"c1"}, {{"pads", pads}});
+  b.add_node("Relu", {"c1"}, {"r1"});
+  b.add_node("Conv", {"r1", "w2"}, {"c2"}, {{"pads", pads}, {"group", int64_t{8}}});
+  b.add_node("Add", {"c2", "c1"}, {"s"});
+  b.add_node("Relu", {"s"}, {"r2"});
+  b.add_node("MaxPool", {"r2"}, {"p"}, {{"kernel_shape", std::vector<int64_t>{2, 2}},
+                                         {"strides", std::vector<int64_t>{2, 2}}});
+  b.add_node("GlobalAveragePool", {"p"}, {"g"});
+  b.add_node("Flatten", {"g"}, {"f"});
+  b.add_node("Gemm", {"f", "fc"}, {"y"}, {{"transB", int64_t{1}}});
+  b.add_output("y", {-1, 5});
+  b.add_output("r1", {-1, 8, 8, 8});  // an intermediate graph output comes back dense
+  return b.build();
+}
+
+}  // namespace
+
+TEST(Engine, OneDnnPathMatchesDensePathAcrossWeightSwaps) {
+  exec::Engine fast(residual_model());
+  exec::EngineOptions dense_opts;
+  dense_opts.onednn = false;
+  exec::Engine dense(residual_model(), dense_opts);
+  auto x = torch::randn({4, 3, 8, 8});
+  for (int round = 0; round < 3; ++round) {
+    auto a = fast.run({x});
+    auto b = dense.run({x});
+    ASSERT_EQ(a.size(), 2u);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      EXPECT_FALSE(a[i].is_mkldnn());
+      EXPECT_LT((a[i] - b[i]).abs().max().item<float>(), 1e-4) << "round " << round << " output " << i;
+    }
+    auto w1 = torch::randn({8, 3, 3, 3});
+    auto w2 = torch::randn({8, 1, 3, 3});
+    fast.weights().set("w1", w1);
+    dense.weights().set("w1", w1);
+    fast.weights().set("w2", w2);
+    dense.weights().set("w2", w2);
+  }
+  // The input the caller passed is never modified by in-place kernels.
+  auto x0 = x.clone();
+  fast.run({x});
+  EXPECT_TRUE(torch::equal(x, x0));
+}
+
+TEST(Engine, RunFromPrefixCacheEqualsFullRunAfterSwappingTheWeight) {
+  exec::Engine e(residual_model());
+  auto x = torch::randn({4, 3, 8, 8});
+  for (const char* weight : {"w1", "w2"}) {
+    auto cache = e.run_prefix({x}, weight);
+    auto original = e.weights().get(weight).clone();
+    for (int round = 0; round < 3; ++round) {
+      auto full = e.run({x})[0];
+      auto tail = e.run_from(*cache);
+      EXPECT_TRUE(torch::allclose(full, tail, 1e-5, 1e-6)) << weight << " round " << round;
+      e.weights().set(weight, torch::randn(original.sizes()));
+    }
+    e.weights().set(weight, original);
+  }
+  auto cache2 = e.run_prefix({x}, "w2");
+  EXPECT_GT(e.prefix_fraction(*cache2), 0.0) << "the steps before w2's consumer are skipped";
+  EXPECT_THROW(e.run_prefix({x}, "no_such_weight"), Error);
+}

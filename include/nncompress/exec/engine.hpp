@@ -17,6 +17,9 @@ namespace nnc::exec {
 
 struct EngineOptions {
   bool fold_batchnorm = true;  // inference-time Conv+BatchNormalization folding
+  // Inference on oneDNN blocked layouts with prepacked convolution weights (src/exec/onednn.hpp).
+  // The environment variable NNC_ONEDNN=0 turns it off (diagnostics, benchmarks).
+  bool onednn = true;
   const OpRegistry* registry = nullptr;  // default_registry() when null
 };
 
@@ -25,6 +28,9 @@ struct ValueInfo {
   int onnx_type = 0;              // TensorProto data type, 0 if unknown
   std::vector<int64_t> shape;     // -1 for symbolic/unknown dims
 };
+
+// Activation cache for searches that change one weight at a time (see Engine::run_prefix).
+struct PrefixCache;
 
 class Engine {
  public:
@@ -43,6 +49,16 @@ class Engine {
   // Runs the graph. Under inference this uses InferenceMode; in training mode gradients flow.
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs);
   at::Tensor run_single(const at::Tensor& input);  // one input, first output
+
+  // Activation caching (inference only): runs the graph up to, not including, the first step
+  // that reads `weight` and keeps the values live at that point. run_from() then runs only the
+  // remaining steps with the store's current weights, so changing `weight` (or anything read
+  // after it) and re-running costs only the tail of the network. The cache stays valid while
+  // the weights read before that step are unchanged.
+  std::shared_ptr<const PrefixCache> run_prefix(const std::vector<at::Tensor>& inputs, const std::string& weight);
+  at::Tensor run_from(const PrefixCache& cache);  // first output
+  // Fraction of the inference steps run_from() skips (diagnostics, benchmarks).
+  double prefix_fraction(const PrefixCache& cache) const;
 
   // Training mode: float initializers become leaf tensors requiring grad (trainable() lists
   // them); BatchNormalization uses batch statistics and updates its running statistics.

@@ -19,6 +19,12 @@ namespace nnc::exec {
 
 struct RunContext {
   bool training = false;
+  // Changes whenever cached derived data (folded BatchNorm weights) may be stale: after any
+  // training-mode run, since kernels update BatchNorm statistics without bumping versions.
+  uint64_t generation = 0;
+  // Inference fast path: kernels registered with OpTraits::onednn may receive and return oneDNN
+  // (mkldnn) tensors; see src/exec/onednn.hpp. Always false in training mode.
+  bool onednn = false;
 };
 
 // A compiled kernel: reads inputs (absent optional inputs are undefined tensors), writes outputs.
@@ -63,17 +69,27 @@ class NodeInfo {
 
 using OpBuilder = std::function<OpFn(const NodeInfo&)>;
 
+struct OpTraits {
+  // The kernel accepts oneDNN (mkldnn) inputs under RunContext::onednn (handling, or densifying,
+  // every case itself); without it the engine hands the kernel dense tensors only.
+  bool onednn = false;
+};
+
 class OpRegistry {
  public:
-  void add(const std::string& op_type, OpBuilder builder, int min_opset = 1, int max_opset = INT_MAX);
+  void add(const std::string& op_type, OpBuilder builder, int min_opset = 1, int max_opset = INT_MAX,
+           OpTraits traits = {});
   const OpBuilder* find(std::string_view op_type, int opset) const;
+  OpTraits traits(std::string_view op_type, int opset) const;  // default traits if unknown
   std::vector<std::string> op_types() const;
 
  private:
   struct Entry {
     int min_opset, max_opset;
     OpBuilder builder;
+    OpTraits traits;
   };
+  const Entry* entry(std::string_view op_type, int opset) const;
   std::map<std::string, std::vector<Entry>, std::less<>> ops_;
 };
 

@@ -5,6 +5,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <string>
+#include <vector>
 
 namespace nnc::onnxio {
 
@@ -13,6 +14,9 @@ at::Tensor to_tensor(const onnx::TensorProto& proto);
 
 // Encodes into raw_data (little endian), with the given name.
 onnx::TensorProto from_tensor(const at::Tensor& tensor, const std::string& name);
+
+// Values of a FLOAT tensor (raw_data or float_data) without going through ATen.
+std::vector<float> float_values(const onnx::TensorProto& proto);
 
 // ONNX data type enum <-> ATen scalar type; throws "unsupported" for types we do not run.
 c10::ScalarType scalar_type_from_onnx(int onnx_type, const std::string& what);

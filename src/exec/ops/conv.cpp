@@ -1,6 +1,9 @@
 // Conv (opset 1+): 1-D/2-D/3-D, groups (depthwise), dilations, strides, explicit and auto pads.
 #include <ATen/ATen.h>
 
+#include <memory>
+
+#include "exec/onednn.hpp"
 #include "exec/ops/ops.hpp"
 #include "exec/ops/padding.hpp"
 #include "nncompress/core/error.hpp"
@@ -14,7 +17,9 @@ OpFn build_conv(const NodeInfo& n) {
   int64_t groups = n.attr_int("group", 1);
   if (groups < 1) n.unsupported("group < 1");
   std::string label = n.label();
-  return [attrs, groups, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  auto packed = std::make_shared<onednn::PackedConv>();
+  return [attrs, groups, label, packed](const RunContext& rc, std::span<const at::Tensor> in,
+                                        std::span<at::Tensor> out) {
     const at::Tensor& x = in[0];
     const at::Tensor& w = in[1];
     at::Tensor b = in.size() > 2 ? in[2] : at::Tensor();
@@ -26,7 +31,13 @@ OpFn build_conv(const NodeInfo& n) {
                    "{}: input has {} channels but weight expects {} x {} groups", label, x.size(1), w.size(1), groups);
     std::vector<int64_t> kernel(w.sizes().begin() + 2, w.sizes().end());
     auto geo = resolve_spatial(attrs, x.sizes().slice(2), kernel, label);
-    at::Tensor input = x;
+    if (rc.onednn && geo.symmetric) {
+      if (auto y = onednn::conv2d(*packed, x, w, b, geo.pad_begin, geo.strides, geo.dilations, groups)) {
+        out[0] = std::move(*y);
+        return;
+      }
+    }
+    at::Tensor input = onednn::dense(x);
     if (!geo.symmetric) input = at::constant_pad_nd(x, geo.torch_pad_spec(), 0.0);
     out[0] = at::convolution(input, w, b, geo.strides, geo.symmetric ? geo.pad_begin : std::vector<int64_t>(spatial, 0),
                              geo.dilations, false, std::vector<int64_t>(spatial, 0), groups);
@@ -35,6 +46,6 @@ OpFn build_conv(const NodeInfo& n) {
 
 }  // namespace
 
-void register_conv_ops(OpRegistry& r) { r.add("Conv", build_conv); }
+void register_conv_ops(OpRegistry& r) { r.add("Conv", build_conv, 1, INT_MAX, {.onednn = true}); }
 
 }  // namespace nnc::exec

@@ -2,6 +2,7 @@
 // Identity, Dropout, Cast, and small math ops exporters emit.
 #include <ATen/ATen.h>
 
+#include "exec/onednn.hpp"
 #include "exec/ops/ops.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
@@ -28,6 +29,44 @@ OpBuilder binary(Binary f) {
     return [f](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
       out[0] = f(in[0], in[1]);
     };
+  };
+}
+
+// Add and Relu also run on oneDNN tensors (the residual/activation steps between prepacked
+// convolutions), in place when this step holds the only reference to the input.
+OpFn build_add(const NodeInfo& n) {
+  n.expect_attrs({"broadcast", "axis", "consumed_inputs"});
+  if (n.has_attr("axis")) n.unsupported("legacy broadcast with 'axis'");
+  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const at::Tensor& a = in[0];
+    const at::Tensor& b = in[1];
+    if (onednn::is_onednn(a) || onednn::is_onednn(b)) {
+      if (onednn::all_onednn(in) && a.sizes() == b.sizes()) {
+        if (a.use_count() == 1) {
+          a.add_(b);
+          out[0] = a;
+        } else {
+          out[0] = at::add(a, b);
+        }
+        return;
+      }
+      out[0] = at::add(onednn::dense(a), onednn::dense(b));
+      return;
+    }
+    out[0] = at::add(a, b);
+  };
+}
+
+OpFn build_relu(const NodeInfo& n) {
+  n.expect_attrs({"consumed_inputs"});
+  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const at::Tensor& x = in[0];
+    if (onednn::is_onednn(x) && x.use_count() == 1) {
+      x.relu_();
+      out[0] = x;
+      return;
+    }
+    out[0] = at::relu(x);
   };
 }
 
@@ -143,7 +182,7 @@ OpFn build_variadic(const NodeInfo& n, at::Tensor (*f)(const at::Tensor&, const 
 }  // namespace
 
 void register_elementwise_ops(OpRegistry& r) {
-  r.add("Add", binary([](const at::Tensor& a, const at::Tensor& b) { return at::add(a, b); }));
+  r.add("Add", build_add, 1, INT_MAX, {.onednn = true});
   r.add("Sub", binary([](const at::Tensor& a, const at::Tensor& b) { return at::sub(a, b); }));
   r.add("Mul", binary([](const at::Tensor& a, const at::Tensor& b) { return at::mul(a, b); }));
   r.add("Div", binary(div_op));
@@ -155,10 +194,13 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("Sum", [](const NodeInfo& n) { return build_variadic(n, [](const at::Tensor& a, const at::Tensor& b) { return at::add(a, b); }); });
   r.add("Max", [](const NodeInfo& n) { return build_variadic(n, [](const at::Tensor& a, const at::Tensor& b) { return at::maximum(a, b); }); });
   r.add("Min", [](const NodeInfo& n) { return build_variadic(n, [](const at::Tensor& a, const at::Tensor& b) { return at::minimum(a, b); }); });
-  r.add("Relu", unary([](const at::Tensor& x) { return at::relu(x); }));
+  r.add("Relu", build_relu, 1, INT_MAX, {.onednn = true});
   r.add("Sigmoid", unary([](const at::Tensor& x) { return at::sigmoid(x); }));
   r.add("Tanh", unary([](const at::Tensor& x) { return at::tanh(x); }));
-  r.add("HardSwish", unary([](const at::Tensor& x) { return x * at::clamp(x / 6.0 + 0.5, 0.0, 1.0); }), 14);
+  // ONNX HardSwish = x * max(0, min(1, x/6 + 1/2)), exactly ATen's fused hardswish.
+  r.add("HardSwish", unary([](const at::Tensor& x) {
+    return at::isFloatingType(x.scalar_type()) ? at::hardswish(x) : x * at::clamp(x / 6.0 + 0.5, 0.0, 1.0);
+  }), 14);
   r.add("Exp", unary([](const at::Tensor& x) { return at::exp(x); }));
   r.add("Log", unary([](const at::Tensor& x) { return at::log(x); }));
   r.add("Sqrt", unary([](const at::Tensor& x) { return at::sqrt(x); }));

@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "exec/onednn.hpp"
 #include "exec/ops/ops.hpp"
 #include "exec/ops/padding.hpp"
 #include "nncompress/core/error.hpp"
@@ -47,9 +48,16 @@ OpFn build_maxpool(const NodeInfo& n) {
   const std::string label = n.label();
   return [a, ceil_mode, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     auto g = resolve_spatial(a, in[0].sizes().slice(2), a.kernel_shape, label);
+    if (onednn::is_onednn(in[0])) {
+      if (a.kernel_shape.size() == 2 && native_padding_ok(g, a.kernel_shape)) {
+        out[0] = at::mkldnn_max_pool2d(in[0], a.kernel_shape, g.strides, g.pad_begin, g.dilations, ceil_mode);
+        return;
+      }
+    }
     // ATen pools floats only; 8-bit integers are exact in float.
-    const bool integer = !at::isFloatingType(in[0].scalar_type());
-    at::Tensor x = integer ? in[0].to(at::kFloat) : in[0];
+    const at::Tensor src = onednn::dense(in[0]);
+    const bool integer = !at::isFloatingType(src.scalar_type());
+    at::Tensor x = integer ? src.to(at::kFloat) : src;
     at::Tensor y;
     if (native_padding_ok(g, a.kernel_shape)) {
       y = max_pool(x, a.kernel_shape, g, g.pad_begin, ceil_mode);
@@ -57,7 +65,7 @@ OpFn build_maxpool(const NodeInfo& n) {
       x = at::constant_pad_nd(x, g.torch_pad_spec(), -std::numeric_limits<double>::infinity());
       y = max_pool(x, a.kernel_shape, g, std::vector<int64_t>(a.kernel_shape.size(), 0), ceil_mode);
     }
-    out[0] = integer ? y.to(in[0].scalar_type()) : y;
+    out[0] = integer ? y.to(src.scalar_type()) : y;
   };
 }
 
@@ -90,18 +98,24 @@ OpFn build_avgpool(const NodeInfo& n) {
 OpFn build_global_pool(const NodeInfo& n, bool max) {
   n.expect_attrs({});
   return [max](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    if (!max && onednn::is_onednn(in[0]) && in[0].dim() == 4) {
+      out[0] = at::mkldnn_adaptive_avg_pool2d(in[0], {1, 1});
+      return;
+    }
+    const at::Tensor x = onednn::dense(in[0]);
     std::vector<int64_t> dims;
-    for (int64_t d = 2; d < in[0].dim(); ++d) dims.push_back(d);
-    out[0] = max ? at::amax(in[0], dims, /*keepdim=*/true) : at::mean(in[0], dims, /*keepdim=*/true);
+    for (int64_t d = 2; d < x.dim(); ++d) dims.push_back(d);
+    out[0] = max ? at::amax(x, dims, /*keepdim=*/true) : at::mean(x, dims, /*keepdim=*/true);
   };
 }
 
 }  // namespace
 
 void register_pool_ops(OpRegistry& r) {
-  r.add("MaxPool", build_maxpool);
+  r.add("MaxPool", build_maxpool, 1, INT_MAX, {.onednn = true});
   r.add("AveragePool", build_avgpool);
-  r.add("GlobalAveragePool", [](const NodeInfo& n) { return build_global_pool(n, false); });
+  r.add("GlobalAveragePool", [](const NodeInfo& n) { return build_global_pool(n, false); }, 1, INT_MAX,
+        {.onednn = true});
   r.add("GlobalMaxPool", [](const NodeInfo& n) { return build_global_pool(n, true); });
 }
 

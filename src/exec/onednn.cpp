@@ -1,0 +1,65 @@
+#include "exec/onednn.hpp"
+
+#include <ATen/ATen.h>
+#include <ATen/Config.h>
+
+#include <map>
+
+namespace nnc::exec::onednn {
+
+bool available() { return AT_MKLDNN_ENABLED(); }
+
+bool is_onednn(const at::Tensor& t) { return t.defined() && t.is_mkldnn(); }
+
+at::Tensor dense(const at::Tensor& t) { return is_onednn(t) ? t.to_dense() : t; }
+
+bool all_onednn(std::span<const at::Tensor> ts) {
+  for (const auto& t : ts)
+    if (t.defined() && !t.is_mkldnn()) return false;
+  return true;
+}
+
+std::optional<at::Tensor> conv2d(PackedConv& cache, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                                 const std::vector<int64_t>& pads, const std::vector<int64_t>& strides,
+                                 const std::vector<int64_t>& dilations, int64_t groups) {
+  if (!available() || x.dim() != 4 || w.dim() != 4 || x.scalar_type() != at::kFloat ||
+      w.scalar_type() != at::kFloat || (b.defined() && b.scalar_type() != at::kFloat) || !x.device().is_cpu())
+    return std::nullopt;
+  if (!cache.weight.defined() || !cache.weight_key.matches(w) || !cache.bias_key.matches(b)) {
+    cache.weight = at::mkldnn_reorder_conv2d_weight(w.contiguous().to_mkldnn(), pads, strides, dilations, groups);
+    cache.bias = b.defined() ? b.contiguous() : at::Tensor();
+    cache.weight_key = TensorKey(w);
+    cache.bias_key = TensorKey(b);
+  }
+  at::Tensor input = x.is_mkldnn() ? x : x.contiguous().to_mkldnn();
+  c10::optional<at::Tensor> bias;
+  if (cache.bias.defined()) bias = cache.bias;
+  return at::mkldnn_convolution(input, cache.weight, bias, pads, strides, dilations, groups);
+}
+
+void plan_layouts(std::vector<Step>& plan, const std::vector<int>& graph_outputs) {
+  std::map<int, bool> all_readers_onednn;
+  for (int s : graph_outputs) all_readers_onednn[s] = false;
+  for (const auto& step : plan)
+    for (int s : step.in)
+      if (s >= 0) {
+        auto [it, inserted] = all_readers_onednn.emplace(s, step.onednn_inputs);
+        if (!inserted) it->second = it->second && step.onednn_inputs;
+      }
+  for (auto& step : plan) {
+    bool keep = true;
+    for (int s : step.out) {
+      auto it = all_readers_onednn.find(s);
+      if (s >= 0 && it != all_readers_onednn.end()) keep = keep && it->second;
+    }
+    if (keep) continue;
+    step.fn = [fn = std::move(step.fn)](const RunContext& rc, std::span<const at::Tensor> in,
+                                        std::span<at::Tensor> out) {
+      RunContext dense_rc = rc;
+      dense_rc.onednn = false;
+      fn(dense_rc, in, out);
+    };
+  }
+}
+
+}  // namespace nnc::exec::onednn
