@@ -28,8 +28,7 @@ void register_eval_command(CLI::App& app) {
     apply_global_options(opts->global);
     auto model = onnxio::load_model(opts->model);
     exec::Engine engine(model);
-    auto splits = load_splits(opts->data, model);
-    data::Evaluator eval(splits.test, opts->data.batch);
+    data::Evaluator eval(load_test_split(opts->data, model), opts->data.batch);
     auto m = eval.evaluate(engine);
     double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (opts->global.json) {

@@ -8,6 +8,7 @@
 
 #include "cli/command.hpp"
 #include "cli/data_loading.hpp"
+#include "cli/finetune.hpp"
 #include "nncompress/compress/lowrank/surgery.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
@@ -105,17 +106,8 @@ void register_lowrank_command(CLI::App& app) {
     auto factored = lowrank::decompose(model, problem, alloc);
     exec::Engine engine(factored);
     if (o.finetune_epochs > 0) {
-      train::TrainOptions to;
-      to.epochs = o.finetune_epochs;
-      to.lr = o.lr;
-      to.optimizer = "adamw";
-      to.weight_decay = 1e-4;
-      to.schedule = "cosine";
-      to.batch = 128;
-      to.seed = o.data.seed;
-      auto norm = resolve_normalisation(o.data, model);
-      to.pad_value = -norm.mean[0] / norm.std[0];
-      train::train(engine, splits, to);
+      train::train(engine, splits,
+                   finetune_options(o.finetune_epochs, o.lr, 1e-4, o.data.seed, resolve_normalisation(o.data, model)));
       factored = engine.to_model();
     }
     const double top1_after = test.evaluate(engine).top1;

@@ -11,6 +11,7 @@
 
 #include "cli/command.hpp"
 #include "cli/data_loading.hpp"
+#include "cli/finetune.hpp"
 #include "nncompress/compress/prune/allocation.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
@@ -196,17 +197,9 @@ void register_prune_command(CLI::App& app) {
       masks = apply_allocation(engine, states, final_alloc);
       double after_prune = test.evaluate(engine).top1;
       if (o.finetune_epochs > 0) {
-        train::TrainOptions to;
-        to.epochs = o.finetune_epochs;
-        to.lr = o.lr;
-        to.optimizer = "adamw";
-        to.weight_decay = 0;
-        to.schedule = "cosine";
-        to.batch = 128;
-        to.seed = o.data.seed + static_cast<uint64_t>(t);
+        auto to = finetune_options(o.finetune_epochs, o.lr, 0.0, o.data.seed + static_cast<uint64_t>(t),
+                                   resolve_normalisation(o.data, model));
         to.masks = masks;
-        auto norm = resolve_normalisation(o.data, model);
-        to.pad_value = -norm.mean[0] / norm.std[0];
         train::train(engine, splits, to);
       }
       double after_ft = test.evaluate(engine).top1;

@@ -20,9 +20,12 @@ data::Normalisation resolve_normalisation(const DataOptions& o, const onnx::Mode
   return {meta->mean, meta->std};
 }
 
-data::Splits load_splits(const DataOptions& o, const onnx::ModelProto& model) {
-  auto norm = resolve_normalisation(o, model);
-  auto source = data::load_data(o.data);
+namespace {
+
+// Reads the data, checks its image shape against the model's input (flattening images for
+// flat-input models) and its labels against the model's class count.
+data::DataSource load_checked(const DataOptions& o, const onnx::ModelProto& model, bool test_only) {
+  auto source = data::load_data(o.data, test_only);
   // Image shape against the model's declared input (C, H, W; symbolic dims accepted).
   const auto& g = model.graph();
   std::set<std::string> inits;
@@ -32,14 +35,14 @@ data::Splits load_splits(const DataOptions& o, const onnx::ModelProto& model) {
     const auto& shape = in.type().tensor_type().shape();
     std::vector<int64_t> want;
     for (const auto& d : shape.dim()) want.push_back(d.has_dim_value() ? d.dim_value() : -1);
-    auto have = source.train_x.sizes().vec();
+    auto have = source.test_x.sizes().vec();
     bool ok = want.size() == have.size();
     for (std::size_t i = 1; ok && i < want.size(); ++i) ok = want[i] < 0 || want[i] == have[i];
     if (!ok && want.size() == 2 && have.size() == 4) {
       // Flat-input models (MLPs) take the images flattened.
       ok = want[1] < 0 || want[1] == have[1] * have[2] * have[3];
       if (ok) {
-        source.train_x = source.train_x.reshape({have[0], -1});
+        if (source.train_x.defined()) source.train_x = source.train_x.reshape({source.train_x.size(0), -1});
         source.test_x = source.test_x.reshape({source.test_x.size(0), -1});
       }
     }
@@ -54,6 +57,20 @@ data::Splits load_splits(const DataOptions& o, const onnx::ModelProto& model) {
               source.num_classes, *classes);
     source.num_classes = *classes;
   }
+  return source;
+}
+
+}  // namespace
+
+data::Dataset load_test_split(const DataOptions& o, const onnx::ModelProto& model) {
+  auto norm = resolve_normalisation(o, model);
+  auto source = load_checked(o, model, /*test_only=*/true);
+  return data::Dataset{data::normalise(source.test_x, norm), source.test_y.contiguous(), source.num_classes};
+}
+
+data::Splits load_splits(const DataOptions& o, const onnx::ModelProto& model) {
+  auto norm = resolve_normalisation(o, model);
+  auto source = load_checked(o, model, /*test_only=*/false);
   data::SplitOptions so;
   so.val = o.val;
   so.calib = o.calib;

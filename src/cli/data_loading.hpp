@@ -13,5 +13,7 @@ data::Normalisation resolve_normalisation(const DataOptions& options, const onnx
 
 // Loads --data, normalises, splits, and checks image shape and class count against the model.
 data::Splits load_splits(const DataOptions& options, const onnx::ModelProto& model);
+// Only the test split (what `eval` needs): the training files are not read.
+data::Dataset load_test_split(const DataOptions& options, const onnx::ModelProto& model);
 
 }  // namespace nnc::cli

@@ -50,41 +50,50 @@ void check_pair(const at::Tensor& x, const at::Tensor& y, const std::string& wha
 
 }  // namespace
 
-DataSource load_data(const std::string& name_or_dir) {
+DataSource load_data(const std::string& name_or_dir, bool test_only) {
   fs::path dir = name_or_dir == "fashion-mnist" ? fs::path(kFashionMnistDir) : fs::path(name_or_dir);
   NNC_CHECK_CODE(fs::is_directory(dir), kIo, "--data {}: no such directory{}", name_or_dir,
                  name_or_dir == "fashion-mnist" ? " (install the dataset-fashion-mnist package)" : "");
   DataSource s;
   s.name = name_or_dir;
   fs::path idx_train = find_one(dir, "train-images-idx3-ubyte");
-  if (!idx_train.empty()) {
+  fs::path idx_test = find_one(dir, "t10k-images-idx3-ubyte");
+  if (!idx_train.empty() || (test_only && !idx_test.empty())) {
     auto need = [&](const std::string& stem) {
       fs::path p = find_one(dir, stem);
       NNC_CHECK_CODE(!p.empty(), kIo, "--data {}: missing {}[.gz]", name_or_dir, stem);
       return p;
     };
-    s.train_x = to_images(read_idx(idx_train), idx_train.string());
-    auto ytr = need("train-labels-idx1-ubyte");
-    s.train_y = to_labels(read_idx(ytr), ytr.string());
+    if (!test_only) {
+      s.train_x = to_images(read_idx(idx_train), idx_train.string());
+      auto ytr = need("train-labels-idx1-ubyte");
+      s.train_y = to_labels(read_idx(ytr), ytr.string());
+    }
     auto xte = need("t10k-images-idx3-ubyte");
     s.test_x = to_images(read_idx(xte), xte.string());
     auto yte = need("t10k-labels-idx1-ubyte");
     s.test_y = to_labels(read_idx(yte), yte.string());
-  } else if (fs::exists(dir / "train_x.npy")) {
+  } else if (fs::exists(dir / "train_x.npy") || (test_only && fs::exists(dir / "test_x.npy"))) {
     auto need = [&](const std::string& file) {
       NNC_CHECK_CODE(fs::exists(dir / file), kIo, "--data {}: missing {}", name_or_dir, file);
       return dir / file;
     };
-    s.train_x = to_images(read_npy(need("train_x.npy")), (dir / "train_x.npy").string());
-    s.train_y = to_labels(read_npy(need("train_y.npy")), (dir / "train_y.npy").string());
+    if (!test_only) {
+      s.train_x = to_images(read_npy(need("train_x.npy")), (dir / "train_x.npy").string());
+      s.train_y = to_labels(read_npy(need("train_y.npy")), (dir / "train_y.npy").string());
+    }
     s.test_x = to_images(read_npy(need("test_x.npy")), (dir / "test_x.npy").string());
     s.test_y = to_labels(read_npy(need("test_y.npy")), (dir / "test_y.npy").string());
   } else {
     fail(ErrorCode::kIo,
          "--data {}: no data found (expected train-images-idx3-ubyte[.gz] etc. or train_x.npy etc.)", name_or_dir);
   }
-  check_pair(s.train_x, s.train_y, name_or_dir + " (train)");
   check_pair(s.test_x, s.test_y, name_or_dir + " (test)");
+  if (test_only) {
+    s.num_classes = static_cast<int>(s.test_y.max().item<int64_t>() + 1);
+    return s;
+  }
+  check_pair(s.train_x, s.train_y, name_or_dir + " (train)");
   NNC_CHECK_CODE(s.train_x.sizes().slice(1) == s.test_x.sizes().slice(1), kShape,
                  "--data {}: train and test images have different shapes", name_or_dir);
   s.num_classes = static_cast<int>(std::max(s.train_y.max().item<int64_t>(), s.test_y.max().item<int64_t>()) + 1);

@@ -47,7 +47,8 @@ struct Splits {
 
 // `name_or_dir`: "fashion-mnist" (the Debian data set directory) or a directory holding
 // {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] or {train,test}_{x,y}.npy.
-DataSource load_data(const std::string& name_or_dir);
+// With `test_only`, the training files are not read (train_x/train_y stay undefined).
+DataSource load_data(const std::string& name_or_dir, bool test_only = false);
 
 // Applies (x - mean) / std per channel.
 at::Tensor normalise(const at::Tensor& images, const Normalisation& norm);
