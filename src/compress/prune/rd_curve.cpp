@@ -43,11 +43,25 @@ RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const 
   curves.grid = options.grid.empty() ? default_grid() : options.grid;
   at::Tensor reference = logits();
   Progress progress("rd curves", static_cast<long>(layers.size()));
+  double skipped = 0;
   for (std::size_t l = 0; l < layers.size(); ++l) {
     NNC_CHECK_CODE(!interrupted(), kInvalidArgument, "interrupted while computing distortion curves");
     auto& store = engine.weights();
     const std::size_t idx = store.index_of(layers[l].weight);
     at::Tensor original = store.at(idx).detach().clone();
+    // Activation caching: the part of the network before this layer does not change while only
+    // this layer is pruned, so its outputs are computed once per layer.
+    std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;
+    if (options.cache_activations && !evaluate) {
+      for (const auto& b : batches) prefix.push_back(engine.run_prefix({b}, layers[l].weight));
+      skipped += engine.prefix_fraction(*prefix.front());
+    }
+    auto layer_logits = [&]() {
+      if (prefix.empty()) return logits();
+      std::vector<at::Tensor> parts;
+      for (const auto& p : prefix) parts.push_back(engine.run_from(*p));
+      return at::cat(parts, 0);
+    };
     std::vector<double> row;
     for (double phi : curves.grid) {
       if (phi == 0.0) {
@@ -55,13 +69,14 @@ RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const 
         continue;
       }
       store.set(idx, original * magnitude_mask(original, phi));
-      row.push_back(logit_distortion(logits(), reference, options.worst_case));
+      row.push_back(logit_distortion(layer_logits(), reference, options.worst_case));
     }
     store.set(idx, original);
     curves.distortion.push_back(std::move(row));
     progress.update(static_cast<long>(l + 1), layers[l].node);
   }
   curves.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  curves.skipped_fraction = skipped / static_cast<double>(layers.size());
   return curves;
 }
 

@@ -44,4 +44,11 @@ TEST(RdCurve, CurvesStartAtZeroGrowAndRestoreWeights) {
   e.weights().set("fc2.w", w * prune::magnitude_mask(w, 0.5));
   double d = prune::logit_distortion(e.run_single(calib), ref, false);
   EXPECT_NEAR(d, curves.distortion[1][5], 1e-9);
+  // Activation caching computes the same curves as full runs.
+  e.weights().set("fc2.w", w);
+  opt.cache_activations = false;
+  auto plain = prune::compute_rd_curves(e, calib, layers, opt);
+  for (std::size_t l = 0; l < 2; ++l)
+    for (std::size_t g = 0; g < plain.grid.size(); ++g)
+      EXPECT_NEAR(plain.distortion[l][g], curves.distortion[l][g], 1e-6 * (1 + plain.distortion[l][g]));
 }

@@ -20,6 +20,7 @@ struct RdCurveOptions {
   std::vector<double> grid;  // fractions phi; default 0, 0.01, ..., 0.99
   bool worst_case = false;   // max over samples of the per-sample MSE instead of the mean
   int64_t batch = 256;
+  bool cache_activations = true;  // run only the layers from the pruned one on (Engine::run_prefix)
 };
 
 struct RdCurves {
@@ -27,6 +28,7 @@ struct RdCurves {
   std::vector<double> grid;
   std::vector<std::vector<double>> distortion;  // [layer][grid point]
   double seconds = 0;
+  double skipped_fraction = 0;  // mean fraction of inference steps activation caching skipped
 };
 
 std::vector<double> default_grid(double step = 0.01);
