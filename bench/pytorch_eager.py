@@ -1,11 +1,9 @@
 #!/usr/bin/python3
-"""PyTorch eager baseline: median ms of batch-256 inference (2 threads) of the fixture networks
-(the same modules scripts/make_fixtures.py exports), with the fixture's weights loaded from the
-exported ONNX so both runtimes run the identical function."""
+"""PyTorch eager baseline: median ms of batch-256 inference (2 threads) of the fixture networks,
+built from the same nn.Module classes scripts/make_fixtures.py exports (same architecture and
+shapes, hence the same work; weights are freshly initialised, which does not change the time)."""
 import json, os, sys, time
 import numpy as np
-import onnx
-from onnx import numpy_helper
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))

@@ -8,6 +8,7 @@
 #include "cli/command.hpp"
 #include "cli/data_loading.hpp"
 #include "nncompress/compress/common/fold_batchnorm.hpp"
+#include "nncompress/compress/share/merge.hpp"
 #include "nncompress/compress/share/report.hpp"
 #include "nncompress/compress/share/search.hpp"
 #include "nncompress/core/error.hpp"
@@ -43,7 +44,16 @@ void register_share_command(CLI::App& app) {
   cmd->add_option("--gens", opts->search.gens, "NSGA-II generations")->capture_default_str();
   cmd->add_option("--k-min", opts->search.k_min, "Smallest bin count")->capture_default_str();
   cmd->add_option("--k-max", opts->search.k_max, "Largest bin count")->capture_default_str();
-  cmd->add_option("--mode", opts->mode, "paper (merge keeps f1) | extended (merge keeps val top-1 within --max-drop)")
+  cmd->add_option("--mode", opts->mode,
+                  "paper: one gene (k), objectives (1-macroF1, bins), merge keeps f1 | extended: k + per-tensor-group "
+                  "strides on the shared grid, objectives (1-macroF1, encoded bits), rate-distortion-ordered merge "
+                  "keeping val top-1 within --max-drop")
+      ->capture_default_str();
+  cmd->add_option("--max-evals", opts->search.max_evals,
+                  "Search evaluation budget (0: none; extended mode default 1200)");
+  cmd->add_option("--max-groups", opts->search.max_groups, "Extended mode: stride genes (tensor groups)")
+      ->capture_default_str();
+  cmd->add_option("--max-stride", opts->search.max_stride, "Extended mode: largest stride on the shared grid")
       ->capture_default_str();
   cmd->add_option("--max-merge-evals", opts->max_merge_evals, "Evaluation budget of the merge")->capture_default_str();
   cmd->add_flag("--share-biases", opts->share_biases, "Put biases in the codebook too");
@@ -60,6 +70,9 @@ void register_share_command(CLI::App& app) {
     NNC_CHECK(o.search.k_min >= 2 && o.search.k_max <= 1024 && o.search.k_min < o.search.k_max,
               "--k-min/--k-max [{}, {}] must lie within [2, 1024]", o.search.k_min, o.search.k_max);
     o.search.seed = o.data.seed;
+    const bool extended = o.mode == "extended";
+    o.search.mode = extended ? share::SearchMode::kExtended : share::SearchMode::kPaper;
+    if (extended && o.search.max_evals == 0) o.search.max_evals = 1200;
     check_not_same_file(o.output, o.model);
     if (!o.nnc.empty()) check_not_same_file(o.nnc, o.model);
     fs::path report = o.report.empty() ? fs::path(o.output + ".report") : fs::path(o.report);
@@ -79,21 +92,25 @@ void register_share_command(CLI::App& app) {
     auto search = share::nsga2_search(ctx, o.search);
     const double min_top1 = ctx.original_top1() - o.max_drop / 100.0;
     const share::Candidate* chosen = nullptr;
+    auto smaller = [&](const share::Candidate& a, const share::Candidate& b) {
+      return extended ? a.index_bits < b.index_bits : a.entries < b.entries;
+    };
     for (const auto& c : search.front)
-      if (c.val_top1 >= min_top1 && (!chosen || c.entries < chosen->entries)) chosen = &c;
+      if (c.val_top1 >= min_top1 && (!chosen || smaller(c, *chosen))) chosen = &c;
     NNC_CHECK(chosen != nullptr,
               "no searched codebook keeps validation top-1 within {} pt of the original ({:.2f}%); raise --max-drop "
               "or --k-max",
               o.max_drop, 100 * ctx.original_top1());
-    note(fmt::format("search: {} evaluations, {} cache hits, {} front points; chosen k={} ({} bins, val top-1 {:.2f}%)",
-                     search.evaluations, search.cache_hits, search.front.size(), chosen->k, chosen->entries,
-                     100 * chosen->val_top1));
-    auto start_cb = share::uniform_bins(ctx.set(), chosen->k);
+    note(fmt::format("search: {} evaluations, {} cache hits, {} front points{}; chosen k={} ({} bins, {:.3f} "
+                     "bits/weight, val top-1 {:.2f}%)",
+                     search.evaluations, search.cache_hits, search.front.size(),
+                     search.budget_reached ? " (evaluation budget reached)" : "", chosen->k, chosen->entries,
+                     chosen->index_bits, 100 * chosen->val_top1));
+    auto start_cb = share::candidate_codebook(ctx.set(), *chosen);
     share::MergeResult merged;
     if (!interrupted()) {
-      merged = share::iterative_merge(ctx, start_cb,
-                                      o.mode == "paper" ? share::MergeRule::kPaper : share::MergeRule::kMaxDrop,
-                                      min_top1, o.max_merge_evals);
+      merged = extended ? share::rd_merge(ctx, start_cb, share::MergeRule::kMaxDrop, min_top1, o.max_merge_evals)
+                        : share::iterative_merge(ctx, start_cb, share::MergeRule::kPaper, min_top1, o.max_merge_evals);
     } else {
       merged.codebook = start_cb;
       merged.before = merged.after = *chosen;
@@ -106,13 +123,13 @@ void register_share_command(CLI::App& app) {
     // Test metrics of every front member (the test split is never used to choose).
     std::vector<share::Candidate> front = search.front;
     for (auto& c : front) {
-      ctx.apply(share::uniform_bins(ctx.set(), c.k));
+      ctx.apply(share::candidate_codebook(ctx.set(), c));
       c.test_top1 = test.evaluate(engine).top1;
     }
     ctx.apply(cb);
     share::Candidate chosen_c = *chosen;
     for (const auto& c : front)
-      if (c.k == chosen->k) chosen_c = c;
+      if (c.k == chosen->k && c.strides == chosen->strides) chosen_c = c;
     share::Candidate after = merged.after;
     after.test_top1 = top1_after;
 
@@ -149,7 +166,8 @@ void register_share_command(CLI::App& app) {
         {"nnc_parts", {{"graph", stats.graph_bytes}, {"codebook", stats.codebook_bytes}, {"indices", stats.index_bytes},
                        {"raw_fp32", stats.raw_bytes}, {"headers", stats.header_bytes}}},
         {"evaluations", ctx.evaluations()}, {"search_evaluations", search.evaluations}, {"cache_hits", search.cache_hits},
-        {"generations", search.generations}, {"merge_tried", merged.tried}, {"merge_accepted", merged.accepted},
+        {"generations", search.generations},
+        {"budget_reached", search.budget_reached}, {"strides", chosen->strides}, {"merge_tried", merged.tried}, {"merge_accepted", merged.accepted},
         {"evaluation_seconds", ctx.evaluation_seconds()}, {"seconds", seconds},
         {"interrupted", search.interrupted || merged.interrupted}, {"report", report.string()}};
     write_file_atomic(report / "summary.json", summary.dump(2));

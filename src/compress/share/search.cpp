@@ -67,23 +67,28 @@ Candidate ShareContext::evaluate(const Codebook& cb) {
   return c;
 }
 
-std::vector<Candidate> pareto_front(const std::vector<Candidate>& all) {
+Codebook candidate_codebook(const SharedSet& set, const Candidate& c) { return uniform_bins(set, c.k, c.strides); }
+
+std::vector<Candidate> pareto_front(const std::vector<Candidate>& all, SearchMode mode) {
+  auto size = [mode](const Candidate& c) {
+    return mode == SearchMode::kPaper ? static_cast<double>(c.entries) : c.index_bits;
+  };
   std::vector<Candidate> front;
   for (const auto& a : all) {
     bool dominated = false;
     for (const auto& b : all) {
-      bool no_worse = b.f1 <= a.f1 && b.entries <= a.entries;
-      bool better = b.f1 < a.f1 || b.entries < a.entries;
+      bool no_worse = b.f1 <= a.f1 && size(b) <= size(a);
+      bool better = b.f1 < a.f1 || size(b) < size(a);
       if (no_worse && better) {
         dominated = true;
         break;
       }
     }
     bool duplicate = false;
-    for (const auto& f : front) duplicate = duplicate || (f.entries == a.entries && f.f1 == a.f1);
+    for (const auto& f : front) duplicate = duplicate || (size(f) == size(a) && f.f1 == a.f1);
     if (!dominated && !duplicate) front.push_back(a);
   }
-  std::sort(front.begin(), front.end(), [](const auto& x, const auto& y) { return x.entries < y.entries; });
+  std::sort(front.begin(), front.end(), [&](const auto& x, const auto& y) { return size(x) < size(y); });
   return front;
 }
 
@@ -91,30 +96,54 @@ namespace {
 
 struct SearchState {
   ShareContext* ctx = nullptr;
-  int k_min = 2, k_max = 1024;
-  std::map<int, Candidate> cache;
+  SearchOptions options;
+  int groups = 0;                   // stride genes (extended mode)
+  std::vector<int> group_of;        // tensor -> stride gene
+  std::map<std::vector<int>, Candidate> cache;  // chromosome (k, group strides...) -> result
   int hits = 0;
+
+  std::vector<int> decode(const pagmo::vector_double& x) const {
+    std::vector<int> key{std::clamp(static_cast<int>(std::lround(x[0])), options.k_min, options.k_max)};
+    for (int g = 0; g < groups; ++g)
+      key.push_back(std::clamp(static_cast<int>(std::floor(std::exp2(x[static_cast<std::size_t>(g) + 1]))), 1,
+                               options.max_stride));
+    return key;
+  }
+  pagmo::vector_double objectives(const Candidate& c) const {
+    return {c.f1, options.mode == SearchMode::kPaper ? static_cast<double>(c.entries) : c.index_bits};
+  }
 };
 
-// pagmo user-defined problem: one continuous gene, rounded to k in the fitness.
-struct BinCountProblem {
+// pagmo user-defined problem: continuous genes rounded in the fitness.
+struct ShareProblem {
   std::shared_ptr<SearchState> state;
   pagmo::vector_double fitness(const pagmo::vector_double& x) const {
-    const int k = std::clamp(static_cast<int>(std::lround(x[0])), state->k_min, state->k_max);
-    auto it = state->cache.find(k);
+    auto key = state->decode(x);
+    auto it = state->cache.find(key);
     if (it != state->cache.end()) {
       ++state->hits;
-      return {it->second.f1, static_cast<double>(it->second.entries)};
+      return state->objectives(it->second);
     }
-    auto c = state->ctx->evaluate(uniform_bins(state->ctx->set(), k));
-    state->cache[k] = c;
-    return {c.f1, static_cast<double>(c.entries)};
+    std::vector<int> strides;
+    if (state->groups > 0) {
+      strides.resize(state->group_of.size());
+      for (std::size_t t = 0; t < strides.size(); ++t) strides[t] = key[static_cast<std::size_t>(state->group_of[t]) + 1];
+    }
+    auto c = state->ctx->evaluate(uniform_bins(state->ctx->set(), key[0], strides));
+    c.strides = std::move(strides);
+    state->cache[key] = c;
+    return state->objectives(c);
   }
   std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const {
-    return {{static_cast<double>(state->k_min)}, {static_cast<double>(state->k_max)}};
+    pagmo::vector_double lo{static_cast<double>(state->options.k_min)}, hi{static_cast<double>(state->options.k_max)};
+    for (int g = 0; g < state->groups; ++g) {
+      lo.push_back(0.0);
+      hi.push_back(std::log2(state->options.max_stride + 1.0) - 1e-9);
+    }
+    return {lo, hi};
   }
   pagmo::vector_double::size_type get_nobj() const { return 2; }
-  std::string get_name() const { return "uniform bin count"; }
+  std::string get_name() const { return "uniform bins on one shared grid"; }
 };
 
 }  // namespace
@@ -125,78 +154,60 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   NNC_CHECK(o.gens >= 0, "--gens must not be negative");
   NNC_CHECK(o.k_min >= 2 && o.k_max <= 1024 && o.k_min < o.k_max, "bin range [{}, {}] must lie in [2, 1024]", o.k_min,
             o.k_max);
+  NNC_CHECK(o.max_evals >= 0, "--max-evals must not be negative");
+  NNC_CHECK(o.max_groups >= 1 && o.max_stride >= 1 && o.max_stride <= 64, "stride groups/strides out of range");
   auto start = std::chrono::steady_clock::now();
   auto state = std::make_shared<SearchState>();
   state->ctx = &ctx;
-  state->k_min = o.k_min;
-  state->k_max = o.k_max;
-  pagmo::problem prob{BinCountProblem{state}};
+  state->options = o;
+  const int tensors = static_cast<int>(ctx.set().names.size());
+  if (o.mode == SearchMode::kExtended && o.max_stride > 1) {
+    state->groups = std::min(tensors, o.max_groups);
+    // Consecutive tensors share a gene, groups of (nearly) equal tensor count.
+    for (int t = 0; t < tensors; ++t) state->group_of.push_back(t * state->groups / tensors);
+  }
+  pagmo::problem prob{ShareProblem{state}};
   SearchResult r;
   pagmo::population pop(prob, static_cast<pagmo::population::size_type>(o.pop), static_cast<unsigned>(o.seed));
-  // SBX crossover 0.9, eta_c 15; polynomial mutation on the single gene (prob. 1), eta_m 20:
+  if (state->groups > 0) {
+    // Half the initial population starts from the paper's points (all strides 1, random k), so
+    // the search refines known-good codebooks instead of starting from random coarse ones.
+    for (std::size_t i = 0; i < pop.size(); i += 2) {
+      auto x = pop.get_x()[i];
+      std::fill(x.begin() + 1, x.end(), 0.0);
+      pop.set_x(i, x);
+    }
+  }
+  // SBX crossover 0.9, eta_c 15; polynomial mutation with probability 1/genes, eta_m 20:
   // pymoo's defaults, which the published code used.
-  pagmo::nsga2 algo(1u, 0.9, 15.0, 1.0, 20.0, static_cast<unsigned>(o.seed));
+  const double genes = 1.0 + state->groups;
+  pagmo::nsga2 algo(1u, 0.9, 15.0, 1.0 / genes, 20.0, static_cast<unsigned>(o.seed));
+  auto all = [&] {
+    std::vector<Candidate> v;
+    for (const auto& [key, c] : state->cache) v.push_back(c);
+    return v;
+  };
   Progress progress("nsga2 generation", o.gens);
   for (int g = 0; g < o.gens && !interrupted(); ++g) {
+    if (o.max_evals > 0 && ctx.evaluations() >= o.max_evals) {
+      r.budget_reached = true;
+      break;
+    }
     algo.set_seed(static_cast<unsigned>(o.seed * 1000003u + static_cast<uint64_t>(g)));
     pop = algo.evolve(pop);
     r.generations = g + 1;
-    auto front = pareto_front([&] {
-      std::vector<Candidate> v;
-      for (const auto& [k, c] : state->cache) v.push_back(c);
-      return v;
-    }());
-    progress.update(g + 1, fmt::format("{} distinct k evaluated, {} cache hits, front {} points ({}..{} bins)",
-                                       state->cache.size(), state->hits, front.size(), front.front().entries,
-                                       front.back().entries));
+    auto front = pareto_front(all(), o.mode);
+    progress.update(g + 1, fmt::format("{} distinct chromosomes evaluated, {} cache hits, front {} points "
+                                       "({:.2f}..{:.2f} bits/weight)",
+                                       state->cache.size(), state->hits, front.size(), front.front().index_bits,
+                                       front.back().index_bits));
   }
   r.interrupted = interrupted();
-  for (const auto& [k, c] : state->cache) r.evaluated.push_back(c);
-  r.front = pareto_front(r.evaluated);
+  r.evaluated = all();
+  r.front = pareto_front(r.evaluated, o.mode);
   r.evaluations = static_cast<int>(state->cache.size());
   r.cache_hits = state->hits;
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return r;
-}
-
-MergeResult iterative_merge(ShareContext& ctx, const Codebook& start, MergeRule rule, double min_top1,
-                            int max_evaluations) {
-  MergeResult r;
-  r.codebook = start;
-  r.before = ctx.evaluate(start);
-  Candidate cur = r.before;
-  auto accept = [&](const Candidate& c) {
-    if (rule == MergeRule::kPaper) return c.f1 <= cur.f1;
-    return c.val_top1 >= min_top1;
-  };
-  bool merged = true;
-  while (merged && !interrupted() && r.tried < max_evaluations) {
-    merged = false;
-    ++r.passes;
-    Progress progress(fmt::format("merge pass {}", r.passes), static_cast<long>(r.codebook.size()));
-    // Walk the sorted codebook; try each entry with its right, then its left neighbour.
-    for (int e = 0; e < static_cast<int>(r.codebook.size()) && !interrupted() && r.tried < max_evaluations; ++e) {
-      bool done = false;
-      for (int side : {0, -1}) {
-        const int left = e + side;
-        if (done || left < 0 || left + 1 >= static_cast<int>(r.codebook.size())) continue;
-        auto trial = merge_entries(r.codebook, left);
-        auto c = ctx.evaluate(trial);
-        ++r.tried;
-        if (accept(c)) {
-          r.codebook = std::move(trial);
-          cur = c;
-          ++r.accepted;
-          merged = done = true;
-        }
-      }
-      progress.update(e + 1, fmt::format("{} entries, f1 {:.4f}, val top-1 {:.2f}%", r.codebook.size(), cur.f1,
-                                         100 * cur.val_top1));
-    }
-  }
-  r.interrupted = interrupted();
-  r.after = cur;
-  ctx.apply(r.codebook);
   return r;
 }
 

@@ -5,24 +5,12 @@
 #include <cstring>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 
 namespace nnc::share {
 namespace {
 
-std::vector<float> float_data(const onnx::TensorProto& t) {
-  int64_t n = 1;
-  for (auto d : t.dims()) n *= d;
-  std::vector<float> v(static_cast<std::size_t>(n));
-  if (t.has_raw_data()) {
-    NNC_CHECK_CODE(t.raw_data().size() == v.size() * 4, kCorrupt, "initializer '{}': raw data size mismatch", t.name());
-    if (n) std::memcpy(v.data(), t.raw_data().data(), v.size() * 4);
-  } else {
-    NNC_CHECK_CODE(t.float_data_size() == n, kCorrupt, "initializer '{}': value count mismatch", t.name());
-    for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = t.float_data(static_cast<int>(i));
-  }
-  return v;
-}
 
 // Recomputes entry values from the bins' sums and counts.
 void refresh_values(Codebook& cb) {
@@ -49,7 +37,7 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases) {
     if (std::find(s.names.begin(), s.names.end(), name) != s.names.end()) return;
     const auto* t = onnxio::find_initializer(g, name);
     if (!t || t->data_type() != onnx::TensorProto::FLOAT) return;
-    auto v = float_data(*t);
+    auto v = onnxio::float_values(*t);
     s.names.push_back(name);
     s.shapes.emplace_back(t->dims().begin(), t->dims().end());
     s.offsets.push_back(s.values.size());
@@ -74,8 +62,12 @@ std::vector<uint16_t> Codebook::indices() const {
   return out;
 }
 
-Codebook uniform_bins(const SharedSet& set, int k) {
+Codebook uniform_bins(const SharedSet& set, int k) { return uniform_bins(set, k, {}); }
+
+Codebook uniform_bins(const SharedSet& set, int k, std::span<const int> strides) {
   NNC_CHECK(k >= 1 && k <= 65536, "bin count k={} is outside [1, 65536]", k);
+  NNC_CHECK(strides.empty() || strides.size() == set.names.size(), "{} strides given for {} shared tensors",
+            strides.size(), set.names.size());
   Codebook cb;
   cb.k = k;
   cb.fine.resize(set.size());
@@ -83,13 +75,18 @@ Codebook uniform_bins(const SharedSet& set, int k) {
   cb.bin_count.assign(static_cast<std::size_t>(k), 0);
   const double lo = set.min, range = static_cast<double>(set.max) - lo;
   const double scale = range > 0 ? k / range : 0.0;
-  for (std::size_t i = 0; i < set.size(); ++i) {
-    // edges = linspace(min, max, k+1): bin = floor((w - min) / width), the maximum in the last bin.
-    auto b = static_cast<int>(std::floor((static_cast<double>(set.values[i]) - lo) * scale));
-    b = std::clamp(b, 0, k - 1);
-    cb.fine[i] = static_cast<uint16_t>(b);
-    cb.bin_sum[static_cast<std::size_t>(b)] += set.values[i];
-    ++cb.bin_count[static_cast<std::size_t>(b)];
+  for (std::size_t t = 0; t < set.names.size(); ++t) {
+    const int s = strides.empty() ? 1 : strides[t];
+    NNC_CHECK(s >= 1, "stride {} of tensor '{}' must be at least 1", s, set.names[t]);
+    for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i) {
+      // edges = linspace(min, max, k+1): bin = floor((w - min) / width), the maximum in the last bin.
+      auto b = static_cast<int>(std::floor((static_cast<double>(set.values[i]) - lo) * scale));
+      b = std::clamp(b, 0, k - 1);
+      if (s > 1) b = std::min(s * (b / s) + s / 2, k - 1);
+      cb.fine[i] = static_cast<uint16_t>(b);
+      cb.bin_sum[static_cast<std::size_t>(b)] += set.values[i];
+      ++cb.bin_count[static_cast<std::size_t>(b)];
+    }
   }
   cb.group.assign(static_cast<std::size_t>(k), -1);
   int next = 0;
@@ -104,6 +101,26 @@ Codebook merge_entries(const Codebook& cb, int e) {
   Codebook out = cb;
   for (auto& g : out.group)
     if (g > e) --g;
+  refresh_values(out);
+  return out;
+}
+
+Codebook merge_many(const Codebook& cb, std::span<const int> lefts) {
+  std::vector<char> joins(cb.size(), 0);
+  for (int e : lefts) {
+    NNC_CHECK(e >= 0 && static_cast<std::size_t>(e) + 1 < cb.size(), "merge of entry {} out of range", e);
+    joins[static_cast<std::size_t>(e)] = 1;
+  }
+  // Entry g moves down by the number of joins to its left.
+  std::vector<int> renumber(cb.size());
+  int shift = 0;
+  for (std::size_t g = 0; g < cb.size(); ++g) {
+    if (g > 0 && joins[g - 1]) ++shift;
+    renumber[g] = static_cast<int>(g) - shift;
+  }
+  Codebook out = cb;
+  for (auto& g : out.group)
+    if (g >= 0) g = renumber[static_cast<std::size_t>(g)];
   refresh_values(out);
   return out;
 }

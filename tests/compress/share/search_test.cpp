@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "nncompress/compress/share/search.hpp"
+#include "nncompress/compress/share/merge.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -69,6 +69,56 @@ TEST(Search, MergeNeverIncreasesF1InPaperMode) {
   // The engine now holds exactly the merged codebook's values.
   auto check = ctx.evaluate(r.codebook);
   EXPECT_DOUBLE_EQ(check.f1, r.after.f1);
+}
+
+TEST(Search, ExtendedSearchIsSeededCachedAndBudgeted) {
+  auto t = toy();
+  std::vector<std::vector<std::pair<double, double>>> fronts;
+  for (int run = 0; run < 2; ++run) {
+    exec::Engine engine(t.model);
+    share::ShareContext ctx(engine, share::collect_shared(t.model, false), t.val, 128);
+    share::SearchOptions o;
+    o.mode = share::SearchMode::kExtended;
+    o.pop = 8;
+    o.gens = 50;
+    o.k_max = 64;
+    o.seed = 5;
+    o.max_evals = 30;
+    auto r = share::nsga2_search(ctx, o);
+    EXPECT_TRUE(r.budget_reached);
+    EXPECT_GE(r.evaluations, 30);
+    EXPECT_LT(r.evaluations, 30 + 8 + 8) << "stops within one generation of the budget";
+    EXPECT_EQ(r.evaluations, ctx.evaluations());
+    std::vector<std::pair<double, double>> f;
+    for (const auto& c : r.front) {
+      f.push_back({c.index_bits, c.f1});
+      // The reported candidate is exactly reproducible from its chromosome.
+      auto again = ctx.evaluate(share::candidate_codebook(ctx.set(), c));
+      EXPECT_DOUBLE_EQ(again.f1, c.f1);
+      EXPECT_DOUBLE_EQ(again.index_bits, c.index_bits);
+    }
+    for (std::size_t i = 1; i < r.front.size(); ++i) {
+      EXPECT_GT(r.front[i].index_bits, r.front[i - 1].index_bits);
+      EXPECT_LT(r.front[i].f1, r.front[i - 1].f1);
+    }
+    fronts.push_back(f);
+  }
+  EXPECT_EQ(fronts[0], fronts[1]);
+}
+
+TEST(Search, RdMergeKeepsTheAccuracyFloorWithFewEvaluations) {
+  auto t = toy();
+  exec::Engine engine(t.model);
+  share::ShareContext ctx(engine, share::collect_shared(t.model, false), t.val, 128);
+  auto start = share::uniform_bins(ctx.set(), 200);
+  const double floor = ctx.original_top1() - 0.02;
+  auto r = share::rd_merge(ctx, start, share::MergeRule::kMaxDrop, floor, 10000);
+  EXPECT_GE(r.after.val_top1, floor);
+  EXPECT_LT(r.codebook.size(), start.size() / 2);
+  EXPECT_LT(r.after.index_bits, r.before.index_bits);
+  EXPECT_LT(r.tried, static_cast<int>(start.size())) << "batched merges need fewer evaluations than entries";
+  auto check = ctx.evaluate(r.codebook);
+  EXPECT_DOUBLE_EQ(check.val_top1, r.after.val_top1);
 }
 
 TEST(Search, BadPopulationIsAClearError) {

@@ -1,7 +1,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <map>
 #include <random>
+#include <set>
 
 #include "nncompress/compress/common/fold_batchnorm.hpp"
 #include "nncompress/compress/share/uniform_bins.hpp"
@@ -70,6 +72,52 @@ TEST(UniformBins, MergeJoinsNeighboursIntoTheirMean) {
     }
   EXPECT_NEAR(m.values[3], sum / n, 1e-6);
   EXPECT_THROW(share::merge_entries(m, static_cast<int>(m.size()) - 1), Error);
+}
+
+TEST(UniformBins, StridesCoarsenOneTensorOnTheSharedGrid) {
+  auto s = random_set(6000, 3);
+  const int k = 60;
+  auto paper = share::uniform_bins(s, k);
+  const std::vector<int> ones{1, 1};
+  auto same = share::uniform_bins(s, k, ones);
+  EXPECT_EQ(same.fine, paper.fine) << "stride 1 is the paper's binning";
+  const std::vector<int> strides{1, 4};
+  auto cb = share::uniform_bins(s, k, strides);
+  std::set<uint16_t> used_b;
+  for (std::size_t w = 0; w < s.size(); ++w) {
+    if (w < s.offsets[1]) {
+      EXPECT_EQ(cb.fine[w], paper.fine[w]);
+    } else {
+      const int b = paper.fine[w];
+      EXPECT_EQ(cb.fine[w], std::min(4 * (b / 4) + 2, k - 1)) << "bin of a stride-4 tensor";
+      used_b.insert(cb.index_of(w));
+    }
+  }
+  EXPECT_LE(used_b.size(), static_cast<std::size_t>((k + 3) / 4));
+  // One codebook: every entry is the mean of all weights assigned to it, from both tensors.
+  std::map<int, std::pair<double, int>> acc;
+  for (std::size_t w = 0; w < s.size(); ++w) {
+    acc[cb.index_of(w)].first += s.values[w];
+    ++acc[cb.index_of(w)].second;
+  }
+  for (auto& [e, sn] : acc) EXPECT_NEAR(cb.values[static_cast<std::size_t>(e)], sn.first / sn.second, 1e-6);
+  const std::vector<int> wrong{1};
+  EXPECT_THROW(share::uniform_bins(s, k, wrong), Error);
+}
+
+TEST(UniformBins, MergeManyEqualsSuccessiveSingleMerges) {
+  auto s = random_set(3000, 4);
+  auto cb = share::uniform_bins(s, 32);
+  const std::vector<int> lefts{2, 3, 10, 20};  // 2 and 3 chain: entries 2,3,4 become one
+  auto many = share::merge_many(cb, lefts);
+  auto seq = share::merge_entries(cb, 20);
+  seq = share::merge_entries(seq, 10);
+  seq = share::merge_entries(seq, 3);
+  seq = share::merge_entries(seq, 2);
+  EXPECT_EQ(many.size(), cb.size() - 4);
+  EXPECT_EQ(many.indices(), seq.indices());
+  ASSERT_EQ(many.values.size(), seq.values.size());
+  for (std::size_t e = 0; e < many.values.size(); ++e) EXPECT_NEAR(many.values[e], seq.values[e], 1e-6);
 }
 
 TEST(UniformBins, NothingToShareAndBadKAreErrors) {

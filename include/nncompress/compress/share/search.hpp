@@ -1,7 +1,8 @@
 #pragma once
 // The search around uniform binning: a context that applies a codebook to the engine's
-// weights and measures it on the validation subset (the hot path), NSGA-II over the bin count
-// (pagmo), and the iterative merge of adjacent bins.
+// weights and measures it on the validation subset (the hot path), and NSGA-II (pagmo) over
+// the bin count (paper mode) or over the bin count plus per-tensor-group strides on the shared
+// grid (extended mode). The merges live in merge.hpp.
 #include <ATen/core/Tensor.h>
 
 #include <map>
@@ -20,12 +21,21 @@ namespace nnc::share {
 
 struct Candidate {
   int k = 0;               // uniform bins asked for
+  std::vector<int> strides;  // per shared tensor (extended mode); empty = all 1 (paper mode)
   int entries = 0;         // non-empty bins (codebook size) = objective f2
   double f1 = 1;           // 1 - macro-F1 on the validation subset = objective f1
   double val_top1 = 0;
   double index_bits = 0;   // exact encoded index bits per shared weight (best coder per tensor)
   double test_top1 = -1;   // filled in for reported solutions only
 };
+
+enum class SearchMode {
+  kPaper,     // one gene (k); objectives (1 - macro-F1, non-empty bins)
+  kExtended,  // k plus one stride gene per tensor group; objectives (1 - macro-F1, encoded bits)
+};
+
+// The codebook a candidate stands for (uniform bins with its strides).
+Codebook candidate_codebook(const SharedSet& set, const Candidate& c);
 
 class ShareContext {
  public:
@@ -54,39 +64,30 @@ class ShareContext {
 double encoded_index_bits(const SharedSet& set, const std::vector<uint16_t>& indices, std::size_t alphabet);
 
 struct SearchOptions {
+  SearchMode mode = SearchMode::kPaper;
   int pop = 100, gens = 100;
   uint64_t seed = 0;
   int k_min = 2, k_max = 1024;
+  int max_evals = 0;    // stop after the generation that reaches this many evaluations (0: no cap)
+  int max_groups = 24;  // extended mode: tensors are split into at most this many stride groups
+  int max_stride = 8;   // extended mode: strides 1..max_stride
 };
 
 struct SearchResult {
-  std::vector<Candidate> evaluated;  // every distinct k, ascending
-  std::vector<Candidate> front;      // non-dominated (f1, entries), ascending entries
+  std::vector<Candidate> evaluated;  // every distinct chromosome
+  std::vector<Candidate> front;      // non-dominated on the mode's objectives, ascending size
   int evaluations = 0, cache_hits = 0, generations = 0;
-  bool interrupted = false;
+  bool interrupted = false, budget_reached = false;
   double seconds = 0;
 };
 
-// NSGA-II (pagmo::nsga2) over k encoded as one continuous gene, rounded in the fitness; every
-// evaluated k is cached so no candidate is evaluated twice.
+// NSGA-II (pagmo::nsga2) with k encoded as a continuous gene rounded in the fitness (and, in
+// extended mode, one continuous stride gene per tensor group); every evaluated chromosome is
+// cached so no candidate is evaluated twice.
 SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& options);
 
-// Non-dominated subset of candidates on (f1, entries), sorted by entries.
-std::vector<Candidate> pareto_front(const std::vector<Candidate>& all);
-
-enum class MergeRule {
-  kPaper,     // keep a merge if f1 is not worse than the current solution's
-  kMaxDrop,   // keep a merge if validation top-1 stays >= min_top1
-};
-
-struct MergeResult {
-  Codebook codebook;
-  Candidate before, after;
-  int tried = 0, accepted = 0, passes = 0;
-  bool interrupted = false;
-};
-
-MergeResult iterative_merge(ShareContext& ctx, const Codebook& start, MergeRule rule, double min_top1,
-                            int max_evaluations);
+// Non-dominated subset of candidates on (f1, entries) in paper mode or (f1, index_bits) in
+// extended mode, sorted by the size objective.
+std::vector<Candidate> pareto_front(const std::vector<Candidate>& all, SearchMode mode = SearchMode::kPaper);
 
 }  // namespace nnc::share

@@ -6,6 +6,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -42,8 +43,16 @@ struct Codebook {
 
 Codebook uniform_bins(const SharedSet& set, int k);
 
+// Extended mode: tensor t uses only every strides[t]-th bin of the same shared grid (stride 1
+// is the paper's binning). A weight in uniform bin b goes to bin s*floor(b/s) + s/2 (clamped),
+// so a coarse tensor draws on fewer entries of the ONE codebook and its indices cost fewer
+// bits; still one arithmetic pass over the weights. `strides` has one entry per tensor.
+Codebook uniform_bins(const SharedSet& set, int k, std::span<const int> strides);
+
 // Joins entries e and e+1 (adjacent in value order); the new value is the mean of the union.
 Codebook merge_entries(const Codebook& cb, int e);
+// Joins every pair (e, e+1) for e in `lefts` at once (overlapping pairs chain into one entry).
+Codebook merge_many(const Codebook& cb, std::span<const int> lefts);
 
 // Shared value of every weight, in SharedSet order.
 std::vector<float> shared_values(const SharedSet& set, const Codebook& cb);
