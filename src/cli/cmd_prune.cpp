@@ -17,6 +17,7 @@
 #include "nncompress/core/files.hpp"
 #include "nncompress/core/interrupt.hpp"
 #include "nncompress/core/progress.hpp"
+#include "nncompress/compress/prune/curve_cache.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
@@ -87,10 +88,10 @@ prune::AllocationResult read_allocation_file(const std::string& path, const std:
 
 void register_prune_command(CLI::App& app) {
   struct Opts {
-    std::string model, output, nnc, alloc = "rd", keep_dense, report;
+    std::string model, output, nnc, alloc = "rd", keep_dense, report, curve_cache;
     double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01, lr = 3e-4;
     int finetune_epochs = 0;
-    bool zero_data = false, worst_case = false, baselines = true;
+    bool zero_data = false, worst_case = false, baselines = true, no_curve_cache = false, no_activation_cache = false;
     GlobalOptions global;
     DataOptions data;
   };
@@ -110,6 +111,12 @@ void register_prune_command(CLI::App& app) {
   cmd->add_option("--grid-step", opts->grid_step, "Distortion-curve grid step")->capture_default_str();
   cmd->add_flag("--zero-data", opts->zero_data, "Calibrate on standard-normal inputs instead of data");
   cmd->add_flag("--worst-case", opts->worst_case, "Curves use the worst sample's distortion");
+  cmd->add_option("--curve-cache", opts->curve_cache,
+                  "Directory caching distortion curves by model/data hash (default: $NNC_CACHE_DIR, "
+                  "$XDG_CACHE_HOME/nncompress or ~/.cache/nncompress)");
+  cmd->add_flag("--no-curve-cache", opts->no_curve_cache, "Always recompute the distortion curves");
+  cmd->add_flag("--no-activation-cache", opts->no_activation_cache,
+                "Curves run the whole network per grid point (benchmarking the activation cache)");
   cmd->add_option("--report", opts->report, "Report directory (curves CSV, editable allocation JSON)");
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
@@ -140,6 +147,24 @@ void register_prune_command(CLI::App& app) {
     copt.grid = prune::default_grid(o.grid_step);
     copt.worst_case = o.worst_case;
     copt.batch = o.data.batch;
+    copt.cache_activations = !o.no_activation_cache;
+    const fs::path cache_dir = o.curve_cache.empty() ? prune::default_curve_cache_dir() : fs::path(o.curve_cache);
+    auto curves_for = [&]() {
+      std::string key;
+      if (!o.no_curve_cache) {
+        key = prune::curve_cache_key(engine, calib, layers, copt);
+        if (auto c = prune::load_cached_curves(cache_dir, key, layers)) {
+          note(fmt::format("rd curves: cached ({})", (cache_dir / (key + ".json")).string()));
+          return *c;
+        }
+      }
+      auto c = prune::compute_rd_curves(engine, calib, layers, copt);
+      note(fmt::format("rd curves: {:.1f}s for {} layers x {} grid points (activation caching skipped {:.0f}% of the "
+                       "steps)",
+                       c.seconds, layers.size(), c.grid.size(), 100 * c.skipped_fraction));
+      if (!o.no_curve_cache) prune::save_cached_curves(cache_dir, key, c);
+      return c;
+    };
 
     auto allocate = [&](const std::string& method, const std::vector<prune::LayerState>& states, int64_t b,
                         const prune::RdCurves* curves) {
@@ -156,7 +181,7 @@ void register_prune_command(CLI::App& app) {
 
     // One-shot comparison from the unpruned model: RD against the baselines (no fine-tuning).
     auto states0 = layer_states(engine, layers, o.keep_dense);
-    auto curves0 = prune::compute_rd_curves(engine, calib, layers, copt);
+    auto curves0 = curves_for();
     auto ref_logits = [&] {
       std::vector<at::Tensor> parts;
       for (int64_t i = 0; i < calib.size(0); i += o.data.batch)
@@ -192,7 +217,7 @@ void register_prune_command(CLI::App& app) {
       auto states = layer_states(engine, layers, o.keep_dense);
       const auto b = static_cast<int64_t>(std::llround((1.0 - s_t) * static_cast<double>(total)));
       prune::RdCurves curves;
-      if (o.alloc == "rd") curves = t == 1 ? curves0 : prune::compute_rd_curves(engine, calib, layers, copt);
+      if (o.alloc == "rd") curves = t == 1 ? curves0 : curves_for();
       final_alloc = allocate(o.alloc, states, b, &curves);
       masks = apply_allocation(engine, states, final_alloc);
       double after_prune = test.evaluate(engine).top1;
@@ -244,7 +269,8 @@ void register_prune_command(CLI::App& app) {
                      {"ratio", static_cast<double>(fp32) / static_cast<double>(container.size())},
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes (sparse, fp32 values)"},
                      {"nnc_bytes", container.size()}, {"oneshot_comparison", oneshot}, {"steps", steps},
-                     {"curve_seconds", curves0.seconds},
+                     {"curve_seconds", curves0.seconds}, {"curves_from_cache", curves0.from_cache},
+                     {"curve_steps_skipped", curves0.skipped_fraction},
                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
     if (o.global.json) {
       print_json(j);

@@ -2,6 +2,7 @@
 set -euo pipefail
 NNC="$1"; ROOT="$2"; WORK="$3"
 rm -rf "$WORK"; mkdir -p "$WORK"
+export NNC_CACHE_DIR="$WORK/cache"  # curve caches stay inside the test directory
 PY=/usr/bin/python3
 die() { echo "FAIL: $*" >&2; exit 1; }
 json() { $PY -c "import json,sys; print(json.load(open(sys.argv[1]))$2)" "$1"; }

@@ -15,6 +15,8 @@ PYEOF
 [ -s "$WORK/rep/curves.csv" ] && [ -s "$WORK/rep/allocation.json" ] || die "missing prune report"
 "$NNC" prune "$M" --sparsity 0.8 -o "$WORK/p2.onnx" --alloc "file:$WORK/rep/allocation.json" --grid-step 0.1 --calib 256 --json -q > "$WORK/p2.json"
 approx "$(json "$WORK/p2.json" "['sparsity']")" "$(json "$WORK/p.json" "['sparsity']")" 0.0001 || die "allocation file round trip"
+[ "$(json "$WORK/p.json" "['curves_from_cache']")" = "False" ] || die "first run computes the curves"
+[ "$(json "$WORK/p2.json" "['curves_from_cache']")" = "True" ] || die "second run reads the cached curves"
 "$NNC" eval "$WORK/p.onnx" --json -q > "$WORK/pe.json"
 approx "$(json "$WORK/pe.json" "['top1']")" "$(json "$WORK/p.json" "['top1_after']")" 0.00001 || die "pruned model accuracy"
 expect_error "--sparsity 1 must be in [0, 1)" "$NNC" prune "$M" --sparsity 1 -o "$WORK/x.onnx"

@@ -1,7 +1,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "nncompress/compress/prune/curve_cache.hpp"
 #include "nncompress/compress/prune/rd_curve.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 
@@ -51,4 +57,39 @@ TEST(RdCurve, CurvesStartAtZeroGrowAndRestoreWeights) {
   for (std::size_t l = 0; l < 2; ++l)
     for (std::size_t g = 0; g < plain.grid.size(); ++g)
       EXPECT_NEAR(plain.distortion[l][g], curves.distortion[l][g], 1e-6 * (1 + plain.distortion[l][g]));
+}
+
+TEST(RdCurve, DiskCacheRoundTripsAndKeyFollowsWeightsAndData) {
+  auto model = mlp();
+  exec::Engine e(model);
+  auto layers = prune::prunable_layers(model);
+  auto calib = torch::randn({32, 1, 4, 4});
+  prune::RdCurveOptions opt;
+  opt.grid = prune::default_grid(0.25);
+  auto curves = prune::compute_rd_curves(e, calib, layers, opt);
+  const auto key = prune::curve_cache_key(e, calib, layers, opt);
+  EXPECT_EQ(key, prune::curve_cache_key(e, calib, layers, opt));
+  auto dir = std::filesystem::temp_directory_path() / ("nnc_curve_cache_test_" + std::to_string(::getpid()));
+  EXPECT_FALSE(prune::load_cached_curves(dir, key, layers).has_value());
+  prune::save_cached_curves(dir, key, curves);
+  auto back = prune::load_cached_curves(dir, key, layers);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->from_cache);
+  EXPECT_EQ(back->grid, curves.grid);
+  EXPECT_EQ(back->distortion, curves.distortion);
+  // Any change to a weight, the data or the grid gives another key.
+  EXPECT_NE(key, prune::curve_cache_key(e, calib + 1e-3, layers, opt));
+  auto w = e.weights().get("fc1.b").clone();
+  e.weights().set("fc1.b", w * 0.5);
+  EXPECT_NE(key, prune::curve_cache_key(e, calib, layers, opt));
+  e.weights().set("fc1.b", w);
+  opt.grid = prune::default_grid(0.5);
+  EXPECT_NE(key, prune::curve_cache_key(e, calib, layers, opt));
+  // A damaged entry is ignored (recomputed), not trusted.
+  {
+    std::ofstream f(dir / (key + ".json"));
+    f << "{\"grid\": [0, 0.25";
+  }
+  EXPECT_FALSE(prune::load_cached_curves(dir, key, layers).has_value());
+  std::filesystem::remove_all(dir);
 }

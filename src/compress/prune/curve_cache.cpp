@@ -1,0 +1,100 @@
+#include "nncompress/compress/prune/curve_cache.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "nncompress/core/files.hpp"
+#include "nncompress/exec/engine.hpp"
+
+namespace nnc::prune {
+namespace {
+
+struct Fnv1a {
+  uint64_t h = 1469598103934665603ull;
+  void bytes(const void* p, std::size_t n) {
+    const auto* c = static_cast<const unsigned char*>(p);
+    for (std::size_t i = 0; i < n; ++i) {
+      h ^= c[i];
+      h *= 1099511628211ull;
+    }
+  }
+  void str(const std::string& s) {
+    bytes(s.data(), s.size());
+    bytes("\0", 1);
+  }
+  void tensor(const at::Tensor& t) {
+    auto c = t.detach().contiguous().to(at::kCPU);
+    auto sizes = c.sizes().vec();
+    bytes(sizes.data(), sizes.size() * sizeof(int64_t));
+    bytes(c.data_ptr(), static_cast<std::size_t>(c.numel()) * c.element_size());
+  }
+};
+
+}  // namespace
+
+std::string curve_cache_key(exec::Engine& engine, const at::Tensor& calib, const std::vector<PrunableLayer>& layers,
+                            const RdCurveOptions& options) {
+  Fnv1a f;
+  f.str("nncompress rd curves v1");
+  const auto& store = engine.weights();
+  for (std::size_t i = 0; i < store.size(); ++i) {
+    f.str(store.name(i));
+    f.tensor(store.at(i));
+  }
+  for (const auto& l : layers) {
+    f.str(l.node);
+    f.str(l.weight);
+  }
+  f.tensor(calib);
+  auto grid = options.grid.empty() ? default_grid() : options.grid;
+  f.bytes(grid.data(), grid.size() * sizeof(double));
+  f.bytes(&options.worst_case, sizeof(options.worst_case));
+  return fmt::format("{:016x}", f.h);
+}
+
+std::optional<RdCurves> load_cached_curves(const std::filesystem::path& dir, const std::string& key,
+                                           const std::vector<PrunableLayer>& layers) {
+  auto path = dir / (key + ".json");
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  try {
+    auto j = nlohmann::json::parse(in);
+    RdCurves c;
+    c.layers = layers;
+    c.grid = j.at("grid").get<std::vector<double>>();
+    c.distortion = j.at("distortion").get<std::vector<std::vector<double>>>();
+    if (c.distortion.size() != layers.size()) return std::nullopt;
+    for (const auto& row : c.distortion)
+      if (row.size() != c.grid.size()) return std::nullopt;
+    c.seconds = 0;
+    c.from_cache = true;
+    return c;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+void save_cached_curves(const std::filesystem::path& dir, const std::string& key, const RdCurves& curves) {
+  try {
+    std::filesystem::create_directories(dir);
+    nlohmann::json j{{"grid", curves.grid}, {"distortion", curves.distortion}, {"seconds", curves.seconds}};
+    write_file_atomic(dir / (key + ".json"), j.dump());
+  } catch (const std::exception&) {
+    // A cache that cannot be written only costs time on the next run.
+  }
+}
+
+std::filesystem::path default_curve_cache_dir() {
+  if (const char* d = std::getenv("NNC_CACHE_DIR"); d && *d) return std::filesystem::path(d) / "curves";
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::filesystem::path(x) / "nncompress" / "curves";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::filesystem::path(h) / ".cache" / "nncompress" / "curves";
+  return std::filesystem::temp_directory_path() / "nncompress" / "curves";
+}
+
+}  // namespace nnc::prune
