@@ -129,6 +129,7 @@ Splits make_splits(const DataSource& s, const Normalisation& norm, const SplitOp
   sp.test = make(s.test_x, s.test_y);
   auto held_x = s.train_x.narrow(0, train_n, o.holdout);
   auto held_y = s.train_y.narrow(0, train_n, o.holdout);
+  sp.holdout = make(held_x, held_y);
 
   // Validation: class-balanced, val / classes per class (remainder to the lowest classes).
   std::mt19937_64 rng(o.seed);

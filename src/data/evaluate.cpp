@@ -72,4 +72,26 @@ Metrics Evaluator::evaluate(exec::Engine& engine) const {
   return m;
 }
 
+Metrics Evaluator::evaluate(exec::Engine& engine, double reject_below, bool* partial) const {
+  *partial = false;
+  if (batches_.size() < 2) return evaluate(engine);
+  auto start = std::chrono::steady_clock::now();
+  c10::InferenceMode guard;
+  std::vector<at::Tensor> parts;
+  parts.reserve(batches_.size());
+  parts.push_back(engine.run_single(batches_[0]).reshape({batches_[0].size(0), -1}));
+  const int64_t first = batches_[0].size(0);
+  auto head = metrics_from_logits(parts[0], data_.labels.narrow(0, 0, first), data_.num_classes);
+  if (head.top1 < reject_below) {
+    *partial = true;
+    head.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return head;
+  }
+  for (std::size_t b = 1; b < batches_.size(); ++b)
+    parts.push_back(engine.run_single(batches_[b]).reshape({batches_[b].size(0), -1}));
+  auto m = metrics_from_logits(at::cat(parts, 0), data_.labels, data_.num_classes);
+  m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return m;
+}
+
 }  // namespace nnc::data

@@ -30,6 +30,8 @@ TEST(Splits, HoldOutValCalibAreDisjointFromTrainAndBalanced) {
   EXPECT_EQ(sp.val.size(), 100);
   EXPECT_EQ(sp.calib.size(), 64);
   EXPECT_EQ(sp.test.size(), 50);
+  EXPECT_EQ(sp.holdout.size(), 200);
+  EXPECT_TRUE(torch::equal(sp.holdout.images, s.train_x.narrow(0, 400, 200)));
   EXPECT_TRUE(torch::equal(torch::bincount(sp.val.labels), torch::full({10}, 10, torch::kLong)));
   // Val and calib images come only from the last 200 training images.
   auto held = s.train_x.narrow(0, 400, 200).reshape({200, -1});

@@ -4,6 +4,7 @@
 //   train  = training split minus its last `holdout` (5,000) images; `train` never sees those
 //   val    = class-balanced subset of the held-out images (--val, default 1000)
 //   calib  = subset of the held-out images (--calib, default 1024)
+//   holdout = all held-out images (a larger check set for final choices; never the test split)
 //   test   = the full test split; no search or calibration ever sees it
 // All subsets are drawn deterministically from --seed.
 #include <ATen/core/Tensor.h>
@@ -43,6 +44,7 @@ struct SplitOptions {
 
 struct Splits {
   Dataset train, val, calib, test;
+  Dataset holdout;  // all held-out training images (val and calib are drawn from them)
 };
 
 // `name_or_dir`: "fashion-mnist" (the Debian data set directory) or a directory holding

@@ -32,6 +32,10 @@ class Evaluator {
   // Runs the engine (inference mode) over every batch; returns N x classes logits.
   at::Tensor logits(exec::Engine& engine) const;
   Metrics evaluate(exec::Engine& engine) const;
+  // Early exit for searches: after the first batch, if its top-1 is below `reject_below`, stops
+  // and returns the metrics of that batch with *partial = true (the candidate is clearly out of
+  // the running; the rest of the set would not change the verdict).
+  Metrics evaluate(exec::Engine& engine, double reject_below, bool* partial) const;
   const Dataset& data() const { return data_; }
 
  private:

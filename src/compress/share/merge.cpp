@@ -83,7 +83,7 @@ MergeResult rd_merge(ShareContext& ctx, const Codebook& start, MergeRule rule, d
   r.before = ctx.evaluate(start);
   Candidate cur = r.before;
   int batch = std::max<int>(1, static_cast<int>(start.size()) / 4);
-  const int single_tries = 8;  // at batch 1: cheapest pairs tried before giving up
+  const int single_tries = 2;  // at batch 1: cheapest pairs tried before giving up
   Progress progress("rd merge", max_evaluations);
   while (!interrupted() && r.tried < max_evaluations && r.codebook.size() > 1) {
     ++r.passes;

@@ -14,6 +14,7 @@ nlohmann::json candidate_json(const Candidate& c) {
   nlohmann::json j{{"k", c.k}, {"bins", c.entries}, {"f1", c.f1}, {"val_top1", c.val_top1}, {"index_bits", c.index_bits}};
   if (c.test_top1 >= 0) j["test_top1"] = c.test_top1;
   if (!c.strides.empty()) j["strides"] = c.strides;
+  if (c.partial) j["partial"] = true;
   return j;
 }
 

@@ -55,8 +55,11 @@ void ShareContext::restore() {
 Candidate ShareContext::evaluate(const Codebook& cb) {
   auto start = std::chrono::steady_clock::now();
   apply(cb);
-  auto m = val_.evaluate(engine_);
+  bool partial = false;
+  auto m = reject_below_ >= 0 ? val_.evaluate(engine_, reject_below_, &partial) : val_.evaluate(engine_);
+  partial_ += partial ? 1 : 0;
   Candidate c;
+  c.partial = partial;
   c.k = cb.k;
   c.entries = static_cast<int>(cb.size());
   c.f1 = 1 - m.macro_f1;
@@ -148,6 +151,13 @@ struct ShareProblem {
 
 }  // namespace
 
+std::vector<int> stride_groups(int tensors, int max_groups) {
+  const int groups = std::max(1, std::min(tensors, max_groups));
+  std::vector<int> g;
+  for (int t = 0; t < tensors; ++t) g.push_back(t * groups / tensors);
+  return g;
+}
+
 SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   NNC_CHECK(o.pop >= 8 && o.pop % 4 == 0, "--pop {}: NSGA-II needs a population that is a multiple of 4 and at least 8",
             o.pop);
@@ -162,9 +172,8 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   state->options = o;
   const int tensors = static_cast<int>(ctx.set().names.size());
   if (o.mode == SearchMode::kExtended && o.max_stride > 1) {
+    state->group_of = stride_groups(tensors, o.max_groups);
     state->groups = std::min(tensors, o.max_groups);
-    // Consecutive tensors share a gene, groups of (nearly) equal tensor count.
-    for (int t = 0; t < tensors; ++t) state->group_of.push_back(t * state->groups / tensors);
   }
   pagmo::problem prob{ShareProblem{state}};
   SearchResult r;
@@ -176,6 +185,17 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
       auto x = pop.get_x()[i];
       std::fill(x.begin() + 1, x.end(), 0.0);
       pop.set_x(i, x);
+    }
+    // The other half starts from the given seeds (random individuals fill what is left).
+    std::size_t slot = 1;
+    for (const auto& [k, strides] : o.seeds) {
+      if (slot >= pop.size()) break;
+      NNC_CHECK(static_cast<int>(strides.size()) == state->groups, "seed has {} strides for {} groups", strides.size(),
+                state->groups);
+      pagmo::vector_double x{static_cast<double>(std::clamp(k, o.k_min, o.k_max))};
+      for (int s : strides) x.push_back(std::log2(std::clamp(s, 1, o.max_stride) + 0.5));
+      pop.set_x(slot, x);
+      slot += 2;
     }
   }
   // SBX crossover 0.9, eta_c 15; polynomial mutation with probability 1/genes, eta_m 20:

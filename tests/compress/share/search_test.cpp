@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "nncompress/compress/share/merge.hpp"
+#include "nncompress/compress/share/stride_seeds.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -145,4 +146,33 @@ TEST(Search, ParetoFrontDropsDominatedPoints) {
   ASSERT_EQ(f.size(), 3u);
   EXPECT_EQ(f[0].entries, 5);
   EXPECT_EQ(f[2].entries, 20);
+}
+
+TEST(StrideSeeds, SweepRunsFromFineToCoarseAndRestoresWeights) {
+  torch::manual_seed(5);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 1, 4, 4});
+  b.add_initializer("w1", torch::randn({32, 16}) * 0.5);
+  b.add_initializer("w2", torch::randn({8, 32}) * 0.01);  // tiny weights: coarse strides hurt it most
+  b.add_node("Flatten", {"x"}, {"f"});
+  b.add_node("Gemm", {"f", "w1"}, {"h"}, {{"transB", int64_t{1}}});
+  b.add_node("Relu", {"h"}, {"r"});
+  b.add_node("Gemm", {"r", "w2"}, {"y"}, {{"transB", int64_t{1}}});
+  b.add_output("y", {-1, 8});
+  auto model = b.build();
+  exec::Engine engine(model);
+  auto set = share::collect_shared(model, false);
+  auto before = engine.weights().get("w1").clone();
+  share::StrideSeedOptions o;
+  o.k = 128;
+  o.batch = 32;
+  auto seeds = share::rd_stride_seeds(engine, set, torch::randn({64, 1, 4, 4}), share::stride_groups(2, 24), 2, o);
+  ASSERT_GE(seeds.size(), 2u);
+  EXPECT_TRUE(torch::equal(before, engine.weights().get("w1")));
+  for (const auto& s : seeds) {
+    ASSERT_EQ(s.size(), 2u);
+    for (int v : s) EXPECT_TRUE(std::find(o.strides.begin(), o.strides.end(), v) != o.strides.end());
+  }
+  EXPECT_EQ(seeds.front(), (std::vector<int>{1, 1})) << "the smallest multiplier keeps everything fine";
+  EXPECT_GT(seeds.back()[0] + seeds.back()[1], 2) << "the largest coarsens";
 }

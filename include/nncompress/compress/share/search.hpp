@@ -27,6 +27,7 @@ struct Candidate {
   double val_top1 = 0;
   double index_bits = 0;   // exact encoded index bits per shared weight (best coder per tensor)
   double test_top1 = -1;   // filled in for reported solutions only
+  bool partial = false;    // rejected after the first validation batch (see reject_below)
 };
 
 enum class SearchMode {
@@ -39,9 +40,14 @@ Codebook candidate_codebook(const SharedSet& set, const Candidate& c);
 
 class ShareContext {
  public:
+  // Measures the original on `val`: the engine must hold the original weights.
   ShareContext(exec::Engine& engine, SharedSet set, const data::Dataset& val, int64_t batch);
 
   Candidate evaluate(const Codebook& cb);  // writes the shared weights into the engine
+  // Candidates whose first validation batch scores below this top-1 are rejected early (their
+  // metrics are that batch's); negative: always evaluate the whole set.
+  void set_reject_below(double top1) { reject_below_ = top1; }
+  int partial_evaluations() const { return partial_; }
   void apply(const Codebook& cb);
   void restore();                           // the original weights
   const SharedSet& set() const { return set_; }
@@ -56,8 +62,9 @@ class ShareContext {
   data::Evaluator val_;
   data::Metrics original_;
   std::vector<std::size_t> store_index_;
-  int evaluations_ = 0;
+  int evaluations_ = 0, partial_ = 0;
   double eval_seconds_ = 0;
+  double reject_below_ = -1;
 };
 
 // Exact bits per weight of the indices when each tensor is coded with its best coder.
@@ -71,7 +78,13 @@ struct SearchOptions {
   int max_evals = 0;    // stop after the generation that reaches this many evaluations (0: no cap)
   int max_groups = 24;  // extended mode: tensors are split into at most this many stride groups
   int max_stride = 8;   // extended mode: strides 1..max_stride
+  // Extended mode: (k, per-group strides) put into the initial population (see stride_seeds.hpp).
+  std::vector<std::pair<int, std::vector<int>>> seeds;
 };
+
+// Extended mode's tensor groups: consecutive tensors share a stride gene, at most `max_groups`
+// groups of (nearly) equal tensor count. Returns the group of every tensor.
+std::vector<int> stride_groups(int tensors, int max_groups);
 
 struct SearchResult {
   std::vector<Candidate> evaluated;  // every distinct chromosome

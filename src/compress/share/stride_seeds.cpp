@@ -1,0 +1,131 @@
+#include "nncompress/compress/share/stride_seeds.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/progress.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/store/entropy.hpp"
+
+namespace nnc::share {
+namespace {
+
+void write_weights(exec::Engine& engine, const SharedSet& set, const std::vector<float>& values) {
+  for (std::size_t t = 0; t < set.names.size(); ++t) {
+    auto src = at::from_blob(const_cast<float*>(values.data() + set.offsets[t]),
+                             {static_cast<int64_t>(set.offsets[t + 1] - set.offsets[t])}, at::kFloat);
+    engine.weights().set(set.names[t], src.reshape(set.shapes[t]));
+  }
+}
+
+// Ideal (entropy) bits of the indices of the tensors in `group`.
+double group_bits(const SharedSet& set, const Codebook& cb, const std::vector<int>& group_of, int group) {
+  double bits = 0;
+  const auto indices = cb.indices();
+  for (std::size_t t = 0; t < set.names.size(); ++t) {
+    if (group_of[t] != group) continue;
+    std::span<const uint16_t> part(indices.data() + set.offsets[t], set.offsets[t + 1] - set.offsets[t]);
+    auto hist = store::histogram(part, static_cast<uint32_t>(cb.size()));
+    bits += store::entropy_bits(hist) * static_cast<double>(part.size());
+  }
+  return bits;
+}
+
+}  // namespace
+
+std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const SharedSet& set, const at::Tensor& calib,
+                                              const std::vector<int>& group_of, int groups,
+                                              const StrideSeedOptions& o) {
+  NNC_CHECK(groups > 0 && group_of.size() == set.names.size(), "stride seeds: bad tensor groups");
+  std::vector<at::Tensor> batches;
+  for (int64_t i = 0; i < calib.size(0); i += o.batch)
+    batches.push_back(calib.narrow(0, i, std::min(o.batch, calib.size(0) - i)));
+  auto reference = [&] {
+    std::vector<at::Tensor> parts;
+    for (const auto& b : batches) parts.push_back(engine.run_single(b));
+    return at::cat(parts, 0);
+  }();
+  // Everything on the fine grid: the starting point each group's curve is measured from.
+  std::vector<int> ones(set.names.size(), 1);
+  const auto fine = uniform_bins(set, o.k, ones);
+  write_weights(engine, set, shared_values(set, fine));
+
+  // cost[g][i]: distortion increase and bits saved of stride o.strides[i] for group g alone.
+  std::vector<std::vector<double>> dist(static_cast<std::size_t>(groups)), saved(static_cast<std::size_t>(groups));
+  Progress progress("stride sensitivity", groups);
+  for (int g = 0; g < groups; ++g) {
+    std::size_t first = 0;
+    while (group_of[first] != g) ++first;
+    std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;
+    for (const auto& b : batches) prefix.push_back(engine.run_prefix({b}, set.names[first]));
+    auto tail = [&] {
+      std::vector<at::Tensor> parts;
+      for (const auto& p : prefix) parts.push_back(engine.run_from(*p));
+      return at::cat(parts, 0);
+    };
+    const double bits1 = group_bits(set, fine, group_of, g);
+    double d1 = 0;
+    for (int s : o.strides) {
+      auto strides = ones;
+      for (std::size_t t = 0; t < strides.size(); ++t)
+        if (group_of[t] == g) strides[t] = s;
+      auto cb = uniform_bins(set, o.k, strides);
+      auto values = shared_values(set, cb);
+      for (std::size_t t = 0; t < set.names.size(); ++t) {
+        if (group_of[t] != g) continue;
+        auto src = at::from_blob(values.data() + set.offsets[t],
+                                 {static_cast<int64_t>(set.offsets[t + 1] - set.offsets[t])}, at::kFloat);
+        engine.weights().set(set.names[t], src.reshape(set.shapes[t]));
+      }
+      const double d = (tail() - reference).pow(2).mean().item<double>();
+      if (s == 1) d1 = d;
+      dist[static_cast<std::size_t>(g)].push_back(std::max(0.0, d - d1));
+      saved[static_cast<std::size_t>(g)].push_back(bits1 - group_bits(set, cb, group_of, g));
+    }
+    // Back to the fine grid for the next group (values of other groups' entries moved too).
+    write_weights(engine, set, shared_values(set, fine));
+    progress.update(g + 1, set.names[first]);
+  }
+  write_weights(engine, set, set.values);
+
+  // Lagrangian sweep: lambda from "everything fine" to "everything coarsest".
+  std::set<std::vector<int>> seen;
+  std::vector<std::vector<int>> seeds;
+  double lo = 1e300, hi = 0;
+  for (int g = 0; g < groups; ++g)
+    for (std::size_t i = 1; i < o.strides.size(); ++i) {
+      const double s = saved[static_cast<std::size_t>(g)][i];
+      if (s <= 0) continue;
+      const double ratio = dist[static_cast<std::size_t>(g)][i] / s;
+      if (ratio > 0) lo = std::min(lo, ratio), hi = std::max(hi, ratio);
+    }
+  if (hi <= 0) return seeds;
+  const int steps = 8 * o.max_seeds;
+  for (int i = 0; i < steps; ++i) {
+    const double lambda = lo * std::pow(hi / lo, static_cast<double>(i) / (steps - 1));
+    std::vector<int> pick;
+    for (int g = 0; g < groups; ++g) {
+      std::size_t best = 0;
+      double best_cost = 1e300;
+      for (std::size_t j = 0; j < o.strides.size(); ++j) {
+        const double cost = dist[static_cast<std::size_t>(g)][j] - lambda * saved[static_cast<std::size_t>(g)][j];
+        if (cost < best_cost) best_cost = cost, best = j;
+      }
+      pick.push_back(o.strides[best]);
+    }
+    if (seen.insert(pick).second) seeds.push_back(pick);
+  }
+  if (static_cast<int>(seeds.size()) <= o.max_seeds) return seeds;
+  // Evenly spread over the sweep, from the finest to the coarsest choice.
+  std::vector<std::vector<int>> spread;
+  for (int i = 0; i < o.max_seeds; ++i)
+    spread.push_back(seeds[static_cast<std::size_t>(i) * (seeds.size() - 1) / static_cast<std::size_t>(o.max_seeds - 1)]);
+  return spread;
+}
+
+}  // namespace nnc::share
