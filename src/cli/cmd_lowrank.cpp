@@ -17,6 +17,8 @@
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/store/model_store.hpp"
+#include "nncompress/compress/lowrank/report.hpp"
+#include "nncompress/core/interrupt.hpp"
 #include "nncompress/train/trainer.hpp"
 
 namespace nnc::cli {
@@ -38,7 +40,7 @@ double median_latency_ms(exec::Engine& engine, const at::Tensor& batch) {
 
 void register_lowrank_command(CLI::App& app) {
   struct Opts {
-    std::string model, output, nnc, budget = "params";
+    std::string model, output, nnc, budget = "params", report;
     double keep = 0.3;
     int finetune_epochs = 0;
     double lr = 1e-3;
@@ -56,6 +58,8 @@ void register_lowrank_command(CLI::App& app) {
   cmd->add_option("--finetune-epochs", opts->finetune_epochs, "Fine-tuning epochs after decomposition")
       ->capture_default_str();
   cmd->add_option("--lr", opts->lr, "Fine-tuning peak learning rate (AdamW)")->capture_default_str();
+  cmd->add_option("--report", opts->report,
+                  "Report directory: layers.csv, lowrank.json, error_vs_budget.svg (ALDS and plain SVD swept over budgets)");
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
@@ -144,6 +148,16 @@ void register_lowrank_command(CLI::App& app) {
                      {"allocation_seconds", alloc_seconds}, {"layers", layers}, {"baselines_no_finetune", baselines},
                      {"finetune_epochs", o.finetune_epochs},
                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+    if (!o.report.empty()) {
+      // Error vs budget: ALDS and plain SVD at budgets around the chosen one (allocation only).
+      std::vector<lowrank::BudgetPoint> sweep;
+      for (double keep : {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}) {
+        const auto b = static_cast<int64_t>(keep * static_cast<double>(total)) - fixed;
+        if (b <= 0 || interrupted()) continue;
+        sweep.push_back({keep, keep == o.keep ? alloc.max_error : problem.alds(b).max_error, problem.plain_svd(b).max_error});
+      }
+      lowrank::write_lowrank_report(o.report, j, sweep, o.keep, alloc.max_error);
+    }
     if (o.global.json) {
       print_json(j);
       return;

@@ -21,10 +21,19 @@ approx "$(json "$WORK/p2.json" "['sparsity']")" "$(json "$WORK/p.json" "['sparsi
 approx "$(json "$WORK/pe.json" "['top1']")" "$(json "$WORK/p.json" "['top1_after']")" 0.00001 || die "pruned model accuracy"
 expect_error "--sparsity 1 must be in [0, 1)" "$NNC" prune "$M" --sparsity 1 -o "$WORK/x.onnx"
 expect_error "--keep-dense 'nomatch' matches no prunable layer" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --keep-dense nomatch --grid-step 0.5
-"$NNC" lowrank "$M" --keep 0.4 -o "$WORK/l.onnx" --json -q > "$WORK/l.json"
-$PY - "$WORK/l.json" <<'PYEOF' || die "lowrank results"
-import json, sys
+"$NNC" lowrank "$M" --keep 0.4 -o "$WORK/l.onnx" --report "$WORK/lrep" --json -q > "$WORK/l.json"
+$PY - "$WORK/l.json" "$WORK/lrep" <<'PYEOF' || die "lowrank results"
+import json, sys, os
 j = json.load(open(sys.argv[1]))
+rep = json.load(open(os.path.join(sys.argv[2], "lowrank.json")))
+sweep = rep["error_vs_budget"]
+assert len(sweep) >= 3, sweep
+# ALDS is never worse than plain SVD at any budget of the sweep.
+for p in sweep:
+    assert p["alds_max_error"] <= p["svd_max_error"] + 1e-9, p
+rows = open(os.path.join(sys.argv[2], "layers.csv")).read().strip().splitlines()
+assert len(rows) == len(j["layers"]) + 1, rows
+assert open(os.path.join(sys.argv[2], "error_vs_budget.svg")).read().startswith("<svg")
 assert j["params_kept"] <= 0.4 + 1e-9, j["params_kept"]
 assert j["top1_after"] > 0.88, j["top1_after"]
 b = {r["method"]: r for r in j["baselines_no_finetune"]}
