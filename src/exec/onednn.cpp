@@ -25,8 +25,22 @@ std::optional<at::Tensor> conv2d(PackedConv& cache, const at::Tensor& x, const a
   if (!available() || x.dim() != 4 || w.dim() != 4 || x.scalar_type() != at::kFloat ||
       w.scalar_type() != at::kFloat || (b.defined() && b.scalar_type() != at::kFloat) || !x.device().is_cpu())
     return std::nullopt;
+  // Grouped (not depthwise) convolutions with few output channels per group, such as low-rank
+  // encoders, run far slower in oneDNN than their FLOPs suggest: they run as ONE dense
+  // convolution whose weight is block-diagonal (zeros outside each group's block).
+  const int64_t in_per_group = w.size(1), out_per_group = w.size(0) / groups;
+  const bool block_diagonal = groups > 1 && in_per_group > 1 && out_per_group < 16;
+  const int64_t run_groups = block_diagonal ? 1 : groups;
   if (!cache.weight.defined() || !cache.weight_key.matches(w) || !cache.bias_key.matches(b)) {
-    cache.weight = at::mkldnn_reorder_conv2d_weight(w.contiguous().to_mkldnn(), pads, strides, dilations, groups);
+    at::Tensor wt = w.contiguous();
+    if (block_diagonal) {
+      wt = at::zeros({w.size(0), in_per_group * groups, w.size(2), w.size(3)}, w.options());
+      for (int64_t g = 0; g < groups; ++g)
+        wt.narrow(0, g * out_per_group, out_per_group)
+            .narrow(1, g * in_per_group, in_per_group)
+            .copy_(w.narrow(0, g * out_per_group, out_per_group));
+    }
+    cache.weight = at::mkldnn_reorder_conv2d_weight(wt.to_mkldnn(), pads, strides, dilations, run_groups);
     cache.bias = b.defined() ? b.contiguous() : at::Tensor();
     cache.weight_key = TensorKey(w);
     cache.bias_key = TensorKey(b);
@@ -34,7 +48,7 @@ std::optional<at::Tensor> conv2d(PackedConv& cache, const at::Tensor& x, const a
   at::Tensor input = x.is_mkldnn() ? x : x.contiguous().to_mkldnn();
   c10::optional<at::Tensor> bias;
   if (cache.bias.defined()) bias = cache.bias;
-  return at::mkldnn_convolution(input, cache.weight, bias, pads, strides, dilations, groups);
+  return at::mkldnn_convolution(input, cache.weight, bias, pads, strides, dilations, run_groups);
 }
 
 void plan_layouts(std::vector<Step>& plan, const std::vector<int>& graph_outputs) {

@@ -197,3 +197,28 @@ TEST(Engine, RunFromPrefixCacheEqualsFullRunAfterSwappingTheWeight) {
   EXPECT_GT(e.prefix_fraction(*cache2), 0.0) << "the steps before w2's consumer are skipped";
   EXPECT_THROW(e.run_prefix({x}, "no_such_weight"), Error);
 }
+
+TEST(Engine, SmallGroupedConvOnOneDnnMatchesDensePath) {
+  torch::manual_seed(4);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 16, 9, 9});
+  b.add_initializer("w", torch::randn({8, 8, 3, 3}) * 0.2);  // groups 2: 8 in -> 4 out per group
+  b.add_initializer("bias", torch::randn({8}));
+  b.add_node("Conv", {"x", "w", "bias"}, {"c"},
+             {{"pads", std::vector<int64_t>{1, 1, 1, 1}}, {"group", int64_t{2}}, {"strides", std::vector<int64_t>{2, 2}}});
+  b.add_node("Relu", {"c"}, {"y"});
+  b.add_output("y", {-1, 8, 5, 5});
+  auto model = b.build();
+  exec::Engine fast(model);
+  exec::EngineOptions dense_opts;
+  dense_opts.onednn = false;
+  exec::Engine dense(model, dense_opts);
+  auto x = torch::randn({3, 16, 9, 9});
+  for (int round = 0; round < 2; ++round) {
+    auto a = fast.run({x})[0], r = dense.run({x})[0];
+    EXPECT_LT((a - r).abs().max().item<float>(), 1e-4) << "round " << round;
+    auto w = torch::randn({8, 8, 3, 3});
+    fast.weights().set("w", w);
+    dense.weights().set("w", w);
+  }
+}
