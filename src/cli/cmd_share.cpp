@@ -103,8 +103,7 @@ void register_share_command(CLI::App& app) {
       so.batch = o.data.batch;
       std::erase_if(so.strides, [&](int s) { return s > o.search.max_stride; });
       auto t_seed = std::chrono::steady_clock::now();
-      auto seeds = share::rd_stride_seeds(engine, ctx.set(), splits.calib.images, groups,
-                                          std::min(tensors, o.search.max_groups), so);
+      auto seeds = share::rd_stride_seeds(engine, ctx.set(), splits.calib.images, groups, so);
       for (int k : {48, 64, 96})
         for (const auto& s : seeds) o.search.seeds.push_back({k, s});
       note(fmt::format("stride seeds: {} rate-distortion choices x 3 bin counts in {:.1f}s", seeds.size(),

@@ -29,28 +29,25 @@ double encoded_index_bits(const SharedSet& set, const std::vector<uint16_t>& ind
   return 8.0 * static_cast<double>(bytes) / static_cast<double>(set.size());
 }
 
+void write_shared(exec::Engine& engine, const SharedSet& set, std::span<const float> values,
+                  const std::function<bool(std::size_t)>& only) {
+  NNC_CHECK(values.size() == set.size(), "{} shared values given for {} shared weights", values.size(), set.size());
+  for (std::size_t t = 0; t < set.names.size(); ++t) {
+    if (only && !only(t)) continue;
+    const auto begin = set.offsets[t], n = set.offsets[t + 1] - begin;
+    auto src = at::from_blob(const_cast<float*>(values.data() + begin), {static_cast<int64_t>(n)}, at::kFloat);
+    engine.weights().set(set.names[t], src.reshape(set.shapes[t]));
+  }
+}
+
 ShareContext::ShareContext(exec::Engine& engine, SharedSet set, const data::Dataset& val, int64_t batch)
     : engine_(engine), set_(std::move(set)), val_(val, batch) {
-  for (const auto& n : set_.names) store_index_.push_back(engine_.weights().index_of(n));
   original_ = val_.evaluate(engine_);
 }
 
-void ShareContext::apply(const Codebook& cb) {
-  auto values = shared_values(set_, cb);
-  for (std::size_t t = 0; t < set_.names.size(); ++t) {
-    const auto begin = set_.offsets[t], n = set_.offsets[t + 1] - begin;
-    auto src = at::from_blob(values.data() + begin, {static_cast<int64_t>(n)}, at::kFloat);
-    engine_.weights().set(store_index_[t], src.reshape(set_.shapes[t]));
-  }
-}
+void ShareContext::apply(const Codebook& cb) { write_shared(engine_, set_, shared_values(set_, cb)); }
 
-void ShareContext::restore() {
-  for (std::size_t t = 0; t < set_.names.size(); ++t) {
-    const auto begin = set_.offsets[t], n = set_.offsets[t + 1] - begin;
-    auto src = at::from_blob(set_.values.data() + begin, {static_cast<int64_t>(n)}, at::kFloat);
-    engine_.weights().set(store_index_[t], src.reshape(set_.shapes[t]));
-  }
-}
+void ShareContext::restore() { write_shared(engine_, set_, set_.values); }
 
 Candidate ShareContext::evaluate(const Codebook& cb) {
   auto start = std::chrono::steady_clock::now();
@@ -173,7 +170,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   const int tensors = static_cast<int>(ctx.set().names.size());
   if (o.mode == SearchMode::kExtended && o.max_stride > 1) {
     state->group_of = stride_groups(tensors, o.max_groups);
-    state->groups = std::min(tensors, o.max_groups);
+    state->groups = state->group_of.back() + 1;
   }
   pagmo::problem prob{ShareProblem{state}};
   SearchResult r;

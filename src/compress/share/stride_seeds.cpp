@@ -7,6 +7,7 @@
 #include <cmath>
 #include <set>
 
+#include "nncompress/compress/share/search.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/progress.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -15,23 +16,14 @@
 namespace nnc::share {
 namespace {
 
-void write_weights(exec::Engine& engine, const SharedSet& set, const std::vector<float>& values) {
-  for (std::size_t t = 0; t < set.names.size(); ++t) {
-    auto src = at::from_blob(const_cast<float*>(values.data() + set.offsets[t]),
-                             {static_cast<int64_t>(set.offsets[t + 1] - set.offsets[t])}, at::kFloat);
-    engine.weights().set(set.names[t], src.reshape(set.shapes[t]));
-  }
-}
-
 // Ideal (entropy) bits of the indices of the tensors in `group`.
 double group_bits(const SharedSet& set, const Codebook& cb, const std::vector<int>& group_of, int group) {
   double bits = 0;
-  const auto indices = cb.indices();
   for (std::size_t t = 0; t < set.names.size(); ++t) {
     if (group_of[t] != group) continue;
-    std::span<const uint16_t> part(indices.data() + set.offsets[t], set.offsets[t + 1] - set.offsets[t]);
-    auto hist = store::histogram(part, static_cast<uint32_t>(cb.size()));
-    bits += store::entropy_bits(hist) * static_cast<double>(part.size());
+    std::vector<uint32_t> hist(cb.size(), 0);
+    for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i) ++hist[cb.index_of(i)];
+    bits += store::entropy_bits(hist) * static_cast<double>(set.offsets[t + 1] - set.offsets[t]);
   }
   return bits;
 }
@@ -39,9 +31,9 @@ double group_bits(const SharedSet& set, const Codebook& cb, const std::vector<in
 }  // namespace
 
 std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const SharedSet& set, const at::Tensor& calib,
-                                              const std::vector<int>& group_of, int groups,
-                                              const StrideSeedOptions& o) {
-  NNC_CHECK(groups > 0 && group_of.size() == set.names.size(), "stride seeds: bad tensor groups");
+                                              const std::vector<int>& group_of, const StrideSeedOptions& o) {
+  NNC_CHECK(!group_of.empty() && group_of.size() == set.names.size(), "stride seeds: bad tensor groups");
+  const int groups = *std::max_element(group_of.begin(), group_of.end()) + 1;
   std::vector<at::Tensor> batches;
   for (int64_t i = 0; i < calib.size(0); i += o.batch)
     batches.push_back(calib.narrow(0, i, std::min(o.batch, calib.size(0) - i)));
@@ -53,7 +45,7 @@ std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const Shared
   // Everything on the fine grid: the starting point each group's curve is measured from.
   std::vector<int> ones(set.names.size(), 1);
   const auto fine = uniform_bins(set, o.k, ones);
-  write_weights(engine, set, shared_values(set, fine));
+  write_shared(engine, set, shared_values(set, fine));
 
   // cost[g][i]: distortion increase and bits saved of stride o.strides[i] for group g alone.
   std::vector<std::vector<double>> dist(static_cast<std::size_t>(groups)), saved(static_cast<std::size_t>(groups));
@@ -75,23 +67,19 @@ std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const Shared
       for (std::size_t t = 0; t < strides.size(); ++t)
         if (group_of[t] == g) strides[t] = s;
       auto cb = uniform_bins(set, o.k, strides);
-      auto values = shared_values(set, cb);
-      for (std::size_t t = 0; t < set.names.size(); ++t) {
-        if (group_of[t] != g) continue;
-        auto src = at::from_blob(values.data() + set.offsets[t],
-                                 {static_cast<int64_t>(set.offsets[t + 1] - set.offsets[t])}, at::kFloat);
-        engine.weights().set(set.names[t], src.reshape(set.shapes[t]));
-      }
+      // Only this group's tensors change: the layers before it keep their values, so the
+      // cached prefix stays valid.
+      write_shared(engine, set, shared_values(set, cb), [&](std::size_t t) { return group_of[t] == g; });
       const double d = (tail() - reference).pow(2).mean().item<double>();
       if (s == 1) d1 = d;
       dist[static_cast<std::size_t>(g)].push_back(std::max(0.0, d - d1));
       saved[static_cast<std::size_t>(g)].push_back(bits1 - group_bits(set, cb, group_of, g));
     }
     // Back to the fine grid for the next group (values of other groups' entries moved too).
-    write_weights(engine, set, shared_values(set, fine));
+    write_shared(engine, set, shared_values(set, fine));
     progress.update(g + 1, set.names[first]);
   }
-  write_weights(engine, set, set.values);
+  write_shared(engine, set, set.values);
 
   // Lagrangian sweep: lambda from "everything fine" to "everything coarsest".
   std::set<std::vector<int>> seen;

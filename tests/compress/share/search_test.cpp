@@ -166,7 +166,7 @@ TEST(StrideSeeds, SweepRunsFromFineToCoarseAndRestoresWeights) {
   share::StrideSeedOptions o;
   o.k = 128;
   o.batch = 32;
-  auto seeds = share::rd_stride_seeds(engine, set, torch::randn({64, 1, 4, 4}), share::stride_groups(2, 24), 2, o);
+  auto seeds = share::rd_stride_seeds(engine, set, torch::randn({64, 1, 4, 4}), share::stride_groups(2, 24), o);
   ASSERT_GE(seeds.size(), 2u);
   EXPECT_TRUE(torch::equal(before, engine.weights().get("w1")));
   for (const auto& s : seeds) {

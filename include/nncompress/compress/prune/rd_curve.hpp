@@ -28,8 +28,8 @@ struct RdCurves {
   std::vector<double> grid;
   std::vector<std::vector<double>> distortion;  // [layer][grid point]
   double seconds = 0;
-  double skipped_fraction = 0;
-  bool from_cache = false;  // mean fraction of inference steps activation caching skipped
+  double skipped_fraction = 0;  // mean fraction of inference steps activation caching skipped
+  bool from_cache = false;      // read from the on-disk curve cache (seconds = 0)
 };
 
 std::vector<double> default_grid(double step = 0.01);

@@ -5,7 +5,9 @@
 // grid (extended mode). The merges live in merge.hpp.
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <map>
+#include <span>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +37,11 @@ enum class SearchMode {
   kExtended,  // k plus one stride gene per tensor group; objectives (1 - macro-F1, encoded bits)
 };
 
+// Writes `values` (one per shared weight, SharedSet order) into the engine's weights; with
+// `only`, just the tensors it selects (by tensor index).
+void write_shared(exec::Engine& engine, const SharedSet& set, std::span<const float> values,
+                  const std::function<bool(std::size_t)>& only = {});
+
 // The codebook a candidate stands for (uniform bins with its strides).
 Codebook candidate_codebook(const SharedSet& set, const Candidate& c);
 
@@ -61,7 +68,6 @@ class ShareContext {
   SharedSet set_;
   data::Evaluator val_;
   data::Metrics original_;
-  std::vector<std::size_t> store_index_;
   int evaluations_ = 0, partial_ = 0;
   double eval_seconds_ = 0;
   double reject_below_ = -1;

@@ -24,10 +24,10 @@ struct StrideSeedOptions {
   int64_t batch = 256;
 };
 
-// Per-group stride vectors (one entry per group; group_of maps tensors to groups). The engine
-// must hold the original weights; they are restored on return.
+// Per-group stride vectors (one entry per group; group_of maps tensors to groups 0..G-1, as
+// stride_groups() makes them). The engine must hold the original weights; they are restored on
+// return.
 std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const SharedSet& set, const at::Tensor& calib,
-                                              const std::vector<int>& group_of, int groups,
-                                              const StrideSeedOptions& options);
+                                              const std::vector<int>& group_of, const StrideSeedOptions& options);
 
 }  // namespace nnc::share
