@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "nncompress/compress/common/fold_batchnorm.hpp"
+#include "nncompress/compress/share/search.hpp"
 #include "nncompress/compress/share/uniform_bins.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -136,11 +137,7 @@ int main(int argc, char** argv) {
   nnc::data::Evaluator eval(test, 256);
   nnc::exec::Engine engine(model);
   auto top1 = [&](const Values& v) {
-    for (std::size_t t = 0; t < set.names.size(); ++t) {
-      auto src = at::from_blob(const_cast<float*>(v.data() + set.offsets[t]),
-                               {static_cast<int64_t>(set.offsets[t + 1] - set.offsets[t])}, at::kFloat);
-      engine.weights().set(set.names[t], src.reshape(set.shapes[t]));
-    }
+    nnc::share::write_shared(engine, set, v);
     return 100 * eval.evaluate(engine).top1;
   };
   std::printf("%s: %zu shared weights in %d layers; original test top-1 %.2f%%\n", argv[1], set.size(), layers,
