@@ -42,8 +42,7 @@ void register_lowrank_command(CLI::App& app) {
   struct Opts {
     std::string model, output, nnc, budget = "params", report;
     double keep = 0.3;
-    int finetune_epochs = 0;
-    double lr = 1e-3;
+    FinetuneOptions finetune{0, 1e-3, 1e-4, "auto"};
     GlobalOptions global;
     DataOptions data;
   };
@@ -55,9 +54,7 @@ void register_lowrank_command(CLI::App& app) {
   cmd->add_option("--keep", opts->keep, "Fraction of all initializer elements (or FLOPs) that remain, in (0, 1]")
       ->capture_default_str();
   cmd->add_option("--budget", opts->budget, "params | flops")->capture_default_str();
-  cmd->add_option("--finetune-epochs", opts->finetune_epochs, "Fine-tuning epochs after decomposition")
-      ->capture_default_str();
-  cmd->add_option("--lr", opts->lr, "Fine-tuning peak learning rate (AdamW)")->capture_default_str();
+  add_finetune_options(cmd, opts->finetune, "after decomposition");
   cmd->add_option("--report", opts->report,
                   "Report directory: layers.csv, lowrank.json, error_vs_budget.svg (ALDS and plain SVD swept over budgets)");
   add_data_options(cmd, opts->data);
@@ -68,7 +65,7 @@ void register_lowrank_command(CLI::App& app) {
     apply_global_options(o.global);
     NNC_CHECK(o.keep > 0 && o.keep <= 1, "--keep {} must be in (0, 1]", o.keep);
     NNC_CHECK(o.budget == "params" || o.budget == "flops", "--budget '{}': expected params or flops", o.budget);
-    NNC_CHECK(o.finetune_epochs >= 0, "--finetune-epochs must not be negative");
+    NNC_CHECK(o.finetune.epochs >= 0, "--finetune-epochs must not be negative");
     check_not_same_file(o.output, o.model);
     auto model = onnxio::load_model(o.model);
     auto splits = load_splits(o.data, model);
@@ -109,9 +106,9 @@ void register_lowrank_command(CLI::App& app) {
 
     auto factored = lowrank::decompose(model, problem, alloc);
     exec::Engine engine(factored);
-    if (o.finetune_epochs > 0) {
+    if (o.finetune.epochs > 0) {
       train::train(engine, splits,
-                   finetune_options(o.finetune_epochs, o.lr, 1e-4, o.data.seed, resolve_normalisation(o.data, model)));
+                   finetune_options(o.finetune, o.data.seed, o.data, model, &original));
       factored = engine.to_model();
     }
     const double top1_after = test.evaluate(engine).top1;
@@ -146,7 +143,7 @@ void register_lowrank_command(CLI::App& app) {
                      {"nnc_bytes", container.size()}, {"latency_ms_before", latency_before},
                      {"latency_ms_after", latency_after}, {"latency_batch", latency_batch.size(0)},
                      {"allocation_seconds", alloc_seconds}, {"layers", layers}, {"baselines_no_finetune", baselines},
-                     {"finetune_epochs", o.finetune_epochs},
+                     {"finetune_epochs", o.finetune.epochs},
                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
     if (!o.report.empty()) {
       // Error vs budget: ALDS and plain SVD at budgets around the chosen one (allocation only).

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <regex>
 
@@ -89,8 +90,9 @@ prune::AllocationResult read_allocation_file(const std::string& path, const std:
 void register_prune_command(CLI::App& app) {
   struct Opts {
     std::string model, output, nnc, alloc = "rd", keep_dense, report, curve_cache;
-    double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01, lr = 3e-4;
-    int finetune_epochs = 0;
+    double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01;
+    int coarse = 5;
+    FinetuneOptions finetune;
     bool zero_data = false, worst_case = false, baselines = true, no_curve_cache = false, no_activation_cache = false;
     GlobalOptions global;
     DataOptions data;
@@ -103,12 +105,15 @@ void register_prune_command(CLI::App& app) {
   cmd->add_option("--sparsity", opts->sparsity, "Fraction of Conv/Gemm/MatMul weights to prune, in [0, 1)")
       ->capture_default_str();
   cmd->add_option("--alloc", opts->alloc, "rd | uniform | global | random | file:ALLOC.json")->capture_default_str();
-  cmd->add_option("--finetune-epochs", opts->finetune_epochs, "Fine-tuning epochs after each schedule step")
-      ->capture_default_str();
+  add_finetune_options(cmd, opts->finetune, "after each schedule step (masks held fixed)");
   cmd->add_option("--schedule-a", opts->schedule_a, "Iterative schedule s_t = 1 - (1 - a)^t")->capture_default_str();
-  cmd->add_option("--lr", opts->lr, "Fine-tuning learning rate (AdamW)")->capture_default_str();
   cmd->add_option("--keep-dense", opts->keep_dense, "Regex of layers that stay dense");
   cmd->add_option("--grid-step", opts->grid_step, "Distortion-curve grid step")->capture_default_str();
+  cmd->add_option("--coarse", opts->coarse,
+                  "Coarse-to-fine curves: evaluate every COARSE-th grid point, then the whole grid around each "
+                  "layer's chosen point (1: the whole grid)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--zero-data", opts->zero_data, "Calibrate on standard-normal inputs instead of data");
   cmd->add_flag("--worst-case", opts->worst_case, "Curves use the worst sample's distortion");
   cmd->add_option("--curve-cache", opts->curve_cache,
@@ -149,21 +154,35 @@ void register_prune_command(CLI::App& app) {
     copt.batch = o.data.batch;
     copt.cache_activations = !o.no_activation_cache;
     const fs::path cache_dir = o.curve_cache.empty() ? prune::default_curve_cache_dir() : fs::path(o.curve_cache);
-    auto curves_for = [&]() {
+    // Curves for an allocation at budget b: cached points are reused; coarse-to-fine evaluates
+    // the coarse grid and then the full grid around each layer's chosen point. `curves` holds
+    // the points evaluated so far on the current model (empty on a new model).
+    auto refine_for = [&](prune::RdCurves& curves, const std::vector<prune::LayerState>& states, int64_t b) {
       std::string key;
-      if (!o.no_curve_cache) {
-        key = prune::curve_cache_key(engine, calib, layers, copt);
-        if (auto c = prune::load_cached_curves(cache_dir, key, layers)) {
-          note(fmt::format("rd curves: cached ({})", (cache_dir / (key + ".json")).string()));
-          return *c;
+      if (curves.distortion.empty()) {
+        curves = prune::empty_rd_curves(layers, copt);
+        if (!o.no_curve_cache) {
+          key = prune::curve_cache_key(engine, calib, layers, copt);
+          if (auto c = prune::load_cached_curves(cache_dir, key, layers)) {
+            note(fmt::format("rd curves: cached ({}, {:.0f}% of the grid evaluated)",
+                             (cache_dir / (key + ".json")).string(), 100 * prune::evaluated_fraction(*c)));
+            curves = *c;
+          }
         }
+      } else if (!o.no_curve_cache) {
+        key = prune::curve_cache_key(engine, calib, layers, copt);
       }
-      auto c = prune::compute_rd_curves(engine, calib, layers, copt);
-      note(fmt::format("rd curves: {:.1f}s for {} layers x {} grid points (activation caching skipped {:.0f}% of the "
-                       "steps)",
-                       c.seconds, layers.size(), c.grid.size(), 100 * c.skipped_fraction));
-      if (!o.no_curve_cache) prune::save_cached_curves(cache_dir, key, c);
-      return c;
+      const double before = prune::evaluated_fraction(curves), seconds_before = curves.seconds;
+      prune::refine_rd_curves(engine, calib, curves, copt, o.coarse,
+                              [&](const prune::RdCurves& c) { return prune::rd_grid_choice(states, c, b); });
+      const double after = prune::evaluated_fraction(curves);
+      if (after > before) {
+        note(fmt::format("rd curves: {:.1f}s for {} layers, {:.0f}% of the {}-point grid evaluated (activation caching "
+                         "skipped {:.0f}% of the steps)",
+                         curves.seconds - seconds_before, layers.size(), 100 * after, curves.grid.size(),
+                         100 * curves.skipped_fraction));
+        if (!o.no_curve_cache) prune::save_cached_curves(cache_dir, key, curves);
+      }
     };
 
     auto allocate = [&](const std::string& method, const std::vector<prune::LayerState>& states, int64_t b,
@@ -181,7 +200,8 @@ void register_prune_command(CLI::App& app) {
 
     // One-shot comparison from the unpruned model: RD against the baselines (no fine-tuning).
     auto states0 = layer_states(engine, layers, o.keep_dense);
-    auto curves0 = curves_for();
+    prune::RdCurves curves0;  // also used by the one-shot RD comparison below
+    refine_for(curves0, states0, budget);
     auto ref_logits = [&] {
       std::vector<at::Tensor> parts;
       for (int64_t i = 0; i < calib.size(0); i += o.data.batch)
@@ -209,21 +229,23 @@ void register_prune_command(CLI::App& app) {
 
     // The requested method with the iterative schedule (one step when not fine-tuning).
     std::map<std::string, at::Tensor> masks;
+    std::unique_ptr<exec::Engine> teacher;  // the unpruned model, for --distill
     prune::AllocationResult final_alloc;
     nlohmann::json steps = nlohmann::json::array();
     for (int t = 1;; ++t) {
-      double s_t = o.finetune_epochs > 0 ? 1.0 - std::pow(1.0 - o.schedule_a, t) : o.sparsity;
+      double s_t = o.finetune.epochs > 0 ? 1.0 - std::pow(1.0 - o.schedule_a, t) : o.sparsity;
       s_t = std::min(s_t, o.sparsity);
       auto states = layer_states(engine, layers, o.keep_dense);
       const auto b = static_cast<int64_t>(std::llround((1.0 - s_t) * static_cast<double>(total)));
       prune::RdCurves curves;
-      if (o.alloc == "rd") curves = t == 1 ? curves0 : curves_for();
+      if (t == 1) curves = curves0;
+      if (o.alloc == "rd") refine_for(curves, states, b);
       final_alloc = allocate(o.alloc, states, b, &curves);
       masks = apply_allocation(engine, states, final_alloc);
       double after_prune = test.evaluate(engine).top1;
-      if (o.finetune_epochs > 0) {
-        auto to = finetune_options(o.finetune_epochs, o.lr, 0.0, o.data.seed + static_cast<uint64_t>(t),
-                                   resolve_normalisation(o.data, model));
+      if (o.finetune.epochs > 0) {
+        if (o.finetune.distill > 0 && !teacher) teacher = std::make_unique<exec::Engine>(model);
+        auto to = finetune_options(o.finetune, o.data.seed + static_cast<uint64_t>(t), o.data, model, teacher.get());
         to.masks = masks;
         train::train(engine, splits, to);
       }
@@ -255,7 +277,10 @@ void register_prune_command(CLI::App& app) {
       csv += "\n";
       for (std::size_t g = 0; g < curves0.grid.size(); ++g) {
         csv += fmt::format("{:.4f}", curves0.grid[g]);
-        for (std::size_t l = 0; l < layers.size(); ++l) csv += fmt::format(",{:.6g}", curves0.distortion[l][g]);
+        for (std::size_t l = 0; l < layers.size(); ++l) {
+          const double d = curves0.distortion[l][g];
+          csv += std::isnan(d) ? std::string(",") : fmt::format(",{:.6g}", d);  // empty: not evaluated
+        }
         csv += "\n";
       }
       write_file_atomic(fs::path(o.report) / "curves.csv", csv);
@@ -271,6 +296,7 @@ void register_prune_command(CLI::App& app) {
                      {"nnc_bytes", container.size()}, {"oneshot_comparison", oneshot}, {"steps", steps},
                      {"curve_seconds", curves0.seconds}, {"curves_from_cache", curves0.from_cache},
                      {"curve_steps_skipped", curves0.skipped_fraction},
+                     {"curve_points_evaluated", prune::evaluated_fraction(curves0)}, {"coarse", o.coarse},
                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
     if (o.global.json) {
       print_json(j);

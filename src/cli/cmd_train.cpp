@@ -65,8 +65,9 @@ void register_train_command(CLI::App& app) {
     auto result = train::train(engine, splits, o.train);
     auto trained = engine.to_model();
     onnxio::set_metadata(trained, "nncompress.train",
-                         fmt::format("epochs={} lr={} optimizer={} batch={} seed={} best_epoch={}", result.epochs_run,
-                                     o.train.lr, o.train.optimizer, o.train.batch, o.train.seed, result.best_epoch));
+                         fmt::format("epochs={} lr={} optimizer={} batch={} seed={} best_epoch={} augment={}",
+                                     result.epochs_run, o.train.lr, o.train.optimizer, o.train.batch, o.train.seed,
+                                     result.best_epoch, o.train.augment ? 1 : 0));
     onnxio::save_model(trained, o.output);
     data::Evaluator test(splits.test, 512);
     auto m = test.evaluate(engine);

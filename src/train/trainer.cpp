@@ -48,6 +48,8 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
   NNC_CHECK(o.epochs >= 1, "--epochs must be at least 1");
   NNC_CHECK(o.lr > 0, "--lr must be positive");
   NNC_CHECK(o.batch >= 1, "--batch must be at least 1");
+  NNC_CHECK(o.distill >= 0 && o.distill <= 1, "--distill {} must be in [0, 1]", o.distill);
+  NNC_CHECK(o.temperature > 0, "--temperature {} must be positive", o.temperature);
   NNC_CHECK(splits.train.size() > 0, "empty training set");
   auto start = std::chrono::steady_clock::now();
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
@@ -111,6 +113,14 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
       opt->zero_grad();
       auto logits = engine.run_single(x).reshape({x.size(0), -1});
       auto loss = at::cross_entropy_loss(logits, y);
+      if (o.teacher != nullptr && o.distill > 0) {
+        // The teacher runs under InferenceMode; a clone makes its logits an ordinary constant.
+        auto t = o.teacher->run_single(x).reshape({x.size(0), -1}).clone();
+        const double temp = o.temperature;
+        auto log_pt = at::log_softmax(t / temp, 1);
+        auto kl = (log_pt.exp() * (log_pt - at::log_softmax(logits / temp, 1))).sum(1).mean();
+        loss = (1 - o.distill) * loss + o.distill * temp * temp * kl;
+      }
       loss.backward();
       for (std::size_t i = 0; i < params.size(); ++i)
         if (masks[i].defined() && params[i].grad().defined()) params[i].grad().mul_(masks[i]);

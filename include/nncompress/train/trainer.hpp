@@ -28,6 +28,11 @@ struct TrainOptions {
   int64_t eval_batch = 512;
   // Weight name -> 0/1 mask held fixed: masked gradients and weights (pruning fine-tuning).
   std::map<std::string, at::Tensor> masks;
+  // Knowledge distillation from a teacher (e.g. the uncompressed model, in inference mode):
+  // loss = (1 - distill) * CE(labels) + distill * T^2 * KL(softmax(teacher/T) || softmax(student/T)).
+  exec::Engine* teacher = nullptr;
+  double distill = 0.0;
+  double temperature = 4.0;
 };
 
 struct EpochReport {

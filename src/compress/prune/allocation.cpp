@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "nncompress/core/error.hpp"
@@ -32,23 +33,46 @@ AllocationResult allocation_from_fractions(const std::vector<LayerState>& layers
   return r;
 }
 
-AllocationResult allocate_rd(const std::vector<LayerState>& layers, const RdCurves& curves, int64_t budget) {
+namespace {
+std::vector<std::size_t> rd_choice(const std::vector<LayerState>& layers, const RdCurves& curves, int64_t budget,
+                                   double* predicted) {
+  // Only evaluated points (coarse-to-fine curves leave others NaN) are candidates.
   std::vector<LayerCurve> lc;
+  std::vector<std::vector<std::size_t>> grid_index(layers.size());
   for (std::size_t i = 0; i < layers.size(); ++i) {
     LayerCurve c;
     c.params = layers[i].layer.params;
     c.forced_dense = layers[i].forced_dense;
     for (std::size_t g = 0; g < curves.grid.size(); ++g) {
+      if (std::isnan(curves.distortion[i][g])) continue;
       c.kept.push_back(kept_weights(layers[i], curves.grid[g]));
       c.distortion.push_back(curves.distortion[i][g]);
+      grid_index[i].push_back(g);
     }
+    NNC_CHECK(!grid_index[i].empty() && curves.grid[grid_index[i][0]] == 0.0,
+              "distortion curve of layer '{}' lacks the point phi = 0", layers[i].layer.node);
     lc.push_back(std::move(c));
   }
   auto dp = dp_allocate(lc, budget);
+  std::vector<std::size_t> choice;
+  for (std::size_t i = 0; i < layers.size(); ++i) choice.push_back(grid_index[i][static_cast<std::size_t>(dp.choice[i])]);
+  if (predicted) *predicted = dp.predicted;
+  return choice;
+}
+}  // namespace
+
+std::vector<std::size_t> rd_grid_choice(const std::vector<LayerState>& layers, const RdCurves& curves,
+                                        int64_t budget) {
+  return rd_choice(layers, curves, budget, nullptr);
+}
+
+AllocationResult allocate_rd(const std::vector<LayerState>& layers, const RdCurves& curves, int64_t budget) {
+  double predicted = 0;
+  auto choice = rd_choice(layers, curves, budget, &predicted);
   std::vector<double> fraction;
-  for (std::size_t i = 0; i < layers.size(); ++i) fraction.push_back(curves.grid[dp.choice[i]]);
+  for (auto g : choice) fraction.push_back(curves.grid[g]);
   auto r = allocation_from_fractions(layers, fraction, "rd");
-  r.predicted_distortion = dp.predicted;
+  r.predicted_distortion = predicted;
   return r;
 }
 

@@ -5,7 +5,9 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -68,10 +70,14 @@ std::optional<RdCurves> load_cached_curves(const std::filesystem::path& dir, con
     RdCurves c;
     c.layers = layers;
     c.grid = j.at("grid").get<std::vector<double>>();
-    c.distortion = j.at("distortion").get<std::vector<std::vector<double>>>();
-    if (c.distortion.size() != layers.size()) return std::nullopt;
-    for (const auto& row : c.distortion)
+    // Unevaluated points (coarse-to-fine curves) are stored as null.
+    for (const auto& jrow : j.at("distortion")) {
+      std::vector<double> row;
+      for (const auto& v : jrow) row.push_back(v.is_null() ? std::numeric_limits<double>::quiet_NaN() : v.get<double>());
       if (row.size() != c.grid.size()) return std::nullopt;
+      c.distortion.push_back(std::move(row));
+    }
+    if (c.distortion.size() != layers.size()) return std::nullopt;
     c.seconds = 0;
     c.from_cache = true;
     return c;
@@ -83,7 +89,13 @@ std::optional<RdCurves> load_cached_curves(const std::filesystem::path& dir, con
 void save_cached_curves(const std::filesystem::path& dir, const std::string& key, const RdCurves& curves) {
   try {
     std::filesystem::create_directories(dir);
-    nlohmann::json j{{"grid", curves.grid}, {"distortion", curves.distortion}, {"seconds", curves.seconds}};
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& row : curves.distortion) {
+      nlohmann::json r = nlohmann::json::array();
+      for (double d : row) r.push_back(std::isnan(d) ? nlohmann::json() : nlohmann::json(d));
+      rows.push_back(std::move(r));
+    }
+    nlohmann::json j{{"grid", curves.grid}, {"distortion", rows}, {"seconds", curves.seconds}};
     write_file_atomic(dir / (key + ".json"), j.dump());
   } catch (const std::exception&) {
     // A cache that cannot be written only costs time on the next run.

@@ -4,6 +4,8 @@
 #include <c10/core/InferenceMode.h>
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/interrupt.hpp"
@@ -25,9 +27,22 @@ double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, b
   return sq.reshape({sq.size(0), -1}).mean(1).max().item<double>();
 }
 
-RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const std::vector<PrunableLayer>& layers,
-                           const RdCurveOptions& options, const std::function<at::Tensor()>& evaluate) {
+RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurveOptions& options) {
   NNC_CHECK(!layers.empty(), "model has no prunable layers (Conv/Gemm/MatMul with an initializer weight)");
+  RdCurves curves;
+  curves.layers = layers;
+  curves.grid = options.grid.empty() ? default_grid() : options.grid;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    std::vector<double> row(curves.grid.size(), std::numeric_limits<double>::quiet_NaN());
+    for (std::size_t g = 0; g < row.size(); ++g)
+      if (curves.grid[g] == 0.0) row[g] = 0.0;
+    curves.distortion.push_back(std::move(row));
+  }
+  return curves;
+}
+
+void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves,
+                        const std::vector<std::vector<std::size_t>>& todo, const RdCurveOptions& options) {
   auto start = std::chrono::steady_clock::now();
   std::vector<at::Tensor> batches;
   for (int64_t i = 0; i < calib.size(0); i += options.batch)
@@ -37,47 +52,100 @@ RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const 
     for (const auto& b : batches) parts.push_back(engine.run_single(b));
     return at::cat(parts, 0);
   };
-  auto logits = evaluate ? evaluate : std::function<at::Tensor()>(full_logits);
-  RdCurves curves;
-  curves.layers = layers;
-  curves.grid = options.grid.empty() ? default_grid() : options.grid;
-  at::Tensor reference = logits();
-  Progress progress("rd curves", static_cast<long>(layers.size()));
+  std::size_t total = 0;
+  for (const auto& t : todo) total += t.size();
+  if (total == 0) return;
+  const at::Tensor reference = full_logits();
+  Progress progress("rd curves", static_cast<long>(total));
+  std::size_t done = 0;
   double skipped = 0;
-  for (std::size_t l = 0; l < layers.size(); ++l) {
+  int runs = 0;
+  for (std::size_t l = 0; l < curves.layers.size(); ++l) {
+    if (todo[l].empty()) continue;
     NNC_CHECK_CODE(!interrupted(), kInvalidArgument, "interrupted while computing distortion curves");
     auto& store = engine.weights();
-    const std::size_t idx = store.index_of(layers[l].weight);
+    const std::size_t idx = store.index_of(curves.layers[l].weight);
     at::Tensor original = store.at(idx).detach().clone();
     // Activation caching: the part of the network before this layer does not change while only
     // this layer is pruned, so its outputs are computed once per layer.
     std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;
-    if (options.cache_activations && !evaluate) {
-      for (const auto& b : batches) prefix.push_back(engine.run_prefix({b}, layers[l].weight));
+    if (options.cache_activations) {
+      for (const auto& b : batches) prefix.push_back(engine.run_prefix({b}, curves.layers[l].weight));
       skipped += engine.prefix_fraction(*prefix.front());
+      ++runs;
     }
     auto layer_logits = [&]() {
-      if (prefix.empty()) return logits();
+      if (prefix.empty()) return full_logits();
       std::vector<at::Tensor> parts;
       for (const auto& p : prefix) parts.push_back(engine.run_from(*p));
       return at::cat(parts, 0);
     };
-    std::vector<double> row;
-    for (double phi : curves.grid) {
+    for (std::size_t g : todo[l]) {
+      const double phi = curves.grid.at(g);
       if (phi == 0.0) {
-        row.push_back(0.0);
-        continue;
+        curves.distortion[l][g] = 0.0;
+      } else {
+        store.set(idx, original * magnitude_mask(original, phi));
+        curves.distortion[l][g] = logit_distortion(layer_logits(), reference, options.worst_case);
       }
-      store.set(idx, original * magnitude_mask(original, phi));
-      row.push_back(logit_distortion(layer_logits(), reference, options.worst_case));
+      progress.update(static_cast<long>(++done), curves.layers[l].node);
     }
     store.set(idx, original);
-    curves.distortion.push_back(std::move(row));
-    progress.update(static_cast<long>(l + 1), layers[l].node);
   }
-  curves.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  curves.skipped_fraction = skipped / static_cast<double>(layers.size());
+  curves.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (runs > 0) {
+    const int all = curves.prefix_runs + runs;
+    curves.skipped_fraction = (curves.skipped_fraction * curves.prefix_runs + skipped) / all;
+    curves.prefix_runs = all;
+  }
+}
+
+RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const std::vector<PrunableLayer>& layers,
+                           const RdCurveOptions& options) {
+  auto curves = empty_rd_curves(layers, options);
+  std::vector<std::vector<std::size_t>> todo(layers.size());
+  for (auto& t : todo)
+    for (std::size_t g = 0; g < curves.grid.size(); ++g)
+      if (curves.grid[g] != 0.0) t.push_back(g);
+  evaluate_rd_points(engine, calib, curves, todo, options);
   return curves;
+}
+
+void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves, const RdCurveOptions& options,
+                      int coarse_every, const std::function<std::vector<std::size_t>(const RdCurves&)>& choose,
+                      int max_rounds) {
+  NNC_CHECK(coarse_every >= 1, "coarse grid stride {} must be at least 1", coarse_every);
+  const std::size_t n = curves.grid.size(), every = static_cast<std::size_t>(coarse_every);
+  auto missing = [&](std::size_t l, std::size_t g) { return std::isnan(curves.distortion[l][g]); };
+  std::vector<std::vector<std::size_t>> todo(curves.layers.size());
+  for (std::size_t l = 0; l < todo.size(); ++l)
+    for (std::size_t g = 0; g < n; ++g)
+      if ((g % every == 0 || g + 1 == n) && missing(l, g)) todo[l].push_back(g);
+  evaluate_rd_points(engine, calib, curves, todo, options);
+  for (int round = 0; round < max_rounds && every > 1; ++round) {
+    const auto choice = choose(curves);
+    bool any = false;
+    for (std::size_t l = 0; l < todo.size(); ++l) {
+      todo[l].clear();
+      const std::size_t lo = choice[l] >= every - 1 ? choice[l] - (every - 1) : 0;
+      const std::size_t hi = std::min(n - 1, choice[l] + (every - 1));
+      for (std::size_t g = lo; g <= hi; ++g)
+        if (missing(l, g)) todo[l].push_back(g);
+      any = any || !todo[l].empty();
+    }
+    if (!any) break;
+    evaluate_rd_points(engine, calib, curves, todo, options);
+  }
+}
+
+double evaluated_fraction(const RdCurves& curves) {
+  std::size_t done = 0, all = 0;
+  for (const auto& row : curves.distortion)
+    for (double d : row) {
+      ++all;
+      done += std::isnan(d) ? 0 : 1;
+    }
+  return all ? static_cast<double>(done) / static_cast<double>(all) : 0.0;
 }
 
 }  // namespace nnc::prune

@@ -1,11 +1,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "nncompress/compress/prune/allocation.hpp"
 #include "nncompress/compress/prune/curve_cache.hpp"
 #include "nncompress/compress/prune/rd_curve.hpp"
 
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include "nncompress/exec/engine.hpp"
@@ -91,5 +93,58 @@ TEST(RdCurve, DiskCacheRoundTripsAndKeyFollowsWeightsAndData) {
     f << "{\"grid\": [0, 0.25";
   }
   EXPECT_FALSE(prune::load_cached_curves(dir, key, layers).has_value());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(RdCurve, CoarseToFineEvaluatesAroundTheChoiceAndMatchesTheFullCurves) {
+  auto model = mlp();
+  exec::Engine e(model);
+  auto layers = prune::prunable_layers(model);
+  auto calib = torch::randn({64, 1, 4, 4});
+  prune::RdCurveOptions opt;
+  opt.grid = prune::default_grid(0.05);  // 20 points
+  auto full = prune::compute_rd_curves(e, calib, layers, opt);
+  std::vector<prune::LayerState> states;
+  for (const auto& l : layers) states.push_back({l, l.params, false});
+  const int64_t budget = (layers[0].params + layers[1].params) / 2;
+
+  auto coarse = prune::empty_rd_curves(layers, opt);
+  EXPECT_NEAR(prune::evaluated_fraction(coarse), 0.05, 1e-9);  // only phi = 0
+  prune::refine_rd_curves(e, calib, coarse, opt, 5,
+                          [&](const prune::RdCurves& c) { return prune::rd_grid_choice(states, c, budget); });
+  const double fraction = prune::evaluated_fraction(coarse);
+  EXPECT_LT(fraction, 0.9);
+  EXPECT_GT(fraction, 0.2);
+  // Every evaluated point equals the full curve's; the choice has evaluated neighbours.
+  for (std::size_t l = 0; l < layers.size(); ++l)
+    for (std::size_t g = 0; g < full.grid.size(); ++g)
+      if (!std::isnan(coarse.distortion[l][g])) {
+        EXPECT_NEAR(coarse.distortion[l][g], full.distortion[l][g], 1e-6 * (1 + full.distortion[l][g]));
+      }
+  auto choice = prune::rd_grid_choice(states, coarse, budget);
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    EXPECT_FALSE(std::isnan(coarse.distortion[l][choice[l]]));
+    if (choice[l] > 0) {
+      EXPECT_FALSE(std::isnan(coarse.distortion[l][choice[l] - 1]));
+    }
+    if (choice[l] + 1 < full.grid.size()) {
+      EXPECT_FALSE(std::isnan(coarse.distortion[l][choice[l] + 1]));
+    }
+  }
+  // The allocation from partial curves is never better (in predicted distortion) than the full
+  // one and fits the same budget.
+  auto a_full = prune::allocate_rd(states, full, budget);
+  auto a_coarse = prune::allocate_rd(states, coarse, budget);
+  EXPECT_LE(a_coarse.total_kept, budget);
+  EXPECT_GE(a_coarse.predicted_distortion, a_full.predicted_distortion - 1e-12);
+
+  // Partial curves survive the disk cache (unevaluated points stay unevaluated).
+  auto dir = std::filesystem::temp_directory_path() / ("nnc_curve_cache_partial_" + std::to_string(::getpid()));
+  prune::save_cached_curves(dir, "k", coarse);
+  auto back = prune::load_cached_curves(dir, "k", layers);
+  ASSERT_TRUE(back.has_value());
+  for (std::size_t l = 0; l < layers.size(); ++l)
+    for (std::size_t g = 0; g < full.grid.size(); ++g)
+      EXPECT_EQ(std::isnan(back->distortion[l][g]), std::isnan(coarse.distortion[l][g]));
   std::filesystem::remove_all(dir);
 }

@@ -31,6 +31,8 @@ struct AllocationResult {
 int64_t kept_weights(const LayerState& s, double phi);
 
 AllocationResult allocate_rd(const std::vector<LayerState>& layers, const RdCurves& curves, int64_t budget);
+// The grid index of each layer's point in the rate–distortion allocation (evaluated points only).
+std::vector<std::size_t> rd_grid_choice(const std::vector<LayerState>& layers, const RdCurves& curves, int64_t budget);
 AllocationResult allocate_uniform(const std::vector<LayerState>& layers, int64_t budget);
 // One magnitude threshold over all (non-forced) layers' weights.
 AllocationResult allocate_global(const std::vector<LayerState>& layers, const std::vector<at::Tensor>& weights,

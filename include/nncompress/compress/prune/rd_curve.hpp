@@ -26,9 +26,10 @@ struct RdCurveOptions {
 struct RdCurves {
   std::vector<PrunableLayer> layers;
   std::vector<double> grid;
-  std::vector<std::vector<double>> distortion;  // [layer][grid point]
+  std::vector<std::vector<double>> distortion;  // [layer][grid point]; NaN = not evaluated
   double seconds = 0;
   double skipped_fraction = 0;  // mean fraction of inference steps activation caching skipped
+  int prefix_runs = 0;          // layer runs that skipped_fraction averages over
   bool from_cache = false;      // read from the on-disk curve cache (seconds = 0)
 };
 
@@ -37,11 +38,29 @@ std::vector<double> default_grid(double step = 0.01);
 // Distortion of `logits` against `reference` (mean, or worst sample).
 double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, bool worst_case);
 
-// Computes every layer's curve on `calib` (N x C x H x W, normalised). Each layer is restored
-// before the next. `evaluate` (optional) replaces the plain full-network evaluation, e.g. an
-// incremental runner that only recomputes what the changed layer affects.
+// Curves with every point unevaluated (NaN) except phi = 0 (distortion 0).
+RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurveOptions& options);
+
+// Evaluates the grid indices todo[l] of each layer l on `calib` (N x C x H x W, normalised),
+// writing them into `curves`; layers with nothing to do are not run. Each layer is restored
+// before the next. Adds the time spent to curves.seconds.
+void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves,
+                        const std::vector<std::vector<std::size_t>>& todo, const RdCurveOptions& options);
+
+// Every layer's whole curve.
 RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const std::vector<PrunableLayer>& layers,
-                           const RdCurveOptions& options,
-                           const std::function<at::Tensor()>& evaluate = {});
+                           const RdCurveOptions& options);
+
+// Coarse-to-fine evaluation for one allocation: evaluates every `coarse_every`-th grid point
+// (and the last) of every layer, then, repeatedly, the unevaluated points within
+// coarse_every - 1 steps of the grid point `choose` picks for each layer, until the choice rests
+// on evaluated neighbours (at most `max_rounds` rounds). Points already in `curves` are reused,
+// so successive budgets refine the same curves. The DP only picks evaluated points.
+void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves, const RdCurveOptions& options,
+                      int coarse_every, const std::function<std::vector<std::size_t>(const RdCurves&)>& choose,
+                      int max_rounds = 4);
+
+// Fraction of the curves' points that have been evaluated.
+double evaluated_fraction(const RdCurves& curves);
 
 }  // namespace nnc::prune
