@@ -19,6 +19,7 @@
 #include "nncompress/core/interrupt.hpp"
 #include "nncompress/core/progress.hpp"
 #include "nncompress/compress/prune/curve_cache.hpp"
+#include "nncompress/compress/prune/report.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
@@ -122,7 +123,9 @@ void register_prune_command(CLI::App& app) {
   cmd->add_flag("--no-curve-cache", opts->no_curve_cache, "Always recompute the distortion curves");
   cmd->add_flag("--no-activation-cache", opts->no_activation_cache,
                 "Curves run the whole network per grid point (benchmarking the activation cache)");
-  cmd->add_option("--report", opts->report, "Report directory (curves CSV, editable allocation JSON)");
+  cmd->add_option("--report", opts->report,
+                  "Report directory: curves.csv, curves.svg (one line per layer), allocation.json (editable, "
+                  "--alloc file:)");
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
@@ -202,25 +205,25 @@ void register_prune_command(CLI::App& app) {
     auto states0 = layer_states(engine, layers, o.keep_dense);
     prune::RdCurves curves0;  // also used by the one-shot RD comparison below
     refine_for(curves0, states0, budget);
-    auto ref_logits = [&] {
+    auto calib_logits = [&] {
       std::vector<at::Tensor> parts;
       for (int64_t i = 0; i < calib.size(0); i += o.data.batch)
         parts.push_back(engine.run_single(calib.narrow(0, i, std::min(o.data.batch, calib.size(0) - i))));
       return at::cat(parts);
-    }();
+    };
+    const at::Tensor ref_logits = calib_logits();
     std::vector<at::Tensor> originals;
     for (const auto& l : layers) originals.push_back(engine.weights().get(l.weight).detach().clone());
     auto restore = [&] {
       for (std::size_t i = 0; i < layers.size(); ++i) engine.weights().set(layers[i].weight, originals[i]);
     };
     nlohmann::json oneshot = nlohmann::json::array();
+    std::vector<double> oneshot_rd_phi;  // marked on the report's curves
     for (std::string m : {"rd", "uniform", "global", "random"}) {
       auto a = allocate(m, states0, budget, &curves0);
       apply_allocation(engine, states0, a);
-      std::vector<at::Tensor> parts;
-      for (int64_t i = 0; i < calib.size(0); i += o.data.batch)
-        parts.push_back(engine.run_single(calib.narrow(0, i, std::min(o.data.batch, calib.size(0) - i))));
-      double measured = prune::logit_distortion(at::cat(parts), ref_logits, o.worst_case);
+      if (m == "rd") oneshot_rd_phi = a.fraction;
+      double measured = prune::logit_distortion(calib_logits(), ref_logits, o.worst_case);
       oneshot.push_back({{"alloc", m}, {"top1", test.evaluate(engine).top1},
                          {"sparsity", 1.0 - static_cast<double>(a.total_kept) / static_cast<double>(total)},
                          {"predicted_distortion", a.predicted_distortion}, {"measured_distortion", measured}});
@@ -271,21 +274,7 @@ void register_prune_command(CLI::App& app) {
                        {"phi", 1.0 - static_cast<double>(k) / static_cast<double>(layers[i].params)}});
       alloc_file["layers"].push_back({{"weight", layers[i].weight}, {"fraction", final_alloc.fraction[i]}});
     }
-    if (!o.report.empty()) {
-      std::string csv = "phi";
-      for (const auto& l : layers) csv += "," + l.node;
-      csv += "\n";
-      for (std::size_t g = 0; g < curves0.grid.size(); ++g) {
-        csv += fmt::format("{:.4f}", curves0.grid[g]);
-        for (std::size_t l = 0; l < layers.size(); ++l) {
-          const double d = curves0.distortion[l][g];
-          csv += std::isnan(d) ? std::string(",") : fmt::format(",{:.6g}", d);  // empty: not evaluated
-        }
-        csv += "\n";
-      }
-      write_file_atomic(fs::path(o.report) / "curves.csv", csv);
-      write_file_atomic(fs::path(o.report) / "allocation.json", alloc_file.dump(2));
-    }
+    if (!o.report.empty()) prune::write_prune_report(o.report, curves0, oneshot_rd_phi, alloc_file);
     const std::size_t fp32 = store::fp32_initializer_bytes(model);
     nlohmann::json j{{"model", o.model}, {"output", o.output}, {"alloc", o.alloc}, {"top1_before", top1_before},
                      {"top1_after", top1_after}, {"top1_drop_pt", 100 * (top1_before - top1_after)},

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "nncompress/core/files.hpp"
+#include "nncompress/report/svg_plot.hpp"
 
 namespace nnc::share {
 
@@ -22,51 +23,28 @@ namespace {
 
 std::string svg_plot(const std::vector<Candidate>& front, const std::vector<Candidate>& evaluated,
                      const Candidate& chosen, const Candidate& merged, double original) {
-  const double W = 720, H = 420, L = 70, R = 20, T = 40, B = 60;
-  double xmax = 1;
-  double ymin = original, ymax = original;
-  for (const auto& c : evaluated) {
-    xmax = std::max<double>(xmax, c.index_bits);
-    ymin = std::min(ymin, c.val_top1);
-  }
-  ymin = std::max(0.0, std::min(ymin, merged.val_top1) - 0.01);
-  ymax = std::min(1.0, ymax + 0.01);
-  xmax = std::ceil(xmax);
-  auto X = [&](double bits) { return L + (W - L - R) * bits / xmax; };
-  auto Y = [&](double top1) { return T + (H - T - B) * (1 - (top1 - ymin) / std::max(1e-9, ymax - ymin)); };
-  std::string s = fmt::format(
-      "<svg xmlns='http://www.w3.org/2000/svg' width='{}' height='{}' font-family='sans-serif' font-size='12'>\n"
-      "<rect width='100%' height='100%' fill='white'/>\n"
-      "<text x='{}' y='22' font-size='15'>Weight sharing: validation top-1 vs encoded index bits per weight</text>\n"
-      "<line x1='{}' y1='{}' x2='{}' y2='{}' stroke='black'/><line x1='{}' y1='{}' x2='{}' y2='{}' stroke='black'/>\n"
-      "<text x='{}' y='{}' text-anchor='middle'>encoded index bits per shared weight</text>\n"
-      "<text x='16' y='{}' transform='rotate(-90 16 {})' text-anchor='middle'>validation top-1 (%)</text>\n",
-      W, H, L, L, H - B, W - R, H - B, L, T, L, H - B, (L + W - R) / 2, H - 18, (T + H - B) / 2, (T + H - B) / 2);
-  for (double b = 0; b <= xmax; b += 1)
-    s += fmt::format("<text x='{:.1f}' y='{}' text-anchor='middle'>{}</text>\n", X(b), H - B + 16, b);
-  for (int i = 0; i <= 4; ++i) {
-    double v = ymin + (ymax - ymin) * i / 4;
-    s += fmt::format("<text x='{}' y='{:.1f}' text-anchor='end'>{:.2f}</text>\n", L - 6, Y(v) + 4, 100 * v);
-  }
-  s += fmt::format("<line x1='{}' y1='{:.1f}' x2='{}' y2='{:.1f}' stroke='#888' stroke-dasharray='4 3'/>"
-                   "<text x='{}' y='{:.1f}' fill='#555'>original</text>\n",
-                   L, Y(original), W - R, Y(original), W - R - 60, Y(original) - 4);
-  for (const auto& c : evaluated)
-    s += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='2' fill='#bbb'/>\n", X(c.index_bits), Y(c.val_top1));
-  std::string path;
-  for (const auto& c : front) path += fmt::format("{}{:.1f},{:.1f} ", path.empty() ? "M" : "L", X(c.index_bits), Y(c.val_top1));
-  s += fmt::format("<path d='{}' fill='none' stroke='#1f77b4' stroke-width='2'/>\n", path);
-  for (const auto& c : front)
-    s += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='3.5' fill='#1f77b4'/>\n", X(c.index_bits), Y(c.val_top1));
-  s += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='6' fill='none' stroke='#ff7f0e' stroke-width='2'/>\n",
-                   X(chosen.index_bits), Y(chosen.val_top1));
-  s += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='6' fill='#d62728'/>\n", X(merged.index_bits), Y(merged.val_top1));
-  s += fmt::format(
-      "<text x='{}' y='{}' fill='#1f77b4'>&#9679; front before merge</text><text x='{}' y='{}' fill='#ff7f0e'>&#9675; chosen ({} bins)</text>"
-      "<text x='{}' y='{}' fill='#d62728'>&#9679; after merge ({} values)</text><text x='{}' y='{}' fill='#999'>&#9679; all evaluated</text>\n",
-      L + 10, T + 14, L + 10, T + 30, chosen.entries, L + 10, T + 46, merged.entries, L + 10, T + 62);
-  s += "</svg>\n";
-  return s;
+  report::Plot plot;
+  plot.title = "Weight sharing: validation top-1 vs encoded index bits per weight";
+  plot.x_label = "encoded index bits per shared weight";
+  plot.y_label = "validation top-1 (%)";
+  plot.y_tick_scale = 100;
+  plot.legend_right = false;
+  plot.x_min = 0;
+  double ymin = std::min(original, merged.val_top1);
+  for (const auto& c : evaluated) ymin = std::min(ymin, c.val_top1);
+  plot.y_min = std::max(0.0, ymin - 0.01);
+  plot.y_max = std::min(1.0, original + 0.01);
+  plot.reference_lines.push_back({original, "original"});
+  auto all = report::make_series("all evaluated", "#bbb", false, 2);
+  for (const auto& c : evaluated) all.points.emplace_back(c.index_bits, c.val_top1);
+  auto front_line = report::make_series("front before merge", report::palette(0), true, 3.5);
+  for (const auto& c : front) front_line.points.emplace_back(c.index_bits, c.val_top1);
+  auto chosen_pt = report::make_series(fmt::format("chosen ({} bins)", chosen.entries), report::palette(1), false, 6, true);
+  chosen_pt.points = {{chosen.index_bits, chosen.val_top1}};
+  auto merged_pt = report::make_series(fmt::format("after merge ({} values)", merged.entries), "#d62728", false, 6);
+  merged_pt.points = {{merged.index_bits, merged.val_top1}};
+  plot.series = {all, front_line, chosen_pt, merged_pt};
+  return report::render_svg(plot);
 }
 
 }  // namespace
