@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "nncompress/compress/prune/allocation.hpp"
+#include "nncompress/compress/prune/rd_curve.hpp"
 #include "nncompress/core/error.hpp"
 
 using namespace nnc::prune;
@@ -59,4 +60,33 @@ TEST(Allocation, ForcedDenseAndBadFractions) {
     EXPECT_EQ(std::string(e.what()), "layer 'n1': pruned fraction 1.5 is outside [0, 1]");
   }
   EXPECT_THROW(allocation_from_fractions(s, {0.5}, "file"), nnc::Error);
+}
+
+TEST(Allocation, RdUsesTheWholeBudgetAlongTheCurves) {
+  // Three layers with convex curves on a coarse grid: the grid alone cannot hit the budget, the
+  // leftover goes to the steepest curve segment.
+  torch::manual_seed(0);
+  std::vector<torch::Tensor> w{torch::randn({1000}), torch::randn({3000}), torch::randn({500})};
+  auto s = states(w);
+  RdCurves c;
+  c.grid = default_grid(0.1);
+  const std::vector<double> scale{1.0, 0.2, 5.0};
+  for (std::size_t l = 0; l < 3; ++l) {
+    std::vector<double> row;
+    for (double phi : c.grid) row.push_back(scale[l] * phi * phi);
+    c.distortion.push_back(row);
+  }
+  for (int64_t budget : {1234, 2345, 3333}) {
+    auto dp_only = rd_grid_choice(s, c, budget);
+    double grid_kept = 0, grid_predicted = 0;
+    for (std::size_t l = 0; l < 3; ++l) {
+      grid_kept += static_cast<double>(kept_weights(s[l], c.grid[dp_only[l]]));
+      grid_predicted += c.distortion[l][dp_only[l]];
+    }
+    auto a = allocate_rd(s, c, budget);
+    EXPECT_LE(a.total_kept, budget);
+    EXPECT_GE(a.total_kept, budget - 3) << "budget " << budget << ", grid alone kept " << grid_kept;
+    EXPECT_LE(a.predicted_distortion, grid_predicted + 1e-12);
+    for (std::size_t l = 0; l < 3; ++l) EXPECT_LE(a.fraction[l], c.grid[dp_only[l]] + 1e-12);
+  }
 }
