@@ -1,0 +1,109 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/train/trainer.hpp"
+
+using namespace nnc;
+
+namespace {
+
+onnx::ModelProto mlp(uint64_t seed) {
+  torch::manual_seed(seed);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 1, 4, 4});
+  b.add_initializer("fc1.w", torch::randn({32, 16}) * 0.3);
+  b.add_initializer("fc1.b", torch::zeros({32}));
+  b.add_initializer("fc2.w", torch::randn({4, 32}) * 0.3);
+  b.add_initializer("fc2.b", torch::zeros({4}));
+  b.add_node("Flatten", {"x"}, {"f"});
+  b.add_node("Gemm", {"f", "fc1.w", "fc1.b"}, {"h"}, {{"transB", int64_t{1}}}, "fc1");
+  b.add_node("Relu", {"h"}, {"r"});
+  b.add_node("Gemm", {"r", "fc2.w", "fc2.b"}, {"y"}, {{"transB", int64_t{1}}}, "fc2");
+  b.add_output("y", {-1, 4});
+  return b.build();
+}
+
+// Four classes, separable by the sign pattern of two input pixels.
+data::Dataset make_data(int64_t n, uint64_t seed) {
+  torch::manual_seed(seed);
+  data::Dataset d;
+  d.images = torch::randn({n, 1, 4, 4});
+  auto flat = d.images.reshape({n, 16});
+  d.labels = (flat.select(1, 0) > 0).to(torch::kLong) * 2 + (flat.select(1, 5) > 0).to(torch::kLong);
+  d.num_classes = 4;
+  return d;
+}
+
+train::TrainOptions options() {
+  train::TrainOptions o;
+  o.epochs = 6;
+  o.lr = 0.01;
+  o.optimizer = "adamw";
+  o.weight_decay = 0;
+  o.schedule = "cosine";
+  o.batch = 32;
+  o.augment = false;
+  return o;
+}
+
+double accuracy(exec::Engine& e, const at::Tensor& x, const at::Tensor& y) {
+  return e.run_single(x).argmax(1).eq(y).to(torch::kFloat).mean().item<double>();
+}
+
+}  // namespace
+
+TEST(Trainer, LearnsASeparableTaskAndKeepsMaskedWeightsAtZero) {
+  data::Splits s;
+  s.train = make_data(2000, 1);
+  s.val = make_data(500, 2);
+  exec::Engine e(mlp(0));
+  const double before = accuracy(e, s.val.images, s.val.labels);
+  auto o = options();
+  auto mask = (torch::rand({32, 16}) > 0.5).to(torch::kFloat);
+  o.masks["fc1.w"] = mask;
+  auto r = train::train(e, s, o);
+  EXPECT_EQ(r.epochs_run, 6);
+  const double after = accuracy(e, s.val.images, s.val.labels);
+  EXPECT_GT(after, 0.9) << "before " << before;
+  EXPECT_NEAR(r.best_val_top1, after, 1e-6);
+  EXPECT_EQ(e.weights().get("fc1.w").mul(1 - mask).abs().sum().item<double>(), 0.0);
+}
+
+TEST(Trainer, DistillationFollowsTheTeacherInsteadOfTheLabels) {
+  // The teacher learns the task; the students see random labels. With distill = 1 the student
+  // learns the teacher's function; with distill = 0 it learns noise.
+  data::Splits s;
+  s.train = make_data(2000, 1);
+  s.val = make_data(500, 2);
+  exec::Engine teacher(mlp(0));
+  train::train(teacher, s, options());
+  const double teacher_acc = accuracy(teacher, s.val.images, s.val.labels);
+  ASSERT_GT(teacher_acc, 0.9);
+
+  data::Splits noisy = s;
+  noisy.train.labels = torch::randint(0, 4, {2000}, torch::kLong);
+  auto agreement = [&](double distill) {
+    exec::Engine student(mlp(7));
+    auto o = options();
+    o.teacher = &teacher;
+    o.distill = distill;
+    train::train(student, noisy, o);
+    auto t = teacher.run_single(s.val.images).argmax(1);
+    return student.run_single(s.val.images).argmax(1).eq(t).to(torch::kFloat).mean().item<double>();
+  };
+  const double with = agreement(1.0), without = agreement(0.0);
+  EXPECT_GT(with, 0.85);
+  EXPECT_LT(without, 0.6);
+}
+
+TEST(Trainer, RejectsABadDistillationWeight) {
+  data::Splits s;
+  s.train = make_data(64, 1);
+  s.val = make_data(32, 2);
+  exec::Engine e(mlp(0));
+  auto o = options();
+  o.distill = 1.5;
+  EXPECT_THROW(train::train(e, s, o), std::exception);
+}
