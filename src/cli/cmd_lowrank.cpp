@@ -48,9 +48,7 @@ void register_lowrank_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("lowrank", "ALDS low-rank decomposition to a parameter or FLOP budget");
-  cmd->add_option("model", opts->model, "ONNX model")->required();
-  cmd->add_option("-o,--output", opts->output, "Factored ONNX model")->required();
-  cmd->add_option("--nnc", opts->nnc, "Also write the .nnc container");
+  add_model_io_options(cmd, opts->model, opts->output, opts->nnc, "Factored ONNX model");
   cmd->add_option("--keep", opts->keep, "Fraction of all initializer elements (or FLOPs) that remain, in (0, 1]")
       ->capture_default_str();
   cmd->add_option("--budget", opts->budget, "params | flops")->capture_default_str();

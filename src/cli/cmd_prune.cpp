@@ -100,9 +100,8 @@ void register_prune_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("prune", "Layer-adaptive magnitude pruning by rate-distortion (curves + DP)");
-  cmd->add_option("model", opts->model, "ONNX model")->required();
-  cmd->add_option("-o,--output", opts->output, "Pruned ONNX model (zeros in place)")->required();
-  cmd->add_option("--nnc", opts->nnc, "Also write the .nnc container (sparse tensors)");
+  add_model_io_options(cmd, opts->model, opts->output, opts->nnc, "Pruned ONNX model (zeros in place)",
+                       "Also write the .nnc container (sparse tensors)");
   cmd->add_option("--sparsity", opts->sparsity, "Fraction of Conv/Gemm/MatMul weights to prune, in [0, 1)")
       ->capture_default_str();
   cmd->add_option("--alloc", opts->alloc, "rd | uniform | global | random | file:ALLOC.json")->capture_default_str();

@@ -37,9 +37,7 @@ void register_share_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("share", "Weight sharing: one global codebook of uniform bins searched by NSGA-II");
-  cmd->add_option("model", opts->model, "ONNX model")->required();
-  cmd->add_option("-o,--output", opts->output, "Compressed ONNX (codebook + indices + Cast/Gather)")->required();
-  cmd->add_option("--nnc", opts->nnc, "Also write the .nnc container");
+  add_model_io_options(cmd, opts->model, opts->output, opts->nnc, "Compressed ONNX (codebook + indices + Cast/Gather)");
   cmd->add_option("--report", opts->report, "Report directory (default: OUT.report/)");
   cmd->add_option("--max-drop", opts->max_drop, "Allowed validation top-1 drop, percentage points")->capture_default_str();
   cmd->add_option("--pop", opts->search.pop, "NSGA-II population (multiple of 4, >= 8)")->capture_default_str();

@@ -28,6 +28,10 @@ struct DataOptions {
 };
 
 void add_global_options(CLI::App* cmd, GlobalOptions& g);
+// The compression commands' MODEL positional, -o/--output (`output_what`) and --nnc.
+void add_model_io_options(CLI::App* cmd, std::string& model, std::string& output, std::string& nnc,
+                          const std::string& output_what,
+                          const std::string& nnc_what = "Also write the .nnc container");
 void add_data_options(CLI::App* cmd, DataOptions& d);
 // Applies --threads and --quiet; call first in every command callback.
 void apply_global_options(const GlobalOptions& g);

@@ -8,6 +8,13 @@
 
 namespace nnc::cli {
 
+void add_model_io_options(CLI::App* cmd, std::string& model, std::string& output, std::string& nnc,
+                          const std::string& output_what, const std::string& nnc_what) {
+  cmd->add_option("model", model, "ONNX model")->required();
+  cmd->add_option("-o,--output", output, output_what)->required();
+  cmd->add_option("--nnc", nnc, nnc_what);
+}
+
 void add_global_options(CLI::App* cmd, GlobalOptions& g) {
   cmd->add_option("--threads", g.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
   cmd->add_flag("--json", g.json, "Print one JSON object on stdout");
