@@ -222,3 +222,28 @@ TEST(Engine, SmallGroupedConvOnOneDnnMatchesDensePath) {
     dense.weights().set("w", w);
   }
 }
+
+TEST(Engine, InPlaceActivationsNeverOverwriteAValueReadLater) {
+  // Clip and Relu work in place on a value's last reference; a view of a value that is still
+  // read (Reshape of `a`, `a` read again by the Add) must not be overwritten.
+  onnxio::GraphBuilder b;
+  b.add_input("x", {2, 8});
+  b.add_initializer("two", torch::tensor({2.0f}));
+  b.add_initializer("shape44", torch::tensor({4, 4}, torch::kLong));
+  b.add_initializer("shape28", torch::tensor({2, 8}, torch::kLong));
+  b.add_initializer("lo", torch::tensor(0.0f));
+  b.add_initializer("hi", torch::tensor(0.5f));
+  b.add_node("Mul", {"x", "two"}, {"a"});
+  b.add_node("Reshape", {"a", "shape44"}, {"v"});
+  b.add_node("Clip", {"v", "lo", "hi"}, {"c"});
+  b.add_node("Reshape", {"c", "shape28"}, {"c2"});
+  b.add_node("Relu", {"c2"}, {"r"});
+  b.add_node("Add", {"a", "r"}, {"y"});
+  b.add_output("y", {2, 8});
+  exec::Engine e(b.build());
+  auto x = torch::randn({2, 8});
+  auto a = x * 2;
+  auto expected = a + a.clamp(0, 0.5).relu();
+  EXPECT_TRUE(torch::allclose(e.run_single(x), expected));
+  EXPECT_TRUE(torch::allclose(e.run_single(x), expected));  // a second run sees intact state
+}

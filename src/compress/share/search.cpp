@@ -101,6 +101,7 @@ struct SearchState {
   std::vector<int> group_of;        // tensor -> stride gene
   std::map<std::vector<int>, Candidate> cache;  // chromosome (k, group strides...) -> result
   int hits = 0;
+  std::unique_ptr<Progress> init_progress;  // while the initial population is evaluated
 
   std::vector<int> decode(const pagmo::vector_double& x) const {
     std::vector<int> key{std::clamp(static_cast<int>(std::lround(x[0])), options.k_min, options.k_max)};
@@ -132,6 +133,9 @@ struct ShareProblem {
     auto c = state->ctx->evaluate(uniform_bins(state->ctx->set(), key[0], strides));
     c.strides = std::move(strides);
     state->cache[key] = c;
+    if (state->init_progress)
+      state->init_progress->update(static_cast<long>(state->cache.size()),
+                                   fmt::format("k {}, val top-1 {:.2f}%", key[0], 100 * c.val_top1));
     return state->objectives(c);
   }
   std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const {
@@ -174,6 +178,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   }
   pagmo::problem prob{ShareProblem{state}};
   SearchResult r;
+  state->init_progress = std::make_unique<Progress>("nsga2 initial population", o.pop);
   pagmo::population pop(prob, static_cast<pagmo::population::size_type>(o.pop), static_cast<unsigned>(o.seed));
   if (state->groups > 0) {
     // Half the initial population starts from the paper's points (all strides 1, random k), so
@@ -204,6 +209,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
     for (const auto& [key, c] : state->cache) v.push_back(c);
     return v;
   };
+  state->init_progress.reset();
   Progress progress("nsga2 generation", o.gens);
   for (int g = 0; g < o.gens && !interrupted(); ++g) {
     if (o.max_evals > 0 && ctx.evaluations() >= o.max_evals) {

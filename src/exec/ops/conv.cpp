@@ -1,5 +1,6 @@
 // Conv (opset 1+): 1-D/2-D/3-D, groups (depthwise), dilations, strides, explicit and auto pads.
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <memory>
 
@@ -31,14 +32,22 @@ OpFn build_conv(const NodeInfo& n) {
                    "{}: input has {} channels but weight expects {} x {} groups", label, x.size(1), w.size(1), groups);
     std::vector<int64_t> kernel(w.sizes().begin() + 2, w.sizes().end());
     auto geo = resolve_spatial(attrs, x.sizes().slice(2), kernel, label);
-    if (rc.onednn && geo.symmetric) {
+    // A channels-last input (from a dense Conv + Clip chain) stays on the channels-last path.
+    const bool channels_last_input = x.dim() == 4 && !x.is_mkldnn() && !x.is_contiguous() &&
+                                     x.is_contiguous(at::MemoryFormat::ChannelsLast);
+    if (rc.onednn && geo.symmetric && !channels_last_input) {
       if (auto y = onednn::conv2d(*packed, x, w, b, geo.pad_begin, geo.strides, geo.dilations, groups)) {
         out[0] = std::move(*y);
         return;
       }
     }
     at::Tensor input = onednn::dense(x);
-    if (!geo.symmetric) input = at::constant_pad_nd(x, geo.torch_pad_spec(), 0.0);
+    if (!geo.symmetric) input = at::constant_pad_nd(input, geo.torch_pad_spec(), 0.0);
+    // Inference off the oneDNN path (e.g. a Conv feeding a Clip): channels-last (NHWC) runs
+    // depthwise and 1x1 convolutions 2-3x faster than NCHW in LibTorch, and elementwise
+    // operators keep the layout, so a MobileNet block stays NHWC from one Conv to the next.
+    if (spatial == 2 && c10::InferenceMode::is_enabled() && x.scalar_type() == at::kFloat)
+      input = input.contiguous(at::MemoryFormat::ChannelsLast);
     out[0] = at::convolution(input, w, b, geo.strides, geo.symmetric ? geo.pad_begin : std::vector<int64_t>(spatial, 0),
                              geo.dilations, false, std::vector<int64_t>(spatial, 0), groups);
   };

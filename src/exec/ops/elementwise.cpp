@@ -1,6 +1,7 @@
 // Element-wise operators: binary arithmetic with numpy broadcasting, activations, Clip,
 // Identity, Dropout, Cast, and small math ops exporters emit.
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include "exec/onednn.hpp"
 #include "exec/ops/ops.hpp"
@@ -57,11 +58,18 @@ OpFn build_add(const NodeInfo& n) {
   };
 }
 
+// True when `x` may be overwritten: inference (no autograd), and the engine handed over its last
+// reference (the value is not read again), and no other tensor shares its storage (a view).
+bool can_overwrite(const at::Tensor& x) {
+  if (!c10::InferenceMode::is_enabled() || x.use_count() != 1) return false;
+  return x.is_mkldnn() || (x.has_storage() && x.storage().use_count() == 1);
+}
+
 OpFn build_relu(const NodeInfo& n) {
   n.expect_attrs({"consumed_inputs"});
   return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const at::Tensor& x = in[0];
-    if (onednn::is_onednn(x) && x.use_count() == 1) {
+    if (can_overwrite(x)) {
       x.relu_();
       out[0] = x;
       return;
@@ -106,15 +114,24 @@ OpFn build_clip(const NodeInfo& n) {
     const double lo = n.attr_float("min", -std::numeric_limits<float>::infinity());
     const double hi = n.attr_float("max", std::numeric_limits<float>::infinity());
     return [lo, hi](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+      if (can_overwrite(in[0]) && in[0].is_floating_point()) {
+        in[0].clamp_(lo, hi);
+        out[0] = in[0];
+        return;
+      }
       out[0] = at::clamp(in[0], lo, hi);
     };
   }
   n.expect_attrs({});
   return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
-    at::Tensor x = in[0];
+    const at::Tensor& x = in[0];  // a reference: a copy would hold a second reference
     const bool has_min = in.size() > 1 && in[1].defined();
     const bool has_max = in.size() > 2 && in[2].defined();
-    if (has_min && has_max) out[0] = at::clamp(x, in[1].item(), in[2].item());
+    if (has_min && has_max && can_overwrite(x) && !x.is_mkldnn()) {
+      // In place on the last reference (ReLU6 in MobileNets: no new activation buffer).
+      x.clamp_(in[1].item(), in[2].item());
+      out[0] = x;
+    } else if (has_min && has_max) out[0] = at::clamp(x, in[1].item(), in[2].item());
     else if (has_min) out[0] = at::clamp_min(x, in[1].item());
     else if (has_max) out[0] = at::clamp_max(x, in[2].item());
     else out[0] = x;
