@@ -64,7 +64,7 @@ void register_lowrank_command(CLI::App& app) {
     apply_global_options(o.global);
     NNC_CHECK(o.keep > 0 && o.keep <= 1, "--keep {} must be in (0, 1]", o.keep);
     NNC_CHECK(o.budget == "params" || o.budget == "flops", "--budget '{}': expected params or flops", o.budget);
-    NNC_CHECK(o.finetune.epochs >= 0, "--finetune-epochs must not be negative");
+    check_finetune_options(o.finetune);
     check_not_same_file(o.output, o.model);
     auto model = onnxio::load_model(o.model);
     auto splits = load_splits(o.data, model);

@@ -132,6 +132,7 @@ void register_prune_command(CLI::App& app) {
     auto& o = *opts;
     apply_global_options(o.global);
     NNC_CHECK(o.sparsity >= 0 && o.sparsity < 1, "--sparsity {} must be in [0, 1)", o.sparsity);
+    check_finetune_options(o.finetune);
     NNC_CHECK(o.schedule_a > 0 && o.schedule_a < 1, "--schedule-a {} must be in (0, 1)", o.schedule_a);
     NNC_CHECK(o.grid_step > 0 && o.grid_step <= 0.5, "--grid-step {} must be in (0, 0.5]", o.grid_step);
     NNC_CHECK(o.alloc == "rd" || o.alloc == "uniform" || o.alloc == "global" || o.alloc == "random" ||

@@ -19,9 +19,18 @@ void add_finetune_options(CLI::App* cmd, FinetuneOptions& options, const std::st
   cmd->add_option("--temperature", options.temperature, "Knowledge-distillation temperature")->capture_default_str();
 }
 
-bool resolve_augment(const FinetuneOptions& options, const onnx::ModelProto& model) {
+void check_finetune_options(const FinetuneOptions& options) {
+  NNC_CHECK(options.epochs >= 0, "--finetune-epochs must not be negative");
+  NNC_CHECK(options.lr > 0, "--lr {} must be positive", options.lr);
+  NNC_CHECK(options.weight_decay >= 0, "--weight-decay {} must not be negative", options.weight_decay);
   NNC_CHECK(options.augment == "auto" || options.augment == "on" || options.augment == "off",
             "--augment '{}': expected auto, on or off", options.augment);
+  NNC_CHECK(options.distill >= 0 && options.distill <= 1, "--distill {} must be in [0, 1]", options.distill);
+  NNC_CHECK(options.temperature > 0, "--temperature {} must be positive", options.temperature);
+}
+
+bool resolve_augment(const FinetuneOptions& options, const onnx::ModelProto& model) {
+  check_finetune_options(options);
   if (options.augment != "auto") return options.augment == "on";
   if (auto train = onnxio::get_metadata(model, "nncompress.train")) {
     if (train->find("augment=1") != std::string::npos) return true;
@@ -44,9 +53,6 @@ bool resolve_augment(const FinetuneOptions& options, const onnx::ModelProto& mod
 
 train::TrainOptions finetune_options(const FinetuneOptions& options, uint64_t seed, const DataOptions& data,
                                      const onnx::ModelProto& model, exec::Engine* teacher) {
-  NNC_CHECK(options.epochs >= 0, "--finetune-epochs must not be negative");
-  NNC_CHECK(options.lr > 0, "--lr {} must be positive", options.lr);
-  NNC_CHECK(options.weight_decay >= 0, "--weight-decay {} must not be negative", options.weight_decay);
   const auto norm = resolve_normalisation(data, model);
   train::TrainOptions to;
   to.epochs = options.epochs;

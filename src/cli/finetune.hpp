@@ -24,6 +24,9 @@ struct FinetuneOptions {
 // "Fine-tuning epochs ...".
 void add_finetune_options(CLI::App* cmd, FinetuneOptions& options, const std::string& what);
 
+// Checks the values (one-line errors) before any work is done.
+void check_finetune_options(const FinetuneOptions& options);
+
 // Random crops and flips: "on"/"off" as given; "auto" follows the model's nncompress.train
 // metadata when it records augmentation, else augments only models with spatial convolutions
 // (an MLP on flattened pixels is not translation-invariant).
