@@ -161,19 +161,16 @@ void register_prune_command(CLI::App& app) {
     // the coarse grid and then the full grid around each layer's chosen point. `curves` holds
     // the points evaluated so far on the current model (empty on a new model).
     auto refine_for = [&](prune::RdCurves& curves, const std::vector<prune::LayerState>& states, int64_t b) {
-      std::string key;
+      const std::string key = o.no_curve_cache ? std::string() : prune::curve_cache_key(engine, calib, layers, copt);
       if (curves.distortion.empty()) {
         curves = prune::empty_rd_curves(layers, copt);
         if (!o.no_curve_cache) {
-          key = prune::curve_cache_key(engine, calib, layers, copt);
           if (auto c = prune::load_cached_curves(cache_dir, key, layers)) {
             note(fmt::format("rd curves: cached ({}, {:.0f}% of the grid evaluated)",
                              (cache_dir / (key + ".json")).string(), 100 * prune::evaluated_fraction(*c)));
             curves = *c;
           }
         }
-      } else if (!o.no_curve_cache) {
-        key = prune::curve_cache_key(engine, calib, layers, copt);
       }
       const double before = prune::evaluated_fraction(curves), seconds_before = curves.seconds;
       prune::refine_rd_curves(engine, calib, curves, copt, o.coarse,

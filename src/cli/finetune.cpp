@@ -30,7 +30,6 @@ void check_finetune_options(const FinetuneOptions& options) {
 }
 
 bool resolve_augment(const FinetuneOptions& options, const onnx::ModelProto& model) {
-  check_finetune_options(options);
   if (options.augment != "auto") return options.augment == "on";
   if (auto train = onnxio::get_metadata(model, "nncompress.train")) {
     if (train->find("augment=1") != std::string::npos) return true;

@@ -24,7 +24,7 @@ struct FinetuneOptions {
 // "Fine-tuning epochs ...".
 void add_finetune_options(CLI::App* cmd, FinetuneOptions& options, const std::string& what);
 
-// Checks the values (one-line errors) before any work is done.
+// Checks the values (one-line errors); every command calls it before any work is done.
 void check_finetune_options(const FinetuneOptions& options);
 
 // Random crops and flips: "on"/"off" as given; "auto" follows the model's nncompress.train

@@ -41,21 +41,34 @@ RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurve
   return curves;
 }
 
-void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves,
-                        const std::vector<std::vector<std::size_t>>& todo, const RdCurveOptions& options) {
-  auto start = std::chrono::steady_clock::now();
+namespace {
+
+std::vector<at::Tensor> calib_batches(const at::Tensor& calib, int64_t batch) {
   std::vector<at::Tensor> batches;
-  for (int64_t i = 0; i < calib.size(0); i += options.batch)
-    batches.push_back(calib.narrow(0, i, std::min(options.batch, calib.size(0) - i)));
-  auto full_logits = [&]() {
-    std::vector<at::Tensor> parts;
-    for (const auto& b : batches) parts.push_back(engine.run_single(b));
-    return at::cat(parts, 0);
-  };
+  for (int64_t i = 0; i < calib.size(0); i += batch)
+    batches.push_back(calib.narrow(0, i, std::min(batch, calib.size(0) - i)));
+  return batches;
+}
+
+at::Tensor full_logits(exec::Engine& engine, const std::vector<at::Tensor>& batches) {
+  std::vector<at::Tensor> parts;
+  for (const auto& b : batches) parts.push_back(engine.run_single(b));
+  return at::cat(parts, 0);
+}
+
+std::size_t count_points(const std::vector<std::vector<std::size_t>>& todo) {
   std::size_t total = 0;
   for (const auto& t : todo) total += t.size();
+  return total;
+}
+
+// evaluate_rd_points with the calibration batches and the unpruned model's logits given.
+void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batches, const at::Tensor& reference,
+                     RdCurves& curves, const std::vector<std::vector<std::size_t>>& todo,
+                     const RdCurveOptions& options) {
+  auto start = std::chrono::steady_clock::now();
+  const std::size_t total = count_points(todo);
   if (total == 0) return;
-  const at::Tensor reference = full_logits();
   Progress progress("rd curves", static_cast<long>(total));
   std::size_t done = 0;
   double skipped = 0;
@@ -75,7 +88,7 @@ void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves&
       ++runs;
     }
     auto layer_logits = [&]() {
-      if (prefix.empty()) return full_logits();
+      if (prefix.empty()) return full_logits(engine, batches);
       std::vector<at::Tensor> parts;
       for (const auto& p : prefix) parts.push_back(engine.run_from(*p));
       return at::cat(parts, 0);
@@ -100,6 +113,15 @@ void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves&
   }
 }
 
+}  // namespace
+
+void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves,
+                        const std::vector<std::vector<std::size_t>>& todo, const RdCurveOptions& options) {
+  if (count_points(todo) == 0) return;
+  const auto batches = calib_batches(calib, options.batch);
+  evaluate_points(engine, batches, full_logits(engine, batches), curves, todo, options);
+}
+
 RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const std::vector<PrunableLayer>& layers,
                            const RdCurveOptions& options) {
   auto curves = empty_rd_curves(layers, options);
@@ -121,7 +143,15 @@ void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& c
   for (std::size_t l = 0; l < todo.size(); ++l)
     for (std::size_t g = 0; g < n; ++g)
       if ((g % every == 0 || g + 1 == n) && missing(l, g)) todo[l].push_back(g);
-  evaluate_rd_points(engine, calib, curves, todo, options);
+  // The model does not change while its curves are refined: one reference for every round.
+  const auto batches = calib_batches(calib, options.batch);
+  at::Tensor reference;
+  auto evaluate = [&] {
+    if (count_points(todo) == 0) return;
+    if (!reference.defined()) reference = full_logits(engine, batches);
+    evaluate_points(engine, batches, reference, curves, todo, options);
+  };
+  evaluate();
   for (int round = 0; round < max_rounds && every > 1; ++round) {
     const auto choice = choose(curves);
     bool any = false;
@@ -134,7 +164,7 @@ void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& c
       any = any || !todo[l].empty();
     }
     if (!any) break;
-    evaluate_rd_points(engine, calib, curves, todo, options);
+    evaluate();
   }
 }
 
