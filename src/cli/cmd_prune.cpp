@@ -92,7 +92,7 @@ void register_prune_command(CLI::App& app) {
   struct Opts {
     std::string model, output, nnc, alloc = "rd", keep_dense, report, curve_cache;
     double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01;
-    int coarse = 5;
+    int coarse = 5, final_epochs = -1;
     FinetuneOptions finetune;
     bool zero_data = false, worst_case = false, baselines = true, no_curve_cache = false, no_activation_cache = false;
     GlobalOptions global;
@@ -106,6 +106,8 @@ void register_prune_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--alloc", opts->alloc, "rd | uniform | global | random | file:ALLOC.json")->capture_default_str();
   add_finetune_options(cmd, opts->finetune, "after each schedule step (masks held fixed)");
+  cmd->add_option("--final-epochs", opts->final_epochs,
+                  "Fine-tuning epochs after the last schedule step (default: --finetune-epochs)");
   cmd->add_option("--schedule-a", opts->schedule_a, "Iterative schedule s_t = 1 - (1 - a)^t")->capture_default_str();
   cmd->add_option("--keep-dense", opts->keep_dense, "Regex of layers that stay dense");
   cmd->add_option("--grid-step", opts->grid_step, "Distortion-curve grid step")->capture_default_str();
@@ -133,6 +135,8 @@ void register_prune_command(CLI::App& app) {
     apply_global_options(o.global);
     NNC_CHECK(o.sparsity >= 0 && o.sparsity < 1, "--sparsity {} must be in [0, 1)", o.sparsity);
     check_finetune_options(o.finetune);
+    NNC_CHECK(o.final_epochs >= -1, "--final-epochs {} must be >= 0", o.final_epochs);
+    NNC_CHECK(o.final_epochs < 0 || o.finetune.epochs > 0, "--final-epochs needs --finetune-epochs > 0");
     NNC_CHECK(o.schedule_a > 0 && o.schedule_a < 1, "--schedule-a {} must be in (0, 1)", o.schedule_a);
     NNC_CHECK(o.grid_step > 0 && o.grid_step <= 0.5, "--grid-step {} must be in (0, 0.5]", o.grid_step);
     NNC_CHECK(o.alloc == "rd" || o.alloc == "uniform" || o.alloc == "global" || o.alloc == "random" ||
@@ -202,12 +206,8 @@ void register_prune_command(CLI::App& app) {
     auto states0 = layer_states(engine, layers, o.keep_dense);
     prune::RdCurves curves0;  // also used by the one-shot RD comparison below
     refine_for(curves0, states0, budget);
-    auto calib_logits = [&] {
-      std::vector<at::Tensor> parts;
-      for (int64_t i = 0; i < calib.size(0); i += o.data.batch)
-        parts.push_back(engine.run_single(calib.narrow(0, i, std::min(o.data.batch, calib.size(0) - i))));
-      return at::cat(parts);
-    };
+    const auto calib_batches = data::split_batches(calib, o.data.batch);
+    auto calib_logits = [&] { return data::run_batches(engine, calib_batches); };
     const at::Tensor ref_logits = calib_logits();
     std::vector<at::Tensor> originals;
     for (const auto& l : layers) originals.push_back(engine.weights().get(l.weight).detach().clone());
@@ -247,7 +247,8 @@ void register_prune_command(CLI::App& app) {
         if (o.finetune.distill > 0 && !teacher) teacher = std::make_unique<exec::Engine>(model);
         auto to = finetune_options(o.finetune, o.data.seed + static_cast<uint64_t>(t), o.data, model, teacher.get());
         to.masks = masks;
-        train::train(engine, splits, to);
+        if (s_t >= o.sparsity && o.final_epochs >= 0) to.epochs = o.final_epochs;
+        if (to.epochs > 0) train::train(engine, splits, to);
       }
       double after_ft = test.evaluate(engine).top1;
       steps.push_back({{"step", t}, {"target_sparsity", s_t}, {"top1_pruned", after_prune}, {"top1_finetuned", after_ft}});

@@ -50,18 +50,27 @@ Metrics metrics_from_logits(const at::Tensor& logits_in, const at::Tensor& label
   return m;
 }
 
-Evaluator::Evaluator(const Dataset& data, int64_t batch) : data_(data) {
+std::vector<at::Tensor> split_batches(const at::Tensor& images, int64_t batch) {
   NNC_CHECK(batch > 0, "--batch must be positive");
-  for (int64_t i = 0; i < data.size(); i += batch)
-    batches_.push_back(data.images.narrow(0, i, std::min(batch, data.size() - i)));
+  std::vector<at::Tensor> batches;
+  for (int64_t i = 0; i < images.size(0); i += batch)
+    batches.push_back(images.narrow(0, i, std::min(batch, images.size(0) - i)));
+  return batches;
 }
 
-at::Tensor Evaluator::logits(exec::Engine& engine) const {
+at::Tensor run_batches(exec::Engine& engine, const std::vector<at::Tensor>& batches) {
   c10::InferenceMode guard;
   std::vector<at::Tensor> parts;
-  parts.reserve(batches_.size());
-  for (const auto& b : batches_) parts.push_back(engine.run_single(b).reshape({b.size(0), -1}));
+  parts.reserve(batches.size());
+  for (const auto& b : batches) parts.push_back(engine.run_single(b));
   return at::cat(parts, 0);
+}
+
+Evaluator::Evaluator(const Dataset& data, int64_t batch) : data_(data), batches_(split_batches(data.images, batch)) {}
+
+at::Tensor Evaluator::logits(exec::Engine& engine) const {
+  auto l = run_batches(engine, batches_);
+  return l.reshape({l.size(0), -1});
 }
 
 Metrics Evaluator::evaluate(exec::Engine& engine) const {

@@ -4,6 +4,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "nncompress/data/dataset.hpp"
 
@@ -25,6 +26,11 @@ Metrics metrics_from_logits(const at::Tensor& logits, const at::Tensor& labels, 
 double macro_f1(const at::Tensor& logits, const at::Tensor& labels, int num_classes);
 // Output distortion: mean squared error of logits against reference logits.
 double output_distortion(const at::Tensor& logits, const at::Tensor& reference);
+
+// `images` cut into batches of at most `batch` (views, no copies).
+std::vector<at::Tensor> split_batches(const at::Tensor& images, int64_t batch);
+// The engine's first output on every batch, concatenated along dim 0 (inference mode).
+at::Tensor run_batches(exec::Engine& engine, const std::vector<at::Tensor>& batches);
 
 class Evaluator {
  public:

@@ -10,6 +10,7 @@
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/interrupt.hpp"
 #include "nncompress/core/progress.hpp"
+#include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 
 namespace nnc::prune {
@@ -43,19 +44,6 @@ RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurve
 
 namespace {
 
-std::vector<at::Tensor> calib_batches(const at::Tensor& calib, int64_t batch) {
-  std::vector<at::Tensor> batches;
-  for (int64_t i = 0; i < calib.size(0); i += batch)
-    batches.push_back(calib.narrow(0, i, std::min(batch, calib.size(0) - i)));
-  return batches;
-}
-
-at::Tensor full_logits(exec::Engine& engine, const std::vector<at::Tensor>& batches) {
-  std::vector<at::Tensor> parts;
-  for (const auto& b : batches) parts.push_back(engine.run_single(b));
-  return at::cat(parts, 0);
-}
-
 std::size_t count_points(const std::vector<std::vector<std::size_t>>& todo) {
   std::size_t total = 0;
   for (const auto& t : todo) total += t.size();
@@ -88,7 +76,7 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
       ++runs;
     }
     auto layer_logits = [&]() {
-      if (prefix.empty()) return full_logits(engine, batches);
+      if (prefix.empty()) return data::run_batches(engine, batches);
       std::vector<at::Tensor> parts;
       for (const auto& p : prefix) parts.push_back(engine.run_from(*p));
       return at::cat(parts, 0);
@@ -118,8 +106,8 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
 void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves,
                         const std::vector<std::vector<std::size_t>>& todo, const RdCurveOptions& options) {
   if (count_points(todo) == 0) return;
-  const auto batches = calib_batches(calib, options.batch);
-  evaluate_points(engine, batches, full_logits(engine, batches), curves, todo, options);
+  const auto batches = data::split_batches(calib, options.batch);
+  evaluate_points(engine, batches, data::run_batches(engine, batches), curves, todo, options);
 }
 
 RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const std::vector<PrunableLayer>& layers,
@@ -144,11 +132,11 @@ void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& c
     for (std::size_t g = 0; g < n; ++g)
       if ((g % every == 0 || g + 1 == n) && missing(l, g)) todo[l].push_back(g);
   // The model does not change while its curves are refined: one reference for every round.
-  const auto batches = calib_batches(calib, options.batch);
+  const auto batches = data::split_batches(calib, options.batch);
   at::Tensor reference;
   auto evaluate = [&] {
     if (count_points(todo) == 0) return;
-    if (!reference.defined()) reference = full_logits(engine, batches);
+    if (!reference.defined()) reference = data::run_batches(engine, batches);
     evaluate_points(engine, batches, reference, curves, todo, options);
   };
   evaluate();

@@ -10,6 +10,7 @@
 #include "nncompress/compress/share/search.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/progress.hpp"
+#include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/store/entropy.hpp"
 
@@ -34,14 +35,8 @@ std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const Shared
                                               const std::vector<int>& group_of, const StrideSeedOptions& o) {
   NNC_CHECK(!group_of.empty() && group_of.size() == set.names.size(), "stride seeds: bad tensor groups");
   const int groups = *std::max_element(group_of.begin(), group_of.end()) + 1;
-  std::vector<at::Tensor> batches;
-  for (int64_t i = 0; i < calib.size(0); i += o.batch)
-    batches.push_back(calib.narrow(0, i, std::min(o.batch, calib.size(0) - i)));
-  auto reference = [&] {
-    std::vector<at::Tensor> parts;
-    for (const auto& b : batches) parts.push_back(engine.run_single(b));
-    return at::cat(parts, 0);
-  }();
+  const auto batches = data::split_batches(calib, o.batch);
+  const auto reference = data::run_batches(engine, batches);
   // Everything on the fine grid: the starting point each group's curve is measured from.
   std::vector<int> ones(set.names.size(), 1);
   const auto fine = uniform_bins(set, o.k, ones);
