@@ -17,6 +17,7 @@
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/store/model_store.hpp"
+#include "nncompress/compress/lowrank/latency.hpp"
 #include "nncompress/compress/lowrank/report.hpp"
 #include "nncompress/core/interrupt.hpp"
 #include "nncompress/train/trainer.hpp"
@@ -43,6 +44,8 @@ void register_lowrank_command(CLI::App& app) {
   struct Opts {
     std::string model, output, nnc, budget = "params", report;
     double keep = 0.3;
+    std::vector<int64_t> groups{1, 2, 3, 5, 7, 9};
+    bool latency_aware = false;
     FinetuneOptions finetune{0, 1e-3, 1e-4, "auto", 0.5, 4.0};  // distillation: -1.25 -> -0.33 pt on ResNet-20
     GlobalOptions global;
     DataOptions data;
@@ -53,6 +56,13 @@ void register_lowrank_command(CLI::App& app) {
   cmd->add_option("--keep", opts->keep, "Fraction of all initializer elements (or FLOPs) that remain, in (0, 1]")
       ->capture_default_str();
   cmd->add_option("--budget", opts->budget, "params | flops")->capture_default_str();
+  cmd->add_option("--groups", opts->groups, "Candidate channel-group counts k per layer (1 only: plain SVD)")
+      ->capture_default_str()
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--latency-aware", opts->latency_aware,
+                "Keep dense every layer whose factored form is measured slower in the engine (batch 256), "
+                "re-allocating the budget over the others");
   add_finetune_options(cmd, opts->finetune, "after decomposition");
   cmd->add_option("--report", opts->report,
                   "Report directory: layers.csv, lowrank.json, error_vs_budget.svg (ALDS and plain SVD swept over budgets)");
@@ -69,7 +79,7 @@ void register_lowrank_command(CLI::App& app) {
     auto model = onnxio::load_model(o.model);
     auto splits = load_splits(o.data, model);
     const auto kind = o.budget == "params" ? lowrank::BudgetKind::kParams : lowrank::BudgetKind::kFlops;
-    lowrank::AldsProblem problem(lowrank::find_layers(model), kind);
+    lowrank::AldsProblem problem(lowrank::find_layers(model), kind, o.groups);
     const int64_t total_params = lowrank::total_initializer_elements(model);
     int64_t total_flops = 0, layer_params = 0;
     for (const auto& l : problem.layers()) {
@@ -77,18 +87,44 @@ void register_lowrank_command(CLI::App& app) {
       layer_params += l.params();
     }
     const int64_t total = kind == lowrank::BudgetKind::kParams ? total_params : total_flops;
-    const int64_t fixed = total - problem.dense_cost();
-    const auto budget = static_cast<int64_t>(o.keep * static_cast<double>(total)) - fixed;
-    NNC_CHECK(budget > 0, "--keep {}: the {} {} of layers that cannot be decomposed already exceed the budget of {}",
-              o.keep, fixed, o.budget, static_cast<int64_t>(o.keep * static_cast<double>(total)));
+    int64_t fixed = 0, budget = 0;  // cost of the layers left dense; what the decomposed ones may use
+    auto fit_budget = [&] {
+      fixed = total - problem.dense_cost();
+      budget = static_cast<int64_t>(o.keep * static_cast<double>(total)) - fixed;
+      NNC_CHECK(budget > 0, "--keep {}: the {} {} of layers that cannot be decomposed already exceed the budget of {}",
+                o.keep, fixed, o.budget, static_cast<int64_t>(o.keep * static_cast<double>(total)));
+    };
+    fit_budget();
     auto t_alloc = std::chrono::steady_clock::now();
     auto alloc = problem.alds(budget);
     const double alloc_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_alloc).count();
 
     data::Evaluator test(splits.test, o.data.batch);
     exec::Engine original(model);
-    const double top1_before = test.evaluate(original).top1;
     auto latency_batch = splits.test.images.narrow(0, 0, std::min<int64_t>(256, splits.test.size()));
+    // Latency-aware: factored layers measured slower than their dense originals are kept dense
+    // and the budget is re-allocated over the others, until every factored layer is faster.
+    std::vector<lowrank::LayerLatency> latencies;
+    if (o.latency_aware) {
+      const auto dense_profile = original.profile({latency_batch});
+      for (int round = 1;; ++round) {
+        exec::Engine trial(lowrank::decompose(model, problem, alloc));
+        latencies = lowrank::layer_latencies(problem.layers(), alloc, dense_profile, trial.profile({latency_batch}));
+        int slower = 0;
+        for (std::size_t i = 0; i < latencies.size(); ++i) {
+          const auto& t = latencies[i];
+          if (!t.measured || t.factored_ms < t.dense_ms) continue;
+          problem.keep_dense(i, fmt::format("kept dense: factored {:.2f} ms >= dense {:.2f} ms (batch {})",
+                                            t.factored_ms, t.dense_ms, latency_batch.size(0)));
+          ++slower;
+        }
+        note(fmt::format("latency-aware round {}: {} factored layer(s) not faster than dense", round, slower));
+        if (slower == 0 || interrupted()) break;
+        fit_budget();
+        alloc = problem.alds(budget);
+      }
+    }
+    const double top1_before = test.evaluate(original).top1;
     const double latency_before = median_latency_ms(original, latency_batch);
     // One image at a time, as on a device.
     const auto single = latency_batch.narrow(0, 0, 1);
@@ -134,6 +170,10 @@ void register_lowrank_command(CLI::App& app) {
                         {"error", c.error}, {"params_before", l.params()}, {"params_after", c.factored ? c.params : l.params()},
                         {"flops_before", l.flops()}, {"flops_after", c.factored ? c.flops : l.flops()},
                         {"note", l.decomposable() ? (c.factored ? "factored" : "kept dense") : l.skip_reason}});
+      if (i < latencies.size() && latencies[i].measured) {
+        layers.back()["latency_ms_dense"] = latencies[i].dense_ms;
+        layers.back()["latency_ms_factored"] = latencies[i].factored_ms;
+      }
     }
     const std::size_t fp32 = store::fp32_initializer_bytes(model);
     nlohmann::json j{{"model", o.model}, {"output", o.output}, {"keep", o.keep}, {"budget", o.budget},
@@ -147,7 +187,7 @@ void register_lowrank_command(CLI::App& app) {
                      {"latency_ms_after", latency_after}, {"latency_batch", latency_batch.size(0)},
                      {"latency_ms_before_batch1", latency_before_1}, {"latency_ms_after_batch1", latency_after_1},
                      {"allocation_seconds", alloc_seconds}, {"layers", layers}, {"baselines_no_finetune", baselines},
-                     {"finetune_epochs", o.finetune.epochs},
+                     {"finetune_epochs", o.finetune.epochs}, {"latency_aware", o.latency_aware},
                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
     if (!o.report.empty()) {
       // Error vs budget: ALDS and plain SVD at budgets around the chosen one (allocation only).

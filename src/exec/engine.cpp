@@ -99,6 +99,7 @@ struct Engine::Impl {
   bool training = false;
   bool use_onednn = false;
   uint64_t generation = 0;
+  std::vector<std::vector<double>>* step_ms = nullptr;  // set by Engine::profile
 
   int slot(const std::string& name) {
     auto it = slot_of.find(name);
@@ -151,6 +152,7 @@ Step Engine::Impl::build_step(const onnx::NodeProto& node) {
   Step step;
   step.fn = (*builder)(info);
   step.label = info.label();
+  step.nodes = {node.name().empty() ? (node.output_size() ? node.output(0) : std::string()) : node.name()};
   step.onednn_inputs = registry->traits(node.op_type(), opset).onednn;
   for (const auto& i : node.input()) step.in.push_back(i.empty() ? -1 : slot(i));
   for (const auto& o : node.output()) step.out.push_back(o.empty() ? -1 : slot(o));
@@ -276,7 +278,7 @@ void Engine::Impl::run_steps(const std::vector<Step>& plan, std::vector<at::Tens
   static const bool profile = std::getenv("NNC_PROFILE") != nullptr;
   for (std::size_t i = from; i < to; ++i) {
     const auto& step = plan[i];
-    auto t0 = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    auto t0 = profile || step_ms ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     ins.clear();
     for (int s : step.in) {
       if (s < 0) {
@@ -302,9 +304,10 @@ void Engine::Impl::run_steps(const std::vector<Step>& plan, std::vector<at::Tens
     for (std::size_t k = 0; k < step.out.size(); ++k)
       if (step.out[k] >= 0) slots[step.out[k]] = std::move(outs[k]);
     for (int s : step.release) slots[s].reset();
-    if (profile) {
+    if (profile || step_ms) {
       double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(stderr, "profile %8.3f ms  %s\n", ms, step.label.c_str());
+      if (step_ms) (*step_ms)[i].push_back(ms);
+      if (profile) std::fprintf(stderr, "profile %8.3f ms  %s\n", ms, step.label.c_str());
     }
   }
 }
@@ -346,6 +349,29 @@ std::vector<at::Tensor> Engine::run(const std::vector<at::Tensor>& inputs) {
 }
 
 at::Tensor Engine::run_single(const at::Tensor& input) { return run({input}).at(0); }
+
+std::vector<StepTime> Engine::profile(const std::vector<at::Tensor>& inputs, int runs) {
+  NNC_CHECK(!impl_->training, "profiling runs in inference mode only");
+  NNC_CHECK(runs > 0, "profile: runs must be positive");
+  const auto& plan = impl_->infer_plan;
+  run(inputs);  // warm-up: oneDNN weight packing, allocator
+  std::vector<std::vector<double>> ms(plan.size());
+  impl_->step_ms = &ms;
+  try {
+    for (int r = 0; r < runs; ++r) run(inputs);
+  } catch (...) {
+    impl_->step_ms = nullptr;
+    throw;
+  }
+  impl_->step_ms = nullptr;
+  std::vector<StepTime> result;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    auto& v = ms[i];
+    std::sort(v.begin(), v.end());
+    result.push_back({plan[i].nodes, v.empty() ? 0.0 : v[v.size() / 2]});
+  }
+  return result;
+}
 
 std::shared_ptr<const PrefixCache> Engine::run_prefix(const std::vector<at::Tensor>& inputs, const std::string& weight) {
   NNC_CHECK(!impl_->training, "activation caching runs in inference mode only");

@@ -84,6 +84,8 @@ std::vector<Step> fuse_conv_batchnorm(const std::vector<Step>& plan,
                 plan[i].in[4]};
     fused.out = {plan[i].out[0]};
     fused.label = plan[p->second].label + "+" + plan[i].label;
+    fused.nodes = plan[p->second].nodes;
+    fused.nodes.insert(fused.nodes.end(), plan[i].nodes.begin(), plan[i].nodes.end());
     fused.onednn_inputs = plan[p->second].onednn_inputs;
     absorbed[p->second] = true;
     replacement[i] = std::move(fused);

@@ -12,6 +12,7 @@ struct Step {
   std::vector<int> in, out;  // value slots; -1 for absent optional inputs/outputs
   std::vector<int> release;  // slots whose last reader is this step
   std::string label;
+  std::vector<std::string> nodes;  // names of the ONNX nodes it runs (first output when unnamed)
   bool onednn_inputs = false;  // kernel accepts oneDNN tensors (OpTraits::onednn)
 };
 

@@ -247,3 +247,19 @@ TEST(Engine, InPlaceActivationsNeverOverwriteAValueReadLater) {
   EXPECT_TRUE(torch::allclose(e.run_single(x), expected));
   EXPECT_TRUE(torch::allclose(e.run_single(x), expected));  // a second run sees intact state
 }
+
+TEST(Engine, ProfileTimesEveryStepAndNamesFusedNodes) {
+  auto model = conv_bn_model();
+  model.mutable_graph()->mutable_node(0)->set_name("conv");
+  exec::Engine e(model);
+  auto steps = e.profile({torch::randn({8, 2, 6, 6})}, 3);
+  ASSERT_EQ(steps.size(), e.num_steps(false));
+  // Conv + BatchNormalization are one step; unnamed nodes are named by their first output.
+  EXPECT_EQ(steps[0].nodes, (std::vector<std::string>{"conv", "n"}));
+  EXPECT_EQ(steps[1].nodes, (std::vector<std::string>{"r"}));
+  EXPECT_EQ(steps.back().nodes, (std::vector<std::string>{"y"}));
+  for (const auto& s : steps) EXPECT_GE(s.ms, 0.0);
+  // Profiling leaves normal runs untouched.
+  auto x = torch::randn({3, 2, 6, 6});
+  EXPECT_LT((e.run_single(x) - reference(e.weights(), x)).abs().max().item<float>(), 1e-4);
+}

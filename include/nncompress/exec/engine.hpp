@@ -29,6 +29,13 @@ struct ValueInfo {
   std::vector<int64_t> shape;     // -1 for symbolic/unknown dims
 };
 
+// One compiled inference step: the ONNX nodes it runs (several when fused, e.g. Conv +
+// BatchNormalization) and its median wall time.
+struct StepTime {
+  std::vector<std::string> nodes;
+  double ms = 0;
+};
+
 // Activation cache for searches that change one weight at a time (see Engine::run_prefix).
 struct PrefixCache;
 
@@ -49,6 +56,9 @@ class Engine {
   // Runs the graph. Under inference this uses InferenceMode; in training mode gradients flow.
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs);
   at::Tensor run_single(const at::Tensor& input);  // one input, first output
+
+  // Per-step median wall time over `runs` inference runs (after one warm-up run), in plan order.
+  std::vector<StepTime> profile(const std::vector<at::Tensor>& inputs, int runs = 10);
 
   // Activation caching (inference only): runs the graph up to, not including, the first step
   // that reads `weight` and keeps the values live at that point. run_from() then runs only the

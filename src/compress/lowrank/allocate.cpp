@@ -52,6 +52,11 @@ LayerChoice AldsProblem::choose(std::size_t layer, int64_t k, int64_t j) {
   return c;
 }
 
+void AldsProblem::keep_dense(std::size_t layer, std::string reason) {
+  NNC_CHECK(layer < layers_.size() && !reason.empty(), "keep_dense: bad layer or empty reason");
+  layers_[layer].skip_reason = std::move(reason);
+}
+
 int64_t AldsProblem::dense_cost() const {
   int64_t total = 0;
   for (const auto& l : layers_)

@@ -42,6 +42,9 @@ class AldsProblem {
   // Cheapest possible cost (rank 1 with the cheapest k in every decomposable layer).
   int64_t min_cost() const;
 
+  // Takes a layer out of the search (it stays dense, e.g. when factoring it is slower).
+  void keep_dense(std::size_t layer, std::string reason);
+
   const GroupedSvd& svd(std::size_t layer, int64_t k);  // cached
   LayerChoice choose(std::size_t layer, int64_t k, int64_t j);
 
