@@ -91,8 +91,9 @@ void register_lowrank_command(CLI::App& app) {
     auto fit_budget = [&] {
       fixed = total - problem.dense_cost();
       budget = static_cast<int64_t>(o.keep * static_cast<double>(total)) - fixed;
-      NNC_CHECK(budget > 0, "--keep {}: the {} {} of layers that cannot be decomposed already exceed the budget of {}",
-                o.keep, fixed, o.budget, static_cast<int64_t>(o.keep * static_cast<double>(total)));
+      NNC_CHECK(budget > 0, "--keep {}: the {} {} of layers that cannot be decomposed{} already exceed the budget of {}",
+                o.keep, fixed, o.budget, o.latency_aware ? " (or are kept dense because factoring them is slower)" : "",
+                static_cast<int64_t>(o.keep * static_cast<double>(total)));
     };
     fit_budget();
     auto t_alloc = std::chrono::steady_clock::now();
