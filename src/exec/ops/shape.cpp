@@ -344,7 +344,7 @@ void register_shape_ops(OpRegistry& r) {
   r.add("Squeeze", build_squeeze);
   r.add("Unsqueeze", build_unsqueeze);
   r.add("Pad", build_pad);
-  r.add("Shape", build_shape);
+  r.add("Shape", build_shape, 1, INT_MAX, {.onednn = true});  // reads sizes only: no reorder
   r.add("Gather", build_gather);
   r.add("ConstantOfShape", build_constant_of_shape);
   r.add("Constant", build_constant);
