@@ -92,7 +92,7 @@ void register_prune_command(CLI::App& app) {
   struct Opts {
     std::string model, output, nnc, alloc = "rd", keep_dense, report, curve_cache;
     double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01;
-    int coarse = 5, final_epochs = -1;
+    int coarse = 8, final_epochs = -1;
     FinetuneOptions finetune;
     bool zero_data = false, worst_case = false, baselines = true, no_curve_cache = false, no_activation_cache = false;
     GlobalOptions global;

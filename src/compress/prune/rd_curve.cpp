@@ -140,18 +140,23 @@ void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& c
     evaluate_points(engine, batches, reference, curves, todo, options);
   };
   evaluate();
+  // Halving search around the choice: probe choice +- s; once every layer's choice has both
+  // neighbours at distance s evaluated, halve s; done when the neighbours at distance 1 are.
+  std::size_t s = every / 2;
   for (int round = 0; round < max_rounds && every > 1; ++round) {
     const auto choice = choose(curves);
     bool any = false;
     for (std::size_t l = 0; l < todo.size(); ++l) {
       todo[l].clear();
-      const std::size_t lo = choice[l] >= every - 1 ? choice[l] - (every - 1) : 0;
-      const std::size_t hi = std::min(n - 1, choice[l] + (every - 1));
-      for (std::size_t g = lo; g <= hi; ++g)
-        if (missing(l, g)) todo[l].push_back(g);
+      if (choice[l] >= s && missing(l, choice[l] - s)) todo[l].push_back(choice[l] - s);
+      if (choice[l] + s < n && missing(l, choice[l] + s)) todo[l].push_back(choice[l] + s);
       any = any || !todo[l].empty();
     }
-    if (!any) break;
+    if (!any) {
+      if (s <= 1) break;
+      s /= 2;
+      continue;
+    }
     evaluate();
   }
 }

@@ -52,13 +52,14 @@ RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const 
                            const RdCurveOptions& options);
 
 // Coarse-to-fine evaluation for one allocation: evaluates every `coarse_every`-th grid point
-// (and the last) of every layer, then, repeatedly, the unevaluated points within
-// coarse_every - 1 steps of the grid point `choose` picks for each layer, until the choice rests
-// on evaluated neighbours (at most `max_rounds` rounds). Points already in `curves` are reused,
-// so successive budgets refine the same curves. The DP only picks evaluated points.
+// (and the last) of every layer, then a halving search around the grid point `choose` picks for
+// each layer: the points s = coarse_every / 2 steps either side of the choice are evaluated and
+// the choice re-made until they all are, then s is halved, down to s = 1, so the final choice
+// rests on evaluated neighbours (at most `max_rounds` rounds). Points already in `curves` are
+// reused, so successive budgets refine the same curves. The DP only picks evaluated points.
 void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves, const RdCurveOptions& options,
                       int coarse_every, const std::function<std::vector<std::size_t>(const RdCurves&)>& choose,
-                      int max_rounds = 4);
+                      int max_rounds = 64);
 
 // Fraction of the curves' points that have been evaluated.
 double evaluated_fraction(const RdCurves& curves);
