@@ -254,7 +254,12 @@ void register_prune_command(CLI::App& app) {
       steps.push_back({{"step", t}, {"target_sparsity", s_t}, {"top1_pruned", after_prune}, {"top1_finetuned", after_ft}});
       note(fmt::format("prune step {}: sparsity {:.3f}, test top-1 {:.2f}% after pruning, {:.2f}% after fine-tuning", t,
                        s_t, 100 * after_prune, 100 * after_ft));
-      if (s_t >= o.sparsity || interrupted()) break;
+      if (s_t >= o.sparsity) break;
+      if (interrupted()) {
+        note(fmt::format("interrupted: writing the model as of step {} (sparsity {:.3f}, the best fine-tuning epoch), "
+                         "not the requested {:.3f}", t, s_t, o.sparsity));
+        break;
+      }
     }
     const double top1_after = test.evaluate(engine).top1;
     auto pruned = engine.to_model();
