@@ -188,7 +188,7 @@ void register_lowrank_command(CLI::App& app) {
                      {"latency_ms_after", latency_after}, {"latency_batch", latency_batch.size(0)},
                      {"latency_ms_before_batch1", latency_before_1}, {"latency_ms_after_batch1", latency_after_1},
                      {"allocation_seconds", alloc_seconds}, {"layers", layers}, {"baselines_no_finetune", baselines},
-                     {"finetune_epochs", o.finetune.epochs}, {"latency_aware", o.latency_aware},
+                     {"finetune_epochs", o.finetune.epochs}, {"latency_aware", o.latency_aware}, {"groups", o.groups},
                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
     if (!o.report.empty()) {
       // Error vs budget: ALDS and plain SVD at budgets around the chosen one (allocation only).

@@ -286,6 +286,7 @@ void register_prune_command(CLI::App& app) {
                      {"ratio", static_cast<double>(fp32) / static_cast<double>(container.size())},
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes (sparse, fp32 values)"},
                      {"nnc_bytes", container.size()}, {"oneshot_comparison", oneshot}, {"steps", steps},
+                     {"finetune_epochs", o.finetune.epochs}, {"final_epochs", o.final_epochs < 0 ? o.finetune.epochs : o.final_epochs},
                      {"curve_seconds", curves0.seconds}, {"curves_from_cache", curves0.from_cache},
                      {"curve_steps_skipped", curves0.skipped_fraction},
                      {"curve_points_evaluated", prune::evaluated_fraction(curves0)}, {"coarse", o.coarse},
