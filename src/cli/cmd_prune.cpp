@@ -137,6 +137,7 @@ void register_prune_command(CLI::App& app) {
     check_finetune_options(o.finetune);
     NNC_CHECK(o.final_epochs >= -1, "--final-epochs {} must be >= 0", o.final_epochs);
     NNC_CHECK(o.final_epochs < 0 || o.finetune.epochs > 0, "--final-epochs needs --finetune-epochs > 0");
+    const int final_epochs = o.final_epochs < 0 ? o.finetune.epochs : o.final_epochs;
     NNC_CHECK(o.schedule_a > 0 && o.schedule_a < 1, "--schedule-a {} must be in (0, 1)", o.schedule_a);
     NNC_CHECK(o.grid_step > 0 && o.grid_step <= 0.5, "--grid-step {} must be in (0, 0.5]", o.grid_step);
     NNC_CHECK(o.alloc == "rd" || o.alloc == "uniform" || o.alloc == "global" || o.alloc == "random" ||
@@ -247,7 +248,7 @@ void register_prune_command(CLI::App& app) {
         if (o.finetune.distill > 0 && !teacher) teacher = std::make_unique<exec::Engine>(model);
         auto to = finetune_options(o.finetune, o.data.seed + static_cast<uint64_t>(t), o.data, model, teacher.get());
         to.masks = masks;
-        if (s_t >= o.sparsity && o.final_epochs >= 0) to.epochs = o.final_epochs;
+        if (s_t >= o.sparsity) to.epochs = final_epochs;
         if (to.epochs > 0) train::train(engine, splits, to);
       }
       double after_ft = test.evaluate(engine).top1;
@@ -286,7 +287,7 @@ void register_prune_command(CLI::App& app) {
                      {"ratio", static_cast<double>(fp32) / static_cast<double>(container.size())},
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes (sparse, fp32 values)"},
                      {"nnc_bytes", container.size()}, {"oneshot_comparison", oneshot}, {"steps", steps},
-                     {"finetune_epochs", o.finetune.epochs}, {"final_epochs", o.final_epochs < 0 ? o.finetune.epochs : o.final_epochs},
+                     {"finetune_epochs", o.finetune.epochs}, {"final_epochs", final_epochs},
                      {"curve_seconds", curves0.seconds}, {"curves_from_cache", curves0.from_cache},
                      {"curve_steps_skipped", curves0.skipped_fraction},
                      {"curve_points_evaluated", prune::evaluated_fraction(curves0)}, {"coarse", o.coarse},
