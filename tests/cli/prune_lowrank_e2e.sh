@@ -50,21 +50,4 @@ fi
 expect_error "--keep 0 must be in (0, 1]" "$NNC" lowrank "$M" --keep 0 -o "$WORK/x.onnx"
 expect_error "--final-epochs needs --finetune-epochs > 0" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --final-epochs 3
 
-# Latency-aware low-rank: every layer left factored is measured faster than its dense original.
-# Which layers pay off depends on the machine's load (under parallel tests fc1, 400k of LeNet-5's
-# 431k parameters, can measure slower), so --keep leaves room for fc1 staying dense.
-"$NNC" lowrank "$M" --keep 0.97 --latency-aware --groups 1,2 -o "$WORK/la.onnx" --json -q > "$WORK/la.json"
-/usr/bin/python3 - "$WORK/la.json" <<'PYEOF'
-import json, sys
-j = json.load(open(sys.argv[1]))
-assert j["latency_aware"] is True and j["groups"] == [1, 2], (j["latency_aware"], j["groups"])
-factored = [l for l in j["layers"] if l["note"] == "factored"]
-for l in factored:
-    assert l["k"] in (1, 2), l
-    assert l["latency_ms_factored"] < l["latency_ms_dense"], l
-for l in j["layers"]:
-    if l["note"].startswith("kept dense: factored"):
-        assert l["k"] == 0 and l["params_after"] == l["params_before"], l
-assert j["params_kept"] <= 0.97 + 1e-9, j["params_kept"]
-PYEOF
 echo "1 passed, 0 failed"
