@@ -90,7 +90,7 @@ prune::AllocationResult read_allocation_file(const std::string& path, const std:
 
 void register_prune_command(CLI::App& app) {
   struct Opts {
-    std::string model, output, nnc, alloc = "rd", keep_dense, report, curve_cache;
+    std::string model, output, nnc, alloc = "rd", keep_dense, report, curve_cache, distortion = "mse";
     double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01;
     int coarse = 8, final_epochs = -1;
     FinetuneOptions finetune;
@@ -117,7 +117,11 @@ void register_prune_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--zero-data", opts->zero_data, "Calibrate on standard-normal inputs instead of data");
-  cmd->add_flag("--worst-case", opts->worst_case, "Curves use the worst sample's distortion");
+  cmd->add_option("--distortion", opts->distortion,
+                  "Output distortion of the curves: mse (of logits, as published) | worst (worst sample's MSE) | "
+                  "kl (KL divergence of the predicted class distribution)")
+      ->capture_default_str();
+  cmd->add_flag("--worst-case", opts->worst_case, "Same as --distortion worst");
   cmd->add_option("--curve-cache", opts->curve_cache,
                   "Directory caching distortion curves by model/data hash (default: $NNC_CACHE_DIR, "
                   "$XDG_CACHE_HOME/nncompress or ~/.cache/nncompress)");
@@ -158,7 +162,7 @@ void register_prune_command(CLI::App& app) {
     const auto budget = static_cast<int64_t>(std::llround((1.0 - o.sparsity) * static_cast<double>(total)));
     prune::RdCurveOptions copt;
     copt.grid = prune::default_grid(o.grid_step);
-    copt.worst_case = o.worst_case;
+    copt.distortion = o.worst_case ? prune::Distortion::kWorst : prune::parse_distortion(o.distortion);
     copt.batch = o.data.batch;
     copt.cache_activations = !o.no_activation_cache;
     const fs::path cache_dir = o.curve_cache.empty() ? prune::default_curve_cache_dir() : fs::path(o.curve_cache);
@@ -221,7 +225,7 @@ void register_prune_command(CLI::App& app) {
       auto a = allocate(m, states0, budget, &curves0);
       apply_allocation(engine, states0, a);
       if (m == "rd") oneshot_rd_phi = a.fraction;
-      double measured = prune::logit_distortion(calib_logits(), ref_logits, o.worst_case);
+      double measured = prune::logit_distortion(calib_logits(), ref_logits, copt.distortion);
       oneshot.push_back({{"alloc", m}, {"top1", test.evaluate(engine).top1},
                          {"sparsity", 1.0 - static_cast<double>(a.total_kept) / static_cast<double>(total)},
                          {"predicted_distortion", a.predicted_distortion}, {"measured_distortion", measured}});
@@ -288,7 +292,7 @@ void register_prune_command(CLI::App& app) {
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes (sparse, fp32 values)"},
                      {"nnc_bytes", container.size()}, {"oneshot_comparison", oneshot}, {"steps", steps},
                      {"finetune_epochs", o.finetune.epochs}, {"final_epochs", final_epochs},
-                     {"curve_seconds", curves0.seconds}, {"curves_from_cache", curves0.from_cache},
+                     {"distortion", prune::distortion_name(copt.distortion)}, {"curve_seconds", curves0.seconds}, {"curves_from_cache", curves0.from_cache},
                      {"curve_steps_skipped", curves0.skipped_fraction},
                      {"curve_points_evaluated", prune::evaluated_fraction(curves0)}, {"coarse", o.coarse},
                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};

@@ -56,7 +56,10 @@ std::string curve_cache_key(exec::Engine& engine, const at::Tensor& calib, const
   f.tensor(calib);
   auto grid = options.grid.empty() ? default_grid() : options.grid;
   f.bytes(grid.data(), grid.size() * sizeof(double));
-  f.bytes(&options.worst_case, sizeof(options.worst_case));
+  // (v1 keys hashed a worst-case flag here; mse and worst keep their keys, so cached curves stay valid)
+  const bool worst_case = options.distortion == Distortion::kWorst;
+  f.bytes(&worst_case, sizeof(worst_case));
+  if (options.distortion == Distortion::kKl) f.str("kl");
   return fmt::format("{:016x}", f.h);
 }
 

@@ -22,9 +22,42 @@ std::vector<double> default_grid(double step) {
   return g;
 }
 
-double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, bool worst_case) {
+Distortion parse_distortion(const std::string& name) {
+  if (name == "mse") return Distortion::kMse;
+  if (name == "worst") return Distortion::kWorst;
+  if (name == "kl") return Distortion::kKl;
+  fail(ErrorCode::kInvalidArgument, "--distortion '{}': expected mse, worst or kl", name);
+}
+
+const char* distortion_name(Distortion d) {
+  switch (d) {
+    case Distortion::kMse: return "mse";
+    case Distortion::kWorst: return "worst";
+    case Distortion::kKl: return "kl";
+  }
+  return "?";
+}
+
+namespace {
+
+// log-probabilities of each row: log_softmax of logits, or the log of rows that already are
+// probability distributions.
+at::Tensor log_probabilities(const at::Tensor& out) {
+  auto rows = out.reshape({out.size(0), -1}).to(at::kDouble);
+  const bool probabilities =
+      rows.min().item<double>() >= 0 && (rows.sum(1) - 1).abs().max().item<double>() < 1e-3;
+  return probabilities ? rows.clamp_min(1e-12).log() : at::log_softmax(rows, 1);
+}
+
+}  // namespace
+
+double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, Distortion kind) {
+  if (kind == Distortion::kKl) {
+    auto log_p = log_probabilities(reference), log_q = log_probabilities(logits);
+    return (log_p.exp() * (log_p - log_q)).sum(1).mean().item<double>();
+  }
   auto sq = (logits - reference).pow(2);
-  if (!worst_case) return sq.mean().item<double>();
+  if (kind == Distortion::kMse) return sq.mean().item<double>();
   return sq.reshape({sq.size(0), -1}).mean(1).max().item<double>();
 }
 
@@ -87,7 +120,7 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
         curves.distortion[l][g] = 0.0;
       } else {
         store.set(idx, original * magnitude_mask(original, phi));
-        curves.distortion[l][g] = logit_distortion(layer_logits(), reference, options.worst_case);
+        curves.distortion[l][g] = logit_distortion(layer_logits(), reference, options.distortion);
       }
       progress.update(static_cast<long>(++done), curves.layers[l].node);
     }

@@ -50,7 +50,7 @@ TEST(RdCurve, CurvesStartAtZeroGrowAndRestoreWeights) {
   auto ref = e.run_single(calib);
   auto w = e.weights().get("fc2.w").clone();
   e.weights().set("fc2.w", w * prune::magnitude_mask(w, 0.5));
-  double d = prune::logit_distortion(e.run_single(calib), ref, false);
+  double d = prune::logit_distortion(e.run_single(calib), ref, prune::Distortion::kMse);
   EXPECT_NEAR(d, curves.distortion[1][5], 1e-9);
   // Activation caching computes the same curves as full runs.
   e.weights().set("fc2.w", w);
@@ -85,6 +85,13 @@ TEST(RdCurve, DiskCacheRoundTripsAndKeyFollowsWeightsAndData) {
   e.weights().set("fc1.b", w * 0.5);
   EXPECT_NE(key, prune::curve_cache_key(e, calib, layers, opt));
   e.weights().set("fc1.b", w);
+  opt.distortion = prune::Distortion::kKl;
+  const auto kl_key = prune::curve_cache_key(e, calib, layers, opt);
+  EXPECT_NE(key, kl_key);
+  opt.distortion = prune::Distortion::kWorst;
+  EXPECT_NE(key, prune::curve_cache_key(e, calib, layers, opt));
+  EXPECT_NE(kl_key, prune::curve_cache_key(e, calib, layers, opt));
+  opt.distortion = prune::Distortion::kMse;
   opt.grid = prune::default_grid(0.5);
   EXPECT_NE(key, prune::curve_cache_key(e, calib, layers, opt));
   // A damaged entry is ignored (recomputed), not trusted.
@@ -94,6 +101,35 @@ TEST(RdCurve, DiskCacheRoundTripsAndKeyFollowsWeightsAndData) {
   }
   EXPECT_FALSE(prune::load_cached_curves(dir, key, layers).has_value());
   std::filesystem::remove_all(dir);
+}
+
+TEST(RdCurve, DistortionMeasures) {
+  // Two samples, three classes; values worked out by hand.
+  auto ref = torch::tensor({{2.0, 0.0, 0.0}, {0.0, 1.0, 0.0}});
+  auto out = torch::tensor({{1.0, 0.0, 0.0}, {0.0, 1.0, 3.0}});
+  EXPECT_NEAR(prune::logit_distortion(out, ref, prune::Distortion::kMse), (1.0 + 9.0) / 6.0, 1e-6);
+  EXPECT_NEAR(prune::logit_distortion(out, ref, prune::Distortion::kWorst), 9.0 / 3.0, 1e-6);
+  auto kl = [](std::vector<double> a, std::vector<double> b) {
+    double za = 0, zb = 0, k = 0;
+    for (double v : a) za += std::exp(v);
+    for (double v : b) zb += std::exp(v);
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      double p = std::exp(a[i]) / za, q = std::exp(b[i]) / zb;
+      k += p * std::log(p / q);
+    }
+    return k;
+  };
+  const double expected = (kl({2, 0, 0}, {1, 0, 0}) + kl({0, 1, 0}, {0, 1, 3})) / 2;
+  EXPECT_NEAR(prune::logit_distortion(out, ref, prune::Distortion::kKl), expected, 1e-6);
+  EXPECT_EQ(prune::logit_distortion(ref, ref, prune::Distortion::kKl), 0.0);
+  // A shift of every logit by a constant changes no prediction: MSE sees it, KL does not.
+  EXPECT_GT(prune::logit_distortion(ref + 5, ref, prune::Distortion::kMse), 1.0);
+  EXPECT_NEAR(prune::logit_distortion(ref + 5, ref, prune::Distortion::kKl), 0.0, 1e-6);
+  // Outputs that already are probabilities (a graph ending in Softmax) are not softmaxed again.
+  auto p_ref = torch::softmax(ref, 1), p_out = torch::softmax(out, 1);
+  EXPECT_NEAR(prune::logit_distortion(p_out, p_ref, prune::Distortion::kKl), expected, 1e-6);
+  EXPECT_EQ(prune::parse_distortion("kl"), prune::Distortion::kKl);
+  EXPECT_THROW(prune::parse_distortion("l1"), std::exception);
 }
 
 TEST(RdCurve, CoarseToFineEvaluatesAroundTheChoiceAndMatchesTheFullCurves) {

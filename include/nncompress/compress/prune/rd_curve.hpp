@@ -1,7 +1,8 @@
 #pragma once
 // Per-layer rate–distortion curves: delta_l(phi) = output distortion (MSE of logits against
-// the unpruned model on the calibration set; or its worst case over samples) when only layer l
-// loses the fraction phi of its smallest-magnitude weights.
+// the unpruned model on the calibration set; its worst case over samples; or the KL divergence
+// of the predicted class distribution) when only layer l loses the fraction phi of its
+// smallest-magnitude weights.
 #include <ATen/core/Tensor.h>
 
 #include <functional>
@@ -16,9 +17,20 @@ class Engine;
 
 namespace nnc::prune {
 
+// How the output change of the pruned model is measured against the unpruned one.
+enum class Distortion {
+  kMse,    // mean squared error of the logits (the published measure)
+  kWorst,  // the worst sample's mean squared logit error
+  kKl,     // mean KL(softmax(reference) || softmax(logits)): logit changes weighted by what they do to the prediction
+};
+
+// "mse" | "worst" | "kl"; throws a one-line error otherwise.
+Distortion parse_distortion(const std::string& name);
+const char* distortion_name(Distortion d);
+
 struct RdCurveOptions {
   std::vector<double> grid;  // fractions phi; default 0, 0.01, ..., 0.99
-  bool worst_case = false;   // max over samples of the per-sample MSE instead of the mean
+  Distortion distortion = Distortion::kMse;
   int64_t batch = 256;
   bool cache_activations = true;  // run only the layers from the pruned one on (Engine::run_prefix)
 };
@@ -35,8 +47,9 @@ struct RdCurves {
 
 std::vector<double> default_grid(double step = 0.01);
 
-// Distortion of `logits` against `reference` (mean, or worst sample).
-double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, bool worst_case);
+// Distortion of `logits` against `reference` (N x classes). For kKl, outputs that are already
+// probabilities (non-negative rows summing to 1, e.g. a graph ending in Softmax) are used as such.
+double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, Distortion kind);
 
 // Curves with every point unevaluated (NaN) except phi = 0 (distortion 0).
 RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurveOptions& options);
