@@ -31,7 +31,7 @@ void register_share_command(CLI::App& app) {
     double max_drop = 0.5;
     share::SearchOptions search;
     int max_merge_evals = 3000;
-    bool share_biases = false;
+    bool share_biases = false, bias_correction = false;
     GlobalOptions global;
     DataOptions data;
   };
@@ -57,6 +57,9 @@ void register_share_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--max-merge-evals", opts->max_merge_evals, "Evaluation budget of the merge")->capture_default_str();
   cmd->add_flag("--share-biases", opts->share_biases, "Put biases in the codebook too");
+  cmd->add_flag("--bias-correction", opts->bias_correction,
+                "Correct each shared layer's bias for the mean output shift its shared weights cause (input means "
+                "measured once on the calibration set; no retraining, no extra bytes)");
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
@@ -85,6 +88,11 @@ void register_share_command(CLI::App& app) {
     data::Evaluator test(splits.test, o.data.batch);
     share::ShareContext ctx(engine, share::collect_shared(model, o.share_biases), splits.val, o.data.batch);
     const double top1_before = test.evaluate(engine).top1;
+    if (o.bias_correction) {
+      auto bc = std::make_shared<share::BiasCorrection>(model, ctx.set(), splits.calib.images, o.data.batch);
+      note(fmt::format("bias correction: {} layers", bc->corrected_layers()));
+      ctx.set_bias_correction(std::move(bc));
+    }
     note(fmt::format("{}: {} shared weights in {} tensors (BatchNorm folded: {}); val top-1 {:.2f}%, test top-1 {:.2f}%",
                      o.model, ctx.set().size(), ctx.set().names.size(), folded_bn, 100 * ctx.original_top1(),
                      100 * top1_before));
@@ -133,6 +141,7 @@ void register_share_command(CLI::App& app) {
     if (extended && !interrupted()) {
       ctx.restore();  // the context measures the original on construction
       confirm.emplace(engine, ctx.set(), splits.holdout, o.data.batch);
+      confirm->set_bias_correction(ctx.bias_correction());
       confirm_before = confirm->original_top1();
       confirm_min = confirm_before - o.max_drop / 100.0;
       std::vector<const share::Candidate*> near;
@@ -229,7 +238,8 @@ void register_share_command(CLI::App& app) {
         {"generations", search.generations},
         {"budget_reached", search.budget_reached}, {"strides", chosen->strides},
         {"holdout_top1_before", confirm_before}, {"holdout_top1_after", confirm_after}, {"merge_tried", merged.tried}, {"merge_accepted", merged.accepted},
-        {"evaluation_seconds", ctx.evaluation_seconds()}, {"seconds", seconds},
+        {"evaluation_seconds", ctx.evaluation_seconds()},
+        {"bias_corrected_layers", ctx.bias_correction() ? ctx.bias_correction()->corrected_layers() : 0}, {"seconds", seconds},
         {"interrupted", search.interrupted || merged.interrupted}, {"report", report.string()}};
     write_file_atomic(report / "summary.json", summary.dump(2));
     if (o.global.json) {

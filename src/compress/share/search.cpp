@@ -45,9 +45,16 @@ ShareContext::ShareContext(exec::Engine& engine, SharedSet set, const data::Data
   original_ = val_.evaluate(engine_);
 }
 
-void ShareContext::apply(const Codebook& cb) { write_shared(engine_, set_, shared_values(set_, cb)); }
+void ShareContext::apply(const Codebook& cb) {
+  const auto values = shared_values(set_, cb);
+  write_shared(engine_, set_, values);
+  if (bias_correction_) bias_correction_->apply(engine_, set_, values);
+}
 
-void ShareContext::restore() { write_shared(engine_, set_, set_.values); }
+void ShareContext::restore() {
+  write_shared(engine_, set_, set_.values);
+  if (bias_correction_) bias_correction_->restore(engine_);
+}
 
 Candidate ShareContext::evaluate(const Codebook& cb) {
   auto start = std::chrono::steady_clock::now();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "nncompress/compress/share/bias_correction.hpp"
 #include "nncompress/compress/share/uniform_bins.hpp"
 #include "nncompress/data/evaluate.hpp"
 
@@ -57,6 +58,10 @@ class ShareContext {
   int partial_evaluations() const { return partial_; }
   void apply(const Codebook& cb);
   void restore();                           // the original weights
+  // With a bias correction, apply() also corrects the biases of the shared layers (and
+  // restore() puts the original ones back). Set before the first evaluation.
+  void set_bias_correction(std::shared_ptr<const BiasCorrection> bc) { bias_correction_ = std::move(bc); }
+  const std::shared_ptr<const BiasCorrection>& bias_correction() const { return bias_correction_; }
   const SharedSet& set() const { return set_; }
   double original_top1() const { return original_.top1; }
   double original_f1() const { return 1 - original_.macro_f1; }
@@ -71,6 +76,7 @@ class ShareContext {
   int evaluations_ = 0, partial_ = 0;
   double eval_seconds_ = 0;
   double reject_below_ = -1;
+  std::shared_ptr<const BiasCorrection> bias_correction_;
 };
 
 // Exact bits per weight of the indices when each tensor is coded with its best coder.
