@@ -25,6 +25,56 @@ double float_attr(const onnx::NodeProto& n, const std::string& name, double def)
   return def;
 }
 
+std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> def) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
+  return def;
+}
+
+std::string string_attr(const onnx::NodeProto& n, const std::string& name) {
+  for (const auto& a : n.attribute())
+    if (a.name() == name) return a.s();
+  return {};
+}
+
+// What a 2-D convolution's kernel taps read: strides, dilations and the four pads (top, left,
+// bottom, right), resolved for auto_pad from the input size.
+struct Window {
+  int64_t kh = 1, kw = 1;
+  std::vector<int64_t> strides{1, 1}, dilations{1, 1}, pads{0, 0, 0, 0};
+  std::string auto_pad;
+};
+
+// Sum over the batch and output positions of the input each kernel tap reads (zero where it
+// reads padding): [C, kh, kw], exact, by im2col in chunks of images.
+at::Tensor tap_sums(const at::Tensor& x, const Window& w, int64_t& count) {
+  std::vector<int64_t> pads = w.pads;
+  if (w.auto_pad == "SAME_UPPER" || w.auto_pad == "SAME_LOWER") {
+    for (int d = 0; d < 2; ++d) {
+      const int64_t in = x.size(2 + d), k = d == 0 ? w.kh : w.kw;
+      const int64_t out = (in + w.strides[d] - 1) / w.strides[d];
+      const int64_t total = std::max<int64_t>(0, (out - 1) * w.strides[d] + (k - 1) * w.dilations[d] + 1 - in);
+      const int64_t small = total / 2, big = total - small;
+      pads[d] = w.auto_pad == "SAME_UPPER" ? small : big;
+      pads[d + 2] = w.auto_pad == "SAME_UPPER" ? big : small;
+    }
+  } else if (w.auto_pad == "VALID") {
+    pads = {0, 0, 0, 0};
+  }
+  auto padded = at::constant_pad_nd(x, {pads[1], pads[3], pads[0], pads[2]});
+  at::Tensor sum;
+  const int64_t chunk = 16;
+  for (int64_t i = 0; i < padded.size(0); i += chunk) {
+    auto part = padded.slice(0, i, std::min(padded.size(0), i + chunk));
+    auto cols = at::im2col(part, {w.kh, w.kw}, {w.dilations[0], w.dilations[1]}, {0, 0},
+                           {w.strides[0], w.strides[1]});  // [n, C*kh*kw, L]
+    auto s = cols.to(at::kDouble).sum(at::IntArrayRef{0, 2});
+    sum = sum.defined() ? sum + s : s;
+    count += cols.size(0) * cols.size(2);  // every tap is read once per image and output position
+  }
+  return sum.reshape({x.size(1), w.kh, w.kw});
+}
+
 }  // namespace
 
 BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& set, const at::Tensor& calib,
@@ -41,8 +91,12 @@ BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& s
 
   struct Pending {
     Layer layer;
-    std::string input;  // the value whose channel means are needed
+    std::string input;  // the value the layer reads
     int64_t groups = 1;
+    bool taps = false;  // 2-D conv: exact per-tap window means; otherwise per-channel means
+    Window window;
+    at::Tensor sum;     // running sums (per tap or per channel)
+    int64_t count = 0;  // elements each entry of `sum` adds up
   };
   std::vector<Pending> pending;
   for (const auto& n : g.node()) {
@@ -64,6 +118,16 @@ BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& s
     if (conv) {
       p.groups = int_attr(n, "group", 1);
       if (shape.size() < 3 || bias_elems != shape[0]) continue;
+      if (shape.size() == 4) {
+        p.taps = true;
+        p.window.kh = shape[2];
+        p.window.kw = shape[3];
+        p.window.strides = ints_attr(n, "strides", {1, 1});
+        p.window.dilations = ints_attr(n, "dilations", {1, 1});
+        p.window.pads = ints_attr(n, "pads", {0, 0, 0, 0});
+        p.window.auto_pad = string_attr(n, "auto_pad");
+        if (p.window.strides.size() != 2 || p.window.dilations.size() != 2 || p.window.pads.size() != 4) continue;
+      }
     } else {
       if (int_attr(n, "transA", 0) != 0 || shape.size() != 2) continue;
       p.layer.transposed = int_attr(n, "transB", 0) == 0;
@@ -76,41 +140,41 @@ BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& s
   }
   if (pending.empty()) return;
 
-  // One pass over the calibration set with the needed values as extra graph outputs.
+  // One pass over the calibration set with the values the layers read as extra graph outputs.
   onnx::ModelProto probe = model;
-  std::vector<std::string> values;
   std::map<std::string, std::size_t> slot;
   for (const auto& p : pending)
     if (!slot.count(p.input)) {
-      slot[p.input] = values.size();
-      values.push_back(p.input);
+      slot[p.input] = slot.size();
       probe.mutable_graph()->add_output()->set_name(p.input);
     }
   exec::Engine engine(probe);
   const auto base = static_cast<std::size_t>(g.output_size());
-  std::vector<at::Tensor> sums(values.size());
-  std::vector<int64_t> counts(values.size(), 0);  // elements per channel summed so far
   {
     c10::InferenceMode guard;
     for (const auto& b : data::split_batches(calib, batch)) {
       auto outs = engine.run({b});
-      for (std::size_t v = 0; v < values.size(); ++v) {
-        auto x = outs.at(base + v).to(at::kDouble);
-        NNC_CHECK(x.dim() >= 2, "bias correction: value '{}' has rank {}, expected N x C...", values[v], x.dim());
-        auto s = x.dim() > 2 ? x.flatten(2).sum(2).sum(0) : x.sum(0);  // per channel (dimension 1)
-        sums[v] = sums[v].defined() ? sums[v] + s : s;
-        counts[v] += x.numel() / x.size(1);
+      for (auto& p : pending) {
+        auto x = outs.at(base + slot.at(p.input)).contiguous();
+        NNC_CHECK(x.dim() >= 2, "bias correction: value '{}' has rank {}, expected N x C...", p.input, x.dim());
+        at::Tensor s;
+        if (p.taps && x.dim() == 4) {
+          s = tap_sums(x, p.window, p.count);
+        } else {
+          s = x.dim() > 2 ? x.to(at::kDouble).flatten(2).sum(2).sum(0) : x.to(at::kDouble).sum(0);
+          p.count += x.numel() / x.size(1);
+        }
+        p.sum = p.sum.defined() ? p.sum + s : s;
       }
     }
   }
   for (auto& p : pending) {
-    const std::size_t v = slot.at(p.input);
     Layer l = p.layer;
     const auto& shape = set.shapes[l.tensor];
     const int64_t in = l.conv ? shape[1] : (l.transposed ? shape[0] : shape[1]);
-    auto mean = (sums[v] / static_cast<double>(counts[v])).to(at::kFloat);
-    if (mean.numel() != p.groups * in) continue;  // shapes disagree: leave the layer alone
-    l.mean = mean.reshape({p.groups, in});
+    const int64_t taps = p.taps ? shape[2] * shape[3] : 1;
+    if (p.sum.numel() != p.groups * in * taps || p.count <= 0) continue;  // shapes disagree: leave it alone
+    l.mean = (p.sum / static_cast<double>(p.count)).to(at::kFloat).reshape({p.groups, in * taps});
     l.bias0 = engine.weights().get(l.bias).detach().to(at::kFloat).flatten().clone();
     layers_.push_back(std::move(l));
   }
@@ -124,12 +188,11 @@ void BiasCorrection::apply(exec::Engine& engine, const SharedSet& set, std::span
     auto dw = (q - w).reshape(set.shapes[l.tensor]);
     at::Tensor shift;
     if (l.conv) {
-      // [out, in/g, ...] -> per (out, in/g) sums over the kernel, then each output channel
-      // against the input means of its group.
-      auto per = dw.flatten(2).sum(2);  // [out, in/g]
-      const int64_t groups = l.mean.size(0), out = per.size(0);
-      auto per_g = per.reshape({groups, out / groups, per.size(1)});
-      shift = at::bmm(per_g, l.mean.unsqueeze(2)).reshape({out});
+      // Each output channel against the mean inputs its group's taps read: l.mean is
+      // [groups, in/g * taps] (taps = 1 when only channel means were measured).
+      const int64_t groups = l.mean.size(0), out = dw.size(0);
+      auto per = l.mean.size(1) == dw[0].numel() ? dw.reshape({out, -1}) : dw.flatten(2).sum(2);
+      shift = at::bmm(per.reshape({groups, out / groups, per.size(1)}), l.mean.unsqueeze(2)).reshape({out});
     } else {
       shift = l.transposed ? at::matmul(l.mean.reshape({-1}), dw) : at::matmul(dw, l.mean.reshape({-1}));
       shift = shift * l.scale;
