@@ -92,7 +92,7 @@ void register_prune_command(CLI::App& app) {
   struct Opts {
     std::string model, output, nnc, alloc = "rd", keep_dense, report, curve_cache, distortion = "mse";
     double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01;
-    int coarse = 8, final_epochs = -1;
+    int coarse = 8, final_epochs = -1, rd_passes = 1;
     FinetuneOptions finetune;
     bool zero_data = false, worst_case = false, baselines = true, no_curve_cache = false, no_activation_cache = false;
     GlobalOptions global;
@@ -116,6 +116,12 @@ void register_prune_command(CLI::App& app) {
                   "layer's chosen point (1: the whole grid)")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--rd-passes", opts->rd_passes,
+                  "RD allocation passes: after the first, curves are re-measured in the context of the current "
+                  "allocation (the other layers pruned) and the DP re-run; a pass is kept only if it lowers the "
+                  "measured distortion")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10));
   cmd->add_flag("--zero-data", opts->zero_data, "Calibrate on standard-normal inputs instead of data");
   cmd->add_option("--distortion", opts->distortion,
                   "Output distortion of the curves: mse (of logits, as published) | worst (worst sample's MSE) | "
@@ -194,9 +200,57 @@ void register_prune_command(CLI::App& app) {
       }
     };
 
+    const auto calib_batches = data::split_batches(calib, o.data.batch);
+    auto calib_logits = [&] { return data::run_batches(engine, calib_batches); };
+    // Measured output distortion of an allocation applied to the engine's current weights
+    // (which are left as they were).
+    auto measure = [&](const std::vector<prune::LayerState>& states, const prune::AllocationResult& a,
+                       const at::Tensor& reference) {
+      std::vector<at::Tensor> saved;
+      for (const auto& st : states) saved.push_back(engine.weights().get(st.layer.weight).detach().clone());
+      apply_allocation(engine, states, a);
+      const double d = prune::logit_distortion(calib_logits(), reference, copt.distortion);
+      for (std::size_t i = 0; i < states.size(); ++i) engine.weights().set(states[i].layer.weight, saved[i]);
+      return d;
+    };
+    std::vector<nlohmann::json> rd_pass_log;
+    // RD allocation; with --rd-passes > 1 re-linearised around the allocation: the curves are
+    // measured again with the other layers pruned as allocated, so the DP sees how the layers
+    // interact there (single-layer distortions add up only roughly in residual networks).
+    auto allocate_rd = [&](const std::vector<prune::LayerState>& states, const prune::RdCurves& curves, int64_t b) {
+      auto a = prune::allocate_rd(states, curves, b);
+      if (o.rd_passes <= 1) return a;
+      const at::Tensor reference = calib_logits();
+      double d = measure(states, a, reference);
+      nlohmann::json log = nlohmann::json::array({{{"pass", 1}, {"measured_distortion", d}, {"kept", true}}});
+      for (int pass = 2; pass <= o.rd_passes && !interrupted(); ++pass) {
+        prune::RdCurveOptions in_context = copt;
+        for (std::size_t i = 0; i < states.size(); ++i) {
+          auto w = engine.weights().get(states[i].layer.weight).detach();
+          in_context.context.push_back(states[i].forced_dense ? w.clone()
+                                                              : w * prune::magnitude_mask(w, a.fraction[i]) * (w != 0));
+        }
+        auto cc = prune::empty_rd_curves(curves.layers, in_context);
+        prune::refine_rd_curves(engine, calib, cc, in_context, o.coarse,
+                                [&](const prune::RdCurves& c) { return prune::rd_grid_choice(states, c, b); });
+        auto next = prune::allocate_rd(states, cc, b);
+        const double dn = measure(states, next, reference);
+        const bool better = dn < d;
+        note(fmt::format("rd pass {}: curves in context {:.1f}s ({:.0f}% of the grid), measured distortion {:.4g} -> "
+                         "{:.4g}{}",
+                         pass, cc.seconds, 100 * prune::evaluated_fraction(cc), d, dn, better ? "" : " (not kept)"));
+        log.push_back({{"pass", pass}, {"measured_distortion", dn}, {"kept", better}, {"curve_seconds", cc.seconds}});
+        if (!better) break;
+        a = std::move(next);
+        d = dn;
+      }
+      rd_pass_log.push_back(std::move(log));
+      return a;
+    };
+
     auto allocate = [&](const std::string& method, const std::vector<prune::LayerState>& states, int64_t b,
                         const prune::RdCurves* curves) {
-      if (method == "rd") return prune::allocate_rd(states, *curves, b);
+      if (method == "rd") return allocate_rd(states, *curves, b);
       if (method == "uniform") return prune::allocate_uniform(states, b);
       if (method == "random") return prune::allocate_random(states, b, o.data.seed);
       if (method == "global") {
@@ -211,8 +265,6 @@ void register_prune_command(CLI::App& app) {
     auto states0 = layer_states(engine, layers, o.keep_dense);
     prune::RdCurves curves0;  // also used by the one-shot RD comparison below
     refine_for(curves0, states0, budget);
-    const auto calib_batches = data::split_batches(calib, o.data.batch);
-    auto calib_logits = [&] { return data::run_batches(engine, calib_batches); };
     const at::Tensor ref_logits = calib_logits();
     std::vector<at::Tensor> originals;
     for (const auto& l : layers) originals.push_back(engine.weights().get(l.weight).detach().clone());
@@ -221,10 +273,14 @@ void register_prune_command(CLI::App& app) {
     };
     nlohmann::json oneshot = nlohmann::json::array();
     std::vector<double> oneshot_rd_phi;  // marked on the report's curves
+    prune::AllocationResult oneshot_rd;  // reused by a first schedule step at the same budget
     for (std::string m : {"rd", "uniform", "global", "random"}) {
       auto a = allocate(m, states0, budget, &curves0);
       apply_allocation(engine, states0, a);
-      if (m == "rd") oneshot_rd_phi = a.fraction;
+      if (m == "rd") {
+        oneshot_rd_phi = a.fraction;
+        oneshot_rd = a;
+      }
       double measured = prune::logit_distortion(calib_logits(), ref_logits, copt.distortion);
       oneshot.push_back({{"alloc", m}, {"top1", test.evaluate(engine).top1},
                          {"sparsity", 1.0 - static_cast<double>(a.total_kept) / static_cast<double>(total)},
@@ -245,7 +301,7 @@ void register_prune_command(CLI::App& app) {
       prune::RdCurves curves;
       if (t == 1) curves = curves0;
       if (o.alloc == "rd") refine_for(curves, states, b);
-      final_alloc = allocate(o.alloc, states, b, &curves);
+      final_alloc = t == 1 && o.alloc == "rd" && b == budget ? oneshot_rd : allocate(o.alloc, states, b, &curves);
       masks = apply_allocation(engine, states, final_alloc);
       double after_prune = test.evaluate(engine).top1;
       if (o.finetune.epochs > 0) {
@@ -292,7 +348,8 @@ void register_prune_command(CLI::App& app) {
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes (sparse, fp32 values)"},
                      {"nnc_bytes", container.size()}, {"oneshot_comparison", oneshot}, {"steps", steps},
                      {"finetune_epochs", o.finetune.epochs}, {"final_epochs", final_epochs},
-                     {"distortion", prune::distortion_name(copt.distortion)}, {"curve_seconds", curves0.seconds}, {"curves_from_cache", curves0.from_cache},
+                     {"distortion", prune::distortion_name(copt.distortion)}, {"rd_passes", o.rd_passes},
+                     {"rd_pass_log", rd_pass_log}, {"curve_seconds", curves0.seconds}, {"curves_from_cache", curves0.from_cache},
                      {"curve_steps_skipped", curves0.skipped_fraction},
                      {"curve_points_evaluated", prune::evaluated_fraction(curves0)}, {"coarse", o.coarse},
                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};

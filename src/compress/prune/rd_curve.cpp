@@ -69,7 +69,7 @@ RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurve
   for (std::size_t l = 0; l < layers.size(); ++l) {
     std::vector<double> row(curves.grid.size(), std::numeric_limits<double>::quiet_NaN());
     for (std::size_t g = 0; g < row.size(); ++g)
-      if (curves.grid[g] == 0.0) row[g] = 0.0;
+      if (curves.grid[g] == 0.0 && options.context.empty()) row[g] = 0.0;
     curves.distortion.push_back(std::move(row));
   }
   return curves;
@@ -90,16 +90,24 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
   auto start = std::chrono::steady_clock::now();
   const std::size_t total = count_points(todo);
   if (total == 0) return;
-  Progress progress("rd curves", static_cast<long>(total));
+  const bool in_context = !options.context.empty();
+  NNC_CHECK(!in_context || options.context.size() == curves.layers.size(), "{} context tensors for {} layers",
+            options.context.size(), curves.layers.size());
+  Progress progress(in_context ? "rd curves in context" : "rd curves", static_cast<long>(total));
   std::size_t done = 0;
   double skipped = 0;
   int runs = 0;
+  auto& store = engine.weights();
+  std::vector<at::Tensor> unpruned;  // the store's weights on entry, put back at the end
+  for (const auto& layer : curves.layers) unpruned.push_back(store.get(layer.weight).detach().clone());
   for (std::size_t l = 0; l < curves.layers.size(); ++l) {
     if (todo[l].empty()) continue;
     NNC_CHECK_CODE(!interrupted(), kInvalidArgument, "interrupted while computing distortion curves");
-    auto& store = engine.weights();
+    if (in_context)
+      for (std::size_t m = 0; m < curves.layers.size(); ++m)
+        store.set(curves.layers[m].weight, m == l ? unpruned[m] : options.context[m]);
     const std::size_t idx = store.index_of(curves.layers[l].weight);
-    at::Tensor original = store.at(idx).detach().clone();
+    at::Tensor original = unpruned[l];
     // Activation caching: the part of the network before this layer does not change while only
     // this layer is pruned, so its outputs are computed once per layer.
     std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;
@@ -116,7 +124,7 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
     };
     for (std::size_t g : todo[l]) {
       const double phi = curves.grid.at(g);
-      if (phi == 0.0) {
+      if (phi == 0.0 && !in_context) {
         curves.distortion[l][g] = 0.0;
       } else {
         store.set(idx, original * magnitude_mask(original, phi));
@@ -126,6 +134,8 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
     }
     store.set(idx, original);
   }
+  if (in_context)
+    for (std::size_t m = 0; m < curves.layers.size(); ++m) store.set(curves.layers[m].weight, unpruned[m]);
   curves.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (runs > 0) {
     const int all = curves.prefix_runs + runs;

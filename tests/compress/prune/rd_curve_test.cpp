@@ -184,3 +184,36 @@ TEST(RdCurve, CoarseToFineEvaluatesAroundTheChoiceAndMatchesTheFullCurves) {
       EXPECT_EQ(std::isnan(back->distortion[l][g]), std::isnan(coarse.distortion[l][g]));
   std::filesystem::remove_all(dir);
 }
+
+TEST(RdCurve, CurvesInContextMeasureTheWholeAllocationWithOneLayerChanged) {
+  auto model = mlp();
+  exec::Engine e(model);
+  auto layers = prune::prunable_layers(model);
+  auto calib = torch::randn({64, 1, 4, 4});
+  auto w1 = e.weights().get("fc1.w").clone(), w2 = e.weights().get("fc2.w").clone();
+  prune::RdCurveOptions opt;
+  opt.grid = prune::default_grid(0.25);  // 0, .25, .5, .75
+  opt.context = {w1 * prune::magnitude_mask(w1, 0.5), w2 * prune::magnitude_mask(w2, 0.75)};
+  auto curves = prune::empty_rd_curves(layers, opt);
+  EXPECT_TRUE(std::isnan(curves.distortion[0][0]));  // phi = 0 is a real point in context
+  std::vector<std::vector<std::size_t>> all(2, {0, 1, 2, 3});
+  prune::evaluate_rd_points(e, calib, curves, all, opt);
+  // The store is back to the unpruned weights.
+  EXPECT_TRUE(torch::equal(e.weights().get("fc1.w"), w1));
+  EXPECT_TRUE(torch::equal(e.weights().get("fc2.w"), w2));
+  auto ref = e.run_single(calib);
+  auto measured = [&](double phi1, double phi2) {
+    e.weights().set("fc1.w", w1 * prune::magnitude_mask(w1, phi1));
+    e.weights().set("fc2.w", w2 * prune::magnitude_mask(w2, phi2));
+    double d = prune::logit_distortion(e.run_single(calib), ref, prune::Distortion::kMse);
+    e.weights().set("fc1.w", w1);
+    e.weights().set("fc2.w", w2);
+    return d;
+  };
+  // fc1's curve holds fc2 at 75%; fc2's holds fc1 at 50%: both meet at the allocation itself.
+  EXPECT_NEAR(curves.distortion[0][0], measured(0.0, 0.75), 1e-6);
+  EXPECT_NEAR(curves.distortion[0][2], measured(0.5, 0.75), 1e-6);
+  EXPECT_NEAR(curves.distortion[1][3], measured(0.5, 0.75), 1e-6);
+  EXPECT_NEAR(curves.distortion[1][1], measured(0.5, 0.25), 1e-6);
+  EXPECT_GT(curves.distortion[0][0], 0.0);
+}

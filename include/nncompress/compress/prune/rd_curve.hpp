@@ -33,6 +33,12 @@ struct RdCurveOptions {
   Distortion distortion = Distortion::kMse;
   int64_t batch = 256;
   bool cache_activations = true;  // run only the layers from the pruned one on (Engine::run_prefix)
+  // Curves in context: when non-empty (one tensor per layer), every OTHER layer holds its
+  // context weights while a layer's points are measured, so a point is the distortion of the
+  // whole allocation with that one layer changed (phi = 0 is measured too, not 0). Used to
+  // re-linearise the allocation around a pruned point where single-layer distortions do not add
+  // up. Not cached on disk.
+  std::vector<at::Tensor> context;
 };
 
 struct RdCurves {
@@ -51,7 +57,7 @@ std::vector<double> default_grid(double step = 0.01);
 // probabilities (non-negative rows summing to 1, e.g. a graph ending in Softmax) are used as such.
 double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, Distortion kind);
 
-// Curves with every point unevaluated (NaN) except phi = 0 (distortion 0).
+// Curves with every point unevaluated (NaN) except phi = 0 (distortion 0; without a context).
 RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurveOptions& options);
 
 // Evaluates the grid indices todo[l] of each layer l on `calib` (N x C x H x W, normalised),
