@@ -92,7 +92,7 @@ void register_prune_command(CLI::App& app) {
   struct Opts {
     std::string model, output, nnc, alloc = "rd", keep_dense, report, curve_cache, distortion = "mse";
     double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01;
-    int coarse = 8, final_epochs = -1, rd_passes = 1;
+    int coarse = 8, final_epochs = -1, rd_passes = 2;
     FinetuneOptions finetune;
     bool zero_data = false, worst_case = false, baselines = true, no_curve_cache = false, no_activation_cache = false;
     GlobalOptions global;
@@ -117,7 +117,7 @@ void register_prune_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_option("--rd-passes", opts->rd_passes,
-                  "RD allocation passes: after the first, curves are re-measured in the context of the current "
+                  "RD allocation passes (1: as published): after the first, curves are re-measured in the context of the current "
                   "allocation (the other layers pruned) and the DP re-run; a pass is kept only if it lowers the "
                   "measured distortion")
       ->capture_default_str()

@@ -11,6 +11,12 @@ assert j["ratio"] > 2.5, j["ratio"]  # 80% zeros stored sparsely
 assert j["top1_after"] > 0.85, j["top1_after"]
 rd = [r for r in j["oneshot_comparison"] if r["alloc"] == "rd"][0]
 assert rd["predicted_distortion"] > 0 and rd["measured_distortion"] > 0
+# Default --rd-passes 2: the second pass is measured and kept only if it lowers the distortion.
+log = j["rd_pass_log"][0]
+assert j["rd_passes"] == 2 and len(log) == 2, log
+best = min(p["measured_distortion"] for p in log if p["kept"])
+assert abs(rd["measured_distortion"] - best) <= 1e-6 * (1 + best), (rd, log)
+assert all(not p["kept"] or p["measured_distortion"] <= log[0]["measured_distortion"] for p in log), log
 PYEOF
 [ -s "$WORK/rep/curves.csv" ] && [ -s "$WORK/rep/allocation.json" ] || die "missing prune report"
 grep -q "<path" "$WORK/rep/curves.svg" || die "prune report has no curves plot"
