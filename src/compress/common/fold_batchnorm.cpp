@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "nncompress/onnx/attributes.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
@@ -41,9 +42,7 @@ onnx::ModelProto fold_batchnorm(const onnx::ModelProto& model, int* folded) {
     }
     const onnx::TensorProto* b = conv.input_size() > 2 && !conv.input(2).empty() ? onnxio::find_initializer(*g, conv.input(2)) : nullptr;
     if (!ok || (conv.input_size() > 2 && !conv.input(2).empty() && (!b || readers[conv.input(2)] != 1))) continue;
-    float eps = 1e-5f;
-    for (const auto& a : bn.attribute())
-      if (a.name() == "epsilon") eps = a.f();
+    const float eps = onnxio::attr_float(bn, "epsilon", 1e-5f);
     auto W = onnxio::to_tensor(*w).to(at::kDouble);
     auto gamma = onnxio::to_tensor(*params[0]).to(at::kDouble), beta = onnxio::to_tensor(*params[1]).to(at::kDouble);
     auto mean = onnxio::to_tensor(*params[2]).to(at::kDouble), var = onnxio::to_tensor(*params[3]).to(at::kDouble);

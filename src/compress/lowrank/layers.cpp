@@ -6,17 +6,12 @@
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/attributes.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::lowrank {
 namespace {
-
-int64_t attr_int(const onnx::NodeProto& n, const std::string& name, int64_t fallback) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return fallback;
-}
 
 // Elements per sample of every node output listed, measured by one engine run.
 std::map<std::string, int64_t> probe_spatial(const onnx::ModelProto& model, const std::vector<std::string>& values) {
@@ -81,7 +76,7 @@ std::vector<Layer> find_layers(const onnx::ModelProto& model) {
       l.kind = LayerKind::kConv;
       NNC_CHECK_CODE(weight.dim() >= 3, kShape, "node '{}': Conv weight '{}' has rank {}", l.node, l.weight,
                      weight.dim());
-      const int64_t groups = attr_int(n, "group", 1);
+      const int64_t groups = onnxio::attr_int(n, "group", 1);
       l.f = weight.size(0);
       l.c = weight.size(1) * groups;
       l.kappa = weight.numel() / (weight.size(0) * weight.size(1));
@@ -93,8 +88,8 @@ std::vector<Layer> find_layers(const onnx::ModelProto& model) {
     } else {
       l.kind = gemm ? LayerKind::kGemm : LayerKind::kMatMul;
       if (weight.dim() != 2) continue;
-      bool trans_b = gemm && attr_int(n, "transB", 0) != 0;
-      if (gemm && attr_int(n, "transA", 0) != 0) l.skip_reason = "Gemm with transA=1";
+      bool trans_b = gemm && onnxio::attr_int(n, "transB", 0) != 0;
+      if (gemm && onnxio::attr_int(n, "transA", 0) != 0) l.skip_reason = "Gemm with transA=1";
       l.stored_transposed = !trans_b;
       l.matrix = trans_b ? weight : weight.t().contiguous();
       l.f = l.matrix.size(0);

@@ -9,33 +9,10 @@
 #include "nncompress/core/error.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/attributes.hpp"
 
 namespace nnc::share {
 namespace {
-
-int64_t int_attr(const onnx::NodeProto& n, const std::string& name, int64_t def) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.i();
-  return def;
-}
-
-double float_attr(const onnx::NodeProto& n, const std::string& name, double def) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.f();
-  return def;
-}
-
-std::vector<int64_t> ints_attr(const onnx::NodeProto& n, const std::string& name, std::vector<int64_t> def) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return {a.ints().begin(), a.ints().end()};
-  return def;
-}
-
-std::string string_attr(const onnx::NodeProto& n, const std::string& name) {
-  for (const auto& a : n.attribute())
-    if (a.name() == name) return a.s();
-  return {};
-}
 
 // What a 2-D convolution's kernel taps read: strides, dilations and the four pads (top, left,
 // bottom, right), resolved for auto_pad from the input size.
@@ -116,24 +93,24 @@ BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& s
     int64_t bias_elems = 1;
     for (auto d : bias.dims()) bias_elems *= d;
     if (conv) {
-      p.groups = int_attr(n, "group", 1);
+      p.groups = onnxio::attr_int(n, "group", 1);
       if (shape.size() < 3 || bias_elems != shape[0]) continue;
       if (shape.size() == 4) {
         p.taps = true;
         p.window.kh = shape[2];
         p.window.kw = shape[3];
-        p.window.strides = ints_attr(n, "strides", {1, 1});
-        p.window.dilations = ints_attr(n, "dilations", {1, 1});
-        p.window.pads = ints_attr(n, "pads", {0, 0, 0, 0});
-        p.window.auto_pad = string_attr(n, "auto_pad");
+        p.window.strides = onnxio::attr_ints(n, "strides", {1, 1});
+        p.window.dilations = onnxio::attr_ints(n, "dilations", {1, 1});
+        p.window.pads = onnxio::attr_ints(n, "pads", {0, 0, 0, 0});
+        p.window.auto_pad = onnxio::attr_string(n, "auto_pad");
         if (p.window.strides.size() != 2 || p.window.dilations.size() != 2 || p.window.pads.size() != 4) continue;
       }
     } else {
-      if (int_attr(n, "transA", 0) != 0 || shape.size() != 2) continue;
-      p.layer.transposed = int_attr(n, "transB", 0) == 0;
-      const double beta = float_attr(n, "beta", 1.0);
+      if (onnxio::attr_int(n, "transA", 0) != 0 || shape.size() != 2) continue;
+      p.layer.transposed = onnxio::attr_int(n, "transB", 0) == 0;
+      const double beta = onnxio::attr_float(n, "beta", 1.0);
       if (beta == 0) continue;
-      p.layer.scale = float_attr(n, "alpha", 1.0) / beta;
+      p.layer.scale = onnxio::attr_float(n, "alpha", 1.0) / beta;
       if (bias_elems != (p.layer.transposed ? shape[1] : shape[0])) continue;
     }
     pending.push_back(std::move(p));
