@@ -222,7 +222,8 @@ void register_prune_command(CLI::App& app) {
       if (o.rd_passes <= 1) return a;
       const at::Tensor reference = calib_logits();
       double d = measure(states, a, reference);
-      nlohmann::json log = nlohmann::json::array({{{"pass", 1}, {"measured_distortion", d}, {"kept", true}}});
+      nlohmann::json log = nlohmann::json::array(
+          {{{"pass", 1}, {"predicted_distortion", a.predicted_distortion}, {"measured_distortion", d}, {"kept", true}}});
       for (int pass = 2; pass <= o.rd_passes && !interrupted(); ++pass) {
         prune::RdCurveOptions in_context = copt;
         for (std::size_t i = 0; i < states.size(); ++i) {
@@ -234,12 +235,16 @@ void register_prune_command(CLI::App& app) {
         prune::refine_rd_curves(engine, calib, cc, in_context, o.coarse,
                                 [&](const prune::RdCurves& c) { return prune::rd_grid_choice(states, c, b); });
         auto next = prune::allocate_rd(states, cc, b);
+        // Each context curve passes through D(a) at the layer's current point, so the separable
+        // prediction around a is D(a) + sum_l (c_l(phi_l) - D(a)).
+        next.predicted_distortion -= static_cast<double>(states.size() - 1) * d;
         const double dn = measure(states, next, reference);
         const bool better = dn < d;
         note(fmt::format("rd pass {}: curves in context {:.1f}s ({:.0f}% of the grid), measured distortion {:.4g} -> "
                          "{:.4g}{}",
                          pass, cc.seconds, 100 * prune::evaluated_fraction(cc), d, dn, better ? "" : " (not kept)"));
-        log.push_back({{"pass", pass}, {"measured_distortion", dn}, {"kept", better}, {"curve_seconds", cc.seconds}});
+        log.push_back({{"pass", pass}, {"predicted_distortion", next.predicted_distortion}, {"measured_distortion", dn},
+                       {"kept", better}, {"curve_seconds", cc.seconds}});
         if (!better) break;
         a = std::move(next);
         d = dn;
