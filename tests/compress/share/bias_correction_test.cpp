@@ -93,3 +93,32 @@ TEST(BiasCorrection, ContextAppliesItThroughEvaluation) {
   ctx.restore();
   EXPECT_TRUE(torch::equal(before, e.weights().get("f1.b")));
 }
+
+TEST(BiasCorrection, ExactForAutoPadAndDilatedConvolutions) {
+  for (const char* auto_pad : {"SAME_UPPER", "SAME_LOWER"}) {
+    torch::manual_seed(9);
+    onnxio::GraphBuilder b;
+    b.add_input("x", {-1, 3, 7, 7});
+    b.add_initializer("w", torch::randn({4, 3, 3, 3}) * 0.3);
+    b.add_initializer("b", torch::randn({4}) * 0.1);
+    b.add_node("Conv", {"x", "w", "b"}, {"y"},
+               {{"auto_pad", std::string(auto_pad)}, {"strides", std::vector<int64_t>{2, 2}},
+                {"dilations", std::vector<int64_t>{2, 1}}},
+               "conv");
+    b.add_output("y", {-1, 4, 4, 4});
+    auto model = b.build();
+    auto set = share::collect_shared(model, false);
+    auto calib = torch::rand({20, 3, 7, 7}) * torch::arange(1, 8).to(torch::kFloat).reshape({1, 1, 1, 7});
+    share::BiasCorrection bc(model, set, calib, 8);
+    ASSERT_EQ(bc.corrected_layers(), 1);
+    exec::Engine e(model);
+    auto ref = e.run_single(calib).mean({0, 2, 3});
+    auto values = share::shared_values(set, share::uniform_bins(set, 4));
+    share::write_shared(e, set, values);
+    auto plain = e.run_single(calib).mean({0, 2, 3});
+    bc.apply(e, set, values);
+    auto fixed = e.run_single(calib).mean({0, 2, 3});
+    EXPECT_GT((plain - ref).abs().max().item<double>(), 1e-2) << auto_pad;
+    EXPECT_LT((fixed - ref).abs().max().item<double>(), 1e-4) << auto_pad;
+  }
+}
