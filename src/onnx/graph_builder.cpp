@@ -102,4 +102,15 @@ onnx::TensorProto* find_initializer(onnx::GraphProto& g, const std::string& name
   return nullptr;
 }
 
+onnx::ModelProto with_graph_outputs(const onnx::ModelProto& model, const std::vector<std::string>& values) {
+  onnx::ModelProto probe = model;
+  auto* g = probe.mutable_graph();
+  for (const auto& v : values) {
+    bool already = false;
+    for (const auto& o : g->output()) already = already || o.name() == v;
+    if (!already) g->add_output()->set_name(v);
+  }
+  return probe;
+}
+
 }  // namespace nnc::onnxio

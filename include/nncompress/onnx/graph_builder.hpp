@@ -45,5 +45,8 @@ class GraphBuilder {
 const onnx::TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name);
 onnx::TensorProto* find_initializer(onnx::GraphProto& g, const std::string& name);
 void set_attr(onnx::NodeProto& node, const Attr& attr);
+// The model with every value in `values` that is not already a graph output appended as one
+// (probing intermediate values with one engine run; look them up by name in Engine::outputs()).
+onnx::ModelProto with_graph_outputs(const onnx::ModelProto& model, const std::vector<std::string>& values);
 
 }  // namespace nnc::onnxio

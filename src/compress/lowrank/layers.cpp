@@ -15,14 +15,7 @@ namespace {
 
 // Elements per sample of every node output listed, measured by one engine run.
 std::map<std::string, int64_t> probe_spatial(const onnx::ModelProto& model, const std::vector<std::string>& values) {
-  onnx::ModelProto probe = model;
-  auto* g = probe.mutable_graph();
-  for (const auto& v : values) {
-    bool already = false;
-    for (const auto& o : g->output()) already = already || o.name() == v;
-    if (!already) g->add_output()->set_name(v);
-  }
-  exec::Engine engine(probe);
+  exec::Engine engine(onnxio::with_graph_outputs(model, values));
   std::vector<at::Tensor> inputs;
   for (const auto& in : engine.inputs()) {
     NNC_CHECK_CODE(!in.shape.empty(), kShape, "input '{}' has no declared shape; cannot count FLOPs", in.name);

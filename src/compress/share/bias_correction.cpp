@@ -4,12 +4,12 @@
 #include <c10/core/InferenceMode.h>
 
 #include <map>
-#include <set>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/attributes.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
 
 namespace nnc::share {
 namespace {
@@ -118,21 +118,17 @@ BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& s
   if (pending.empty()) return;
 
   // One pass over the calibration set with the values the layers read as extra graph outputs.
-  onnx::ModelProto probe = model;
-  std::map<std::string, std::size_t> slot;
-  for (const auto& p : pending)
-    if (!slot.count(p.input)) {
-      slot[p.input] = slot.size();
-      probe.mutable_graph()->add_output()->set_name(p.input);
-    }
-  exec::Engine engine(probe);
-  const auto base = static_cast<std::size_t>(g.output_size());
+  std::vector<std::string> values;
+  for (const auto& p : pending) values.push_back(p.input);
+  exec::Engine engine(onnxio::with_graph_outputs(model, values));
+  std::map<std::string, std::size_t> slot;  // value -> index in the engine's outputs
+  for (std::size_t i = 0; i < engine.outputs().size(); ++i) slot[engine.outputs()[i].name] = i;
   {
     c10::InferenceMode guard;
     for (const auto& b : data::split_batches(calib, batch)) {
       auto outs = engine.run({b});
       for (auto& p : pending) {
-        auto x = outs.at(base + slot.at(p.input)).contiguous();
+        auto x = outs.at(slot.at(p.input)).contiguous();
         NNC_CHECK(x.dim() >= 2, "bias correction: value '{}' has rank {}, expected N x C...", p.input, x.dim());
         at::Tensor s;
         if (p.taps && x.dim() == 4) {

@@ -12,7 +12,7 @@ namespace {
 
 // Grouped, strided, padded conv (the per-tap window means make the correction exact) -> ReLU -> Flatten -> two Gemms, one
 // with W as [out, in] (transB = 1) and one as [in, out] (transB = 0, alpha and beta set); the
-// last Gemm's output and the conv's output are both graph outputs.
+// last Gemm's output, the conv's output and fc1's output are graph outputs.
 onnx::ModelProto net() {
   torch::manual_seed(5);
   onnxio::GraphBuilder b;
@@ -31,6 +31,7 @@ onnx::ModelProto net() {
   b.add_node("Gemm", {"h", "f2.w", "f2.b"}, {"y"}, {{"alpha", 0.5f}, {"beta", 2.0f}}, "fc2");
   b.add_output("y", {-1, 5});
   b.add_output("c", {-1, 6, 3, 5});
+  b.add_output("h", {-1, 8});  // fc2's input is a graph output already: probed without a duplicate
   return b.build();
 }
 

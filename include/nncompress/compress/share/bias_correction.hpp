@@ -1,10 +1,12 @@
 #pragma once
 // Bias correction for shared weights (no retraining): replacing W by its shared values W_q
-// shifts every output channel's mean by (W_q - W) applied to the mean of the layer's input.
-// With the per-channel input means measured once on the original model (calibration set), the
-// shift is subtracted from the layer's bias, so each channel keeps its original mean output:
-//   Conv: b_c -= sum_{i,kh,kw} (W_q - W)[c,i,kh,kw] * mean(x_{group(c),i})   (padding ignored)
-//   Gemm: b_o -= alpha / beta * sum_i (W_q - W)[o,i] * mean(x_i)                (transA = 0)
+// shifts every output channel's mean by (W_q - W) applied to the mean of what the layer reads.
+// With those means measured once on the original model (calibration set), the shift is
+// subtracted from the layer's bias, so each channel keeps its original mean output:
+//   2-D Conv: b_c -= sum_{i,kh,kw} (W_q - W)[c,i,kh,kw] * mean input tap (i of group(c), kh, kw)
+//             (the mean over images and output positions of the padded input each tap reads:
+//             exact for any strides, dilations, pads, auto_pad; other convs use channel means)
+//   Gemm:     b_o -= alpha / beta * sum_i (W_q - W)[o,i] * mean(x_i)          (transA = 0)
 // Only layers whose bias is an fp32 initializer of their own (not shared) are corrected; the
 // biases stay fp32 in the container, so the correction costs no bytes.
 #include <ATen/core/Tensor.h>
@@ -40,9 +42,9 @@ class BiasCorrection {
     std::size_t tensor = 0;   // index in the SharedSet
     std::string bias;         // bias initializer name
     at::Tensor bias0;         // original bias, flat [out]
-    at::Tensor mean;          // [groups, in/groups]: input mean per (group, channel)
+    at::Tensor mean;          // [groups, in/groups * taps]: mean input per (group, channel, kernel tap)
     bool conv = true;
-    bool transposed = false;  // Gemm with transB = 0 / MatMul: W is [in, out]
+    bool transposed = false;  // Gemm with transB = 0: W is [in, out]
     double scale = 1;         // Gemm alpha / beta
   };
   std::vector<Layer> layers_;
