@@ -51,13 +51,18 @@ std::vector<prune::LayerState> layer_states(exec::Engine& engine, const std::vec
   return s;
 }
 
+// The mask layer i of an allocation keeps of its weights `w` (already-pruned weights stay pruned).
+at::Tensor allocation_mask(const prune::LayerState& state, const at::Tensor& w, double phi) {
+  return state.forced_dense ? (w != 0).to(at::kFloat) : prune::magnitude_mask(w, phi) * (w != 0);
+}
+
 std::map<std::string, at::Tensor> apply_allocation(exec::Engine& engine, const std::vector<prune::LayerState>& states,
                                                    const prune::AllocationResult& a) {
   std::map<std::string, at::Tensor> masks;
   for (std::size_t i = 0; i < states.size(); ++i) {
     const auto& name = states[i].layer.weight;
     auto w = engine.weights().get(name).detach().clone();
-    auto mask = states[i].forced_dense ? (w != 0).to(at::kFloat) : prune::magnitude_mask(w, a.fraction[i]) * (w != 0);
+    auto mask = allocation_mask(states[i], w, a.fraction[i]);
     engine.weights().set(name, w * mask);
     masks[name] = mask;
   }
@@ -228,8 +233,7 @@ void register_prune_command(CLI::App& app) {
         prune::RdCurveOptions in_context = copt;
         for (std::size_t i = 0; i < states.size(); ++i) {
           auto w = engine.weights().get(states[i].layer.weight).detach();
-          in_context.context.push_back(states[i].forced_dense ? w.clone()
-                                                              : w * prune::magnitude_mask(w, a.fraction[i]) * (w != 0));
+          in_context.context.push_back(w * allocation_mask(states[i], w, a.fraction[i]));
         }
         auto cc = prune::empty_rd_curves(curves.layers, in_context);
         prune::refine_rd_curves(engine, calib, cc, in_context, o.coarse,

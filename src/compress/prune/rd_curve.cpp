@@ -98,8 +98,12 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
   double skipped = 0;
   int runs = 0;
   auto& store = engine.weights();
-  std::vector<at::Tensor> unpruned;  // the store's weights on entry, put back at the end
-  for (const auto& layer : curves.layers) unpruned.push_back(store.get(layer.weight).detach().clone());
+  // In context every layer's weights on entry are kept (they are put back at the end); otherwise
+  // only the layer being measured is, just while it is.
+  std::vector<at::Tensor> unpruned(curves.layers.size());
+  if (in_context)
+    for (std::size_t m = 0; m < curves.layers.size(); ++m)
+      unpruned[m] = store.get(curves.layers[m].weight).detach().clone();
   for (std::size_t l = 0; l < curves.layers.size(); ++l) {
     if (todo[l].empty()) continue;
     NNC_CHECK_CODE(!interrupted(), kInvalidArgument, "interrupted while computing distortion curves");
@@ -107,7 +111,7 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
       for (std::size_t m = 0; m < curves.layers.size(); ++m)
         store.set(curves.layers[m].weight, m == l ? unpruned[m] : options.context[m]);
     const std::size_t idx = store.index_of(curves.layers[l].weight);
-    at::Tensor original = unpruned[l];
+    at::Tensor original = in_context ? unpruned[l] : store.at(idx).detach().clone();
     // Activation caching: the part of the network before this layer does not change while only
     // this layer is pruned, so its outputs are computed once per layer.
     std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;
