@@ -71,7 +71,7 @@ void register_share_command(CLI::App& app) {
     NNC_CHECK(o.search.pop >= 8 && o.search.pop % 4 == 0,
               "--pop {}: NSGA-II needs a population that is a multiple of 4 and at least 8", o.search.pop);
     NNC_CHECK(o.search.k_min >= 2 && o.search.k_max <= 1024 && o.search.k_min < o.search.k_max,
-              "--k-min/--k-max [{}, {}] must lie within [2, 1024]", o.search.k_min, o.search.k_max);
+              "--k-min {} / --k-max {}: need 2 <= k-min < k-max <= 1024", o.search.k_min, o.search.k_max);
     o.search.seed = o.data.seed;
     const bool extended = o.mode == "extended";
     o.search.mode = extended ? share::SearchMode::kExtended : share::SearchMode::kPaper;

@@ -1,5 +1,6 @@
 /* Dependency-free C99 decoder for nncompress .nnc containers (format: docs/nnc-format.md).
- * Decodes every stored tensor to float32; returns the ONNX graph bytes untouched. */
+ * Decodes every stored tensor to float32 and returns the ONNX graph bytes (inflated when the
+ * container stores them deflated). */
 #ifndef NNC_DECODE_H
 #define NNC_DECODE_H
 
@@ -19,8 +20,9 @@ typedef struct {
 } nnc_tensor;
 
 typedef struct {
-  const uint8_t* graph; /* points into the input buffer */
+  const uint8_t* graph; /* into the input buffer, or into graph_buffer when it was deflated */
   size_t graph_size;
+  uint8_t* graph_buffer; /* owned; freed by nnc_free */
   nnc_tensor* tensors;
   size_t count;
 } nnc_model;

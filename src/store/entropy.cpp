@@ -110,16 +110,13 @@ struct RansTable {
   std::vector<uint32_t> freq, cum;
 };
 
-RansTable rans_table(std::span<const uint32_t> hist) {
+std::size_t varint_size(uint32_t v);
+
+// Frequencies normalised to sum to 2^scale, every present symbol at least 1.
+RansTable rans_table(std::span<const uint32_t> hist, int scale) {
   RansTable t;
   uint64_t total = 0;
-  std::size_t present = 0;
-  for (auto h : hist) {
-    total += h;
-    present += h > 0;
-  }
-  int scale = 16;
-  while ((std::size_t{1} << scale) < present * 4 && scale < 22) ++scale;
+  for (auto h : hist) total += h;
   t.scale = scale;
   const uint64_t M = uint64_t{1} << scale;
   t.freq.assign(hist.size(), 0);
@@ -154,6 +151,32 @@ RansTable rans_table(std::span<const uint32_t> hist) {
   t.cum.assign(hist.size() + 1, 0);
   for (std::size_t s = 0; s < hist.size(); ++s) t.cum[s + 1] = t.cum[s] + t.freq[s];
   return t;
+}
+
+// The scale with the fewest table + ideal stream bytes: coarse frequencies make the table
+// small (every frequency is a varint) but cost rate; small tensors want coarse tables.
+RansTable rans_table(std::span<const uint32_t> hist) {
+  std::size_t present = 0;
+  for (auto h : hist) present += h > 0;
+  int lo = 1;
+  while ((std::size_t{1} << lo) < std::max<std::size_t>(present, 2) * 2 && lo < 22) ++lo;
+  RansTable best;
+  double best_bytes = 0;
+  for (int scale = lo; scale <= 22; ++scale) {
+    auto t = rans_table(hist, scale);
+    double bits = 0;
+    std::size_t table = 0;
+    for (std::size_t s = 0; s < hist.size(); ++s) {
+      table += varint_size(t.freq[s]);
+      if (hist[s]) bits -= static_cast<double>(hist[s]) * std::log2(static_cast<double>(t.freq[s]) / std::ldexp(1.0, scale));
+    }
+    const double bytes = static_cast<double>(table) + bits / 8;
+    if (best.freq.empty() || bytes < best_bytes) {
+      best = std::move(t);
+      best_bytes = bytes;
+    }
+  }
+  return best;
 }
 
 void put_varint(std::vector<uint8_t>& out, uint32_t v) {

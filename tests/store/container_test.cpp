@@ -123,7 +123,7 @@ TEST(Container, TruncatedCorruptAndFutureFilesAreOneLineErrors) {
   auto future = bytes;
   future[4] = 9;
   EXPECT_EQ(error_of([&] { store::unpack_model(future, "m.nnc"); }),
-            "m.nnc: container format version 9 is newer than this nncompress supports (1)");
+            "m.nnc: container format version 9 is newer than this nncompress supports (2)");
   std::vector<uint8_t> junk(100, 7);
   EXPECT_EQ(error_of([&] { store::unpack_model(junk, "m.nnc"); }), "m.nnc: not an .nnc container (bad magic)");
 }
@@ -154,4 +154,74 @@ TEST(CodebookOnnx, LargeCodebooksUseUint16Indices) {
   exec::Engine e(compressed);
   auto w = e.run_single(torch::zeros({1, 1, 8, 8}));
   EXPECT_EQ(w.sizes(), (std::vector<int64_t>{1, 10}));
+}
+
+// tests/fixtures/store/shared_v1.nnc was written by the format-1 writer from shared_model():
+// both readers still decode it to the same weights.
+TEST(Container, FormatVersion1FilesStillDecode) {
+  auto s = shared_model();
+  auto bytes = read_file_bytes(fs::path(NNC_SOURCE_DIR) / "tests/fixtures/store/shared_v1.nnc");
+  ASSERT_EQ(bytes[4], 1);
+  auto a = float_inits(s.model), b = float_inits(store::unpack_model(bytes, "v1"));
+  ASSERT_EQ(a.size(), b.size());
+  for (const auto& [name, t] : a) EXPECT_TRUE(torch::equal(t, b.at(name))) << name;
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0) << err;
+  ASSERT_EQ(m.count, a.size());
+  for (std::size_t i = 0; i < m.count; ++i)
+    EXPECT_EQ(std::memcmp(m.tensors[i].data, a.at(m.tensors[i].name).data_ptr<float>(), m.tensors[i].numel * 4), 0);
+  nnc_free(&m);
+}
+
+// A graph of many similarly named nodes is stored deflated; both decoders inflate it to the
+// serialised graph, and a damaged deflate stream (checksum recomputed) is an error, not a crash.
+TEST(Container, LargeGraphsAreDeflatedAndInflateInBothDecoders) {
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 16});
+  std::string prev = "x";
+  for (int i = 0; i < 300; ++i) {
+    const std::string out = "block" + std::to_string(i / 3) + ".activation" + std::to_string(i % 3) + ".output";
+    b.add_node(i % 2 ? "Relu" : "Sigmoid", {prev}, {out});
+    prev = out;
+  }
+  b.add_initializer("unused.weight", torch::randn({4, 4}));
+  b.add_node("Identity", {prev}, {"y"});
+  b.add_output("y", {-1, 16});
+  auto model = b.build();
+  store::ContainerStats stats;
+  auto bytes = store::pack_model(model, {}, &stats);
+  onnx::ModelProto graph_only = model;
+  graph_only.mutable_graph()->clear_initializer();
+  const std::string raw = graph_only.SerializeAsString();
+  EXPECT_LT(stats.graph_bytes * 4, raw.size()) << "graph stored in " << stats.graph_bytes << " of " << raw.size() << " bytes";
+  auto back = store::unpack_model(bytes, "mem");
+  EXPECT_EQ(back.graph().node_size(), model.graph().node_size());
+  EXPECT_TRUE(torch::equal(float_inits(back).at("unused.weight"), float_inits(model).at("unused.weight")));
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0) << err;
+  ASSERT_EQ(m.graph_size, raw.size());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(m.graph), m.graph_size), raw);
+  nnc_free(&m);
+  // Damage the deflate stream (every third byte of the graph section in turn) and re-seal the
+  // checksum so that only the inflaters can notice: both must agree, byte for byte.
+  const std::size_t graph_end = 16 + stats.graph_bytes;  // header + section type and length, roughly
+  for (std::size_t at = 16; at < graph_end; at += 3) {
+    auto bad = bytes;
+    bad[at] ^= 0xA5;
+    const uint32_t crc = nnc_crc32(bad.data(), bad.size() - 4);
+    std::memcpy(bad.data() + bad.size() - 4, &crc, 4);
+    const int rc = nnc_decode(bad.data(), bad.size(), &m, err, sizeof err);
+    std::string c_graph = rc == 0 ? std::string(reinterpret_cast<const char*>(m.graph), m.graph_size) : "";
+    if (rc == 0) nnc_free(&m);
+    std::string msg, cpp_graph;
+    try {
+      cpp_graph = store::decode_container(bad, "bad.nnc").graph;
+    } catch (const Error& e) {
+      msg = e.what();
+    }
+    EXPECT_EQ(rc != 0, !msg.empty()) << "byte " << at << ": the decoders disagree (" << err << " / " << msg << ")";
+    EXPECT_EQ(c_graph, cpp_graph) << "byte " << at;
+  }
 }

@@ -14,7 +14,7 @@
 
 namespace nnc::store {
 
-constexpr uint16_t kContainerVersion = 1;
+constexpr uint16_t kContainerVersion = 2;  // 2: varint fields, deflated graph; 1 is still read
 
 struct StoredTensor {
   enum class Kind : uint8_t { kRaw = 0, kIndexed = 1, kSparse = 2 };

@@ -170,7 +170,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   NNC_CHECK(o.pop >= 8 && o.pop % 4 == 0, "--pop {}: NSGA-II needs a population that is a multiple of 4 and at least 8",
             o.pop);
   NNC_CHECK(o.gens >= 0, "--gens must not be negative");
-  NNC_CHECK(o.k_min >= 2 && o.k_max <= 1024 && o.k_min < o.k_max, "bin range [{}, {}] must lie in [2, 1024]", o.k_min,
+  NNC_CHECK(o.k_min >= 2 && o.k_max <= 1024 && o.k_min < o.k_max, "bin range [{}, {}]: need 2 <= k_min < k_max <= 1024", o.k_min,
             o.k_max);
   NNC_CHECK(o.max_evals >= 0, "--max-evals must not be negative");
   NNC_CHECK(o.max_groups >= 1 && o.max_stride >= 1 && o.max_stride <= 64, "stride groups/strides out of range");
