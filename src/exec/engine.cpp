@@ -177,6 +177,8 @@ void Engine::Impl::compile() {
     NNC_CHECK_CODE(!in.type().has_sequence_type() && !in.type().has_optional_type() && !in.type().has_map_type(),
                    kUnsupported, "graph input '{}': unsupported non-tensor type (sequence/optional/map)", in.name());
     inputs.push_back(value_info(in));
+    // An element type we have no tensor type for (bfloat16, strings, uint64, ...) fails at load.
+    if (inputs.back().onnx_type != 0) onnxio::scalar_type_from_onnx(inputs.back().onnx_type, "graph input '" + in.name() + "'");
     input_slots.push_back(slot(in.name()));
     available.insert(in.name());
   }

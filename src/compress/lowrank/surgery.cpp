@@ -3,7 +3,9 @@
 #include <ATen/ATen.h>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/onnx/attributes.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::lowrank {
@@ -37,7 +39,7 @@ std::string unique_name(const onnx::GraphProto& g, const std::string& base) {
 
 // Builds the encoder and decoder nodes replacing `node` (which stays as the decoder, in place,
 // so the graph's topological order and output names are unchanged).
-void factor_node(onnx::GraphProto& g, const Layer& l, const GroupedSvd& s, const LayerChoice& c) {
+void factor_node(onnx::GraphProto& g, int opset, const Layer& l, const GroupedSvd& s, const LayerChoice& c) {
   onnx::NodeProto& node = *g.mutable_node(l.node_index);
   const std::string enc_w = unique_name(g, l.weight + ".lowrank_encoder");
   const std::string dec_w = unique_name(g, l.weight + ".lowrank_decoder");
@@ -69,10 +71,21 @@ void factor_node(onnx::GraphProto& g, const Layer& l, const GroupedSvd& s, const
     *g.add_initializer() = onnxio::from_tensor(encoder.reshape(enc_shape).contiguous(), enc_w);
     *g.add_initializer() = onnxio::from_tensor(decoder.reshape(dec_shape).contiguous(), dec_w);
   } else if (l.kind == LayerKind::kGemm) {
-    // Y = alpha * A W^T + beta * C with W ~= (U S) Vh: encoder H = A Vh^T, decoder Y = alpha H (US)^T + beta C.
+    // Y = alpha * op(A) W^T + beta * C with W ~= (U S) Vh: encoder H = op(A) Vh^T (keeps transA),
+    // decoder Y = alpha H (US)^T + beta C (reads H as is).
+    const int64_t trans_a = onnxio::attr_int(node, "transA", 0);
     enc.clear_attribute();
     onnxio::set_attr(enc, Attr{"transB", int64_t{1}});
+    if (trans_a) onnxio::set_attr(enc, Attr{"transA", trans_a});
+    if (opset < 11) {
+      // Before opset 11 Gemm requires C: a scalar zero, weighted 0.
+      const std::string zero = unique_name(g, enc_w + ".zero");
+      *g.add_initializer() = onnxio::from_tensor(at::zeros({1}), zero);
+      enc.add_input(zero);
+      onnxio::set_attr(enc, Attr{"beta", 0.0f});
+    }
     onnxio::set_attr(node, Attr{"transB", int64_t{1}});
+    onnxio::set_attr(node, Attr{"transA", int64_t{0}});
     node.set_input(0, hidden);
     node.set_input(1, dec_w);
     *g.add_initializer() = onnxio::from_tensor(encoder, enc_w);  // j x c (k = 1 rows)
@@ -98,6 +111,7 @@ onnx::ModelProto decompose(const onnx::ModelProto& model, AldsProblem& problem, 
   auto& g = *out.mutable_graph();
   const auto& layers = problem.layers();
   NNC_CHECK(allocation.layers.size() == layers.size(), "allocation does not match the model's layers");
+  const int opset = onnxio::opset_version(model);
   // Later nodes first so earlier node indices stay valid while encoders are inserted.
   for (std::size_t i = layers.size(); i-- > 0;) {
     const auto& c = allocation.layers[i];
@@ -106,7 +120,7 @@ onnx::ModelProto decompose(const onnx::ModelProto& model, AldsProblem& problem, 
     // Linear layers are always factored with k = 1 groups along their input dimension.
     NNC_CHECK(l.kind == LayerKind::kConv || c.k == 1, "layer '{}': grouped factoring of a {} is unsupported",
               l.node, l.kind == LayerKind::kGemm ? "Gemm" : "MatMul");
-    factor_node(g, l, problem.svd(i, c.k), c);
+    factor_node(g, opset, l, problem.svd(i, c.k), c);
   }
   return out;
 }

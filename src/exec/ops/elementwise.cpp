@@ -108,6 +108,32 @@ OpFn build_elu(const NodeInfo& n) {
   };
 }
 
+// PRelu: from opset 7 the slope broadcasts unidirectionally onto X (PyTorch exports [C, 1, 1]
+// for per-channel slopes); before, a 1-D slope of C values applies per channel (axis 1).
+OpFn build_prelu(const NodeInfo& n) {
+  n.expect_attrs({"consumed_inputs"});
+  const bool legacy = n.opset() < 7;
+  return [legacy](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const auto& x = in[0];
+    at::Tensor slope = in[1];
+    if (legacy && slope.dim() == 1 && slope.numel() > 1 && x.dim() > 2 && slope.size(0) == x.size(1)) {
+      std::vector<int64_t> shape(static_cast<std::size_t>(x.dim() - 1), 1);
+      shape[0] = slope.size(0);
+      slope = slope.reshape(shape);
+    }
+    out[0] = at::where(x >= 0, x, x * slope);
+  };
+}
+
+OpFn build_selu(const NodeInfo& n) {
+  n.expect_attrs({"alpha", "gamma", "consumed_inputs"});
+  const double alpha = n.attr_float("alpha", 1.67326319217681884765625f);
+  const double gamma = n.attr_float("gamma", 1.05070102214813232421875f);
+  return [alpha, gamma](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = gamma * at::where(in[0] > 0, in[0], alpha * at::expm1(in[0]));
+  };
+}
+
 OpFn build_clip(const NodeInfo& n) {
   if (n.opset() < 11) {
     n.expect_attrs({"min", "max", "consumed_inputs"});
@@ -231,6 +257,10 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("Identity", unary([](const at::Tensor& x) { return x; }));
   r.add("LeakyRelu", build_leaky_relu);
   r.add("Elu", build_elu);
+  r.add("PRelu", build_prelu);
+  r.add("Selu", build_selu);
+  r.add("Softplus", unary([](const at::Tensor& x) { return at::log1p(at::exp(-at::abs(x))) + at::relu(x); }));
+  r.add("Softsign", unary([](const at::Tensor& x) { return x / (1 + at::abs(x)); }));
   r.add("HardSigmoid", build_hard_sigmoid);
   r.add("Clip", build_clip);
   r.add("Dropout", build_dropout);

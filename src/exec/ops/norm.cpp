@@ -1,4 +1,5 @@
-// Normalisation: BatchNormalization (inference and training), Softmax, LogSoftmax.
+// Normalisation: BatchNormalization (inference and training), LayerNormalization,
+// InstanceNormalization, Softmax, LogSoftmax.
 #include <ATen/ATen.h>
 
 #include "exec/ops/ops.hpp"
@@ -19,6 +20,56 @@ OpFn build_batchnorm(const NodeInfo& n) {
   const double momentum = 1.0 - n.attr_float("momentum", 0.9f);
   return [eps, momentum](const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     out[0] = at::batch_norm(in[0], in[1], in[2], in[3], in[4], rc.training, momentum, eps, false);
+  };
+}
+
+// LayerNormalization (opset 17): normalise over the dimensions from `axis` on, then Scale and B
+// (broadcast onto those dimensions). Optional outputs Mean and InvStdDev keep the normalised
+// dimensions as 1s.
+OpFn build_layernorm(const NodeInfo& n) {
+  n.expect_attrs({"axis", "epsilon", "stash_type"});
+  if (n.attr_int("stash_type", 1) != 1) n.unsupported("LayerNormalization stash_type other than float");
+  const int64_t axis = n.attr_int("axis", -1);
+  const double eps = n.attr_float("epsilon", 1e-5f);
+  const bool has_bias = n.has_input(2);
+  bool stats = false;
+  for (std::size_t i = 1; i < n.num_outputs(); ++i) stats = stats || !n.proto().output(static_cast<int>(i)).empty();
+  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const auto& x = in[0];
+    const int64_t a = axis < 0 ? axis + x.dim() : axis;
+    NNC_CHECK(a >= 0 && a < x.dim(), "LayerNormalization: axis {} out of range for rank {}", axis, x.dim());
+    const auto shape = x.sizes().slice(static_cast<std::size_t>(a));
+    const auto& scale = in[1];
+    const at::Tensor bias = has_bias ? in[2] : at::Tensor();
+    if (stats) {
+      std::vector<int64_t> dims;
+      for (int64_t d = a; d < x.dim(); ++d) dims.push_back(d);
+      auto xf = x.to(at::kFloat);
+      auto mean = xf.mean(dims, true);
+      auto centred = xf - mean;
+      auto inv = at::rsqrt(centred.pow(2).mean(dims, true) + eps);
+      auto y = (centred * inv).to(x.scalar_type()) * scale;
+      out[0] = bias.defined() ? y + bias : y;
+      if (out.size() > 1) out[1] = mean;
+      if (out.size() > 2) out[2] = inv;
+      return;
+    }
+    if (scale.sizes() == shape && (!bias.defined() || bias.sizes() == shape)) {
+      out[0] = at::layer_norm(x, shape, scale, bias, eps);
+      return;
+    }
+    auto y = at::layer_norm(x, shape, {}, {}, eps) * scale;
+    out[0] = bias.defined() ? y + bias : y;
+  };
+}
+
+// InstanceNormalization: per sample and channel over the spatial dimensions, then scale/B per channel.
+OpFn build_instancenorm(const NodeInfo& n) {
+  n.expect_attrs({"epsilon"});
+  const double eps = n.attr_float("epsilon", 1e-5f);
+  return [eps](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    NNC_CHECK(in[0].dim() >= 3, "InstanceNormalization: input of rank {} (need N x C x D1 ...)", in[0].dim());
+    out[0] = at::instance_norm(in[0], in[1], in[2], {}, {}, true, 0.0, eps, false);
   };
 }
 
@@ -47,6 +98,8 @@ OpFn build_softmax(const NodeInfo& n, bool log) {
 
 void register_norm_ops(OpRegistry& r) {
   r.add("BatchNormalization", build_batchnorm);
+  r.add("LayerNormalization", build_layernorm, 17);
+  r.add("InstanceNormalization", build_instancenorm);
   r.add("Softmax", [](const NodeInfo& n) { return build_softmax(n, false); });
   r.add("LogSoftmax", [](const NodeInfo& n) { return build_softmax(n, true); });
 }

@@ -61,3 +61,32 @@ TEST(Surgery, FullRankFactoringReproducesTheOriginalModel) {
   auto x = torch::randn({3, 1, 10, 10});
   EXPECT_LT((a.run_single(x) - b.run_single(x)).abs().max().item<float>(), 1e-4);
 }
+
+// Before opset 11 Gemm requires its C input: the encoder Gemm gets a zero scalar with beta 0.
+TEST(Surgery, Opset9GemmEncodersCarryTheRequiredC) {
+  torch::manual_seed(3);
+  onnxio::GraphBuilder b("mlp", 9);
+  b.add_input("x", {-1, 32});
+  b.add_initializer("fc1.w", torch::randn({24, 32}));
+  b.add_initializer("fc1.b", torch::randn({24}));
+  b.add_initializer("fc2.w", torch::randn({10, 24}));
+  b.add_initializer("fc2.b", torch::randn({10}));
+  b.add_node("Gemm", {"x", "fc1.w", "fc1.b"}, {"h"}, {{"transB", int64_t{1}}});
+  b.add_node("Relu", {"h"}, {"r"});
+  b.add_node("Gemm", {"r", "fc2.w", "fc2.b"}, {"y"}, {{"transB", int64_t{1}}, {"alpha", 0.5f}});
+  b.add_output("y", {-1, 10});
+  auto model = b.build();
+  AldsProblem p(find_layers(model), BudgetKind::kParams);
+  Allocation alloc;
+  alloc.layers.assign(p.layers().size(), LayerChoice{});
+  for (std::size_t i = 0; i < p.layers().size(); ++i) {
+    alloc.layers[i].factored = true;
+    alloc.layers[i].k = 1;
+    alloc.layers[i].j = 6;
+  }
+  auto surgered = decompose(model, p, alloc);
+  EXPECT_NO_THROW(onnxio::check_model(surgered, "opset 9 surgered"));
+  exec::Engine a(surgered), r(reconstruct_weights(model, p, alloc));
+  auto x = torch::randn({5, 32});
+  EXPECT_LT((a.run_single(x) - r.run_single(x)).abs().max().item<float>(), 1e-4);
+}
