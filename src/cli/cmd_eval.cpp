@@ -27,8 +27,9 @@ void register_eval_command(CLI::App& app) {
     auto start = std::chrono::steady_clock::now();
     apply_global_options(opts->global);
     auto model = onnxio::load_model(opts->model);
+    auto test = load_test_split(opts->data, model);
     exec::Engine engine(model);
-    data::Evaluator eval(load_test_split(opts->data, model), opts->data.batch);
+    data::Evaluator eval(std::move(test), opts->data.batch);
     auto m = eval.evaluate(engine);
     double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (opts->global.json) {

@@ -5,7 +5,10 @@
 #include <set>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/progress.hpp"
+#include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/metadata.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::cli {
 
@@ -60,15 +63,111 @@ data::DataSource load_checked(const DataOptions& o, const onnx::ModelProto& mode
   return source;
 }
 
-}  // namespace
-
-data::Dataset load_test_split(const DataOptions& o, const onnx::ModelProto& model) {
-  auto norm = resolve_normalisation(o, model);
-  auto source = load_checked(o, model, /*test_only=*/true);
-  return data::Dataset{data::normalise(source.test_x, norm), source.test_y.contiguous(), source.num_classes};
+bool outputs_match(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a[i].sizes() != b[i].sizes()) return false;
+    if (!at::isFloatingType(a[i].scalar_type())) {
+      if (!a[i].equal(b[i])) return false;
+      continue;
+    }
+    auto x = a[i].to(at::kDouble), y = b[i].to(at::kDouble);
+    const double scale = 1.0 + y.abs().max().item<double>();
+    if ((x - y).abs().max().item<double>() > 1e-4 * scale) return false;
+  }
+  return true;
 }
 
-data::Splits load_splits(const DataOptions& o, const onnx::ModelProto& model) {
+}  // namespace
+
+void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& o) {
+  auto& g = *model.mutable_graph();
+  std::set<std::string> inits;
+  for (const auto& t : g.initializer()) inits.insert(t.name());
+  int data_inputs = 0;
+  onnx::ValueInfoProto* input = nullptr;
+  for (auto& in : *g.mutable_input())
+    if (!inits.count(in.name()) && data_inputs++ == 0) input = &in;
+  if (!input || data_inputs != 1 || !input->type().tensor_type().has_shape()) return;
+  auto* dim0 = input->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0);
+  if (input->type().tensor_type().shape().dim_size() == 0 || !dim0->has_dim_value()) return;
+  const int64_t fixed = dim0->dim_value();
+  const int64_t n = std::min<int64_t>(images.size(0), 2 * fixed + 1);
+  if (fixed < 1 || n < fixed) return;
+  // The outputs of `fixed`-image batches as declared, against one batch of n images relaxed.
+  std::vector<std::vector<at::Tensor>> strict;
+  {
+    exec::Engine engine(model);
+    for (int64_t i = 0; i + fixed <= n; i += fixed) strict.push_back(engine.run({images.slice(0, i, i + fixed)}));
+  }
+  onnx::ModelProto relaxed = model;
+  auto& rg = *relaxed.mutable_graph();
+  for (auto& in : *rg.mutable_input())
+    if (in.name() == input->name()) in.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_param("N");
+  for (auto& out : *rg.mutable_output()) {
+    auto* shape = out.mutable_type()->mutable_tensor_type()->mutable_shape();
+    if (shape->dim_size() > 0 && shape->dim(0).has_dim_value() && shape->dim(0).dim_value() == fixed)
+      shape->mutable_dim(0)->set_dim_param("N");
+  }
+  rg.clear_value_info();  // intermediate shape annotations carry the old batch size
+  // Exporters fold x.size(0) into Reshape constants ([1, -1] for x.view(x.size(0), -1)): a
+  // leading element equal to the batch size becomes 0 ("copy the input's dimension"). The
+  // probe below shows whether that was right.
+  auto batch_first = [&](onnx::TensorProto& t) {
+    if (t.data_type() != onnx::TensorProto::INT64 || t.dims_size() != 1 || t.dims(0) < 2) return;
+    auto v = onnxio::to_tensor(t);
+    if (v.data_ptr<int64_t>()[0] != fixed) return;
+    v.data_ptr<int64_t>()[0] = 0;
+    t = onnxio::from_tensor(v, t.name());
+  };
+  std::set<std::string> reshape_shapes;
+  for (const auto& node : rg.node()) {
+    if (node.op_type() != "Reshape" || node.input_size() < 2) continue;
+    bool allowzero = false;
+    for (const auto& a : node.attribute()) allowzero = allowzero || (a.name() == "allowzero" && a.i() != 0);
+    if (!allowzero) reshape_shapes.insert(node.input(1));
+  }
+  for (auto& t : *rg.mutable_initializer())
+    if (reshape_shapes.count(t.name())) batch_first(t);
+  for (auto& node : *rg.mutable_node())
+    if (node.op_type() == "Constant" && node.output_size() == 1 && reshape_shapes.count(node.output(0)))
+      for (auto& a : *node.mutable_attribute())
+        if (a.name() == "value" && a.has_t()) batch_first(*a.mutable_t());
+  bool same = false;
+  try {
+    exec::Engine engine(relaxed);
+    auto all = engine.run({images.slice(0, 0, n)});
+    same = true;
+    for (std::size_t b = 0; same && b < strict.size(); ++b) {
+      std::vector<at::Tensor> part;
+      const auto from = static_cast<int64_t>(b) * fixed;
+      for (const auto& t : all) part.push_back(t.dim() > 0 && t.size(0) == n ? t.slice(0, from, from + fixed) : t);
+      same = outputs_match(part, strict[b]);
+    }
+  } catch (const Error&) {
+    same = false;
+  }
+  if (same) {
+    model = std::move(relaxed);
+    note(fmt::format("model input '{}' declares batch size {}; the graph does not depend on it (checked on {} images), "
+                     "so it is made symbolic and runs in batches of {} (the written model takes any batch)",
+                     input->name(), fixed, n, o.batch));
+  } else {
+    note(fmt::format("model input '{}' declares batch size {} and its graph depends on it: running batches of {}",
+                     input->name(), fixed, fixed));
+    o.batch = fixed;
+  }
+}
+
+data::Dataset load_test_split(DataOptions& o, onnx::ModelProto& model) {
+  auto norm = resolve_normalisation(o, model);
+  auto source = load_checked(o, model, /*test_only=*/true);
+  data::Dataset test{data::normalise(source.test_x, norm), source.test_y.contiguous(), source.num_classes};
+  fit_batch(model, test.images, o);
+  return test;
+}
+
+data::Splits load_splits(DataOptions& o, onnx::ModelProto& model) {
   auto norm = resolve_normalisation(o, model);
   auto source = load_checked(o, model, /*test_only=*/false);
   data::SplitOptions so;
@@ -76,7 +175,9 @@ data::Splits load_splits(const DataOptions& o, const onnx::ModelProto& model) {
   so.calib = o.calib;
   so.seed = o.seed;
   so.holdout = std::min<int64_t>(5000, source.train_x.size(0) / 2);
-  return data::make_splits(source, norm, so);
+  auto splits = data::make_splits(source, norm, so);
+  fit_batch(model, splits.test.images, o);
+  return splits;
 }
 
 }  // namespace nnc::cli

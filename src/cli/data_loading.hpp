@@ -11,9 +11,18 @@ namespace nnc::cli {
 // no flags is an error.
 data::Normalisation resolve_normalisation(const DataOptions& options, const onnx::ModelProto& model);
 
-// Loads --data, normalises, splits, and checks image shape and class count against the model.
-data::Splits load_splits(const DataOptions& options, const onnx::ModelProto& model);
+// Loads --data, normalises, splits, and checks image shape and class count against the model;
+// then fit_batch. Build engines from `model` only after this.
+data::Splits load_splits(DataOptions& options, onnx::ModelProto& model);
 // Only the test split (what `eval` needs): the training files are not read.
-data::Dataset load_test_split(const DataOptions& options, const onnx::ModelProto& model);
+data::Dataset load_test_split(DataOptions& options, onnx::ModelProto& model);
+
+// A model exported with a fixed batch size (torch.onnx.export without dynamic_axes declares
+// e.g. [1,1,28,28]): if the graph does not depend on it, checked by running the same images
+// (up to 2B+1) in declared-size batches and in one batch, the batch dimension of the input
+// (and of outputs declaring it) becomes symbolic 'N', value_info is dropped and Reshape shape
+// constants starting with B start with 0 (copy) instead; otherwise options.batch becomes the
+// declared size. Models with a symbolic batch are left alone.
+void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& options);
 
 }  // namespace nnc::cli

@@ -1,0 +1,69 @@
+#!/usr/bin/python3
+"""Exports small PyTorch classifiers the way users often do, for tests/cli/zoo_e2e.sh.
+
+Run with Debian's python3: /usr/bin/python3 scripts/make_zoo_fixtures.py
+Writes tests/fixtures/zoo/<name>.onnx (1x28x28 inputs, 10 classes, fixed seeds, untrained):
+  fixed_batch1      exported without dynamic_axes: the input declares batch 1 and x.view(x.size(0), -1)
+                    becomes Reshape [1, -1]
+  batch_dependent4  subtracts the batch mean: its outputs depend on the batch size 4
+  opset17_mix       LayerNormalization, GELU (Erf), Softplus, PReLU, a bias-free Linear, MatMul
+"""
+import os
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures", "zoo")
+
+
+class SmallConv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 16, 3, padding=1)
+        self.bn = nn.BatchNorm2d(16)
+        self.fc = nn.Linear(16 * 7 * 7, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.c1(x)), 2)
+        x = F.max_pool2d(F.relu(self.bn(self.c2(x))), 2)
+        return self.fc(x.view(x.size(0), -1))
+
+
+class BatchDependent(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c, self.fc = nn.Conv2d(1, 4, 3, stride=2), nn.Linear(4 * 13 * 13, 10)
+
+    def forward(self, x):
+        h = F.relu(self.c(x)).reshape(4, -1)  # the exporter's [4, -1] is harmless (0 copies the batch) ...
+        return self.fc(h - h.mean(0, keepdim=True))  # ... but centring over the batch is not
+
+
+class Opset17Mix(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.norm = nn.Linear(784, 64), nn.LayerNorm(64)
+        self.b, self.act = nn.Linear(64, 32, bias=False), nn.PReLU(32)
+        self.w = nn.Parameter(torch.randn(32, 10) * 0.2)
+
+    def forward(self, x):
+        x = F.gelu(self.norm(self.a(torch.flatten(x, 1))))
+        return F.softplus(self.act(self.b(x))) @ self.w
+
+
+def export(name, model, batch, opset, dynamic):
+    torch.manual_seed(0)
+    model.eval()
+    x = torch.randn(batch, 1, 28, 28)
+    kw = {"dynamic_axes": {"input": {0: "N"}, "logits": {0: "N"}}} if dynamic else {}
+    torch.onnx.export(model, x, os.path.join(OUT, name + ".onnx"), opset_version=opset, input_names=["input"],
+                      output_names=["logits"], **kw)
+    print(name)
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    torch.manual_seed(0)
+    export("fixed_batch1", SmallConv(), 1, 13, dynamic=False)
+    export("batch_dependent4", BatchDependent(), 4, 13, dynamic=False)
+    export("opset17_mix", Opset17Mix(), 2, 17, dynamic=True)

@@ -1,0 +1,35 @@
+# Models exported the way users often export them (scripts/make_zoo_fixtures.py): a fixed batch
+# size the graph does not depend on, one it does depend on, and opset-17 operators
+# (LayerNormalization, GELU, Softplus, PReLU, MatMul weights). Every command runs on them and
+# what we write runs in ONNX Runtime with the top-1 our engine measured.
+source "$(dirname "$0")/lib.sh"
+Z="$ROOT/tests/fixtures/zoo"
+D=(--mean 0.2860 --std 0.3530 -q)
+ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 | $PY -c "import json,sys; print(json.load(sys.stdin)['top1'])"; }
+
+"$NNC" eval "$Z/fixed_batch1.onnx" --mean 0.2860 --std 0.3530 --json 2> "$WORK/fixed.err" > "$WORK/fixed.json"
+grep -q "declares batch size 1; the graph does not depend on it" "$WORK/fixed.err" || die "fixed batch not relaxed: $(cat "$WORK/fixed.err")"
+[ "$(json "$WORK/fixed.json" "['n']")" = 10000 ] || die "fixed_batch1: not all test images evaluated"
+
+"$NNC" eval "$Z/batch_dependent4.onnx" --mean 0.2860 --std 0.3530 --json 2> "$WORK/dep.err" > "$WORK/dep.json"
+grep -q "declares batch size 4 and its graph depends on it: running batches of 4" "$WORK/dep.err" || die "batch dependence not detected: $(cat "$WORK/dep.err")"
+[ "$(json "$WORK/dep.json" "['n']")" = 10000 ] || die "batch_dependent4: not all test images evaluated"
+
+"$NNC" eval "$Z/opset17_mix.onnx" "${D[@]}" --json > "$WORK/mix.json"
+approx "$(json "$WORK/mix.json" "['top1']")" "$(ort_top1 "$Z/opset17_mix.onnx")" 0.0001 || die "opset17_mix: engine and ONNX Runtime disagree"
+
+# Share on the fixed-batch model: the written ONNX takes any batch and ONNX Runtime agrees.
+"$NNC" share "$Z/fixed_batch1.onnx" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 20 --max-drop 50 \
+  -o "$WORK/fixed_share.onnx" --nnc "$WORK/fixed_share.nnc" --json > "$WORK/share.json"
+approx "$(json "$WORK/share.json" "['top1_after']")" "$(ort_top1 "$WORK/fixed_share.onnx")" 0.0001 || die "share: ONNX Runtime disagrees"
+
+# Prune keeps a batch-dependent graph as it is and evaluates it in batches of 4.
+"$NNC" prune "$Z/batch_dependent4.onnx" "${D[@]}" --sparsity 0.5 --alloc global -o "$WORK/dep_prune.onnx" --json > "$WORK/prune.json"
+approx "$(json "$WORK/prune.json" "['sparsity']")" 0.5 0.01 || die "prune: sparsity not reached"
+
+# Low-rank and pruning of the opset-17 model (MatMul and bias-free Gemm weights).
+"$NNC" lowrank "$Z/opset17_mix.onnx" "${D[@]}" --keep 0.5 -o "$WORK/mix_lr.onnx" --json > "$WORK/lr.json"
+approx "$(json "$WORK/lr.json" "['top1_after']")" "$(ort_top1 "$WORK/mix_lr.onnx")" 0.0001 || die "lowrank: ONNX Runtime disagrees"
+"$NNC" prune "$Z/opset17_mix.onnx" "${D[@]}" --sparsity 0.7 -o "$WORK/mix_p.onnx" --json > "$WORK/mp.json"
+approx "$(json "$WORK/mp.json" "['top1_after']")" "$(ort_top1 "$WORK/mix_p.onnx")" 0.0001 || die "prune: ONNX Runtime disagrees"
+echo "1 passed, 0 failed"
