@@ -6,6 +6,7 @@
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/progress.hpp"
+#include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/metadata.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
@@ -159,25 +160,91 @@ void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& o
   }
 }
 
+namespace {
+
+bool normalisation_known(const DataOptions& o, const onnx::ModelProto& model) {
+  return !o.mean.empty() || !o.std.empty() || onnxio::get_normalisation(model).has_value();
+}
+
+std::string norm_str(const data::Normalisation& n) {
+  return fmt::format("mean {:.4g} std {:.4g}", fmt::join(n.mean, ","), fmt::join(n.std, ","));
+}
+
+// The normalisation the model expects (flags, else metadata, else inferred), after fit_batch.
+// Inferred: a model without metadata does not say how its inputs were normalised, so the usual
+// choices (none, the data set's own per-channel mean/std, 0.5/0.5) are tried on up to 1,000
+// held-out training images and the most accurate one is kept, said, and written into the
+// model's metadata (so outputs and fine-tuning use it). The test split is not used to choose.
+data::Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, const data::DataSource& source) {
+  const auto sample = source.test_x.slice(0, 0, std::min<int64_t>(source.test_x.size(0), 64));
+  if (normalisation_known(o, model)) {
+    auto norm = resolve_normalisation(o, model);
+    fit_batch(model, data::normalise(sample, norm), o);
+    return norm;
+  }
+  NNC_CHECK(source.train_x.defined() && source.train_x.size(0) > 0,
+            "model has no input normalisation metadata; pass --mean and --std");
+  const auto& x = source.train_x;
+  data::Normalisation stats;
+  if (x.dim() == 4) {
+    auto per = x.transpose(0, 1).reshape({x.size(1), -1});
+    stats.mean.clear();
+    stats.std.clear();
+    for (int64_t c = 0; c < per.size(0); ++c) {
+      stats.mean.push_back(per[c].mean().item<float>());
+      stats.std.push_back(per[c].std().item<float>());
+    }
+  } else {
+    stats.mean = {x.mean().item<float>()};
+    stats.std = {x.std().item<float>()};
+  }
+  const std::size_t channels = stats.mean.size();
+  std::vector<std::pair<std::string, data::Normalisation>> candidates{
+      {"none (pixels in [0, 1])", {std::vector<float>(channels, 0.0f), std::vector<float>(channels, 1.0f)}},
+      {"the data set's own mean/std", stats},
+      {"0.5/0.5 (pixels in [-1, 1])", {std::vector<float>(channels, 0.5f), std::vector<float>(channels, 0.5f)}}};
+  fit_batch(model, data::normalise(sample, stats), o);
+  const int64_t n = x.size(0), held = std::min<int64_t>(n / 2, 5000), use = std::min<int64_t>(held, 1000);
+  const auto images = x.slice(0, n - held, n - held + use);
+  const auto labels = source.train_y.slice(0, n - held, n - held + use);
+  exec::Engine engine(model);
+  double best = -1;
+  data::Normalisation chosen;
+  std::vector<std::string> tried;
+  for (const auto& [what, norm] : candidates) {
+    data::Evaluator eval(data::Dataset{data::normalise(images, norm), labels, source.num_classes}, o.batch);
+    const double top1 = eval.evaluate(engine).top1;
+    tried.push_back(fmt::format("{} {:.2f}%", what, 100 * top1));
+    if (top1 > best) {
+      best = top1;
+      chosen = norm;
+    }
+  }
+  note(fmt::format("model has no input normalisation metadata and no --mean/--std: chose {} (top-1 on {} held-out "
+                   "training images: {})",
+                   norm_str(chosen), use, fmt::join(tried, ", ")));
+  onnxio::set_normalisation(model, {chosen.mean, chosen.std});
+  return chosen;
+}
+
+}  // namespace
+
 data::Dataset load_test_split(DataOptions& o, onnx::ModelProto& model) {
-  auto norm = resolve_normalisation(o, model);
-  auto source = load_checked(o, model, /*test_only=*/true);
-  data::Dataset test{data::normalise(source.test_x, norm), source.test_y.contiguous(), source.num_classes};
-  fit_batch(model, test.images, o);
-  return test;
+  // Without a known normalisation the training images are needed to infer it.
+  auto source = load_checked(o, model, /*test_only=*/normalisation_known(o, model));
+  auto norm = normalisation_for(o, model, source);
+  return data::Dataset{data::normalise(source.test_x, norm), source.test_y.contiguous(), source.num_classes};
 }
 
 data::Splits load_splits(DataOptions& o, onnx::ModelProto& model) {
-  auto norm = resolve_normalisation(o, model);
   auto source = load_checked(o, model, /*test_only=*/false);
+  auto norm = normalisation_for(o, model, source);
   data::SplitOptions so;
   so.val = o.val;
   so.calib = o.calib;
   so.seed = o.seed;
   so.holdout = std::min<int64_t>(5000, source.train_x.size(0) / 2);
-  auto splits = data::make_splits(source, norm, so);
-  fit_batch(model, splits.test.images, o);
-  return splits;
+  return data::make_splits(source, norm, so);
 }
 
 }  // namespace nnc::cli

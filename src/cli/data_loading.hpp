@@ -7,12 +7,13 @@
 
 namespace nnc::cli {
 
-// Normalisation from --mean/--std, else the model's metadata; a model without metadata and
-// no flags is an error.
+// Normalisation from --mean/--std, else the model's metadata (load_splits/load_test_split
+// infer and record it for a model without either); a model without both is an error here.
 data::Normalisation resolve_normalisation(const DataOptions& options, const onnx::ModelProto& model);
 
-// Loads --data, normalises, splits, and checks image shape and class count against the model;
-// then fit_batch. Build engines from `model` only after this.
+// Loads --data, checks image shape and class count against the model, fits the batch
+// (fit_batch), normalises (inferring the normalisation when neither flags nor metadata give
+// it: see data_loading.cpp) and splits. Build engines from `model` only after this.
 data::Splits load_splits(DataOptions& options, onnx::ModelProto& model);
 // Only the test split (what `eval` needs): the training files are not read.
 data::Dataset load_test_split(DataOptions& options, onnx::ModelProto& model);

@@ -11,12 +11,6 @@ expect_error "--max-drop -1 must be in [0, 100)" "$NNC" share "$M" -o "$WORK/x.o
 expect_error "--k-min 2 / --k-max 5000: need 2 <= k-min < k-max <= 1024" "$NNC" share "$M" -o "$WORK/x.onnx" --k-max 5000
 expect_error "refusing to overwrite the input model" "$NNC" share "$M" -o "$M"
 expect_error "no such directory" "$NNC" eval "$M" --data /nonexistent
-# A foreign model without normalisation metadata needs --mean/--std.
-$PY - "$M" "$WORK/nometa.onnx" <<'PYEOF'
-import sys, onnx
-m = onnx.load(sys.argv[1]); del m.metadata_props[:]; onnx.save(m, sys.argv[2])
-PYEOF
-expect_error "model has no input normalisation metadata; pass --mean and --std" "$NNC" eval "$WORK/nometa.onnx"
 # Unknown operator: fails at load naming node and op.
 $PY - "$M" "$WORK/unknown_op.onnx" <<'PYEOF'
 import sys, onnx
