@@ -136,31 +136,41 @@ std::vector<fs::path> selected_cases(const std::set<std::string>& ops = kOps) {
   return cases;
 }
 
-}  // namespace
-
-TEST(Conformance, OnnxBackendCasesPassOrAreUnsupportedNeverWrong) {
-  if (!fs::exists(kRoot)) GTEST_SKIP() << "libonnx-testdata is not installed";
-  torch::set_num_threads(1);
-  auto cases = selected_cases();
-  std::map<std::string, std::array<int, 3>> by_group;
+// Runs `cases`, writes `file` (title, summary line, per-case table) into the build directory and
+// fails the test for every wrong case.
+struct Tally {
   int pass = 0, unsupported = 0, wrong = 0;
+};
+Tally run_cases(const std::vector<fs::path>& cases, const std::string& file, const std::string& title,
+                const std::string& what) {
+  Tally t;
   std::string table = "| case | result | detail |\n|---|---|---|\n";
   for (const auto& c : cases) {
     auto o = run_case(c);
     const char* kinds[] = {"pass", "unsupported", "WRONG"};
     std::string name = c.parent_path().filename().string() + "/" + c.filename().string();
     table += fmt::format("| {} | {} | {} |\n", name, kinds[o.kind], o.detail.substr(0, 160));
-    (o.kind == Outcome::kPass ? pass : o.kind == Outcome::kUnsupported ? unsupported : wrong)++;
+    (o.kind == Outcome::kPass ? t.pass : o.kind == Outcome::kUnsupported ? t.unsupported : t.wrong)++;
     if (o.kind == Outcome::kWrong) ADD_FAILURE() << name << ": " << o.detail;
   }
-  std::string summary = fmt::format("{} selected: {} pass, {} unsupported, {} wrong", cases.size(), pass, unsupported, wrong);
+  std::string summary =
+      fmt::format("{} {}: {} pass, {} unsupported, {} wrong", cases.size(), what, t.pass, t.unsupported, t.wrong);
   std::printf("%s\n", summary.c_str());
-  write_file_atomic(fs::path(NNC_BINARY_DIR) / "conformance.md", "# ONNX backend conformance\n\n" + summary + "\n\n" + table);
-  EXPECT_GE(cases.size(), 200u);
-  EXPECT_GE(pass, 150);
-  EXPECT_EQ(wrong, 0);
+  write_file_atomic(fs::path(NNC_BINARY_DIR) / file, "# " + title + "\n\n" + summary + "\n\n" + table);
+  return t;
 }
 
+}  // namespace
+
+TEST(Conformance, OnnxBackendCasesPassOrAreUnsupportedNeverWrong) {
+  if (!fs::exists(kRoot)) GTEST_SKIP() << "libonnx-testdata is not installed";
+  torch::set_num_threads(1);
+  auto cases = selected_cases();
+  auto t = run_cases(cases, "conformance.md", "ONNX backend conformance", "selected");
+  EXPECT_GE(cases.size(), 200u);
+  EXPECT_GE(t.pass, 150);
+  EXPECT_EQ(t.wrong, 0);
+}
 
 // Operators the engine registers beyond the list (Erf, PRelu, LayerNormalization, ...):
 // every ONNX case made only of registered operators, and not already run above, passes or
@@ -169,25 +179,13 @@ TEST(Conformance, EveryOtherRegisteredOperatorIsNeverWrong) {
   if (!fs::exists(kRoot)) GTEST_SKIP() << "libonnx-testdata is not installed";
   torch::set_num_threads(1);
   auto registered = exec::default_registry().op_types();
-  std::set<std::string> ops(registered.begin(), registered.end());
   auto base = selected_cases();
   std::set<fs::path> seen(base.begin(), base.end());
-  int pass = 0, unsupported = 0, wrong = 0;
-  std::string table = "| case | result | detail |\n|---|---|---|\n";
-  for (const auto& c : selected_cases(ops)) {
-    if (seen.count(c)) continue;
-    auto o = run_case(c);
-    const char* kinds[] = {"pass", "unsupported", "WRONG"};
-    std::string name = c.parent_path().filename().string() + "/" + c.filename().string();
-    table += fmt::format("| {} | {} | {} |\n", name, kinds[o.kind], o.detail.substr(0, 160));
-    (o.kind == Outcome::kPass ? pass : o.kind == Outcome::kUnsupported ? unsupported : wrong)++;
-    if (o.kind == Outcome::kWrong) ADD_FAILURE() << name << ": " << o.detail;
-  }
-  std::string summary = fmt::format("{} more cases: {} pass, {} unsupported, {} wrong", pass + unsupported + wrong,
-                                    pass, unsupported, wrong);
-  std::printf("%s\n", summary.c_str());
-  write_file_atomic(fs::path(NNC_BINARY_DIR) / "conformance_extra.md",
-                    "# ONNX backend conformance, other registered operators\n\n" + summary + "\n\n" + table);
-  EXPECT_GT(pass, 0);
-  EXPECT_EQ(wrong, 0);
+  std::vector<fs::path> more;
+  for (const auto& c : selected_cases(std::set<std::string>(registered.begin(), registered.end())))
+    if (!seen.count(c)) more.push_back(c);
+  auto t = run_cases(more, "conformance_extra.md", "ONNX backend conformance, other registered operators",
+                     "more cases");
+  EXPECT_GT(t.pass, 0);
+  EXPECT_EQ(t.wrong, 0);
 }
