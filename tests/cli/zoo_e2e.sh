@@ -10,6 +10,7 @@ ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 
 "$NNC" eval "$Z/fixed_batch1.onnx" --mean 0.2860 --std 0.3530 --json 2> "$WORK/fixed.err" > "$WORK/fixed.json"
 grep -q "declares batch size 1; the graph does not depend on it" "$WORK/fixed.err" || die "fixed batch not relaxed: $(cat "$WORK/fixed.err")"
 [ "$(json "$WORK/fixed.json" "['n']")" = 10000 ] || die "fixed_batch1: not all test images evaluated"
+approx "$(json "$WORK/fixed.json" "['top1']")" "$(ort_top1 "$Z/fixed_batch1.onnx")" 0.0001 || die "fixed_batch1: engine and ONNX Runtime (batches of 1) disagree"
 
 "$NNC" eval "$Z/batch_dependent4.onnx" --mean 0.2860 --std 0.3530 --json 2> "$WORK/dep.err" > "$WORK/dep.json"
 grep -q "declares batch size 4 and its graph depends on it: running batches of 4" "$WORK/dep.err" || die "batch dependence not detected: $(cat "$WORK/dep.err")"

@@ -118,19 +118,24 @@ async function main() {
   const per = d.shape.reduce((p, v) => p * v, 1);
   const hw = per / d.shape[0];
   const inputName = session.inputNames[0];
-  const batch = Number(a.batch);
+  // A model exported with a fixed batch size runs in batches of that size (the last one
+  // zero-padded, its padding rows ignored).
+  const meta = session.inputMetadata && session.inputMetadata[0];
+  const fixedBatch = meta && meta.shape && typeof meta.shape[0] === 'number' && meta.shape[0] > 0 ? meta.shape[0] : 0;
+  const batch = fixedBatch || Number(a.batch);
   let correct1 = 0, correct5 = 0, classes = 0;
   const allLogits = [];
   const tRun = process.hrtime.bigint();
   for (let start = 0; start < n; start += batch) {
     const b = Math.min(batch, n - start);
-    const x = new Float32Array(b * per);
+    const rows = fixedBatch || b;
+    const x = new Float32Array(rows * per);
     for (let i = 0; i < b * per; ++i) {
       const c = Math.floor((i % per) / hw);
       const m = means.length === 1 ? means[0] : means[c], s = stds.length === 1 ? stds[0] : stds[c];
       x[i] = (d.pixels[start * per + i] / d.scale - m) / s;
     }
-    const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [b, ...d.shape]) });
+    const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [rows, ...d.shape]) });
     const logits = out[session.outputNames[0]];
     classes = logits.dims[1];
     for (let i = 0; i < b; ++i) {
