@@ -1,11 +1,15 @@
-// nncompress info MODEL: operators, parameters per layer, bytes, metadata.
+// nncompress info MODEL|X.nnc: operators, parameters per layer, bytes, metadata; for a
+// container, what each part costs and how each tensor is stored.
 #include <fmt/ranges.h>
 
 #include <map>
 #include <set>
 
 #include "cli/command.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/store/container.hpp"
 
 namespace nnc::cli {
 namespace {
@@ -32,6 +36,59 @@ int64_t element_bytes(int type) {
   }
 }
 
+// An .nnc container: what each part costs (the container is re-encoded to account for it: the
+// encoder is deterministic, so for a current-format file this is the file itself).
+void container_info(const std::string& path, const std::vector<uint8_t>& bytes, bool json) {
+  auto c = store::decode_container(bytes, path);
+  store::ContainerStats st;
+  auto again = store::encode_container(c, &st);
+  const int version = bytes[4] | (bytes[5] << 8);
+  onnx::ModelProto graph;
+  NNC_CHECK_CODE(graph.ParseFromString(c.graph), kCorrupt, "{}: graph section is not an ONNX model", path);
+  std::map<std::string, int> ops;
+  for (const auto& n : graph.graph().node()) ++ops[n.op_type()];
+  std::map<std::string, std::string> coder_of;
+  for (const auto& [name, coder] : st.coders) coder_of[name] = store::coder_name(coder);
+  nlohmann::json tensors = nlohmann::json::array();
+  int64_t elements = 0;
+  for (const auto& t : c.tensors) {
+    const char* kinds[] = {"raw", "indexed", "sparse"};
+    nlohmann::json j{{"name", t.name}, {"shape", t.shape}, {"elements", t.numel()},
+                     {"kind", kinds[static_cast<int>(t.kind)]}};
+    if (t.codebook >= 0) j["codebook"] = t.codebook;
+    if (coder_of.count(t.name)) j["coder"] = coder_of.at(t.name);
+    if (t.kind == store::StoredTensor::Kind::kSparse) j["nonzeros"] = t.positions.size();
+    elements += t.numel();
+    tensors.push_back(j);
+  }
+  nlohmann::json parts{{"graph", st.graph_bytes}, {"codebooks", st.codebook_bytes}, {"indices", st.index_bytes},
+                       {"raw_fp32", st.raw_bytes}, {"sparse", st.sparse_bytes}, {"headers", st.header_bytes}};
+  std::vector<std::size_t> cb_sizes;
+  for (const auto& cb : c.codebooks) cb_sizes.push_back(cb.size());
+  if (json) {
+    print_json({{"container", path}, {"format_version", version}, {"bytes", bytes.size()},
+                {"reencoded_bytes", again.size()}, {"parts", parts}, {"codebook_sizes", cb_sizes},
+                {"tensors", tensors}, {"elements", elements}, {"ops", ops}, {"graph_nodes", graph.graph().node_size()}});
+    return;
+  }
+  fmt::print("{}  (.nnc format {}, {} bytes{})\n", path, version, bytes.size(),
+             again.size() == bytes.size() ? "" : fmt::format("; {} bytes in the current format", again.size()));
+  fmt::print("  parts: graph {} B, codebooks {} B ({} of sizes {}), indices {} B, raw fp32 {} B, sparse {} B, headers {} B\n",
+             st.graph_bytes, st.codebook_bytes, c.codebooks.size(), fmt::join(cb_sizes, ","), st.index_bytes,
+             st.raw_bytes, st.sparse_bytes, st.header_bytes);
+  fmt::print("  graph: {} nodes:", graph.graph().node_size());
+  for (const auto& [op, n] : ops) fmt::print(" {}x{}", op, n);
+  fmt::print("\n  {:<40} {:>16} {:>10} {:>8} {}\n", "tensor", "shape", "elements", "kind", "coder / non-zeros");
+  for (const auto& j : tensors) {
+    std::string extra = j.contains("coder") ? j["coder"].get<std::string>() : "";
+    if (j.contains("nonzeros")) extra += fmt::format("{}{} non-zeros", extra.empty() ? "" : ", ", j["nonzeros"].get<std::size_t>());
+    fmt::print("  {:<40} {:>16} {:>10} {:>8} {}\n", j["name"].get<std::string>(),
+               fmt::format("{}", fmt::join(j["shape"].get<std::vector<int64_t>>(), "x")), j["elements"].get<int64_t>(),
+               j["kind"].get<std::string>(), extra);
+  }
+  fmt::print("  total: {} stored elements\n", elements);
+}
+
 }  // namespace
 
 void register_info_command(CLI::App& app) {
@@ -41,10 +98,17 @@ void register_info_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("info", "Show a model's operators, parameters per layer and size");
-  cmd->add_option("model", opts->model, "ONNX model")->required();
+  cmd->add_option("model", opts->model, "ONNX model or .nnc container")->required();
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
     apply_global_options(opts->global);
+    {
+      auto bytes = read_file_bytes(opts->model);
+      if (bytes.size() >= 4 && std::equal(bytes.begin(), bytes.begin() + 4, "NNC")) {
+        container_info(opts->model, bytes, opts->global.json);
+        return;
+      }
+    }
     auto model = onnxio::load_model(opts->model);
     const auto& g = model.graph();
     std::map<std::string, int> ops;

@@ -232,6 +232,7 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       if (st) st->indexed_elements += n;
     } else {
       const std::size_t nnz = t.positions.size();
+      const std::size_t index_before = st ? st->index_bytes : 0;  // indexed values count as indices
       p.varint(nnz);
       // Positions: the smaller of a bitmask and varint-coded gaps.
       std::vector<uint8_t> mask((n + 7) / 8, 0), gaps;
@@ -258,7 +259,7 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
         NNC_CHECK(t.values.size() == nnz, "tensor '{}': {} values for {} non-zeros", t.name, t.values.size(), nnz);
         p.bytes(t.values.data(), nnz * sizeof(float));
       }
-      if (st) st->sparse_bytes += p.out.size() - before;
+      if (st) st->sparse_bytes += p.out.size() - before - (st->index_bytes - index_before);
     }
     section(kTensor, p.out);
   }

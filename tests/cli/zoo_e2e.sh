@@ -23,6 +23,15 @@ approx "$(json "$WORK/mix.json" "['top1']")" "$(ort_top1 "$Z/opset17_mix.onnx")"
 "$NNC" share "$Z/fixed_batch1.onnx" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 20 --max-drop 50 \
   -o "$WORK/fixed_share.onnx" --nnc "$WORK/fixed_share.nnc" --json > "$WORK/share.json"
 approx "$(json "$WORK/share.json" "['top1_after']")" "$(ort_top1 "$WORK/fixed_share.onnx")" 0.0001 || die "share: ONNX Runtime disagrees"
+# `info` on the container: format 2, every byte accounted for, each shared tensor indexed.
+"$NNC" info "$WORK/fixed_share.nnc" --json > "$WORK/info.json"
+$PY - "$WORK/info.json" "$(stat -c %s "$WORK/fixed_share.nnc")" <<'PYEOF' || die "info on the container is wrong"
+import json, sys
+d = json.load(open(sys.argv[1])); size = int(sys.argv[2])
+assert d["format_version"] == 2 and d["bytes"] == size == d["reencoded_bytes"], d
+assert sum(d["parts"].values()) == size, d["parts"]
+assert sum(t["kind"] == "indexed" for t in d["tensors"]) >= 3, d["tensors"]
+PYEOF
 
 # Prune keeps a batch-dependent graph as it is and evaluates it in batches of 4.
 "$NNC" prune "$Z/batch_dependent4.onnx" "${D[@]}" --sparsity 0.5 --alloc global -o "$WORK/dep_prune.onnx" --json > "$WORK/prune.json"

@@ -80,6 +80,13 @@ TEST(Container, RoundTripIsBitExactAndSmaller) {
   store::ContainerStats stats;
   auto bytes = store::pack_model(s.model, s.comp, &stats);
   EXPECT_EQ(stats.total_bytes, bytes.size());
+  // The parts account for every byte once (sparse tensors with indexed values: the indices
+  // count as indices, positions as sparse); headers are a small remainder, not an underflow.
+  EXPECT_EQ(stats.graph_bytes + stats.codebook_bytes + stats.index_bytes + stats.raw_bytes + stats.sparse_bytes +
+                stats.header_bytes,
+            stats.total_bytes);
+  EXPECT_GT(stats.sparse_bytes, 0u);
+  EXPECT_LT(stats.header_bytes, 200u);
   EXPECT_LT(bytes.size(), store::fp32_initializer_bytes(s.model) / 3);
   auto back = store::unpack_model(bytes, "mem");
   auto a = float_inits(s.model), b = float_inits(back);
