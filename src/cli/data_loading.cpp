@@ -90,9 +90,10 @@ void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& o
   for (auto& in : *g.mutable_input())
     if (!inits.count(in.name()) && data_inputs++ == 0) input = &in;
   if (!input || data_inputs != 1 || !input->type().tensor_type().has_shape()) return;
-  auto* dim0 = input->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0);
-  if (input->type().tensor_type().shape().dim_size() == 0 || !dim0->has_dim_value()) return;
-  const int64_t fixed = dim0->dim_value();
+  const auto& shape0 = input->type().tensor_type().shape();
+  if (shape0.dim_size() == 0 || !shape0.dim(0).has_dim_value()) return;
+  const int64_t fixed = shape0.dim(0).dim_value();
+  const std::string name = input->name();  // `input` dies with `model` when the relaxed copy replaces it
   const int64_t n = std::min<int64_t>(images.size(0), 2 * fixed + 1);
   if (fixed < 1 || n < fixed) return;
   // The outputs of `fixed`-image batches as declared, against one batch of n images relaxed.
@@ -104,7 +105,7 @@ void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& o
   onnx::ModelProto relaxed = model;
   auto& rg = *relaxed.mutable_graph();
   for (auto& in : *rg.mutable_input())
-    if (in.name() == input->name()) in.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_param("N");
+    if (in.name() == name) in.mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_param("N");
   for (auto& out : *rg.mutable_output()) {
     auto* shape = out.mutable_type()->mutable_tensor_type()->mutable_shape();
     if (shape->dim_size() > 0 && shape->dim(0).has_dim_value() && shape->dim(0).dim_value() == fixed)
@@ -152,10 +153,10 @@ void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& o
     model = std::move(relaxed);
     note(fmt::format("model input '{}' declares batch size {}; the graph does not depend on it (checked on {} images), "
                      "so it is made symbolic and runs in batches of {} (the written model takes any batch)",
-                     input->name(), fixed, n, o.batch));
+                     name, fixed, n, o.batch));
   } else {
     note(fmt::format("model input '{}' declares batch size {} and its graph depends on it: running batches of {}",
-                     input->name(), fixed, fixed));
+                     name, fixed, fixed));
     o.batch = fixed;
   }
 }
