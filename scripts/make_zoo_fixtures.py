@@ -7,6 +7,7 @@ Writes tests/fixtures/zoo/<name>.onnx (1x28x28 inputs, 10 classes, fixed seeds, 
                     becomes Reshape [1, -1]
   batch_dependent4  subtracts the batch mean: its outputs depend on the batch size 4
   opset17_mix       LayerNormalization, GELU (Erf), Softplus, PReLU, a bias-free Linear, MatMul
+  nhw_mlp           takes N x 28 x 28 (no channel dimension) and flattens inside
 """
 import os
 import torch
@@ -51,10 +52,19 @@ class Opset17Mix(nn.Module):
         return F.softplus(self.act(self.b(x))) @ self.w
 
 
-def export(name, model, batch, opset, dynamic):
+class NhwMlp(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Linear(784, 100), nn.Linear(100, 10)
+
+    def forward(self, x):
+        return self.b(torch.tanh(self.a(x.reshape(x.shape[0], -1))))
+
+
+def export(name, model, batch, opset, dynamic, shape=(1, 28, 28)):
     torch.manual_seed(0)
     model.eval()
-    x = torch.randn(batch, 1, 28, 28)
+    x = torch.randn(batch, *shape)
     kw = {"dynamic_axes": {"input": {0: "N"}, "logits": {0: "N"}}} if dynamic else {}
     torch.onnx.export(model, x, os.path.join(OUT, name + ".onnx"), opset_version=opset, input_names=["input"],
                       output_names=["logits"], **kw)
@@ -67,3 +77,4 @@ if __name__ == "__main__":
     export("fixed_batch1", SmallConv(), 1, 13, dynamic=False)
     export("batch_dependent4", BatchDependent(), 4, 13, dynamic=False)
     export("opset17_mix", Opset17Mix(), 2, 17, dynamic=True)
+    export("nhw_mlp", NhwMlp(), 2, 13, dynamic=True, shape=(28, 28))

@@ -42,6 +42,14 @@ data::DataSource load_checked(const DataOptions& o, const onnx::ModelProto& mode
     auto have = source.test_x.sizes().vec();
     bool ok = want.size() == have.size();
     for (std::size_t i = 1; ok && i < want.size(); ++i) ok = want[i] < 0 || want[i] == have[i];
+    if (!ok && want.size() == 3 && have.size() == 4 && have[1] == 1) {
+      // Single-channel images for a model that takes N x H x W (no channel dimension).
+      ok = (want[1] < 0 || want[1] == have[2]) && (want[2] < 0 || want[2] == have[3]);
+      if (ok) {
+        if (source.train_x.defined()) source.train_x = source.train_x.squeeze(1);
+        source.test_x = source.test_x.squeeze(1);
+      }
+    }
     if (!ok && want.size() == 2 && have.size() == 4) {
       // Flat-input models (MLPs) take the images flattened.
       ok = want[1] < 0 || want[1] == have[1] * have[2] * have[3];

@@ -19,6 +19,12 @@ grep -q "declares batch size 4 and its graph depends on it: running batches of 4
 "$NNC" eval "$Z/opset17_mix.onnx" "${D[@]}" --json > "$WORK/mix.json"
 approx "$(json "$WORK/mix.json" "['top1']")" "$(ort_top1 "$Z/opset17_mix.onnx")" 0.0001 || die "opset17_mix: engine and ONNX Runtime disagree"
 
+# A model taking N x 28 x 28 (no channel dimension) gets the images without it.
+"$NNC" eval "$Z/nhw_mlp.onnx" "${D[@]}" --json > "$WORK/nhw.json"
+approx "$(json "$WORK/nhw.json" "['top1']")" "$(ort_top1 "$Z/nhw_mlp.onnx")" 0.0001 || die "nhw_mlp: engine and ONNX Runtime disagree"
+"$NNC" share "$Z/nhw_mlp.onnx" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 10 --max-drop 50 -o "$WORK/nhw_share.onnx" --json > "$WORK/nhw_share.json"
+approx "$(json "$WORK/nhw_share.json" "['top1_after']")" "$(ort_top1 "$WORK/nhw_share.onnx")" 0.0001 || die "nhw_mlp share: ONNX Runtime disagrees"
+
 # Share on the fixed-batch model: the written ONNX takes any batch and ONNX Runtime agrees.
 "$NNC" share "$Z/fixed_batch1.onnx" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 20 --max-drop 50 \
   -o "$WORK/fixed_share.onnx" --nnc "$WORK/fixed_share.nnc" --json > "$WORK/share.json"

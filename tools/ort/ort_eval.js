@@ -123,6 +123,9 @@ async function main() {
   const meta = session.inputMetadata && session.inputMetadata[0];
   const fixedBatch = meta && meta.shape && typeof meta.shape[0] === 'number' && meta.shape[0] > 0 ? meta.shape[0] : 0;
   const batch = fixedBatch || Number(a.batch);
+  // Single-channel images for a model that takes N x H x W: drop the channel dimension.
+  const dataShape = meta && meta.shape && meta.shape.length === 3 && d.shape.length === 3 && d.shape[0] === 1
+    ? d.shape.slice(1) : d.shape;
   let correct1 = 0, correct5 = 0, classes = 0;
   const allLogits = [];
   const tRun = process.hrtime.bigint();
@@ -135,7 +138,7 @@ async function main() {
       const m = means.length === 1 ? means[0] : means[c], s = stds.length === 1 ? stds[0] : stds[c];
       x[i] = (d.pixels[start * per + i] / d.scale - m) / s;
     }
-    const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [rows, ...d.shape]) });
+    const out = await session.run({ [inputName]: new ort.Tensor('float32', x, [rows, ...dataShape]) });
     const logits = out[session.outputNames[0]];
     classes = logits.dims[1];
     for (let i = 0; i < b; ++i) {
