@@ -8,6 +8,9 @@ Writes tests/fixtures/zoo/<name>.onnx (1x28x28 inputs, 10 classes, fixed seeds, 
   batch_dependent4  subtracts the batch mean: its outputs depend on the batch size 4
   opset17_mix       LayerNormalization, GELU (Erf), Softplus, PReLU, a bias-free Linear, MatMul
   nhw_mlp           takes N x 28 x 28 (no channel dimension) and flattens inside
+  opset18_se        squeeze-excitation conv net as PyTorch 2.x exports it at opset 18 (this
+                    PyTorch stops at 17: exported at 17, then ReduceMean's axes attribute is
+                    rewritten as the input opset 18 requires)
 """
 import os
 import torch
@@ -61,6 +64,36 @@ class NhwMlp(nn.Module):
         return self.b(torch.tanh(self.a(x.reshape(x.shape[0], -1))))
 
 
+class SeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 16, 3, 2, 1), nn.Conv2d(16, 16, 3, 1, 1, groups=16)
+        self.sa, self.sb = nn.Conv2d(16, 4, 1), nn.Conv2d(4, 16, 1)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        x = F.hardswish(self.c2(F.relu(self.c1(x))))
+        x = x * torch.sigmoid(self.sb(F.relu(self.sa(x.mean((2, 3), keepdim=True)))))
+        return self.fc(x.mean((2, 3)))
+
+
+def to_opset18(path):
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    m.opset_import[0].version = 18
+    m.ir_version = 8
+    for n in m.graph.node:
+        if n.op_type.startswith("Reduce") and n.op_type != "ReduceSum":
+            axes = [a for a in n.attribute if a.name == "axes"][0]
+            n.attribute.remove(axes)
+            name = n.name + "_axes"
+            m.graph.initializer.append(numpy_helper.from_array(np.array(list(axes.ints), dtype=np.int64), name))
+            n.input.append(name)
+    onnx.save(m, path)
+
+
 def export(name, model, batch, opset, dynamic, shape=(1, 28, 28)):
     torch.manual_seed(0)
     model.eval()
@@ -78,3 +111,5 @@ if __name__ == "__main__":
     export("batch_dependent4", BatchDependent(), 4, 13, dynamic=False)
     export("opset17_mix", Opset17Mix(), 2, 17, dynamic=True)
     export("nhw_mlp", NhwMlp(), 2, 13, dynamic=True, shape=(28, 28))
+    export("opset18_se", SeNet(), 2, 17, dynamic=True)
+    to_opset18(os.path.join(OUT, "opset18_se.onnx"))

@@ -188,6 +188,8 @@ data::Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, c
   const auto sample = source.test_x.slice(0, 0, std::min<int64_t>(source.test_x.size(0), 64));
   if (normalisation_known(o, model)) {
     auto norm = resolve_normalisation(o, model);
+    // --mean/--std are recorded too, so what is written says how it was measured.
+    if (!o.mean.empty()) onnxio::set_normalisation(model, {norm.mean, norm.std});
     fit_batch(model, data::normalise(sample, norm), o);
     return norm;
   }
