@@ -12,6 +12,14 @@ namespace {
 constexpr char kMagic[4] = {'N', 'N', 'C', '\0'};
 enum Section : uint8_t { kGraph = 1, kCodebook = 2, kTensor = 3, kGraphDeflated = 4 };
 
+void put_varint64(std::vector<uint8_t>& o, uint64_t v) {
+  while (v >= 0x80) {
+    o.push_back(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  o.push_back(static_cast<uint8_t>(v));
+}
+
 class Writer {
  public:
   std::vector<uint8_t> out;
@@ -21,13 +29,7 @@ class Writer {
     std::memcpy(b, &v, sizeof(T));  // little endian hosts only (checked at decode by the magic/version)
     out.insert(out.end(), b, b + sizeof(T));
   }
-  void varint(uint64_t v) {
-    while (v >= 0x80) {
-      out.push_back(static_cast<uint8_t>(v | 0x80));
-      v >>= 7;
-    }
-    out.push_back(static_cast<uint8_t>(v));
-  }
+  void varint(uint64_t v) { put_varint64(out, v); }
   void bytes(std::span<const uint8_t> b) { out.insert(out.end(), b.begin(), b.end()); }
   void bytes(const void* p, std::size_t n) {
     auto* c = static_cast<const uint8_t*>(p);
@@ -115,14 +117,6 @@ std::vector<uint16_t> get_indices(Reader& r, std::size_t count, const ContainerC
                  "{}: index alphabet {} does not match codebook size", what, alphabet);
   auto idx = decode(static_cast<Coder>(coder), r.bytes(n), count, static_cast<uint32_t>(alphabet));
   return idx;
-}
-
-void put_varint64(std::vector<uint8_t>& o, uint64_t v) {
-  while (v >= 0x80) {
-    o.push_back(static_cast<uint8_t>(v | 0x80));
-    v >>= 7;
-  }
-  o.push_back(static_cast<uint8_t>(v));
 }
 
 // Raw DEFLATE (RFC 1951, no zlib header): the graph section's protobuf is mostly repeated names.
