@@ -1,24 +1,10 @@
 // nncompress: compress trained ONNX networks for memory-starved devices.
 #include <cstdio>
-#include <cstdlib>
 #include <exception>
 
 #include "cli/command.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/interrupt.hpp"
-
-namespace {
-
-// Every output is written (atomically) and closed by the time a command returns: skip the
-// static destructors and library teardown (LibTorch's thread pools and ~280 shared libraries),
-// which cost a noticeable part of a short command's wall time.
-[[noreturn]] void finish(int code) {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  std::_Exit(code);
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"nncompress: compress trained ONNX networks and prove what accuracy they keep"};
@@ -36,14 +22,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    finish(app.exit(e));
+    return app.exit(e);
   } catch (const nnc::Error& e) {
     std::fprintf(stderr, "nncompress: error: %s\n", e.what());
-    finish(1);
+    return 1;
   } catch (const std::exception& e) {
     std::string msg = e.what();
     std::fprintf(stderr, "nncompress: error: %s\n", msg.substr(0, msg.find('\n')).c_str());
-    finish(1);
+    return 1;
   }
-  finish(nnc::interrupted() ? 130 : 0);
+  return nnc::interrupted() ? 130 : 0;
 }
