@@ -1,15 +1,18 @@
-// Bias correction for one global uniform codebook, measured against no correction in the same
-// run: test top-1 at each bin count K, and the encoded index bits per weight.
+// Bias correction and error-feedback rounding for one global uniform codebook, measured against
+// plain binning in the same run: test top-1 at each bin count K, and the encoded index bits per
+// weight of each assignment.
 //   build/bench/bench_bias_correction MODEL [K...]
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
 
 #include "nncompress/compress/common/fold_batchnorm.hpp"
 #include "nncompress/compress/share/bias_correction.hpp"
+#include "nncompress/compress/share/error_feedback.hpp"
 #include "nncompress/compress/share/search.hpp"
 #include "nncompress/compress/share/uniform_bins.hpp"
 #include "nncompress/data/evaluate.hpp"
@@ -42,9 +45,15 @@ int main(int argc, char** argv) {
   nnc::data::Evaluator eval(test, 256);
   nnc::exec::Engine engine(model);
   nnc::share::BiasCorrection bc(model, set, calib, 256);
-  std::printf("%s: %zu shared weights in %zu tensors, %d biases corrected; original test top-1 %.2f%%\n", argv[1],
-              set.size(), set.names.size(), bc.corrected_layers(), 100 * eval.evaluate(engine).top1);
-  std::printf("| K | bins | index bits/weight | test top-1 | with bias correction | gain |\n|---|---|---|---|---|---|\n");
+  auto t0 = std::chrono::steady_clock::now();
+  nnc::share::ErrorFeedback ef(model, set, calib);
+  const double ef_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("%s: %zu shared weights in %zu tensors, %d biases corrected, %d layers with error feedback (H in %.1f s); "
+              "original test top-1 %.2f%%\n",
+              argv[1], set.size(), set.names.size(), bc.corrected_layers(), ef.layers(), ef_seconds,
+              100 * eval.evaluate(engine).top1);
+  std::printf("| K | bins | index bits/weight | test top-1 | with bias correction | gain | error feedback: bits | "
+              "top-1 | + bias correction | assign ms |\n|---|---|---|---|---|---|---|---|---|---|\n");
   for (int k : ks) {
     auto cb = nnc::share::uniform_bins(set, k);
     auto values = nnc::share::shared_values(set, cb);
@@ -54,8 +63,18 @@ int main(int argc, char** argv) {
     bc.apply(engine, set, values);
     const double corrected = 100 * eval.evaluate(engine).top1;
     bc.restore(engine);
-    std::printf("| %d | %zu | %.3f | %.2f%% | %.2f%% | %+.2f pt |\n", k, cb.size(),
-                nnc::share::encoded_index_bits(set, cb.indices(), cb.size()), plain, corrected, corrected - plain);
+    auto t1 = std::chrono::steady_clock::now();
+    auto fed = ef.assign(set, cb);
+    const double assign_ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    auto fed_values = nnc::share::entry_values(cb, fed);
+    nnc::share::write_shared(engine, set, fed_values);
+    const double fed_plain = 100 * eval.evaluate(engine).top1;
+    bc.apply(engine, set, fed_values);
+    const double fed_corrected = 100 * eval.evaluate(engine).top1;
+    bc.restore(engine);
+    std::printf("| %d | %zu | %.3f | %.2f%% | %.2f%% | %+.2f pt | %.3f | %.2f%% | %.2f%% | %.0f |\n", k, cb.size(),
+                nnc::share::encoded_index_bits(set, cb.indices(), cb.size()), plain, corrected, corrected - plain,
+                nnc::share::encoded_index_bits(set, fed, cb.size()), fed_plain, fed_corrected, assign_ms);
     std::fflush(stdout);
   }
   return 0;

@@ -31,7 +31,7 @@ void register_share_command(CLI::App& app) {
     double max_drop = 0.5;
     share::SearchOptions search;
     int max_merge_evals = 3000;
-    bool share_biases = false, bias_correction = false;
+    bool share_biases = false, bias_correction = false, error_feedback = false;
     GlobalOptions global;
     DataOptions data;
   };
@@ -60,6 +60,10 @@ void register_share_command(CLI::App& app) {
   cmd->add_flag("--bias-correction", opts->bias_correction,
                 "Correct each shared layer's bias for the mean output shift its shared weights cause (input means "
                 "measured once on the calibration set; no retraining, no extra bytes)");
+  cmd->add_flag("--error-feedback", opts->error_feedback,
+                "Round each layer's weights onto the codebook column by column, pushing each rounding error onto "
+                "the columns not yet rounded so the layer's output on the calibration set changes least "
+                "(GPTQ-style; H measured once; no retraining, no extra bytes)");
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
@@ -92,6 +96,16 @@ void register_share_command(CLI::App& app) {
       auto bc = std::make_shared<share::BiasCorrection>(model, ctx.set(), splits.calib.images, o.data.batch);
       note(fmt::format("bias correction: {} layers", bc->corrected_layers()));
       ctx.set_bias_correction(std::move(bc));
+    }
+    if (o.error_feedback) {
+      auto t_ef = std::chrono::steady_clock::now();
+      share::ErrorFeedbackOptions eo;
+      eo.batch = o.data.batch;
+      auto ef = std::make_shared<share::ErrorFeedback>(model, ctx.set(), splits.calib.images, eo);
+      note(fmt::format("error feedback: {} layers ({} calibration images, {:.1f}s)", ef->layers(),
+                       std::min(eo.images, splits.calib.images.size(0)),
+                       std::chrono::duration<double>(std::chrono::steady_clock::now() - t_ef).count()));
+      ctx.set_error_feedback(std::move(ef));
     }
     note(fmt::format("{}: {} shared weights in {} tensors (BatchNorm folded: {}); val top-1 {:.2f}%, test top-1 {:.2f}%",
                      o.model, ctx.set().size(), ctx.set().names.size(), folded_bn, 100 * ctx.original_top1(),
@@ -142,6 +156,7 @@ void register_share_command(CLI::App& app) {
       ctx.restore();  // the context measures the original on construction
       confirm.emplace(engine, ctx.set(), splits.holdout, o.data.batch);
       confirm->set_bias_correction(ctx.bias_correction());
+      confirm->set_error_feedback(ctx.error_feedback());
       confirm_before = confirm->original_top1();
       confirm_min = confirm_before - o.max_drop / 100.0;
       std::vector<const share::Candidate*> near;
@@ -204,7 +219,7 @@ void register_share_command(CLI::App& app) {
     // Outputs: compressed ONNX, container, reports.
     store::Compression comp;
     comp.codebooks.push_back(cb.values);
-    auto indices = cb.indices();
+    auto indices = ctx.indices(cb);
     for (std::size_t t = 0; t < ctx.set().names.size(); ++t) {
       store::IndexedWeight w;
       w.indices.assign(indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t]),
@@ -239,7 +254,8 @@ void register_share_command(CLI::App& app) {
         {"budget_reached", search.budget_reached}, {"strides", chosen->strides},
         {"holdout_top1_before", confirm_before}, {"holdout_top1_after", confirm_after}, {"merge_tried", merged.tried}, {"merge_accepted", merged.accepted},
         {"evaluation_seconds", ctx.evaluation_seconds()},
-        {"bias_corrected_layers", ctx.bias_correction() ? ctx.bias_correction()->corrected_layers() : 0}, {"seconds", seconds},
+        {"bias_corrected_layers", ctx.bias_correction() ? ctx.bias_correction()->corrected_layers() : 0},
+        {"error_feedback_layers", ctx.error_feedback() ? ctx.error_feedback()->layers() : 0}, {"seconds", seconds},
         {"interrupted", search.interrupted || merged.interrupted}, {"report", report.string()}};
     write_file_atomic(report / "summary.json", summary.dump(2));
     if (o.global.json) {

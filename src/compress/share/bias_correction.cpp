@@ -10,41 +10,18 @@
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/attributes.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
+#include "conv_window.hpp"
 
 namespace nnc::share {
 namespace {
 
-// What a 2-D convolution's kernel taps read: strides, dilations and the four pads (top, left,
-// bottom, right), resolved for auto_pad from the input size.
-struct Window {
-  int64_t kh = 1, kw = 1;
-  std::vector<int64_t> strides{1, 1}, dilations{1, 1}, pads{0, 0, 0, 0};
-  std::string auto_pad;
-};
-
 // Sum over the batch and output positions of the input each kernel tap reads (zero where it
 // reads padding): [C, kh, kw], exact, by im2col in chunks of images.
-at::Tensor tap_sums(const at::Tensor& x, const Window& w, int64_t& count) {
-  std::vector<int64_t> pads = w.pads;
-  if (w.auto_pad == "SAME_UPPER" || w.auto_pad == "SAME_LOWER") {
-    for (int d = 0; d < 2; ++d) {
-      const int64_t in = x.size(2 + d), k = d == 0 ? w.kh : w.kw;
-      const int64_t out = (in + w.strides[d] - 1) / w.strides[d];
-      const int64_t total = std::max<int64_t>(0, (out - 1) * w.strides[d] + (k - 1) * w.dilations[d] + 1 - in);
-      const int64_t small = total / 2, big = total - small;
-      pads[d] = w.auto_pad == "SAME_UPPER" ? small : big;
-      pads[d + 2] = w.auto_pad == "SAME_UPPER" ? big : small;
-    }
-  } else if (w.auto_pad == "VALID") {
-    pads = {0, 0, 0, 0};
-  }
-  auto padded = at::constant_pad_nd(x, {pads[1], pads[3], pads[0], pads[2]});
+at::Tensor tap_sums(const at::Tensor& x, const detail::Window& w, int64_t& count) {
   at::Tensor sum;
   const int64_t chunk = 16;
-  for (int64_t i = 0; i < padded.size(0); i += chunk) {
-    auto part = padded.slice(0, i, std::min(padded.size(0), i + chunk));
-    auto cols = at::im2col(part, {w.kh, w.kw}, {w.dilations[0], w.dilations[1]}, {0, 0},
-                           {w.strides[0], w.strides[1]});  // [n, C*kh*kw, L]
+  for (int64_t i = 0; i < x.size(0); i += chunk) {
+    auto cols = detail::conv_columns(x.slice(0, i, std::min(x.size(0), i + chunk)), w);  // [n, C*kh*kw, L]
     auto s = cols.to(at::kDouble).sum(at::IntArrayRef{0, 2});
     sum = sum.defined() ? sum + s : s;
     count += cols.size(0) * cols.size(2);  // every tap is read once per image and output position
@@ -71,7 +48,7 @@ BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& s
     std::string input;  // the value the layer reads
     int64_t groups = 1;
     bool taps = false;  // 2-D conv: exact per-tap window means; otherwise per-channel means
-    Window window;
+    detail::Window window;
     at::Tensor sum;     // running sums (per tap or per channel)
     int64_t count = 0;  // elements each entry of `sum` adds up
   };
@@ -97,13 +74,7 @@ BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& s
       if (shape.size() < 3 || bias_elems != shape[0]) continue;
       if (shape.size() == 4) {
         p.taps = true;
-        p.window.kh = shape[2];
-        p.window.kw = shape[3];
-        p.window.strides = onnxio::attr_ints(n, "strides", {1, 1});
-        p.window.dilations = onnxio::attr_ints(n, "dilations", {1, 1});
-        p.window.pads = onnxio::attr_ints(n, "pads", {0, 0, 0, 0});
-        p.window.auto_pad = onnxio::attr_string(n, "auto_pad");
-        if (p.window.strides.size() != 2 || p.window.dilations.size() != 2 || p.window.pads.size() != 4) continue;
+        if (!detail::conv_window(n, shape, p.window)) continue;
       }
     } else {
       if (onnxio::attr_int(n, "transA", 0) != 0 || shape.size() != 2) continue;

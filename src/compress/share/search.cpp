@@ -45,8 +45,14 @@ ShareContext::ShareContext(exec::Engine& engine, SharedSet set, const data::Data
   original_ = val_.evaluate(engine_);
 }
 
-void ShareContext::apply(const Codebook& cb) {
-  const auto values = shared_values(set_, cb);
+std::vector<uint16_t> ShareContext::indices(const Codebook& cb) const {
+  return error_feedback_ ? error_feedback_->assign(set_, cb) : cb.indices();
+}
+
+void ShareContext::apply(const Codebook& cb) { apply(cb, indices(cb)); }
+
+void ShareContext::apply(const Codebook& cb, std::span<const uint16_t> indices) {
+  const auto values = entry_values(cb, indices);
   write_shared(engine_, set_, values);
   if (bias_correction_) bias_correction_->apply(engine_, set_, values);
 }
@@ -58,7 +64,8 @@ void ShareContext::restore() {
 
 Candidate ShareContext::evaluate(const Codebook& cb) {
   auto start = std::chrono::steady_clock::now();
-  apply(cb);
+  const auto idx = indices(cb);
+  apply(cb, idx);
   bool partial = false;
   auto m = reject_below_ >= 0 ? val_.evaluate(engine_, reject_below_, &partial) : val_.evaluate(engine_);
   partial_ += partial ? 1 : 0;
@@ -68,7 +75,7 @@ Candidate ShareContext::evaluate(const Codebook& cb) {
   c.entries = static_cast<int>(cb.size());
   c.f1 = 1 - m.macro_f1;
   c.val_top1 = m.top1;
-  c.index_bits = encoded_index_bits(set_, cb.indices(), cb.size());
+  c.index_bits = encoded_index_bits(set_, idx, cb.size());
   ++evaluations_;
   eval_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return c;

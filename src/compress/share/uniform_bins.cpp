@@ -131,4 +131,10 @@ std::vector<float> shared_values(const SharedSet& set, const Codebook& cb) {
   return out;
 }
 
+std::vector<float> entry_values(const Codebook& cb, std::span<const uint16_t> indices) {
+  std::vector<float> out(indices.size());
+  for (std::size_t i = 0; i < indices.size(); ++i) out[i] = cb.values[indices[i]];
+  return out;
+}
+
 }  // namespace nnc::share

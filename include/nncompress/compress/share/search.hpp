@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "nncompress/compress/share/bias_correction.hpp"
+#include "nncompress/compress/share/error_feedback.hpp"
 #include "nncompress/compress/share/uniform_bins.hpp"
 #include "nncompress/data/evaluate.hpp"
 
@@ -57,11 +58,18 @@ class ShareContext {
   void set_reject_below(double top1) { reject_below_ = top1; }
   int partial_evaluations() const { return partial_; }
   void apply(const Codebook& cb);
+  void apply(const Codebook& cb, std::span<const uint16_t> indices);  // indices from indices(cb)
   void restore();                           // the original weights
   // With a bias correction, apply() also corrects the biases of the shared layers (and
   // restore() puts the original ones back). Set before the first evaluation.
   void set_bias_correction(std::shared_ptr<const BiasCorrection> bc) { bias_correction_ = std::move(bc); }
   const std::shared_ptr<const BiasCorrection>& bias_correction() const { return bias_correction_; }
+  // With error feedback, weights are rounded onto the codebook by ErrorFeedback::assign instead
+  // of going to their own bin. Set before the first evaluation.
+  void set_error_feedback(std::shared_ptr<const ErrorFeedback> ef) { error_feedback_ = std::move(ef); }
+  const std::shared_ptr<const ErrorFeedback>& error_feedback() const { return error_feedback_; }
+  // The codebook entry of every shared weight under this context's rounding.
+  std::vector<uint16_t> indices(const Codebook& cb) const;
   const SharedSet& set() const { return set_; }
   double original_top1() const { return original_.top1; }
   double original_f1() const { return 1 - original_.macro_f1; }
@@ -77,6 +85,7 @@ class ShareContext {
   double eval_seconds_ = 0;
   double reject_below_ = -1;
   std::shared_ptr<const BiasCorrection> bias_correction_;
+  std::shared_ptr<const ErrorFeedback> error_feedback_;
 };
 
 // Exact bits per weight of the indices when each tensor is coded with its best coder.

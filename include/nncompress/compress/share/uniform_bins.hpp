@@ -56,5 +56,7 @@ Codebook merge_many(const Codebook& cb, std::span<const int> lefts);
 
 // Shared value of every weight, in SharedSet order.
 std::vector<float> shared_values(const SharedSet& set, const Codebook& cb);
+// The value of each given codebook entry index (for assignments other than the plain binning).
+std::vector<float> entry_values(const Codebook& cb, std::span<const uint16_t> indices);
 
 }  // namespace nnc::share
