@@ -4,6 +4,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <chrono>
+#include <cmath>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -41,13 +42,24 @@ Metrics metrics_from_logits(const at::Tensor& logits_in, const at::Tensor& label
   Metrics m;
   m.n = labels.size(0);
   auto y = labels.to(at::kLong);
-  m.top1 = logits.argmax(1).eq(y).to(at::kDouble).mean().item<double>();
+  m.correct = logits.argmax(1).eq(y);
+  m.top1 = m.correct.to(at::kDouble).mean().item<double>();
   const int64_t k = std::min<int64_t>(5, logits.size(1));
   auto top5 = std::get<1>(logits.topk(k, 1));
   m.top5 = top5.eq(y.unsqueeze(1)).any(1).to(at::kDouble).mean().item<double>();
   m.loss = at::cross_entropy_loss(logits, y).item<double>();
   m.macro_f1 = macro_f1(logits, y, static_cast<int>(logits.size(1)));
   return m;
+}
+
+double paired_top1_se(const at::Tensor& correct_a, const at::Tensor& correct_b) {
+  NNC_CHECK(correct_a.numel() == correct_b.numel() && correct_a.numel() > 0,
+            "paired comparison of {} and {} images", correct_a.numel(), correct_b.numel());
+  const auto n = static_cast<double>(correct_a.numel());
+  auto a = correct_a.to(at::kDouble), b = correct_b.to(at::kDouble);
+  const double only_a = (a * (1 - b)).sum().item<double>(), only_b = (b * (1 - a)).sum().item<double>();
+  const double d = (only_a - only_b) / n;
+  return std::sqrt(std::max(0.0, (only_a + only_b) / n - d * d) / n);
 }
 
 std::vector<at::Tensor> split_batches(const at::Tensor& images, int64_t batch) {

@@ -19,11 +19,12 @@ if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
   node "$ROOT/tools/ort/ort_eval.js" "$WORK/s.onnx" > "$WORK/ort.json"
   approx "$(json "$WORK/ort.json" "['top1']")" "$AFTER" 0.0005 || die "ONNX Runtime accuracy differs"
 fi
-# With bias correction the corrected biases are in both outputs: the ONNX and the unpacked
-# container give the accuracy the JSON claims.
+# With bias correction and error-feedback rounding the corrected biases and the fed-back indices
+# are in both outputs: the ONNX and the unpacked container give the accuracy the JSON claims.
 "$NNC" share "$M" -o "$WORK/b.onnx" --nnc "$WORK/b.nnc" --pop 8 --gens 2 --val 300 --max-merge-evals 10 \
-  --max-drop 1.0 --bias-correction --json -q > "$WORK/bc.json"
+  --max-drop 1.0 --bias-correction --error-feedback --json -q > "$WORK/bc.json"
 [ "$(json "$WORK/bc.json" "['bias_corrected_layers']")" = 4 ] || die "LeNet-5 has 4 layers with biases to correct"
+[ "$(json "$WORK/bc.json" "['error_feedback_layers']")" = 4 ] || die "LeNet-5 has 4 layers to round with error feedback"
 BC=$(json "$WORK/bc.json" "['top1_after']")
 "$NNC" eval "$WORK/b.onnx" --json -q > "$WORK/eval_b.json"
 approx "$(json "$WORK/eval_b.json" "['top1']")" "$BC" 0.00001 || die "bias-corrected ONNX differs from the claim"

@@ -20,7 +20,12 @@ struct Metrics {
   double macro_f1 = 0;        // mean over classes of per-class F1
   int64_t n = 0;
   double seconds = 0;
+  at::Tensor correct;         // per image: top-1 right (bool), for paired comparisons
 };
+
+// Standard error of the top-1 difference between two models measured on the same images,
+// from their per-image correctness (paired: only the images they disagree on count).
+double paired_top1_se(const at::Tensor& correct_a, const at::Tensor& correct_b);
 
 Metrics metrics_from_logits(const at::Tensor& logits, const at::Tensor& labels, int num_classes);
 double macro_f1(const at::Tensor& logits, const at::Tensor& labels, int num_classes);

@@ -14,7 +14,7 @@ namespace {
 
 bool accepts(MergeRule rule, const Candidate& c, const Candidate& current, double min_top1) {
   if (rule == MergeRule::kPaper) return c.f1 <= current.f1;
-  return c.val_top1 >= min_top1;
+  return c.val_top1_low >= min_top1;
 }
 
 // Adjacent pairs ordered by (increase of squared weight error) / (index bits saved).

@@ -75,6 +75,8 @@ Candidate ShareContext::evaluate(const Codebook& cb) {
   c.entries = static_cast<int>(cb.size());
   c.f1 = 1 - m.macro_f1;
   c.val_top1 = m.top1;
+  c.top1_se = partial || !m.correct.defined() ? 0.0 : data::paired_top1_se(original_.correct, m.correct);
+  c.val_top1_low = c.val_top1 - confidence_ * c.top1_se;
   c.index_bits = encoded_index_bits(set_, idx, cb.size());
   ++evaluations_;
   eval_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

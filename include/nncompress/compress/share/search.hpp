@@ -29,6 +29,8 @@ struct Candidate {
   int entries = 0;         // non-empty bins (codebook size) = objective f2
   double f1 = 1;           // 1 - macro-F1 on the validation subset = objective f1
   double val_top1 = 0;
+  double top1_se = 0;      // standard error of (original - candidate) top-1, paired, on the same images
+  double val_top1_low = 0; // val_top1 - confidence * top1_se: what budget decisions compare
   double index_bits = 0;   // exact encoded index bits per shared weight (best coder per tensor)
   double test_top1 = -1;   // filled in for reported solutions only
   bool partial = false;    // rejected after the first validation batch (see reject_below)
@@ -57,6 +59,10 @@ class ShareContext {
   // metrics are that batch's); negative: always evaluate the whole set.
   void set_reject_below(double top1) { reject_below_ = top1; }
   int partial_evaluations() const { return partial_; }
+  // Budget decisions use val_top1 - z * (paired standard error of the drop): with z > 0 a
+  // candidate must stay within the budget by z standard errors of the measurement, so choosing
+  // and merging against a small budget on a few thousand images does not walk into noise.
+  void set_confidence(double z) { confidence_ = z; }
   void apply(const Codebook& cb);
   void apply(const Codebook& cb, std::span<const uint16_t> indices);  // indices from indices(cb)
   void restore();                           // the original weights
@@ -84,6 +90,7 @@ class ShareContext {
   int evaluations_ = 0, partial_ = 0;
   double eval_seconds_ = 0;
   double reject_below_ = -1;
+  double confidence_ = 0;
   std::shared_ptr<const BiasCorrection> bias_correction_;
   std::shared_ptr<const ErrorFeedback> error_feedback_;
 };
