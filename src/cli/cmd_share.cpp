@@ -27,7 +27,7 @@ namespace fs = std::filesystem;
 
 void register_share_command(CLI::App& app) {
   struct Opts {
-    std::string model, output, nnc, report, mode = "paper";
+    std::string model, output, nnc, report, mode = "extended";
     double max_drop = 0.5, confidence = -1;
     share::SearchOptions search;
     int max_merge_evals = 3000;

@@ -1,4 +1,4 @@
-# A short weight-sharing run: outputs exist, the ONNX runs in our engine and ONNX Runtime with
+# A short weight-sharing run (extended mode, the default): outputs exist, the ONNX runs in our engine and ONNX Runtime with
 # the accuracy the JSON claims, the container unpacks to the same weights.
 source "$(dirname "$0")/lib.sh"
 M="$ROOT/models/lenet5.onnx"
@@ -19,9 +19,9 @@ if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
   node "$ROOT/tools/ort/ort_eval.js" "$WORK/s.onnx" > "$WORK/ort.json"
   approx "$(json "$WORK/ort.json" "['top1']")" "$AFTER" 0.0005 || die "ONNX Runtime accuracy differs"
 fi
-# With bias correction and error-feedback rounding the corrected biases and the fed-back indices
+# Paper mode with bias correction and error-feedback rounding: the corrected biases and the fed-back indices
 # are in both outputs: the ONNX and the unpacked container give the accuracy the JSON claims.
-"$NNC" share "$M" -o "$WORK/b.onnx" --nnc "$WORK/b.nnc" --pop 8 --gens 2 --val 300 --max-merge-evals 10 \
+"$NNC" share "$M" --mode paper -o "$WORK/b.onnx" --nnc "$WORK/b.nnc" --pop 8 --gens 2 --val 300 --max-merge-evals 10 \
   --max-drop 1.0 --bias-correction --error-feedback --json -q > "$WORK/bc.json"
 [ "$(json "$WORK/bc.json" "['bias_corrected_layers']")" = 4 ] || die "LeNet-5 has 4 layers with biases to correct"
 [ "$(json "$WORK/bc.json" "['error_feedback_layers']")" = 4 ] || die "LeNet-5 has 4 layers to round with error feedback"
