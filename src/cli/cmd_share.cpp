@@ -207,14 +207,17 @@ void register_share_command(CLI::App& app) {
     ctx.apply(cb);
     const double top1_after = test.evaluate(engine).top1;
 
-    // Test metrics of every front member (the test split is never used to choose).
-    // Skipped after Ctrl-C: the best-so-far front is written without them.
+    // Test metrics of the front members within 5 pt of the original on validation (the test
+    // split is never used to choose); members that collapsed are reported with validation
+    // figures only. Skipped after Ctrl-C: the best-so-far front is written without them.
     std::vector<share::Candidate> front = search.front;
     {
-      Progress progress("test metrics of the front", static_cast<long>(front.size()));
+      auto relevant = [&](const share::Candidate& c) { return c.val_top1 >= ctx.original_top1() - 0.05; };
+      Progress progress("test metrics of the front", std::count_if(front.begin(), front.end(), relevant));
       long done = 0;
       for (auto& c : front) {
         if (interrupted()) break;
+        if (!relevant(c)) continue;
         ctx.apply(share::candidate_codebook(ctx.set(), c));
         c.test_top1 = test.evaluate(engine).top1;
         progress.update(++done, fmt::format("{:.3f} bits/weight: {:.2f}%", c.index_bits, 100 * c.test_top1));
