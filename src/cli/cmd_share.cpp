@@ -1,5 +1,7 @@
 // nncompress share MODEL --data ... -o OUT.onnx: structure-agnostic weight sharing searched by
 // NSGA-II, iterative merge, entropy-coded container, reports.
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
 #include <chrono>
@@ -109,9 +111,17 @@ void register_share_command(CLI::App& app) {
       auto t_ef = std::chrono::steady_clock::now();
       share::ErrorFeedbackOptions eo;
       eo.batch = o.data.batch;
-      auto ef = std::make_shared<share::ErrorFeedback>(model, ctx.set(), splits.calib.images, eo);
-      note(fmt::format("error feedback: {} layers ({} calibration images, {:.1f}s)", ef->layers(),
-                       std::min(eo.images, splits.calib.images.size(0)),
+      // Rounding fits each layer's output on these images; they come from the training split
+      // (a seeded random subset), never from the validation or hold-out images that then judge
+      // the result, which it would flatter (a Gemm after global pooling sees one sample per
+      // image, so with fewer images than inputs the fit is exact on them).
+      const auto& pool = splits.train.images.defined() && splits.train.images.size(0) > 0 ? splits.train.images
+                                                                                          : splits.calib.images;
+      auto pick = at::randperm(pool.size(0), at::make_generator<at::CPUGeneratorImpl>(o.data.seed), at::kLong)
+                      .slice(0, 0, std::min<int64_t>(eo.images, pool.size(0)));
+      auto ef = std::make_shared<share::ErrorFeedback>(model, ctx.set(), pool.index_select(0, std::get<0>(pick.sort())), eo);
+      note(fmt::format("error feedback: {} layers ({} {} images, {:.1f}s)", ef->layers(), pick.size(0),
+                       &pool == &splits.train.images ? "training" : "calibration",
                        std::chrono::duration<double>(std::chrono::steady_clock::now() - t_ef).count()));
       ctx.set_error_feedback(std::move(ef));
     }

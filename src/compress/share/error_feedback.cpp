@@ -49,6 +49,7 @@ ErrorFeedback::ErrorFeedback(const onnx::ModelProto& model, const SharedSet& set
     detail::Window window;
     at::Tensor h;  // [groups, cols, cols], double sums
     int64_t count = 0;
+    int64_t images = 0;
   };
   std::vector<Pending> pending;
   for (const auto& n : g.node()) {
@@ -94,6 +95,8 @@ ErrorFeedback::ErrorFeedback(const onnx::ModelProto& model, const SharedSet& set
         const int64_t groups = p.layer.groups, d = p.layer.cols;
         at::Tensor h;
         if (p.conv) {
+          if (p.images >= options.conv_images) continue;
+          p.images += x.size(0);
           if (x.dim() != 4 || x.size(1) * p.window.kh * p.window.kw != groups * d) continue;
           for (int64_t i = 0; i < x.size(0); i += 16) {
             auto cols = detail::conv_columns(x.slice(0, i, std::min(x.size(0), i + 16)), p.window);

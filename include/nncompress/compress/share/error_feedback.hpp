@@ -25,7 +25,8 @@
 namespace nnc::share {
 
 struct ErrorFeedbackOptions {
-  int64_t images = 256;        // calibration images used for H
+  int64_t images = 1024;       // calibration images used for H
+  int64_t conv_images = 256;   // a 2-D Conv sees many patches per image: its H stops after these
   int64_t batch = 64;
   double damp = 0.01;          // relative to the mean diagonal of H
   int64_t max_columns = 4096;  // larger layers keep plain binning (H would be columns² doubles)
