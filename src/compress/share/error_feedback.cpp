@@ -10,6 +10,8 @@
 
 #include "conv_window.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/interrupt.hpp"
+#include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/attributes.hpp"
@@ -88,7 +90,12 @@ ErrorFeedback::ErrorFeedback(const onnx::ModelProto& model, const SharedSet& set
   {
     c10::InferenceMode guard;
     const auto images = calib.slice(0, 0, std::min(options.images, calib.size(0)));
-    for (const auto& b : data::split_batches(images, options.batch)) {
+    const auto batches = data::split_batches(images, options.batch);
+    Progress progress("error feedback: layer input statistics", static_cast<long>(batches.size()));
+    long done = 0;
+    for (const auto& b : batches) {
+      if (interrupted()) break;
+      progress.update(done++);
       auto outs = engine.run({b});
       for (auto& p : pending) {
         auto x = outs.at(slot.at(p.input)).to(at::kFloat).contiguous();
