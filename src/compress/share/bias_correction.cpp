@@ -1,16 +1,14 @@
 #include "nncompress/compress/share/bias_correction.hpp"
 
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 
 #include <map>
 
 #include "nncompress/core/error.hpp"
-#include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/attributes.hpp"
-#include "nncompress/onnx/graph_builder.hpp"
 #include "conv_window.hpp"
+#include "layer_inputs.hpp"
 
 namespace nnc::share {
 namespace {
@@ -91,27 +89,22 @@ BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& s
   // One pass over the calibration set with the values the layers read as extra graph outputs.
   std::vector<std::string> values;
   for (const auto& p : pending) values.push_back(p.input);
-  exec::Engine engine(onnxio::with_graph_outputs(model, values));
-  std::map<std::string, std::size_t> slot;  // value -> index in the engine's outputs
-  for (std::size_t i = 0; i < engine.outputs().size(); ++i) slot[engine.outputs()[i].name] = i;
-  {
-    c10::InferenceMode guard;
-    for (const auto& b : data::split_batches(calib, batch)) {
-      auto outs = engine.run({b});
-      for (auto& p : pending) {
-        auto x = outs.at(slot.at(p.input)).contiguous();
-        NNC_CHECK(x.dim() >= 2, "bias correction: value '{}' has rank {}, expected N x C...", p.input, x.dim());
-        at::Tensor s;
-        if (p.taps && x.dim() == 4) {
-          s = tap_sums(x, p.window, p.count);
-        } else {
-          s = x.dim() > 2 ? x.to(at::kDouble).flatten(2).sum(2).sum(0) : x.to(at::kDouble).sum(0);
-          p.count += x.numel() / x.size(1);
-        }
-        p.sum = p.sum.defined() ? p.sum + s : s;
+  detail::LayerInputs inputs(model, values);
+  inputs.run(calib, batch, [&](const std::vector<at::Tensor>& xs) {
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      auto& p = pending[i];
+      auto x = xs[i].contiguous();
+      NNC_CHECK(x.dim() >= 2, "bias correction: value '{}' has rank {}, expected N x C...", p.input, x.dim());
+      at::Tensor s;
+      if (p.taps && x.dim() == 4) {
+        s = tap_sums(x, p.window, p.count);
+      } else {
+        s = x.dim() > 2 ? x.to(at::kDouble).flatten(2).sum(2).sum(0) : x.to(at::kDouble).sum(0);
+        p.count += x.numel() / x.size(1);
       }
+      p.sum = p.sum.defined() ? p.sum + s : s;
     }
-  }
+  });
   for (auto& p : pending) {
     Layer l = p.layer;
     const auto& shape = set.shapes[l.tensor];
@@ -119,7 +112,7 @@ BiasCorrection::BiasCorrection(const onnx::ModelProto& model, const SharedSet& s
     const int64_t taps = p.taps ? shape[2] * shape[3] : 1;
     if (p.sum.numel() != p.groups * in * taps || p.count <= 0) continue;  // shapes disagree: leave it alone
     l.mean = (p.sum / static_cast<double>(p.count)).to(at::kFloat).reshape({p.groups, in * taps});
-    l.bias0 = engine.weights().get(l.bias).detach().to(at::kFloat).flatten().clone();
+    l.bias0 = inputs.engine().weights().get(l.bias).detach().to(at::kFloat).flatten().clone();
     layers_.push_back(std::move(l));
   }
 }

@@ -2,20 +2,15 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <c10/core/InferenceMode.h>
 
 #include <algorithm>
 #include <map>
 #include <string>
 
 #include "conv_window.hpp"
+#include "layer_inputs.hpp"
 #include "nncompress/core/error.hpp"
-#include "nncompress/core/interrupt.hpp"
-#include "nncompress/core/progress.hpp"
-#include "nncompress/data/evaluate.hpp"
-#include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/attributes.hpp"
-#include "nncompress/onnx/graph_builder.hpp"
 
 namespace nnc::share {
 namespace {
@@ -84,45 +79,35 @@ ErrorFeedback::ErrorFeedback(const onnx::ModelProto& model, const SharedSet& set
   // One pass over the calibration images with the values the layers read as extra outputs.
   std::vector<std::string> values;
   for (const auto& p : pending) values.push_back(p.input);
-  exec::Engine engine(onnxio::with_graph_outputs(model, values));
-  std::map<std::string, std::size_t> slot;
-  for (std::size_t i = 0; i < engine.outputs().size(); ++i) slot[engine.outputs()[i].name] = i;
-  {
-    c10::InferenceMode guard;
-    const auto images = calib.slice(0, 0, std::min(options.images, calib.size(0)));
-    const auto batches = data::split_batches(images, options.batch);
-    Progress progress("error feedback: layer input statistics", static_cast<long>(batches.size()));
-    long done = 0;
-    for (const auto& b : batches) {
-      if (interrupted()) break;
-      progress.update(done++);
-      auto outs = engine.run({b});
-      for (auto& p : pending) {
-        auto x = outs.at(slot.at(p.input)).to(at::kFloat).contiguous();
-        const int64_t groups = p.layer.groups, d = p.layer.cols;
-        at::Tensor h;
-        if (p.conv) {
-          if (p.images >= options.conv_images) continue;
-          p.images += x.size(0);
-          if (x.dim() != 4 || x.size(1) * p.window.kh * p.window.kw != groups * d) continue;
-          for (int64_t i = 0; i < x.size(0); i += 16) {
-            auto cols = detail::conv_columns(x.slice(0, i, std::min(x.size(0), i + 16)), p.window);
-            const int64_t n = cols.size(0), l = cols.size(2);
-            auto xs = cols.reshape({n, groups, d, l}).permute({1, 2, 0, 3}).reshape({groups, d, n * l});
-            auto part = at::bmm(xs, xs.transpose(1, 2)).to(at::kDouble);
-            h = h.defined() ? h + part : part;
-            p.count += n * l;
-          }
-        } else {
-          if (x.dim() < 2 || x.size(-1) != d) continue;
-          auto xs = x.reshape({-1, d});
-          h = at::matmul(xs.t(), xs).to(at::kDouble).unsqueeze(0);
-          p.count += xs.size(0);
+  detail::LayerInputs inputs(model, values);
+  const auto images = calib.slice(0, 0, std::min(options.images, calib.size(0)));
+  inputs.run(images, options.batch, [&](const std::vector<at::Tensor>& xs) {
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      auto& p = pending[i];
+      auto x = xs[i].to(at::kFloat).contiguous();
+      const int64_t groups = p.layer.groups, d = p.layer.cols;
+      at::Tensor h;
+      if (p.conv) {
+        if (p.images >= options.conv_images) continue;
+        p.images += x.size(0);
+        if (x.dim() != 4 || x.size(1) * p.window.kh * p.window.kw != groups * d) continue;
+        for (int64_t j = 0; j < x.size(0); j += 16) {
+          auto cols = detail::conv_columns(x.slice(0, j, std::min(x.size(0), j + 16)), p.window);
+          const int64_t n = cols.size(0), l = cols.size(2);
+          auto cg = cols.reshape({n, groups, d, l}).permute({1, 2, 0, 3}).reshape({groups, d, n * l});
+          auto part = at::bmm(cg, cg.transpose(1, 2)).to(at::kDouble);
+          h = h.defined() ? h + part : part;
+          p.count += n * l;
         }
-        if (h.defined()) p.h = p.h.defined() ? p.h + h : h;
+      } else {
+        if (x.dim() < 2 || x.size(-1) != d) continue;
+        auto flat = x.reshape({-1, d});
+        h = at::matmul(flat.t(), flat).to(at::kDouble).unsqueeze(0);
+        p.count += flat.size(0);
       }
+      if (h.defined()) p.h = p.h.defined() ? p.h + h : h;
     }
-  }
+  }, "error feedback: layer input statistics");
   for (auto& p : pending) {
     if (!p.h.defined() || p.count == 0) continue;
     Layer l = std::move(p.layer);
