@@ -332,16 +332,12 @@ ContainerContent decode_container(std::span<const uint8_t> bytes, const std::str
           for (uint64_t i = 0; i < n; ++i)
             if (pos[i >> 3] >> (i & 7) & 1) t.positions.push_back(i);
         } else {
+          // Varint gaps, read like the container's own numbers (format 2 rules).
+          const std::string gaps_what = fmt::format("{}: tensor '{}' positions", what, t.name);
+          Reader gaps(pos, gaps_what, 2);
           uint64_t at = 0;
-          std::size_t k = 0;
           for (uint64_t i = 0; i < nnz; ++i) {
-            uint64_t v = 0;
-            for (int shift = 0;; shift += 7) {
-              NNC_CHECK_CODE(k < pos.size() && shift < 64, kCorrupt, "{}: tensor '{}' positions are corrupt", what, t.name);
-              v |= static_cast<uint64_t>(pos[k] & 0x7f) << shift;
-              if (!(pos[k++] & 0x80)) break;
-            }
-            at += v + (i ? 1 : 0);
+            at += gaps.num(8) + (i ? 1 : 0);
             t.positions.push_back(at);
           }
         }
