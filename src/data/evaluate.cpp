@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -93,23 +94,35 @@ Metrics Evaluator::evaluate(exec::Engine& engine) const {
   return m;
 }
 
-Metrics Evaluator::evaluate(exec::Engine& engine, double reject_below, bool* partial) const {
+Metrics Evaluator::evaluate(exec::Engine& engine, const EarlyExit& rule, bool* partial) const {
   *partial = false;
-  if (batches_.size() < 2) return evaluate(engine);
+  for (const auto& r : rule.rules)
+    NNC_CHECK(r.reference_correct.numel() == data_.labels.size(0), "early exit: {} reference results for {} images",
+              r.reference_correct.numel(), data_.labels.size(0));
   auto start = std::chrono::steady_clock::now();
   c10::InferenceMode guard;
   std::vector<at::Tensor> parts;
   parts.reserve(batches_.size());
-  parts.push_back(engine.run_single(batches_[0]).reshape({batches_[0].size(0), -1}));
-  const int64_t first = batches_[0].size(0);
-  auto head = metrics_from_logits(parts[0], data_.labels.narrow(0, 0, first), data_.num_classes);
-  if (head.top1 < reject_below) {
-    *partial = true;
-    head.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    return head;
-  }
-  for (std::size_t b = 1; b < batches_.size(); ++b)
+  int64_t seen = 0;
+  for (std::size_t b = 0; b < batches_.size(); ++b) {
     parts.push_back(engine.run_single(batches_[b]).reshape({batches_[b].size(0), -1}));
+    seen += batches_[b].size(0);
+    if (b + 1 == batches_.size()) break;
+    auto labels = data_.labels.narrow(0, 0, seen).to(at::kLong);
+    auto correct = at::cat(parts, 0).argmax(1).eq(labels);
+    const double top1 = correct.to(at::kDouble).mean().item<double>();
+    const bool out = std::any_of(rule.rules.begin(), rule.rules.end(), [&](const EarlyExit::Rule& r) {
+      auto reference = r.reference_correct.narrow(0, 0, seen);
+      const double diff = top1 - reference.to(at::kDouble).mean().item<double>();
+      return diff + rule.z * paired_top1_se(reference, correct) < -r.max_drop;
+    });
+    if (out) {
+      *partial = true;
+      auto m = metrics_from_logits(at::cat(parts, 0), data_.labels.narrow(0, 0, seen), data_.num_classes);
+      m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return m;
+    }
+  }
   auto m = metrics_from_logits(at::cat(parts, 0), data_.labels, data_.num_classes);
   m.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return m;

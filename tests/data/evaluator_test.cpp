@@ -18,21 +18,43 @@ exec::Engine identity_classifier() {
 }
 }  // namespace
 
-TEST(Evaluator, EarlyExitStopsOnlyWhenTheFirstBatchIsBelowTheFloor) {
+TEST(Evaluator, EarlyExitStopsOnlyWhenThePairedDropIsSurelyOverTheBudget) {
   auto e = identity_classifier();
   const int64_t n = 40;
   auto labels = torch::arange(n) % 4;
-  auto x = torch::nn::functional::one_hot(labels, 4).to(torch::kFloat);
-  // The first batch (10 images) is all wrong, the rest right: full top-1 = 30/40.
-  x.narrow(0, 0, 10).copy_(torch::nn::functional::one_hot((labels.narrow(0, 0, 10) + 1) % 4, 4).to(torch::kFloat));
-  data::Evaluator ev(data::Dataset{x, labels, 4}, 10);
+  auto right = torch::nn::functional::one_hot(labels, 4).to(torch::kFloat);
+  auto wrong = torch::nn::functional::one_hot((labels + 1) % 4, 4).to(torch::kFloat);
+  auto reference = torch::ones({n}, torch::kBool);  // the reference gets every image right
+  const data::Evaluator::EarlyExit rule{{{reference, 0.05}}, 3};
   bool partial = true;
-  auto full = ev.evaluate(e, -1.0, &partial);
-  EXPECT_FALSE(partial);
-  EXPECT_DOUBLE_EQ(full.top1, 0.75);
+
+  // The first batch (10 images) all wrong: after it the drop is 100 pt with no doubt left.
+  auto x = right.clone();
+  x.narrow(0, 0, 10).copy_(wrong.narrow(0, 0, 10));
+  data::Evaluator ev(data::Dataset{x, labels, 4}, 10);
   EXPECT_DOUBLE_EQ(ev.evaluate(e).top1, 0.75);
-  auto early = ev.evaluate(e, 0.5, &partial);
+  auto early = ev.evaluate(e, rule, &partial);
   EXPECT_TRUE(partial);
   EXPECT_EQ(early.n, 10);
   EXPECT_DOUBLE_EQ(early.top1, 0.0);
+
+  // One wrong image in the first batch: -10 pt there, but 3 paired standard errors (3 x 9.5 pt)
+  // cover the 5 pt budget, so the whole set is evaluated.
+  auto y = right.clone();
+  y.narrow(0, 0, 1).copy_(wrong.narrow(0, 0, 1));
+  data::Evaluator ev2(data::Dataset{y, labels, 4}, 10);
+  auto full = ev2.evaluate(e, rule, &partial);
+  EXPECT_FALSE(partial);
+  EXPECT_EQ(full.n, 40);
+  EXPECT_DOUBLE_EQ(full.top1, 39.0 / 40.0);
+
+  // Wrong on every third image: the evidence grows batch by batch (drop + 3 SE = +6.5 pt after
+  // 10 images, -3.0 pt after 20, -7.5 pt after 30) and the exit comes after the third batch.
+  auto w = right.clone();
+  for (int64_t i = 0; i < n; i += 3) w[i].copy_(wrong[i]);
+  data::Evaluator ev3(data::Dataset{w, labels, 4}, 10);
+  auto third = ev3.evaluate(e, rule, &partial);
+  EXPECT_TRUE(partial);
+  EXPECT_EQ(third.n, 30);
+  EXPECT_NEAR(third.top1, 20.0 / 30.0, 1e-9);
 }

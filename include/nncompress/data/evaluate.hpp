@@ -43,10 +43,20 @@ class Evaluator {
   // Runs the engine (inference mode) over every batch; returns N x classes logits.
   at::Tensor logits(exec::Engine& engine) const;
   Metrics evaluate(exec::Engine& engine) const;
-  // Early exit for searches: after the first batch, if its top-1 is below `reject_below`, stops
-  // and returns the metrics of that batch with *partial = true (the candidate is clearly out of
-  // the running; the rest of the set would not change the verdict).
-  Metrics evaluate(exec::Engine& engine, double reject_below, bool* partial) const;
+  // Early exit for searches (sequential, paired): after each batch but the last, the images seen
+  // so far are compared with each rule's reference model, image by image; once the top-1
+  // difference plus `z` paired standard errors is still below -max_drop for some rule, the model
+  // is worse than that rule allows with that confidence, evaluation stops and the metrics of the
+  // images seen so far are returned with *partial = true.
+  struct EarlyExit {
+    struct Rule {
+      at::Tensor reference_correct;  // per image of this set: the reference model's top-1 right
+      double max_drop = 0;           // fraction, e.g. 0.005
+    };
+    std::vector<Rule> rules;
+    double z = 3;
+  };
+  Metrics evaluate(exec::Engine& engine, const EarlyExit& rule, bool* partial) const;
   const Dataset& data() const { return data_; }
 
  private:

@@ -4,6 +4,8 @@
 #include <pagmo/algorithms/nsga2.hpp>
 #include <pagmo/population.hpp>
 #include <pagmo/problem.hpp>
+#include <pagmo/rng.hpp>
+#include <pagmo/utils/generic.hpp>
 
 #include <chrono>
 #include <cmath>
@@ -66,8 +68,24 @@ Candidate ShareContext::evaluate(const Codebook& cb) {
   auto start = std::chrono::steady_clock::now();
   const auto idx = indices(cb);
   apply(cb, idx);
+  const double bits = encoded_index_bits(set_, idx, cb.size());
   bool partial = false;
-  auto m = reject_below_ >= 0 ? val_.evaluate(engine_, reject_below_, &partial) : val_.evaluate(engine_);
+  data::Metrics m;
+  if (early_exit_drop_ >= 0) {
+    data::Evaluator::EarlyExit exit;
+    exit.z = early_exit_z_;
+    exit.rules.push_back({original_.correct, early_exit_drop_});
+    // Dominance: a candidate surely less accurate than one already measured that is no larger
+    // cannot join the front, so it need not be measured precisely either.
+    const Measured* best = nullptr;
+    for (const auto& f : measured_)
+      if (f.index_bits <= bits && (!best || f.top1 > best->top1)) best = &f;
+    if (best) exit.rules.push_back({best->correct, 0.0});
+    m = val_.evaluate(engine_, exit, &partial);
+    if (!partial) measured_.push_back({bits, m.top1, m.correct});
+  } else {
+    m = val_.evaluate(engine_);
+  }
   partial_ += partial ? 1 : 0;
   Candidate c;
   c.partial = partial;
@@ -77,7 +95,7 @@ Candidate ShareContext::evaluate(const Codebook& cb) {
   c.val_top1 = m.top1;
   c.top1_se = partial || !m.correct.defined() ? 0.0 : data::paired_top1_se(original_.correct, m.correct);
   c.val_top1_low = c.val_top1 - confidence_ * c.top1_se;
-  c.index_bits = encoded_index_bits(set_, idx, cb.size());
+  c.index_bits = bits;
   ++evaluations_;
   eval_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return c;
@@ -118,6 +136,7 @@ struct SearchState {
   std::map<std::vector<int>, Candidate> cache;  // chromosome (k, group strides...) -> result
   int hits = 0;
   std::unique_ptr<Progress> init_progress;  // while the initial population is evaluated
+  pagmo::detail::random_engine_type rng;    // draws the random initial individuals
 
   std::vector<int> decode(const pagmo::vector_double& x) const {
     std::vector<int> key{std::clamp(static_cast<int>(std::lround(x[0])), options.k_min, options.k_max)};
@@ -187,6 +206,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   auto state = std::make_shared<SearchState>();
   state->ctx = &ctx;
   state->options = o;
+  state->rng.seed(static_cast<pagmo::detail::random_engine_type::result_type>(o.seed));
   const int tensors = static_cast<int>(ctx.set().names.size());
   if (o.mode == SearchMode::kExtended && o.max_stride > 1) {
     state->group_of = stride_groups(tensors, o.max_groups);
@@ -195,26 +215,30 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   pagmo::problem prob{ShareProblem{state}};
   SearchResult r;
   state->init_progress = std::make_unique<Progress>("nsga2 initial population", o.pop);
-  pagmo::population pop(prob, static_cast<pagmo::population::size_type>(o.pop), static_cast<unsigned>(o.seed));
+  // Every individual is chosen first and evaluated once (pagmo's sized constructor would
+  // evaluate random individuals that the seeding below then replaces).
+  pagmo::population pop(prob, 0u, static_cast<unsigned>(o.seed));
+  std::vector<pagmo::vector_double> xs;
+  for (int i = 0; i < o.pop; ++i) xs.push_back(pagmo::random_decision_vector(prob, state->rng));
   if (state->groups > 0) {
     // Half the initial population starts from the paper's points (all strides 1, random k), so
     // the search refines known-good codebooks instead of starting from random coarse ones.
-    for (std::size_t i = 0; i < pop.size(); i += 2) {
-      auto x = pop.get_x()[i];
-      std::fill(x.begin() + 1, x.end(), 0.0);
-      pop.set_x(i, x);
-    }
+    for (std::size_t i = 0; i < xs.size(); i += 2) std::fill(xs[i].begin() + 1, xs[i].end(), 0.0);
     // The other half starts from the given seeds (random individuals fill what is left).
     std::size_t slot = 1;
     for (const auto& [k, strides] : o.seeds) {
-      if (slot >= pop.size()) break;
+      if (slot >= xs.size()) break;
       NNC_CHECK(static_cast<int>(strides.size()) == state->groups, "seed has {} strides for {} groups", strides.size(),
                 state->groups);
       pagmo::vector_double x{static_cast<double>(std::clamp(k, o.k_min, o.k_max))};
       for (int s : strides) x.push_back(std::log2(std::clamp(s, 1, o.max_stride) + 0.5));
-      pop.set_x(slot, x);
+      xs[slot] = x;
       slot += 2;
     }
+  }
+  for (const auto& x : xs) {
+    if (interrupted()) break;  // the generations below do not run; the front is what was evaluated
+    pop.push_back(x);
   }
   // SBX crossover 0.9, eta_c 15; polynomial mutation with probability 1/genes, eta_m 20:
   // pymoo's defaults, which the published code used.

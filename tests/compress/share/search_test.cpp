@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <algorithm>
 #include <torch/torch.h>
 
 #include "nncompress/compress/share/merge.hpp"
@@ -120,6 +121,38 @@ TEST(Search, RdMergeKeepsTheAccuracyFloorWithFewEvaluations) {
   EXPECT_LT(r.tried, static_cast<int>(start.size())) << "batched merges need fewer evaluations than entries";
   auto check = ctx.evaluate(r.codebook);
   EXPECT_DOUBLE_EQ(check.val_top1, r.after.val_top1);
+}
+
+TEST(Search, EarlyExitStopsACandidateSurelyWorseThanAMeasuredOneNoLarger) {
+  auto t = toy();
+  exec::Engine engine(t.model);
+  share::ShareContext ctx(engine, share::collect_shared(t.model, false), t.val, 50);  // 6 batches
+  ctx.set_early_exit(0.9, 3);  // a 90 pt budget: only dominance can stop an evaluation here
+  auto fine = share::uniform_bins(ctx.set(), 200);
+  auto measured = ctx.evaluate(fine);
+  EXPECT_FALSE(measured.partial);
+  EXPECT_GT(measured.val_top1, 0.9);
+  // Same indices (so the same bits), values reversed: surely worse, and no smaller.
+  auto scrambled = fine;
+  std::reverse(scrambled.values.begin(), scrambled.values.end());
+  auto worse = ctx.evaluate(scrambled);
+  EXPECT_TRUE(worse.partial);
+  EXPECT_DOUBLE_EQ(worse.index_bits, measured.index_bits);
+  EXPECT_LT(worse.val_top1, 0.5);
+  EXPECT_EQ(ctx.partial_evaluations(), 1);
+  // As accurate as the reference: measured in full.
+  auto again = ctx.evaluate(fine);
+  EXPECT_FALSE(again.partial);
+  EXPECT_DOUBLE_EQ(again.val_top1, measured.val_top1);
+  // Smaller than every measured candidate: nothing dominates it, so it is measured in full
+  // even though it is much worse.
+  auto coarse = share::uniform_bins(ctx.set(), 2);
+  auto small = ctx.evaluate(coarse);
+  EXPECT_LT(small.index_bits, measured.index_bits);
+  EXPECT_FALSE(small.partial);
+  // Without early exit, everything is measured in full.
+  ctx.set_early_exit(-1);
+  EXPECT_FALSE(ctx.evaluate(scrambled).partial);
 }
 
 TEST(Search, BadPopulationIsAClearError) {

@@ -33,7 +33,7 @@ struct Candidate {
   double val_top1_low = 0; // val_top1 - confidence * top1_se: what budget decisions compare
   double index_bits = 0;   // exact encoded index bits per shared weight (best coder per tensor)
   double test_top1 = -1;   // filled in for reported solutions only
-  bool partial = false;    // rejected after the first validation batch (see reject_below)
+  bool partial = false;    // evaluation stopped early: clearly out of the budget (see set_early_exit)
 };
 
 enum class SearchMode {
@@ -55,9 +55,11 @@ class ShareContext {
   ShareContext(exec::Engine& engine, SharedSet set, const data::Dataset& val, int64_t batch);
 
   Candidate evaluate(const Codebook& cb);  // writes the shared weights into the engine
-  // Candidates whose first validation batch scores below this top-1 are rejected early (their
-  // metrics are that batch's); negative: always evaluate the whole set.
-  void set_reject_below(double top1) { reject_below_ = top1; }
+  // Candidates that the validation images seen so far show, by `z` paired standard errors, to
+  // be more than `max_drop` (fraction) below the original, or below a fully measured candidate
+  // with no more index bits (dominated), are not evaluated further (their metrics are those
+  // images'); negative max_drop: always evaluate the whole set.
+  void set_early_exit(double max_drop, double z = 3) { early_exit_drop_ = max_drop, early_exit_z_ = z; }
   int partial_evaluations() const { return partial_; }
   // Budget decisions use val_top1 - z * (paired standard error of the drop): with z > 0 a
   // candidate must stay within the budget by z standard errors of the measurement, so choosing
@@ -89,7 +91,12 @@ class ShareContext {
   data::Metrics original_;
   int evaluations_ = 0, partial_ = 0;
   double eval_seconds_ = 0;
-  double reject_below_ = -1;
+  double early_exit_drop_ = -1, early_exit_z_ = 3;
+  struct Measured {  // fully evaluated while early exit was on: the references of dominance
+    double index_bits, top1;
+    at::Tensor correct;
+  };
+  std::vector<Measured> measured_;
   double confidence_ = 0;
   std::shared_ptr<const BiasCorrection> bias_correction_;
   std::shared_ptr<const ErrorFeedback> error_feedback_;
