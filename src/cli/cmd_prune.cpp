@@ -99,7 +99,8 @@ void register_prune_command(CLI::App& app) {
     double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01;
     int coarse = 8, final_epochs = -1, rd_passes = 2;
     FinetuneOptions finetune;
-    bool zero_data = false, worst_case = false, baselines = true, no_curve_cache = false, no_activation_cache = false;
+    bool zero_data = false, worst_case = false, baselines = true, no_curve_cache = false, no_activation_cache = false,
+         recalibrate_bn = false;
     GlobalOptions global;
     DataOptions data;
   };
@@ -127,6 +128,10 @@ void register_prune_command(CLI::App& app) {
                   "measured distortion")
       ->capture_default_str()
       ->check(CLI::Range(1, 10));
+  cmd->add_flag("--recalibrate-bn", opts->recalibrate_bn,
+                "Re-estimate BatchNorm running statistics on the calibration images after each pruning step "
+                "(no gradients), and measure the RD curves and allocations with them re-estimated (the one-shot "
+                "comparison reports top-1 with re-estimated statistics for every allocation anyway)");
   cmd->add_flag("--zero-data", opts->zero_data, "Calibrate on standard-normal inputs instead of data");
   cmd->add_option("--distortion", opts->distortion,
                   "Output distortion of the curves: mse (of logits, as published) | worst (worst sample's MSE) | "
@@ -153,6 +158,7 @@ void register_prune_command(CLI::App& app) {
     NNC_CHECK(o.final_epochs >= -1, "--final-epochs {} must be >= 0", o.final_epochs);
     NNC_CHECK(o.final_epochs < 0 || o.finetune.epochs > 0, "--final-epochs needs --finetune-epochs > 0");
     const int final_epochs = o.final_epochs < 0 ? o.finetune.epochs : o.final_epochs;
+    NNC_CHECK(!(o.recalibrate_bn && o.zero_data), "--recalibrate-bn needs calibration images, not --zero-data");
     NNC_CHECK(o.schedule_a > 0 && o.schedule_a < 1, "--schedule-a {} must be in (0, 1)", o.schedule_a);
     NNC_CHECK(o.grid_step > 0 && o.grid_step <= 0.5, "--grid-step {} must be in (0, 0.5]", o.grid_step);
     NNC_CHECK(o.alloc == "rd" || o.alloc == "uniform" || o.alloc == "global" || o.alloc == "random" ||
@@ -176,6 +182,7 @@ void register_prune_command(CLI::App& app) {
     copt.distortion = o.worst_case ? prune::Distortion::kWorst : prune::parse_distortion(o.distortion);
     copt.batch = o.data.batch;
     copt.cache_activations = !o.no_activation_cache;
+    copt.recalibrate_batchnorm = o.recalibrate_bn;
     const fs::path cache_dir = o.curve_cache.empty() ? prune::default_curve_cache_dir() : fs::path(o.curve_cache);
     // Curves for an allocation at budget b: cached points are reused; coarse-to-fine evaluates
     // the coarse grid and then the full grid around each layer's chosen point. `curves` holds
@@ -206,16 +213,32 @@ void register_prune_command(CLI::App& app) {
     };
 
     const auto calib_batches = data::split_batches(calib, o.data.batch);
+    // Every float initializer (pruned weights and BatchNorm statistics), to put back after a
+    // comparison.
+    using Snapshot = std::vector<std::pair<std::size_t, at::Tensor>>;
+    auto snapshot = [&] {
+      Snapshot s;
+      for (std::size_t i = 0; i < engine.weights().size(); ++i)
+        if (at::isFloatingType(engine.weights().at(i).scalar_type()))
+          s.emplace_back(i, engine.weights().at(i).detach().clone());
+      return s;
+    };
+    auto restore = [&](const Snapshot& s) {
+      for (const auto& [i, t] : s) engine.weights().set(i, t);
+    };
+    // BatchNorm statistics re-estimated for the pruned weights on the calibration images (the
+    // real ones: standard-normal inputs would give the wrong statistics).
+    auto recalibrate_batchnorm = [&] { return !o.zero_data && engine.recalibrate_batchnorm(calib_batches) > 0; };
     auto calib_logits = [&] { return data::run_batches(engine, calib_batches); };
     // Measured output distortion of an allocation applied to the engine's current weights
     // (which are left as they were).
     auto measure = [&](const std::vector<prune::LayerState>& states, const prune::AllocationResult& a,
                        const at::Tensor& reference) {
-      std::vector<at::Tensor> saved;
-      for (const auto& st : states) saved.push_back(engine.weights().get(st.layer.weight).detach().clone());
+      auto saved = snapshot();
       apply_allocation(engine, states, a);
+      if (o.recalibrate_bn) recalibrate_batchnorm();
       const double d = prune::logit_distortion(calib_logits(), reference, copt.distortion);
-      for (std::size_t i = 0; i < states.size(); ++i) engine.weights().set(states[i].layer.weight, saved[i]);
+      restore(saved);
       return d;
     };
     std::vector<nlohmann::json> rd_pass_log;
@@ -275,11 +298,7 @@ void register_prune_command(CLI::App& app) {
     prune::RdCurves curves0;  // also used by the one-shot RD comparison below
     refine_for(curves0, states0, budget);
     const at::Tensor ref_logits = calib_logits();
-    std::vector<at::Tensor> originals;
-    for (const auto& l : layers) originals.push_back(engine.weights().get(l.weight).detach().clone());
-    auto restore = [&] {
-      for (std::size_t i = 0; i < layers.size(); ++i) engine.weights().set(layers[i].weight, originals[i]);
-    };
+    const auto originals = snapshot();
     nlohmann::json oneshot = nlohmann::json::array();
     std::vector<double> oneshot_rd_phi;  // marked on the report's curves
     prune::AllocationResult oneshot_rd;  // reused by a first schedule step at the same budget
@@ -291,10 +310,15 @@ void register_prune_command(CLI::App& app) {
         oneshot_rd = a;
       }
       double measured = prune::logit_distortion(calib_logits(), ref_logits, copt.distortion);
-      oneshot.push_back({{"alloc", m}, {"top1", test.evaluate(engine).top1},
-                         {"sparsity", 1.0 - static_cast<double>(a.total_kept) / static_cast<double>(total)},
-                         {"predicted_distortion", a.predicted_distortion}, {"measured_distortion", measured}});
-      restore();
+      nlohmann::json r{{"alloc", m}, {"top1", test.evaluate(engine).top1},
+                       {"sparsity", 1.0 - static_cast<double>(a.total_kept) / static_cast<double>(total)},
+                       {"predicted_distortion", a.predicted_distortion}, {"measured_distortion", measured}};
+      if (recalibrate_batchnorm()) {
+        r["top1_bn_recalibrated"] = test.evaluate(engine).top1;
+        r["measured_distortion_bn_recalibrated"] = prune::logit_distortion(calib_logits(), ref_logits, copt.distortion);
+      }
+      oneshot.push_back(std::move(r));
+      restore(originals);
     }
 
     // The requested method with the iterative schedule (one step when not fine-tuning).
@@ -312,6 +336,7 @@ void register_prune_command(CLI::App& app) {
       if (o.alloc == "rd") refine_for(curves, states, b);
       final_alloc = t == 1 && o.alloc == "rd" && b == budget ? oneshot_rd : allocate(o.alloc, states, b, &curves);
       masks = apply_allocation(engine, states, final_alloc);
+      if (o.recalibrate_bn) recalibrate_batchnorm();
       double after_prune = test.evaluate(engine).top1;
       if (o.finetune.epochs > 0) {
         if (o.finetune.distill > 0 && !teacher) teacher = std::make_unique<exec::Engine>(model);
@@ -358,6 +383,7 @@ void register_prune_command(CLI::App& app) {
                      {"nnc_bytes", container.size()}, {"oneshot_comparison", oneshot}, {"steps", steps},
                      {"finetune_epochs", o.finetune.epochs}, {"final_epochs", final_epochs},
                      {"distortion", prune::distortion_name(copt.distortion)}, {"rd_passes", o.rd_passes},
+                     {"recalibrate_bn", o.recalibrate_bn},
                      {"rd_pass_log", rd_pass_log}, {"curve_seconds", curves0.seconds}, {"curves_from_cache", curves0.from_cache},
                      {"curve_steps_skipped", curves0.skipped_fraction},
                      {"curve_points_evaluated", prune::evaluated_fraction(curves0)}, {"coarse", o.coarse},
@@ -369,10 +395,14 @@ void register_prune_command(CLI::App& app) {
     fmt::print("{} -> {}: sparsity {:.2f}%, test top-1 {:.2f}% -> {:.2f}%; {:.2f}x (fp32 / sparse .nnc, {} bytes)\n",
                o.model, o.output, 100 * j["sparsity"].get<double>(), 100 * top1_before, 100 * top1_after,
                j["ratio"].get<double>(), container.size());
-    for (const auto& r : oneshot)
-      fmt::print("  one-shot {:<8} test top-1 {:.2f}%  predicted distortion {:.4g}  measured {:.4g}\n",
+    for (const auto& r : oneshot) {
+      fmt::print("  one-shot {:<8} test top-1 {:.2f}%  predicted distortion {:.4g}  measured {:.4g}",
                  r["alloc"].get<std::string>(), 100 * r["top1"].get<double>(), r["predicted_distortion"].get<double>(),
                  r["measured_distortion"].get<double>());
+      if (r.contains("top1_bn_recalibrated"))
+        fmt::print("  (BatchNorm recalibrated: {:.2f}%)", 100 * r["top1_bn_recalibrated"].get<double>());
+      fmt::print("\n");
+    }
   });
 }
 

@@ -99,6 +99,7 @@ struct Engine::Impl {
   bool training = false;
   bool use_onednn = false;
   uint64_t generation = 0;
+  double batchnorm_momentum = -1;  // see RunContext::batchnorm_momentum
   std::vector<std::vector<double>>* step_ms = nullptr;  // set by Engine::profile
 
   int slot(const std::string& name) {
@@ -274,7 +275,7 @@ std::vector<at::Tensor> Engine::Impl::bind(const std::vector<at::Tensor>& in) {
 
 void Engine::Impl::run_steps(const std::vector<Step>& plan, std::vector<at::Tensor>& slots, std::size_t from,
                              std::size_t to) {
-  RunContext ctx{training, generation, use_onednn && !training};
+  RunContext ctx{training, generation, use_onednn && !training, batchnorm_momentum};
   std::vector<at::Tensor> ins, outs;
   // NNC_PROFILE=1: per-step wall time on stderr (diagnostics for the engine's hot path).
   static const bool profile = std::getenv("NNC_PROFILE") != nullptr;
@@ -351,6 +352,30 @@ std::vector<at::Tensor> Engine::run(const std::vector<at::Tensor>& inputs) {
 }
 
 at::Tensor Engine::run_single(const at::Tensor& input) { return run({input}).at(0); }
+
+int Engine::recalibrate_batchnorm(const std::vector<at::Tensor>& batches) {
+  NNC_CHECK(!impl_->training, "BatchNorm recalibration needs the engine in inference mode");
+  int count = 0;
+  for (const auto& node : impl_->model.graph().node()) count += node.op_type() == "BatchNormalization";
+  if (count == 0 || batches.empty()) return 0;
+  NNC_CHECK_CODE(impl_->input_slots.size() == 1, kShape,
+                 "BatchNorm recalibration feeds one input but the model has {}", impl_->input_slots.size());
+  c10::NoGradGuard no_grad;
+  struct Reset {
+    Impl& impl;
+    ~Reset() {
+      impl.batchnorm_momentum = -1;
+      ++impl.generation;  // running statistics changed in place: folded weights are stale
+    }
+  } reset{*impl_};
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    // Weight 1/(b+1) makes the running statistics the plain average over the batches so far.
+    impl_->batchnorm_momentum = 1.0 / static_cast<double>(b + 1);
+    auto slots = impl_->bind({batches[b]});
+    impl_->run_steps(impl_->train_plan, slots, 0, impl_->train_plan.size());
+  }
+  return count;
+}
 
 std::vector<StepTime> Engine::profile(const std::vector<at::Tensor>& inputs, int runs) {
   NNC_CHECK(!impl_->training, "profiling runs in inference mode only");

@@ -76,6 +76,51 @@ TEST(Engine, TrainingModeGivesGradientsAndUpdatesRunningStats) {
   EXPECT_FALSE(e.weights().get("w").requires_grad());
 }
 
+TEST(Engine, RecalibratesBatchNormToTheDataAndRefoldsTheConv) {
+  exec::Engine e(conv_bn_model());
+  auto x = torch::randn({24, 2, 6, 6}) * 2 + 1;
+  auto x0 = e.run_single(x);  // builds the folded Conv+BatchNorm step with the old statistics
+  e.weights().set("w", e.weights().get("w") * 3);  // a weight change the old statistics do not match
+  std::vector<at::Tensor> batches = x.split(8);
+  EXPECT_EQ(e.recalibrate_batchnorm(batches), 1);
+  // Running statistics = the average over the three batches of the conv output's batch
+  // statistics (unbiased variance, as in training), computed here independently.
+  auto c = torch::conv2d(x, e.weights().get("w"), e.weights().get("cb"), 1, 1);
+  auto cs = c.split(8);
+  auto mean = torch::zeros({4}), var = torch::zeros({4});
+  for (const auto& t : cs) {
+    mean += t.mean({0, 2, 3}) / 3;
+    var += t.transpose(0, 1).reshape({4, -1}).var(1, /*unbiased=*/true) / 3;
+  }
+  EXPECT_LT((e.weights().get("mean") - mean).abs().max().item<float>(), 1e-4);
+  EXPECT_LT(((e.weights().get("var") - var) / var).abs().max().item<float>(), 1e-4);
+  // Inference uses the new statistics (folded again), no gradients were recorded, and the
+  // unnormalised activations now have zero mean over the data.
+  auto y = e.run_single(x);
+  EXPECT_LT((y - reference(e.weights(), x)).abs().max().item<float>(), 1e-4);
+  EXPECT_FALSE(e.weights().get("mean").requires_grad());
+  EXPECT_FALSE(e.training());
+  auto n = torch::batch_norm(c, torch::ones({4}), torch::zeros({4}), e.weights().get("mean"), e.weights().get("var"),
+                             false, 0.1, 1e-5, false);
+  EXPECT_LT(n.mean({0, 2, 3}).abs().max().item<float>(), 1e-4);
+}
+
+TEST(Engine, RecalibratingAModelWithoutBatchNormDoesNothing) {
+  auto m = conv_bn_model();
+  exec::Engine with_bn(m);
+  EXPECT_EQ(with_bn.recalibrate_batchnorm({}), 0);  // no data: nothing run
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 4});
+  b.add_initializer("fc", torch::randn({3, 4}));
+  b.add_node("Gemm", {"x", "fc"}, {"y"}, {{"transB", int64_t{1}}});
+  b.add_output("y", {-1, 3});
+  exec::Engine e(b.build());
+  auto x = torch::randn({5, 4});
+  auto y0 = e.run_single(x);
+  EXPECT_EQ(e.recalibrate_batchnorm({x}), 0);
+  EXPECT_TRUE(torch::equal(y0, e.run_single(x)));
+}
+
 TEST(Engine, ToModelWritesSwappedWeights) {
   exec::Engine e(conv_bn_model());
   e.weights().set("fcb", torch::full({3}, 2.5));

@@ -57,6 +57,13 @@ class Engine {
   std::vector<at::Tensor> run(const std::vector<at::Tensor>& inputs);
   at::Tensor run_single(const at::Tensor& input);  // one input, first output
 
+  // BatchNorm recalibration (no gradients, no Dropout): runs the unfused graph on `batches`
+  // (values of the single graph input) and sets every BatchNormalization's running mean and
+  // variance to the average of its batch statistics over them, so the statistics match weights
+  // that were changed without retraining (pruning, sharing). Returns the number of
+  // BatchNormalization nodes (0: nothing to do, nothing run).
+  int recalibrate_batchnorm(const std::vector<at::Tensor>& batches);
+
   // Per-step median wall time over `runs` inference runs (after one warm-up run), in plan order.
   std::vector<StepTime> profile(const std::vector<at::Tensor>& inputs, int runs = 10);
 

@@ -25,6 +25,10 @@ struct RunContext {
   // Inference fast path: kernels registered with OpTraits::onednn may receive and return oneDNN
   // (mkldnn) tensors; see src/exec/onednn.hpp. Always false in training mode.
   bool onednn = false;
+  // >= 0 while Engine::recalibrate_batchnorm runs: BatchNormalization normalises with batch
+  // statistics and folds them into its running statistics with this weight (ATen convention);
+  // everything else behaves as at inference.
+  double batchnorm_momentum = -1;
 };
 
 // A compiled kernel: reads inputs (absent optional inputs are undefined tensors), writes outputs.

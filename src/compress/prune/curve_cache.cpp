@@ -60,6 +60,7 @@ std::string curve_cache_key(exec::Engine& engine, const at::Tensor& calib, const
   const bool worst_case = options.distortion == Distortion::kWorst;
   f.bytes(&worst_case, sizeof(worst_case));
   if (options.distortion == Distortion::kKl) f.str("kl");
+  if (options.recalibrate_batchnorm) f.str(fmt::format("bn recalibration {}", options.recalibration_images));
   return fmt::format("{:016x}", f.h);
 }
 

@@ -83,6 +83,67 @@ std::size_t count_points(const std::vector<std::vector<std::size_t>>& todo) {
   return total;
 }
 
+// RdCurveOptions::recalibrate_batchnorm while one layer's points are measured: every BatchNorm
+// node is re-estimated, then the ones before the layer in graph order (which cannot be after it
+// in the data flow) get their statistics back, so the activation cache of the layer's input
+// stays valid and only what the pruned layer feeds is re-estimated.
+class DownstreamRecalibration {
+ public:
+  DownstreamRecalibration(exec::Engine& engine, const std::vector<at::Tensor>& batches, const RdCurveOptions& o)
+      : engine_(engine) {
+    if (!o.recalibrate_batchnorm) return;
+    const auto& g = engine.model().graph();
+    auto& store = engine.weights();
+    for (int i = 0; i < g.node_size(); ++i) {
+      const auto& n = g.node(i);
+      if (n.op_type() == "BatchNormalization" && n.input_size() >= 5)
+        for (int k : {3, 4})
+          if (store.contains(n.input(k))) stats_.push_back({i, store.index_of(n.input(k)), {}, {}});
+    }
+    for (int64_t left = o.recalibration_images; left > 0 && batches_.size() < batches.size();) {
+      const auto& b = batches[batches_.size()];
+      batches_.push_back(b.narrow(0, 0, std::min(left, b.size(0))));
+      left -= batches_.back().size(0);
+    }
+  }
+  bool active() const { return !stats_.empty() && !batches_.empty(); }
+
+  // Remembers the current statistics and where `node` sits in the graph. In a context (other
+  // layers pruned too) the statistics before the layer are first re-estimated for it.
+  void begin_layer(const std::string& node, bool in_context) {
+    if (!active()) return;
+    const auto& g = engine_.model().graph();
+    position_ = g.node_size();
+    for (int i = 0; i < g.node_size(); ++i)
+      if (g.node(i).name() == node || (g.node(i).name().empty() && g.node(i).output(0) == node)) position_ = i;
+    for (auto& s : stats_) s.entry = engine_.weights().at(s.store_index).detach().clone();
+    if (in_context) engine_.recalibrate_batchnorm(batches_);
+    for (auto& s : stats_) s.upstream = engine_.weights().at(s.store_index).detach().clone();
+  }
+  // Re-estimates the statistics after the layer for the weights as they are now.
+  void recalibrate() {
+    if (!active()) return;
+    engine_.recalibrate_batchnorm(batches_);
+    for (const auto& s : stats_)
+      if (s.node < position_) engine_.weights().set(s.store_index, s.upstream);
+  }
+  void end_layer() {
+    if (!active()) return;
+    for (const auto& s : stats_) engine_.weights().set(s.store_index, s.entry);
+  }
+
+ private:
+  struct Stat {
+    int node;
+    std::size_t store_index;
+    at::Tensor entry, upstream;
+  };
+  exec::Engine& engine_;
+  std::vector<Stat> stats_;
+  std::vector<at::Tensor> batches_;
+  int position_ = 0;
+};
+
 // evaluate_rd_points with the calibration batches and the unpruned model's logits given.
 void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batches, const at::Tensor& reference,
                      RdCurves& curves, const std::vector<std::vector<std::size_t>>& todo,
@@ -101,6 +162,7 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
   // In context every layer's weights on entry are kept (they are put back at the end); otherwise
   // only the layer being measured is, just while it is.
   std::vector<at::Tensor> unpruned(curves.layers.size());
+  DownstreamRecalibration recalibration(engine, batches, options);
   if (in_context)
     for (std::size_t m = 0; m < curves.layers.size(); ++m)
       unpruned[m] = store.get(curves.layers[m].weight).detach().clone();
@@ -112,6 +174,7 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
         store.set(curves.layers[m].weight, m == l ? unpruned[m] : options.context[m]);
     const std::size_t idx = store.index_of(curves.layers[l].weight);
     at::Tensor original = in_context ? unpruned[l] : store.at(idx).detach().clone();
+    recalibration.begin_layer(curves.layers[l].node, in_context);
     // Activation caching: the part of the network before this layer does not change while only
     // this layer is pruned, so its outputs are computed once per layer.
     std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;
@@ -126,17 +189,27 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
       for (const auto& p : prefix) parts.push_back(engine.run_from(*p));
       return at::cat(parts, 0);
     };
+    // With recalibration outside a context: the distortion of re-estimating the statistics of
+    // the unpruned layer, subtracted from every point so that phi = 0 stays 0.
+    double offset = 0;
+    if (recalibration.active() && !in_context) {
+      recalibration.recalibrate();
+      offset = logit_distortion(layer_logits(), reference, options.distortion);
+    }
     for (std::size_t g : todo[l]) {
       const double phi = curves.grid.at(g);
       if (phi == 0.0 && !in_context) {
         curves.distortion[l][g] = 0.0;
       } else {
         store.set(idx, original * magnitude_mask(original, phi));
-        curves.distortion[l][g] = logit_distortion(layer_logits(), reference, options.distortion);
+        recalibration.recalibrate();
+        curves.distortion[l][g] =
+            std::max(0.0, logit_distortion(layer_logits(), reference, options.distortion) - offset);
       }
       progress.update(static_cast<long>(++done), curves.layers[l].node);
     }
     store.set(idx, original);
+    recalibration.end_layer();
   }
   if (in_context)
     for (std::size_t m = 0; m < curves.layers.size(); ++m) store.set(curves.layers[m].weight, unpruned[m]);

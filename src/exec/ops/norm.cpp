@@ -19,7 +19,9 @@ OpFn build_batchnorm(const NodeInfo& n) {
   // weight of the batch statistic.
   const double momentum = 1.0 - n.attr_float("momentum", 0.9f);
   return [eps, momentum](const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
-    out[0] = at::batch_norm(in[0], in[1], in[2], in[3], in[4], rc.training, momentum, eps, false);
+    const bool recalibrating = rc.batchnorm_momentum >= 0;
+    out[0] = at::batch_norm(in[0], in[1], in[2], in[3], in[4], rc.training || recalibrating,
+                            recalibrating ? rc.batchnorm_momentum : momentum, eps, false);
   };
 }
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 
@@ -216,4 +217,81 @@ TEST(RdCurve, CurvesInContextMeasureTheWholeAllocationWithOneLayerChanged) {
   EXPECT_NEAR(curves.distortion[1][3], measured(0.5, 0.75), 1e-6);
   EXPECT_NEAR(curves.distortion[1][1], measured(0.5, 0.25), 1e-6);
   EXPECT_GT(curves.distortion[0][0], 0.0);
+}
+
+namespace {
+// conv1 -> bn1 -> relu -> conv2 -> bn2 -> relu -> flatten -> fc
+onnx::ModelProto conv_bn_net() {
+  torch::manual_seed(5);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 2, 6, 6});
+  b.add_initializer("c1.w", torch::randn({6, 2, 3, 3}) * 0.5);
+  b.add_initializer("c2.w", torch::randn({6, 6, 3, 3}) * 0.3);
+  for (std::string bn : {"bn1", "bn2"}) {
+    b.add_initializer(bn + ".g", torch::rand({6}) + 0.5);
+    b.add_initializer(bn + ".b", torch::randn({6}) * 0.1);
+    b.add_initializer(bn + ".m", torch::randn({6}) * 0.1);
+    b.add_initializer(bn + ".v", torch::rand({6}) + 0.5);
+  }
+  b.add_initializer("fc.w", torch::randn({4, 6 * 6 * 6}) * 0.1);
+  b.add_node("Conv", {"x", "c1.w"}, {"a"}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}}, "conv1");
+  b.add_node("BatchNormalization", {"a", "bn1.g", "bn1.b", "bn1.m", "bn1.v"}, {"an"});
+  b.add_node("Relu", {"an"}, {"ar"});
+  b.add_node("Conv", {"ar", "c2.w"}, {"c"}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}}, "conv2");
+  b.add_node("BatchNormalization", {"c", "bn2.g", "bn2.b", "bn2.m", "bn2.v"}, {"cn"});
+  b.add_node("Relu", {"cn"}, {"cr"});
+  b.add_node("Flatten", {"cr"}, {"f"});
+  b.add_node("Gemm", {"f", "fc.w"}, {"y"}, {{"transB", int64_t{1}}}, "fc");
+  b.add_output("y", {-1, 4});
+  return b.build();
+}
+}  // namespace
+
+TEST(RdCurve, BatchNormAwareCurvesReestimateOnlyWhatThePrunedLayerFeeds) {
+  auto model = conv_bn_net();
+  exec::Engine e(model);
+  auto layers = prune::prunable_layers(model);
+  ASSERT_EQ(layers.size(), 3u);
+  auto calib = torch::randn({48, 2, 6, 6}) * 1.5 + 0.3;
+  std::map<std::string, torch::Tensor> before;
+  for (const auto& n : e.weights().names()) before[n] = e.weights().get(n).clone();
+  prune::RdCurveOptions opt;
+  opt.grid = prune::default_grid(0.25);  // 0, .25, .5, .75
+  opt.batch = 16;
+  opt.recalibrate_batchnorm = true;
+  opt.recalibration_images = 32;  // the first two batches
+  auto curves = prune::compute_rd_curves(e, calib, layers, opt);
+  for (const auto& [n, t] : before) EXPECT_TRUE(torch::equal(t, e.weights().get(n))) << n;  // all put back
+  // The same points measured by hand: prune, re-estimate every BatchNorm on the first 32
+  // images, give the BatchNorms before the layer their statistics back, measure; minus the
+  // same without pruning.
+  const auto ref = e.run_single(calib);
+  auto by_hand = [&](const std::string& weight, double phi, bool restore_bn1) {
+    auto distortion = [&](double p) {
+      auto w = before[weight];
+      e.weights().set(weight, w * prune::magnitude_mask(w, p));
+      e.recalibrate_batchnorm({calib.narrow(0, 0, 16), calib.narrow(0, 16, 16)});
+      if (restore_bn1) {
+        e.weights().set("bn1.m", before["bn1.m"]);
+        e.weights().set("bn1.v", before["bn1.v"]);
+      }
+      double d = prune::logit_distortion(e.run_single(calib), ref, prune::Distortion::kMse);
+      for (const auto& [n, t] : before) e.weights().set(n, t);
+      return d;
+    };
+    return std::max(0.0, distortion(phi) - distortion(0.0));
+  };
+  EXPECT_NEAR(curves.distortion[0][2], by_hand("c1.w", 0.5, false), 1e-5);
+  EXPECT_NEAR(curves.distortion[1][3], by_hand("c2.w", 0.75, true), 1e-5);
+  EXPECT_EQ(curves.distortion[1][0], 0.0);
+  // Re-estimating the statistics removes most of what pruning conv2 shifts; the plain curve
+  // (statistics left as trained) sees that shift as distortion.
+  opt.recalibrate_batchnorm = false;
+  auto plain = prune::compute_rd_curves(e, calib, layers, opt);
+  EXPECT_LT(curves.distortion[1][3], plain.distortion[1][3]);
+  // Different curves, different disk-cache keys.
+  opt.recalibrate_batchnorm = true;
+  auto k1 = prune::curve_cache_key(e, calib, layers, opt);
+  opt.recalibrate_batchnorm = false;
+  EXPECT_NE(k1, prune::curve_cache_key(e, calib, layers, opt));
 }

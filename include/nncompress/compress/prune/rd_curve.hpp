@@ -39,6 +39,13 @@ struct RdCurveOptions {
   // re-linearise the allocation around a pruned point where single-layer distortions do not add
   // up. Not cached on disk.
   std::vector<at::Tensor> context;
+  // BatchNorm-aware curves: after a layer is pruned, the running statistics of the BatchNorm
+  // nodes after it (in graph order) are re-estimated on the first `recalibration_images`
+  // calibration images before its distortion is measured, as Engine::recalibrate_batchnorm
+  // does for the pruned model; the distortion of re-estimating alone (phi = 0) is subtracted,
+  // so phi = 0 stays 0 outside a context. No effect on models without BatchNorm.
+  bool recalibrate_batchnorm = false;
+  int64_t recalibration_images = 256;
 };
 
 struct RdCurves {
