@@ -45,7 +45,7 @@ void register_lowrank_command(CLI::App& app) {
     std::string model, output, nnc, budget = "params", report;
     double keep = 0.3;
     std::vector<int64_t> groups{1, 2, 3, 5, 7, 9};
-    bool latency_aware = false;
+    bool latency_aware = false, recalibrate_bn = false;
     FinetuneOptions finetune{0, 1e-3, 1e-4, "auto", 0.5, 4.0};  // distillation: -1.25 -> -0.33 pt on ResNet-20
     GlobalOptions global;
     DataOptions data;
@@ -63,6 +63,9 @@ void register_lowrank_command(CLI::App& app) {
   cmd->add_flag("--latency-aware", opts->latency_aware,
                 "Keep dense every layer whose factored form is measured slower in the engine (batch 256), "
                 "re-allocating the budget over the others");
+  cmd->add_flag("--recalibrate-bn", opts->recalibrate_bn,
+                "Re-estimate BatchNorm running statistics of the factored model (and of the baselines) on the "
+                "calibration images before it is measured or fine-tuned (no gradients)");
   add_finetune_options(cmd, opts->finetune, "after decomposition");
   cmd->add_option("--report", opts->report,
                   "Report directory: layers.csv, lowrank.json, error_vs_budget.svg (ALDS and plain SVD swept over budgets)");
@@ -132,14 +135,21 @@ void register_lowrank_command(CLI::App& app) {
     const double latency_before_1 = median_latency_ms(original, single, 200);
 
     // The factored model, measured before fine-tuning, then the baselines at the same budget.
+    const auto calib_batches = data::split_batches(splits.calib.images, o.data.batch);
+    auto recalibrate = [&](exec::Engine& e) {
+      if (o.recalibrate_bn) e.recalibrate_batchnorm(calib_batches);
+    };
     auto factored = lowrank::decompose(model, problem, alloc);
     exec::Engine engine(factored);
+    recalibrate(engine);
+    if (o.recalibrate_bn) factored = engine.to_model();
     const double alds_top1_no_ft = test.evaluate(engine).top1;
     nlohmann::json baselines = nlohmann::json::array();
     baselines.push_back({{"method", "alds"}, {"max_error", alloc.max_error}, {"params", alloc.params},
                          {"top1", alds_top1_no_ft}});
     for (auto a : {problem.plain_svd(budget), problem.uniform_rank(budget), problem.energy_rank(budget)}) {
       exec::Engine e(lowrank::decompose(model, problem, a));
+      recalibrate(e);
       baselines.push_back(
           {{"method", a.method}, {"max_error", a.max_error}, {"params", a.params}, {"top1", test.evaluate(e).top1}});
     }
@@ -187,7 +197,8 @@ void register_lowrank_command(CLI::App& app) {
                      {"latency_ms_after", latency_after}, {"latency_batch", latency_batch.size(0)},
                      {"latency_ms_before_batch1", latency_before_1}, {"latency_ms_after_batch1", latency_after_1},
                      {"allocation_seconds", alloc_seconds}, {"layers", layers}, {"baselines_no_finetune", baselines},
-                     {"finetune_epochs", o.finetune.epochs}, {"latency_aware", o.latency_aware}, {"groups", o.groups},
+                     {"finetune_epochs", o.finetune.epochs}, {"latency_aware", o.latency_aware},
+                     {"recalibrate_bn", o.recalibrate_bn}, {"groups", o.groups},
                      {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
     if (!o.report.empty()) {
       // Error vs budget: ALDS and plain SVD at budgets around the chosen one (allocation only).

@@ -99,7 +99,7 @@ void register_prune_command(CLI::App& app) {
     double sparsity = 0.5, schedule_a = 0.2, grid_step = 0.01;
     int coarse = 8, final_epochs = -1, rd_passes = 2;
     FinetuneOptions finetune;
-    bool zero_data = false, worst_case = false, baselines = true, no_curve_cache = false, no_activation_cache = false,
+    bool zero_data = false, worst_case = false, no_comparison = false, no_curve_cache = false, no_activation_cache = false,
          recalibrate_bn = false;
     GlobalOptions global;
     DataOptions data;
@@ -128,6 +128,9 @@ void register_prune_command(CLI::App& app) {
                   "measured distortion")
       ->capture_default_str()
       ->check(CLI::Range(1, 10));
+  cmd->add_flag("--no-comparison", opts->no_comparison,
+                "Skip the one-shot comparison of RD against the baselines (with --alloc other than rd, no curves "
+                "are computed at all)");
   cmd->add_flag("--recalibrate-bn", opts->recalibrate_bn,
                 "Re-estimate BatchNorm running statistics on the calibration images after each pruning step "
                 "(no gradients), and measure the RD curves and allocations with them re-estimated (the one-shot "
@@ -158,6 +161,8 @@ void register_prune_command(CLI::App& app) {
     NNC_CHECK(o.final_epochs >= -1, "--final-epochs {} must be >= 0", o.final_epochs);
     NNC_CHECK(o.final_epochs < 0 || o.finetune.epochs > 0, "--final-epochs needs --finetune-epochs > 0");
     const int final_epochs = o.final_epochs < 0 ? o.finetune.epochs : o.final_epochs;
+    NNC_CHECK(!(o.no_comparison && !o.report.empty() && o.alloc != "rd"),
+              "--report needs the distortion curves: drop --no-comparison or use --alloc rd");
     NNC_CHECK(!(o.recalibrate_bn && o.zero_data), "--recalibrate-bn needs calibration images, not --zero-data");
     NNC_CHECK(o.schedule_a > 0 && o.schedule_a < 1, "--schedule-a {} must be in (0, 1)", o.schedule_a);
     NNC_CHECK(o.grid_step > 0 && o.grid_step <= 0.5, "--grid-step {} must be in (0, 0.5]", o.grid_step);
@@ -296,13 +301,15 @@ void register_prune_command(CLI::App& app) {
     // One-shot comparison from the unpruned model: RD against the baselines (no fine-tuning).
     auto states0 = layer_states(engine, layers, o.keep_dense);
     prune::RdCurves curves0;  // also used by the one-shot RD comparison below
-    refine_for(curves0, states0, budget);
+    if (!o.no_comparison || o.alloc == "rd") refine_for(curves0, states0, budget);
     const at::Tensor ref_logits = calib_logits();
     const auto originals = snapshot();
     nlohmann::json oneshot = nlohmann::json::array();
     std::vector<double> oneshot_rd_phi;  // marked on the report's curves
     prune::AllocationResult oneshot_rd;  // reused by a first schedule step at the same budget
-    for (std::string m : {"rd", "uniform", "global", "random"}) {
+    const std::vector<std::string> compared =
+        o.no_comparison ? std::vector<std::string>{} : std::vector<std::string>{"rd", "uniform", "global", "random"};
+    for (const auto& m : compared) {
       auto a = allocate(m, states0, budget, &curves0);
       apply_allocation(engine, states0, a);
       if (m == "rd") {
@@ -334,7 +341,7 @@ void register_prune_command(CLI::App& app) {
       prune::RdCurves curves;
       if (t == 1) curves = curves0;
       if (o.alloc == "rd") refine_for(curves, states, b);
-      final_alloc = t == 1 && o.alloc == "rd" && b == budget ? oneshot_rd : allocate(o.alloc, states, b, &curves);
+      final_alloc = t == 1 && o.alloc == "rd" && b == budget && !o.no_comparison ? oneshot_rd : allocate(o.alloc, states, b, &curves);
       masks = apply_allocation(engine, states, final_alloc);
       if (o.recalibrate_bn) recalibrate_batchnorm();
       double after_prune = test.evaluate(engine).top1;

@@ -11,6 +11,7 @@ assert j["ratio"] > 2.5, j["ratio"]  # 80% zeros stored sparsely
 assert j["top1_after"] > 0.85, j["top1_after"]
 rd = [r for r in j["oneshot_comparison"] if r["alloc"] == "rd"][0]
 assert rd["predicted_distortion"] > 0 and rd["measured_distortion"] > 0
+assert "top1_bn_recalibrated" not in rd  # LeNet-5 has no BatchNorm
 # Default --rd-passes 2: the second pass is measured and kept only if it lowers the distortion.
 log = j["rd_pass_log"][0]
 assert j["rd_passes"] == 2 and len(log) == 2, log
@@ -26,6 +27,28 @@ approx "$(json "$WORK/p2.json" "['sparsity']")" "$(json "$WORK/p.json" "['sparsi
 [ "$(json "$WORK/p2.json" "['curves_from_cache']")" = "True" ] || die "second run reads the cached curves"
 "$NNC" eval "$WORK/p.onnx" --json -q > "$WORK/pe.json"
 approx "$(json "$WORK/pe.json" "['top1']")" "$(json "$WORK/p.json" "['top1_after']")" 0.00001 || die "pruned model accuracy"
+# BatchNorm recalibration on the trained ResNet-20 (global allocation, no comparison: no curves):
+# one-shot at 90% collapses with the trained statistics and recovers when they are re-estimated;
+# the written model carries the new ones.
+R="$ROOT/models/resnet20.onnx"
+"$NNC" prune "$R" --sparsity 0.9 --alloc global --no-comparison -o "$WORK/rn.onnx" --calib 256 --json -q > "$WORK/rn.json"
+"$NNC" prune "$R" --sparsity 0.9 --alloc global --no-comparison --recalibrate-bn -o "$WORK/rb.onnx" --calib 256 --json -q > "$WORK/rb.json"
+$PY - "$WORK/rn.json" "$WORK/rb.json" <<'PYEOF' || die "prune --recalibrate-bn results"
+import json, sys
+n, b = (json.load(open(p)) for p in sys.argv[1:])
+assert b["recalibrate_bn"] is True and n["recalibrate_bn"] is False
+assert n["oneshot_comparison"] == [] and n["curve_points_evaluated"] == 0, n["curve_points_evaluated"]
+assert abs(n["sparsity"] - 0.9) < 1e-4 and abs(b["sparsity"] - 0.9) < 1e-4
+assert n["top1_after"] < 0.2 and b["top1_after"] > n["top1_after"] + 0.3, (n["top1_after"], b["top1_after"])
+PYEOF
+"$NNC" eval "$WORK/rb.onnx" --json -q > "$WORK/rbe.json"
+approx "$(json "$WORK/rbe.json" "['top1']")" "$(json "$WORK/rb.json" "['top1_after']")" 0.00001 || die "recalibrated model accuracy"
+if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
+  node "$ROOT/tools/ort/ort_eval.js" "$WORK/rb.onnx" > "$WORK/rbo.json"
+  approx "$(json "$WORK/rbo.json" "['top1']")" "$(json "$WORK/rb.json" "['top1_after']")" 0.0005 || die "ORT on recalibrated model"
+fi
+expect_error "--recalibrate-bn needs calibration images, not --zero-data" "$NNC" prune "$R" --sparsity 0.5 -o "$WORK/x.onnx" --recalibrate-bn --zero-data
+expect_error "--report needs the distortion curves" "$NNC" prune "$R" --sparsity 0.5 -o "$WORK/x.onnx" --alloc global --no-comparison --report "$WORK/xr"
 expect_error "--augment 'maybe': expected auto, on or off" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --grid-step 0.5 --finetune-epochs 1 --augment maybe
 expect_error "--sparsity 1 must be in [0, 1)" "$NNC" prune "$M" --sparsity 1 -o "$WORK/x.onnx"
 expect_error "--keep-dense 'nomatch' matches no prunable layer" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --keep-dense nomatch --grid-step 0.5
