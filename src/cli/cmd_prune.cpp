@@ -5,6 +5,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -174,6 +175,11 @@ void register_prune_command(CLI::App& app) {
     auto layers = prune::prunable_layers(model);
     NNC_CHECK(!layers.empty(), "model has no prunable layers (Conv/Gemm/MatMul with an initializer weight)");
     auto splits = load_splits(o.data, model);
+    const bool has_batchnorm = std::any_of(model.graph().node().begin(), model.graph().node().end(),
+                                           [](const auto& n) { return n.op_type() == "BatchNormalization"; });
+    if (has_batchnorm && !o.recalibrate_bn && o.finetune.epochs == 0)
+      note("the model has BatchNorm: --recalibrate-bn re-estimates its statistics after pruning and measures the "
+           "curves with them re-estimated (one-shot ResNet-20 at 90%: 10% -> 82% test top-1)");
     exec::Engine engine(model);
     data::Evaluator test(splits.test, o.data.batch);
     const double top1_before = test.evaluate(engine).top1;
