@@ -16,3 +16,14 @@ expect_error() {
   [[ "$out" == *"$want"* ]] || die "expected '$want' in: $out"
   echo "ok: $want"
 }
+# expect_written_top1 MODEL.onnx TOP1 WHAT: our engine (`nncompress eval`) measures TOP1 on the
+# written model, and so does ONNX Runtime when it is installed.
+expect_written_top1() {
+  local model="$1" top1="$2" what="$3"
+  "$NNC" eval "$model" --json -q > "$model.eval.json"
+  approx "$(json "$model.eval.json" "['top1']")" "$top1" 0.00001 || die "$what: accuracy of the written model"
+  if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
+    node "$ROOT/tools/ort/ort_eval.js" "$model" > "$model.ort.json"
+    approx "$(json "$model.ort.json" "['top1']")" "$top1" 0.0005 || die "$what: ONNX Runtime disagrees"
+  fi
+}

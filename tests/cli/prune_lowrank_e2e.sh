@@ -41,12 +41,7 @@ assert n["oneshot_comparison"] == [] and n["curve_points_evaluated"] == 0, n["cu
 assert abs(n["sparsity"] - 0.9) < 1e-4 and abs(b["sparsity"] - 0.9) < 1e-4
 assert n["top1_after"] < 0.2 and b["top1_after"] > n["top1_after"] + 0.3, (n["top1_after"], b["top1_after"])
 PYEOF
-"$NNC" eval "$WORK/rb.onnx" --json -q > "$WORK/rbe.json"
-approx "$(json "$WORK/rbe.json" "['top1']")" "$(json "$WORK/rb.json" "['top1_after']")" 0.00001 || die "recalibrated model accuracy"
-if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
-  node "$ROOT/tools/ort/ort_eval.js" "$WORK/rb.onnx" > "$WORK/rbo.json"
-  approx "$(json "$WORK/rbo.json" "['top1']")" "$(json "$WORK/rb.json" "['top1_after']")" 0.0005 || die "ORT on recalibrated model"
-fi
+expect_written_top1 "$WORK/rb.onnx" "$(json "$WORK/rb.json" "['top1_after']")" "recalibrated pruned model"
 expect_error "--recalibrate-bn needs calibration images, not --zero-data" "$NNC" prune "$R" --sparsity 0.5 -o "$WORK/x.onnx" --recalibrate-bn --zero-data
 expect_error "--report needs the distortion curves" "$NNC" prune "$R" --sparsity 0.5 -o "$WORK/x.onnx" --alloc global --no-comparison --report "$WORK/xr"
 expect_error "--augment 'maybe': expected auto, on or off" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --grid-step 0.5 --finetune-epochs 1 --augment maybe
@@ -70,12 +65,7 @@ assert j["top1_after"] > 0.88, j["top1_after"]
 b = {r["method"]: r for r in j["baselines_no_finetune"]}
 assert b["alds"]["max_error"] <= b["svd"]["max_error"] + 1e-12
 PYEOF
-"$NNC" eval "$WORK/l.onnx" --json -q > "$WORK/le.json"
-approx "$(json "$WORK/le.json" "['top1']")" "$(json "$WORK/l.json" "['top1_after']")" 0.00001 || die "factored model accuracy"
-if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
-  node "$ROOT/tools/ort/ort_eval.js" "$WORK/l.onnx" > "$WORK/lo.json"
-  approx "$(json "$WORK/lo.json" "['top1']")" "$(json "$WORK/l.json" "['top1_after']")" 0.0005 || die "ORT on factored model"
-fi
+expect_written_top1 "$WORK/l.onnx" "$(json "$WORK/l.json" "['top1_after']")" "factored model"
 expect_error "--keep 0 must be in (0, 1]" "$NNC" lowrank "$M" --keep 0 -o "$WORK/x.onnx"
 expect_error "--final-epochs needs --finetune-epochs > 0" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --final-epochs 3
 
