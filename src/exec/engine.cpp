@@ -18,6 +18,7 @@
 #include "exec/onednn.hpp"
 #include "exec/plan.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
@@ -153,7 +154,7 @@ Step Engine::Impl::build_step(const onnx::NodeProto& node) {
   Step step;
   step.fn = (*builder)(info);
   step.label = info.label();
-  step.nodes = {node.name().empty() ? (node.output_size() ? node.output(0) : std::string()) : node.name()};
+  step.nodes = {onnxio::node_label(node)};
   step.onednn_inputs = registry->traits(node.op_type(), opset).onednn;
   for (const auto& i : node.input()) step.in.push_back(i.empty() ? -1 : slot(i));
   for (const auto& o : node.output()) step.out.push_back(o.empty() ? -1 : slot(o));

@@ -90,6 +90,11 @@ std::string GraphBuilder::fresh(const std::string& prefix) { return fmt::format(
 
 onnx::ModelProto GraphBuilder::build() const { return model_; }
 
+std::string node_label(const onnx::NodeProto& node) {
+  if (!node.name().empty()) return node.name();
+  return node.output_size() ? node.output(0) : std::string();
+}
+
 const onnx::TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name) {
   for (const auto& t : g.initializer())
     if (t.name() == name) return &t;

@@ -42,6 +42,9 @@ class GraphBuilder {
 };
 
 // Utilities for graph surgery on existing models.
+// How nncompress names a node in messages and tables: its name, or its first output when it has
+// none (exporters often leave names empty), or "" for a nameless node without outputs.
+std::string node_label(const onnx::NodeProto& node);
 const onnx::TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name);
 onnx::TensorProto* find_initializer(onnx::GraphProto& g, const std::string& name);
 void set_attr(onnx::NodeProto& node, const Attr& attr);

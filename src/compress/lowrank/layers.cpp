@@ -61,7 +61,7 @@ std::vector<Layer> find_layers(const onnx::ModelProto& model) {
     const auto* w = onnxio::find_initializer(g, n.input(1));
     if (!w || w->data_type() != onnx::TensorProto::FLOAT) continue;
     Layer l;
-    l.node = n.name().empty() ? n.output(0) : n.name();
+    l.node = onnxio::node_label(n);
     l.node_index = idx;
     l.weight = n.input(1);
     auto weight = onnxio::to_tensor(*w);

@@ -47,7 +47,7 @@ void factor_node(onnx::GraphProto& g, int opset, const Layer& l, const GroupedSv
   at::Tensor encoder = s.encoder(c.j);  // k*j x (c/k*kappa)
   at::Tensor decoder = s.decoder(c.j);  // f x k*j
   onnx::NodeProto enc = node;           // keeps kernel/strides/pads/dilations/auto_pad
-  enc.set_name(unique_name(g, (node.name().empty() ? node.output(0) : node.name()) + ".lowrank_encoder"));
+  enc.set_name(unique_name(g, onnxio::node_label(node) + ".lowrank_encoder"));
   enc.clear_input();
   enc.add_input(node.input(0));
   enc.add_input(enc_w);

@@ -20,7 +20,7 @@ std::vector<PrunableLayer> prunable_layers(const onnx::ModelProto& model) {
     if (seen) continue;
     int64_t params = 1;
     for (auto d : w->dims()) params *= d;
-    out.push_back({n.name().empty() ? n.output(0) : n.name(), n.input(1), params});
+    out.push_back({onnxio::node_label(n), n.input(1), params});
   }
   return out;
 }

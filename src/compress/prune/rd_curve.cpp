@@ -12,6 +12,7 @@
 #include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
 
 namespace nnc::prune {
 
@@ -115,7 +116,7 @@ class DownstreamRecalibration {
     const auto& g = engine_.model().graph();
     position_ = g.node_size();
     for (int i = 0; i < g.node_size(); ++i)
-      if (g.node(i).name() == node || (g.node(i).name().empty() && g.node(i).output(0) == node)) position_ = i;
+      if (onnxio::node_label(g.node(i)) == node) position_ = i;
     for (auto& s : stats_) s.entry = engine_.weights().at(s.store_index).detach().clone();
     if (in_context) engine_.recalibrate_batchnorm(batches_);
     for (auto& s : stats_) s.upstream = engine_.weights().at(s.store_index).detach().clone();
