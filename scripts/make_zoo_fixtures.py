@@ -8,6 +8,8 @@ Writes tests/fixtures/zoo/<name>.onnx (1x28x28 inputs, 10 classes, fixed seeds, 
   batch_dependent4  subtracts the batch mean: its outputs depend on the batch size 4
   opset17_mix       LayerNormalization, GELU (Erf), Softplus, PReLU, a bias-free Linear, MatMul
   nhw_mlp           takes N x 28 x 28 (no channel dimension) and flattens inside
+  inputs_op11       SmallConv exported at opset 11 with keep_initializers_as_inputs=True: every
+                    initializer is listed as a graph input too (IR < 4 style)
   opset18_se        squeeze-excitation conv net as PyTorch 2.x exports it at opset 18 (this
                     PyTorch stops at 17: exported at 17, then ReduceMean's axes attribute is
                     rewritten as the input opset 18 requires)
@@ -94,13 +96,13 @@ def to_opset18(path):
     onnx.save(m, path)
 
 
-def export(name, model, batch, opset, dynamic, shape=(1, 28, 28)):
+def export(name, model, batch, opset, dynamic, shape=(1, 28, 28), **export_kw):
     torch.manual_seed(0)
     model.eval()
     x = torch.randn(batch, *shape)
     kw = {"dynamic_axes": {"input": {0: "N"}, "logits": {0: "N"}}} if dynamic else {}
     torch.onnx.export(model, x, os.path.join(OUT, name + ".onnx"), opset_version=opset, input_names=["input"],
-                      output_names=["logits"], **kw)
+                      output_names=["logits"], **kw, **export_kw)
     print(name)
 
 
@@ -111,5 +113,6 @@ if __name__ == "__main__":
     export("batch_dependent4", BatchDependent(), 4, 13, dynamic=False)
     export("opset17_mix", Opset17Mix(), 2, 17, dynamic=True)
     export("nhw_mlp", NhwMlp(), 2, 13, dynamic=True, shape=(28, 28))
+    export("inputs_op11", SmallConv(), 2, 11, dynamic=True, keep_initializers_as_inputs=True)
     export("opset18_se", SeNet(), 2, 17, dynamic=True)
     to_opset18(os.path.join(OUT, "opset18_se.onnx"))

@@ -107,6 +107,15 @@ onnx::TensorProto* find_initializer(onnx::GraphProto& g, const std::string& name
   return nullptr;
 }
 
+void remove_initializer(onnx::GraphProto& g, const std::string& name) {
+  auto drop = [&](auto* field) {
+    for (int i = field->size() - 1; i >= 0; --i)
+      if (field->Get(i).name() == name) field->DeleteSubrange(i, 1);
+  };
+  drop(g.mutable_initializer());
+  drop(g.mutable_input());
+}
+
 onnx::ModelProto with_graph_outputs(const onnx::ModelProto& model, const std::vector<std::string>& values) {
   onnx::ModelProto probe = model;
   auto* g = probe.mutable_graph();

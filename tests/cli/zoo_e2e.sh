@@ -73,4 +73,13 @@ $PY - "$WORK/nometa_p.onnx" <<'PYEOF' || die "inferred normalisation not recorde
 import sys, onnx
 keys = {p.key for p in onnx.load(sys.argv[1]).metadata_props}; sys.exit(0 if "nncompress.input_mean" in keys else 1)
 PYEOF
+# Initializers also listed as graph inputs (opset 11, keep_initializers_as_inputs=True): every
+# command's output keeps no input that lost its initializer, and ONNX Runtime agrees.
+I="$Z/inputs_op11.onnx"
+"$NNC" lowrank "$I" "${D[@]}" --keep 0.6 -o "$WORK/in_lr.onnx" --json > "$WORK/in_lr.json"
+approx "$(json "$WORK/in_lr.json" "['top1_after']")" "$(ort_top1 "$WORK/in_lr.onnx")" 0.0001 || die "lowrank (initializers as inputs): ONNX Runtime disagrees"
+"$NNC" prune "$I" "${D[@]}" --sparsity 0.5 -o "$WORK/in_p.onnx" --nnc "$WORK/in_p.nnc" --json > "$WORK/in_p.json"
+approx "$(json "$WORK/in_p.json" "['top1_after']")" "$(ort_top1 "$WORK/in_p.onnx")" 0.0001 || die "prune (initializers as inputs): ONNX Runtime disagrees"
+"$NNC" share "$I" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 10 --max-drop 50 -o "$WORK/in_s.onnx" --json > "$WORK/in_s.json"
+approx "$(json "$WORK/in_s.json" "['top1_after']")" "$(ort_top1 "$WORK/in_s.onnx")" 0.0001 || die "share (initializers as inputs): ONNX Runtime disagrees"
 echo "1 passed, 0 failed"

@@ -47,6 +47,9 @@ class GraphBuilder {
 std::string node_label(const onnx::NodeProto& node);
 const onnx::TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name);
 onnx::TensorProto* find_initializer(onnx::GraphProto& g, const std::string& name);
+// Removes the initializer `name` and a graph input of the same name (IR < 4 exports list every
+// initializer as an input too; left behind, it would become an input nobody feeds).
+void remove_initializer(onnx::GraphProto& g, const std::string& name);
 void set_attr(onnx::NodeProto& node, const Attr& attr);
 // The model with every value in `values` that is not already a graph output appended as one
 // (probing intermediate values with one engine run; look them up by name in Engine::outputs()).

@@ -13,16 +13,6 @@ namespace {
 
 using onnxio::Attr;
 
-void remove_initializer(onnx::GraphProto& g, const std::string& name) {
-  auto* inits = g.mutable_initializer();
-  for (int i = 0; i < inits->size(); ++i) {
-    if (inits->Get(i).name() == name) {
-      inits->DeleteSubrange(i, 1);
-      return;
-    }
-  }
-}
-
 std::string unique_name(const onnx::GraphProto& g, const std::string& base) {
   auto taken = [&](const std::string& n) {
     for (const auto& t : g.initializer())
@@ -97,7 +87,7 @@ void factor_node(onnx::GraphProto& g, int opset, const Layer& l, const GroupedSv
     *g.add_initializer() = onnxio::from_tensor(encoder.t().contiguous(), enc_w);
     *g.add_initializer() = onnxio::from_tensor(decoder.t().contiguous(), dec_w);
   }
-  remove_initializer(g, l.weight);
+  onnxio::remove_initializer(g, l.weight);
   // Insert the encoder just before the decoder.
   auto* nodes = g.mutable_node();
   nodes->Add(std::move(enc));
