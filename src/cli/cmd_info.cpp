@@ -73,8 +73,10 @@ void container_info(const std::string& path, const std::vector<uint8_t>& bytes, 
   }
   fmt::print("{}  (.nnc format {}, {} bytes{})\n", path, version, bytes.size(),
              again.size() == bytes.size() ? "" : fmt::format("; {} bytes in the current format", again.size()));
-  fmt::print("  parts: graph {} B, codebooks {} B ({} of sizes {}), indices {} B, raw fp32 {} B, sparse {} B, headers {} B\n",
-             st.graph_bytes, st.codebook_bytes, c.codebooks.size(), fmt::join(cb_sizes, ","), st.index_bytes,
+  const std::string codebooks =
+      c.codebooks.empty() ? "none" : fmt::format("{} of sizes {}", c.codebooks.size(), fmt::join(cb_sizes, ","));
+  fmt::print("  parts: graph {} B, codebooks {} B ({}), indices {} B, raw fp32 {} B, sparse {} B, headers {} B\n",
+             st.graph_bytes, st.codebook_bytes, codebooks, st.index_bytes,
              st.raw_bytes, st.sparse_bytes, st.header_bytes);
   fmt::print("  graph: {} nodes:", graph.graph().node_size());
   for (const auto& [op, n] : ops) fmt::print(" {}x{}", op, n);

@@ -409,8 +409,10 @@ void register_prune_command(CLI::App& app) {
                o.model, o.output, 100 * j["sparsity"].get<double>(), 100 * top1_before, 100 * top1_after,
                j["ratio"].get<double>(), container.size());
     for (const auto& r : oneshot) {
-      fmt::print("  one-shot {:<8} test top-1 {:.2f}%  predicted distortion {:.4g}  measured {:.4g}",
-                 r["alloc"].get<std::string>(), 100 * r["top1"].get<double>(), r["predicted_distortion"].get<double>(),
+      // Only the RD allocation predicts its distortion (the sum of its curves); the JSON has -1 for the rest.
+      const double predicted = r["predicted_distortion"].get<double>();
+      fmt::print("  one-shot {:<8} test top-1 {:.2f}%  distortion {}measured {:.4g}", r["alloc"].get<std::string>(),
+                 100 * r["top1"].get<double>(), predicted >= 0 ? fmt::format("predicted {:.4g}, ", predicted) : "",
                  r["measured_distortion"].get<double>());
       if (r.contains("top1_bn_recalibrated"))
         fmt::print("  (BatchNorm recalibrated: {:.2f}%)", 100 * r["top1_bn_recalibrated"].get<double>());
