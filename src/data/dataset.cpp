@@ -142,8 +142,14 @@ Splits make_splits(const DataSource& s, const Normalisation& norm, const SplitOp
   for (int64_t c = 0; c < classes; ++c) {
     int64_t want = o.val / classes + (c < o.val % classes ? 1 : 0);
     auto& v = by_class[static_cast<std::size_t>(c)];
-    NNC_CHECK(want <= static_cast<int64_t>(v.size()), "--val {}: class {} has only {} held-out images", o.val, c,
-              v.size());
+    if (want > static_cast<int64_t>(v.size())) {
+      std::size_t smallest = 0;
+      for (std::size_t k = 1; k < by_class.size(); ++k)
+        if (by_class[k].size() < by_class[smallest].size()) smallest = k;
+      fail(ErrorCode::kInvalidArgument,
+           "--val {}: the validation set is class-balanced and class {} has only {} held-out images; use --val {} or less",
+           o.val, smallest, by_class[smallest].size(), classes * static_cast<int64_t>(by_class[smallest].size()));
+    }
     val_idx.insert(val_idx.end(), v.begin(), v.begin() + want);
   }
   std::sort(val_idx.begin(), val_idx.end());

@@ -63,6 +63,20 @@ TEST(Splits, BadSizesAndMissingDataAreClearErrors) {
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()), "--val 300 must be between 1 and the 200 held-out images");
   }
+  // Class-balanced validation is bounded by the smallest class: the error names it and the limit.
+  auto skewed = synthetic();
+  skewed.train_y.narrow(0, 400, 200).masked_fill_(skewed.train_y.narrow(0, 400, 200) == 3, 4);
+  skewed.train_y[400 + 3] = 3;  // class 3 keeps 3 of its 20 held-out images, class 4 gets the rest
+  skewed.train_y[400 + 13] = 3;
+  skewed.train_y[400 + 23] = 3;
+  try {
+    data::make_splits(skewed, {}, {200, 100, 64, 0});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "--val 100: the validation set is class-balanced and class 3 has only 3 held-out images; use --val 30 or less");
+  }
+  EXPECT_EQ(data::make_splits(skewed, {}, {200, 30, 64, 0}).val.size(), 30);
   try {
     data::load_data("/nonexistent-dir");
     FAIL();
