@@ -102,6 +102,8 @@ void register_lowrank_command(CLI::App& app) {
     auto t_alloc = std::chrono::steady_clock::now();
     auto alloc = problem.alds(budget);
     const double alloc_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_alloc).count();
+    note(fmt::format("ALDS allocation: {:.1f}s for {} layers, max relative error {:.3f}", alloc_seconds,
+                     problem.layers().size(), alloc.max_error));
 
     data::Evaluator test(splits.test, o.data.batch);
     exec::Engine original(model);
@@ -128,8 +130,12 @@ void register_lowrank_command(CLI::App& app) {
         alloc = problem.alds(budget);
       }
     }
+    // Measurements: the original (top-1, latency), the factored model, three baselines.
+    Progress measuring("lowrank measurements", 5);
     const double top1_before = test.evaluate(original).top1;
     const double latency_before = median_latency_ms(original, latency_batch);
+    measuring.update(1, fmt::format("original: test top-1 {:.2f}%, {:.1f} ms at batch {}", 100 * top1_before,
+                                    latency_before, latency_batch.size(0)));
     // One image at a time, as on a device.
     const auto single = latency_batch.narrow(0, 0, 1);
     const double latency_before_1 = median_latency_ms(original, single, 200);
@@ -144,6 +150,7 @@ void register_lowrank_command(CLI::App& app) {
     recalibrate(engine);
     if (o.recalibrate_bn) factored = engine.to_model();
     const double alds_top1_no_ft = test.evaluate(engine).top1;
+    measuring.update(2, fmt::format("alds: test top-1 {:.2f}% before fine-tuning", 100 * alds_top1_no_ft));
     nlohmann::json baselines = nlohmann::json::array();
     baselines.push_back({{"method", "alds"}, {"max_error", alloc.max_error}, {"params", alloc.params},
                          {"top1", alds_top1_no_ft}});
@@ -152,7 +159,10 @@ void register_lowrank_command(CLI::App& app) {
       recalibrate(e);
       baselines.push_back(
           {{"method", a.method}, {"max_error", a.max_error}, {"params", a.params}, {"top1", test.evaluate(e).top1}});
+      measuring.update(static_cast<long>(baselines.size()) + 1,
+                       fmt::format("{}: test top-1 {:.2f}%", a.method, 100 * baselines.back()["top1"].get<double>()));
     }
+    measuring.finish();
 
     if (o.finetune.epochs > 0) {
       train::train(engine, splits,
