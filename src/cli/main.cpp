@@ -3,10 +3,12 @@
 #include <exception>
 
 #include "cli/command.hpp"
+#include "nncompress/core/allocator.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/interrupt.hpp"
 
 int main(int argc, char** argv) {
+  nnc::keep_freed_memory();  // large tensors are reused, not page-faulted in again (core/allocator.hpp)
   CLI::App app{"nncompress: compress trained ONNX networks and prove what accuracy they keep"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "nncompress 0.1.0");
