@@ -116,16 +116,31 @@ void register_lowrank_command(CLI::App& app) {
       for (int round = 1;; ++round) {
         exec::Engine trial(lowrank::decompose(model, problem, alloc));
         latencies = lowrank::layer_latencies(problem.layers(), alloc, dense_profile, trial.profile({latency_batch}));
-        int slower = 0;
-        for (std::size_t i = 0; i < latencies.size(); ++i) {
+        // Slower layers, the most time lost first; each is kept dense while the others can still
+        // meet the budget (rank 1 everywhere at least), so an infeasible round keeps what fits.
+        std::vector<std::size_t> slower;
+        for (std::size_t i = 0; i < latencies.size(); ++i)
+          if (latencies[i].measured && latencies[i].factored_ms >= latencies[i].dense_ms) slower.push_back(i);
+        std::stable_sort(slower.begin(), slower.end(), [&](std::size_t a, std::size_t b) {
+          return latencies[a].factored_ms - latencies[a].dense_ms > latencies[b].factored_ms - latencies[b].dense_ms;
+        });
+        const int64_t cap = static_cast<int64_t>(o.keep * static_cast<double>(total));
+        std::size_t kept = 0;
+        for (auto i : slower) {
           const auto& t = latencies[i];
-          if (!t.measured || t.factored_ms < t.dense_ms) continue;
           problem.keep_dense(i, fmt::format("kept dense: factored {:.2f} ms >= dense {:.2f} ms (batch {})",
                                             t.factored_ms, t.dense_ms, latency_batch.size(0)));
-          ++slower;
+          if (cap - (total - problem.dense_cost()) >= problem.min_cost()) {
+            ++kept;
+          } else {
+            problem.allow_factoring(i);
+          }
         }
-        note(fmt::format("latency-aware round {}: {} factored layer(s) not faster than dense", round, slower));
-        if (slower == 0 || interrupted()) break;
+        note(fmt::format("latency-aware round {}: {} factored layer(s) not faster than dense, {} now kept dense{}", round,
+                         slower.size(), kept,
+                         kept < slower.size() ? fmt::format(" ({} more would not fit --keep {})", slower.size() - kept, o.keep)
+                                              : ""));
+        if (kept == 0 || interrupted()) break;
         fit_budget();
         alloc = problem.alds(budget);
       }

@@ -57,6 +57,11 @@ void AldsProblem::keep_dense(std::size_t layer, std::string reason) {
   layers_[layer].skip_reason = std::move(reason);
 }
 
+void AldsProblem::allow_factoring(std::size_t layer) {
+  NNC_CHECK(layer < layers_.size(), "allow_factoring: bad layer");
+  layers_[layer].skip_reason.clear();
+}
+
 int64_t AldsProblem::dense_cost() const {
   int64_t total = 0;
   for (const auto& l : layers_)

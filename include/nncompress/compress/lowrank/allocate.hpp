@@ -44,6 +44,8 @@ class AldsProblem {
 
   // Takes a layer out of the search (it stays dense, e.g. when factoring it is slower).
   void keep_dense(std::size_t layer, std::string reason);
+  // Undoes keep_dense (only for a layer that was decomposable before it).
+  void allow_factoring(std::size_t layer);
 
   const GroupedSvd& svd(std::size_t layer, int64_t k);  // cached
   LayerChoice choose(std::size_t layer, int64_t k, int64_t j);
