@@ -216,7 +216,7 @@ void register_lowrank_command(CLI::App& app) {
                      {"top1_drop_pt", 100 * (top1_before - top1_after)}, {"top1_after_no_finetune", alds_top1_no_ft},
                      {"params_kept", static_cast<double>(params_after) / static_cast<double>(total_params)},
                      {"flops_kept", static_cast<double>(flops_after) / static_cast<double>(total_flops)},
-                     {"max_error", alloc.max_error}, {"ratio", static_cast<double>(fp32) / static_cast<double>(container.size())},
+                     {"max_error", alloc.max_error}, {"ratio", honest_ratio(fp32, container.size())},
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes"},
                      {"nnc_bytes", container.size()}, {"latency_ms_before", latency_before},
                      {"latency_ms_after", latency_after}, {"latency_batch", latency_batch.size(0)},

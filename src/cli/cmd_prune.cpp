@@ -391,7 +391,7 @@ void register_prune_command(CLI::App& app) {
                      {"top1_after", top1_after}, {"top1_drop_pt", 100 * (top1_before - top1_after)},
                      {"sparsity", 1.0 - static_cast<double>(kept) / static_cast<double>(total)},
                      {"params_kept", static_cast<double>(kept) / static_cast<double>(total)}, {"layers", table},
-                     {"ratio", static_cast<double>(fp32) / static_cast<double>(container.size())},
+                     {"ratio", honest_ratio(fp32, container.size())},
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes (sparse, fp32 values)"},
                      {"nnc_bytes", container.size()}, {"oneshot_comparison", oneshot}, {"steps", steps},
                      {"finetune_epochs", o.finetune.epochs}, {"final_epochs", final_epochs},

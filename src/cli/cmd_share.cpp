@@ -275,7 +275,7 @@ void register_share_command(CLI::App& app) {
     auto container = store::pack_model(shared_model, comp, &stats);
     if (!o.nnc.empty()) write_file_atomic(o.nnc, container, o.model);
     const std::size_t fp32 = store::fp32_initializer_bytes(original);
-    const double ratio = static_cast<double>(fp32) / static_cast<double>(container.size());
+    const double ratio = honest_ratio(fp32, container.size());
     const double index_bits = 8.0 * static_cast<double>(stats.index_bytes) / static_cast<double>(ctx.set().size());
     share::write_front_files(report, front, search.evaluated, chosen_c, after, ctx.original_top1());
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -37,6 +37,9 @@ void add_data_options(CLI::App* cmd, DataOptions& d);
 void apply_global_options(const GlobalOptions& g);
 // Prints one JSON object on stdout.
 void print_json(const nlohmann::json& j);
+// The honest compression ratio, original fp32 initializer bytes / container bytes; says so in one
+// line when the container is the larger (tiny models: its graph and headers outweigh the savings).
+double honest_ratio(std::size_t fp32_bytes, std::size_t container_bytes);
 
 // Registration functions, one per command file.
 void register_info_command(CLI::App& app);

@@ -1,5 +1,7 @@
 #include <ATen/Parallel.h>
 
+#include <fmt/format.h>
+
 #include <iostream>
 #include <thread>
 
@@ -41,5 +43,14 @@ void apply_global_options(const GlobalOptions& g) {
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+double honest_ratio(std::size_t fp32_bytes, std::size_t container_bytes) {
+  const double ratio = static_cast<double>(fp32_bytes) / static_cast<double>(container_bytes);
+  if (ratio < 1.0)
+    note(fmt::format("the .nnc container ({} bytes) is larger than the model's fp32 parameters ({} bytes): for a "
+                     "model this small, its graph and headers outweigh what compression saves",
+                     container_bytes, fp32_bytes));
+  return ratio;
+}
 
 }  // namespace nnc::cli
