@@ -90,13 +90,14 @@ void register_lowrank_command(CLI::App& app) {
       layer_params += l.params();
     }
     const int64_t total = kind == lowrank::BudgetKind::kParams ? total_params : total_flops;
-    int64_t fixed = 0, budget = 0;  // cost of the layers left dense; what the decomposed ones may use
+    const int64_t cap = static_cast<int64_t>(o.keep * static_cast<double>(total));
+    // What the decomposed layers may use: the cap minus the cost of the layers left dense.
+    auto available = [&] { return cap - (total - problem.dense_cost()); };
+    int64_t budget = 0;
     auto fit_budget = [&] {
-      fixed = total - problem.dense_cost();
-      budget = static_cast<int64_t>(o.keep * static_cast<double>(total)) - fixed;
-      NNC_CHECK(budget > 0, "--keep {}: the {} {} of layers that cannot be decomposed{} already exceed the budget of {}",
-                o.keep, fixed, o.budget, o.latency_aware ? " (or are kept dense because factoring them is slower)" : "",
-                static_cast<int64_t>(o.keep * static_cast<double>(total)));
+      budget = available();
+      NNC_CHECK(budget > 0, "--keep {}: the {} {} of layers that cannot be decomposed already exceed the budget of {}",
+                o.keep, total - problem.dense_cost(), o.budget, cap);
     };
     fit_budget();
     auto t_alloc = std::chrono::steady_clock::now();
@@ -124,13 +125,12 @@ void register_lowrank_command(CLI::App& app) {
         std::stable_sort(slower.begin(), slower.end(), [&](std::size_t a, std::size_t b) {
           return latencies[a].factored_ms - latencies[a].dense_ms > latencies[b].factored_ms - latencies[b].dense_ms;
         });
-        const int64_t cap = static_cast<int64_t>(o.keep * static_cast<double>(total));
         std::size_t kept = 0;
         for (auto i : slower) {
           const auto& t = latencies[i];
           problem.keep_dense(i, fmt::format("kept dense: factored {:.2f} ms >= dense {:.2f} ms (batch {})",
                                             t.factored_ms, t.dense_ms, latency_batch.size(0)));
-          if (cap - (total - problem.dense_cost()) >= problem.min_cost()) {
+          if (available() >= problem.min_cost()) {
             ++kept;
           } else {
             problem.allow_factoring(i);
@@ -228,6 +228,7 @@ void register_lowrank_command(CLI::App& app) {
     if (!o.report.empty()) {
       // Error vs budget: ALDS and plain SVD at budgets around the chosen one (allocation only).
       std::vector<lowrank::BudgetPoint> sweep;
+      const int64_t fixed = total - problem.dense_cost();  // cost of the layers left dense
       for (double keep : {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}) {
         const auto b = static_cast<int64_t>(keep * static_cast<double>(total)) - fixed;
         if (b <= 0 || interrupted()) continue;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 
@@ -143,12 +144,11 @@ Splits make_splits(const DataSource& s, const Normalisation& norm, const SplitOp
     int64_t want = o.val / classes + (c < o.val % classes ? 1 : 0);
     auto& v = by_class[static_cast<std::size_t>(c)];
     if (want > static_cast<int64_t>(v.size())) {
-      std::size_t smallest = 0;
-      for (std::size_t k = 1; k < by_class.size(); ++k)
-        if (by_class[k].size() < by_class[smallest].size()) smallest = k;
+      const auto smallest = std::min_element(by_class.begin(), by_class.end(),
+                                             [](const auto& a, const auto& b) { return a.size() < b.size(); });
       fail(ErrorCode::kInvalidArgument,
            "--val {}: the validation set is class-balanced and class {} has only {} held-out images; use --val {} or less",
-           o.val, smallest, by_class[smallest].size(), classes * static_cast<int64_t>(by_class[smallest].size()));
+           o.val, smallest - by_class.begin(), smallest->size(), classes * static_cast<int64_t>(smallest->size()));
     }
     val_idx.insert(val_idx.end(), v.begin(), v.begin() + want);
   }

@@ -5,6 +5,7 @@
 #include "nncompress/core/error.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/core/files.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
 
 namespace nnc::store {
@@ -137,7 +138,7 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
       idx.set_data_type(onnx::TensorProto::UINT16);
       idx.set_raw_data(std::string(reinterpret_cast<const char*>(it->second.indices.data()), it->second.indices.size() * 2));
     }
-    inits->DeleteSubrange(i, 1);
+    onnxio::remove_initializer(*g, name);  // and its graph input, in IR < 4 exports
     *g->add_initializer() = idx;
     onnx::NodeProto cast, gather;
     cast.set_op_type("Cast");
@@ -161,10 +162,6 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
   for (auto& d : decoders) *nodes.Add() = std::move(d);
   for (const auto& n : g->node()) *nodes.Add() = n;
   g->mutable_node()->Swap(&nodes);
-  // Graph inputs that named the replaced initializers (IR < 4 style) would now be dangling.
-  auto* gin = g->mutable_input();
-  for (int i = gin->size() - 1; i >= 0; --i)
-    if (comp.indexed.count(gin->Get(i).name())) gin->DeleteSubrange(i, 1);
   return out;
 }
 
