@@ -277,7 +277,7 @@ std::vector<at::Tensor> Engine::Impl::bind(const std::vector<at::Tensor>& in) {
 
 void Engine::Impl::run_steps(const std::vector<Step>& plan, std::vector<at::Tensor>& slots, std::size_t from,
                              std::size_t to) {
-  RunContext ctx{training, generation, use_onednn && !training, batchnorm_momentum};
+  RunContext ctx{training, generation, use_onednn && !training, batchnorm_momentum, use_onednn && !training};
   std::vector<at::Tensor> ins, outs;
   // NNC_PROFILE=1: per-step wall time on stderr (diagnostics for the engine's hot path).
   static const bool profile = std::getenv("NNC_PROFILE") != nullptr;

@@ -51,6 +51,25 @@ std::optional<at::Tensor> conv2d(PackedConv& cache, const at::Tensor& x, const a
   return at::mkldnn_convolution(input, cache.weight, bias, pads, strides, dilations, run_groups);
 }
 
+std::optional<at::Tensor> linear(PackedLinear& cache, const at::Tensor& x, const at::Tensor& w, bool w_transposed,
+                                 const at::Tensor& b) {
+  const auto f32 = [](const at::Tensor& t) { return t.scalar_type() == at::kFloat && t.device().is_cpu(); };
+  if (!available() || x.dim() != 2 || w.dim() != 2 || !f32(x) || !f32(w) || x.is_mkldnn() || w.is_mkldnn())
+    return std::nullopt;
+  const int64_t n = w_transposed ? w.size(0) : w.size(1);
+  const int64_t k = w_transposed ? w.size(1) : w.size(0);
+  if (x.size(1) != k || x.size(0) == 0 || n == 0 || k == 0) return std::nullopt;
+  if (b.defined() && (!f32(b) || b.is_mkldnn() || b.numel() != n || (b.dim() == 2 && b.size(0) != 1) || b.dim() > 2))
+    return std::nullopt;
+  if (!cache.weight.defined() || !cache.weight_key.matches(w)) {
+    cache.weight = (w_transposed ? w : w.t()).contiguous();
+    cache.weight_key = TensorKey(w);
+  }
+  c10::optional<at::Tensor> bias;
+  if (b.defined()) bias = b.reshape({n}).contiguous();
+  return at::mkldnn_linear(x.contiguous().to_mkldnn(), cache.weight, bias).to_dense();
+}
+
 void plan_layouts(std::vector<Step>& plan, const std::vector<int>& graph_outputs) {
   std::map<int, bool> all_readers_onednn;
   for (int s : graph_outputs) all_readers_onednn[s] = false;

@@ -224,6 +224,51 @@ TEST(Engine, OneDnnPathMatchesDensePathAcrossWeightSwaps) {
   EXPECT_TRUE(torch::equal(x, x0));
 }
 
+// Gemm and MatMul against 2-D weights run as oneDNN inner products at inference: every
+// attribute combination that path takes (transB 0/1, bias 1-D or 1xN, beta 0) or declines
+// (transA, alpha, a full MxN C) must equal the dense path, also after the weights are swapped.
+TEST(Engine, GemmAndMatMulOnOneDnnMatchDensePathAcrossWeightSwaps) {
+  torch::manual_seed(3);
+  onnxio::GraphBuilder b("gemms", 11);
+  b.add_input("x", {-1, 6});
+  b.add_initializer("w_nk", torch::randn({7, 6}));
+  b.add_initializer("w_kn", torch::randn({7, 5}));
+  b.add_initializer("bias", torch::randn({5}));
+  b.add_initializer("bias_row", torch::randn({1, 4}));
+  b.add_initializer("w3", torch::randn({5, 4}));
+  b.add_initializer("w4", torch::randn({4, 3}));
+  b.add_initializer("c_full", torch::randn({3, 3}));
+  b.add_initializer("w5", torch::randn({3, 3}));
+  b.add_node("Gemm", {"x", "w_nk"}, {"h1"}, {{"transB", int64_t{1}}});
+  b.add_node("Gemm", {"h1", "w_kn", "bias"}, {"h2"});
+  b.add_node("Gemm", {"h2", "w3", "bias_row"}, {"h3"}, {{"beta", 0.0f}});
+  b.add_node("Gemm", {"h2", "w3", "bias_row"}, {"h4"});
+  b.add_node("Add", {"h3", "h4"}, {"h5"});
+  b.add_node("Gemm", {"h5", "w4"}, {"h6"}, {{"alpha", 0.5f}});
+  b.add_node("Gemm", {"h6", "w5", "c_full"}, {"h7"});
+  b.add_node("Unsqueeze", {"h7"}, {"h8"}, {{"axes", std::vector<int64_t>{0}}});
+  b.add_node("MatMul", {"h8", "w5"}, {"y"});
+  b.add_output("y", {1, -1, 3});
+  auto model = b.build();
+  exec::Engine fast(model);
+  exec::EngineOptions dense_opts;
+  dense_opts.onednn = false;
+  exec::Engine dense(model, dense_opts);
+  auto x = torch::randn({3, 6});
+  for (int round = 0; round < 3; ++round) {
+    auto a = fast.run({x})[0];
+    auto d = dense.run({x})[0];
+    ASSERT_EQ(a.sizes(), d.sizes());
+    EXPECT_FALSE(a.is_mkldnn());
+    EXPECT_LT((a - d).abs().max().item<float>(), 1e-3 * (1 + d.abs().max().item<float>())) << "round " << round;
+    for (const char* w : {"w_nk", "w_kn", "w3", "w5"}) {
+      auto fresh = torch::randn(fast.weights().get(w).sizes());
+      fast.weights().set(w, fresh);
+      dense.weights().set(w, fresh);
+    }
+  }
+}
+
 TEST(Engine, RunFromPrefixCacheEqualsFullRunAfterSwappingTheWeight) {
   exec::Engine e(residual_model());
   auto x = torch::randn({4, 3, 8, 8});

@@ -29,6 +29,9 @@ struct RunContext {
   // statistics and folds them into its running statistics with this weight (ATen convention);
   // everything else behaves as at inference.
   double batchnorm_momentum = -1;
+  // Inference: dense-in, dense-out kernels may run on oneDNN (Gemm/MatMul against a 2-D weight
+  // as an inner product). Unlike `onednn`, layout planning never switches it off.
+  bool onednn_dense = false;
 };
 
 // A compiled kernel: reads inputs (absent optional inputs are undefined tensors), writes outputs.
