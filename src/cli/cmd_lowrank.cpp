@@ -17,6 +17,7 @@
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/store/model_store.hpp"
+#include "nncompress/compress/lowrank/cost_model.hpp"
 #include "nncompress/compress/lowrank/latency.hpp"
 #include "nncompress/compress/lowrank/report.hpp"
 #include "nncompress/core/interrupt.hpp"
@@ -53,9 +54,12 @@ void register_lowrank_command(CLI::App& app) {
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("lowrank", "ALDS low-rank decomposition to a parameter or FLOP budget");
   add_model_io_options(cmd, opts->model, opts->output, opts->nnc, "Factored ONNX model");
-  cmd->add_option("--keep", opts->keep, "Fraction of all initializer elements (or FLOPs) that remain, in (0, 1]")
+  cmd->add_option("--keep", opts->keep, "Fraction of all initializer elements (or FLOPs, or blocked FLOPs: see --budget) that remain, in (0, 1]")
       ->capture_default_str();
-  cmd->add_option("--budget", opts->budget, "params | flops")->capture_default_str();
+  cmd->add_option("--budget", opts->budget,
+                  "params | flops | latency (FLOPs with channel counts rounded up to the CPU's SIMD block, which "
+                  "is what the engine's oneDNN kernels execute; tracks measured time where plain FLOPs do not)")
+      ->capture_default_str();
   cmd->add_option("--groups", opts->groups, "Candidate channel-group counts k per layer (1 only: plain SVD)")
       ->capture_default_str()
       ->delimiter(',')
@@ -76,20 +80,24 @@ void register_lowrank_command(CLI::App& app) {
     auto& o = *opts;
     apply_global_options(o.global);
     NNC_CHECK(o.keep > 0 && o.keep <= 1, "--keep {} must be in (0, 1]", o.keep);
-    NNC_CHECK(o.budget == "params" || o.budget == "flops", "--budget '{}': expected params or flops", o.budget);
+    NNC_CHECK(o.budget == "params" || o.budget == "flops" || o.budget == "latency",
+              "--budget '{}': expected params, flops or latency", o.budget);
     check_finetune_options(o.finetune);
     check_not_same_file(o.output, o.model);
     auto model = onnxio::load_model(o.model);
     auto splits = load_splits(o.data, model);
-    const auto kind = o.budget == "params" ? lowrank::BudgetKind::kParams : lowrank::BudgetKind::kFlops;
+    const auto kind = o.budget == "params"  ? lowrank::BudgetKind::kParams
+                      : o.budget == "flops" ? lowrank::BudgetKind::kFlops
+                                            : lowrank::BudgetKind::kLatency;
     lowrank::AldsProblem problem(lowrank::find_layers(model), kind, o.groups);
     const int64_t total_params = lowrank::total_initializer_elements(model);
-    int64_t total_flops = 0, layer_params = 0;
+    int64_t total_flops = 0, total_blocked = 0, total_units = 0;
     for (const auto& l : problem.layers()) {
       total_flops += l.flops();
-      layer_params += l.params();
+      total_blocked += lowrank::dense_blocked_macs(l, problem.simd_block());
+      total_units += problem.dense_cost(l);
     }
-    const int64_t total = kind == lowrank::BudgetKind::kParams ? total_params : total_flops;
+    const int64_t total = kind == lowrank::BudgetKind::kParams ? total_params : total_units;
     const int64_t cap = static_cast<int64_t>(o.keep * static_cast<double>(total));
     // What the decomposed layers may use: the cap minus the cost of the layers left dense.
     auto available = [&] { return cap - (total - problem.dense_cost()); };
@@ -97,9 +105,13 @@ void register_lowrank_command(CLI::App& app) {
     auto fit_budget = [&] {
       budget = available();
       NNC_CHECK(budget > 0, "--keep {}: the {} {} of layers that cannot be decomposed already exceed the budget of {}",
-                o.keep, total - problem.dense_cost(), o.budget, cap);
+                o.keep, total - problem.dense_cost(), lowrank::budget_unit(kind), cap);
     };
     fit_budget();
+    NNC_CHECK(budget >= problem.min_cost(),
+              "--keep {}: below what rank 1 in every decomposable layer needs ({:.3f} of the model's {})", o.keep,
+              static_cast<double>(total - problem.dense_cost() + problem.min_cost()) / static_cast<double>(total),
+              lowrank::budget_unit(kind));
     auto t_alloc = std::chrono::steady_clock::now();
     auto alloc = problem.alds(budget);
     const double alloc_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_alloc).count();
@@ -191,12 +203,13 @@ void register_lowrank_command(CLI::App& app) {
     auto container = store::pack_model(factored, {});
     if (!o.nnc.empty()) write_file_atomic(o.nnc, container, o.model);
     const int64_t params_after = lowrank::total_initializer_elements(factored);
-    const int64_t flops_after = total_flops - (kind == lowrank::BudgetKind::kFlops ? problem.dense_cost() : [&] {
-      int64_t dense = 0;
-      for (const auto& l : problem.layers())
-        if (l.decomposable()) dense += l.flops();
-      return dense;
-    }()) + alloc.flops;
+    int64_t flops_after = 0, blocked_after = 0;
+    for (std::size_t i = 0; i < problem.layers().size(); ++i) {
+      const auto& l = problem.layers()[i];
+      const auto& c = alloc.layers[i];
+      flops_after += c.factored ? c.flops : l.flops();
+      blocked_after += c.factored ? c.blocked_flops : lowrank::dense_blocked_macs(l, problem.simd_block());
+    }
     nlohmann::json layers = nlohmann::json::array();
     for (std::size_t i = 0; i < problem.layers().size(); ++i) {
       const auto& l = problem.layers()[i];
@@ -216,6 +229,8 @@ void register_lowrank_command(CLI::App& app) {
                      {"top1_drop_pt", 100 * (top1_before - top1_after)}, {"top1_after_no_finetune", alds_top1_no_ft},
                      {"params_kept", static_cast<double>(params_after) / static_cast<double>(total_params)},
                      {"flops_kept", static_cast<double>(flops_after) / static_cast<double>(total_flops)},
+                     {"blocked_flops_kept", static_cast<double>(blocked_after) / static_cast<double>(total_blocked)},
+                     {"simd_block", problem.simd_block()},
                      {"max_error", alloc.max_error}, {"ratio", honest_ratio(fp32, container.size())},
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes"},
                      {"nnc_bytes", container.size()}, {"latency_ms_before", latency_before},
@@ -242,9 +257,10 @@ void register_lowrank_command(CLI::App& app) {
     }
     fmt::print("{} -> {}: test top-1 {:.2f}% -> {:.2f}% ({:.2f}% before fine-tuning)\n", o.model, o.output,
                100 * top1_before, 100 * top1_after, 100 * alds_top1_no_ft);
-    fmt::print("  params kept {:.1f}%, FLOPs kept {:.1f}%, max relative error {:.3f}; latency {:.1f} -> {:.1f} ms "
-               "(batch {}), {:.2f} -> {:.2f} ms (batch 1); allocation {:.2f}s\n",
-               100 * j["params_kept"].get<double>(), 100 * j["flops_kept"].get<double>(), alloc.max_error,
+    fmt::print("  params kept {:.1f}%, FLOPs kept {:.1f}% (blocked by {}: {:.1f}%), max relative error {:.3f}; latency "
+               "{:.1f} -> {:.1f} ms (batch {}), {:.2f} -> {:.2f} ms (batch 1); allocation {:.2f}s\n",
+               100 * j["params_kept"].get<double>(), 100 * j["flops_kept"].get<double>(), problem.simd_block(),
+               100 * j["blocked_flops_kept"].get<double>(), alloc.max_error,
                latency_before, latency_after, latency_batch.size(0), latency_before_1, latency_after_1, alloc_seconds);
     for (const auto& b : baselines)
       fmt::print("  {:<8} max error {:.3f}, test top-1 {:.2f}% (no fine-tuning, same budget)\n",

@@ -5,12 +5,26 @@
 #include <algorithm>
 #include <random>
 
+#include "nncompress/compress/lowrank/cost_model.hpp"
 #include "nncompress/core/error.hpp"
 
 namespace nnc::lowrank {
 
-AldsProblem::AldsProblem(std::vector<Layer> layers, BudgetKind kind, std::vector<int64_t> k_candidates)
-    : layers_(std::move(layers)), kind_(kind), k_candidates_(std::move(k_candidates)) {
+const char* budget_unit(BudgetKind kind) {
+  switch (kind) {
+    case BudgetKind::kParams: return "parameters";
+    case BudgetKind::kFlops: return "FLOPs";
+    case BudgetKind::kLatency: return "blocked FLOPs";
+  }
+  return "?";
+}
+
+AldsProblem::AldsProblem(std::vector<Layer> layers, BudgetKind kind, std::vector<int64_t> k_candidates,
+                         int64_t simd_block)
+    : layers_(std::move(layers)),
+      kind_(kind),
+      block_(simd_block > 0 ? simd_block : simd_channel_block()),
+      k_candidates_(std::move(k_candidates)) {
   bool any = false;
   for (const auto& l : layers_) any = any || l.decomposable();
   NNC_CHECK(any, "model has no decomposable layers (Conv with groups=1, Gemm or MatMul with an initializer weight)");
@@ -36,7 +50,7 @@ const GroupedSvd& AldsProblem::svd(std::size_t layer, int64_t k) {
 
 LayerChoice AldsProblem::choose(std::size_t layer, int64_t k, int64_t j) {
   const auto& l = layers_[layer];
-  LayerChoice dense{false, 1, 0, 0.0, l.params(), l.flops()};
+  LayerChoice dense{false, 1, 0, 0.0, l.params(), l.flops(), dense_blocked_macs(l, block_)};
   if (!l.decomposable()) return dense;
   const auto& s = svd(layer, k);
   j = std::clamp<int64_t>(j, 1, s.max_rank());
@@ -47,8 +61,10 @@ LayerChoice AldsProblem::choose(std::size_t layer, int64_t k, int64_t j) {
   c.params = j * (k * l.f + l.c * l.kappa);
   c.flops = c.params * l.out_spatial;
   c.error = s.error(j);
-  // Factoring only pays while it is cheaper than the dense layer (which has error 0).
-  if (c.params >= l.params()) return dense;
+  c.blocked_flops = factored_blocked_macs(l, k, j, block_);
+  // Factoring only pays while it is cheaper than the dense layer (which has error 0): in
+  // parameters, and under the latency model also in blocked FLOPs.
+  if (c.params >= l.params() || (kind_ == BudgetKind::kLatency && c.blocked_flops >= dense.blocked_flops)) return dense;
   return c;
 }
 
@@ -62,10 +78,27 @@ void AldsProblem::allow_factoring(std::size_t layer) {
   layers_[layer].skip_reason.clear();
 }
 
+int64_t AldsProblem::dense_cost(const Layer& l) const {
+  switch (kind_) {
+    case BudgetKind::kParams: return l.params();
+    case BudgetKind::kFlops: return l.flops();
+    case BudgetKind::kLatency: return dense_blocked_macs(l, block_);
+  }
+  return 0;
+}
+
+int64_t AldsProblem::cost(const LayerChoice& c) const {
+  return kind_ == BudgetKind::kParams ? c.params : kind_ == BudgetKind::kFlops ? c.flops : c.blocked_flops;
+}
+
+int64_t AldsProblem::cost(const Allocation& a) const {
+  return kind_ == BudgetKind::kParams ? a.params : kind_ == BudgetKind::kFlops ? a.flops : a.blocked_flops;
+}
+
 int64_t AldsProblem::dense_cost() const {
   int64_t total = 0;
   for (const auto& l : layers_)
-    if (l.decomposable()) total += kind_ == BudgetKind::kParams ? l.params() : l.flops();
+    if (l.decomposable()) total += dense_cost(l);
   return total;
 }
 
@@ -74,10 +107,12 @@ int64_t AldsProblem::min_cost() const {
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
     if (!l.decomposable()) continue;
-    int64_t best = kind_ == BudgetKind::kParams ? l.params() : l.flops();
+    int64_t best = dense_cost(l);
     for (auto k : valid_ks(i)) {
-      int64_t p = k * l.f + l.c * l.kappa;
-      best = std::min(best, kind_ == BudgetKind::kParams ? p : p * l.out_spatial);
+      const int64_t p = k * l.f + l.c * l.kappa;  // rank 1
+      best = std::min(best, kind_ == BudgetKind::kParams  ? p
+                            : kind_ == BudgetKind::kFlops ? p * l.out_spatial
+                                                          : factored_blocked_macs(l, k, 1, block_));
     }
     total += best;
   }
@@ -92,6 +127,7 @@ Allocation AldsProblem::finish(std::string method, std::vector<LayerChoice> choi
     a.max_error = std::max(a.max_error, choices[i].error);
     a.params += choices[i].params;
     a.flops += choices[i].flops;
+    a.blocked_flops += choices[i].blocked_flops;
   }
   a.layers = std::move(choices);
   return a;
@@ -105,7 +141,16 @@ Allocation AldsProblem::at_error(const std::vector<int64_t>& ks, double eps) {
       continue;
     }
     const auto& s = svd(i, ks[i]);
-    choices.push_back(choose(i, ks[i], s.rank_for_error(eps)));
+    auto c = choose(i, ks[i], s.rank_for_error(eps));
+    // Under the latency model ranks up to the end of the SIMD block cost nothing more (or less,
+    // where 16 outputs per group leave the block-diagonal encoder): take them (lower error at
+    // no more cost; more parameters).
+    while (kind_ == BudgetKind::kLatency && c.factored && c.j < s.max_rank()) {
+      auto next = choose(i, ks[i], c.j + 1);
+      if (!next.factored || next.blocked_flops > c.blocked_flops) break;
+      c = next;
+    }
+    choices.push_back(c);
   }
   return finish("alds", std::move(choices));
 }
@@ -113,11 +158,11 @@ Allocation AldsProblem::at_error(const std::vector<int64_t>& ks, double eps) {
 void AldsProblem::check_budget(int64_t budget) const {
   NNC_CHECK(budget >= min_cost(),
             "budget of {} {} for the decomposable layers is below the {} that rank 1 in every layer needs",
-            budget, kind_ == BudgetKind::kParams ? "parameters" : "FLOPs", min_cost());
+            budget, budget_unit(kind_), min_cost());
 }
 
 Allocation AldsProblem::fit_budget(const std::vector<int64_t>& ks, int64_t budget) {
-  auto total = [&](const Allocation& a) { return kind_ == BudgetKind::kParams ? a.params : a.flops; };
+  auto total = [&](const Allocation& a) { return cost(a); };
   Allocation best = at_error(ks, 0.0);
   if (total(best) <= budget) return best;
   Allocation hi_alloc = at_error(ks, 1.0);
@@ -138,7 +183,7 @@ Allocation AldsProblem::fit_budget(const std::vector<int64_t>& ks, int64_t budge
 
 Allocation AldsProblem::alds(int64_t budget, int iterations, int random_restarts, uint64_t seed) {
   check_budget(budget);
-  auto total = [&](const Allocation& a) { return kind_ == BudgetKind::kParams ? a.params : a.flops; };
+  auto total = [&](const Allocation& a) { return cost(a); };
   auto better = [&](const Allocation& a, const Allocation& b) {
     bool fa = total(a) <= budget, fb = total(b) <= budget;
     if (fa != fb) return fa;
@@ -213,7 +258,7 @@ Allocation AldsProblem::bisect_rule(const char* method, int64_t budget, RankOf r
       choices.push_back(layers_[i].decomposable() ? choose(i, 1, rank_of(i, t)) : choose(i, 1, 0));
     return finish(method, std::move(choices));
   };
-  auto total = [&](const Allocation& a) { return kind_ == BudgetKind::kParams ? a.params : a.flops; };
+  auto total = [&](const Allocation& a) { return cost(a); };
   Allocation best = at(0.0);
   double lo = 0.0, hi = 1.0;
   if (total(at(1.0)) <= budget) return at(1.0);

@@ -16,13 +16,17 @@
 
 namespace nnc::lowrank {
 
-enum class BudgetKind { kParams, kFlops };
+// What the budget counts: parameters, FLOPs (multiply-accumulates), or the latency model's
+// blocked multiply-accumulates (cost_model.hpp).
+enum class BudgetKind { kParams, kFlops, kLatency };
+const char* budget_unit(BudgetKind kind);  // "parameters", "FLOPs", "blocked FLOPs"
 
 struct LayerChoice {
   bool factored = false;  // false: layer kept dense
   int64_t k = 1, j = 0;
   double error = 0;       // relative error proxy (0 when dense)
   int64_t params = 0, flops = 0;
+  int64_t blocked_flops = 0;  // latency model (cost_model.hpp)
 };
 
 struct Allocation {
@@ -30,13 +34,22 @@ struct Allocation {
   std::vector<LayerChoice> layers;   // parallel to the problem's layers
   double max_error = 0;
   int64_t params = 0, flops = 0;     // of the decomposable layers after allocation
+  int64_t blocked_flops = 0;
 };
 
 class AldsProblem {
  public:
-  AldsProblem(std::vector<Layer> layers, BudgetKind kind, std::vector<int64_t> k_candidates = {1, 2, 3, 5, 7, 9});
+  // simd_block: channels per SIMD block for the latency model (0: this CPU's).
+  AldsProblem(std::vector<Layer> layers, BudgetKind kind, std::vector<int64_t> k_candidates = {1, 2, 3, 5, 7, 9},
+              int64_t simd_block = 0);
 
   const std::vector<Layer>& layers() const { return layers_; }
+  BudgetKind kind() const { return kind_; }
+  int64_t simd_block() const { return block_; }
+  // Budget units of a layer as it is (decomposable or not), of a choice, of an allocation.
+  int64_t dense_cost(const Layer& layer) const;
+  int64_t cost(const LayerChoice& c) const;
+  int64_t cost(const Allocation& a) const;
   // Cost units (params or FLOPs) of the decomposable layers as they are.
   int64_t dense_cost() const;
   // Cheapest possible cost (rank 1 with the cheapest k in every decomposable layer).
@@ -66,7 +79,6 @@ class AldsProblem {
   std::vector<int64_t> valid_ks(std::size_t layer) const;
 
  private:
-  int64_t cost(const LayerChoice& c) const { return kind_ == BudgetKind::kParams ? c.params : c.flops; }
   void check_budget(int64_t budget) const;
   Allocation finish(std::string method, std::vector<LayerChoice> choices) const;
   template <typename RankOf>
@@ -74,6 +86,7 @@ class AldsProblem {
 
   std::vector<Layer> layers_;
   BudgetKind kind_;
+  int64_t block_;
   std::vector<int64_t> k_candidates_;
   std::map<std::pair<std::size_t, int64_t>, std::unique_ptr<GroupedSvd>> svds_;
 };
