@@ -10,6 +10,9 @@ Writes tests/fixtures/zoo/<name>.onnx (1x28x28 inputs, 10 classes, fixed seeds, 
   nhw_mlp           takes N x 28 x 28 (no channel dimension) and flattens inside
   inputs_op11       SmallConv exported at opset 11 with keep_initializers_as_inputs=True: every
                     initializer is listed as a graph input too (IR < 4 style)
+  ir3_op7           conv net with BatchNorm, HardSwish, LeakyReLU, ceil-mode AveragePool, a sigmoid gate
+                    and Dropout at opset 7, which PyTorch writes as IR version 3: every initializer
+                    must also be a graph input, including those compression adds
   opset18_se        squeeze-excitation conv net as PyTorch 2.x exports it at opset 18 (this
                     PyTorch stops at 17: exported at 17, then ReduceMean's axes attribute is
                     rewritten as the input opset 18 requires)
@@ -79,6 +82,21 @@ class SeNet(nn.Module):
         return self.fc(x.mean((2, 3)))
 
 
+class AvgNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 12, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(12)
+        self.c2, self.c3 = nn.Conv2d(12, 24, 3, padding=1), nn.Conv2d(24, 24, 1)
+        self.fc, self.drop = nn.Linear(24, 10), nn.Dropout(0.3)
+
+    def forward(self, x):
+        x = F.hardswish(self.bn1(self.c1(x)))
+        x = F.avg_pool2d(F.leaky_relu(self.c2(x), 0.1), 3, stride=2, ceil_mode=True)
+        x = torch.sigmoid(self.c3(x)) * x
+        return self.fc(self.drop(F.adaptive_avg_pool2d(x, (1, 1)).flatten(1)))
+
+
 def to_opset18(path):
     import numpy as np
     import onnx
@@ -114,5 +132,6 @@ if __name__ == "__main__":
     export("opset17_mix", Opset17Mix(), 2, 17, dynamic=True)
     export("nhw_mlp", NhwMlp(), 2, 13, dynamic=True, shape=(28, 28))
     export("inputs_op11", SmallConv(), 2, 11, dynamic=True, keep_initializers_as_inputs=True)
+    export("ir3_op7", AvgNet(), 2, 7, dynamic=True)
     export("opset18_se", SeNet(), 2, 17, dynamic=True)
     to_opset18(os.path.join(OUT, "opset18_se.onnx"))
