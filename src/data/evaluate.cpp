@@ -82,7 +82,7 @@ at::Tensor run_batches(exec::Engine& engine, const std::vector<at::Tensor>& batc
 Evaluator::Evaluator(const Dataset& data, int64_t batch) : data_(data), batches_(split_batches(data.images, batch)) {}
 
 at::Tensor Evaluator::logits(exec::Engine& engine) const {
-  auto l = run_batches(engine, batches_);
+  auto l = engine.as_logits(run_batches(engine, batches_));
   return l.reshape({l.size(0), -1});
 }
 
@@ -105,7 +105,7 @@ Metrics Evaluator::evaluate(exec::Engine& engine, const EarlyExit& rule, bool* p
   parts.reserve(batches_.size());
   int64_t seen = 0;
   for (std::size_t b = 0; b < batches_.size(); ++b) {
-    parts.push_back(engine.run_single(batches_[b]).reshape({batches_[b].size(0), -1}));
+    parts.push_back(engine.as_logits(engine.run_single(batches_[b])).reshape({batches_[b].size(0), -1}));
     seen += batches_[b].size(0);
     if (b + 1 == batches_.size()) break;
     auto labels = data_.labels.narrow(0, 0, seen).to(at::kLong);

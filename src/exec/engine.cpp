@@ -93,6 +93,7 @@ struct Engine::Impl {
   WeightStore store;
   std::vector<ValueInfo> inputs, outputs;
   std::vector<int> input_slots, output_slots;
+  bool probabilities = false;  // the first output comes from a Softmax
   std::unordered_map<std::string, int> slot_of;
   std::vector<int> slot_weight;         // slot -> store index, or -1
   std::vector<at::Tensor> slot_const;   // slot -> folded constant (undefined if not constant)
@@ -186,6 +187,16 @@ void Engine::Impl::compile() {
     available.insert(in.name());
   }
   for (const auto& out : g.output()) outputs.push_back(value_info(out));
+  if (g.output_size() > 0) {
+    std::map<std::string, const onnx::NodeProto*> producer;
+    for (const auto& node : g.node())
+      for (const auto& o : node.output()) producer[o] = &node;
+    static const std::set<std::string> shape_only{"Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze"};
+    auto it = producer.find(g.output(0).name());
+    while (it != producer.end() && shape_only.count(it->second->op_type()) && it->second->input_size() > 0)
+      it = producer.find(it->second->input(0));
+    probabilities = it != producer.end() && it->second->op_type() == "Softmax";
+  }
 
   // BatchNormalization running statistics are state, not trainable parameters.
   for (const auto& node : g.node()) {
@@ -344,6 +355,10 @@ WeightStore& Engine::weights() { return impl_->store; }
 const WeightStore& Engine::weights() const { return impl_->store; }
 const onnx::ModelProto& Engine::model() const { return impl_->model; }
 bool Engine::training() const { return impl_->training; }
+bool Engine::outputs_probabilities() const { return impl_->probabilities; }
+at::Tensor Engine::as_logits(const at::Tensor& output) const {
+  return impl_->probabilities ? output.clamp_min(1e-30).log() : output;
+}
 std::size_t Engine::num_steps(bool training) const {
   return training ? impl_->train_plan.size() : impl_->infer_plan.size();
 }

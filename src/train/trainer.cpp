@@ -111,11 +111,11 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
       const double lr = lr_at(o, static_cast<double>(step) / static_cast<double>(total_steps));
       for (auto& group : opt->param_groups()) group.options().set_lr(lr);
       opt->zero_grad();
-      auto logits = engine.run_single(x).reshape({x.size(0), -1});
+      auto logits = engine.as_logits(engine.run_single(x)).reshape({x.size(0), -1});
       auto loss = at::cross_entropy_loss(logits, y);
       if (o.teacher != nullptr && o.distill > 0) {
         // The teacher runs under InferenceMode; a clone makes its logits an ordinary constant.
-        auto t = o.teacher->run_single(x).reshape({x.size(0), -1}).clone();
+        auto t = o.teacher->as_logits(o.teacher->run_single(x)).reshape({x.size(0), -1}).clone();
         const double temp = o.temperature;
         auto log_pt = at::log_softmax(t / temp, 1);
         auto kl = (log_pt.exp() * (log_pt - at::log_softmax(logits / temp, 1))).sum(1).mean();

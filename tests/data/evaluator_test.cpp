@@ -58,3 +58,36 @@ TEST(Evaluator, EarlyExitStopsOnlyWhenThePairedDropIsSurelyOverTheBudget) {
   EXPECT_EQ(third.n, 30);
   EXPECT_NEAR(third.top1, 20.0 / 30.0, 1e-9);
 }
+
+// A classifier exported with its Softmax (deployment style) outputs probabilities: its loss is
+// the cross-entropy of their logarithm, equal to the loss of the same network without the
+// Softmax, and fine-tuning sees the same logits.
+TEST(Evaluator, ModelEndingInSoftmaxReportsTheTrueCrossEntropy) {
+  torch::manual_seed(2);
+  auto weight = torch::randn({5, 6});
+  auto build = [&](bool softmax, bool flatten_after) {
+    onnxio::GraphBuilder b;
+    b.add_input("x", {-1, 6});
+    b.add_initializer("w", weight);
+    b.add_node("Gemm", {"x", "w"}, {softmax ? "z" : "y"}, {{"transB", int64_t{1}}});
+    if (softmax) b.add_node("Softmax", {"z"}, {flatten_after ? "p" : "y"}, {{"axis", int64_t{1}}});
+    if (softmax && flatten_after) b.add_node("Flatten", {"p"}, {"y"});
+    b.add_output("y", {-1, 5});
+    return exec::Engine(b.build());
+  };
+  auto logits_model = build(false, false), probs_model = build(true, false), probs_flat = build(true, true);
+  EXPECT_FALSE(logits_model.outputs_probabilities());
+  EXPECT_TRUE(probs_model.outputs_probabilities());
+  EXPECT_TRUE(probs_flat.outputs_probabilities());
+  auto x = torch::randn({32, 6});
+  auto labels = torch::randint(0, 5, {32});
+  data::Evaluator ev(data::Dataset{x, labels, 5}, 8);
+  auto a = ev.evaluate(logits_model), b = ev.evaluate(probs_model), c = ev.evaluate(probs_flat);
+  EXPECT_GT(a.loss, 0.5);
+  EXPECT_NEAR(b.loss, a.loss, 1e-4);
+  EXPECT_NEAR(c.loss, a.loss, 1e-4);
+  EXPECT_DOUBLE_EQ(b.top1, a.top1);
+  // The logits the evaluator hands on are log-probabilities: softmax of them is the model output.
+  auto l = ev.logits(probs_model);
+  EXPECT_TRUE(torch::allclose(l.softmax(1), probs_model.run_single(x), 1e-5, 1e-6));
+}

@@ -123,9 +123,11 @@ async function main() {
   const meta = session.inputMetadata && session.inputMetadata[0];
   const fixedBatch = meta && meta.shape && typeof meta.shape[0] === 'number' && meta.shape[0] > 0 ? meta.shape[0] : 0;
   const batch = fixedBatch || Number(a.batch);
-  // Single-channel images for a model that takes N x H x W: drop the channel dimension.
-  const dataShape = meta && meta.shape && meta.shape.length === 3 && d.shape.length === 3 && d.shape[0] === 1
-    ? d.shape.slice(1) : d.shape;
+  // Single-channel images for a model that takes N x H x W: drop the channel dimension; for one
+  // that takes N x (C*H*W) (an MLP without a Flatten): flatten them.
+  const rank = meta && meta.shape ? meta.shape.length : 0;
+  const dataShape = rank === 3 && d.shape.length === 3 && d.shape[0] === 1 ? d.shape.slice(1)
+    : rank === 2 ? [per] : d.shape;
   let correct1 = 0, correct5 = 0, classes = 0;
   const allLogits = [];
   const tRun = process.hrtime.bigint();

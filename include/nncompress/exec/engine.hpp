@@ -84,6 +84,13 @@ class Engine {
   std::vector<at::Tensor> trainable() const;        // float initializers consumed as weights
   std::vector<std::string> trainable_names() const;
 
+  // True when the first graph output comes from a Softmax (possibly through Identity, Reshape,
+  // Flatten, Squeeze or Unsqueeze): the model outputs probabilities, not logits.
+  bool outputs_probabilities() const;
+  // The first output as logits for losses and metrics: its logarithm when the model outputs
+  // probabilities (cross-entropy of log-probabilities is the true loss), else the output itself.
+  at::Tensor as_logits(const at::Tensor& output) const;
+
   // The original model with every initializer replaced by the store's current value.
   onnx::ModelProto to_model() const;
   const onnx::ModelProto& model() const;
