@@ -197,7 +197,7 @@ void register_lowrank_command(CLI::App& app) {
       factored = engine.to_model();
     }
     const double top1_after = o.finetune.epochs > 0 ? test.evaluate(engine).top1 : alds_top1_no_ft;
-    // Latency of the model as written, in a fresh engine (one that has trained runs slower).
+    // Latency of the model as written, in a fresh engine as any runtime would load it.
     exec::Engine written(factored);
     const double latency_after = median_latency_ms(written, latency_batch);
     const double latency_after_1 = median_latency_ms(written, single, 200);

@@ -110,6 +110,7 @@ int64_t AldsProblem::min_cost() const {
     int64_t best = dense_cost(l);
     for (auto k : valid_ks(i)) {
       const int64_t p = k * l.f + l.c * l.kappa;  // rank 1
+      if (p >= l.params()) continue;              // choose() keeps such a layer dense
       best = std::min(best, kind_ == BudgetKind::kParams  ? p
                             : kind_ == BudgetKind::kFlops ? p * l.out_spatial
                                                           : factored_blocked_macs(l, k, 1, block_));

@@ -41,7 +41,8 @@ OpFn build_matmul(const NodeInfo& n) {
   auto packed = std::make_shared<onednn::PackedLinear>();
   return [packed](const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const at::Tensor &x = in[0], &w = in[1];
-    if (rc.onednn_dense && c10::InferenceMode::is_enabled() && x.dim() >= 2 && w.dim() == 2 && !x.is_mkldnn()) {
+    if (rc.onednn_dense && c10::InferenceMode::is_enabled() && x.dim() >= 2 && w.dim() == 2 && x.size(-1) > 0 &&
+        !x.is_mkldnn()) {
       if (auto y = onednn::linear(*packed, x.reshape({-1, x.size(-1)}), w, false, at::Tensor())) {
         std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
         shape.back() = w.size(1);
