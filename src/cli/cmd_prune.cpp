@@ -315,6 +315,14 @@ void register_prune_command(CLI::App& app) {
     prune::AllocationResult oneshot_rd;  // reused by a first schedule step at the same budget
     const std::vector<std::string> compared =
         o.no_comparison ? std::vector<std::string>{} : std::vector<std::string>{"rd", "uniform", "global", "random"};
+    // Each baseline's top-1 difference to RD on the same test images, with its paired standard
+    // error, so that a gap of a few images reads as the tie it is.
+    data::Metrics rd_metrics, rd_metrics_bn;
+    auto versus_rd = [](nlohmann::json& r, const std::string& key, const data::Metrics& rd, const data::Metrics& m) {
+      if (!rd.correct.defined()) return;
+      r[key + "_vs_rd_pt"] = 100 * (m.top1 - rd.top1);
+      r[key + "_vs_rd_se_pt"] = 100 * data::paired_top1_se(rd.correct, m.correct);
+    };
     for (const auto& m : compared) {
       auto a = allocate(m, states0, budget, &curves0);
       apply_allocation(engine, states0, a);
@@ -323,12 +331,18 @@ void register_prune_command(CLI::App& app) {
         oneshot_rd = a;
       }
       double measured = prune::logit_distortion(calib_logits(), ref_logits, copt.distortion);
-      nlohmann::json r{{"alloc", m}, {"top1", test.evaluate(engine).top1},
+      const auto metrics = test.evaluate(engine);
+      nlohmann::json r{{"alloc", m}, {"top1", metrics.top1},
                        {"sparsity", 1.0 - static_cast<double>(a.total_kept) / static_cast<double>(total)},
                        {"predicted_distortion", a.predicted_distortion}, {"measured_distortion", measured}};
+      if (m == "rd") rd_metrics = metrics;
+      else versus_rd(r, "top1", rd_metrics, metrics);
       if (recalibrate_batchnorm()) {
-        r["top1_bn_recalibrated"] = test.evaluate(engine).top1;
+        const auto bn = test.evaluate(engine);
+        r["top1_bn_recalibrated"] = bn.top1;
         r["measured_distortion_bn_recalibrated"] = prune::logit_distortion(calib_logits(), ref_logits, copt.distortion);
+        if (m == "rd") rd_metrics_bn = bn;
+        else versus_rd(r, "top1_bn_recalibrated", rd_metrics_bn, bn);
       }
       oneshot.push_back(std::move(r));
       restore(originals);
@@ -414,8 +428,14 @@ void register_prune_command(CLI::App& app) {
       fmt::print("  one-shot {:<8} test top-1 {:.2f}%  distortion {}measured {:.4g}", r["alloc"].get<std::string>(),
                  100 * r["top1"].get<double>(), predicted >= 0 ? fmt::format("predicted {:.4g}, ", predicted) : "",
                  r["measured_distortion"].get<double>());
+      if (r.contains("top1_vs_rd_pt"))
+        fmt::print("  (vs rd {:+.2f} +- {:.2f} pt)", r["top1_vs_rd_pt"].get<double>(), r["top1_vs_rd_se_pt"].get<double>());
       if (r.contains("top1_bn_recalibrated"))
-        fmt::print("  (BatchNorm recalibrated: {:.2f}%)", 100 * r["top1_bn_recalibrated"].get<double>());
+        fmt::print("  (BatchNorm recalibrated: {:.2f}%{})", 100 * r["top1_bn_recalibrated"].get<double>(),
+                   r.contains("top1_bn_recalibrated_vs_rd_pt")
+                       ? fmt::format(", vs rd {:+.2f} +- {:.2f} pt", r["top1_bn_recalibrated_vs_rd_pt"].get<double>(),
+                                     r["top1_bn_recalibrated_vs_rd_se_pt"].get<double>())
+                       : "");
       fmt::print("\n");
     }
   });

@@ -44,6 +44,10 @@ std::string curve_cache_key(exec::Engine& engine, const at::Tensor& calib, const
                             const RdCurveOptions& options) {
   Fnv1a f;
   f.str("nncompress rd curves v1");
+  // The graph, not only the weights: the same weights under another head (e.g. a Softmax
+  // appended for deployment) give curves on another scale.
+  for (const auto& node : engine.model().graph().node()) f.str(node.SerializeAsString());
+  for (const auto& out : engine.model().graph().output()) f.str(out.name());
   const auto& store = engine.weights();
   for (std::size_t i = 0; i < store.size(); ++i) {
     f.str(store.name(i));

@@ -72,6 +72,21 @@ TEST(RdCurve, DiskCacheRoundTripsAndKeyFollowsWeightsAndData) {
   auto curves = prune::compute_rd_curves(e, calib, layers, opt);
   const auto key = prune::curve_cache_key(e, calib, layers, opt);
   EXPECT_EQ(key, prune::curve_cache_key(e, calib, layers, opt));
+  {
+    // The same weights under another head (a Softmax appended, outputs on another scale).
+    auto with_softmax = model;
+    auto* g = with_softmax.mutable_graph();
+    const std::string out = g->output(0).name();
+    for (auto& n : *g->mutable_node())
+      for (auto& o : *n.mutable_output())
+        if (o == out) o = out + "_logits";
+    auto* sm = g->add_node();
+    sm->set_op_type("Softmax");
+    sm->add_input(out + "_logits");
+    sm->add_output(out);
+    exec::Engine es(with_softmax);
+    EXPECT_NE(key, prune::curve_cache_key(es, calib, layers, opt));
+  }
   auto dir = std::filesystem::temp_directory_path() / ("nnc_curve_cache_test_" + std::to_string(::getpid()));
   EXPECT_FALSE(prune::load_cached_curves(dir, key, layers).has_value());
   prune::save_cached_curves(dir, key, curves);

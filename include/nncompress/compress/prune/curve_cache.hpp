@@ -1,8 +1,8 @@
 #pragma once
 // On-disk cache of rate-distortion curves. The key hashes everything the curves depend on: the
-// pruned layers' names and current weights, every other weight the network reads, the
-// calibration inputs, the grid and the distortion measure, so a rerun on the same model and data
-// is instant and any change recomputes.
+// graph's nodes and outputs, the pruned layers' names and current weights, every other weight
+// the network reads, the calibration inputs, the grid and the distortion measure, so a rerun on
+// the same model and data is instant and any change recomputes.
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
