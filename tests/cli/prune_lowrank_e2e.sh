@@ -12,6 +12,14 @@ assert j["top1_after"] > 0.85, j["top1_after"]
 rd = [r for r in j["oneshot_comparison"] if r["alloc"] == "rd"][0]
 assert rd["predicted_distortion"] > 0 and rd["measured_distortion"] > 0
 assert "top1_bn_recalibrated" not in rd  # LeNet-5 has no BatchNorm
+# Every baseline: its top-1 difference to RD with the paired standard error over the test images.
+for r in j["oneshot_comparison"]:
+    if r["alloc"] == "rd":
+        assert "top1_vs_rd_pt" not in r, r
+        continue
+    assert abs(r["top1_vs_rd_pt"] - 100 * (r["top1"] - rd["top1"])) < 1e-9, r
+    assert 0 <= r["top1_vs_rd_se_pt"] < 5, r
+    assert r["alloc"] != "random" or r["top1_vs_rd_se_pt"] > 0, r  # random disagrees with RD on some images
 # Default --rd-passes 2: the second pass is measured and kept only if it lowers the distortion.
 log = j["rd_pass_log"][0]
 assert j["rd_passes"] == 2 and len(log) == 2, log
