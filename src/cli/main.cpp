@@ -4,11 +4,13 @@
 
 #include "cli/command.hpp"
 #include "nncompress/core/allocator.hpp"
+#include "nncompress/core/blas_threads.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/interrupt.hpp"
 
 int main(int argc, char** argv) {
   nnc::keep_freed_memory();  // large tensors are reused, not page-faulted in again (core/allocator.hpp)
+  nnc::single_threaded_blas();  // OpenBLAS's thread pool fights LibTorch's OpenMP threads (core/blas_threads.hpp)
   CLI::App app{"nncompress: compress trained ONNX networks and prove what accuracy they keep"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "nncompress 0.1.0");

@@ -18,6 +18,7 @@
 #include "exec/onednn.hpp"
 #include "exec/plan.hpp"
 #include "nncompress/core/allocator.hpp"
+#include "nncompress/core/blas_threads.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
@@ -339,6 +340,7 @@ std::vector<at::Tensor> Engine::Impl::execute(const std::vector<Step>& plan, con
 
 Engine::Engine(onnx::ModelProto model, EngineOptions options) : impl_(std::make_unique<Impl>()) {
   keep_freed_memory();  // every run reuses the last run's activation memory instead of faulting it in again
+  single_threaded_blas();  // training's matrix products: OpenBLAS's pool fights the OpenMP threads
   impl_->model = std::move(model);
   impl_->options = options;
   const char* env = std::getenv("NNC_ONEDNN");

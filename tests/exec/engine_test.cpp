@@ -1,6 +1,8 @@
+#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "nncompress/core/blas_threads.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -352,4 +354,17 @@ TEST(Engine, ProfileTimesEveryStepAndNamesFusedNodes) {
   // Profiling leaves normal runs untouched.
   auto x = torch::randn({3, 2, 6, 6});
   EXPECT_LT((e.run_single(x) - reference(e.weights(), x)).abs().max().item<float>(), 1e-4);
+}
+
+// An engine sets OpenBLAS (which the project requires: reference BLAS is ~30x slower) to the
+// calling thread, so training's matrix products do not fight the OpenMP threads for the cores.
+TEST(Engine, BlasRunsOnTheCallingThread) {
+  exec::Engine e(residual_model());
+  using GetThreads = int (*)();
+  auto get = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  ASSERT_NE(get, nullptr) << "LibTorch is not running on OpenBLAS";
+  const char* env = std::getenv("NNC_BLAS_THREADS");
+  const int expected = env != nullptr && std::atoi(env) > 0 ? std::atoi(env) : 1;
+  EXPECT_EQ(nnc::single_threaded_blas(), expected);
+  EXPECT_EQ(get(), expected);
 }
