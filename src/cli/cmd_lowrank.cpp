@@ -99,19 +99,20 @@ void register_lowrank_command(CLI::App& app) {
     }
     const int64_t total = kind == lowrank::BudgetKind::kParams ? total_params : total_units;
     const int64_t cap = static_cast<int64_t>(o.keep * static_cast<double>(total));
-    // What the decomposed layers may use: the cap minus the cost of the layers left dense.
-    auto available = [&] { return cap - (total - problem.dense_cost()); };
+    // The cost of the layers left dense, and what the decomposed layers may use: the cap minus it.
+    auto fixed = [&] { return total - problem.dense_cost(); };
+    auto available = [&] { return cap - fixed(); };
     int64_t budget = 0;
     auto fit_budget = [&] {
       budget = available();
       NNC_CHECK(budget > 0, "--keep {}: the {} {} of layers that cannot be decomposed already exceed the budget of {}",
-                o.keep, total - problem.dense_cost(), lowrank::budget_unit(kind), cap);
+                o.keep, fixed(), lowrank::budget_unit(kind), cap);
+      NNC_CHECK(budget >= problem.min_cost(),
+                "--keep {}: below what rank 1 in every decomposable layer needs ({:.3f} of the model's {})", o.keep,
+                static_cast<double>(fixed() + problem.min_cost()) / static_cast<double>(total),
+                lowrank::budget_unit(kind));
     };
     fit_budget();
-    NNC_CHECK(budget >= problem.min_cost(),
-              "--keep {}: below what rank 1 in every decomposable layer needs ({:.3f} of the model's {})", o.keep,
-              static_cast<double>(total - problem.dense_cost() + problem.min_cost()) / static_cast<double>(total),
-              lowrank::budget_unit(kind));
     auto t_alloc = std::chrono::steady_clock::now();
     auto alloc = problem.alds(budget);
     const double alloc_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_alloc).count();
@@ -205,12 +206,10 @@ void register_lowrank_command(CLI::App& app) {
     auto container = store::pack_model(factored, {});
     if (!o.nnc.empty()) write_file_atomic(o.nnc, container, o.model);
     const int64_t params_after = lowrank::total_initializer_elements(factored);
-    int64_t flops_after = 0, blocked_after = 0;
-    for (std::size_t i = 0; i < problem.layers().size(); ++i) {
-      const auto& l = problem.layers()[i];
-      const auto& c = alloc.layers[i];
-      flops_after += c.factored ? c.flops : l.flops();
-      blocked_after += c.factored ? c.blocked_flops : lowrank::dense_blocked_macs(l, problem.simd_block());
+    int64_t flops_after = 0, blocked_after = 0;  // every layer's choice, dense ones at their dense cost
+    for (const auto& c : alloc.layers) {
+      flops_after += c.flops;
+      blocked_after += c.blocked_flops;
     }
     nlohmann::json layers = nlohmann::json::array();
     for (std::size_t i = 0; i < problem.layers().size(); ++i) {
@@ -245,9 +244,8 @@ void register_lowrank_command(CLI::App& app) {
     if (!o.report.empty()) {
       // Error vs budget: ALDS and plain SVD at budgets around the chosen one (allocation only).
       std::vector<lowrank::BudgetPoint> sweep;
-      const int64_t fixed = total - problem.dense_cost();  // cost of the layers left dense
       for (double keep : {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}) {
-        const auto b = static_cast<int64_t>(keep * static_cast<double>(total)) - fixed;
+        const auto b = static_cast<int64_t>(keep * static_cast<double>(total)) - fixed();
         if (b <= 0 || interrupted()) continue;
         sweep.push_back({keep, keep == o.keep ? alloc.max_error : problem.alds(b).max_error, problem.plain_svd(b).max_error});
       }

@@ -7,6 +7,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <climits>
+#include <optional>
 #include <set>
 
 #include "nncompress/core/error.hpp"
@@ -117,38 +118,32 @@ namespace {
 
 // IR versions below 4 require every initializer to be listed as a graph input too. Initializers
 // that compression added (factors, codebooks, folded biases) get their input entry here.
-bool initializer_inputs_missing(const onnx::ModelProto& model) {
-  if (!model.has_ir_version() || model.ir_version() >= 4) return false;
+void list_initializers_as_inputs(onnx::GraphProto& g) {
   std::set<std::string> inputs;
-  for (const auto& i : model.graph().input()) inputs.insert(i.name());
-  for (const auto& t : model.graph().initializer())
-    if (!inputs.count(t.name())) return true;
-  return false;
-}
-
-onnx::ModelProto list_initializers_as_inputs(onnx::ModelProto model) {
-  auto* g = model.mutable_graph();
-  std::set<std::string> inputs;
-  for (const auto& i : g->input()) inputs.insert(i.name());
-  for (const auto& t : g->initializer()) {
+  for (const auto& i : g.input()) inputs.insert(i.name());
+  for (const auto& t : g.initializer()) {
     if (inputs.count(t.name())) continue;
-    auto* vi = g->add_input();
+    auto* vi = g.add_input();
     vi->set_name(t.name());
     auto* type = vi->mutable_type()->mutable_tensor_type();
     type->set_elem_type(t.data_type());
     auto* shape = type->mutable_shape();
     for (auto d : t.dims()) shape->add_dim()->set_dim_value(d);
   }
-  return model;
 }
 
 }  // namespace
 
 void save_model(const onnx::ModelProto& model, const fs::path& path, const fs::path& protect) {
-  if (initializer_inputs_missing(model)) return save_model(list_initializers_as_inputs(model), path, protect);
-  check_model(model, path.string());
+  std::optional<onnx::ModelProto> listed;  // a copy only for IR < 4 models
+  if (model.has_ir_version() && model.ir_version() < 4) {
+    listed = model;
+    list_initializers_as_inputs(*listed->mutable_graph());
+  }
+  const onnx::ModelProto& out = listed ? *listed : model;
+  check_model(out, path.string());
   std::string bytes;
-  NNC_CHECK_CODE(model.SerializeToString(&bytes), kIo, "{}: cannot serialise model", path.string());
+  NNC_CHECK_CODE(out.SerializeToString(&bytes), kIo, "{}: cannot serialise model", path.string());
   write_file_atomic(path, std::string_view(bytes), protect);
 }
 

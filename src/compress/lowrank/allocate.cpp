@@ -87,10 +87,6 @@ int64_t AldsProblem::dense_cost(const Layer& l) const {
   return 0;
 }
 
-int64_t AldsProblem::cost(const LayerChoice& c) const {
-  return kind_ == BudgetKind::kParams ? c.params : kind_ == BudgetKind::kFlops ? c.flops : c.blocked_flops;
-}
-
 int64_t AldsProblem::cost(const Allocation& a) const {
   return kind_ == BudgetKind::kParams ? a.params : kind_ == BudgetKind::kFlops ? a.flops : a.blocked_flops;
 }
@@ -163,16 +159,15 @@ void AldsProblem::check_budget(int64_t budget) const {
 }
 
 Allocation AldsProblem::fit_budget(const std::vector<int64_t>& ks, int64_t budget) {
-  auto total = [&](const Allocation& a) { return cost(a); };
   Allocation best = at_error(ks, 0.0);
-  if (total(best) <= budget) return best;
+  if (cost(best) <= budget) return best;
   Allocation hi_alloc = at_error(ks, 1.0);
-  if (total(hi_alloc) > budget) return hi_alloc;  // infeasible for these ks (caller compares)
+  if (cost(hi_alloc) > budget) return hi_alloc;  // infeasible for these ks (caller compares)
   double lo = 0.0, hi = 1.0;
   for (int it = 0; it < 60 && hi - lo > 1e-9; ++it) {
     double mid = 0.5 * (lo + hi);
     auto a = at_error(ks, mid);
-    if (total(a) <= budget) {
+    if (cost(a) <= budget) {
       hi = mid;
       hi_alloc = std::move(a);
     } else {
@@ -184,11 +179,10 @@ Allocation AldsProblem::fit_budget(const std::vector<int64_t>& ks, int64_t budge
 
 Allocation AldsProblem::alds(int64_t budget, int iterations, int random_restarts, uint64_t seed) {
   check_budget(budget);
-  auto total = [&](const Allocation& a) { return cost(a); };
   auto better = [&](const Allocation& a, const Allocation& b) {
-    bool fa = total(a) <= budget, fb = total(b) <= budget;
+    bool fa = cost(a) <= budget, fb = cost(b) <= budget;
     if (fa != fb) return fa;
-    return a.max_error < b.max_error || (a.max_error == b.max_error && total(a) < total(b));
+    return a.max_error < b.max_error || (a.max_error == b.max_error && cost(a) < cost(b));
   };
   std::mt19937_64 rng(seed);
   std::vector<std::vector<int64_t>> starts;
@@ -259,14 +253,13 @@ Allocation AldsProblem::bisect_rule(const char* method, int64_t budget, RankOf r
       choices.push_back(layers_[i].decomposable() ? choose(i, 1, rank_of(i, t)) : choose(i, 1, 0));
     return finish(method, std::move(choices));
   };
-  auto total = [&](const Allocation& a) { return cost(a); };
   Allocation best = at(0.0);
   double lo = 0.0, hi = 1.0;
-  if (total(at(1.0)) <= budget) return at(1.0);
+  if (cost(at(1.0)) <= budget) return at(1.0);
   for (int it = 0; it < 50; ++it) {
     double mid = 0.5 * (lo + hi);
     auto a = at(mid);
-    if (total(a) <= budget) {
+    if (cost(a) <= budget) {
       lo = mid;
       best = std::move(a);
     } else {

@@ -46,9 +46,8 @@ class AldsProblem {
   const std::vector<Layer>& layers() const { return layers_; }
   BudgetKind kind() const { return kind_; }
   int64_t simd_block() const { return block_; }
-  // Budget units of a layer as it is (decomposable or not), of a choice, of an allocation.
+  // Budget units of a layer as it is (decomposable or not), and of an allocation.
   int64_t dense_cost(const Layer& layer) const;
-  int64_t cost(const LayerChoice& c) const;
   int64_t cost(const Allocation& a) const;
   // Cost units (params or FLOPs) of the decomposable layers as they are.
   int64_t dense_cost() const;
