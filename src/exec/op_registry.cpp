@@ -114,6 +114,8 @@ const OpRegistry& default_registry() {
     register_pool_ops(r);
     register_norm_ops(r);
     register_shape_ops(r);
+    register_recurrent_ops(r);
+    register_resize_ops(r);
     return r;
   }();
   return registry;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/weight_inputs.hpp"
 
 namespace nnc::prune {
 
@@ -12,15 +13,21 @@ std::vector<PrunableLayer> prunable_layers(const onnx::ModelProto& model) {
   std::vector<PrunableLayer> out;
   const auto& g = model.graph();
   for (const auto& n : g.node()) {
-    if ((n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul") || n.input_size() < 2) continue;
-    const auto* w = onnxio::find_initializer(g, n.input(1));
-    if (!w || w->data_type() != onnx::TensorProto::FLOAT) continue;
-    bool seen = false;
-    for (const auto& l : out) seen = seen || l.weight == n.input(1);
-    if (seen) continue;
-    int64_t params = 1;
-    for (auto d : w->dims()) params *= d;
-    out.push_back({onnxio::node_label(n), n.input(1), params});
+    const auto inputs = onnxio::weight_inputs(n).weights;
+    for (int i : inputs) {
+      if (i >= n.input_size() || n.input(i).empty()) continue;
+      const auto* w = onnxio::find_initializer(g, n.input(i));
+      if (!w || w->data_type() != onnx::TensorProto::FLOAT) continue;
+      bool seen = false;
+      for (const auto& l : out) seen = seen || l.weight == n.input(i);
+      if (seen) continue;
+      int64_t params = 1;
+      for (auto d : w->dims()) params *= d;
+      // A recurrent node has two weights (input W, recurrent R): each is its own layer.
+      std::string label = onnxio::node_label(n);
+      if (inputs.size() > 1) label += i == 1 ? " W" : " R";
+      out.push_back({label, n.input(i), params});
+    }
   }
   return out;
 }

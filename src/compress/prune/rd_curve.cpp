@@ -63,7 +63,7 @@ double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, D
 }
 
 RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurveOptions& options) {
-  NNC_CHECK(!layers.empty(), "model has no prunable layers (Conv/Gemm/MatMul with an initializer weight)");
+  NNC_CHECK(!layers.empty(), "model has no prunable layers (Conv/ConvTranspose/Gemm/MatMul/LSTM/GRU/RNN with an initializer weight)");
   RdCurves curves;
   curves.layers = layers;
   curves.grid = options.grid.empty() ? default_grid() : options.grid;

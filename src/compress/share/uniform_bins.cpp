@@ -6,6 +6,7 @@
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
+#include "nncompress/onnx/weight_inputs.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 
 namespace nnc::share {
@@ -44,11 +45,15 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases) {
     s.values.insert(s.values.end(), v.begin(), v.end());
   };
   for (const auto& n : g.node()) {
-    if (n.op_type() != "Conv" && n.op_type() != "Gemm" && n.op_type() != "MatMul") continue;
-    if (n.input_size() > 1) add(n.input(1));
-    if (share_biases && n.input_size() > 2 && !n.input(2).empty()) add(n.input(2));
+    const auto io = onnxio::weight_inputs(n);
+    for (int i : io.weights)
+      if (i < n.input_size() && !n.input(i).empty()) add(n.input(i));
+    if (share_biases)
+      for (int i : io.biases)
+        if (i < n.input_size() && !n.input(i).empty()) add(n.input(i));
   }
-  NNC_CHECK(!s.values.empty(), "model has nothing to share (no Conv/Gemm/MatMul with an initializer weight)");
+  NNC_CHECK(!s.values.empty(),
+            "model has nothing to share (no Conv/ConvTranspose/Gemm/MatMul/LSTM/GRU/RNN with an initializer weight)");
   s.offsets.push_back(s.values.size());
   auto [lo, hi] = std::minmax_element(s.values.begin(), s.values.end());
   s.min = *lo;

@@ -1,5 +1,7 @@
 // Conv (opset 1+): 1-D/2-D/3-D, groups (depthwise), dilations, strides, explicit and auto pads.
+// ConvTranspose (opset 1+): the same, plus output_padding and output_shape.
 #include <ATen/ATen.h>
+#include <fmt/ranges.h>
 #include <c10/core/InferenceMode.h>
 
 #include <memory>
@@ -53,8 +55,132 @@ OpFn build_conv(const NodeInfo& n) {
   };
 }
 
+// Per spatial axis: pads (begin, end) and the extra zeros output_padding appends.
+struct TransposedGeometry {
+  std::vector<int64_t> strides, dilations, pad_begin, pad_end, output_padding;
+};
+
+struct TransposedAttrs {
+  std::string auto_pad;
+  std::vector<int64_t> strides, dilations, pads, output_padding, output_shape;
+};
+
+TransposedGeometry resolve_transposed(const TransposedAttrs& a, c10::IntArrayRef input_spatial,
+                                      c10::IntArrayRef kernel, const std::string& label) {
+  const std::size_t n = input_spatial.size();
+  auto per_axis = [&](const std::vector<int64_t>& v, int64_t fallback, const char* what) {
+    if (v.empty()) return std::vector<int64_t>(n, fallback);
+    NNC_CHECK_CODE(v.size() == n, kShape, "{}: {} has {} values for {} spatial axes", label, what, v.size(), n);
+    return v;
+  };
+  TransposedGeometry g;
+  g.strides = per_axis(a.strides, 1, "strides");
+  g.dilations = per_axis(a.dilations, 1, "dilations");
+  g.output_padding = per_axis(a.output_padding, 0, "output_padding");
+  g.pad_begin.assign(n, 0);
+  g.pad_end.assign(n, 0);
+  std::vector<int64_t> wanted;  // output spatial sizes that determine the pads
+  if (!a.output_shape.empty()) {
+    wanted = a.output_shape.size() == n + 2 ? std::vector<int64_t>(a.output_shape.begin() + 2, a.output_shape.end())
+                                            : a.output_shape;
+    NNC_CHECK_CODE(wanted.size() == n, kShape, "{}: output_shape has {} values for {} spatial axes", label,
+                   a.output_shape.size(), n);
+  } else if (a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER") {
+    for (std::size_t i = 0; i < n; ++i) wanted.push_back(input_spatial[i] * g.strides[i]);
+  }
+  for (std::size_t i = 0; i < n; ++i) {
+    const int64_t full = g.strides[i] * (input_spatial[i] - 1) + g.output_padding[i] +
+                         (kernel[i] - 1) * g.dilations[i] + 1;
+    if (!wanted.empty()) {
+      // Floor division as in the ONNX reference: a negative total (output larger than the
+      // positions the kernel reaches) appends the missing zeros at the end.
+      const int64_t total = full - wanted[i];
+      const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+      if (a.auto_pad == "SAME_UPPER") {
+        g.pad_begin[i] = half;
+        g.pad_end[i] = total - half;
+      } else {
+        g.pad_begin[i] = total - half;
+        g.pad_end[i] = half;
+      }
+    } else if (a.auto_pad != "VALID" && !a.pads.empty()) {
+      NNC_CHECK_CODE(a.pads.size() == 2 * n, kShape, "{}: pads has {} values for {} spatial axes", label,
+                     a.pads.size(), n);
+      g.pad_begin[i] = a.pads[i];
+      g.pad_end[i] = a.pads[i + n];
+    }
+    NNC_CHECK_CODE(full - g.pad_begin[i] - g.pad_end[i] > 0, kShape,
+                   "{}: output axis {} would be empty (pads {} + {} for {} positions)", label, i, g.pad_begin[i],
+                   g.pad_end[i], full);
+  }
+  return g;
+}
+
+OpFn build_conv_transpose(const NodeInfo& n) {
+  n.expect_attrs({"auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads",
+                  "strides"});
+  TransposedAttrs a;
+  a.auto_pad = n.attr_string("auto_pad", "NOTSET");
+  if (a.auto_pad != "NOTSET" && a.auto_pad != "VALID" && a.auto_pad != "SAME_UPPER" && a.auto_pad != "SAME_LOWER")
+    n.unsupported("auto_pad '" + a.auto_pad + "'");
+  a.strides = n.attr_ints("strides");
+  a.dilations = n.attr_ints("dilations");
+  a.pads = n.attr_ints("pads");
+  a.output_padding = n.attr_ints("output_padding");
+  a.output_shape = n.attr_ints("output_shape");
+  const std::vector<int64_t> kernel_attr = n.attr_ints("kernel_shape");
+  const int64_t groups = n.attr_int("group", 1);
+  if (groups < 1) n.unsupported("group < 1");
+  const std::string label = n.label();
+  return [a, kernel_attr, groups, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const at::Tensor x = onednn::dense(in[0]);
+    const at::Tensor& w = in[1];
+    const at::Tensor b = in.size() > 2 ? in[2] : at::Tensor();
+    const int64_t spatial = x.dim() - 2;
+    NNC_CHECK_CODE(spatial >= 1 && spatial <= 3 && w.dim() == x.dim(), kShape,
+                   "{}: input rank {} and weight rank {} do not form a 1-D/2-D/3-D transposed convolution", label,
+                   x.dim(), w.dim());
+    NNC_CHECK_CODE(x.size(1) == w.size(0), kShape, "{}: input has {} channels but the weight expects {}", label,
+                   x.size(1), w.size(0));
+    NNC_CHECK_CODE(w.size(0) % groups == 0, kShape, "{}: {} input channels do not split into {} groups", label,
+                   w.size(0), groups);
+    c10::IntArrayRef kernel = w.sizes().slice(2);
+    if (!kernel_attr.empty())
+      NNC_CHECK_CODE(kernel_attr == kernel.vec(), kShape, "{}: kernel_shape {} does not match the weight", label,
+                     fmt::join(kernel_attr, "x"));
+    auto g = resolve_transposed(a, x.sizes().slice(2), kernel, label);
+    // Without padding the result spans s*(in-1) + (k-1)*d + 1 positions per axis; output_padding
+    // appends zeros (plus bias) at the end, then pads are cut from both sides.
+    const std::vector<int64_t> zeros(spatial, 0);
+    at::Tensor y = at::convolution(x, w, at::Tensor(), g.strides, zeros, g.dilations, true, zeros, groups);
+    for (int64_t i = 0; i < spatial; ++i) {
+      const int64_t dim = 2 + i;
+      const int64_t begin = g.pad_begin[i], end = g.pad_end[i] - g.output_padding[i];
+      if (begin < 0 || end < 0) {
+        std::vector<int64_t> spec(2 * static_cast<std::size_t>(x.dim()), 0);  // last axis first
+        const std::size_t at_axis = 2 * static_cast<std::size_t>(x.dim() - 1 - dim);
+        spec[at_axis] = std::max<int64_t>(-begin, 0);
+        spec[at_axis + 1] = std::max<int64_t>(-end, 0);
+        y = at::constant_pad_nd(y, spec, 0.0);
+      }
+      const int64_t from = std::max<int64_t>(begin, 0);
+      const int64_t length = y.size(dim) - from - std::max<int64_t>(end, 0);
+      if (from != 0 || length != y.size(dim)) y = y.narrow(dim, from, length);
+    }
+    if (b.defined()) {
+      std::vector<int64_t> shape(x.dim(), 1);
+      shape[1] = -1;
+      y = y + b.reshape(shape);
+    }
+    out[0] = y.contiguous();
+  };
+}
+
 }  // namespace
 
-void register_conv_ops(OpRegistry& r) { r.add("Conv", build_conv, 1, INT_MAX, {.onednn = true}); }
+void register_conv_ops(OpRegistry& r) {
+  r.add("Conv", build_conv, 1, INT_MAX, {.onednn = true});
+  r.add("ConvTranspose", build_conv_transpose);
+}
 
 }  // namespace nnc::exec

@@ -4,12 +4,14 @@
 
 namespace nnc::exec {
 
-void register_conv_ops(OpRegistry& r);         // Conv
+void register_conv_ops(OpRegistry& r);         // Conv, ConvTranspose
 void register_gemm_ops(OpRegistry& r);         // Gemm, MatMul
 void register_elementwise_ops(OpRegistry& r);  // Add Sub Mul Div, activations (PRelu, Selu, Softplus...), Clip, Identity, Dropout
 void register_pool_ops(OpRegistry& r);         // MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool
 void register_norm_ops(OpRegistry& r);         // BatchNormalization, LayerNormalization, InstanceNormalization, Softmax, LogSoftmax
 void register_shape_ops(OpRegistry& r);        // Flatten Reshape Transpose Concat Squeeze Unsqueeze Pad
-                                               // Shape Gather ConstantOfShape Cast Constant ...
+                                               // Shape Gather ConstantOfShape Cast Constant Einsum Reduce* ...
+void register_recurrent_ops(OpRegistry& r);    // LSTM, GRU, RNN
+void register_resize_ops(OpRegistry& r);       // Resize, Upsample
 
 }  // namespace nnc::exec

@@ -1,6 +1,6 @@
 // Shape manipulation and the shape sub-graph operators exporters emit: Flatten, Reshape,
 // Transpose, Concat, Split, Squeeze, Unsqueeze, Pad, Shape, Gather, ConstantOfShape, Constant,
-// Slice, Expand, Range, Tile, ReduceMean/ReduceSum/ReduceMax.
+// Slice, Expand, Range, Tile, Einsum, the Reduce* family.
 #include <ATen/ATen.h>
 
 #include "exec/ops/ops.hpp"
@@ -305,7 +305,7 @@ OpFn build_tile(const NodeInfo& n) {
   };
 }
 
-enum class Reduce { kMean, kSum, kMax, kMin };
+enum class Reduce { kMean, kSum, kMax, kMin, kL1, kL2, kSumSquare, kLogSum, kLogSumExp, kProd };
 
 OpFn build_reduce(const NodeInfo& n, Reduce kind, int axes_input_since) {
   n.expect_attrs({"axes", "keepdims", "noop_with_empty_axes"});
@@ -329,7 +329,28 @@ OpFn build_reduce(const NodeInfo& n, Reduce kind, int axes_input_since) {
       case Reduce::kSum: out[0] = at::sum(in[0], dims, keep); break;
       case Reduce::kMax: out[0] = at::amax(in[0], dims, keep); break;
       case Reduce::kMin: out[0] = at::amin(in[0], dims, keep); break;
+      case Reduce::kL1: out[0] = at::sum(at::abs(in[0]), dims, keep); break;
+      case Reduce::kL2: out[0] = at::sqrt(at::sum(in[0] * in[0], dims, keep)); break;
+      case Reduce::kSumSquare: out[0] = at::sum(in[0] * in[0], dims, keep); break;
+      case Reduce::kLogSum: out[0] = at::log(at::sum(in[0], dims, keep)); break;
+      case Reduce::kLogSumExp: out[0] = at::logsumexp(in[0], dims, keep); break;
+      case Reduce::kProd: {
+        std::sort(dims.rbegin(), dims.rend());  // highest first: removing it keeps the others valid
+        at::Tensor y = in[0];
+        for (auto d : dims) y = at::prod(y, d, keep);
+        out[0] = y;
+        break;
+      }
     }
+  };
+}
+
+OpFn build_einsum(const NodeInfo& n) {
+  n.expect_attrs({"equation"});
+  std::string equation = n.attr_string("equation", "");
+  if (equation.empty()) n.unsupported("empty equation");
+  return [equation](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::einsum(equation, std::vector<at::Tensor>(in.begin(), in.end()));
   };
 }
 
@@ -356,6 +377,13 @@ void register_shape_ops(OpRegistry& r) {
   r.add("ReduceSum", [](const NodeInfo& n) { return build_reduce(n, Reduce::kSum, 13); });
   r.add("ReduceMax", [](const NodeInfo& n) { return build_reduce(n, Reduce::kMax, 18); });
   r.add("ReduceMin", [](const NodeInfo& n) { return build_reduce(n, Reduce::kMin, 18); });
+  r.add("ReduceL1", [](const NodeInfo& n) { return build_reduce(n, Reduce::kL1, 18); });
+  r.add("ReduceL2", [](const NodeInfo& n) { return build_reduce(n, Reduce::kL2, 18); });
+  r.add("ReduceSumSquare", [](const NodeInfo& n) { return build_reduce(n, Reduce::kSumSquare, 18); });
+  r.add("ReduceLogSum", [](const NodeInfo& n) { return build_reduce(n, Reduce::kLogSum, 18); });
+  r.add("ReduceLogSumExp", [](const NodeInfo& n) { return build_reduce(n, Reduce::kLogSumExp, 18); });
+  r.add("ReduceProd", [](const NodeInfo& n) { return build_reduce(n, Reduce::kProd, 18); });
+  r.add("Einsum", build_einsum, 12);
 }
 
 }  // namespace nnc::exec

@@ -1,6 +1,6 @@
 #pragma once
 // Magnitude pruning primitives: which weights a layer loses when a fraction of it is pruned,
-// and the prunable layers of a model (every Conv/Gemm/MatMul weight initializer).
+// and the prunable layers of a model (every weight initializer onnxio::weight_inputs names).
 #include <ATen/core/Tensor.h>
 #include <onnx/onnx_pb.h>
 
@@ -16,7 +16,8 @@ struct PrunableLayer {
   int64_t params = 0;
 };
 
-// Conv/Gemm/MatMul nodes whose weight (input 1) is a float initializer, in graph order.
+// Weights (onnxio::weight_inputs) that are float initializers, in graph order; a recurrent node
+// gives two layers (W and R).
 std::vector<PrunableLayer> prunable_layers(const onnx::ModelProto& model);
 
 // Keep-mask (1 = kept) that prunes round(fraction * numel) weights of smallest magnitude.
