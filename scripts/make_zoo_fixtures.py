@@ -16,6 +16,15 @@ Writes tests/fixtures/zoo/<name>.onnx (1x28x28 inputs, 10 classes, fixed seeds, 
   opset18_se        squeeze-excitation conv net as PyTorch 2.x exports it at opset 18 (this
                     PyTorch stops at 17: exported at 17, then ReduceMean's axes attribute is
                     rewritten as the input opset 18 requires)
+Operators beyond the foundation's list, each with <name>_in.npy (3 images) and <name>_out.npy
+(PyTorch's logits for them):
+  lstm_rows         LSTM over the 28 image rows (batch_first), last step -> Linear (opset 13)
+  gru_bi2           two-layer bidirectional GRU (opset 11)
+  rnn_relu          Elman RNN with ReLU, final state -> Linear (opset 9)
+  resize_deconv     BatchNorm conv, bilinear downsampling and nearest upsampling (Resize),
+                    ConvTranspose, max pooling, F.normalize (ReduceL2) (opset 13)
+  upsample_op9      nearest Upsample (opset 9) and a ConvTranspose with padding and output_padding
+  einsum_cubic      bicubic Resize (align_corners) and an Einsum classifier head (opset 12)
 """
 import os
 import torch
@@ -97,6 +106,75 @@ class AvgNet(nn.Module):
         return self.fc(self.drop(F.adaptive_avg_pool2d(x, (1, 1)).flatten(1)))
 
 
+class LstmRows(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.fc = nn.LSTM(28, 32, batch_first=True), nn.Linear(32, 10)
+
+    def forward(self, x):
+        y, _ = self.rnn(x.view(x.size(0), 28, 28))
+        return self.fc(y[:, -1])
+
+
+class GruBi2(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(28, 16, num_layers=2, batch_first=True, bidirectional=True)
+        self.fc = nn.Linear(32, 10)
+
+    def forward(self, x):
+        y, _ = self.rnn(x.squeeze(1))
+        return self.fc(y[:, -1])
+
+
+class RnnRelu(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn, self.fc = nn.RNN(28, 24, nonlinearity="relu"), nn.Linear(24, 10)
+
+    def forward(self, x):
+        _, h = self.rnn(x.squeeze(1).transpose(0, 1) * 0.5)
+        return self.fc(h[0])
+
+
+class ResizeDeconv(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c, self.bn = nn.Conv2d(1, 16, 3, 2, 1), nn.BatchNorm2d(16)
+        self.c2, self.d = nn.Conv2d(16, 16, 3, 1, 1), nn.ConvTranspose2d(16, 8, 2, 2)
+        self.fc = nn.Linear(8 * 7 * 7, 10)
+
+    def forward(self, x):
+        y = F.relu(self.bn(self.c(x)))  # 14 x 14
+        y = F.interpolate(y, scale_factor=0.5, mode="bilinear", align_corners=False)  # 7 x 7
+        y = F.interpolate(F.relu(self.c2(y)), scale_factor=2, mode="nearest")  # 14 x 14
+        y = F.max_pool2d(F.relu(self.d(y)), 4)  # 28 -> 7
+        return self.fc(F.normalize(y.flatten(1), dim=1) * 10)
+
+
+class UpsampleOp9(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(1, 8, 3, 2, 1)
+        self.d = nn.ConvTranspose2d(8, 4, 3, stride=2, padding=1, output_padding=1)
+        self.fc = nn.Linear(4 * 28 * 28, 10)
+
+    def forward(self, x):
+        y = F.interpolate(F.relu(self.c(x)), scale_factor=2, mode="nearest")  # 28 x 28
+        return self.fc(F.relu(self.d(F.max_pool2d(y, 2))).flatten(1))
+
+
+class EinsumCubic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(1, 4, 3, 2, 1)
+        self.w = nn.Parameter(torch.randn(4 * 20 * 20, 10) * 0.05)
+
+    def forward(self, x):
+        y = F.interpolate(F.relu(self.c(x)), size=(20, 20), mode="bicubic", align_corners=True)
+        return torch.einsum("bi,io->bo", y.flatten(1), self.w)
+
+
 def to_opset18(path):
     import numpy as np
     import onnx
@@ -114,10 +192,15 @@ def to_opset18(path):
     onnx.save(m, path)
 
 
-def export(name, model, batch, opset, dynamic, shape=(1, 28, 28), **export_kw):
+def export(name, model, batch, opset, dynamic, shape=(1, 28, 28), reference=False, **export_kw):
     torch.manual_seed(0)
     model.eval()
     x = torch.randn(batch, *shape)
+    if reference:
+        import numpy as np
+        with torch.no_grad():
+            np.save(os.path.join(OUT, name + "_in.npy"), x.numpy())
+            np.save(os.path.join(OUT, name + "_out.npy"), model(x).numpy())
     kw = {"dynamic_axes": {"input": {0: "N"}, "logits": {0: "N"}}} if dynamic else {}
     torch.onnx.export(model, x, os.path.join(OUT, name + ".onnx"), opset_version=opset, input_names=["input"],
                       output_names=["logits"], **kw, **export_kw)
@@ -135,3 +218,12 @@ if __name__ == "__main__":
     export("ir3_op7", AvgNet(), 2, 7, dynamic=True)
     export("opset18_se", SeNet(), 2, 17, dynamic=True)
     to_opset18(os.path.join(OUT, "opset18_se.onnx"))
+    for name, model, opset in [("lstm_rows", LstmRows(), 13), ("gru_bi2", GruBi2(), 11), ("rnn_relu", RnnRelu(), 9),
+                               ("resize_deconv", ResizeDeconv(), 13), ("upsample_op9", UpsampleOp9(), 9),
+                               ("einsum_cubic", EinsumCubic(), 12)]:
+        torch.manual_seed(1)
+        model.eval()
+        if isinstance(model, ResizeDeconv):  # BatchNorm statistics that are not the identity
+            model.bn.running_mean.uniform_(-0.5, 0.5)
+            model.bn.running_var.uniform_(0.5, 2.0)
+        export(name, model, 3, opset, dynamic=True, reference=True)

@@ -1,0 +1,56 @@
+# Models with operators beyond the foundation's list (scripts/make_zoo_fixtures.py: LSTM, GRU,
+# RNN, Resize/Upsample, ConvTranspose, Einsum, ReduceL2): ONNX Runtime gives PyTorch's logits
+# on the fixtures, so do we (`nncompress run`); weight sharing puts the recurrent and transposed
+# weights into its one codebook and pruning sparsifies them, and ONNX Runtime measures the
+# top-1 we measured on what both write.
+source "$(dirname "$0")/lib.sh"
+[ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ] || die "ONNX Runtime is not installed (bash scripts/setup.sh installs it)"
+Z="$ROOT/tests/fixtures/zoo"
+D=(--mean 0.2860 --std 0.3530 -q)
+ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 | $PY -c "import json,sys; print(json.load(sys.stdin)['top1'])"; }
+
+for f in lstm_rows gru_bi2 rnn_relu resize_deconv upsample_op9 einsum_cubic; do
+  node "$ROOT/tools/ort/ort_run.js" "$Z/$f.onnx" "$Z/${f}_in.npy" "$WORK/$f.ort.npy"
+  "$NNC" run "$Z/$f.onnx" --input "$Z/${f}_in.npy" --output-dir "$WORK/$f.ours" -q
+  $PY - "$Z/${f}_out.npy" "$WORK/$f.ort.npy" "$WORK/$f.ours/output_0.pb" <<'PYEOF' || die "$f: logits differ"
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+ref, ort = np.load(sys.argv[1]), np.load(sys.argv[2])
+t = onnx.TensorProto(); t.ParseFromString(open(sys.argv[3], "rb").read()); ours = numpy_helper.to_array(t)
+d_ort, d_ours = np.abs(ort - ref).max(), np.abs(ours - ref).max()
+print(sys.argv[1], "max abs diff: ONNX Runtime", d_ort, "nncompress", d_ours)
+sys.exit(0 if d_ort <= 1e-4 and d_ours <= 1e-4 else 1)
+PYEOF
+done
+
+# Weight sharing: the LSTM's W (4x32x28) and R (4x32x32) join the Linear weight in the codebook.
+"$NNC" share "$Z/lstm_rows.onnx" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 10 --max-drop 50 \
+  -o "$WORK/lstm_s.onnx" --nnc "$WORK/lstm_s.nnc" --json > "$WORK/lstm_s.json"
+[ "$(json "$WORK/lstm_s.json" "['shared_weights']")" = 8000 ] || die "share: LSTM weights not shared ($(json "$WORK/lstm_s.json" "['shared_weights']") of 8000)"
+approx "$(json "$WORK/lstm_s.json" "['top1_after']")" "$(ort_top1 "$WORK/lstm_s.onnx")" 0.0001 || die "share (LSTM): ONNX Runtime disagrees"
+"$NNC" share "$Z/resize_deconv.onnx" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 10 --max-drop 50 \
+  -o "$WORK/rd_s.onnx" --json > "$WORK/rd_s.json"
+approx "$(json "$WORK/rd_s.json" "['top1_after']")" "$(ort_top1 "$WORK/rd_s.onnx")" 0.0001 || die "share (Resize/ConvTranspose): ONNX Runtime disagrees"
+
+# Pruning: each direction's W and R of both GRU layers is a layer of its own; the written
+# weights have the reported sparsity.
+"$NNC" prune "$Z/gru_bi2.onnx" "${D[@]}" --sparsity 0.6 --alloc global -o "$WORK/gru_p.onnx" --nnc "$WORK/gru_p.nnc" \
+  --json > "$WORK/gru_p.json"
+$PY - "$WORK/gru_p.json" "$WORK/gru_p.onnx" <<'PYEOF' || die "prune (GRU): layers or sparsity wrong"
+import json, sys, numpy as np, onnx
+from onnx import numpy_helper
+r = json.load(open(sys.argv[1])); m = onnx.load(sys.argv[2])
+layers = [l["layer"] for l in r["layers"]]
+rec = [l for l in layers if l.endswith(" W") or l.endswith(" R")]
+assert len(rec) == 4, layers
+inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+gru_weights = [inits[n.input[i]] for n in m.graph.node if n.op_type == "GRU" for i in (1, 2)]
+total = sum(w.size for w in gru_weights) + sum(inits[l["weight"]].size for l in r["layers"] if l["layer"] not in rec)
+zeros = sum(int((w == 0).sum()) for w in gru_weights) + sum(int((inits[l["weight"]] == 0).sum()) for l in r["layers"] if l["layer"] not in rec)
+print("GRU layers", rec, "written sparsity", zeros / total, "reported", r["sparsity"])
+assert abs(zeros / total - r["sparsity"]) < 1e-3 and abs(r["sparsity"] - 0.6) < 1e-3
+PYEOF
+approx "$(json "$WORK/gru_p.json" "['top1_after']")" "$(ort_top1 "$WORK/gru_p.onnx")" 0.0001 || die "prune (GRU): ONNX Runtime disagrees"
+"$NNC" prune "$Z/upsample_op9.onnx" "${D[@]}" --sparsity 0.5 --alloc global -o "$WORK/up_p.onnx" --json > "$WORK/up_p.json"
+approx "$(json "$WORK/up_p.json" "['top1_after']")" "$(ort_top1 "$WORK/up_p.onnx")" 0.0001 || die "prune (Upsample/ConvTranspose): ONNX Runtime disagrees"
+echo "1 passed, 0 failed"
