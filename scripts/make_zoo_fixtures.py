@@ -25,6 +25,9 @@ Operators beyond the foundation's list, each with <name>_in.npy (3 images) and <
                     ConvTranspose, max pooling, F.normalize (ReduceL2) (opset 13)
   upsample_op9      nearest Upsample (opset 9) and a ConvTranspose with padding and output_padding
   einsum_cubic      bicubic Resize (align_corners) and an Einsum classifier head (opset 12)
+  shuffle_misc      dilated max pooling after a Conv, PixelShuffle/PixelUnshuffle (DepthToSpace,
+                    SpaceToDepth), CELU, Hardshrink/Softshrink (Where, Or, comparisons), CumSum, TopK
+                    (opset 13)
 """
 import os
 import torch
@@ -175,6 +178,21 @@ class EinsumCubic(nn.Module):
         return torch.einsum("bi,io->bo", y.flatten(1), self.w)
 
 
+class ShuffleMisc(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.c2 = nn.Conv2d(1, 16, 3, 1, 2), nn.Conv2d(4, 8, 3, 1, 1)
+        self.fc = nn.Linear(8 * 7 * 7 + 16, 10)
+
+    def forward(self, x):
+        y = F.max_pool2d(self.c1(x), 3, 2, 1, dilation=2)  # 30 -> 14 x 14, dilated window
+        y = F.pixel_shuffle(y, 2)  # 4 x 28 x 28
+        y = F.pixel_unshuffle(F.celu(self.c2(y), 0.5), 4)[:, ::16]  # 8 x 7 x 7
+        y = F.softshrink(F.hardshrink(y, 0.05), 0.02).flatten(1)
+        top, _ = torch.topk(torch.cumsum(y, 1), 16)
+        return self.fc(torch.cat([y, top * 0.01], 1))
+
+
 def to_opset18(path):
     import numpy as np
     import onnx
@@ -220,7 +238,7 @@ if __name__ == "__main__":
     to_opset18(os.path.join(OUT, "opset18_se.onnx"))
     for name, model, opset in [("lstm_rows", LstmRows(), 13), ("gru_bi2", GruBi2(), 11), ("rnn_relu", RnnRelu(), 9),
                                ("resize_deconv", ResizeDeconv(), 13), ("upsample_op9", UpsampleOp9(), 9),
-                               ("einsum_cubic", EinsumCubic(), 12)]:
+                               ("einsum_cubic", EinsumCubic(), 12), ("shuffle_misc", ShuffleMisc(), 13)]:
         torch.manual_seed(1)
         model.eval()
         if isinstance(model, ResizeDeconv):  # BatchNorm statistics that are not the identity

@@ -1,5 +1,6 @@
 # Models with operators beyond the foundation's list (scripts/make_zoo_fixtures.py: LSTM, GRU,
-# RNN, Resize/Upsample, ConvTranspose, Einsum, ReduceL2): ONNX Runtime gives PyTorch's logits
+# RNN, Resize/Upsample, ConvTranspose, Einsum, ReduceL2, DepthToSpace, CumSum, TopK, CELU, dilated
+# MaxPool after a Conv): ONNX Runtime gives PyTorch's logits
 # on the fixtures, so do we (`nncompress run`); weight sharing puts the recurrent and transposed
 # weights into its one codebook and pruning sparsifies them, and ONNX Runtime measures the
 # top-1 we measured on what both write.
@@ -9,7 +10,7 @@ Z="$ROOT/tests/fixtures/zoo"
 D=(--mean 0.2860 --std 0.3530 -q)
 ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 | $PY -c "import json,sys; print(json.load(sys.stdin)['top1'])"; }
 
-for f in lstm_rows gru_bi2 rnn_relu resize_deconv upsample_op9 einsum_cubic; do
+for f in lstm_rows gru_bi2 rnn_relu resize_deconv upsample_op9 einsum_cubic shuffle_misc; do
   node "$ROOT/tools/ort/ort_run.js" "$Z/$f.onnx" "$Z/${f}_in.npy" "$WORK/$f.ort.npy"
   "$NNC" run "$Z/$f.onnx" --input "$Z/${f}_in.npy" --output-dir "$WORK/$f.ours" -q
   $PY - "$Z/${f}_out.npy" "$WORK/$f.ort.npy" "$WORK/$f.ours/output_0.pb" <<'PYEOF' || die "$f: logits differ"

@@ -108,6 +108,15 @@ OpFn build_elu(const NodeInfo& n) {
   };
 }
 
+OpFn build_celu(const NodeInfo& n) {
+  n.expect_attrs({"alpha"});
+  const double alpha = n.attr_float("alpha", 1.0f);
+  if (alpha == 0) n.unsupported("alpha 0");
+  return [alpha](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::celu(in[0], alpha);
+  };
+}
+
 // PRelu: from opset 7 the slope broadcasts unidirectionally onto X (PyTorch exports [C, 1, 1]
 // for per-channel slopes); before, a 1-D slope of C values applies per channel (axis 1).
 OpFn build_prelu(const NodeInfo& n) {
@@ -232,6 +241,11 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("Equal", binary([](const at::Tensor& a, const at::Tensor& b) { return at::eq(a, b); }));
   r.add("Less", binary([](const at::Tensor& a, const at::Tensor& b) { return at::lt(a, b); }));
   r.add("Greater", binary([](const at::Tensor& a, const at::Tensor& b) { return at::gt(a, b); }));
+  r.add("LessOrEqual", binary([](const at::Tensor& a, const at::Tensor& b) { return at::le(a, b); }), 12);
+  r.add("GreaterOrEqual", binary([](const at::Tensor& a, const at::Tensor& b) { return at::ge(a, b); }), 12);
+  r.add("And", binary([](const at::Tensor& a, const at::Tensor& b) { return at::logical_and(a, b); }), 7);
+  r.add("Or", binary([](const at::Tensor& a, const at::Tensor& b) { return at::logical_or(a, b); }), 7);
+  r.add("Xor", binary([](const at::Tensor& a, const at::Tensor& b) { return at::logical_xor(a, b); }), 7);
   r.add("Pow", build_pow, 7);
   r.add("Where", build_where, 9);
   r.add("Sum", [](const NodeInfo& n) { return build_variadic(n, [](const at::Tensor& a, const at::Tensor& b) { return at::add(a, b); }); });
@@ -254,9 +268,15 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("Floor", unary([](const at::Tensor& x) { return at::floor(x); }));
   r.add("Ceil", unary([](const at::Tensor& x) { return at::ceil(x); }));
   r.add("Not", unary([](const at::Tensor& x) { return at::logical_not(x); }));
+  r.add("Sign", unary([](const at::Tensor& x) { return at::sign(x); }), 9);
+  r.add("Sin", unary([](const at::Tensor& x) { return at::sin(x); }), 7);
+  r.add("Cos", unary([](const at::Tensor& x) { return at::cos(x); }), 7);
+  r.add("Round", unary([](const at::Tensor& x) { return at::round(x); }), 11);  // half to even, as ONNX
+  r.add("IsNaN", unary([](const at::Tensor& x) { return at::isnan(x); }), 9);
   r.add("Identity", unary([](const at::Tensor& x) { return x; }));
   r.add("LeakyRelu", build_leaky_relu);
   r.add("Elu", build_elu);
+  r.add("Celu", build_celu, 12);
   r.add("PRelu", build_prelu);
   r.add("Selu", build_selu);
   r.add("Softplus", unary([](const at::Tensor& x) { return at::log1p(at::exp(-at::abs(x))) + at::relu(x); }));

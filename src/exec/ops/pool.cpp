@@ -2,6 +2,8 @@
 // dilations for MaxPool), GlobalAveragePool, GlobalMaxPool.
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include <limits>
 
 #include "exec/onednn.hpp"
@@ -49,7 +51,9 @@ OpFn build_maxpool(const NodeInfo& n) {
   return [a, ceil_mode, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     auto g = resolve_spatial(a, in[0].sizes().slice(2), a.kernel_shape, label);
     if (onednn::is_onednn(in[0])) {
-      if (a.kernel_shape.size() == 2 && native_padding_ok(g, a.kernel_shape)) {
+      // oneDNN pools without dilation only ("mkldnn_max_pool2d does not support dilation case").
+      const bool dilated = std::any_of(g.dilations.begin(), g.dilations.end(), [](int64_t d) { return d != 1; });
+      if (a.kernel_shape.size() == 2 && !dilated && native_padding_ok(g, a.kernel_shape)) {
         out[0] = at::mkldnn_max_pool2d(in[0], a.kernel_shape, g.strides, g.pad_begin, g.dilations, ceil_mode);
         return;
       }

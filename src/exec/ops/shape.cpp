@@ -1,7 +1,8 @@
 // Shape manipulation and the shape sub-graph operators exporters emit: Flatten, Reshape,
 // Transpose, Concat, Split, Squeeze, Unsqueeze, Pad, Shape, Gather, ConstantOfShape, Constant,
-// Slice, Expand, Range, Tile, Einsum, the Reduce* family.
+// Slice, Expand, Range, Tile, Einsum, DepthToSpace, SpaceToDepth, CumSum, TopK, the Reduce* family.
 #include <ATen/ATen.h>
+#include <fmt/ranges.h>
 
 #include "exec/ops/ops.hpp"
 #include "nncompress/core/error.hpp"
@@ -345,6 +346,72 @@ OpFn build_reduce(const NodeInfo& n, Reduce kind, int axes_input_since) {
   };
 }
 
+// DepthToSpace (DCR or CRD order) and SpaceToDepth, as PixelShuffle/PixelUnshuffle export.
+OpFn build_depth_to_space(const NodeInfo& n) {
+  n.expect_attrs({"blocksize", "mode"});
+  const int64_t bs = n.attr_int("blocksize", 0);
+  if (bs < 1) n.unsupported("blocksize < 1");
+  const std::string mode = n.attr_string("mode", "DCR");
+  if (mode != "DCR" && mode != "CRD") n.unsupported("mode '" + mode + "'");
+  const bool dcr = mode == "DCR";
+  const std::string label = n.label();
+  return [bs, dcr, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const at::Tensor& x = in[0];
+    NNC_CHECK_CODE(x.dim() == 4 && x.size(1) % (bs * bs) == 0, kShape,
+                   "{}: input of shape {} is not N x C x H x W with C divisible by {}", label, fmt::join(x.sizes(), "x"), bs * bs);
+    const int64_t N = x.size(0), C = x.size(1) / (bs * bs), H = x.size(2), W = x.size(3);
+    at::Tensor y = dcr ? x.reshape({N, bs, bs, C, H, W}).permute({0, 3, 4, 1, 5, 2})
+                       : x.reshape({N, C, bs, bs, H, W}).permute({0, 1, 4, 2, 5, 3});
+    out[0] = y.reshape({N, C, H * bs, W * bs});
+  };
+}
+
+OpFn build_space_to_depth(const NodeInfo& n) {
+  n.expect_attrs({"blocksize"});
+  const int64_t bs = n.attr_int("blocksize", 0);
+  if (bs < 1) n.unsupported("blocksize < 1");
+  const std::string label = n.label();
+  return [bs, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const at::Tensor& x = in[0];
+    NNC_CHECK_CODE(x.dim() == 4 && x.size(2) % bs == 0 && x.size(3) % bs == 0, kShape,
+                   "{}: input of shape {} is not N x C x H x W with H and W divisible by {}", label, fmt::join(x.sizes(), "x"), bs);
+    const int64_t N = x.size(0), C = x.size(1), H = x.size(2) / bs, W = x.size(3) / bs;
+    out[0] = x.reshape({N, C, H, bs, W, bs}).permute({0, 3, 5, 1, 2, 4}).reshape({N, C * bs * bs, H, W});
+  };
+}
+
+// CumSum (exclusive, reverse) and TopK (values and int64 indices; equal values keep the lower
+// index first, as ONNX specifies).
+OpFn build_cumsum(const NodeInfo& n) {
+  n.expect_attrs({"exclusive", "reverse"});
+  const bool exclusive = n.attr_int("exclusive", 0) != 0, reverse = n.attr_int("reverse", 0) != 0;
+  return [exclusive, reverse](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const int64_t axis = norm_axis(to_ints(in[1]).at(0), in[0].dim());
+    at::Tensor x = reverse ? in[0].flip(axis) : in[0];
+    at::Tensor y = at::cumsum(x, axis);
+    if (exclusive) y = y - x;
+    out[0] = reverse ? y.flip(axis) : y;
+  };
+}
+
+OpFn build_topk(const NodeInfo& n) {
+  n.expect_attrs({"axis", "largest", "sorted", "k"});
+  const int64_t axis_attr = n.attr_int("axis", -1);
+  const bool largest = n.attr_int("largest", 1) != 0;
+  const int64_t k_attr = n.attr_int("k", -1);
+  const std::string label = n.label();
+  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const at::Tensor& x = in[0];
+    const int64_t axis = norm_axis(axis_attr, x.dim());
+    const int64_t k = in.size() > 1 && in[1].defined() ? to_ints(in[1]).at(0) : k_attr;
+    NNC_CHECK_CODE(k >= 0 && k <= x.size(axis), kShape, "{}: k = {} for an axis of {}", label, k, x.size(axis));
+    // A stable sort keeps equal values in index order; topk alone does not promise that.
+    auto [values, indices] = at::sort(x, /*stable=*/true, axis, /*descending=*/largest);
+    out[0] = values.narrow(axis, 0, k);
+    if (out.size() > 1) out[1] = indices.narrow(axis, 0, k);
+  };
+}
+
 OpFn build_einsum(const NodeInfo& n) {
   n.expect_attrs({"equation"});
   std::string equation = n.attr_string("equation", "");
@@ -384,6 +451,10 @@ void register_shape_ops(OpRegistry& r) {
   r.add("ReduceLogSumExp", [](const NodeInfo& n) { return build_reduce(n, Reduce::kLogSumExp, 18); });
   r.add("ReduceProd", [](const NodeInfo& n) { return build_reduce(n, Reduce::kProd, 18); });
   r.add("Einsum", build_einsum, 12);
+  r.add("DepthToSpace", build_depth_to_space);
+  r.add("SpaceToDepth", build_space_to_depth);
+  r.add("CumSum", build_cumsum, 11);
+  r.add("TopK", build_topk);
 }
 
 }  // namespace nnc::exec
