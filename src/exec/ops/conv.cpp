@@ -61,8 +61,8 @@ struct TransposedGeometry {
 };
 
 struct TransposedAttrs {
-  std::string auto_pad;
-  std::vector<int64_t> strides, dilations, pads, output_padding, output_shape;
+  SpatialAttrs spatial;  // as Conv's: auto_pad, kernel_shape, strides, dilations, pads
+  std::vector<int64_t> output_padding, output_shape;
 };
 
 TransposedGeometry resolve_transposed(const TransposedAttrs& a, c10::IntArrayRef input_spatial,
@@ -74,8 +74,8 @@ TransposedGeometry resolve_transposed(const TransposedAttrs& a, c10::IntArrayRef
     return v;
   };
   TransposedGeometry g;
-  g.strides = per_axis(a.strides, 1, "strides");
-  g.dilations = per_axis(a.dilations, 1, "dilations");
+  g.strides = per_axis(a.spatial.strides, 1, "strides");
+  g.dilations = per_axis(a.spatial.dilations, 1, "dilations");
   g.output_padding = per_axis(a.output_padding, 0, "output_padding");
   g.pad_begin.assign(n, 0);
   g.pad_end.assign(n, 0);
@@ -85,7 +85,7 @@ TransposedGeometry resolve_transposed(const TransposedAttrs& a, c10::IntArrayRef
                                             : a.output_shape;
     NNC_CHECK_CODE(wanted.size() == n, kShape, "{}: output_shape has {} values for {} spatial axes", label,
                    a.output_shape.size(), n);
-  } else if (a.auto_pad == "SAME_UPPER" || a.auto_pad == "SAME_LOWER") {
+  } else if (a.spatial.auto_pad == "SAME_UPPER" || a.spatial.auto_pad == "SAME_LOWER") {
     for (std::size_t i = 0; i < n; ++i) wanted.push_back(input_spatial[i] * g.strides[i]);
   }
   for (std::size_t i = 0; i < n; ++i) {
@@ -96,18 +96,18 @@ TransposedGeometry resolve_transposed(const TransposedAttrs& a, c10::IntArrayRef
       // positions the kernel reaches) appends the missing zeros at the end.
       const int64_t total = full - wanted[i];
       const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
-      if (a.auto_pad == "SAME_UPPER") {
+      if (a.spatial.auto_pad == "SAME_UPPER") {
         g.pad_begin[i] = half;
         g.pad_end[i] = total - half;
       } else {
         g.pad_begin[i] = total - half;
         g.pad_end[i] = half;
       }
-    } else if (a.auto_pad != "VALID" && !a.pads.empty()) {
-      NNC_CHECK_CODE(a.pads.size() == 2 * n, kShape, "{}: pads has {} values for {} spatial axes", label,
-                     a.pads.size(), n);
-      g.pad_begin[i] = a.pads[i];
-      g.pad_end[i] = a.pads[i + n];
+    } else if (a.spatial.auto_pad != "VALID" && !a.spatial.pads.empty()) {
+      const auto& pads = a.spatial.pads;
+      NNC_CHECK_CODE(pads.size() == 2 * n, kShape, "{}: pads has {} values for {} spatial axes", label, pads.size(), n);
+      g.pad_begin[i] = pads[i];
+      g.pad_end[i] = pads[i + n];
     }
     NNC_CHECK_CODE(full - g.pad_begin[i] - g.pad_end[i] > 0, kShape,
                    "{}: output axis {} would be empty (pads {} + {} for {} positions)", label, i, g.pad_begin[i],
@@ -120,15 +120,10 @@ OpFn build_conv_transpose(const NodeInfo& n) {
   n.expect_attrs({"auto_pad", "dilations", "group", "kernel_shape", "output_padding", "output_shape", "pads",
                   "strides"});
   TransposedAttrs a;
-  a.auto_pad = n.attr_string("auto_pad", "NOTSET");
-  if (a.auto_pad != "NOTSET" && a.auto_pad != "VALID" && a.auto_pad != "SAME_UPPER" && a.auto_pad != "SAME_LOWER")
-    n.unsupported("auto_pad '" + a.auto_pad + "'");
-  a.strides = n.attr_ints("strides");
-  a.dilations = n.attr_ints("dilations");
-  a.pads = n.attr_ints("pads");
+  a.spatial = read_spatial_attrs(n);
   a.output_padding = n.attr_ints("output_padding");
   a.output_shape = n.attr_ints("output_shape");
-  const std::vector<int64_t> kernel_attr = n.attr_ints("kernel_shape");
+  const std::vector<int64_t> kernel_attr = a.spatial.kernel_shape;
   const int64_t groups = n.attr_int("group", 1);
   if (groups < 1) n.unsupported("group < 1");
   const std::string label = n.label();

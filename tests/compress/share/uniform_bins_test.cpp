@@ -129,7 +129,8 @@ TEST(UniformBins, NothingToShareAndBadKAreErrors) {
     share::collect_shared(b.build(), false);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "model has nothing to share (no Conv/Gemm/MatMul with an initializer weight)");
+    EXPECT_EQ(std::string(e.what()),
+              "model has nothing to share (no Conv/ConvTranspose/Gemm/MatMul/LSTM/GRU/RNN with an initializer weight)");
   }
   EXPECT_THROW(share::uniform_bins(random_set(10, 3), 0), Error);
 }
