@@ -28,6 +28,8 @@ Operators beyond the foundation's list, each with <name>_in.npy (3 images) and <
   shuffle_misc      dilated max pooling after a Conv, PixelShuffle/PixelUnshuffle (DepthToSpace,
                     SpaceToDepth), CELU, Hardshrink/Softshrink (Where, Or, comparisons), CumSum, TopK
                     (opset 13)
+  lrn_if            LocalResponseNorm and a squeeze of a dimension unknown at export (height and width
+                    are dynamic axes): both become If nodes whose branches read the enclosing graph
 """
 import os
 import torch
@@ -193,6 +195,17 @@ class ShuffleMisc(nn.Module):
         return self.fc(torch.cat([y, top * 0.01], 1))
 
 
+class LrnIf(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1, self.lrn = nn.Conv2d(1, 8, 3, 2, 1), nn.LocalResponseNorm(3)
+        self.c2, self.fc = nn.Conv2d(8, 10, 14), nn.Linear(10, 10)
+
+    def forward(self, x):
+        y = self.c2(self.lrn(F.relu(self.c1(x))))  # N x 10 x 1 x 1
+        return self.fc(y.squeeze(-1).squeeze(-1))
+
+
 def to_opset18(path):
     import numpy as np
     import onnx
@@ -210,7 +223,7 @@ def to_opset18(path):
     onnx.save(m, path)
 
 
-def export(name, model, batch, opset, dynamic, shape=(1, 28, 28), reference=False, **export_kw):
+def export(name, model, batch, opset, dynamic, shape=(1, 28, 28), reference=False, dynamic_hw=False, **export_kw):
     torch.manual_seed(0)
     model.eval()
     x = torch.randn(batch, *shape)
@@ -219,7 +232,7 @@ def export(name, model, batch, opset, dynamic, shape=(1, 28, 28), reference=Fals
         with torch.no_grad():
             np.save(os.path.join(OUT, name + "_in.npy"), x.numpy())
             np.save(os.path.join(OUT, name + "_out.npy"), model(x).numpy())
-    kw = {"dynamic_axes": {"input": {0: "N"}, "logits": {0: "N"}}} if dynamic else {}
+    kw = {"dynamic_axes": {"input": {0: "N", 2: "H", 3: "W"} if dynamic_hw else {0: "N"}, "logits": {0: "N"}}} if dynamic else {}
     torch.onnx.export(model, x, os.path.join(OUT, name + ".onnx"), opset_version=opset, input_names=["input"],
                       output_names=["logits"], **kw, **export_kw)
     print(name)
@@ -245,3 +258,5 @@ if __name__ == "__main__":
             model.bn.running_mean.uniform_(-0.5, 0.5)
             model.bn.running_var.uniform_(0.5, 2.0)
         export(name, model, 3, opset, dynamic=True, reference=True)
+    torch.manual_seed(1)
+    export("lrn_if", LrnIf(), 3, 13, dynamic=True, reference=True, dynamic_hw=True)

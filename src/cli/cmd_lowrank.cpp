@@ -89,7 +89,7 @@ void register_lowrank_command(CLI::App& app) {
     const auto kind = o.budget == "params"  ? lowrank::BudgetKind::kParams
                       : o.budget == "flops" ? lowrank::BudgetKind::kFlops
                                             : lowrank::BudgetKind::kLatency;
-    lowrank::AldsProblem problem(lowrank::find_layers(model), kind, o.groups);
+    lowrank::AldsProblem problem(lowrank::find_layers(model, splits.calib.images), kind, o.groups);
     const int64_t total_params = lowrank::total_initializer_elements(model);
     int64_t total_flops = 0, total_blocked = 0, total_units = 0;
     for (const auto& l : problem.layers()) {

@@ -16,6 +16,7 @@
 
 #include "exec/fusion.hpp"
 #include "exec/onednn.hpp"
+#include "exec/subgraph.hpp"
 #include "exec/plan.hpp"
 #include "nncompress/core/allocator.hpp"
 #include "nncompress/core/blas_threads.hpp"
@@ -57,7 +58,9 @@ std::vector<int> topological_order(const onnx::GraphProto& g, const std::set<std
   std::vector<int> indeg(g.node_size(), 0);
   std::vector<std::vector<int>> users(g.node_size());
   for (int i = 0; i < g.node_size(); ++i) {
-    for (const auto& in : g.node(i).input()) {
+    std::vector<std::string> reads(g.node(i).input().begin(), g.node(i).input().end());
+    for (auto& name : implicit_inputs(g.node(i))) reads.push_back(std::move(name));  // If branches
+    for (const auto& in : reads) {
       if (in.empty() || available.count(in)) continue;
       auto it = producer.find(in);
       if (it == producer.end()) {
@@ -160,6 +163,7 @@ Step Engine::Impl::build_step(const onnx::NodeProto& node) {
   step.nodes = {onnxio::node_label(node)};
   step.onednn_inputs = registry->traits(node.op_type(), opset).onednn;
   for (const auto& i : node.input()) step.in.push_back(i.empty() ? -1 : slot(i));
+  for (const auto& i : implicit_inputs(node)) step.in.push_back(slot(i));  // read by subgraphs, after the explicit inputs
   for (const auto& o : node.output()) step.out.push_back(o.empty() ? -1 : slot(o));
   return step;
 }

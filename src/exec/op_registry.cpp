@@ -116,6 +116,7 @@ const OpRegistry& default_registry() {
     register_shape_ops(r);
     register_recurrent_ops(r);
     register_resize_ops(r);
+    register_control_flow_ops(r);
     return r;
   }();
   return registry;

@@ -1,6 +1,6 @@
 # Models with operators beyond the foundation's list (scripts/make_zoo_fixtures.py: LSTM, GRU,
 # RNN, Resize/Upsample, ConvTranspose, Einsum, ReduceL2, DepthToSpace, CumSum, TopK, CELU, dilated
-# MaxPool after a Conv): ONNX Runtime gives PyTorch's logits
+# MaxPool after a Conv, If from LocalResponseNorm and a dynamic squeeze): ONNX Runtime gives PyTorch's logits
 # on the fixtures, so do we (`nncompress run`); weight sharing puts the recurrent and transposed
 # weights into its one codebook and pruning sparsifies them, and ONNX Runtime measures the
 # top-1 we measured on what both write.
@@ -10,7 +10,7 @@ Z="$ROOT/tests/fixtures/zoo"
 D=(--mean 0.2860 --std 0.3530 -q)
 ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 | $PY -c "import json,sys; print(json.load(sys.stdin)['top1'])"; }
 
-for f in lstm_rows gru_bi2 rnn_relu resize_deconv upsample_op9 einsum_cubic shuffle_misc; do
+for f in lstm_rows gru_bi2 rnn_relu resize_deconv upsample_op9 einsum_cubic shuffle_misc lrn_if; do
   node "$ROOT/tools/ort/ort_run.js" "$Z/$f.onnx" "$Z/${f}_in.npy" "$WORK/$f.ort.npy"
   "$NNC" run "$Z/$f.onnx" --input "$Z/${f}_in.npy" --output-dir "$WORK/$f.ours" -q
   $PY - "$Z/${f}_out.npy" "$WORK/$f.ort.npy" "$WORK/$f.ours/output_0.pb" <<'PYEOF' || die "$f: logits differ"
@@ -54,4 +54,12 @@ PYEOF
 approx "$(json "$WORK/gru_p.json" "['top1_after']")" "$(ort_top1 "$WORK/gru_p.onnx")" 0.0001 || die "prune (GRU): ONNX Runtime disagrees"
 "$NNC" prune "$Z/upsample_op9.onnx" "${D[@]}" --sparsity 0.5 --alloc global -o "$WORK/up_p.onnx" --json > "$WORK/up_p.json"
 approx "$(json "$WORK/up_p.json" "['top1_after']")" "$(ort_top1 "$WORK/up_p.onnx")" 0.0001 || die "prune (Upsample/ConvTranspose): ONNX Runtime disagrees"
+# If: branches read weights and values of the enclosing graph; compression rewrites those
+# weights and the branches still find them.
+"$NNC" share "$Z/lrn_if.onnx" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 10 --max-drop 50 -o "$WORK/if_s.onnx" --json > "$WORK/if_s.json"
+approx "$(json "$WORK/if_s.json" "['top1_after']")" "$(ort_top1 "$WORK/if_s.onnx")" 0.0001 || die "share (If): ONNX Runtime disagrees"
+"$NNC" prune "$Z/lrn_if.onnx" "${D[@]}" --sparsity 0.5 -o "$WORK/if_p.onnx" --json > "$WORK/if_p.json"
+approx "$(json "$WORK/if_p.json" "['top1_after']")" "$(ort_top1 "$WORK/if_p.onnx")" 0.0001 || die "prune (If): ONNX Runtime disagrees"
+"$NNC" lowrank "$Z/lrn_if.onnx" "${D[@]}" --keep 0.7 -o "$WORK/if_lr.onnx" --json > "$WORK/if_lr.json"
+approx "$(json "$WORK/if_lr.json" "['top1_after']")" "$(ort_top1 "$WORK/if_lr.onnx")" 0.0001 || die "lowrank (If): ONNX Runtime disagrees"
 echo "1 passed, 0 failed"

@@ -14,16 +14,26 @@ namespace nnc::lowrank {
 namespace {
 
 // Elements per sample of every node output listed, measured by one engine run.
-std::map<std::string, int64_t> probe_spatial(const onnx::ModelProto& model, const std::vector<std::string>& values) {
+std::map<std::string, int64_t> probe_spatial(const onnx::ModelProto& model, const std::vector<std::string>& values,
+                                             const at::Tensor& sample) {
   exec::Engine engine(onnxio::with_graph_outputs(model, values));
   std::vector<at::Tensor> inputs;
   for (const auto& in : engine.inputs()) {
-    NNC_CHECK_CODE(!in.shape.empty(), kShape, "input '{}' has no declared shape; cannot count FLOPs", in.name);
+    NNC_CHECK_CODE(!in.shape.empty() || sample.defined(), kShape, "input '{}' has no declared shape; cannot count FLOPs",
+                   in.name);
+    if (in.shape.empty()) {
+      inputs.push_back(at::zeros_like(sample.narrow(0, 0, 1)));
+      continue;
+    }
+    // Symbolic non-batch dimensions (height and width exported as dynamic axes) take the
+    // data's size.
+    const bool fits = sample.defined() && sample.dim() == static_cast<int64_t>(in.shape.size());
     std::vector<int64_t> shape;
     for (std::size_t d = 0; d < in.shape.size(); ++d) {
-      NNC_CHECK_CODE(in.shape[d] > 0 || d == 0, kShape,
-                     "input '{}' has a symbolic non-batch dimension; cannot count FLOPs", in.name);
-      shape.push_back(in.shape[d] > 0 ? in.shape[d] : 1);
+      NNC_CHECK_CODE(in.shape[d] > 0 || d == 0 || fits, kShape,
+                     "input '{}' has a symbolic non-batch dimension and no data of its rank; cannot count FLOPs",
+                     in.name);
+      shape.push_back(d == 0 ? 1 : in.shape[d] > 0 ? in.shape[d] : sample.size(static_cast<int64_t>(d)));
     }
     inputs.push_back(at::zeros(shape));
   }
@@ -47,7 +57,7 @@ int64_t total_initializer_elements(const onnx::ModelProto& model) {
   return total;
 }
 
-std::vector<Layer> find_layers(const onnx::ModelProto& model) {
+std::vector<Layer> find_layers(const onnx::ModelProto& model, const at::Tensor& sample) {
   const auto& g = model.graph();
   std::map<std::string, int> readers;
   for (const auto& n : g.node())
@@ -93,7 +103,7 @@ std::vector<Layer> find_layers(const onnx::ModelProto& model) {
     layers.push_back(std::move(l));
   }
   if (!layers.empty()) {
-    auto spatial = probe_spatial(model, outputs);
+    auto spatial = probe_spatial(model, outputs, sample);
     for (std::size_t i = 0; i < layers.size(); ++i)
       layers[i].out_spatial = std::max<int64_t>(1, spatial.at(outputs[i]) / layers[i].f);
   }

@@ -13,5 +13,6 @@ void register_shape_ops(OpRegistry& r);        // Flatten Reshape Transpose Conc
                                                // Shape Gather ConstantOfShape Cast Constant Einsum Reduce* ...
 void register_recurrent_ops(OpRegistry& r);    // LSTM, GRU, RNN
 void register_resize_ops(OpRegistry& r);       // Resize, Upsample
+void register_control_flow_ops(OpRegistry& r); // If
 
 }  // namespace nnc::exec

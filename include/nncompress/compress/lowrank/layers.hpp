@@ -30,8 +30,9 @@ struct Layer {
 };
 
 // Every Conv/Gemm/MatMul with an initializer weight. Output spatial sizes are measured by
-// running the model once on a zero input of its declared shape (symbolic dims = 1).
-std::vector<Layer> find_layers(const onnx::ModelProto& model);
+// running the model once on a zero input of its declared shape; symbolic non-batch dimensions
+// take the size of `sample` (model inputs, e.g. the data's images), when given.
+std::vector<Layer> find_layers(const onnx::ModelProto& model, const at::Tensor& sample = {});
 
 // Elements of all the model's initializers.
 int64_t total_initializer_elements(const onnx::ModelProto& model);
