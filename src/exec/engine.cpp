@@ -248,10 +248,12 @@ void Engine::Impl::compile() {
     NNC_CHECK_CODE(it != slot_of.end(), kCorrupt, "graph output '{}' is not produced by any node", out.name());
     output_slots.push_back(it->second);
   }
-  train_plan = plain;
   FusionContext fctx;
   fctx.is_weight = [this](int s) { return s >= 0 && slot_weight[s] >= 0; };
+  fctx.constant = [this](int s) -> const at::Tensor* { return slot_const[s].defined() ? &slot_const[s] : nullptr; };
   fctx.graph_outputs.insert(output_slots.begin(), output_slots.end());
+  fuse_gelu(plain, plain_nodes, fctx);
+  train_plan = plain;
   infer_plan = options.fold_batchnorm ? fuse_conv_batchnorm(plain, plain_nodes, fctx) : plain;
   onednn::plan_layouts(infer_plan, output_slots);
   finish_plan(train_plan);

@@ -2,8 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <cmath>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "exec/tensor_key.hpp"
 
@@ -38,6 +40,74 @@ struct FoldedConv {
 };
 
 }  // namespace
+
+void fuse_gelu(std::vector<Step>& plan, std::vector<const onnx::NodeProto*>& nodes, const FusionContext& ctx) {
+  std::map<int, int> readers;
+  std::map<int, std::size_t> reader_step;  // slot -> the (last) step reading it
+  std::map<int, std::size_t> producer;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    for (int s : plan[i].in)
+      if (s >= 0) {
+        ++readers[s];
+        reader_step[s] = i;
+      }
+    for (int o : plan[i].out)
+      if (o >= 0) producer[o] = i;
+  }
+  auto op = [&](std::size_t i) -> const std::string& { return nodes[i]->op_type(); };
+  auto is_const = [&](int s, double value) {
+    const at::Tensor* t = s >= 0 && ctx.constant ? ctx.constant(s) : nullptr;
+    return t && t->numel() == 1 && at::isFloatingType(t->scalar_type()) &&
+           std::abs(t->item<double>() - value) <= 1e-5 * std::abs(value);
+  };
+  // The single step reading slot s, when s is an intermediate (read once, not a graph output).
+  auto only_reader = [&](int s) -> std::optional<std::size_t> {
+    if (s < 0 || readers[s] != 1 || ctx.graph_outputs.count(s)) return std::nullopt;
+    return reader_step[s];
+  };
+  // For a binary step: the operand other than `s`, or -2 when s is not one of exactly two inputs.
+  auto other = [&](std::size_t i, int s) {
+    const auto& in = plan[i].in;
+    if (in.size() != 2) return -2;
+    return in[0] == s ? in[1] : in[1] == s ? in[0] : -2;
+  };
+  std::vector<bool> removed(plan.size(), false);
+  for (std::size_t e = 0; e < plan.size(); ++e) {
+    if (op(e) != "Erf" || plan[e].in.size() != 1 || plan[e].out.size() != 1) continue;
+    auto d = producer.find(plan[e].in[0]);
+    if (d == producer.end() || op(d->second) != "Div" || plan[d->second].in.size() != 2) continue;
+    const std::size_t div = d->second;
+    const int x = plan[div].in[0];
+    if (x < 0 || !is_const(plan[div].in[1], std::sqrt(2.0)) || !only_reader(plan[div].out[0])) continue;
+    auto add = only_reader(plan[e].out[0]);
+    if (!add || op(*add) != "Add" || !is_const(other(*add, plan[e].out[0]), 1.0)) continue;
+    auto mul = only_reader(plan[*add].out[0]);
+    if (!mul || op(*mul) != "Mul" || other(*mul, plan[*add].out[0]) != x) continue;
+    auto half = only_reader(plan[*mul].out[0]);
+    if (!half || op(*half) != "Mul" || !is_const(other(*half, plan[*mul].out[0]), 0.5)) continue;
+    if (removed[div] || removed[e] || removed[*add] || removed[*mul]) continue;
+    Step fused;
+    fused.fn = [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+      out[0] = at::gelu(in[0]);
+    };
+    fused.in = {x};
+    fused.out = {plan[*half].out[0]};
+    fused.label = "GELU(" + plan[div].label + " .. " + plan[*half].label + ")";
+    for (std::size_t k : {div, e, *add, *mul, *half})
+      fused.nodes.insert(fused.nodes.end(), plan[k].nodes.begin(), plan[k].nodes.end());
+    for (std::size_t k : {div, e, *add, *mul}) removed[k] = true;
+    plan[*half] = std::move(fused);  // runs where the last step ran: x and nothing else is read
+  }
+  std::vector<Step> kept;
+  std::vector<const onnx::NodeProto*> kept_nodes;
+  for (std::size_t i = 0; i < plan.size(); ++i)
+    if (!removed[i]) {
+      kept.push_back(std::move(plan[i]));
+      kept_nodes.push_back(nodes[i]);
+    }
+  plan = std::move(kept);
+  nodes = std::move(kept_nodes);
+}
 
 std::vector<Step> fuse_conv_batchnorm(const std::vector<Step>& plan,
                                       const std::vector<const onnx::NodeProto*>& nodes,

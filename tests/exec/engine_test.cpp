@@ -368,3 +368,47 @@ TEST(Engine, BlasRunsOnTheCallingThread) {
   EXPECT_EQ(nnc::single_threaded_blas(), expected);
   EXPECT_EQ(get(), expected);
 }
+
+namespace {
+
+// y = GELU(x W) written as PyTorch exports it before opset 20; `tap` also lists the Erf output
+// as a graph output (which must stop the fusion).
+onnx::ModelProto gelu_model(bool tap) {
+  torch::manual_seed(0);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 8});
+  b.add_initializer("w", torch::randn({8, 6}));
+  b.add_node("MatMul", {"x", "w"}, {"h"});
+  b.add_node("Constant", {}, {"sqrt2"}, {{"value_float", 1.4142135f}});
+  b.add_node("Constant", {}, {"one"}, {{"value_float", 1.0f}});
+  b.add_node("Constant", {}, {"half"}, {{"value_float", 0.5f}});
+  b.add_node("Div", {"h", "sqrt2"}, {"d"});
+  b.add_node("Erf", {"d"}, {"e"});
+  b.add_node("Add", {"e", "one"}, {"a"});
+  b.add_node("Mul", {"h", "a"}, {"m"});
+  b.add_node("Mul", {"m", "half"}, {"y"});
+  b.add_output("y", {-1, 6});
+  if (tap) b.add_output("e", {-1, 6});
+  return b.build();
+}
+
+}  // namespace
+
+TEST(Engine, GeluPatternRunsAsOneStepAndMatchesTheDecomposition) {
+  exec::Engine fused(gelu_model(false)), tapped(gelu_model(true));
+  EXPECT_EQ(fused.num_steps(false), 2u);   // MatMul, GELU
+  EXPECT_EQ(fused.num_steps(true), 2u);
+  EXPECT_EQ(tapped.num_steps(false), 6u);  // an intermediate is a graph output: left alone
+  auto x = torch::randn({5, 8}) * 3;
+  auto h = torch::matmul(x, fused.weights().get("w"));
+  auto expected = h * (1 + torch::erf(h / 1.4142135f)) * 0.5f;
+  EXPECT_LT((fused.run_single(x) - expected).abs().max().item<float>(), 1e-5);
+  EXPECT_LT((tapped.run({x})[0] - expected).abs().max().item<float>(), 1e-5);
+  // Training through the fused step: the weight's gradient equals the decomposition's.
+  fused.set_training(true);
+  fused.run_single(x).sum().backward();
+  auto w = fused.weights().get("w").detach().clone().requires_grad_(true);
+  auto hw = torch::matmul(x, w);
+  (hw * (1 + torch::erf(hw / 1.4142135f)) * 0.5f).sum().backward();
+  EXPECT_LT((fused.weights().get("w").grad() - w.grad()).abs().max().item<float>(), 1e-4);
+}

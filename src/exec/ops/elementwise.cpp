@@ -208,9 +208,18 @@ OpFn build_cast(const NodeInfo& n) {
   };
 }
 
+// A constant one-value exponent (LayerNorm's x^2, exported by PyTorch before opset 17) takes
+// ATen's scalar path: x^2 as x*x in one vectorised pass instead of a broadcast tensor power.
 OpFn build_pow(const NodeInfo& n) {
   n.expect_attrs({});
-  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  std::optional<double> exponent;
+  if (auto e = n.constant_input(1); e && e->numel() == 1 && !e->is_complex()) exponent = e->item<double>();
+  return [exponent](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    if (exponent && at::isFloatingType(in[0].scalar_type()) && in[1].numel() == 1 &&
+        in[1].item<double>() == *exponent) {  // still the load-time value (a swapped initializer is not)
+      out[0] = at::pow(in[0], *exponent);
+      return;
+    }
     out[0] = at::pow(in[0], in[1]).to(in[0].scalar_type());
   };
 }
