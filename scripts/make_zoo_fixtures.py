@@ -28,6 +28,9 @@ Operators beyond the foundation's list, each with <name>_in.npy (3 images) and <
   shuffle_misc      dilated max pooling after a Conv, PixelShuffle/PixelUnshuffle (DepthToSpace,
                     SpaceToDepth), CELU, Hardshrink/Softshrink (Where, Or, comparisons), CumSum, TopK
                     (opset 13)
+  opset20_ir10      built with onnx.helper as newer exporters write (IR version 10, opset 20): Gelu,
+                    AveragePool with a dilations attribute, Resize half_pixel_symmetric (no PyTorch
+                    reference: tests compare with ONNX Runtime)
   lrn_if            LocalResponseNorm and a squeeze of a dimension unknown at export (height and width
                     are dynamic axes): both become If nodes whose branches read the enclosing graph
 """
@@ -206,6 +209,31 @@ class LrnIf(nn.Module):
         return self.fc(y.squeeze(-1).squeeze(-1))
 
 
+def make_opset20_ir10(path):
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper, TensorProto
+    rng = np.random.RandomState(0)
+    inits = [numpy_helper.from_array((rng.randn(8, 1, 3, 3) * 0.5).astype(np.float32), "conv.w"),
+             numpy_helper.from_array((rng.randn(8) * 0.1).astype(np.float32), "conv.b"),
+             numpy_helper.from_array(np.array([1, 1, 0.75, 0.75], dtype=np.float32), "scales"),
+             numpy_helper.from_array((rng.randn(10, 8 * 10 * 10) * 0.05).astype(np.float32), "fc.w"),
+             numpy_helper.from_array(np.zeros(10, dtype=np.float32), "fc.b")]
+    nodes = [helper.make_node("Conv", ["input", "conv.w", "conv.b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Gelu", ["c"], ["g"], approximate="tanh"),
+             helper.make_node("AveragePool", ["g"], ["p"], kernel_shape=[2, 2], strides=[2, 2], dilations=[1, 1]),
+             helper.make_node("Resize", ["p", "", "scales"], ["r"], mode="linear",
+                              coordinate_transformation_mode="half_pixel_symmetric"),
+             helper.make_node("Flatten", ["r"], ["f"]),
+             helper.make_node("Gemm", ["f", "fc.w", "fc.b"], ["logits"], transB=1)]
+    graph = helper.make_graph(nodes, "opset20", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 1, 28, 28])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], producer_name="onnx.helper")
+    m.ir_version = 10
+    onnx.save(m, path)
+    print("opset20_ir10")
+
+
 def to_opset18(path):
     import numpy as np
     import onnx
@@ -260,3 +288,4 @@ if __name__ == "__main__":
         export(name, model, 3, opset, dynamic=True, reference=True)
     torch.manual_seed(1)
     export("lrn_if", LrnIf(), 3, 13, dynamic=True, reference=True, dynamic_hw=True)
+    make_opset20_ir10(os.path.join(OUT, "opset20_ir10.onnx"))

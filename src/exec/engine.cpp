@@ -171,7 +171,10 @@ Step Engine::Impl::build_step(const onnx::NodeProto& node) {
 void Engine::Impl::compile() {
   auto& g = *model.mutable_graph();
   opset = onnxio::opset_version(model);
-  NNC_CHECK_CODE(opset >= 1 && opset <= 18, kUnsupported, "model opset {} is unsupported", opset);
+  // Up to opset 22: what changed in 19-22 for registered operators is handled (AveragePool
+  // dilations, Resize half_pixel_symmetric, Gelu; otherwise new element types).
+  NNC_CHECK_CODE(opset >= 1 && opset <= 22, kUnsupported, "model opset {} is unsupported (nncompress runs opsets 1-22)",
+                 opset);
   registry = options.registry ? options.registry : &default_registry();
 
   std::set<std::string> available;

@@ -1,6 +1,6 @@
 # Models with operators beyond the foundation's list (scripts/make_zoo_fixtures.py: LSTM, GRU,
 # RNN, Resize/Upsample, ConvTranspose, Einsum, ReduceL2, DepthToSpace, CumSum, TopK, CELU, dilated
-# MaxPool after a Conv, If from LocalResponseNorm and a dynamic squeeze): ONNX Runtime gives PyTorch's logits
+# MaxPool after a Conv, If from LocalResponseNorm and a dynamic squeeze, opset 20 / IR 10): ONNX Runtime gives PyTorch's logits
 # on the fixtures, so do we (`nncompress run`); weight sharing puts the recurrent and transposed
 # weights into its one codebook and pruning sparsifies them, and ONNX Runtime measures the
 # top-1 we measured on what both write.
@@ -54,6 +54,26 @@ PYEOF
 approx "$(json "$WORK/gru_p.json" "['top1_after']")" "$(ort_top1 "$WORK/gru_p.onnx")" 0.0001 || die "prune (GRU): ONNX Runtime disagrees"
 "$NNC" prune "$Z/upsample_op9.onnx" "${D[@]}" --sparsity 0.5 --alloc global -o "$WORK/up_p.onnx" --json > "$WORK/up_p.json"
 approx "$(json "$WORK/up_p.json" "['top1_after']")" "$(ort_top1 "$WORK/up_p.onnx")" 0.0001 || die "prune (Upsample/ConvTranspose): ONNX Runtime disagrees"
+# Newer exporters: IR version 10 at opset 20 (Gelu, AveragePool with dilations, Resize
+# half_pixel_symmetric), and IR 10 at opset 17 (PyTorch's torch.export-based exporter): the
+# checker's refusal of the version numbers is a note, the engine gives ONNX Runtime's logits,
+# and what share writes runs in ONNX Runtime with our top-1.
+"$NNC" run "$Z/opset20_ir10.onnx" --input "$Z/lrn_if_in.npy" --output-dir "$WORK/op20" 2> "$WORK/op20.err"
+grep -q "opset 20 is newer than this ONNX checker knows" "$WORK/op20.err" || die "opset 20: no note about the checker"
+node "$ROOT/tools/ort/ort_run.js" "$Z/opset20_ir10.onnx" "$Z/lrn_if_in.npy" "$WORK/op20.ort.npy"
+$PY - "$WORK/op20.ort.npy" "$WORK/op20/output_0.pb" <<'PYEOF' || die "opset 20: logits differ from ONNX Runtime"
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+t = onnx.TensorProto(); t.ParseFromString(open(sys.argv[2], "rb").read())
+d = np.abs(numpy_helper.to_array(t) - np.load(sys.argv[1])).max(); print("opset 20 max abs diff", d); sys.exit(0 if d <= 1e-5 else 1)
+PYEOF
+"$NNC" share "$Z/opset20_ir10.onnx" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 10 --max-drop 50 -o "$WORK/op20_s.onnx" --json > "$WORK/op20_s.json"
+approx "$(json "$WORK/op20_s.json" "['top1_after']")" "$(ort_top1 "$WORK/op20_s.onnx")" 0.0001 || die "share (opset 20): ONNX Runtime disagrees"
+$PY -c "import onnx; m = onnx.load('$Z/opset17_mix.onnx'); m.ir_version = 10; onnx.save(m, '$WORK/ir10.onnx')"
+"$NNC" eval "$WORK/ir10.onnx" --mean 0.2860 --std 0.3530 --json 2> "$WORK/ir10.err" > "$WORK/ir10.json"
+grep -q "IR version 10 is newer than this ONNX checker knows" "$WORK/ir10.err" || die "IR 10: no note about the checker"
+approx "$(json "$WORK/ir10.json" "['top1']")" "$(ort_top1 "$WORK/ir10.onnx")" 0.0001 || die "IR 10: engine and ONNX Runtime disagree"
+
 # If: branches read weights and values of the enclosing graph; compression rewrites those
 # weights and the branches still find them.
 "$NNC" share "$Z/lrn_if.onnx" "${D[@]}" --pop 8 --gens 2 --max-merge-evals 10 --max-drop 50 -o "$WORK/if_s.onnx" --json > "$WORK/if_s.json"

@@ -108,6 +108,16 @@ OpFn build_elu(const NodeInfo& n) {
   };
 }
 
+// Gelu (opset 20): exact (erf) or tanh approximation.
+OpFn build_gelu(const NodeInfo& n) {
+  n.expect_attrs({"approximate"});
+  const std::string approximate = n.attr_string("approximate", "none");
+  if (approximate != "none" && approximate != "tanh") n.unsupported("approximate '" + approximate + "'");
+  return [approximate](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    out[0] = at::gelu(in[0], approximate);
+  };
+}
+
 OpFn build_celu(const NodeInfo& n) {
   n.expect_attrs({"alpha"});
   const double alpha = n.attr_float("alpha", 1.0f);
@@ -286,6 +296,7 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("LeakyRelu", build_leaky_relu);
   r.add("Elu", build_elu);
   r.add("Celu", build_celu, 12);
+  r.add("Gelu", build_gelu, 20);
   r.add("PRelu", build_prelu);
   r.add("Selu", build_selu);
   r.add("Softplus", unary([](const at::Tensor& x) { return at::log1p(at::exp(-at::abs(x))) + at::relu(x); }));

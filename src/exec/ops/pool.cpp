@@ -74,9 +74,12 @@ OpFn build_maxpool(const NodeInfo& n) {
 }
 
 OpFn build_avgpool(const NodeInfo& n) {
-  n.expect_attrs({"auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads", "strides"});
+  n.expect_attrs({"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"});
   SpatialAttrs a = read_spatial_attrs(n);
   if (a.kernel_shape.empty() || a.kernel_shape.size() > 3) n.unsupported("AveragePool kernel_shape rank");
+  // Opset 19 added dilations; ATen's average pooling has none.
+  for (auto d : a.dilations)
+    if (d != 1) n.unsupported("AveragePool dilations other than 1");
   const bool ceil_mode = n.attr_int("ceil_mode", 0) != 0;
   const bool include_pad = n.attr_int("count_include_pad", 0) != 0;
   const std::string label = n.label();

@@ -1,6 +1,7 @@
 // Resize (opset 10+) and Upsample (7-9): nearest, linear and cubic on any number of axes, every
 // coordinate transformation mode PyTorch and other exporters emit (half_pixel,
-// pytorch_half_pixel, align_corners, asymmetric, tf_half_pixel_for_nn) and every nearest_mode.
+// pytorch_half_pixel, align_corners, asymmetric, tf_half_pixel_for_nn, half_pixel_symmetric) and
+// every nearest_mode.
 // Interpolation is separable: one axis at a time, each output coordinate mapped back to the
 // input as the ONNX reference does, taps beyond the edge repeating the edge value. Built from
 // index_select and products, so it also runs backwards for training.
@@ -34,6 +35,12 @@ double source_coordinate(const ResizeAttrs& a, int64_t x, int64_t in_len, int64_
   if (a.transform == "half_pixel") return (xd + 0.5) / scale - 0.5;
   if (a.transform == "pytorch_half_pixel") return out_len > 1 ? (xd + 0.5) / scale - 0.5 : -0.5;
   if (a.transform == "tf_half_pixel_for_nn") return (xd + 0.5) / scale;
+  if (a.transform == "half_pixel_symmetric") {  // opset 19: half_pixel about the centre
+    const double out_width = scale * static_cast<double>(in_len);
+    const double adjustment = static_cast<double>(out_len) / out_width;
+    const double center = static_cast<double>(in_len) / 2;
+    return center * (1 - adjustment) + (xd + 0.5) / scale - 0.5;
+  }
   // align_corners
   const double out_width = scale * static_cast<double>(in_len);
   return out_width == 1.0 ? 0.0 : xd * static_cast<double>(in_len - 1) / (out_width - 1.0);
@@ -175,7 +182,7 @@ OpFn build_resize(const NodeInfo& n) {
     a.exclude_outside = n.attr_int("exclude_outside", 0) != 0;
   }
   static const std::vector<std::string> transforms = {"half_pixel", "pytorch_half_pixel", "align_corners",
-                                                      "asymmetric", "tf_half_pixel_for_nn"};
+                                                      "asymmetric", "tf_half_pixel_for_nn", "half_pixel_symmetric"};
   if (std::find(transforms.begin(), transforms.end(), a.transform) == transforms.end())
     n.unsupported("coordinate_transformation_mode '" + a.transform + "'");
   static const std::vector<std::string> nearest_modes = {"simple", "round_prefer_floor", "round_prefer_ceil", "floor",
