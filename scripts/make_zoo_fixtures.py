@@ -31,6 +31,8 @@ Operators beyond the foundation's list, each with <name>_in.npy (3 images) and <
   opset20_ir10      built with onnx.helper as newer exporters write (IR version 10, opset 20): Gelu,
                     AveragePool with a dilations attribute, Resize half_pixel_symmetric (no PyTorch
                     reference: tests compare with ONNX Runtime)
+  module_functions  residual blocks exported as model-local functions (export_modules_as_functions,
+                    opset 15): nodes of domain '__main__' calling them
   lrn_if            LocalResponseNorm and a squeeze of a dimension unknown at export (height and width
                     are dynamic axes): both become If nodes whose branches read the enclosing graph
 """
@@ -209,6 +211,25 @@ class LrnIf(nn.Module):
         return self.fc(y.squeeze(-1).squeeze(-1))
 
 
+class ResBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.c, self.bn = nn.Conv2d(c, c, 3, 1, 1), nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return F.relu(x + self.bn(self.c(x)))
+
+
+class FunctionNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem, self.b1, self.b2 = nn.Conv2d(1, 8, 3, 2, 1), ResBlock(8), ResBlock(8)
+        self.fc = nn.Linear(8 * 14 * 14, 10)
+
+    def forward(self, x):
+        return self.fc(self.b2(self.b1(F.relu(self.stem(x)))).flatten(1))
+
+
 def make_opset20_ir10(path):
     import numpy as np
     import onnx
@@ -289,3 +310,5 @@ if __name__ == "__main__":
     torch.manual_seed(1)
     export("lrn_if", LrnIf(), 3, 13, dynamic=True, reference=True, dynamic_hw=True)
     make_opset20_ir10(os.path.join(OUT, "opset20_ir10.onnx"))
+    torch.manual_seed(1)
+    export("module_functions", FunctionNet(), 3, 15, dynamic=True, reference=True, export_modules_as_functions={ResBlock})

@@ -13,6 +13,7 @@
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
 #include "nncompress/core/progress.hpp"
+#include "nncompress/onnx/inline_functions.hpp"
 
 namespace nnc::onnxio {
 namespace fs = std::filesystem;
@@ -117,6 +118,8 @@ onnx::ModelProto load_model(const fs::path& path, const LoadOptions& options) {
   fs::path base = path.parent_path();
   if (base.empty()) base = ".";
   inline_external_data(*model.mutable_graph(), base, what);
+  if (int calls = inline_local_functions(model); calls > 0)
+    note(fmt::format("{}: {} calls of model-local functions expanded into standard operators", what, calls));
   if (options.run_checker) check_model(model, what);
   return model;
 }

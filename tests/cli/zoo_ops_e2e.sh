@@ -1,6 +1,6 @@
 # Models with operators beyond the foundation's list (scripts/make_zoo_fixtures.py: LSTM, GRU,
 # RNN, Resize/Upsample, ConvTranspose, Einsum, ReduceL2, DepthToSpace, CumSum, TopK, CELU, dilated
-# MaxPool after a Conv, If from LocalResponseNorm and a dynamic squeeze, opset 20 / IR 10): ONNX Runtime gives PyTorch's logits
+# MaxPool after a Conv, If from LocalResponseNorm and a dynamic squeeze, opset 20 / IR 10, model-local functions): ONNX Runtime gives PyTorch's logits
 # on the fixtures, so do we (`nncompress run`); weight sharing puts the recurrent and transposed
 # weights into its one codebook and pruning sparsifies them, and ONNX Runtime measures the
 # top-1 we measured on what both write.
@@ -10,7 +10,7 @@ Z="$ROOT/tests/fixtures/zoo"
 D=(--mean 0.2860 --std 0.3530 -q)
 ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 | $PY -c "import json,sys; print(json.load(sys.stdin)['top1'])"; }
 
-for f in lstm_rows gru_bi2 rnn_relu resize_deconv upsample_op9 einsum_cubic shuffle_misc lrn_if; do
+for f in lstm_rows gru_bi2 rnn_relu resize_deconv upsample_op9 einsum_cubic shuffle_misc lrn_if module_functions; do
   node "$ROOT/tools/ort/ort_run.js" "$Z/$f.onnx" "$Z/${f}_in.npy" "$WORK/$f.ort.npy"
   "$NNC" run "$Z/$f.onnx" --input "$Z/${f}_in.npy" --output-dir "$WORK/$f.ours" -q
   $PY - "$Z/${f}_out.npy" "$WORK/$f.ort.npy" "$WORK/$f.ours/output_0.pb" <<'PYEOF' || die "$f: logits differ"
@@ -82,4 +82,11 @@ approx "$(json "$WORK/if_s.json" "['top1_after']")" "$(ort_top1 "$WORK/if_s.onnx
 approx "$(json "$WORK/if_p.json" "['top1_after']")" "$(ort_top1 "$WORK/if_p.onnx")" 0.0001 || die "prune (If): ONNX Runtime disagrees"
 "$NNC" lowrank "$Z/lrn_if.onnx" "${D[@]}" --keep 0.7 -o "$WORK/if_lr.onnx" --json > "$WORK/if_lr.json"
 approx "$(json "$WORK/if_lr.json" "['top1_after']")" "$(ort_top1 "$WORK/if_lr.onnx")" 0.0001 || die "lowrank (If): ONNX Runtime disagrees"
+# Model-local functions are expanded at load: what share writes holds standard operators only.
+"$NNC" share "$Z/module_functions.onnx" --mean 0.2860 --std 0.3530 --pop 8 --gens 2 --max-merge-evals 10 --max-drop 50 \
+  -o "$WORK/fn_s.onnx" --json > "$WORK/fn_s.json" 2> "$WORK/fn_s.err"
+grep -q "2 calls of model-local functions expanded" "$WORK/fn_s.err" || die "functions: no note about the expansion"
+approx "$(json "$WORK/fn_s.json" "['top1_after']")" "$(ort_top1 "$WORK/fn_s.onnx")" 0.0001 || die "share (functions): ONNX Runtime disagrees"
+$PY -c "import onnx, sys; m = onnx.load('$WORK/fn_s.onnx'); sys.exit(0 if not m.functions and all(n.domain == '' for n in m.graph.node) else 1)" \
+  || die "functions: the written model still calls functions"
 echo "1 passed, 0 failed"

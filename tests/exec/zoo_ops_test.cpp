@@ -1,6 +1,6 @@
 // Operators beyond the foundation's list on models exported by PyTorch
 // (scripts/make_zoo_fixtures.py): recurrent layers, Resize/Upsample, ConvTranspose, Einsum,
-// ReduceL2, DepthToSpace, CumSum, TopK, CELU, dilated max pooling, If. The engine reproduces PyTorch's logits, and training mode gives the gradients
+// ReduceL2, DepthToSpace, CumSum, TopK, CELU, dilated max pooling, If, model-local functions. The engine reproduces PyTorch's logits, and training mode gives the gradients
 // finite differences give.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -40,12 +40,12 @@ TEST_P(ZooOps, EngineReproducesPyTorchLogits) {
 
 INSTANTIATE_TEST_SUITE_P(PyTorchExports, ZooOps,
                          ::testing::Values("lstm_rows", "gru_bi2", "rnn_relu", "resize_deconv", "upsample_op9",
-                                           "einsum_cubic", "shuffle_misc", "lrn_if"));
+                                           "einsum_cubic", "shuffle_misc", "lrn_if", "module_functions"));
 // shuffle_misc is left out: Hardshrink jumps and TopK switches elements, so finite differences
 // across them say nothing about the gradient.
 INSTANTIATE_TEST_SUITE_P(PyTorchExports, ZooOpsTraining,
                          ::testing::Values("lstm_rows", "gru_bi2", "rnn_relu", "resize_deconv", "upsample_op9",
-                                           "einsum_cubic", "lrn_if"));
+                                           "einsum_cubic", "lrn_if", "module_functions"));
 
 // Autograd through LSTM/GRU/RNN, Resize and ConvTranspose: the gradient of the loss with respect
 // to the largest-gradient element of every weight tensor matches a central finite difference.
