@@ -36,6 +36,12 @@ data::DataSource load_checked(const DataOptions& o, const onnx::ModelProto& mode
   for (const auto& t : g.initializer()) inits.insert(t.name());
   for (const auto& in : g.input()) {
     if (inits.count(in.name())) continue;
+    // Images are float32; a float16/float64 model would fail at its first operator instead.
+    const int type = in.type().tensor_type().elem_type();
+    NNC_CHECK_CODE(type == 0 || type == onnx::TensorProto::FLOAT, kUnsupported,
+                   "model input '{}' is {}: nncompress runs and compresses float32 models (convert the model to "
+                   "float32 first)",
+                   in.name(), onnx::TensorProto::DataType_Name(static_cast<onnx::TensorProto::DataType>(type)));
     const auto& shape = in.type().tensor_type().shape();
     std::vector<int64_t> want;
     for (const auto& d : shape.dim()) want.push_back(d.has_dim_value() ? d.dim_value() : -1);

@@ -18,6 +18,18 @@ m = onnx.load(sys.argv[1]); n = [x for x in m.graph.node if x.op_type == "Relu"]
 m.opset_import.add(domain="com.example", version=1); onnx.save(m, sys.argv[2])
 PYEOF
 expect_error "unsupported operator domain 'com.example'" "$NNC" eval "$WORK/unknown_op.onnx"
+# A float16 model (weights and input): one line naming the input and its type, before any data is run.
+$PY - "$M" "$WORK/fp16.onnx" <<'PYEOF'
+import sys, numpy as np, onnx
+from onnx import numpy_helper, TensorProto
+m = onnx.load(sys.argv[1])
+for i, t in enumerate(m.graph.initializer):
+    if t.data_type == TensorProto.FLOAT:
+        m.graph.initializer[i].CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), t.name))
+for v in list(m.graph.input) + list(m.graph.output): v.type.tensor_type.elem_type = TensorProto.FLOAT16
+onnx.save(m, sys.argv[2])
+PYEOF
+expect_error "model input 'input' is FLOAT16: nncompress runs and compresses float32 models" "$NNC" share "$WORK/fp16.onnx" -o "$WORK/x.onnx"
 # Images that do not match the model input.
 mkdir -p "$WORK/data"
 $PY - "$WORK/data" <<'PYEOF'
