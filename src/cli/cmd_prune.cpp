@@ -24,6 +24,7 @@
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/onnx/weight_inputs.hpp"
 #include "nncompress/store/model_store.hpp"
 #include "nncompress/train/trainer.hpp"
 
@@ -109,7 +110,8 @@ void register_prune_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("prune", "Layer-adaptive magnitude pruning by rate-distortion (curves + DP)");
   add_model_io_options(cmd, opts->model, opts->output, opts->nnc, "Pruned ONNX model (zeros in place)",
                        "Also write the .nnc container (sparse tensors)");
-  cmd->add_option("--sparsity", opts->sparsity, "Fraction of weights (Conv, ConvTranspose, Gemm, MatMul, LSTM/GRU/RNN) to prune, in [0, 1)")
+  cmd->add_option("--sparsity", opts->sparsity,
+                  fmt::format("Fraction of the weights of {} layers to prune, in [0, 1)", onnxio::kWeightOperators))
       ->capture_default_str();
   cmd->add_option("--alloc", opts->alloc, "rd | uniform | global | random | file:ALLOC.json")->capture_default_str();
   add_finetune_options(cmd, opts->finetune, "after each schedule step (masks held fixed)");
@@ -173,7 +175,7 @@ void register_prune_command(CLI::App& app) {
     check_not_same_file(o.output, o.model);
     auto model = onnxio::load_model(o.model);
     auto layers = prune::prunable_layers(model);
-    NNC_CHECK(!layers.empty(), "model has no prunable layers (Conv/ConvTranspose/Gemm/MatMul/LSTM/GRU/RNN with an initializer weight)");
+    NNC_CHECK(!layers.empty(), "model has no prunable layers ({} with an initializer weight)", onnxio::kWeightOperators);
     auto splits = load_splits(o.data, model);
     const bool has_batchnorm = std::any_of(model.graph().node().begin(), model.graph().node().end(),
                                            [](const auto& n) { return n.op_type() == "BatchNormalization"; });

@@ -16,8 +16,8 @@
 
 #include "exec/fusion.hpp"
 #include "exec/onednn.hpp"
-#include "exec/subgraph.hpp"
 #include "exec/plan.hpp"
+#include "exec/subgraph.hpp"
 #include "nncompress/core/allocator.hpp"
 #include "nncompress/core/blas_threads.hpp"
 #include "nncompress/core/error.hpp"

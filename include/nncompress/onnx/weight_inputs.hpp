@@ -13,6 +13,9 @@ struct WeightInputs {
   std::vector<int> biases;   // Conv/ConvTranspose/Gemm bias, LSTM/GRU/RNN B
 };
 
+// The operators weight_inputs() knows, for messages.
+inline constexpr const char* kWeightOperators = "Conv/ConvTranspose/Gemm/MatMul/LSTM/GRU/RNN";
+
 // Empty for operators without learned weights. Indices may exceed the node's input count
 // (optional inputs): callers check.
 WeightInputs weight_inputs(const onnx::NodeProto& node);

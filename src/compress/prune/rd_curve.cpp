@@ -13,6 +13,7 @@
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/weight_inputs.hpp"
 
 namespace nnc::prune {
 
@@ -63,7 +64,7 @@ double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, D
 }
 
 RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurveOptions& options) {
-  NNC_CHECK(!layers.empty(), "model has no prunable layers (Conv/ConvTranspose/Gemm/MatMul/LSTM/GRU/RNN with an initializer weight)");
+  NNC_CHECK(!layers.empty(), "model has no prunable layers ({} with an initializer weight)", onnxio::kWeightOperators);
   RdCurves curves;
   curves.layers = layers;
   curves.grid = options.grid.empty() ? default_grid() : options.grid;

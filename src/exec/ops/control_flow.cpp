@@ -4,6 +4,7 @@
 // whose size is unknown at export, and for data-dependent branches of scripted modules.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>

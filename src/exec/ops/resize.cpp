@@ -7,6 +7,7 @@
 // index_select and products, so it also runs backwards for training.
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
