@@ -24,30 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-class Lstm(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.rnn, self.fc = nn.LSTM(28, 64, batch_first=True), nn.Linear(64, 10)
-
-    def forward(self, x):
-        y, _ = self.rnn(x.view(x.size(0), 28, 28))
-        return self.fc(y[:, -1])
-
-
-class UpDeconv(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.c, self.bn = nn.Conv2d(1, 16, 3, 2, 1), nn.BatchNorm2d(16)
-        self.c2, self.d = nn.Conv2d(16, 16, 3, 1, 1), nn.ConvTranspose2d(16, 8, 2, 2)
-        self.fc = nn.Linear(8 * 7 * 7, 10)
-
-    def forward(self, x):
-        y = F.relu(self.bn(self.c(x)))
-        y = F.interpolate(y, scale_factor=0.5, mode="bilinear", align_corners=False)
-        y = F.interpolate(F.relu(self.c2(y)), scale_factor=2, mode="nearest")
-        y = F.max_pool2d(F.relu(self.d(y)), 4)
-        return self.fc(F.normalize(y.flatten(1), dim=1) * 10)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+from make_zoo_fixtures import LstmRows, ResizeDeconv  # noqa: E402  (same layers as the zoo fixtures)
 
 
 class ViT(nn.Module):
@@ -97,7 +75,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     torch.set_num_threads(2)
     x, y = load_train()
-    for name, make, opset, lr in [("lstm", Lstm, 13, 2e-3), ("updeconv", UpDeconv, 13, 2e-3), ("vit", ViT, 14, 1e-3),
+    for name, make, opset, lr in [("lstm", lambda: LstmRows(64), 13, 2e-3), ("updeconv", ResizeDeconv, 13, 2e-3), ("vit", ViT, 14, 1e-3),
                                   ("mobile", Mobile, 14, 1e-3)]:
         torch.manual_seed(0)
         model = make()

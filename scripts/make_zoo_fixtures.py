@@ -117,9 +117,9 @@ class AvgNet(nn.Module):
 
 
 class LstmRows(nn.Module):
-    def __init__(self):
+    def __init__(self, hidden=32):
         super().__init__()
-        self.rnn, self.fc = nn.LSTM(28, 32, batch_first=True), nn.Linear(32, 10)
+        self.rnn, self.fc = nn.LSTM(28, hidden, batch_first=True), nn.Linear(hidden, 10)
 
     def forward(self, x):
         y, _ = self.rnn(x.view(x.size(0), 28, 28))
