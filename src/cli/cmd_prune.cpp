@@ -111,7 +111,7 @@ void register_prune_command(CLI::App& app) {
   add_model_io_options(cmd, opts->model, opts->output, opts->nnc, "Pruned ONNX model (zeros in place)",
                        "Also write the .nnc container (sparse tensors)");
   cmd->add_option("--sparsity", opts->sparsity,
-                  fmt::format("Fraction of the weights of {} layers to prune, in [0, 1)", onnxio::kWeightOperators))
+                  fmt::format("Fraction of the weights of {} layers to prune, in [0, 1)", onnxio::weight_operators()))
       ->capture_default_str();
   cmd->add_option("--alloc", opts->alloc, "rd | uniform | global | random | file:ALLOC.json")->capture_default_str();
   add_finetune_options(cmd, opts->finetune, "after each schedule step (masks held fixed)");
@@ -175,7 +175,7 @@ void register_prune_command(CLI::App& app) {
     check_not_same_file(o.output, o.model);
     auto model = onnxio::load_model(o.model);
     auto layers = prune::prunable_layers(model);
-    NNC_CHECK(!layers.empty(), "model has no prunable layers ({} with an initializer weight)", onnxio::kWeightOperators);
+    NNC_CHECK(!layers.empty(), "model has no prunable layers ({} with an initializer weight)", onnxio::weight_operators());
     auto splits = load_splits(o.data, model);
     const bool has_batchnorm = std::any_of(model.graph().node().begin(), model.graph().node().end(),
                                            [](const auto& n) { return n.op_type() == "BatchNormalization"; });

@@ -39,21 +39,30 @@ struct FoldedConv {
   }
 };
 
+// Who produces and who reads each value slot of a plan.
+struct PlanUses {
+  std::map<int, int> readers;               // slot -> number of reading inputs
+  std::map<int, std::size_t> last_reader;  // slot -> the last step reading it
+  std::map<int, std::size_t> producer;     // slot -> the step writing it
+
+  explicit PlanUses(const std::vector<Step>& plan) {
+    for (std::size_t i = 0; i < plan.size(); ++i) {
+      for (int s : plan[i].in)
+        if (s >= 0) {
+          ++readers[s];
+          last_reader[s] = i;
+        }
+      for (int o : plan[i].out)
+        if (o >= 0) producer[o] = i;
+    }
+  }
+};
+
 }  // namespace
 
 void fuse_gelu(std::vector<Step>& plan, std::vector<const onnx::NodeProto*>& nodes, const FusionContext& ctx) {
-  std::map<int, int> readers;
-  std::map<int, std::size_t> reader_step;  // slot -> the (last) step reading it
-  std::map<int, std::size_t> producer;
-  for (std::size_t i = 0; i < plan.size(); ++i) {
-    for (int s : plan[i].in)
-      if (s >= 0) {
-        ++readers[s];
-        reader_step[s] = i;
-      }
-    for (int o : plan[i].out)
-      if (o >= 0) producer[o] = i;
-  }
+  PlanUses uses(plan);
+  auto& [readers, last_reader, producer] = uses;
   auto op = [&](std::size_t i) -> const std::string& { return nodes[i]->op_type(); };
   auto is_const = [&](int s, double value) {
     const at::Tensor* t = s >= 0 && ctx.constant ? ctx.constant(s) : nullptr;
@@ -63,7 +72,7 @@ void fuse_gelu(std::vector<Step>& plan, std::vector<const onnx::NodeProto*>& nod
   // The single step reading slot s, when s is an intermediate (read once, not a graph output).
   auto only_reader = [&](int s) -> std::optional<std::size_t> {
     if (s < 0 || readers[s] != 1 || ctx.graph_outputs.count(s)) return std::nullopt;
-    return reader_step[s];
+    return last_reader[s];
   };
   // For a binary step: the operand other than `s`, or -2 when s is not one of exactly two inputs.
   auto other = [&](std::size_t i, int s) {
@@ -112,14 +121,8 @@ void fuse_gelu(std::vector<Step>& plan, std::vector<const onnx::NodeProto*>& nod
 std::vector<Step> fuse_conv_batchnorm(const std::vector<Step>& plan,
                                       const std::vector<const onnx::NodeProto*>& nodes,
                                       const FusionContext& ctx) {
-  std::map<int, int> readers;
-  for (const auto& s : plan)
-    for (int i : s.in)
-      if (i >= 0) ++readers[i];
-  std::map<int, std::size_t> producer;
-  for (std::size_t i = 0; i < plan.size(); ++i)
-    for (int o : plan[i].out)
-      if (o >= 0) producer[o] = i;
+  PlanUses uses(plan);
+  auto& [readers, last_reader, producer] = uses;
 
   std::vector<bool> absorbed(plan.size(), false);
   std::map<std::size_t, Step> replacement;  // BN step index -> fused step

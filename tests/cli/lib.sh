@@ -27,3 +27,6 @@ expect_written_top1() {
     approx "$(json "$model.ort.json" "['top1']")" "$top1" 0.0005 || die "$what: ONNX Runtime disagrees"
   fi
 }
+# ort_top1 MODEL: ONNX Runtime's test top-1 with the zoo fixtures' normalisation (Fashion-MNIST
+# mean/std; the fixtures carry no metadata).
+ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 | $PY -c "import json,sys; print(json.load(sys.stdin)['top1'])"; }

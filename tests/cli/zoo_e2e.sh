@@ -5,7 +5,6 @@
 source "$(dirname "$0")/lib.sh"
 Z="$ROOT/tests/fixtures/zoo"
 D=(--mean 0.2860 --std 0.3530 -q)
-ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 | $PY -c "import json,sys; print(json.load(sys.stdin)['top1'])"; }
 
 "$NNC" eval "$Z/fixed_batch1.onnx" --mean 0.2860 --std 0.3530 --json 2> "$WORK/fixed.err" > "$WORK/fixed.json"
 grep -q "declares batch size 1; the graph does not depend on it" "$WORK/fixed.err" || die "fixed batch not relaxed: $(cat "$WORK/fixed.err")"

@@ -8,7 +8,6 @@ source "$(dirname "$0")/lib.sh"
 [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ] || die "ONNX Runtime is not installed (bash scripts/setup.sh installs it)"
 Z="$ROOT/tests/fixtures/zoo"
 D=(--mean 0.2860 --std 0.3530 -q)
-ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 | $PY -c "import json,sys; print(json.load(sys.stdin)['top1'])"; }
 
 for f in lstm_rows gru_bi2 rnn_relu resize_deconv upsample_op9 einsum_cubic shuffle_misc lrn_if module_functions; do
   node "$ROOT/tools/ort/ort_run.js" "$Z/$f.onnx" "$Z/${f}_in.npy" "$WORK/$f.ort.npy"

@@ -4,6 +4,7 @@
 // compression method, so an operator with weights is added in one place.
 #include <onnx/onnx_pb.h>
 
+#include <string>
 #include <vector>
 
 namespace nnc::onnxio {
@@ -13,8 +14,8 @@ struct WeightInputs {
   std::vector<int> biases;   // Conv/ConvTranspose/Gemm bias, LSTM/GRU/RNN B
 };
 
-// The operators weight_inputs() knows, for messages.
-inline constexpr const char* kWeightOperators = "Conv/ConvTranspose/Gemm/MatMul/LSTM/GRU/RNN";
+// The operators weight_inputs() knows, for messages: "Conv/ConvTranspose/Gemm/...".
+const std::string& weight_operators();
 
 // Empty for operators without learned weights. Indices may exceed the node's input count
 // (optional inputs): callers check.

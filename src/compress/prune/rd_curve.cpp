@@ -64,7 +64,7 @@ double logit_distortion(const at::Tensor& logits, const at::Tensor& reference, D
 }
 
 RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurveOptions& options) {
-  NNC_CHECK(!layers.empty(), "model has no prunable layers ({} with an initializer weight)", onnxio::kWeightOperators);
+  NNC_CHECK(!layers.empty(), "model has no prunable layers ({} with an initializer weight)", onnxio::weight_operators());
   RdCurves curves;
   curves.layers = layers;
   curves.grid = options.grid.empty() ? default_grid() : options.grid;

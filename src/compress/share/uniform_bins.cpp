@@ -52,7 +52,7 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases) {
       for (int i : io.biases)
         if (i < n.input_size() && !n.input(i).empty()) add(n.input(i));
   }
-  NNC_CHECK(!s.values.empty(), "model has nothing to share (no {} with an initializer weight)", onnxio::kWeightOperators);
+  NNC_CHECK(!s.values.empty(), "model has nothing to share (no {} with an initializer weight)", onnxio::weight_operators());
   s.offsets.push_back(s.values.size());
   auto [lo, hi] = std::minmax_element(s.values.begin(), s.values.end());
   s.min = *lo;

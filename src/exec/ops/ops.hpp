@@ -4,6 +4,9 @@
 
 namespace nnc::exec {
 
+// The values of an integer (or float) tensor as int64: shapes, axes, sizes read at run time.
+std::vector<int64_t> to_ints(const at::Tensor& t);
+
 void register_conv_ops(OpRegistry& r);         // Conv, ConvTranspose
 void register_gemm_ops(OpRegistry& r);         // Gemm, MatMul
 void register_elementwise_ops(OpRegistry& r);  // Add Sub Mul Div, activations (PRelu, Selu, Softplus...), Clip, Identity, Dropout

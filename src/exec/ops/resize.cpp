@@ -119,11 +119,6 @@ std::vector<double> to_doubles(const at::Tensor& t) {
   return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
 }
 
-std::vector<int64_t> to_longs(const at::Tensor& t) {
-  auto c = t.to(at::kLong).contiguous();
-  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
-}
-
 // in: x; scales and sizes as found (undefined or empty when absent).
 void run_resize(const ResizeAttrs& a, const at::Tensor& x, const std::vector<double>& scales,
                 const std::vector<int64_t>& sizes, at::Tensor& out) {
@@ -199,7 +194,7 @@ OpFn build_resize(const NodeInfo& n) {
     std::vector<double> scales;
     std::vector<int64_t> sizes;
     if (in.size() > scales_at && in[scales_at].defined() && in[scales_at].numel() > 0) scales = to_doubles(in[scales_at]);
-    else if (in.size() > sizes_at && in[sizes_at].defined() && in[sizes_at].numel() > 0) sizes = to_longs(in[sizes_at]);
+    else if (in.size() > sizes_at && in[sizes_at].defined() && in[sizes_at].numel() > 0) sizes = to_ints(in[sizes_at]);
     NNC_CHECK_CODE(!scales.empty() || !sizes.empty(), kShape, "{}: neither scales nor sizes given", a.label);
     run_resize(a, in[0], scales, sizes, out[0]);
   };

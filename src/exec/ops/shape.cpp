@@ -9,12 +9,13 @@
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::exec {
-namespace {
 
 std::vector<int64_t> to_ints(const at::Tensor& t) {
   auto c = t.to(at::kLong).contiguous();
   return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
 }
+
+namespace {
 
 int64_t norm_axis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
 
