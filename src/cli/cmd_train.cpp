@@ -41,7 +41,7 @@ void register_train_command(CLI::App& app) {
     auto source = data::load_data(o.data.data);
     // Normalisation statistics measured on the training images (hold-out excluded).
     const int64_t train_n = source.train_x.size(0) - std::min<int64_t>(5000, source.train_x.size(0) / 2);
-    auto tx = source.train_x.narrow(0, 0, train_n);
+    auto tx = data::pixels(source.train_x.narrow(0, 0, train_n));
     data::Normalisation norm;
     norm.mean.clear();
     norm.std.clear();

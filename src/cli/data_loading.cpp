@@ -201,7 +201,7 @@ data::Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, c
   }
   NNC_CHECK(source.train_x.defined() && source.train_x.size(0) > 0,
             "model has no input normalisation metadata; pass --mean and --std");
-  const auto& x = source.train_x;
+  const auto x = data::pixels(source.train_x);
   data::Normalisation stats;
   if (x.dim() == 4) {
     auto per = x.transpose(0, 1).reshape({x.size(1), -1});

@@ -24,11 +24,11 @@ fs::path find_one(const fs::path& dir, const std::string& stem) {
   return {};
 }
 
-// uint8 pixels -> [0,1]; float kept; NHW -> N1HW; NHWC (C in {1,3}) -> NCHW.
+// uint8 and float kept (double -> float); NHW -> N1HW; NHWC (C in {1,3}) -> NCHW.
 at::Tensor to_images(at::Tensor x, const std::string& what) {
-  if (x.scalar_type() == at::kByte) x = x.to(at::kFloat).div_(255.0);
-  else if (x.scalar_type() == at::kDouble) x = x.to(at::kFloat);
-  NNC_CHECK_CODE(x.scalar_type() == at::kFloat, kUnsupported, "{}: images must be uint8 or float32", what);
+  if (x.scalar_type() == at::kDouble) x = x.to(at::kFloat);
+  NNC_CHECK_CODE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kByte, kUnsupported,
+                 "{}: images must be uint8 or float32", what);
   if (x.dim() == 3) x = x.unsqueeze(1);
   else if (x.dim() == 2) x = x.unsqueeze(1).unsqueeze(1);  // flat vectors: N x 1 x 1 x D
   else if (x.dim() == 4 && (x.size(3) == 1 || x.size(3) == 3) && x.size(1) != 1 && x.size(1) != 3)
@@ -111,7 +111,15 @@ at::Tensor normalise(const at::Tensor& images, const Normalisation& norm) {
   shape[1] = -1;
   auto mean = at::tensor(norm.mean).reshape(shape);
   auto std = at::tensor(norm.std).reshape(shape);
-  return ((images - mean) / std).contiguous();
+  // One new buffer, worked in place: the same arithmetic as ((x / 255) - mean) / std.
+  auto out = images.scalar_type() == at::kByte ? pixels(images) : images - mean;
+  if (images.scalar_type() == at::kByte) out.sub_(mean);
+  return out.div_(std).contiguous();
+}
+
+at::Tensor pixels(const at::Tensor& images) {
+  if (images.scalar_type() != at::kByte) return images;
+  return images.to(at::kFloat, /*non_blocking=*/false, /*copy=*/false, at::MemoryFormat::Contiguous).div_(255.0);
 }
 
 Splits make_splits(const DataSource& s, const Normalisation& norm, const SplitOptions& o) {

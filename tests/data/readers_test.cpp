@@ -50,6 +50,20 @@ TEST(Idx, TruncatedAndBadMagicAreClearErrors) {
   write_file_atomic(tmp("t.idx"), std::string_view(raw));
   EXPECT_EQ(error_of([] { data::read_idx(tmp("t.idx")); }),
             tmp("t.idx").string() + ": IDX data has 3 bytes but its header declares 8");
+  // A header declaring far more than the file holds is refused without allocating it.
+  write_file_atomic(tmp("h.idx"), std::string_view(idx_bytes({100000, 100000}, {1, 2, 3})));
+  EXPECT_EQ(error_of([] { data::read_idx(tmp("h.idx")); }),
+            tmp("h.idx").string() + ": IDX data has 3 bytes but its header declares 10000000000");
+  gzFile g = gzopen(tmp("h.idx.gz").c_str(), "wb");
+  auto big = idx_bytes({100000, 100000}, {1, 2, 3});
+  gzwrite(g, big.data(), static_cast<unsigned>(big.size()));
+  gzclose(g);
+  EXPECT_EQ(error_of([] { data::read_idx(tmp("h.idx.gz")); }),
+            tmp("h.idx.gz").string() + ": IDX data has 3 bytes but its header declares 10000000000");
+  // Trailing bytes after the declared data are an error too.
+  write_file_atomic(tmp("x.idx"), std::string_view(idx_bytes({2}, {1, 2, 3})));
+  EXPECT_EQ(error_of([] { data::read_idx(tmp("x.idx")); }),
+            tmp("x.idx").string() + ": IDX data has 3 bytes but its header declares 2");
   write_file_atomic(tmp("m.idx"), std::string_view("hello world"));
   EXPECT_EQ(error_of([] { data::read_idx(tmp("m.idx")); }), tmp("m.idx").string() + ": not an IDX file (bad magic)");
 }

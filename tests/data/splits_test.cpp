@@ -55,6 +55,20 @@ TEST(Splits, NormalisationPerChannel) {
   EXPECT_THROW(data::normalise(x, {{0.5f, 0.5f}, {1.f, 1.f}}), Error);
 }
 
+TEST(Splits, PixelsStayUint8UntilNormalisedWithTheSameArithmetic) {
+  auto raw = torch::randint(0, 256, {5, 3, 4, 4}).to(torch::kByte);
+  data::Normalisation n{{0.2860f, 0.5f, 0.1f}, {0.3530f, 0.25f, 2.0f}};
+  auto from_bytes = data::normalise(raw, n);
+  EXPECT_EQ(from_bytes.scalar_type(), torch::kFloat);
+  EXPECT_TRUE(from_bytes.is_contiguous());
+  // Bit-identical to dividing by 255 first and normalising the floats.
+  EXPECT_TRUE(torch::equal(from_bytes, data::normalise(raw.to(torch::kFloat) / 255.0, n)));
+  EXPECT_TRUE(torch::equal(data::pixels(raw), raw.to(torch::kFloat) / 255.0));
+  // A permuted (NHWC-read) uint8 view is handled too.
+  auto nhwc = raw.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+  EXPECT_TRUE(torch::equal(data::normalise(nhwc, n), from_bytes));
+}
+
 TEST(Splits, BadSizesAndMissingDataAreClearErrors) {
   auto s = synthetic();
   try {
@@ -99,7 +113,8 @@ TEST(Splits, BadSizesAndMissingDataAreClearErrors) {
   auto ok = data::load_data(dir.string());
   EXPECT_EQ(ok.num_classes, 3);
   EXPECT_EQ(ok.train_x.sizes(), (std::vector<int64_t>{20, 1, 4, 4}));
-  EXPECT_LE(ok.train_x.max().item<float>(), 1.0f);
+  EXPECT_EQ(ok.train_x.scalar_type(), torch::kByte);  // kept as stored
+  EXPECT_LE(data::pixels(ok.train_x).max().item<float>(), 1.0f);
 }
 
 TEST(Splits, FashionMnistLoads) {
@@ -108,6 +123,6 @@ TEST(Splits, FashionMnistLoads) {
   EXPECT_EQ(s.train_x.sizes(), (std::vector<int64_t>{60000, 1, 28, 28}));
   EXPECT_EQ(s.test_y.size(0), 10000);
   EXPECT_EQ(s.num_classes, 10);
-  EXPECT_NEAR(s.train_x.mean().item<double>(), 0.286, 0.001);
-  EXPECT_NEAR(s.train_x.std().item<double>(), 0.353, 0.001);
+  EXPECT_NEAR(data::pixels(s.train_x).mean().item<double>(), 0.286, 0.001);
+  EXPECT_NEAR(data::pixels(s.train_x).std().item<double>(), 0.353, 0.001);
 }

@@ -15,8 +15,9 @@
 
 namespace nnc::data {
 
-// Raw data as read from disk: images float32 in [0,1] (uint8 pixels divided by 255), NCHW;
-// labels int64.
+// Raw data as read from disk: images NCHW as stored, uint8 pixels (0-255) or float32 (pixels(x)
+// gives float32 in [0,1]); labels int64. Kept as stored so that only the normalised copy is
+// ever made in float.
 struct DataSource {
   std::string name;  // what --data named (for messages)
   at::Tensor train_x, train_y, test_x, test_y;
@@ -52,8 +53,12 @@ struct Splits {
 // With `test_only`, the training files are not read (train_x/train_y stay undefined).
 DataSource load_data(const std::string& name_or_dir, bool test_only = false);
 
-// Applies (x - mean) / std per channel.
+// Applies (x - mean) / std per channel to float images, or (x / 255 - mean) / std to uint8
+// pixels; the result is a new contiguous float32 tensor.
 at::Tensor normalise(const at::Tensor& images, const Normalisation& norm);
+
+// Images as float32 in [0,1]: uint8 pixels divided by 255, float images unchanged.
+at::Tensor pixels(const at::Tensor& images);
 
 Splits make_splits(const DataSource& source, const Normalisation& norm, const SplitOptions& options);
 
