@@ -117,6 +117,7 @@ const OpRegistry& default_registry() {
     register_recurrent_ops(r);
     register_resize_ops(r);
     register_control_flow_ops(r);
+    register_indexing_ops(r);
     return r;
   }();
   return registry;

@@ -123,6 +123,53 @@ TEST(Engine, RecalibratingAModelWithoutBatchNormDoesNothing) {
   EXPECT_TRUE(torch::equal(y0, e.run_single(x)));
 }
 
+// torchvision's Swin exports its attention dropout with training_mode = true and ratio = 0:
+// the output is the input in either mode, so it loads; a nonzero ratio would be random at
+// inference time and is refused at load.
+TEST(Engine, DropoutWithZeroRatioAndTrainingModeInputIsIdentity) {
+  auto model = [](float ratio) {
+    onnxio::GraphBuilder b;
+    b.add_input("x", {-1, 4});
+    b.add_initializer("ratio", torch::scalar_tensor(ratio));
+    b.add_initializer("train", torch::scalar_tensor(true));
+    b.add_node("Dropout", {"x", "ratio", "train"}, {"y"});
+    b.add_output("y", {-1, 4});
+    return b.build();
+  };
+  exec::Engine e(model(0.0f));
+  auto x = torch::randn({3, 4});
+  EXPECT_TRUE(torch::equal(e.run_single(x), x));
+  try {
+    exec::Engine bad(model(0.1f));
+    FAIL();
+  } catch (const Error& err) {
+    EXPECT_NE(std::string(err.what()).find("unsupported Dropout training_mode input"), std::string::npos);
+  }
+}
+
+// Slice assignment as exporters write it (Swin's shifted-window mask: ScatterND into a
+// constant), then GatherElements/ArgMax reading it back: equal to the same ATen indexing.
+TEST(Engine, ScatterNdSliceAssignmentAndGatherElementsMatchIndexing) {
+  onnxio::GraphBuilder b;
+  b.add_input("x", {4, 5});
+  b.add_initializer("idx", torch::tensor({{1}, {-1}}, torch::kLong));  // rows 1 and 3 (negative: from the end)
+  b.add_initializer("upd", torch::arange(10, torch::kFloat).reshape({2, 5}));
+  b.add_initializer("cols", torch::tensor({{4, 0, 1, 2, 3}}, torch::kLong).expand({4, 5}).contiguous());
+  b.add_node("ScatterND", {"x", "idx", "upd"}, {"s"});
+  b.add_node("GatherElements", {"s", "cols"}, {"g"}, {{"axis", int64_t{1}}});
+  b.add_node("ArgMax", {"g"}, {"a"}, {{"axis", int64_t{1}}, {"keepdims", int64_t{0}}});
+  b.add_output("g", {4, 5});
+  b.add_output("a", {4}, 7);
+  exec::Engine e(b.build());
+  auto x = torch::randn({4, 5});
+  auto outs = e.run({x});
+  auto want = x.clone();
+  want.index_put_({torch::tensor({1, 3})}, torch::arange(10, torch::kFloat).reshape({2, 5}));
+  want = want.index({torch::indexing::Slice(), torch::tensor({4, 0, 1, 2, 3})});
+  EXPECT_TRUE(torch::equal(outs.at(0), want));
+  EXPECT_TRUE(torch::equal(outs.at(1), want.argmax(1)));
+}
+
 TEST(Engine, ToModelWritesSwappedWeights) {
   exec::Engine e(conv_bn_model());
   e.weights().set("fcb", torch::full({3}, 2.5));

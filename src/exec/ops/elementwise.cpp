@@ -189,10 +189,14 @@ OpFn build_dropout(const NodeInfo& n) {
   const bool is_test = n.attr_int("is_test", 0) != 0;
   const bool mask_out = n.num_outputs() > 1 && !n.proto().output(1).empty();
   // Training is the engine's mode (Engine::set_training); a graph-driven training_mode input
-  // would ask for random outputs at inference time.
+  // would ask for random outputs at inference time, unless its ratio is a constant 0 (then the
+  // output is the input in either mode: torchvision's Swin exports its attention dropout so).
   if (n.has_input(2)) {
     auto c = n.constant_input(2);
-    if (!c || c->item<bool>()) n.unsupported("Dropout training_mode input (use the engine's training mode)");
+    auto r = n.has_input(1) ? n.constant_input(1) : std::nullopt;
+    const bool zero_ratio = r && r->numel() == 1 && r->item<double>() == 0.0;
+    if (!zero_ratio && (!c || c->item<bool>()))
+      n.unsupported("Dropout training_mode input (use the engine's training mode)");
   }
   return [=](const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     double ratio = attr_ratio;
@@ -234,6 +238,21 @@ OpFn build_pow(const NodeInfo& n) {
   };
 }
 
+// Mod: fmod=0 takes the divisor's sign (Python's %, integers only), fmod=1 the dividend's (C fmod).
+// Swin-style window attention exports it for its shifted-window masks.
+OpFn build_mod(const NodeInfo& n) {
+  n.expect_attrs({"fmod"});
+  const bool c_fmod = n.attr_int("fmod", 0) != 0;
+  return [c_fmod, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const auto type = at::promote_types(in[0].scalar_type(), in[1].scalar_type());
+    NNC_CHECK_CODE(c_fmod || !at::isFloatingType(type), kUnsupported,
+                   "{}: Mod of floating-point values needs fmod=1 (ONNX leaves fmod=0 undefined for them)", label);
+    NNC_CHECK_CODE(at::isFloatingType(type) || (in[1] != 0).all().item<bool>(), kInvalidArgument,
+                   "{}: integer Mod by zero", label);
+    out[0] = c_fmod ? at::fmod(in[0], in[1]) : at::remainder(in[0], in[1]);
+  };
+}
+
 OpFn build_where(const NodeInfo& n) {
   n.expect_attrs({});
   return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
@@ -266,6 +285,7 @@ void register_elementwise_ops(OpRegistry& r) {
   r.add("Or", binary([](const at::Tensor& a, const at::Tensor& b) { return at::logical_or(a, b); }), 7);
   r.add("Xor", binary([](const at::Tensor& a, const at::Tensor& b) { return at::logical_xor(a, b); }), 7);
   r.add("Pow", build_pow, 7);
+  r.add("Mod", build_mod, 10);
   r.add("Where", build_where, 9);
   r.add("Sum", [](const NodeInfo& n) { return build_variadic(n, [](const at::Tensor& a, const at::Tensor& b) { return at::add(a, b); }); });
   r.add("Max", [](const NodeInfo& n) { return build_variadic(n, [](const at::Tensor& a, const at::Tensor& b) { return at::maximum(a, b); }); });

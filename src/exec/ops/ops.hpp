@@ -17,5 +17,6 @@ void register_shape_ops(OpRegistry& r);        // Flatten Reshape Transpose Conc
 void register_recurrent_ops(OpRegistry& r);    // LSTM, GRU, RNN
 void register_resize_ops(OpRegistry& r);       // Resize, Upsample
 void register_control_flow_ops(OpRegistry& r); // If
+void register_indexing_ops(OpRegistry& r);     // GatherElements/ND, ScatterElements/ND, ArgMax/Min, NonZero, OneHot, Trilu
 
 }  // namespace nnc::exec
