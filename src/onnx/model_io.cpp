@@ -14,6 +14,7 @@
 #include "nncompress/core/files.hpp"
 #include "nncompress/core/progress.hpp"
 #include "nncompress/onnx/inline_functions.hpp"
+#include "nncompress/onnx/sparse_initializers.hpp"
 
 namespace nnc::onnxio {
 namespace fs = std::filesystem;
@@ -120,7 +121,10 @@ onnx::ModelProto load_model(const fs::path& path, const LoadOptions& options) {
   inline_external_data(*model.mutable_graph(), base, what);
   if (int calls = inline_local_functions(model); calls > 0)
     note(fmt::format("{}: {} calls of model-local functions expanded into standard operators", what, calls));
+  // The checker judges sparse initializers as written; every method then sees dense tensors.
   if (options.run_checker) check_model(model, what);
+  if (int n = densify_sparse_initializers(*model.mutable_graph(), what); n > 0)
+    note(fmt::format("{}: {} sparse initializers read as dense tensors", what, n));
   return model;
 }
 

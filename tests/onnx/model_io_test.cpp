@@ -9,6 +9,7 @@
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/metadata.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/onnx/sparse_initializers.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace fs = std::filesystem;
@@ -109,4 +110,52 @@ TEST(ModelIo, BadInputsGiveOneLineErrors) {
   auto msg = error_of([] { load_model(tmp("bad.onnx")); });
   EXPECT_NE(msg.find("ONNX checker failed"), std::string::npos) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos);
+}
+
+TEST(SparseInitializers, SparseWhereSmallerAndReadBackDense) {
+  GraphBuilder b;
+  b.add_input("x", {-1, 6});
+  auto mostly_zero = torch::zeros({6, 5});
+  mostly_zero.index_put_({1, 2}, 3.5f);
+  mostly_zero.index_put_({4, 0}, -1.25f);
+  auto half_zero = torch::arange(30, torch::kFloat).reshape({5, 6}) * (torch::arange(30).reshape({5, 6}) % 2);
+  b.add_initializer("a", mostly_zero);
+  b.add_initializer("b", half_zero);
+  b.add_node("MatMul", {"x", "a"}, {"h"});
+  b.add_node("MatMul", {"h", "b"}, {"y"});
+  b.add_output("y", {-1, 6});
+  auto m = b.build();
+  m.set_ir_version(3);
+  auto w = sparsify_initializers(m, {"a", "b"});
+  // "a": 2 non-zeros (24 bytes) against 120 dense bytes; "b": 15 non-zeros (180) against 120: stays dense.
+  EXPECT_EQ(w.tensors, 1);
+  EXPECT_EQ(w.dense_bytes, 120);
+  EXPECT_EQ(w.sparse_bytes, 24);
+  EXPECT_EQ(m.graph().sparse_initializer_size(), 1);
+  EXPECT_EQ(m.graph().initializer_size(), 1);
+  EXPECT_EQ(m.ir_version(), 6);
+  save_model(m, tmp("sparse.onnx"));  // passes the checker
+  auto back = load_model(tmp("sparse.onnx"));
+  EXPECT_EQ(back.graph().sparse_initializer_size(), 0);
+  for (const auto& t : back.graph().initializer())
+    EXPECT_TRUE(torch::equal(to_tensor(t), t.name() == "a" ? mostly_zero : half_zero)) << t.name();
+}
+
+TEST(SparseInitializers, CoordinatePositionsAndCorruptOnes) {
+  onnx::GraphProto g;
+  auto* sp = g.add_sparse_initializer();
+  *sp->mutable_values() = from_tensor(torch::tensor({1.0f, 2.0f}), "w");
+  *sp->mutable_indices() = from_tensor(torch::tensor({{0, 1}, {2, 0}}, torch::kLong), "");
+  sp->add_dims(3);
+  sp->add_dims(2);
+  EXPECT_EQ(densify_sparse_initializers(g, "m.onnx"), 1);
+  EXPECT_TRUE(torch::equal(to_tensor(g.initializer(0)), torch::tensor({{0.0f, 1.0f}, {0.0f, 0.0f}, {2.0f, 0.0f}})));
+  onnx::GraphProto bad;
+  auto* b = bad.add_sparse_initializer();
+  *b->mutable_values() = from_tensor(torch::tensor({1.0f}), "w");
+  *b->mutable_indices() = from_tensor(torch::tensor({6}, torch::kLong), "");
+  b->add_dims(3);
+  b->add_dims(2);
+  EXPECT_EQ(error_of([&] { densify_sparse_initializers(bad, "m.onnx"); }),
+            "m.onnx: sparse initializer 'w' has a position outside its 6 elements");
 }
