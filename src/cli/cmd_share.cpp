@@ -288,6 +288,7 @@ void register_share_command(CLI::App& app) {
         {"bits_per_weight", index_bits}, {"codebook_size", cb.size()}, {"k_chosen", chosen->k},
         {"bins_before_merge", chosen->entries}, {"shared_weights", ctx.set().size()},
         {"fp32_bytes", fp32}, {"nnc_bytes", container.size()}, {"onnx_bytes", fs::file_size(o.output)},
+        {"onnx_ratio", honest_ratio(fp32, fs::file_size(o.output))},
         {"nnc_parts", {{"graph", stats.graph_bytes}, {"codebook", stats.codebook_bytes}, {"indices", stats.index_bytes},
                        {"raw_fp32", stats.raw_bytes}, {"headers", stats.header_bytes}}},
         {"evaluations", ctx.evaluations()}, {"search_evaluations", search.evaluations}, {"cache_hits", search.cache_hits},
@@ -310,6 +311,8 @@ void register_share_command(CLI::App& app) {
       fmt::print("  size: {} fp32 bytes -> {} .nnc bytes = {:.2f}x (honest ratio); {:.3f} index bits/weight = {:.2f}x "
                  "(paper's accounting)\n",
                  fp32, container.size(), ratio, index_bits, 32.0 / index_bits);
+      fmt::print("  ONNX file (runs in any ONNX runtime): {} bytes = {:.2f}x\n", fs::file_size(o.output),
+                 honest_ratio(fp32, fs::file_size(o.output)));
       fmt::print("  {} evaluations ({} search, {} cache hits, {} merge), {:.1f}s; report in {}\n", ctx.evaluations(),
                  search.evaluations, search.cache_hits, merged.tried, seconds, report.string());
     }

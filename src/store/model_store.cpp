@@ -7,6 +7,7 @@
 #include "nncompress/core/files.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "store/packed_indices.hpp"
 
 namespace nnc::store {
 namespace {
@@ -119,6 +120,7 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
     cb_names.push_back(name);
   }
   std::vector<onnx::NodeProto> decoders;
+  const int opset = onnxio::opset_version(out);
   auto* inits = g->mutable_initializer();
   for (int i = inits->size() - 1; i >= 0; --i) {
     auto it = comp.indexed.find(inits->Get(i).name());
@@ -126,6 +128,14 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
     const auto& t = inits->Get(i);
     const std::string name = t.name();
     const auto& cb = comp.codebooks.at(static_cast<std::size_t>(it->second.codebook));
+    const std::string& cb_name = cb_names.at(static_cast<std::size_t>(it->second.codebook));
+    const int bits = index_bits(cb.size());
+    if (packable(bits, it->second.indices.size(), opset)) {
+      std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+      onnxio::remove_initializer(*g, name);  // and its graph input, in IR < 4 exports
+      add_packed_weight(*g, decoders, name, dims, it->second.indices, bits, cb_name, opset);
+      continue;
+    }
     onnx::TensorProto idx;
     idx.set_name(name + ".indices");
     for (auto d : t.dims()) idx.add_dims(d);

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <map>
 
 #include "decode.h"
 #include "nncompress/core/error.hpp"
@@ -22,6 +23,12 @@ struct Shared {
   onnx::ModelProto model;  // with the shared values materialised
   store::Compression comp;
 };
+
+int store_bits(int entries) {
+  int b = 1;
+  while ((1 << b) < entries) ++b;
+  return b;
+}
 
 Shared shared_model() {
   torch::manual_seed(5);
@@ -139,12 +146,51 @@ TEST(CodebookOnnx, RunsInTheEngineWithIdenticalOutputs) {
   auto s = shared_model();
   auto compressed = store::codebook_onnx(s.model, s.comp);
   EXPECT_NO_THROW(onnxio::check_model(compressed, "compressed"));
-  int uint8_inits = 0;
-  for (const auto& t : compressed.graph().initializer()) uint8_inits += t.data_type() == onnx::TensorProto::UINT8;
-  EXPECT_EQ(uint8_inits, 2);
+  // 40 entries: 6-bit indices, 8 per 6 bytes; conv.w's 54 = 6 blocks + 6 left one per byte.
+  std::map<std::string, std::vector<int64_t>> uint8_inits;
+  for (const auto& t : compressed.graph().initializer())
+    if (t.data_type() == onnx::TensorProto::UINT8) uint8_inits[t.name()] = {t.dims().begin(), t.dims().end()};
+  EXPECT_EQ(uint8_inits, (std::map<std::string, std::vector<int64_t>>{
+                             {"conv.w.packed", {6, 6}}, {"conv.w.tail", {6}}, {"fc.w.packed", {270, 6}}}));
   exec::Engine a(s.model), b(compressed);
   auto x = torch::randn({3, 1, 8, 8});
   EXPECT_TRUE(torch::equal(a.run_single(x), b.run_single(x)));
+}
+
+// Every bit width that packs, and opset 12's ReduceSum (axes as an attribute): the unpacked
+// weights are the codebook values exactly.
+TEST(CodebookOnnx, PackedIndicesOfEveryWidthUnpackExactly) {
+  for (int opset : {12, 13}) {
+    for (int entries : {2, 3, 5, 16, 17, 100, 128}) {
+      auto s = shared_model();
+      s.model.mutable_opset_import(0)->set_version(opset);
+      std::vector<float> cb(static_cast<std::size_t>(entries));
+      for (int i = 0; i < entries; ++i) cb[static_cast<std::size_t>(i)] = 0.01f * static_cast<float>(i) - 0.3f;
+      s.comp.codebooks[0] = cb;
+      auto cbt = torch::tensor(cb);
+      for (auto& [name, w] : s.comp.indexed) {
+        for (std::size_t i = 0; i < w.indices.size(); ++i) w.indices[i] = static_cast<uint16_t>((i * 7 + i / 3) % entries);
+        for (auto& t : *s.model.mutable_graph()->mutable_initializer()) {
+          if (t.name() != name) continue;
+          std::vector<int64_t> idx(w.indices.begin(), w.indices.end());
+          std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+          t = onnxio::from_tensor(cbt.index_select(0, torch::tensor(idx)).reshape(dims), name);
+        }
+      }
+      auto compressed = store::codebook_onnx(s.model, s.comp);
+      EXPECT_NO_THROW(onnxio::check_model(compressed, "compressed"));
+      int packed = 0;
+      for (const auto& t : compressed.graph().initializer())
+        if (t.name().ends_with(".packed")) {
+          ++packed;
+          EXPECT_EQ(t.dims(1), store_bits(entries)) << entries;
+        }
+      EXPECT_EQ(packed, entries <= 128 ? 2 : 0);
+      exec::Engine a(s.model), b(compressed);
+      auto x = torch::randn({2, 1, 8, 8});
+      EXPECT_TRUE(torch::equal(a.run_single(x), b.run_single(x))) << entries << " entries, opset " << opset;
+    }
+  }
 }
 
 TEST(CodebookOnnx, LargeCodebooksUseUint16Indices) {

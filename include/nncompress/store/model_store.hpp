@@ -2,9 +2,10 @@
 // ONNX models in and out of storage formats:
 //  - pack_model / unpack_model: a model <-> .nnc container (every float initializer becomes a
 //    raw, codebook-indexed or sparse record; the graph keeps everything else);
-//  - codebook_onnx: the compressed ONNX any runtime runs: shared codebook initializer + uint8/
-//    uint16 index initializers -> Cast(to=INT64) -> Gather, producing each weight under its
-//    original name.
+//  - codebook_onnx: the compressed ONNX any runtime runs: shared codebook initializer + index
+//    initializers unpacked by standard operators, producing each weight under its original name:
+//    codebooks of up to 128 values pack 8 indices into 1-7 bytes (src/store/packed_indices.hpp),
+//    larger ones use uint8/uint16 indices -> Cast(to=INT64) -> Gather.
 #include <onnx/onnx_pb.h>
 
 #include <filesystem>

@@ -1,0 +1,136 @@
+#include "store/packed_indices.hpp"
+
+#include <algorithm>
+
+#include "nncompress/core/error.hpp"
+
+namespace nnc::store {
+namespace {
+
+onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                               const std::vector<int64_t>& values) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::INT64);
+  for (auto d : dims) t.add_dims(d);
+  std::string raw(values.size() * 8, '\0');
+  for (std::size_t i = 0; i < values.size(); ++i)
+    for (int b = 0; b < 8; ++b) raw[i * 8 + b] = static_cast<char>((static_cast<uint64_t>(values[i]) >> (8 * b)) & 0xff);
+  t.set_raw_data(raw);
+  return t;
+}
+
+onnx::TensorProto uint8_tensor(const std::string& name, const std::vector<int64_t>& dims, std::string raw) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::UINT8);
+  for (auto d : dims) t.add_dims(d);
+  t.set_raw_data(std::move(raw));
+  return t;
+}
+
+bool has_initializer(const onnx::GraphProto& g, const std::string& name) {
+  return std::any_of(g.initializer().begin(), g.initializer().end(),
+                     [&](const onnx::TensorProto& t) { return t.name() == name; });
+}
+
+onnx::NodeProto node(const std::string& op, const std::string& name, std::vector<std::string> in,
+                     const std::string& out) {
+  onnx::NodeProto n;
+  n.set_op_type(op);
+  n.set_name(name);
+  for (auto& i : in) n.add_input(i);
+  n.add_output(out);
+  return n;
+}
+
+void int_attr(onnx::NodeProto& n, const std::string& name, int64_t v) {
+  auto* a = n.add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+
+}  // namespace
+
+int index_bits(std::size_t entries) {
+  int b = 1;
+  while ((std::size_t{1} << b) < entries) ++b;
+  return b;
+}
+
+bool packable(int bits, std::size_t count, int opset) { return bits >= 1 && bits <= 7 && count >= 8 && opset >= 6; }
+
+void add_packed_weight(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
+                       const std::vector<int64_t>& dims, const std::vector<uint16_t>& indices, int bits,
+                       const std::string& codebook, int opset) {
+  NNC_CHECK(packable(bits, indices.size(), opset), "{}: {}-bit indices cannot be packed", weight, bits);
+  const int64_t b = bits, blocks = static_cast<int64_t>(indices.size()) / 8;
+  // Constants shared by every weight of this bit width.
+  const std::string p = "nncompress.unpack" + std::to_string(b);
+  if (!has_initializer(g, p + ".bytes")) {
+    std::vector<int64_t> bytes, low, high;
+    for (int64_t j = 0; j < b; ++j) bytes.push_back(int64_t{1} << (8 * j));
+    for (int64_t k = 0; k < 8; ++k) {
+      low.push_back(int64_t{1} << (k * b));
+      high.push_back(int64_t{1} << ((k + 1) * b));
+    }
+    *g.add_initializer() = int64_tensor(p + ".bytes", {b}, bytes);
+    *g.add_initializer() = int64_tensor(p + ".low", {1, 8}, low);
+    *g.add_initializer() = int64_tensor(p + ".high", {1, 8}, high);
+    *g.add_initializer() = int64_tensor(p + ".radix", {}, {int64_t{1} << b});
+  }
+  if (!has_initializer(g, "nncompress.flat")) *g.add_initializer() = int64_tensor("nncompress.flat", {1}, {-1});
+  if (opset >= 13 && !has_initializer(g, "nncompress.axis1"))
+    *g.add_initializer() = int64_tensor("nncompress.axis1", {1}, {1});
+
+  // The whole blocks, b bytes each.
+  std::string packed(static_cast<std::size_t>(blocks * b), '\0');
+  for (int64_t j = 0; j < blocks; ++j) {
+    uint64_t v = 0;
+    for (int64_t k = 0; k < 8; ++k) v |= static_cast<uint64_t>(indices[static_cast<std::size_t>(j * 8 + k)]) << (k * b);
+    for (int64_t i = 0; i < b; ++i) packed[static_cast<std::size_t>(j * b + i)] = static_cast<char>((v >> (8 * i)) & 0xff);
+  }
+  const std::string w = weight + ".packed";
+  *g.add_initializer() = uint8_tensor(w, {blocks, b}, std::move(packed));
+  auto cast = node("Cast", w + ".cast", {w}, w + ".i64");
+  int_attr(cast, "to", onnx::TensorProto::INT64);
+  nodes.push_back(cast);
+  nodes.push_back(node("Mul", w + ".bytes", {w + ".i64", p + ".bytes"}, w + ".weighted"));
+  auto sum = opset >= 13 ? node("ReduceSum", w + ".sum", {w + ".weighted", "nncompress.axis1"}, w + ".blocks")
+                         : node("ReduceSum", w + ".sum", {w + ".weighted"}, w + ".blocks");
+  if (opset < 13) {
+    auto* axes = sum.add_attribute();
+    axes->set_name("axes");
+    axes->set_type(onnx::AttributeProto::INTS);
+    axes->add_ints(1);
+  }
+  int_attr(sum, "keepdims", 1);
+  nodes.push_back(sum);
+  nodes.push_back(node("Div", w + ".low", {w + ".blocks", p + ".low"}, w + ".shifted"));
+  nodes.push_back(node("Div", w + ".high", {w + ".blocks", p + ".high"}, w + ".above"));
+  nodes.push_back(node("Mul", w + ".radix", {w + ".above", p + ".radix"}, w + ".above_scaled"));
+  nodes.push_back(node("Sub", w + ".digits", {w + ".shifted", w + ".above_scaled"}, w + ".digits"));
+  std::string flat = w + ".flat";
+  nodes.push_back(node("Reshape", flat, {w + ".digits", "nncompress.flat"}, flat));
+  // The last n % 8 indices, one per byte.
+  const std::size_t whole = static_cast<std::size_t>(blocks * 8);
+  if (whole < indices.size()) {
+    std::string tail;
+    for (std::size_t i = whole; i < indices.size(); ++i) tail.push_back(static_cast<char>(indices[i]));
+    const std::string t = weight + ".tail";
+    *g.add_initializer() = uint8_tensor(t, {static_cast<int64_t>(tail.size())}, tail);
+    auto tcast = node("Cast", t + ".cast", {t}, t + ".i64");
+    int_attr(tcast, "to", onnx::TensorProto::INT64);
+    nodes.push_back(tcast);
+    auto cat = node("Concat", w + ".all", {flat, t + ".i64"}, w + ".all");
+    int_attr(cat, "axis", 0);
+    nodes.push_back(cat);
+    flat = w + ".all";
+  }
+  nodes.push_back(node("Gather", weight + ".gather", {codebook, flat}, weight + ".values"));
+  *g.add_initializer() = int64_tensor(weight + ".shape", {static_cast<int64_t>(dims.size())}, dims);
+  nodes.push_back(node("Reshape", weight + ".reshape", {weight + ".values", weight + ".shape"}, weight));
+}
+
+}  // namespace nnc::store
