@@ -25,7 +25,6 @@
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
-#include "nncompress/onnx/sparse_initializers.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
 #include "nncompress/store/model_store.hpp"
 #include "nncompress/train/trainer.hpp"
@@ -141,8 +140,9 @@ void register_prune_command(CLI::App& app) {
                 "(no gradients), and measure the RD curves and allocations with them re-estimated (the one-shot "
                 "comparison reports top-1 with re-estimated statistics for every allocation anyway)");
   cmd->add_flag("--onnx-sparse", opts->onnx_sparse,
-                "Store pruned weights more than two-thirds zeros as ONNX sparse initializers (non-zero values + int64 "
-                "positions; IR version 6 or later, ONNX Runtime reads them) instead of dense zeros: a smaller ONNX file");
+                "Write each pruned weight in its smallest form instead of dense zeros: a bitmask + the non-zero values, "
+                "unpacked in the graph by standard operators (opset >= 11), or an ONNX sparse initializer (int64 "
+                "positions; for tensors more than ~98% zeros); any ONNX runtime runs the file");
   cmd->add_flag("--zero-data", opts->zero_data, "Calibrate on standard-normal inputs instead of data");
   cmd->add_option("--distortion", opts->distortion,
                   "Output distortion of the curves: mse (of logits, as published) | worst (worst sample's MSE) | "
@@ -399,10 +399,14 @@ void register_prune_command(CLI::App& app) {
     if (o.onnx_sparse) {
       std::set<std::string> names;
       for (const auto& l : layers) names.insert(l.weight);
-      auto w = onnxio::sparsify_initializers(pruned, names);
-      onnx_sparse = {{"tensors", w.tensors}, {"dense_bytes", w.dense_bytes}, {"sparse_bytes", w.sparse_bytes}};
-      note(fmt::format("{} of {} pruned weight tensors stored as sparse initializers ({} -> {} bytes)", w.tensors,
-                       layers.size(), w.dense_bytes, w.sparse_bytes));
+      auto w = store::pruned_onnx(pruned, names);
+      pruned = std::move(w.model);
+      onnx_sparse = {{"masked", w.masked}, {"sparse_initializers", w.sparse}, {"dense_bytes", w.dense_bytes},
+                     {"stored_bytes", w.stored_bytes}};
+      note(fmt::format("pruned weights in the ONNX file: {} tensors as bitmask + values, {} as sparse initializers, "
+                       "{} dense ({} -> {} bytes)",
+                       w.masked, w.sparse, layers.size() - static_cast<std::size_t>(w.masked + w.sparse), w.dense_bytes,
+                       w.stored_bytes));
     }
     onnxio::save_model(pruned, o.output, o.model);
     if (!o.nnc.empty()) write_file_atomic(o.nnc, container, o.model);

@@ -23,6 +23,7 @@
 #include "nncompress/core/error.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/onnx/sparse_initializers.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::exec {
@@ -176,6 +177,8 @@ void Engine::Impl::compile() {
   NNC_CHECK_CODE(opset >= 1 && opset <= 22, kUnsupported, "model opset {} is unsupported (nncompress runs opsets 1-22)",
                  opset);
   registry = options.registry ? options.registry : &default_registry();
+  // Sparse initializers run as the dense tensors they stand for (load_model does the same).
+  onnxio::densify_sparse_initializers(g, "model");
 
   std::set<std::string> available;
   for (const auto& init : g.initializer()) {

@@ -1,5 +1,8 @@
 #include "nncompress/store/model_store.hpp"
 
+#include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 
 #include "nncompress/core/error.hpp"
@@ -7,6 +10,7 @@
 #include "nncompress/core/files.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/onnx/sparse_initializers.hpp"
 #include "store/packed_indices.hpp"
 
 namespace nnc::store {
@@ -173,6 +177,45 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
   for (const auto& n : g->node()) *nodes.Add() = n;
   g->mutable_node()->Swap(&nodes);
   return out;
+}
+
+PrunedOnnx pruned_onnx(const onnx::ModelProto& model, const std::set<std::string>& names) {
+  PrunedOnnx r;
+  r.model = model;
+  auto* g = r.model.mutable_graph();
+  const int opset = onnxio::opset_version(r.model);
+  std::vector<onnx::NodeProto> decoders;
+  std::set<std::string> as_sparse;
+  auto* inits = g->mutable_initializer();
+  for (int i = inits->size() - 1; i >= 0; --i) {
+    const auto& t = inits->Get(i);
+    if (!names.count(t.name()) || t.data_type() != onnx::TensorProto::FLOAT) continue;
+    const std::string name = t.name();
+    const std::vector<float> values = onnxio::float_values(t);
+    const std::size_t n = values.size(), nnz = static_cast<std::size_t>(
+                                             std::count_if(values.begin(), values.end(), [](float v) { return v != 0.0f; }));
+    const std::size_t dense = 4 * n, sparse = 12 * nnz, masked = maskable(n, opset) ? masked_bytes(n, nnz) : SIZE_MAX;
+    r.dense_bytes += dense;
+    if (masked < dense && masked <= sparse) {
+      std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
+      onnxio::remove_initializer(*g, name);
+      add_masked_weight(*g, decoders, name, dims, values, opset);
+      ++r.masked;
+      r.stored_bytes += masked;
+    } else if (sparse < dense) {
+      as_sparse.insert(name);
+      ++r.sparse;
+      r.stored_bytes += sparse;
+    } else {
+      r.stored_bytes += dense;
+    }
+  }
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (auto& d : decoders) *nodes.Add() = std::move(d);
+  for (const auto& n : g->node()) *nodes.Add() = n;
+  g->mutable_node()->Swap(&nodes);
+  onnxio::sparsify_initializers(r.model, as_sparse);
+  return r;
 }
 
 }  // namespace nnc::store

@@ -61,12 +61,11 @@ int index_bits(std::size_t entries) {
 
 bool packable(int bits, std::size_t count, int opset) { return bits >= 1 && bits <= 7 && count >= 8 && opset >= 6; }
 
-void add_packed_weight(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
-                       const std::vector<int64_t>& dims, const std::vector<uint16_t>& indices, int bits,
-                       const std::string& codebook, int opset) {
-  NNC_CHECK(packable(bits, indices.size(), opset), "{}: {}-bit indices cannot be packed", weight, bits);
+std::string add_unpacked_indices(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& prefix,
+                                 const std::vector<uint16_t>& indices, int bits, int opset) {
+  NNC_CHECK(packable(bits, indices.size(), opset), "{}: {}-bit indices cannot be packed", prefix, bits);
   const int64_t b = bits, blocks = static_cast<int64_t>(indices.size()) / 8;
-  // Constants shared by every weight of this bit width.
+  // Constants shared by every tensor of this bit width.
   const std::string p = "nncompress.unpack" + std::to_string(b);
   if (!has_initializer(g, p + ".bytes")) {
     std::vector<int64_t> bytes, low, high;
@@ -91,7 +90,7 @@ void add_packed_weight(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes,
     for (int64_t k = 0; k < 8; ++k) v |= static_cast<uint64_t>(indices[static_cast<std::size_t>(j * 8 + k)]) << (k * b);
     for (int64_t i = 0; i < b; ++i) packed[static_cast<std::size_t>(j * b + i)] = static_cast<char>((v >> (8 * i)) & 0xff);
   }
-  const std::string w = weight + ".packed";
+  const std::string w = prefix + ".packed";
   *g.add_initializer() = uint8_tensor(w, {blocks, b}, std::move(packed));
   auto cast = node("Cast", w + ".cast", {w}, w + ".i64");
   int_attr(cast, "to", onnx::TensorProto::INT64);
@@ -118,7 +117,7 @@ void add_packed_weight(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes,
   if (whole < indices.size()) {
     std::string tail;
     for (std::size_t i = whole; i < indices.size(); ++i) tail.push_back(static_cast<char>(indices[i]));
-    const std::string t = weight + ".tail";
+    const std::string t = prefix + ".tail";
     *g.add_initializer() = uint8_tensor(t, {static_cast<int64_t>(tail.size())}, tail);
     auto tcast = node("Cast", t + ".cast", {t}, t + ".i64");
     int_attr(tcast, "to", onnx::TensorProto::INT64);
@@ -128,7 +127,43 @@ void add_packed_weight(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes,
     nodes.push_back(cat);
     flat = w + ".all";
   }
+  return flat;
+}
+
+void add_packed_weight(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
+                       const std::vector<int64_t>& dims, const std::vector<uint16_t>& indices, int bits,
+                       const std::string& codebook, int opset) {
+  const std::string flat = add_unpacked_indices(g, nodes, weight, indices, bits, opset);
   nodes.push_back(node("Gather", weight + ".gather", {codebook, flat}, weight + ".values"));
+  *g.add_initializer() = int64_tensor(weight + ".shape", {static_cast<int64_t>(dims.size())}, dims);
+  nodes.push_back(node("Reshape", weight + ".reshape", {weight + ".values", weight + ".shape"}, weight));
+}
+
+bool maskable(std::size_t count, int opset) { return count >= 8 && opset >= 11; }
+
+std::size_t masked_bytes(std::size_t count, std::size_t nonzeros) { return (count + 7) / 8 + 4 * (nonzeros + 1); }
+
+void add_masked_weight(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
+                       const std::vector<int64_t>& dims, const std::vector<float>& values, int opset) {
+  NNC_CHECK(maskable(values.size(), opset), "{}: a bitmask needs 8 or more values and opset 11", weight);
+  std::vector<uint16_t> mask(values.size());
+  std::vector<float> kept{0.0f};  // position 0: what every zero reads
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    mask[i] = values[i] != 0.0f;
+    if (mask[i]) kept.push_back(values[i]);
+  }
+  const std::string m = add_unpacked_indices(g, nodes, weight + ".mask", mask, 1, opset);
+  if (!has_initializer(g, "nncompress.axis0")) *g.add_initializer() = int64_tensor("nncompress.axis0", {}, {0});
+  // Rank of each kept value (1-based) where the mask is set, 0 elsewhere.
+  nodes.push_back(node("CumSum", weight + ".rank", {m, "nncompress.axis0"}, weight + ".rank"));
+  nodes.push_back(node("Mul", weight + ".where", {weight + ".rank", m}, weight + ".where"));
+  onnx::TensorProto v;
+  v.set_name(weight + ".nonzero");
+  v.set_data_type(onnx::TensorProto::FLOAT);
+  v.add_dims(static_cast<int64_t>(kept.size()));
+  v.set_raw_data(std::string(reinterpret_cast<const char*>(kept.data()), kept.size() * 4));
+  *g.add_initializer() = v;
+  nodes.push_back(node("Gather", weight + ".gather", {weight + ".nonzero", weight + ".where"}, weight + ".values"));
   *g.add_initializer() = int64_tensor(weight + ".shape", {static_cast<int64_t>(dims.size())}, dims);
   nodes.push_back(node("Reshape", weight + ".reshape", {weight + ".values", weight + ".shape"}, weight));
 }

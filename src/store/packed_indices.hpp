@@ -22,10 +22,24 @@ int index_bits(std::size_t entries);
 // True when the packed form is written: 1-7 bits, at least one whole block, opset >= 6.
 bool packable(int bits, std::size_t count, int opset);
 
+// Adds packed `indices` (initializers named after `prefix`) and the nodes unpacking them (appended
+// to `nodes`); returns the name of the flat int64 tensor of the indices.
+std::string add_unpacked_indices(onnx::GraphProto& graph, std::vector<onnx::NodeProto>& nodes, const std::string& prefix,
+                                 const std::vector<uint16_t>& indices, int bits, int opset);
+
 // Adds `weight`'s packed indices (as initializers) and its unpacking nodes (appended to `nodes`)
 // to `graph`; the last node outputs `weight` with shape `dims`.
 void add_packed_weight(onnx::GraphProto& graph, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
                        const std::vector<int64_t>& dims, const std::vector<uint16_t>& indices, int bits,
                        const std::string& codebook, int opset);
+
+// Pruned weights as a bitmask plus their non-zero values: the mask is unpacked as 1-bit indices,
+// CumSum numbers the set positions 1, 2, ..., and Gather reads [0, v1, v2, ...] at mask * rank.
+// (n + 7) / 8 + 4 * (non-zeros + 1) bytes, against 4 n dense and 12 per non-zero for ONNX's
+// sparse initializers (int64 positions). Needs opset 11 (CumSum).
+bool maskable(std::size_t count, int opset);
+std::size_t masked_bytes(std::size_t count, std::size_t nonzeros);
+void add_masked_weight(onnx::GraphProto& graph, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
+                       const std::vector<int64_t>& dims, const std::vector<float>& values, int opset);
 
 }  // namespace nnc::store

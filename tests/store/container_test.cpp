@@ -278,3 +278,33 @@ TEST(Container, LargeGraphsAreDeflatedAndInflateInBothDecoders) {
     EXPECT_EQ(c_graph, cpp_graph) << "byte " << at;
   }
 }
+
+// Pruned weights: a 99%-zero tensor becomes an ONNX sparse initializer (12 bytes per non-zero
+// beats a bitmask), a half-zero one a bitmask + values unpacked in the graph, and at opset 10
+// (no CumSum) the bitmask is not used; the engine gives the dense model's outputs every time.
+TEST(PrunedOnnx, SmallestFormPerTensorAndIdenticalOutputs) {
+  for (int opset : {10, 13}) {
+    torch::manual_seed(3);
+    onnxio::GraphBuilder b;
+    b.add_input("x", {-1, 300});
+    auto nearly_empty = torch::zeros({300, 200});
+    nearly_empty.view({-1}).index_put_({torch::randperm(60000).narrow(0, 0, 300)}, torch::randn({300}));
+    auto half = torch::randn({200, 10}) * (torch::rand({200, 10}) < 0.5);
+    b.add_initializer("a", nearly_empty);
+    b.add_initializer("b", half);
+    b.add_node("MatMul", {"x", "a"}, {"h"});
+    b.add_node("MatMul", {"h", "b"}, {"y"});
+    b.add_output("y", {-1, 10});
+    auto m = b.build();
+    m.mutable_opset_import(0)->set_version(opset);
+    auto r = store::pruned_onnx(m, {"a", "b"});
+    EXPECT_NO_THROW(onnxio::check_model(r.model, "pruned"));
+    EXPECT_EQ(r.sparse, 1) << opset;
+    EXPECT_EQ(r.masked, opset >= 11 ? 1 : 0) << opset;
+    EXPECT_EQ(r.model.graph().sparse_initializer_size(), 1);
+    EXPECT_EQ(r.dense_bytes, 4u * (60000 + 2000));
+    exec::Engine dense(m), compact(r.model);
+    auto x = torch::randn({4, 300});
+    EXPECT_TRUE(torch::equal(dense.run_single(x), compact.run_single(x))) << opset;
+  }
+}

@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -40,6 +41,17 @@ std::size_t write_nnc(const std::filesystem::path& path, const onnx::ModelProto&
 onnx::ModelProto read_nnc(const std::filesystem::path& path);
 
 onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression& compression);
+
+// The pruned ONNX any runtime runs, each named tensor in its smallest form: a bitmask with the
+// non-zero values, unpacked in-graph (opset >= 11; src/store/packed_indices.hpp), an ONNX sparse
+// initializer (int64 positions: smaller only below ~1.6% density), or dense.
+struct PrunedOnnx {
+  onnx::ModelProto model;
+  int masked = 0, sparse = 0;     // tensors in each compact form; the rest stay dense
+  std::size_t dense_bytes = 0;    // fp32 bytes of the named tensors
+  std::size_t stored_bytes = 0;   // their bytes as written (masks + values, or values + positions)
+};
+PrunedOnnx pruned_onnx(const onnx::ModelProto& model, const std::set<std::string>& names);
 
 // fp32 bytes of all the model's float initializers (the honest ratio's numerator).
 std::size_t fp32_initializer_bytes(const onnx::ModelProto& model);
