@@ -115,61 +115,75 @@ onnx::ModelProto read_nnc(const std::filesystem::path& path) {
 onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression& comp) {
   onnx::ModelProto out = model;
   auto* g = out.mutable_graph();
-  // Codebook initializers.
-  std::vector<std::string> cb_names;
-  for (std::size_t i = 0; i < comp.codebooks.size(); ++i) {
-    std::string name = i == 0 ? "nncompress.codebook" : "nncompress.codebook" + std::to_string(i);
-    const auto& cb = comp.codebooks[i];
-    *g->add_initializer() = float_tensor(name, {static_cast<int64_t>(cb.size())}, cb);
-    cb_names.push_back(name);
-  }
-  std::vector<onnx::NodeProto> decoders;
   const int opset = onnxio::opset_version(out);
-  auto* inits = g->mutable_initializer();
-  for (int i = inits->size() - 1; i >= 0; --i) {
-    auto it = comp.indexed.find(inits->Get(i).name());
-    if (it == comp.indexed.end()) continue;
-    const auto& t = inits->Get(i);
-    const std::string name = t.name();
-    const auto& cb = comp.codebooks.at(static_cast<std::size_t>(it->second.codebook));
-    const std::string& cb_name = cb_names.at(static_cast<std::size_t>(it->second.codebook));
-    const int bits = index_bits(cb.size());
-    if (packable(bits, it->second.indices.size(), opset)) {
-      std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
-      onnxio::remove_initializer(*g, name);  // and its graph input, in IR < 4 exports
-      add_packed_weight(*g, decoders, name, dims, it->second.indices, bits, cb_name, opset);
-      continue;
+  std::vector<onnx::NodeProto> decoders;
+  for (std::size_t c = 0; c < comp.codebooks.size(); ++c) {
+    // Every weight indexed into this codebook, in initializer order, as ONE index sequence: one
+    // unpacking and one lookup for all of them, then Split into the weights (few nodes, small file).
+    struct Part {
+      std::string name;
+      std::vector<int64_t> dims;
+      int64_t count = 0;
+    };
+    std::vector<Part> parts;
+    std::vector<uint16_t> all;
+    for (const auto& t : g->initializer()) {
+      auto it = comp.indexed.find(t.name());
+      if (it == comp.indexed.end() || it->second.codebook != static_cast<int>(c)) continue;
+      parts.push_back({t.name(), {t.dims().begin(), t.dims().end()}, static_cast<int64_t>(it->second.indices.size())});
+      all.insert(all.end(), it->second.indices.begin(), it->second.indices.end());
     }
-    onnx::TensorProto idx;
-    idx.set_name(name + ".indices");
-    for (auto d : t.dims()) idx.add_dims(d);
-    if (cb.size() <= 256) {
-      idx.set_data_type(onnx::TensorProto::UINT8);
-      std::string raw(it->second.indices.size(), '\0');
-      for (std::size_t k = 0; k < raw.size(); ++k) raw[k] = static_cast<char>(it->second.indices[k]);
-      idx.set_raw_data(raw);
-    } else {
-      idx.set_data_type(onnx::TensorProto::UINT16);
-      idx.set_raw_data(std::string(reinterpret_cast<const char*>(it->second.indices.data()), it->second.indices.size() * 2));
-    }
-    onnxio::remove_initializer(*g, name);  // and its graph input, in IR < 4 exports
-    *g->add_initializer() = idx;
-    onnx::NodeProto cast, gather;
-    cast.set_op_type("Cast");
-    cast.set_name(name + ".cast");
-    cast.add_input(name + ".indices");
-    cast.add_output(name + ".indices_i64");
-    auto* to = cast.add_attribute();
-    to->set_name("to");
-    to->set_type(onnx::AttributeProto::INT);
-    to->set_i(onnx::TensorProto::INT64);
+    const std::string cb = c == 0 ? "nncompress.codebook" : "nncompress.codebook" + std::to_string(c);
+    const auto& values = comp.codebooks[c];
+    *g->add_initializer() = float_tensor(cb, {static_cast<int64_t>(values.size())}, values);
+    if (parts.empty()) continue;
+    for (const auto& part : parts) onnxio::remove_initializer(*g, part.name);  // and graph inputs (IR < 4)
+    const std::string prefix = "nncompress.c" + std::to_string(c);
+    const std::string idx = add_index_decoder(*g, decoders, prefix, all, values.size(), opset);
+    onnx::NodeProto gather;
     gather.set_op_type("Gather");
-    gather.set_name(name + ".gather");
-    gather.add_input(cb_names.at(static_cast<std::size_t>(it->second.codebook)));
-    gather.add_input(name + ".indices_i64");
-    gather.add_output(name);
-    decoders.push_back(cast);
+    gather.add_input(cb);
+    gather.add_input(idx);
+    gather.add_output(prefix + ".values");
     decoders.push_back(gather);
+    std::vector<std::string> flats;
+    if (parts.size() == 1) {
+      flats.push_back(prefix + ".values");
+    } else {
+      onnx::NodeProto split;
+      split.set_op_type("Split");
+      split.add_input(prefix + ".values");
+      std::vector<int64_t> sizes;
+      for (std::size_t k = 0; k < parts.size(); ++k) {
+        flats.push_back(prefix + ".w" + std::to_string(k));
+        split.add_output(flats.back());
+        sizes.push_back(parts[k].count);
+      }
+      auto* axis = split.add_attribute();
+      axis->set_name("axis");
+      axis->set_type(onnx::AttributeProto::INT);
+      axis->set_i(0);
+      if (opset >= 13) {
+        *g->add_initializer() = int64_tensor(prefix + ".split", {static_cast<int64_t>(sizes.size())}, sizes);
+        split.add_input(prefix + ".split");
+      } else {
+        auto* attr = split.add_attribute();
+        attr->set_name("split");
+        attr->set_type(onnx::AttributeProto::INTS);
+        for (auto n : sizes) attr->add_ints(n);
+      }
+      decoders.push_back(split);
+    }
+    for (std::size_t k = 0; k < parts.size(); ++k) {
+      *g->add_initializer() =
+          int64_tensor(parts[k].name + ".shape", {static_cast<int64_t>(parts[k].dims.size())}, parts[k].dims);
+      onnx::NodeProto reshape;
+      reshape.set_op_type("Reshape");
+      reshape.add_input(flats[k]);
+      reshape.add_input(parts[k].name + ".shape");
+      reshape.add_output(parts[k].name);
+      decoders.push_back(reshape);
+    }
   }
   // Decoder nodes go first so every consumer comes after its weight's producer.
   google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;

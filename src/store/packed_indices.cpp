@@ -7,19 +7,6 @@
 namespace nnc::store {
 namespace {
 
-onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
-                               const std::vector<int64_t>& values) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::INT64);
-  for (auto d : dims) t.add_dims(d);
-  std::string raw(values.size() * 8, '\0');
-  for (std::size_t i = 0; i < values.size(); ++i)
-    for (int b = 0; b < 8; ++b) raw[i * 8 + b] = static_cast<char>((static_cast<uint64_t>(values[i]) >> (8 * b)) & 0xff);
-  t.set_raw_data(raw);
-  return t;
-}
-
 onnx::TensorProto uint8_tensor(const std::string& name, const std::vector<int64_t>& dims, std::string raw) {
   onnx::TensorProto t;
   t.set_name(name);
@@ -52,6 +39,19 @@ void int_attr(onnx::NodeProto& n, const std::string& name, int64_t v) {
 }
 
 }  // namespace
+
+onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                               const std::vector<int64_t>& values) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::INT64);
+  for (auto d : dims) t.add_dims(d);
+  std::string raw(values.size() * 8, '\0');
+  for (std::size_t i = 0; i < values.size(); ++i)
+    for (int b = 0; b < 8; ++b) raw[i * 8 + b] = static_cast<char>((static_cast<uint64_t>(values[i]) >> (8 * b)) & 0xff);
+  t.set_raw_data(raw);
+  return t;
+}
 
 int index_bits(std::size_t entries) {
   int b = 1;
@@ -130,13 +130,83 @@ std::string add_unpacked_indices(onnx::GraphProto& g, std::vector<onnx::NodeProt
   return flat;
 }
 
-void add_packed_weight(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
-                       const std::vector<int64_t>& dims, const std::vector<uint16_t>& indices, int bits,
-                       const std::string& codebook, int opset) {
-  const std::string flat = add_unpacked_indices(g, nodes, weight, indices, bits, opset);
-  nodes.push_back(node("Gather", weight + ".gather", {codebook, flat}, weight + ".values"));
-  *g.add_initializer() = int64_tensor(weight + ".shape", {static_cast<int64_t>(dims.size())}, dims);
-  nodes.push_back(node("Reshape", weight + ".reshape", {weight + ".values", weight + ".shape"}, weight));
+bool streamable(int bits, std::size_t count, int opset) {
+  return bits >= 9 && bits <= 16 && count >= 1 && opset >= 11;
+}
+
+std::string add_stream_indices(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& prefix,
+                               const std::vector<uint16_t>& indices, int bits, int opset) {
+  NNC_CHECK(streamable(bits, indices.size(), opset), "{}: {}-bit indices cannot be streamed", prefix, bits);
+  const int64_t b = bits, n = static_cast<int64_t>(indices.size());
+  // The bit stream, index i at bits [i*b, (i+1)*b), plus two bytes so every 3-byte window exists.
+  std::string stream(static_cast<std::size_t>((n * b + 7) / 8 + 2), '\0');
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t at = i * b;
+    const uint32_t v = static_cast<uint32_t>(indices[static_cast<std::size_t>(i)]) << (at % 8);
+    for (int64_t k = 0; k < 3; ++k) stream[static_cast<std::size_t>(at / 8 + k)] |= static_cast<char>((v >> (8 * k)) & 0xff);
+  }
+  const std::string c = "nncompress.stream";
+  if (!has_initializer(g, c + ".zero")) {
+    *g.add_initializer() = int64_tensor(c + ".zero", {}, {0});
+    *g.add_initializer() = int64_tensor(c + ".one", {}, {1});
+    *g.add_initializer() = int64_tensor(c + ".two", {}, {2});
+    *g.add_initializer() = int64_tensor(c + ".eight", {}, {8});
+    *g.add_initializer() = int64_tensor(c + ".byte", {}, {256});
+    *g.add_initializer() = int64_tensor(c + ".word", {}, {65536});
+    *g.add_initializer() = int64_tensor(c + ".shift", {8}, {1, 2, 4, 8, 16, 32, 64, 128});
+  }
+  const std::string radix = c + ".radix" + std::to_string(b), width = c + ".bits" + std::to_string(b);
+  if (!has_initializer(g, radix)) {
+    *g.add_initializer() = int64_tensor(radix, {}, {int64_t{1} << b});
+    *g.add_initializer() = int64_tensor(width, {}, {b});
+  }
+  const std::string w = prefix + ".stream";
+  const auto stream_bytes = static_cast<int64_t>(stream.size());
+  *g.add_initializer() = uint8_tensor(w, {stream_bytes}, std::move(stream));
+  *g.add_initializer() = int64_tensor(w + ".count", {}, {n});
+  auto add = [&](const std::string& op, const std::string& out, std::vector<std::string> in) {
+    nodes.push_back(node(op, w + "." + out, std::move(in), w + "." + out));
+    return w + "." + out;
+  };
+  auto bytes = w + ".i64";
+  auto cast = node("Cast", bytes, {w}, bytes);
+  int_attr(cast, "to", onnx::TensorProto::INT64);
+  nodes.push_back(cast);
+  auto i = add("Range", "i", {c + ".zero", w + ".count", c + ".one"});
+  auto bit = add("Mul", "bit", {i, width});
+  auto at = add("Div", "at", {bit, c + ".eight"});
+  auto shift = add("Sub", "shift", {bit, add("Mul", "at8", {at, c + ".eight"})});
+  auto b0 = add("Gather", "b0", {bytes, at});
+  auto b1 = add("Gather", "b1", {bytes, add("Add", "at1", {at, c + ".one"})});
+  auto b2 = add("Gather", "b2", {bytes, add("Add", "at2", {at, c + ".two"})});
+  auto word = add("Add", "word", {add("Add", "low", {b0, add("Mul", "mid", {b1, c + ".byte"})}),
+                                  add("Mul", "high", {b2, c + ".word"})});
+  auto down = add("Div", "down", {word, add("Gather", "scale", {c + ".shift", shift})});
+  return add("Sub", "index", {down, add("Mul", "over", {add("Div", "above", {down, radix}), radix})});
+}
+
+std::string add_index_decoder(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& prefix,
+                              const std::vector<uint16_t>& indices, std::size_t entries, int opset) {
+  const int bits = index_bits(entries);
+  if (packable(bits, indices.size(), opset)) return add_unpacked_indices(g, nodes, prefix, indices, bits, opset);
+  if (streamable(bits, indices.size(), opset)) return add_stream_indices(g, nodes, prefix, indices, bits, opset);
+  // One byte per index up to 256 entries, two beyond (and before opset 11), widened by Cast.
+  const bool narrow = entries <= 256;
+  std::string raw(indices.size() * (narrow ? 1 : 2), '\0');
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    raw[k * (narrow ? 1 : 2)] = static_cast<char>(indices[k] & 0xff);
+    if (!narrow) raw[k * 2 + 1] = static_cast<char>(indices[k] >> 8);
+  }
+  onnx::TensorProto t;
+  t.set_name(prefix + ".indices");
+  t.set_data_type(narrow ? onnx::TensorProto::UINT8 : onnx::TensorProto::UINT16);
+  t.add_dims(static_cast<int64_t>(indices.size()));
+  t.set_raw_data(std::move(raw));
+  *g.add_initializer() = std::move(t);
+  auto cast = node("Cast", prefix + ".cast", {prefix + ".indices"}, prefix + ".i64");
+  int_attr(cast, "to", onnx::TensorProto::INT64);
+  nodes.push_back(cast);
+  return prefix + ".i64";
 }
 
 bool maskable(std::size_t count, int opset) { return count >= 8 && opset >= 11; }

@@ -16,6 +16,10 @@
 
 namespace nnc::store {
 
+// An INT64 initializer (shapes, split sizes, unpacking constants).
+onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                               const std::vector<int64_t>& values);
+
 // Bits per index for a codebook of `entries` values (at least 1).
 int index_bits(std::size_t entries);
 
@@ -27,11 +31,18 @@ bool packable(int bits, std::size_t count, int opset);
 std::string add_unpacked_indices(onnx::GraphProto& graph, std::vector<onnx::NodeProto>& nodes, const std::string& prefix,
                                  const std::vector<uint16_t>& indices, int bits, int opset);
 
-// Adds `weight`'s packed indices (as initializers) and its unpacking nodes (appended to `nodes`)
-// to `graph`; the last node outputs `weight` with shape `dims`.
-void add_packed_weight(onnx::GraphProto& graph, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
-                       const std::vector<int64_t>& dims, const std::vector<uint16_t>& indices, int bits,
-                       const std::string& codebook, int opset);
+// Indices of 9-16 bits as one bit stream (index i at bits [i*b, (i+1)*b)), unpacked in-graph:
+// Range numbers the indices, each reads the 3-byte window holding it (Gather x3), shifts it down
+// (Div by a power of two) and keeps b bits (Sub of Div x Mul). Needs opset 11 (Range).
+bool streamable(int bits, std::size_t count, int opset);
+std::string add_stream_indices(onnx::GraphProto& graph, std::vector<onnx::NodeProto>& nodes, const std::string& prefix,
+                               const std::vector<uint16_t>& indices, int bits, int opset);
+
+// The smallest of the forms above for indices into a codebook of `entries` values (1-7 bits in
+// blocks, 9-16 bits as a stream; otherwise one or two bytes per index and a Cast); returns the
+// name of the flat int64 tensor of the indices.
+std::string add_index_decoder(onnx::GraphProto& graph, std::vector<onnx::NodeProto>& nodes, const std::string& prefix,
+                              const std::vector<uint16_t>& indices, std::size_t entries, int opset);
 
 // Pruned weights as a bitmask plus their non-zero values: the mask is unpacked as 1-bit indices,
 // CumSum numbers the set positions 1, 2, ..., and Gather reads [0, v1, v2, ...] at mask * rank.

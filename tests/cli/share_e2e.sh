@@ -10,8 +10,8 @@ done
 AFTER=$(json "$WORK/share.json" "['top1_after']")
 [ "$(json "$WORK/share.json" "['nnc_bytes']")" = "$(stat -c %s "$WORK/s.nnc")" ] || die "nnc_bytes must be the file size"
 approx "$(json "$WORK/share.json" "['ratio']")" "$($PY -c "print(1724320/$(stat -c %s "$WORK/s.nnc"))")" 0.001 || die "ratio"
-# The ONNX file packs its indices (8 per b bytes, b = bits per index): its size follows the bits,
-# and the JSON reports it.
+# The ONNX file packs the indices of all shared weights as one sequence (8 per b bytes, b = bits
+# per index): its size follows the bits, and the JSON reports it.
 $PY - "$WORK/share.json" "$WORK/s.onnx" <<'PYEOF' || die "packed ONNX indices"
 import json, math, os, sys, onnx
 d, path = json.load(open(sys.argv[1])), sys.argv[2]
@@ -21,7 +21,7 @@ cb = [t for t in m.graph.initializer if t.name == "nncompress.codebook"][0]
 bits = max(1, math.ceil(math.log2(cb.dims[0])))
 packed = [t for t in m.graph.initializer if t.name.endswith(".packed")]
 if bits <= 7:
-    assert len(packed) == 4 and all(t.dims[1] == bits for t in packed), [(t.name, list(t.dims)) for t in packed]
+    assert len(packed) == 1 and packed[0].dims[1] == bits, [(t.name, list(t.dims)) for t in packed]  # all weights, one sequence
 assert d["onnx_bytes"] == os.path.getsize(path)
 weights = 431080 - 20 - 50 - 500 - 10  # LeNet-5's shared weights (biases stay fp32)
 assert d["onnx_bytes"] < weights * min(bits, 8) / 8 + 12000, (d["onnx_bytes"], bits)

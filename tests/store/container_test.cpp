@@ -146,22 +146,24 @@ TEST(CodebookOnnx, RunsInTheEngineWithIdenticalOutputs) {
   auto s = shared_model();
   auto compressed = store::codebook_onnx(s.model, s.comp);
   EXPECT_NO_THROW(onnxio::check_model(compressed, "compressed"));
-  // 40 entries: 6-bit indices, 8 per 6 bytes; conv.w's 54 = 6 blocks + 6 left one per byte.
+  // 40 entries: 6-bit indices, 8 per 6 bytes, both weights as one sequence: 54 + 2160 = 276
+  // blocks + 6 left over, one per byte.
   std::map<std::string, std::vector<int64_t>> uint8_inits;
   for (const auto& t : compressed.graph().initializer())
     if (t.data_type() == onnx::TensorProto::UINT8) uint8_inits[t.name()] = {t.dims().begin(), t.dims().end()};
-  EXPECT_EQ(uint8_inits, (std::map<std::string, std::vector<int64_t>>{
-                             {"conv.w.packed", {6, 6}}, {"conv.w.tail", {6}}, {"fc.w.packed", {270, 6}}}));
+  EXPECT_EQ(uint8_inits, (std::map<std::string, std::vector<int64_t>>{{"nncompress.c0.packed", {276, 6}},
+                                                                      {"nncompress.c0.tail", {6}}}));
   exec::Engine a(s.model), b(compressed);
   auto x = torch::randn({3, 1, 8, 8});
   EXPECT_TRUE(torch::equal(a.run_single(x), b.run_single(x)));
 }
 
-// Every bit width that packs, and opset 12's ReduceSum (axes as an attribute): the unpacked
+// Every bit width: 1-7 bits packed in blocks (opset 12's ReduceSum takes its axes as an
+// attribute), 8 as uint8, 9-16 as a bit stream from opset 11 (uint16 before): the unpacked
 // weights are the codebook values exactly.
 TEST(CodebookOnnx, PackedIndicesOfEveryWidthUnpackExactly) {
-  for (int opset : {12, 13}) {
-    for (int entries : {2, 3, 5, 16, 17, 100, 128}) {
+  for (int opset : {10, 12, 13}) {
+    for (int entries : {2, 3, 5, 16, 17, 100, 128, 200, 300, 5000, 65536}) {
       auto s = shared_model();
       s.model.mutable_opset_import(0)->set_version(opset);
       std::vector<float> cb(static_cast<std::size_t>(entries));
@@ -169,7 +171,7 @@ TEST(CodebookOnnx, PackedIndicesOfEveryWidthUnpackExactly) {
       s.comp.codebooks[0] = cb;
       auto cbt = torch::tensor(cb);
       for (auto& [name, w] : s.comp.indexed) {
-        for (std::size_t i = 0; i < w.indices.size(); ++i) w.indices[i] = static_cast<uint16_t>((i * 7 + i / 3) % entries);
+        for (std::size_t i = 0; i < w.indices.size(); ++i) w.indices[i] = static_cast<uint16_t>((i * 40503 + i / 3) % static_cast<std::size_t>(entries));
         for (auto& t : *s.model.mutable_graph()->mutable_initializer()) {
           if (t.name() != name) continue;
           std::vector<int64_t> idx(w.indices.begin(), w.indices.end());
@@ -179,13 +181,20 @@ TEST(CodebookOnnx, PackedIndicesOfEveryWidthUnpackExactly) {
       }
       auto compressed = store::codebook_onnx(s.model, s.comp);
       EXPECT_NO_THROW(onnxio::check_model(compressed, "compressed"));
-      int packed = 0;
-      for (const auto& t : compressed.graph().initializer())
+      int packed = 0, streams = 0;
+      const int bits = store_bits(entries);
+      for (const auto& t : compressed.graph().initializer()) {
         if (t.name().ends_with(".packed")) {
           ++packed;
-          EXPECT_EQ(t.dims(1), store_bits(entries)) << entries;
+          EXPECT_EQ(t.dims(1), bits) << entries;
         }
-      EXPECT_EQ(packed, entries <= 128 ? 2 : 0);
+        if (t.name().ends_with(".stream")) {
+          ++streams;
+          EXPECT_EQ(t.dims(0), (2214 * bits + 7) / 8 + 2) << entries;
+        }
+      }
+      EXPECT_EQ(packed, bits <= 7 ? 1 : 0);
+      EXPECT_EQ(streams, bits >= 9 && opset >= 11 ? 1 : 0) << entries << " entries, opset " << opset;
       exec::Engine a(s.model), b(compressed);
       auto x = torch::randn({2, 1, 8, 8});
       EXPECT_TRUE(torch::equal(a.run_single(x), b.run_single(x))) << entries << " entries, opset " << opset;
@@ -193,8 +202,10 @@ TEST(CodebookOnnx, PackedIndicesOfEveryWidthUnpackExactly) {
   }
 }
 
-TEST(CodebookOnnx, LargeCodebooksUseUint16Indices) {
+// 9-16-bit indices go into a bit stream from opset 11; before it they are uint16.
+TEST(CodebookOnnx, LargeCodebooksBeforeOpset11UseUint16Indices) {
   auto s = shared_model();
+  s.model.mutable_opset_import(0)->set_version(10);
   std::vector<float> big(300);
   for (int i = 0; i < 300; ++i) big[i] = static_cast<float>(i) * 0.01f;
   s.comp.codebooks[0] = big;
@@ -203,7 +214,7 @@ TEST(CodebookOnnx, LargeCodebooksUseUint16Indices) {
   auto compressed = store::codebook_onnx(s.model, s.comp);
   int u16 = 0;
   for (const auto& t : compressed.graph().initializer()) u16 += t.data_type() == onnx::TensorProto::UINT16;
-  EXPECT_EQ(u16, 2);
+  EXPECT_EQ(u16, 1);
   exec::Engine e(compressed);
   auto w = e.run_single(torch::zeros({1, 1, 8, 8}));
   EXPECT_EQ(w.sizes(), (std::vector<int64_t>{1, 10}));
