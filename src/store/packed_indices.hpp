@@ -1,13 +1,14 @@
 #pragma once
-// Codebook indices of fewer than 8 bits, packed into the ONNX file and unpacked by standard
-// operators inside the graph (runtimes fold the unpacking once, as it depends on initializers
-// only). Eight b-bit indices fill exactly b bytes: block j holds indices 8j..8j+7, index k of a
-// block at bits [k*b, (k+1)*b) of its bytes read as one little-endian integer. Unpacking:
-//   Cast(uint8 -> int64) [blocks, b] -> Mul [1, 256, 256^2, ...] -> ReduceSum(axis 1) [blocks, 1]
-//   -> Div by 2^(k*b) minus 2^b * Div by 2^((k+1)*b)  (k = 0..7)  [blocks, 8]
-//   -> Reshape [-1] (-> Concat the last n % 8 indices, stored one per byte) -> Gather(codebook)
-//   -> Reshape to the weight's shape.
-// Every operator exists since opset 6 (ReduceSum takes its axes as an input from opset 13).
+// Index sequences packed into an ONNX file and unpacked by standard operators inside the graph
+// (runtimes fold the unpacking once: it reads initializers only). Used for the codebook indices
+// of shared weights (store::codebook_onnx: one sequence for all weights of a codebook, then
+// Gather, Split, Reshape) and the masks of pruned ones (store::pruned_onnx).
+//  - 1-7 bits: eight b-bit indices fill b bytes; block j holds indices 8j..8j+7, index k at bits
+//    [k*b, (k+1)*b) of its bytes read as one little-endian integer. Unpacking: Cast(uint8 ->
+//    int64) [blocks, b] -> Mul [1, 256, 256^2, ...] -> ReduceSum(axis 1) [blocks, 1] -> Div by
+//    2^(k*b) minus 2^b * Div by 2^((k+1)*b) (k = 0..7) [blocks, 8] -> Reshape [-1] (-> Concat
+//    the last n % 8 indices, one per byte). Opset >= 6 (ReduceSum's axes are an input from 13).
+//  - 9-16 bits: one bit stream, see add_stream_indices (opset >= 11).
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
