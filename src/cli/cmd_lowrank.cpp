@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <filesystem>
 
 #include "cli/command.hpp"
 #include "cli/data_loading.hpp"
@@ -234,7 +235,9 @@ void register_lowrank_command(CLI::App& app) {
                      {"simd_block", problem.simd_block()},
                      {"max_error", alloc.max_error}, {"ratio", honest_ratio(fp32, container.size())},
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes"},
-                     {"nnc_bytes", container.size()}, {"latency_ms_before", latency_before},
+                     {"nnc_bytes", container.size()}, {"onnx_bytes", std::filesystem::file_size(o.output)},
+                     {"onnx_ratio", honest_ratio(fp32, std::filesystem::file_size(o.output))},
+                     {"latency_ms_before", latency_before},
                      {"latency_ms_after", latency_after}, {"latency_batch", latency_batch.size(0)},
                      {"latency_ms_before_batch1", latency_before_1}, {"latency_ms_after_batch1", latency_after_1},
                      {"allocation_seconds", alloc_seconds}, {"layers", layers}, {"baselines_no_finetune", baselines},
