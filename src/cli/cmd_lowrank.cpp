@@ -16,6 +16,7 @@
 #include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/exec/fold_weights.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/store/model_store.hpp"
 #include "nncompress/compress/lowrank/cost_model.hpp"
@@ -86,6 +87,8 @@ void register_lowrank_command(CLI::App& app) {
     check_finetune_options(o.finetune);
     check_not_same_file(o.output, o.model);
     auto model = onnxio::load_model(o.model);
+    if (int n = exec::fold_computed_weights(model); n > 0)
+      note(fmt::format("{}: {} layer weights computed in the graph from initializers were folded into initializers", o.model, n));
     auto splits = load_splits(o.data, model);
     const auto kind = o.budget == "params"  ? lowrank::BudgetKind::kParams
                       : o.budget == "flops" ? lowrank::BudgetKind::kFlops
@@ -236,7 +239,7 @@ void register_lowrank_command(CLI::App& app) {
                      {"max_error", alloc.max_error}, {"ratio", honest_ratio(fp32, container.size())},
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes"},
                      {"nnc_bytes", container.size()}, {"onnx_bytes", std::filesystem::file_size(o.output)},
-                     {"onnx_ratio", honest_ratio(fp32, std::filesystem::file_size(o.output))},
+                     {"onnx_ratio", onnx_ratio(fp32, o.output)},
                      {"latency_ms_before", latency_before},
                      {"latency_ms_after", latency_after}, {"latency_batch", latency_batch.size(0)},
                      {"latency_ms_before_batch1", latency_before_1}, {"latency_ms_after_batch1", latency_after_1},

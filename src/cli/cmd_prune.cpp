@@ -24,6 +24,7 @@
 #include "nncompress/compress/prune/report.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/exec/fold_weights.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
 #include "nncompress/store/model_store.hpp"
@@ -179,6 +180,8 @@ void register_prune_command(CLI::App& app) {
               "--alloc '{}': expected rd, uniform, global, random or file:ALLOC.json", o.alloc);
     check_not_same_file(o.output, o.model);
     auto model = onnxio::load_model(o.model);
+    if (int n = exec::fold_computed_weights(model); n > 0)
+      note(fmt::format("{}: {} layer weights computed in the graph from initializers were folded into initializers", o.model, n));
     auto layers = prune::prunable_layers(model);
     NNC_CHECK(!layers.empty(), "model has no prunable layers ({} with an initializer weight)", onnxio::weight_operators());
     auto splits = load_splits(o.data, model);
@@ -428,7 +431,7 @@ void register_prune_command(CLI::App& app) {
                      {"ratio", honest_ratio(fp32, container.size())},
                      {"ratio_baseline", "fp32 bytes of all original initializers / .nnc bytes (sparse, fp32 values)"},
                      {"nnc_bytes", container.size()}, {"onnx_bytes", fs::file_size(o.output)},
-                     {"onnx_ratio", honest_ratio(fp32, fs::file_size(o.output))}, {"onnx_sparse", onnx_sparse},
+                     {"onnx_ratio", onnx_ratio(fp32, o.output)}, {"onnx_sparse", onnx_sparse},
                      {"oneshot_comparison", oneshot}, {"steps", steps},
                      {"finetune_epochs", o.finetune.epochs}, {"final_epochs", final_epochs},
                      {"distortion", prune::distortion_name(copt.distortion)}, {"rd_passes", o.rd_passes},

@@ -21,6 +21,7 @@
 #include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/exec/fold_weights.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/store/model_store.hpp"
 
@@ -95,6 +96,8 @@ void register_share_command(CLI::App& app) {
     fs::path report = o.report.empty() ? fs::path(o.output + ".report") : fs::path(o.report);
 
     auto original = onnxio::load_model(o.model);
+    if (int n = exec::fold_computed_weights(original); n > 0)
+      note(fmt::format("{}: {} layer weights computed in the graph from initializers were folded into initializers", o.model, n));
     int folded_bn = 0;
     auto model = compress::fold_batchnorm(original, &folded_bn);
     auto splits = load_splits(o.data, model);
@@ -288,7 +291,7 @@ void register_share_command(CLI::App& app) {
         {"bits_per_weight", index_bits}, {"codebook_size", cb.size()}, {"k_chosen", chosen->k},
         {"bins_before_merge", chosen->entries}, {"shared_weights", ctx.set().size()},
         {"fp32_bytes", fp32}, {"nnc_bytes", container.size()}, {"onnx_bytes", fs::file_size(o.output)},
-        {"onnx_ratio", honest_ratio(fp32, fs::file_size(o.output))},
+        {"onnx_ratio", onnx_ratio(fp32, o.output)},
         {"nnc_parts", {{"graph", stats.graph_bytes}, {"codebook", stats.codebook_bytes}, {"indices", stats.index_bytes},
                        {"raw_fp32", stats.raw_bytes}, {"headers", stats.header_bytes}}},
         {"evaluations", ctx.evaluations()}, {"search_evaluations", search.evaluations}, {"cache_hits", search.cache_hits},
@@ -312,7 +315,7 @@ void register_share_command(CLI::App& app) {
                  "(paper's accounting)\n",
                  fp32, container.size(), ratio, index_bits, 32.0 / index_bits);
       fmt::print("  ONNX file (runs in any ONNX runtime): {} bytes = {:.2f}x\n", fs::file_size(o.output),
-                 honest_ratio(fp32, fs::file_size(o.output)));
+                 onnx_ratio(fp32, o.output));
       fmt::print("  {} evaluations ({} search, {} cache hits, {} merge), {:.1f}s; report in {}\n", ctx.evaluations(),
                  search.evaluations, search.cache_hits, merged.tried, seconds, report.string());
     }

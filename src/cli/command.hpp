@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,8 @@ void apply_global_options(const GlobalOptions& g);
 void print_json(const nlohmann::json& j);
 // The honest compression ratio, original fp32 initializer bytes / container bytes; says so in one
 // line when the container is the larger (tiny models: its graph and headers outweigh the savings).
+// fp32 bytes / bytes of a written ONNX file (no note: a dense ONNX is about the fp32 size).
+double onnx_ratio(std::size_t fp32_bytes, const std::filesystem::path& onnx_file);
 double honest_ratio(std::size_t fp32_bytes, std::size_t container_bytes);
 
 // Registration functions, one per command file.

@@ -53,4 +53,8 @@ double honest_ratio(std::size_t fp32_bytes, std::size_t container_bytes) {
   return ratio;
 }
 
+double onnx_ratio(std::size_t fp32_bytes, const std::filesystem::path& onnx_file) {
+  return static_cast<double>(fp32_bytes) / static_cast<double>(std::filesystem::file_size(onnx_file));
+}
+
 }  // namespace nnc::cli

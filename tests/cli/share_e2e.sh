@@ -35,6 +35,12 @@ if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
   node "$ROOT/tools/ort/ort_eval.js" "$WORK/s.onnx" > "$WORK/ort.json"
   approx "$(json "$WORK/ort.json" "['top1']")" "$AFTER" 0.0005 || die "ONNX Runtime accuracy differs"
 fi
+# Composition through files: pruning the shared ONNX folds its decoded weights back into
+# initializers first, and the result runs the same in ONNX Runtime.
+"$NNC" prune "$WORK/s.onnx" --sparsity 0.5 --alloc global --no-comparison -o "$WORK/sp.onnx" --calib 256 --json -q > "$WORK/sp.json"
+approx "$(json "$WORK/sp.json" "['top1_before']")" "$AFTER" 0.00001 || die "the folded shared model must measure as shared"
+approx "$(json "$WORK/sp.json" "['sparsity']")" 0.5 0.0001 || die "shared then pruned: sparsity"
+expect_written_top1 "$WORK/sp.onnx" "$(json "$WORK/sp.json" "['top1_after']")" "shared then pruned model"
 # Paper mode with bias correction and error-feedback rounding: the corrected biases and the fed-back indices
 # are in both outputs: the ONNX and the unpacked container give the accuracy the JSON claims.
 "$NNC" share "$M" --mode paper -o "$WORK/b.onnx" --nnc "$WORK/b.nnc" --pop 8 --gens 2 --val 300 --max-merge-evals 10 \

@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <set>
+
 #include "nncompress/core/blas_threads.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/exec/fold_weights.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 
 using namespace nnc;
@@ -168,6 +171,31 @@ TEST(Engine, ScatterNdSliceAssignmentAndGatherElementsMatchIndexing) {
   want = want.index({torch::indexing::Slice(), torch::tensor({4, 0, 1, 2, 3})});
   EXPECT_TRUE(torch::equal(outs.at(0), want));
   EXPECT_TRUE(torch::equal(outs.at(1), want.argmax(1)));
+}
+
+// A layer weight computed from initializers (here Transpose, as exported without constant
+// folding; the writers' codebook and bitmask decoders likewise) becomes an initializer; what
+// only fed it is removed, and the model computes the same.
+TEST(FoldComputedWeights, WeightsFromInitializersBecomeInitializers) {
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 4});
+  b.add_initializer("wt", torch::randn({3, 4}));
+  b.add_initializer("scale", torch::full({1}, 2.0f));
+  b.add_node("Transpose", {"wt"}, {"w_t"}, {{"perm", std::vector<int64_t>{1, 0}}});
+  b.add_node("Mul", {"w_t", "scale"}, {"w"});
+  b.add_node("MatMul", {"x", "w"}, {"h"});
+  b.add_node("Mul", {"h", "scale"}, {"y"});  // "scale" is still read here: it stays
+  b.add_output("y", {-1, 3});
+  auto m = b.build();
+  auto folded = m;
+  EXPECT_EQ(exec::fold_computed_weights(folded), 1);
+  std::set<std::string> inits;
+  for (const auto& t : folded.graph().initializer()) inits.insert(t.name());
+  EXPECT_EQ(inits, (std::set<std::string>{"scale", "w"}));
+  EXPECT_EQ(folded.graph().node_size(), 2);
+  auto x = torch::randn({5, 4});
+  EXPECT_TRUE(torch::allclose(exec::Engine(m).run_single(x), exec::Engine(folded).run_single(x)));
+  EXPECT_EQ(exec::fold_computed_weights(folded), 0);  // nothing left to fold
 }
 
 TEST(Engine, ToModelWritesSwappedWeights) {
