@@ -78,13 +78,18 @@ int fold_computed_weights(onnx::ModelProto& model) {
   for (std::size_t k = 0; k < targets.size(); ++k)
     *g->add_initializer() = onnxio::from_tensor(values[k].contiguous(), targets[k]);
   std::set<std::string> folded(targets.begin(), targets.end());
-  bool removed = true;
-  while (removed) {
-    removed = false;
+  // Names some node or the graph's outputs still read.
+  auto names_read = [&] {
     std::set<std::string> read;
     for (const auto& n : g->node())
       for (const auto& in : n.input()) read.insert(in);
     for (const auto& o : g->output()) read.insert(o.name());
+    return read;
+  };
+  bool removed = true;
+  while (removed) {
+    removed = false;
+    const auto read = names_read();
     for (int i = g->node_size() - 1; i >= 0; --i) {
       const auto& n = g->node(i);
       bool dead = closure.count(i) > 0 || folded.count(n.output(0)) > 0;
@@ -101,10 +106,7 @@ int fold_computed_weights(onnx::ModelProto& model) {
       for (const auto& o : g->node(i).output())
         if (known.count(o) && known[o]) closure.insert(i);
   }
-  std::set<std::string> read;
-  for (const auto& n : g->node())
-    for (const auto& in : n.input()) read.insert(in);
-  for (const auto& o : g->output()) read.insert(o.name());
+  const auto read = names_read();
   std::vector<std::string> unread;
   for (const auto& t : g->initializer())
     if (!read.count(t.name())) unread.push_back(t.name());

@@ -26,6 +26,14 @@ onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_
   return t;
 }
 
+// Decoder nodes go first, so every consumer comes after its weight's producer.
+void prepend_nodes(onnx::GraphProto& g, std::vector<onnx::NodeProto> first) {
+  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
+  for (auto& d : first) *nodes.Add() = std::move(d);
+  for (const auto& n : g.node()) *nodes.Add() = n;
+  g.mutable_node()->Swap(&nodes);
+}
+
 }  // namespace
 
 std::size_t fp32_initializer_bytes(const onnx::ModelProto& model) {
@@ -185,11 +193,7 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
       decoders.push_back(reshape);
     }
   }
-  // Decoder nodes go first so every consumer comes after its weight's producer.
-  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
-  for (auto& d : decoders) *nodes.Add() = std::move(d);
-  for (const auto& n : g->node()) *nodes.Add() = n;
-  g->mutable_node()->Swap(&nodes);
+  prepend_nodes(*g, std::move(decoders));
   return out;
 }
 
@@ -224,10 +228,7 @@ PrunedOnnx pruned_onnx(const onnx::ModelProto& model, const std::set<std::string
       r.stored_bytes += dense;
     }
   }
-  google::protobuf::RepeatedPtrField<onnx::NodeProto> nodes;
-  for (auto& d : decoders) *nodes.Add() = std::move(d);
-  for (const auto& n : g->node()) *nodes.Add() = n;
-  g->mutable_node()->Swap(&nodes);
+  prepend_nodes(*g, std::move(decoders));
   onnxio::sparsify_initializers(r.model, as_sparse);
   return r;
 }
