@@ -16,7 +16,6 @@
 #include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
-#include "nncompress/exec/fold_weights.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/store/model_store.hpp"
 #include "nncompress/compress/lowrank/cost_model.hpp"
@@ -86,9 +85,7 @@ void register_lowrank_command(CLI::App& app) {
               "--budget '{}': expected params, flops or latency", o.budget);
     check_finetune_options(o.finetune);
     check_not_same_file(o.output, o.model);
-    auto model = onnxio::load_model(o.model);
-    if (int n = exec::fold_computed_weights(model); n > 0)
-      note(fmt::format("{}: {} layer weights computed in the graph from initializers were folded into initializers", o.model, n));
+    auto model = load_model_to_compress(o.model);
     auto splits = load_splits(o.data, model);
     const auto kind = o.budget == "params"  ? lowrank::BudgetKind::kParams
                       : o.budget == "flops" ? lowrank::BudgetKind::kFlops

@@ -24,7 +24,6 @@
 #include "nncompress/compress/prune/report.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
-#include "nncompress/exec/fold_weights.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
 #include "nncompress/store/model_store.hpp"
@@ -179,9 +178,7 @@ void register_prune_command(CLI::App& app) {
                   o.alloc.rfind("file:", 0) == 0,
               "--alloc '{}': expected rd, uniform, global, random or file:ALLOC.json", o.alloc);
     check_not_same_file(o.output, o.model);
-    auto model = onnxio::load_model(o.model);
-    if (int n = exec::fold_computed_weights(model); n > 0)
-      note(fmt::format("{}: {} layer weights computed in the graph from initializers were folded into initializers", o.model, n));
+    auto model = load_model_to_compress(o.model);
     auto layers = prune::prunable_layers(model);
     NNC_CHECK(!layers.empty(), "model has no prunable layers ({} with an initializer weight)", onnxio::weight_operators());
     auto splits = load_splits(o.data, model);

@@ -8,7 +8,9 @@
 #include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/exec/fold_weights.hpp"
 #include "nncompress/onnx/metadata.hpp"
+#include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::cli {
@@ -245,6 +247,14 @@ data::Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, c
 }
 
 }  // namespace
+
+onnx::ModelProto load_model_to_compress(const std::string& path) {
+  auto model = onnxio::load_model(path);
+  if (int n = exec::fold_computed_weights(model); n > 0)
+    note(fmt::format("{}: {} layer weights computed in the graph from initializers were folded into initializers", path,
+                     n));
+  return model;
+}
 
 data::Dataset load_test_split(DataOptions& o, onnx::ModelProto& model) {
   // Without a known normalisation the training images are needed to infer it.

@@ -1,11 +1,17 @@
 #pragma once
-// Resolves the shared data options and a model's metadata into the fixed splits.
+// Resolves the shared data options and a model's metadata into the fixed splits; loads the
+// model a compression command works on.
 #include <onnx/onnx_pb.h>
 
 #include "cli/command.hpp"
 #include "nncompress/data/dataset.hpp"
 
 namespace nnc::cli {
+
+// load_model, then layer weights the graph computes from initializers only (a shared or
+// bitmask-pruned ONNX, an export without constant folding) folded back into initializers
+// (exec::fold_computed_weights), said in a note: share, prune and lowrank start from this.
+onnx::ModelProto load_model_to_compress(const std::string& path);
 
 // Normalisation from --mean/--std, else the model's metadata (load_splits/load_test_split
 // infer and record it for a model without either); a model without both is an error here.
