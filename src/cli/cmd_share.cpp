@@ -21,7 +21,6 @@
 #include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
-#include "nncompress/exec/fold_weights.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/store/model_store.hpp"
 
@@ -95,9 +94,7 @@ void register_share_command(CLI::App& app) {
     if (!o.nnc.empty()) check_not_same_file(o.nnc, o.model);
     fs::path report = o.report.empty() ? fs::path(o.output + ".report") : fs::path(o.report);
 
-    auto original = onnxio::load_model(o.model);
-    if (int n = exec::fold_computed_weights(original); n > 0)
-      note(fmt::format("{}: {} layer weights computed in the graph from initializers were folded into initializers", o.model, n));
+    auto original = load_model_to_compress(o.model);
     int folded_bn = 0;
     auto model = compress::fold_batchnorm(original, &folded_bn);
     auto splits = load_splits(o.data, model);
@@ -314,8 +311,8 @@ void register_share_command(CLI::App& app) {
       fmt::print("  size: {} fp32 bytes -> {} .nnc bytes = {:.2f}x (honest ratio); {:.3f} index bits/weight = {:.2f}x "
                  "(paper's accounting)\n",
                  fp32, container.size(), ratio, index_bits, 32.0 / index_bits);
-      fmt::print("  ONNX file (runs in any ONNX runtime): {} bytes = {:.2f}x\n", fs::file_size(o.output),
-                 onnx_ratio(fp32, o.output));
+      fmt::print("  ONNX file (runs in any ONNX runtime): {} bytes = {:.2f}x\n", summary["onnx_bytes"].get<std::size_t>(),
+                 summary["onnx_ratio"].get<double>());
       fmt::print("  {} evaluations ({} search, {} cache hits, {} merge), {:.1f}s; report in {}\n", ctx.evaluations(),
                  search.evaluations, search.cache_hits, merged.tried, seconds, report.string());
     }

@@ -40,9 +40,9 @@ void apply_global_options(const GlobalOptions& g);
 void print_json(const nlohmann::json& j);
 // The honest compression ratio, original fp32 initializer bytes / container bytes; says so in one
 // line when the container is the larger (tiny models: its graph and headers outweigh the savings).
+double honest_ratio(std::size_t fp32_bytes, std::size_t container_bytes);
 // fp32 bytes / bytes of a written ONNX file (no note: a dense ONNX is about the fp32 size).
 double onnx_ratio(std::size_t fp32_bytes, const std::filesystem::path& onnx_file);
-double honest_ratio(std::size_t fp32_bytes, std::size_t container_bytes);
 
 // Registration functions, one per command file.
 void register_info_command(CLI::App& app);

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::onnxio {
@@ -47,20 +48,13 @@ int densify_sparse_initializers(onnx::GraphProto& graph, const std::string& what
 SparseWrite sparsify_initializers(onnx::ModelProto& model, const std::set<std::string>& names) {
   SparseWrite w;
   auto* g = model.mutable_graph();
-  auto* inits = g->mutable_initializer();
-  for (int i = 0; i < inits->size();) {
-    const auto& proto = inits->Get(i);
-    if (!names.count(proto.name()) || proto.data_type() != onnx::TensorProto::FLOAT) {
-      ++i;
-      continue;
-    }
+  std::vector<std::string> moved;
+  for (const auto& proto : g->initializer()) {
+    if (!names.count(proto.name()) || proto.data_type() != onnx::TensorProto::FLOAT) continue;
     auto dense = to_tensor(proto).reshape({-1});
     auto positions = dense.nonzero().reshape({-1});
     const int64_t nnz = positions.numel(), dense_bytes = 4 * dense.numel(), sparse_bytes = 12 * nnz;
-    if (sparse_bytes >= dense_bytes) {
-      ++i;
-      continue;
-    }
+    if (sparse_bytes >= dense_bytes) continue;
     auto* sp = g->add_sparse_initializer();
     *sp->mutable_values() = from_tensor(dense.index_select(0, positions), proto.name());
     *sp->mutable_indices() = from_tensor(positions, "");
@@ -68,19 +62,12 @@ SparseWrite sparsify_initializers(onnx::ModelProto& model, const std::set<std::s
     ++w.tensors;
     w.dense_bytes += dense_bytes;
     w.sparse_bytes += sparse_bytes;
-    inits->DeleteSubrange(i, 1);
+    moved.push_back(proto.name());
   }
-  if (w.tensors) {
-    // An initializer listed as a graph input (IR < 4, or keep_initializers_as_inputs) is not
-    // listed for its sparse form: the runtime would otherwise ask the caller for it.
-    auto* in = g->mutable_input();
-    for (int i = in->size() - 1; i >= 0; --i) {
-      bool moved = false;
-      for (const auto& sp : g->sparse_initializer()) moved = moved || sp.values().name() == in->Get(i).name();
-      if (moved) in->DeleteSubrange(i, 1);
-    }
-    if (model.ir_version() < 6) model.set_ir_version(6);
-  }
+  // The dense initializer goes, and so does its graph-input entry (IR < 4, or
+  // keep_initializers_as_inputs): the runtime would otherwise ask the caller for it.
+  for (const auto& name : moved) remove_initializer(*g, name);
+  if (w.tensors && model.ir_version() < 6) model.set_ir_version(6);
   return w;
 }
 
