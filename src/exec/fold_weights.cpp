@@ -27,7 +27,7 @@ int fold_computed_weights(onnx::ModelProto& model) {
 
   // Whether `name` is computed from initializers and Constant nodes only; collects the nodes.
   std::map<std::string, bool> known;
-  std::set<int> closure;
+  std::set<int> closure;  // the nodes computing them
   std::function<bool(const std::string&)> from_initializers = [&](const std::string& name) -> bool {
     if (name.empty() || initializers.count(name)) return true;
     if (auto k = known.find(name); k != known.end()) return k->second;
@@ -86,26 +86,31 @@ int fold_computed_weights(onnx::ModelProto& model) {
     for (const auto& o : g->output()) read.insert(o.name());
     return read;
   };
-  bool removed = true;
-  while (removed) {
+  auto computed = [&](const onnx::NodeProto& n) {
+    return std::any_of(n.output().begin(), n.output().end(), [&](const std::string& o) {
+      auto k = known.find(o);
+      return k != known.end() && k->second;
+    });
+  };
+  // A computed node goes when each of its outputs is folded (an initializer now) or unread.
+  for (bool removed = true; removed;) {
     removed = false;
     const auto read = names_read();
     for (int i = g->node_size() - 1; i >= 0; --i) {
       const auto& n = g->node(i);
-      bool dead = closure.count(i) > 0 || folded.count(n.output(0)) > 0;
-      for (const auto& o : n.output()) dead = dead && !read.count(o);
-      // A node producing a folded weight is replaced by the initializer whatever reads it.
-      bool replaced = n.output_size() == 1 && folded.count(n.output(0)) > 0;
-      if (!dead && !replaced) continue;
+      if (!computed(n) || !std::all_of(n.output().begin(), n.output().end(), [&](const std::string& o) {
+            return folded.count(o) > 0 || !read.count(o);
+          }))
+        continue;
       g->mutable_node()->DeleteSubrange(i, 1);
       removed = true;
     }
-    // Node indices shifted: the closure is now known by what it produced.
-    closure.clear();
-    for (int i = 0; i < g->node_size(); ++i)
-      for (const auto& o : g->node(i).output())
-        if (known.count(o) && known[o]) closure.insert(i);
   }
+  // A node kept for another output (a Split whose other part is not a weight) no longer
+  // writes the folded names: the initializers hold those values.
+  for (auto& n : *g->mutable_node())
+    for (auto& o : *n.mutable_output())
+      if (folded.count(o)) o += ".unused";
   const auto read = names_read();
   std::vector<std::string> unread;
   for (const auto& t : g->initializer())

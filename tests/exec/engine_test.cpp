@@ -9,6 +9,7 @@
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/exec/fold_weights.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/model_io.hpp"
 
 using namespace nnc;
 using onnxio::Attr;
@@ -196,6 +197,43 @@ TEST(FoldComputedWeights, WeightsFromInitializersBecomeInitializers) {
   auto x = torch::randn({5, 4});
   EXPECT_TRUE(torch::allclose(exec::Engine(m).run_single(x), exec::Engine(folded).run_single(x)));
   EXPECT_EQ(exec::fold_computed_weights(folded), 0);  // nothing left to fold
+}
+
+// A Split of one initializer: when every part is a layer weight, all fold and the Split goes;
+// when one part is read as data (a bias for Add), the Split stays for it and no longer writes
+// the folded weight's name (an initializer and a node output must not share a name).
+TEST(FoldComputedWeights, ANodeKeptForAnotherOutputNoLongerWritesTheFoldedName) {
+  auto model = [](bool second_is_weight) {
+    onnxio::GraphBuilder b;
+    b.add_input("x", {-1, 4});
+    b.add_initializer("both", torch::randn({second_is_weight ? 8 : 5, 3}));
+    b.add_node("Split", {"both"}, {"w", "rest"},
+               {{"axis", int64_t{0}}, {"split", std::vector<int64_t>{4, second_is_weight ? 4 : 1}}});
+    b.add_node("MatMul", {"x", "w"}, {"h"});
+    if (second_is_weight) {
+      b.add_node("MatMul", {"x", "rest"}, {"e"});
+      b.add_node("Add", {"h", "e"}, {"y"});
+    } else {
+      b.add_node("Add", {"h", "rest"}, {"y"});
+    }
+    b.add_output("y", {-1, 3});
+    auto m = b.build();
+    m.mutable_opset_import(0)->set_version(11);
+    return m;
+  };
+  auto x = torch::randn({5, 4});
+  auto m = model(true), folded = m;
+  EXPECT_EQ(exec::fold_computed_weights(folded), 2);
+  EXPECT_EQ(folded.graph().node_size(), 3);
+  EXPECT_TRUE(torch::allclose(exec::Engine(m).run_single(x), exec::Engine(folded).run_single(x)));
+  m = model(false);
+  folded = m;
+  EXPECT_EQ(exec::fold_computed_weights(folded), 1);
+  ASSERT_EQ(folded.graph().node(0).op_type(), "Split");
+  EXPECT_EQ(folded.graph().node(0).output(0), "w.unused");
+  EXPECT_EQ(folded.graph().node(0).output(1), "rest");
+  EXPECT_NO_THROW(onnxio::check_model(folded, "folded"));
+  EXPECT_TRUE(torch::allclose(exec::Engine(m).run_single(x), exec::Engine(folded).run_single(x)));
 }
 
 TEST(Engine, ToModelWritesSwappedWeights) {
