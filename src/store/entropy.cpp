@@ -187,12 +187,14 @@ void put_varint(std::vector<uint8_t>& out, uint32_t v) {
   out.push_back(static_cast<uint8_t>(v));
 }
 
-uint32_t get_varint(std::span<const uint8_t> in, std::size_t& pos) {
-  uint32_t v = 0;
-  for (int shift = 0; shift < 35; shift += 7) {
+// LEB128 as the container reads it: at most ten bytes, the value within 64 bits.
+uint64_t get_varint(std::span<const uint8_t> in, std::size_t& pos) {
+  uint64_t v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
     NNC_CHECK_CODE(pos < in.size(), kCorrupt, "rANS table is truncated");
-    uint8_t b = in[pos++];
-    v |= static_cast<uint32_t>(b & 0x7f) << shift;
+    const uint8_t b = in[pos++];
+    if (shift == 63 && b > 1) break;
+    v |= static_cast<uint64_t>(b & 0x7f) << shift;
     if (!(b & 0x80)) return v;
   }
   fail(ErrorCode::kCorrupt, "rANS table has an overlong number");
@@ -271,6 +273,7 @@ std::vector<uint16_t> huffman_decode(std::span<const uint8_t> bytes, std::size_t
   const std::size_t table = huffman_table_bytes(alphabet);
   NNC_CHECK_CODE(bytes.size() >= table, kCorrupt, "Huffman table is truncated");
   std::vector<uint8_t> len(alphabet, 0);
+  uint64_t kraft = 0;  // sum of 2^(24 - length): at most 2^24 for a prefix code
   for (std::size_t s = 0; s < alphabet; ++s) {
     uint8_t l = 0;
     for (int b = 0; b < 5; ++b) {
@@ -279,7 +282,11 @@ std::vector<uint16_t> huffman_decode(std::span<const uint8_t> bytes, std::size_t
     }
     NNC_CHECK_CODE(l <= kMaxCodeLength, kCorrupt, "Huffman code length {} is invalid", l);
     len[s] = l;
+    if (l) kraft += uint64_t{1} << (kMaxCodeLength - l);
   }
+  NNC_CHECK_CODE(kraft <= uint64_t{1} << kMaxCodeLength, kCorrupt, "Huffman code lengths are over-subscribed");
+  // Every code takes at least one bit: a count the stream cannot hold is refused before allocating.
+  NNC_CHECK_CODE(count <= (bytes.size() - table) * 8, kCorrupt, "Huffman stream is truncated or corrupt");
   // Canonical decoding tables: per length, the first code and the index into sorted symbols.
   std::vector<uint32_t> count_len(kMaxCodeLength + 1, 0);
   for (auto l : len)
@@ -358,26 +365,37 @@ std::vector<uint16_t> rans_decode(std::span<const uint8_t> bytes, std::size_t co
   t.scale = scale;
   t.freq.resize(alphabet);
   t.cum.assign(alphabet + 1, 0);
+  const uint32_t M = 1u << scale;
   for (uint32_t s = 0; s < alphabet; ++s) {
-    t.freq[s] = get_varint(bytes, pos);
+    const uint64_t f = get_varint(bytes, pos);
+    // Checked before adding: no frequency or partial sum can wrap past 2^scale.
+    NNC_CHECK_CODE(f <= M - t.cum[s], kCorrupt, "rANS frequencies do not sum to 2^{}", scale);
+    t.freq[s] = static_cast<uint32_t>(f);
     t.cum[s + 1] = t.cum[s] + t.freq[s];
   }
-  const uint32_t M = 1u << scale;
   NNC_CHECK_CODE(t.cum[alphabet] == M || (count == 0 && t.cum[alphabet] == 0), kCorrupt,
                  "rANS frequencies do not sum to 2^{}", scale);
   NNC_CHECK_CODE(pos + 4 <= bytes.size(), kCorrupt, "rANS stream is truncated");
   uint32_t x = 0;
   for (int b = 0; b < 4; ++b) x |= static_cast<uint32_t>(bytes[pos++]) << (8 * b);
+  // A slot -> symbol table costs 2^scale entries: built only when the stream is long enough to
+  // repay it (a short tensor at scale 22 would otherwise cost 4M writes); else a binary search.
   std::vector<uint16_t> slot_symbol;
-  if (count) {
+  if (count && uint64_t{count} * 4 >= M) {
     slot_symbol.resize(M);
     for (uint32_t s = 0; s < alphabet; ++s)
       for (uint32_t k = t.cum[s]; k < t.cum[s + 1]; ++k) slot_symbol[k] = static_cast<uint16_t>(s);
   }
+  auto symbol_of = [&](uint32_t slot) {
+    if (!slot_symbol.empty()) return slot_symbol[slot];
+    // The last symbol whose cumulative frequency is <= slot (it has a non-zero frequency).
+    auto it = std::upper_bound(t.cum.begin(), t.cum.end() - 1, slot);
+    return static_cast<uint16_t>(it - t.cum.begin() - 1);
+  };
   std::vector<uint16_t> out(count);
   for (std::size_t i = 0; i < count; ++i) {
     const uint32_t slot = x & (M - 1);
-    const uint16_t s = slot_symbol[slot];
+    const uint16_t s = symbol_of(slot);
     out[i] = s;
     x = t.freq[s] * (x >> scale) + slot - t.cum[s];
     while (x < kRansL) {
@@ -400,8 +418,15 @@ Encoded encode_smallest(std::span<const uint16_t> values, uint32_t alphabet) {
 }
 
 std::vector<uint16_t> decode(Coder coder, std::span<const uint8_t> bytes, std::size_t count, uint32_t alphabet) {
+  NNC_CHECK_CODE(alphabet <= 65536, kCorrupt, "index alphabet {} is larger than 65536", alphabet);
   switch (coder) {
-    case Coder::kBitpack: return bitunpack(bytes, count, bits_for(alphabet));
+    case Coder::kBitpack: {
+      // A width holds values up to 2^width - 1; only those below the alphabet index a codebook.
+      auto out = bitunpack(bytes, count, bits_for(alphabet));
+      for (auto v : out)
+        NNC_CHECK_CODE(v < alphabet, kCorrupt, "bit-packed index {} is outside an alphabet of {}", v, alphabet);
+      return out;
+    }
     case Coder::kHuffman: return huffman_decode(bytes, count, alphabet);
     case Coder::kRans: return rans_decode(bytes, count, alphabet);
   }

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <random>
 
 #include "nncompress/core/error.hpp"
@@ -90,4 +91,42 @@ TEST(Entropy, CorruptStreamsAreErrorsNotCrashes) {
   r.resize(r.size() / 2);
   EXPECT_THROW(rans_decode(r, v.size(), 13), nnc::Error);
   EXPECT_THROW(histogram(std::vector<uint16_t>{20}, 13), nnc::Error);
+}
+
+namespace {
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const nnc::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+
+// Tables are validated before they are used: frequencies that wrap 32 bits (0xFFFFFFFF + 3 = 2^1)
+// once made the decoder fill a slot table of 2^32 entries into one of 2; over-subscribed code
+// lengths; bit-packed indices at or above the alphabet (3 symbols take 2 bits, which hold 3).
+TEST(Entropy, InvalidTablesAndIndicesAreRefused) {
+  const std::vector<uint8_t> wraps{1, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 3, 0, 0, 0x80, 0};
+  EXPECT_EQ(error_of([&] { rans_decode(wraps, 4, 2); }), "rANS frequencies do not sum to 2^1");
+  const std::vector<uint8_t> short_sum{2, 1, 1, 0, 0, 0x80, 0};
+  EXPECT_EQ(error_of([&] { rans_decode(short_sum, 0, 2); }), "rANS frequencies do not sum to 2^2");
+  const std::vector<uint8_t> three_one_bit_codes{0x21, 0x04, 0x00};
+  EXPECT_EQ(error_of([&] { huffman_decode(three_one_bit_codes, 4, 3); }), "Huffman code lengths are over-subscribed");
+  EXPECT_EQ(error_of([&] { decode(Coder::kBitpack, std::vector<uint8_t>{0b11100100}, 4, 3); }),
+            "bit-packed index 3 is outside an alphabet of 3");
+  // A count the stream cannot hold (every Huffman code takes a bit) is refused before allocating.
+  auto h = huffman_encode(std::vector<uint16_t>{0, 1, 2, 1}, 3);
+  EXPECT_EQ(error_of([&] { huffman_decode(h, std::size_t{1} << 40, 3); }), "Huffman stream is truncated or corrupt");
+}
+
+// The rANS decoder looks symbols up by binary search when the stream is too short to repay a
+// 2^scale slot table; both ways give the same symbols.
+TEST(Entropy, RansShortStreamsDecodeWithoutTheSlotTable) {
+  std::vector<uint16_t> v;
+  for (int i = 0; i < 40; ++i) v.push_back(static_cast<uint16_t>((i * 7) % 300));
+  auto r = rans_encode(v, 300);
+  ASSERT_GT(uint64_t{1} << r[0], v.size() * 4) << "scale " << int{r[0]} << " would take the slot table";
+  EXPECT_EQ(rans_decode(r, v.size(), 300), v);
 }
