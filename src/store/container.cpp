@@ -12,6 +12,18 @@ namespace {
 constexpr char kMagic[4] = {'N', 'N', 'C', '\0'};
 enum Section : uint8_t { kGraph = 1, kCodebook = 2, kTensor = 3, kGraphDeflated = 4 };
 
+// Limits every reader applies (docs/nnc-format.md, "Limits"); src/store/decode.c has the same.
+// A fuzzing build lowers the element limit so that a few bytes of rANS or of an empty sparse
+// tensor cannot ask for gigabytes.
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+constexpr uint64_t kMaxElements = uint64_t{1} << 22;
+#else
+constexpr uint64_t kMaxElements = uint64_t{1} << 31;
+#endif
+constexpr uint64_t kMaxGraphBytes = uint64_t{1} << 31;
+constexpr uint64_t kMaxDeflateRatio = 1032;  // RFC 1951 at best: one 258-byte match per two bits
+constexpr uint64_t kMaxAlphabet = 65536, kMaxName = 65535, kMaxRank = 16;
+
 void put_varint64(std::vector<uint8_t>& o, uint64_t v) {
   while (v >= 0x80) {
     o.push_back(static_cast<uint8_t>(v | 0x80));
@@ -37,6 +49,20 @@ class Writer {
   }
 };
 
+// The one LEB128 reader (fields, sparse gaps): at most ten bytes, the value within 64 bits.
+enum class Varint { kOk, kTruncated, kOverlong };
+Varint read_varint(std::span<const uint8_t> b, std::size_t& pos, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (pos == b.size()) return Varint::kTruncated;
+    const uint8_t byte = b[pos++];
+    if (shift == 63 && byte > 1) break;
+    v |= static_cast<uint64_t>(byte & 0x7f) << shift;
+    if (!(byte & 0x80)) return Varint::kOk;
+  }
+  return Varint::kOverlong;
+}
+
 class Reader {
  public:
   Reader(std::span<const uint8_t> b, const std::string& what, int version)
@@ -51,34 +77,28 @@ class Reader {
   }
   // An unsigned field: fixed-width little endian in format 1, LEB128 varint from format 2 on.
   uint64_t num(int v1_bytes) {
+    uint64_t v = 0;
     if (version_ < 2) {
-      uint64_t v = 0;
       need(static_cast<std::size_t>(v1_bytes));
       for (int i = 0; i < v1_bytes; ++i) v |= static_cast<uint64_t>(b_[pos_ + static_cast<std::size_t>(i)]) << (8 * i);
       pos_ += static_cast<std::size_t>(v1_bytes);
       return v;
     }
-    uint64_t v = 0;
-    for (int shift = 0;; shift += 7) {
-      need(1);
-      NNC_CHECK_CODE(shift < 64, kCorrupt, "{}: corrupt container (overlong number)", what_);
-      const uint8_t b = b_[pos_++];
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
+    const Varint rc = read_varint(b_, pos_, v);
+    NNC_CHECK_CODE(rc != Varint::kTruncated, kCorrupt, "{}: truncated container (a number runs past the end)", what_);
+    NNC_CHECK_CODE(rc == Varint::kOk, kCorrupt, "{}: corrupt container (overlong number)", what_);
+    return v;
   }
-  int version() const { return version_; }
-  std::span<const uint8_t> bytes(std::size_t n) {
+  std::span<const uint8_t> bytes(uint64_t n) {
     need(n);
-    auto s = b_.subspan(pos_, n);
-    pos_ += n;
+    auto s = b_.subspan(pos_, static_cast<std::size_t>(n));
+    pos_ += static_cast<std::size_t>(n);
     return s;
   }
   std::size_t pos() const { return pos_; }
-  bool done() const { return pos_ == b_.size(); }
-  void need(std::size_t n) const {
-    NNC_CHECK_CODE(n <= b_.size() - pos_, kCorrupt, "{}: truncated container (record needs {} bytes, {} left)", what_,
-                   n, b_.size() - pos_);
+  std::size_t left() const { return b_.size() - pos_; }
+  void need(uint64_t n) const {
+    NNC_CHECK_CODE(n <= left(), kCorrupt, "{}: truncated container (record needs {} bytes, {} left)", what_, n, left());
   }
 
  private:
@@ -100,23 +120,6 @@ void put_indices(Writer& w, int codebook, std::span<const uint16_t> idx, uint32_
     st->index_bytes += enc.bytes.size();
     st->coders.push_back({name, enc.coder});
   }
-}
-
-std::vector<uint16_t> get_indices(Reader& r, std::size_t count, const ContainerContent& c, int& codebook,
-                                  const std::string& what) {
-  const uint64_t id = r.num(4);
-  auto coder = r.get<uint8_t>();
-  const uint64_t alphabet = r.num(4);
-  auto n = r.num(8);
-  NNC_CHECK_CODE(id < c.codebooks.size(), kCorrupt, "{}: tensor refers to a missing codebook {}", what, id);
-  codebook = static_cast<int>(id);
-  NNC_CHECK_CODE(codebook >= 0 && static_cast<std::size_t>(codebook) < c.codebooks.size(), kCorrupt,
-                 "{}: tensor refers to a missing codebook {}", what, codebook);
-  NNC_CHECK_CODE(coder <= 2, kCorrupt, "{}: unknown index coder {}", what, coder);
-  NNC_CHECK_CODE(alphabet == c.codebooks[static_cast<std::size_t>(codebook)].size() && alphabet <= 65536, kCorrupt,
-                 "{}: index alphabet {} does not match codebook size", what, alphabet);
-  auto idx = decode(static_cast<Coder>(coder), r.bytes(n), count, static_cast<uint32_t>(alphabet));
-  return idx;
 }
 
 // Raw DEFLATE (RFC 1951, no zlib header): the graph section's protobuf is mostly repeated names.
@@ -267,6 +270,170 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
   return w.out;
 }
 
+namespace {
+
+// What one decode_container call has read so far.
+struct Decoding {
+  const std::string& what;
+  ContainerContent c;
+  bool have_graph = false;
+  uint64_t elements = 0;  // in the tensors read so far, at most kMaxElements
+};
+
+void read_graph(Decoding& d, Reader& p, bool deflated) {
+  NNC_CHECK_CODE(!d.have_graph, kCorrupt, "{}: more than one graph section", d.what);
+  d.have_graph = true;
+  if (!deflated) {
+    auto graph = p.bytes(p.left());
+    d.c.graph.assign(graph.begin(), graph.end());
+    return;
+  }
+  const uint64_t size = p.num(8);
+  const uint64_t deflated_bytes = p.left();
+  NNC_CHECK_CODE(size <= kMaxGraphBytes && size <= deflated_bytes * kMaxDeflateRatio, kCorrupt,
+                 "{}: graph section claims {} bytes from {} deflated bytes", d.what, size, deflated_bytes);
+  d.c.graph = inflate_bytes(p.bytes(deflated_bytes), static_cast<std::size_t>(size), d.what);
+}
+
+void read_codebook(Decoding& d, Reader& p) {
+  const uint64_t n = p.num(4);
+  NNC_CHECK_CODE(n <= kMaxAlphabet, kCorrupt, "{}: codebook of {} values", d.what, n);
+  auto vals = p.bytes(n * 4);
+  NNC_CHECK_CODE(p.left() == 0, kCorrupt, "{}: codebook section has {} trailing bytes", d.what, p.left());
+  std::vector<float> cb(n);
+  if (n) std::memcpy(cb.data(), vals.data(), n * 4);
+  d.c.codebooks.push_back(std::move(cb));
+}
+
+// The one element count: the product of the non-zero dimensions stays within kMaxElements (so
+// no partial product overflows, in any order), a zero dimension makes the count 0, and the
+// container's tensors together stay within kMaxElements.
+std::size_t element_count(Decoding& d, const std::string& name, std::span<const uint64_t> dims) {
+  uint64_t product = 1;
+  bool zero = false;
+  for (auto dim : dims) {
+    if (dim == 0) {
+      zero = true;
+      continue;
+    }
+    NNC_CHECK_CODE(dim <= kMaxElements / product, kCorrupt, "{}: tensor '{}' has more than {} elements", d.what, name,
+                   kMaxElements);
+    product *= dim;
+  }
+  const uint64_t n = zero ? 0 : product;
+  NNC_CHECK_CODE(n <= kMaxElements - d.elements, kCorrupt, "{}: tensor '{}' takes the container past {} elements",
+                 d.what, name, kMaxElements);
+  d.elements += n;
+  return static_cast<std::size_t>(n);
+}
+
+// Coded indices (tensor kind 1, sparse value kind 1): count indices into one codebook.
+std::vector<uint16_t> get_indices(Decoding& d, Reader& r, std::size_t count, StoredTensor& t) {
+  const uint64_t id = r.num(4);
+  const auto coder = r.get<uint8_t>();
+  const uint64_t alphabet = r.num(4);
+  const uint64_t n = r.num(8);
+  NNC_CHECK_CODE(id < d.c.codebooks.size(), kCorrupt, "{}: tensor '{}' refers to a missing codebook {}", d.what,
+                 t.name, id);
+  NNC_CHECK_CODE(coder <= 2, kCorrupt, "{}: tensor '{}' has unknown index coder {}", d.what, t.name, coder);
+  const std::size_t size = d.c.codebooks[id].size();
+  NNC_CHECK_CODE(alphabet == size, kCorrupt, "{}: tensor '{}' index alphabet {} does not match codebook size {}",
+                 d.what, t.name, alphabet, size);
+  auto bytes = r.bytes(n);
+  t.codebook = static_cast<int>(id);
+  try {
+    return decode(static_cast<Coder>(coder), bytes, count, static_cast<uint32_t>(alphabet));
+  } catch (const Error& e) {
+    fail(e.code(), "{}: tensor '{}' indices: {}", d.what, t.name, e.what());
+  }
+}
+
+// Sparse positions: a bitmask of exactly numel bits (whole bytes), or varint gaps that use up
+// their bytes; either way nnz positions, strictly increasing and < numel.
+void read_positions(Decoding& d, Reader& p, StoredTensor& t, std::size_t n, uint64_t nnz) {
+  const auto format = p.get<uint8_t>();
+  auto pos = p.bytes(p.num(8));
+  NNC_CHECK_CODE(format <= 1, kCorrupt, "{}: tensor '{}' has unknown position format {}", d.what, t.name, format);
+  if (format == 0) {
+    NNC_CHECK_CODE(pos.size() == (uint64_t{n} + 7) / 8, kCorrupt, "{}: tensor '{}' bitmask has {} bytes for {} elements",
+                   d.what, t.name, pos.size(), n);
+    t.positions.reserve(nnz);
+    uint64_t set = 0;
+    for (uint64_t i = 0; i < n; ++i) {
+      if (!(pos[i >> 3] >> (i & 7) & 1)) continue;
+      if (set++ < nnz) t.positions.push_back(i);
+    }
+    NNC_CHECK_CODE(set == nnz, kCorrupt, "{}: tensor '{}' bitmask has {} set bits for {} non-zeros", d.what, t.name, set,
+                   nnz);
+    return;
+  }
+  NNC_CHECK_CODE(nnz <= pos.size(), kCorrupt, "{}: tensor '{}' positions are truncated", d.what, t.name);
+  t.positions.reserve(nnz);
+  std::size_t at = 0;
+  uint64_t next = 0;  // the smallest position the next gap can give
+  for (uint64_t i = 0; i < nnz; ++i) {
+    uint64_t gap = 0;
+    const Varint rc = read_varint(pos, at, gap);
+    NNC_CHECK_CODE(rc == Varint::kOk, kCorrupt, "{}: tensor '{}' positions: {}", d.what, t.name,
+                   rc == Varint::kTruncated ? "truncated" : "overlong number");
+    NNC_CHECK_CODE(gap < n - next, kCorrupt, "{}: tensor '{}' non-zero {} lies past its {} elements", d.what, t.name, i,
+                   n);
+    t.positions.push_back(next + gap);
+    next = t.positions.back() + 1;
+  }
+  NNC_CHECK_CODE(at == pos.size(), kCorrupt, "{}: tensor '{}' positions have {} trailing bytes", d.what, t.name,
+                 pos.size() - at);
+}
+
+void read_sparse(Decoding& d, Reader& p, StoredTensor& t, std::size_t n) {
+  const uint64_t nnz = p.num(8);
+  NNC_CHECK_CODE(nnz <= n, kCorrupt, "{}: tensor '{}' has more non-zeros than elements", d.what, t.name);
+  read_positions(d, p, t, n, nnz);
+  const auto value_kind = p.get<uint8_t>();
+  NNC_CHECK_CODE(value_kind <= 1, kCorrupt, "{}: tensor '{}' has unknown sparse value kind {}", d.what, t.name,
+                 value_kind);
+  if (value_kind == 1) {
+    t.indices = get_indices(d, p, static_cast<std::size_t>(nnz), t);
+    return;
+  }
+  auto v = p.bytes(nnz * 4);
+  t.values.resize(static_cast<std::size_t>(nnz));
+  if (nnz) std::memcpy(t.values.data(), v.data(), v.size());
+}
+
+StoredTensor read_tensor(Decoding& d, Reader& p) {
+  StoredTensor t;
+  const uint64_t name_len = p.num(2);
+  NNC_CHECK_CODE(name_len <= kMaxName, kCorrupt, "{}: tensor name of {} bytes is too long", d.what, name_len);
+  auto name = p.bytes(name_len);
+  t.name.assign(name.begin(), name.end());
+  NNC_CHECK_CODE(t.name.find('\0') == std::string::npos, kCorrupt, "{}: tensor name contains a NUL byte", d.what);
+  const uint64_t rank = p.num(1);
+  NNC_CHECK_CODE(rank <= kMaxRank, kCorrupt, "{}: tensor '{}' has rank {}", d.what, t.name, rank);
+  std::vector<uint64_t> dims;
+  for (uint64_t i = 0; i < rank; ++i) dims.push_back(p.num(8));
+  const auto kind = p.get<uint8_t>();
+  const std::size_t n = element_count(d, t.name, dims);
+  t.shape.assign(dims.begin(), dims.end());  // each within kMaxElements, or 0
+  NNC_CHECK_CODE(kind <= 2, kCorrupt, "{}: tensor '{}' has unknown kind {}", d.what, t.name, kind);
+  t.kind = static_cast<StoredTensor::Kind>(kind);
+  if (t.kind == StoredTensor::Kind::kRaw) {
+    auto v = p.bytes(uint64_t{n} * 4);
+    t.values.resize(n);
+    if (n) std::memcpy(t.values.data(), v.data(), v.size());
+  } else if (t.kind == StoredTensor::Kind::kIndexed) {
+    t.indices = get_indices(d, p, n, t);
+  } else {
+    read_sparse(d, p, t, n);
+  }
+  NNC_CHECK_CODE(p.left() == 0, kCorrupt, "{}: tensor '{}' record has {} trailing bytes", d.what, t.name, p.left());
+  return t;
+}
+
+}  // namespace
+
+// Every declared size is checked against the bytes present, or against the limits above, before
+// anything is allocated; src/store/decode.c accepts exactly the same files (tests/fuzz/).
 ContainerContent decode_container(std::span<const uint8_t> bytes, const std::string& what) {
   NNC_CHECK_CODE(bytes.size() >= 16 && std::memcmp(bytes.data(), kMagic, 4) == 0, kCorrupt,
                  "{}: not an .nnc container (bad magic)", what);
@@ -282,82 +449,23 @@ ContainerContent decode_container(std::span<const uint8_t> bytes, const std::str
   Reader r(bytes.first(bytes.size() - 4), what, version);
   r.bytes(8);
   const uint64_t sections = r.num(4);
-  ContainerContent c;
+  Decoding d{what, {}};
   for (uint64_t s = 0; s < sections; ++s) {
     const uint8_t type = r.get<uint8_t>();
-    const uint64_t len = r.num(8);
-    auto payload = r.bytes(len);
+    auto payload = r.bytes(r.num(8));
     Reader p(payload, what, version);
-    if (type == kGraph) {
-      c.graph.assign(payload.begin(), payload.end());
-    } else if (type == kGraphDeflated && version >= 2) {
-      const uint64_t size = p.num(8);
-      NNC_CHECK_CODE(size <= (uint64_t{1} << 31), kCorrupt, "{}: graph section claims {} bytes", what, size);
-      c.graph = inflate_bytes(payload.subspan(p.pos()), static_cast<std::size_t>(size), what);
+    if (type == kGraph || (type == kGraphDeflated && version >= 2)) {
+      read_graph(d, p, type == kGraphDeflated);
     } else if (type == kCodebook) {
-      const uint64_t n = p.num(4);
-      NNC_CHECK_CODE(n <= 65536, kCorrupt, "{}: codebook of {} values", what, n);
-      auto vals = p.bytes(std::size_t{n} * 4);
-      std::vector<float> cb(n);
-      if (n) std::memcpy(cb.data(), vals.data(), std::size_t{n} * 4);
-      c.codebooks.push_back(std::move(cb));
+      read_codebook(d, p);
     } else if (type == kTensor) {
-      StoredTensor t;
-      auto name = p.bytes(p.num(2));
-      t.name.assign(name.begin(), name.end());
-      const uint64_t rank = p.num(1);
-      NNC_CHECK_CODE(rank <= 16, kCorrupt, "{}: tensor '{}' has rank {}", what, t.name, rank);
-      for (uint64_t i = 0; i < rank; ++i) {
-        t.shape.push_back(static_cast<int64_t>(p.num(8)));
-        NNC_CHECK_CODE(t.shape.back() >= 0 && t.shape.back() <= (int64_t{1} << 40), kCorrupt,
-                       "{}: tensor '{}' has a corrupt dimension", what, t.name);
-      }
-      const auto kind = p.get<uint8_t>();
-      NNC_CHECK_CODE(kind <= 2, kCorrupt, "{}: tensor '{}' has unknown kind {}", what, t.name, kind);
-      t.kind = static_cast<StoredTensor::Kind>(kind);
-      const auto n = static_cast<std::size_t>(t.numel());
-      if (t.kind == StoredTensor::Kind::kRaw) {
-        auto v = p.bytes(n * 4);
-        t.values.resize(n);
-        if (n) std::memcpy(t.values.data(), v.data(), n * 4);
-      } else if (t.kind == StoredTensor::Kind::kIndexed) {
-        t.indices = get_indices(p, n, c, t.codebook, what);
-      } else {
-        const auto nnz = p.num(8);
-        NNC_CHECK_CODE(nnz <= n, kCorrupt, "{}: tensor '{}' has more non-zeros than elements", what, t.name);
-        const auto fmt_kind = p.get<uint8_t>();
-        auto pos = p.bytes(p.num(8));
-        if (fmt_kind == 0) {
-          NNC_CHECK_CODE(pos.size() * 8 >= n, kCorrupt, "{}: tensor '{}' bitmask is short", what, t.name);
-          for (uint64_t i = 0; i < n; ++i)
-            if (pos[i >> 3] >> (i & 7) & 1) t.positions.push_back(i);
-        } else {
-          // Varint gaps, read like the container's own numbers (format 2 rules).
-          const std::string gaps_what = fmt::format("{}: tensor '{}' positions", what, t.name);
-          Reader gaps(pos, gaps_what, 2);
-          uint64_t at = 0;
-          for (uint64_t i = 0; i < nnz; ++i) {
-            at += gaps.num(8) + (i ? 1 : 0);
-            t.positions.push_back(at);
-          }
-        }
-        NNC_CHECK_CODE(t.positions.size() == nnz && (nnz == 0 || t.positions.back() < n), kCorrupt,
-                       "{}: tensor '{}' positions are corrupt", what, t.name);
-        if (p.get<uint8_t>() == 1) {
-          t.indices = get_indices(p, nnz, c, t.codebook, what);
-        } else {
-          auto v = p.bytes(nnz * 4);
-          t.values.resize(nnz);
-          if (nnz) std::memcpy(t.values.data(), v.data(), nnz * 4);
-        }
-      }
-      c.tensors.push_back(std::move(t));
+      d.c.tensors.push_back(read_tensor(d, p));
     } else {
       fail(ErrorCode::kCorrupt, "{}: unknown section type {}", what, type);
     }
   }
-  NNC_CHECK_CODE(r.done(), kCorrupt, "{}: trailing bytes after the last section", what);
-  return c;
+  NNC_CHECK_CODE(r.left() == 0, kCorrupt, "{}: trailing bytes after the last section", what);
+  return std::move(d.c);
 }
 
 }  // namespace nnc::store

@@ -1,20 +1,56 @@
-/* Dependency-free C99 decoder for .nnc containers (formats 1 and 2). Mirrors src/store/container.cpp. */
+/* Dependency-free C99 decoder for .nnc containers (formats 1 and 2, docs/nnc-format.md).
+ * Mirrors src/store/container.cpp: both readers accept exactly the same files and decode them to
+ * the same values (tests/store/hostile_input_test.cpp; the differential fuzzer in tests/fuzz/).
+ * Every declared size is checked against the bytes present, or against the limits below, before
+ * anything is allocated. */
 #include "decode.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Limits, the same in container.cpp (docs/nnc-format.md, "Limits"). A fuzzing build lowers the
+ * element limit so that a few bytes of rANS or of an empty sparse tensor cannot ask for gigabytes. */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#define MAX_ELEMENTS ((uint64_t)1 << 22)
+#else
+#define MAX_ELEMENTS ((uint64_t)1 << 31)
+#endif
+#define MAX_GRAPH_BYTES ((uint64_t)1 << 31)
+#define MAX_DEFLATE_RATIO 1032u /* RFC 1951 at best: one 258-byte match per two bits */
+#define MAX_ALPHABET 65536u
+#define MAX_NAME 65535u
+#define MAX_RANK 16
+#define MAX_CODE_LENGTH 24
+
+/* A bounded little-endian reader. The first failed read sets `bad` (why) and every later read
+ * returns 0 / NULL, so a record can be read in one go and checked once before its values are used. */
 typedef struct {
   const uint8_t* p;
   size_t n, pos;
-  int bad;
   int version;
+  const char* bad;
 } rd;
 
-static int need(rd* r, size_t k) {
-  if (r->bad || k > r->n - r->pos) {
-    r->bad = 1;
+static const char kTruncated[] = "truncated";
+
+static rd reader(const uint8_t* p, size_t n, int version) {
+  rd r;
+  r.p = p;
+  r.n = n;
+  r.pos = 0;
+  r.version = version;
+  r.bad = NULL;
+  return r;
+}
+static uint64_t left(const rd* r) { return (uint64_t)(r->n - r->pos); }
+static int need(rd* r, uint64_t k) {
+  if (r->bad) return 0;
+  if (k > left(r)) {
+    r->bad = kTruncated;
     return 0;
   }
   return 1;
@@ -22,31 +58,34 @@ static int need(rd* r, size_t k) {
 static uint64_t get_le(rd* r, int bytes) {
   uint64_t v = 0;
   int i;
-  if (!need(r, (size_t)bytes)) return 0;
+  if (!need(r, (uint64_t)bytes)) return 0;
   for (i = 0; i < bytes; ++i) v |= (uint64_t)r->p[r->pos + (size_t)i] << (8 * i);
   r->pos += (size_t)bytes;
   return v;
 }
-/* An unsigned field: fixed-width little endian in format 1, LEB128 varint from format 2 on. */
-static uint64_t get_num(rd* r, int v1_bytes) {
+/* The one LEB128 reader (fields, rANS frequencies, sparse gaps): at most ten bytes, and the value
+ * must fit in 64 bits. */
+static uint64_t get_varint(rd* r) {
   uint64_t v = 0;
   int shift;
-  if (r->version < 2) return get_le(r, v1_bytes);
   for (shift = 0; shift < 64; shift += 7) {
     uint8_t b;
     if (!need(r, 1)) return 0;
     b = r->p[r->pos++];
+    if (shift == 63 && b > 1) break;
     v |= (uint64_t)(b & 0x7f) << shift;
     if (!(b & 0x80)) return v;
   }
-  r->bad = 1;
+  r->bad = "overlong number";
   return 0;
 }
-static const uint8_t* get_bytes(rd* r, size_t k) {
+/* An unsigned field: fixed-width little endian in format 1, a varint from format 2 on. */
+static uint64_t get_num(rd* r, int v1_bytes) { return r->version < 2 ? get_le(r, v1_bytes) : get_varint(r); }
+static const uint8_t* get_bytes(rd* r, uint64_t k) {
   const uint8_t* s;
   if (!need(r, k)) return NULL;
   s = r->p + r->pos;
-  r->pos += k;
+  r->pos += (size_t)k;
   return s;
 }
 
@@ -184,7 +223,7 @@ static int inf_dynamic(inf_state* s) {
   static const short order[19] = {16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15};
   short len[320];
   inf_huff lc, dc;
-  int nlen, ndist, ncode, index, sym;
+  int nlen, ndist, ncode, index, sym, err;
   nlen = inf_bits(s, 5) + 257;
   ndist = inf_bits(s, 5) + 1;
   ncode = inf_bits(s, 4) + 4;
@@ -213,7 +252,12 @@ static int inf_dynamic(inf_state* s) {
       while (rep--) len[index++] = l;
     }
   }
-  if (len[256] == 0 || inf_build(&lc, len, nlen) < 0 || inf_build(&dc, len + nlen, ndist) < 0) return -1;
+  if (len[256] == 0) return -1;
+  /* Incomplete codes only as zlib allows them: a single code of length 1. */
+  err = inf_build(&lc, len, nlen);
+  if (err < 0 || (err > 0 && nlen != lc.count[0] + lc.count[1])) return -1;
+  err = inf_build(&dc, len + nlen, ndist);
+  if (err < 0 || (err > 0 && ndist != dc.count[0] + dc.count[1])) return -1;
   return inf_codes(s, &lc, &dc);
 }
 
@@ -232,108 +276,161 @@ static int inflate_raw(const uint8_t* in, size_t n, uint8_t* out, size_t outlen)
     rc = type == 0 ? inf_stored(&s) : type == 1 ? inf_fixed(&s) : type == 2 ? inf_dynamic(&s) : -1;
     if (rc != 0 || s.bad) return -1;
   } while (!last);
-  return s.outpos == outlen ? 0 : -1;
+  return s.outpos == outlen && s.pos == s.n ? 0 : -1; /* all of it, and nothing after it */
 }
 
-/* ---- index coders ---- */
+/* ---- index coders: each checks its stream against count before allocating *out, and decodes
+ * count indices < alphabet; on failure it returns -1 with the problem in why ---- */
+#define WHY_SIZE 160
+
+static int why_fmt(char* why, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, WHY_SIZE, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+static uint16_t* alloc_indices(size_t count) { return (uint16_t*)malloc(count ? count * sizeof(uint16_t) : 1); }
+
 static int bits_for(uint32_t alphabet) {
   int w = 1;
   while (w < 16 && (1u << w) < alphabet) ++w;
   return w;
 }
 
-static int unpack_bits(const uint8_t* b, size_t nb, size_t count, uint32_t alphabet, uint16_t* out) {
-  int w = bits_for(alphabet), k;
+static int unpack_bits(const uint8_t* b, size_t nb, size_t count, uint32_t alphabet, uint16_t** out, char* why) {
+  const int w = bits_for(alphabet);
   uint64_t bit = 0;
   size_t i;
-  if ((count * (size_t)w + 7) / 8 > nb) return -1;
+  int k;
+  if (((uint64_t)count * (uint64_t)w + 7) / 8 > nb) return why_fmt(why, "bit-packed stream is truncated");
+  if (!(*out = alloc_indices(count))) return why_fmt(why, "out of memory");
   for (i = 0; i < count; ++i) {
     uint32_t v = 0;
     for (k = 0; k < w; ++k, ++bit) v |= (uint32_t)((b[bit >> 3] >> (bit & 7)) & 1u) << k;
-    if (v >= alphabet) return -1;
-    out[i] = (uint16_t)v;
+    if (v >= alphabet) return why_fmt(why, "bit-packed index %u is outside an alphabet of %u", v, alphabet);
+    (*out)[i] = (uint16_t)v;
   }
   return 0;
 }
 
-static int huffman(const uint8_t* b, size_t nb, size_t count, uint32_t alphabet, uint16_t* out) {
-  size_t table = ((size_t)alphabet * 5 + 7) / 8, bit, i, s;
-  uint32_t count_len[25];
-  uint16_t* sorted;
-  uint8_t* len;
-  int l, nsorted = 0;
-  if (table > nb) return -1;
+/* Canonical Huffman: a 5-bit length per symbol, then codes MSB first in (length, symbol) order. */
+static int huffman(const uint8_t* b, size_t nb, size_t count, uint32_t alphabet, uint16_t** out, char* why) {
+  const size_t table = ((size_t)alphabet * 5 + 7) / 8;
+  uint32_t count_len[MAX_CODE_LENGTH + 1];
+  uint64_t kraft = 0, bit;
+  uint8_t* len = NULL;
+  uint16_t* sorted = NULL;
+  size_t s, i, nsorted = 0;
+  int l, rc = -1;
+  if (table > nb) return why_fmt(why, "Huffman table is truncated");
   len = (uint8_t*)malloc(alphabet ? alphabet : 1);
   sorted = (uint16_t*)malloc(sizeof(uint16_t) * (alphabet ? alphabet : 1));
   if (!len || !sorted) {
-    free(len);
-    free(sorted);
-    return -1;
+    why_fmt(why, "out of memory");
+    goto done;
   }
   memset(count_len, 0, sizeof(count_len));
   for (s = 0; s < alphabet; ++s) {
     uint8_t v = 0;
     for (l = 0; l < 5; ++l) {
-      size_t q = s * 5 + (size_t)l;
+      const size_t q = s * 5 + (size_t)l;
       v |= (uint8_t)(((b[q >> 3] >> (q & 7)) & 1u) << l);
     }
-    if (v > 24) goto fail;
+    if (v > MAX_CODE_LENGTH) {
+      why_fmt(why, "Huffman code length %d is invalid", v);
+      goto done;
+    }
     len[s] = v;
-    if (v) ++count_len[v];
+    if (v) {
+      ++count_len[v];
+      kraft += (uint64_t)1 << (MAX_CODE_LENGTH - v);
+    }
   }
-  for (l = 1; l <= 24; ++l)
+  if (kraft > (uint64_t)1 << MAX_CODE_LENGTH) {
+    why_fmt(why, "Huffman code lengths are over-subscribed");
+    goto done;
+  }
+  if ((uint64_t)count > (uint64_t)(nb - table) * 8) { /* every code takes at least one bit */
+    why_fmt(why, "Huffman stream is truncated or corrupt");
+    goto done;
+  }
+  for (l = 1; l <= MAX_CODE_LENGTH; ++l)
     for (s = 0; s < alphabet; ++s)
       if (len[s] == l) sorted[nsorted++] = (uint16_t)s;
-  bit = table * 8;
+  if (count && !nsorted) {
+    why_fmt(why, "Huffman table has no symbols");
+    goto done;
+  }
+  if (!(*out = alloc_indices(count))) {
+    why_fmt(why, "out of memory");
+    goto done;
+  }
+  bit = (uint64_t)table * 8;
   for (i = 0; i < count; ++i) {
     uint32_t code = 0, first = 0, index = 0;
     for (l = 1;; ++l) {
-      if (l > 24 || bit >= nb * 8) goto fail;
+      if (l > MAX_CODE_LENGTH || bit >= (uint64_t)nb * 8) {
+        why_fmt(why, "Huffman stream is truncated or corrupt");
+        goto done;
+      }
       code = (code << 1) | ((b[bit >> 3] >> (7 - (bit & 7))) & 1u);
       ++bit;
       if (code - first < count_len[l]) {
-        out[i] = sorted[index + (code - first)];
+        (*out)[i] = sorted[index + (code - first)];
         break;
       }
       index += count_len[l];
       first = (first + count_len[l]) << 1;
     }
   }
+  rc = 0;
+done:
   free(len);
   free(sorted);
-  return 0;
-fail:
-  free(len);
-  free(sorted);
-  return -1;
+  return rc;
 }
 
-static int rans(const uint8_t* b, size_t nb, size_t count, uint32_t alphabet, uint16_t* out) {
+/* rANS: u8 scale s, a varint frequency per symbol summing to exactly 2^s, u32 state, then the
+ * renormalisation bytes (32-bit state, byte-wise). */
+static int rans(const uint8_t* b, size_t nb, size_t count, uint32_t alphabet, uint16_t** out, char* why) {
   const uint32_t L = 1u << 23;
-  size_t pos = 0, i;
+  rd r = reader(b, nb, 2);
   uint32_t* cum;
-  uint32_t s, x = 0, M;
-  int scale, k;
-  if (nb < 1) return -1;
-  scale = b[pos++];
-  if (scale < 1 || scale > 22) return -1;
+  uint32_t s, x, M;
+  uint64_t sum = 0;
+  size_t i;
+  int scale, rc = -1;
+  if (nb < 1) return why_fmt(why, "rANS stream is empty");
+  scale = (int)get_le(&r, 1);
+  if (scale < 1 || scale > 22) return why_fmt(why, "rANS scale %d is invalid", scale);
   M = 1u << scale;
   cum = (uint32_t*)malloc(sizeof(uint32_t) * ((size_t)alphabet + 1));
-  if (!cum) return -1;
+  if (!cum) return why_fmt(why, "out of memory");
   cum[0] = 0;
   for (s = 0; s < alphabet; ++s) {
-    uint32_t v = 0;
-    int shift;
-    for (shift = 0;; shift += 7) {
-      if (pos >= nb || shift > 28) goto fail;
-      v |= (uint32_t)(b[pos] & 0x7f) << shift;
-      if (!(b[pos++] & 0x80)) break;
+    const uint64_t f = get_varint(&r);
+    if (r.bad) {
+      why_fmt(why, r.bad == kTruncated ? "rANS table is truncated" : "rANS table has an overlong number");
+      goto done;
     }
-    cum[s + 1] = cum[s] + v;
+    if (f > M - sum) { /* also no sum can wrap */
+      why_fmt(why, "rANS frequencies do not sum to 2^%d", scale);
+      goto done;
+    }
+    sum += f;
+    cum[s + 1] = (uint32_t)sum;
   }
-  if (count && cum[alphabet] != M) goto fail;
-  if (pos + 4 > nb) goto fail;
-  for (k = 0; k < 4; ++k) x |= (uint32_t)b[pos++] << (8 * k);
+  if (sum != M && !(count == 0 && sum == 0)) {
+    why_fmt(why, "rANS frequencies do not sum to 2^%d", scale);
+    goto done;
+  }
+  x = (uint32_t)get_le(&r, 4);
+  if (r.bad || !(*out = alloc_indices(count))) {
+    why_fmt(why, r.bad ? "rANS stream is truncated" : "out of memory");
+    goto done;
+  }
   for (i = 0; i < count; ++i) {
     uint32_t slot = x & (M - 1), lo = 0, hi = alphabet;
     /* binary search: the symbol whose [cum[s], cum[s+1]) holds slot */
@@ -342,218 +439,352 @@ static int rans(const uint8_t* b, size_t nb, size_t count, uint32_t alphabet, ui
       if (cum[mid] <= slot) lo = mid;
       else hi = mid;
     }
-    out[i] = (uint16_t)lo;
+    (*out)[i] = (uint16_t)lo;
     x = (cum[lo + 1] - cum[lo]) * (x >> scale) + slot - cum[lo];
     while (x < L) {
-      if (pos >= nb) goto fail;
-      x = (x << 8) | b[pos++];
+      x = (x << 8) | (uint32_t)get_le(&r, 1);
+      if (r.bad) {
+        why_fmt(why, "rANS stream is truncated");
+        goto done;
+      }
     }
   }
+  rc = 0;
+done:
   free(cum);
-  return 0;
-fail:
-  free(cum);
-  return -1;
+  return rc;
 }
 
+/* ---- the container ---- */
 typedef struct {
   float* values;
   uint32_t size;
 } codebook;
 
-static int read_indices(rd* r, size_t count, const codebook* cbs, size_t ncb, uint16_t* out, uint32_t* cb_id) {
-  uint64_t id = get_num(r, 4);
-  int coder = (int)get_le(r, 1);
-  uint64_t alphabet = get_num(r, 4);
-  uint64_t nbytes = get_num(r, 8);
-  const uint8_t* data;
-  if (r->bad || id >= ncb || alphabet != cbs[id].size) return -1;
-  data = get_bytes(r, (size_t)nbytes);
-  if (!data) return -1;
-  *cb_id = (uint32_t)id;
-  if (coder == 0) return unpack_bits(data, (size_t)nbytes, count, (uint32_t)alphabet, out);
-  if (coder == 1) return huffman(data, (size_t)nbytes, count, (uint32_t)alphabet, out);
-  if (coder == 2) return rans(data, (size_t)nbytes, count, (uint32_t)alphabet, out);
-  return -1;
+typedef struct {
+  int version;
+  int have_graph;
+  codebook* cbs;
+  size_t ncb, cb_cap;
+  uint64_t elements; /* in the tensors decoded so far, at most MAX_ELEMENTS */
+  char* err;
+  size_t err_size;
+} dec;
+
+static int fail(dec* d, const char* fmt, ...) {
+  va_list ap;
+  if (d->err && d->err_size) {
+    va_start(ap, fmt);
+    vsnprintf(d->err, d->err_size, fmt, ap);
+    va_end(ap);
+  }
+  return 1;
 }
 
-static int fail_msg(char* err, size_t n, const char* msg) {
-  if (err && n) snprintf(err, n, "%s", msg);
-  return 1;
+static int read_graph(dec* d, rd* p, int deflated, nnc_model* out) {
+  uint64_t size;
+  if (d->have_graph) return fail(d, "more than one graph section");
+  d->have_graph = 1;
+  if (!deflated) {
+    out->graph = p->p;
+    out->graph_size = p->n;
+    p->pos = p->n;
+    return 0;
+  }
+  size = get_varint(p);
+  if (p->bad) return fail(d, "graph section: %s", p->bad);
+  if (size > MAX_GRAPH_BYTES || size > left(p) * MAX_DEFLATE_RATIO)
+    return fail(d, "graph section claims %" PRIu64 " bytes from %" PRIu64 " deflated bytes", size, left(p));
+  out->graph_buffer = (uint8_t*)malloc(size ? (size_t)size : 1);
+  if (!out->graph_buffer) return fail(d, "out of memory for the graph");
+  if (inflate_raw(p->p + p->pos, (size_t)left(p), out->graph_buffer, (size_t)size) != 0)
+    return fail(d, "graph section does not inflate to %" PRIu64 " bytes (corrupt)", size);
+  p->pos = p->n;
+  out->graph = out->graph_buffer;
+  out->graph_size = (size_t)size;
+  return 0;
+}
+
+static int read_codebook(dec* d, rd* p) {
+  const uint64_t n = get_num(p, 4);
+  const uint8_t* v;
+  codebook* cb;
+  if (p->bad) return fail(d, "codebook section: %s", p->bad);
+  if (n > MAX_ALPHABET) return fail(d, "codebook of %" PRIu64 " values", n);
+  v = get_bytes(p, n * 4);
+  if (p->bad) return fail(d, "codebook section: %s", p->bad);
+  if (left(p)) return fail(d, "codebook section has %" PRIu64 " trailing bytes", left(p));
+  if (d->ncb == d->cb_cap) {
+    const size_t cap = d->cb_cap ? d->cb_cap * 2 : 8;
+    codebook* grown = (codebook*)realloc(d->cbs, sizeof(codebook) * cap);
+    if (!grown) return fail(d, "out of memory for codebooks");
+    d->cbs = grown;
+    d->cb_cap = cap;
+  }
+  cb = &d->cbs[d->ncb];
+  cb->size = (uint32_t)n;
+  cb->values = (float*)malloc(n ? (size_t)n * sizeof(float) : 1);
+  if (!cb->values) return fail(d, "out of memory for codebooks");
+  if (n) memcpy(cb->values, v, (size_t)n * sizeof(float));
+  ++d->ncb;
+  return 0;
+}
+
+/* The one element count: the product of the non-zero dimensions stays within MAX_ELEMENTS (so no
+ * partial product can overflow, in any order), a zero dimension makes the count 0, and the
+ * container's tensors together stay within MAX_ELEMENTS. */
+static int element_count(dec* d, const char* name, const uint64_t* dims, int rank, size_t* numel) {
+  uint64_t product = 1, n;
+  int k, zero = 0;
+  for (k = 0; k < rank; ++k) {
+    if (dims[k] == 0) {
+      zero = 1;
+    } else {
+      if (dims[k] > MAX_ELEMENTS / product)
+        return fail(d, "tensor '%s' has more than %" PRIu64 " elements", name, MAX_ELEMENTS);
+      product *= dims[k];
+    }
+  }
+  n = zero ? 0 : product;
+  if (n > MAX_ELEMENTS - d->elements)
+    return fail(d, "tensor '%s' takes the container past %" PRIu64 " elements", name, MAX_ELEMENTS);
+  if (n > SIZE_MAX / sizeof(float)) return fail(d, "tensor '%s' is too large for this machine", name);
+  d->elements += n;
+  *numel = (size_t)n;
+  return 0;
+}
+
+/* Coded indices (tensor kind 1, sparse value kind 1): count indices into one codebook. */
+static int read_indices(dec* d, rd* p, const char* name, size_t count, uint16_t** idx, const codebook** cb) {
+  const uint64_t id = get_num(p, 4);
+  const int coder = (int)get_le(p, 1);
+  const uint64_t alphabet = get_num(p, 4);
+  const uint64_t nbytes = get_num(p, 8);
+  const uint8_t* data;
+  char why[WHY_SIZE];
+  int rc;
+  if (p->bad) return fail(d, "tensor '%s' record: %s", name, p->bad);
+  if (id >= d->ncb) return fail(d, "tensor '%s' refers to a missing codebook %" PRIu64, name, id);
+  if (coder > 2) return fail(d, "tensor '%s' has unknown index coder %d", name, coder);
+  if (alphabet != d->cbs[id].size)
+    return fail(d, "tensor '%s' index alphabet %" PRIu64 " does not match codebook size %u", name, alphabet,
+                d->cbs[id].size);
+  data = get_bytes(p, nbytes);
+  if (p->bad) return fail(d, "tensor '%s' record: %s", name, p->bad);
+  *cb = &d->cbs[id];
+  if (coder == 0) rc = unpack_bits(data, (size_t)nbytes, count, (uint32_t)alphabet, idx, why);
+  else if (coder == 1) rc = huffman(data, (size_t)nbytes, count, (uint32_t)alphabet, idx, why);
+  else rc = rans(data, (size_t)nbytes, count, (uint32_t)alphabet, idx, why);
+  return rc ? fail(d, "tensor '%s' indices: %s", name, why) : 0;
+}
+
+/* Sparse positions: a bitmask of exactly numel bits (whole bytes), or varint gaps that use up
+ * their bytes; either way nnz positions, strictly increasing and < numel. */
+static int read_positions(dec* d, rd* p, const nnc_tensor* t, uint64_t nnz, uint64_t** out) {
+  const int format = (int)get_le(p, 1);
+  const uint64_t len = get_num(p, 8);
+  const uint8_t* pos = get_bytes(p, len);
+  uint64_t* at;
+  uint64_t j, got = 0;
+  if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
+  if (format > 1) return fail(d, "tensor '%s' has unknown position format %d", t->name, format);
+  if (format == 0 && len != ((uint64_t)t->numel + 7) / 8)
+    return fail(d, "tensor '%s' bitmask has %" PRIu64 " bytes for %zu elements", t->name, len, t->numel);
+  if (format == 1 && nnz > len) /* every gap takes at least one byte */
+    return fail(d, "tensor '%s' positions are truncated", t->name);
+  *out = at = (uint64_t*)malloc(nnz ? (size_t)nnz * sizeof(uint64_t) : 1);
+  if (!at) return fail(d, "out of memory for tensor '%s'", t->name);
+  if (format == 0) {
+    for (j = 0; j < t->numel; ++j)
+      if ((pos[j >> 3] >> (j & 7)) & 1) {
+        if (got < nnz) at[got] = j;
+        ++got;
+      }
+    if (got != nnz)
+      return fail(d, "tensor '%s' bitmask has %" PRIu64 " set bits for %" PRIu64 " non-zeros", t->name, got, nnz);
+  } else {
+    rd gaps = reader(pos, (size_t)len, 2);
+    uint64_t next = 0; /* the smallest position the next gap can give */
+    for (j = 0; j < nnz; ++j) {
+      const uint64_t gap = get_varint(&gaps);
+      if (gaps.bad) return fail(d, "tensor '%s' positions: %s", t->name, gaps.bad);
+      if (gap >= t->numel - next)
+        return fail(d, "tensor '%s' non-zero %" PRIu64 " lies past its %zu elements", t->name, j, t->numel);
+      at[j] = next + gap;
+      next = at[j] + 1;
+    }
+    if (left(&gaps)) return fail(d, "tensor '%s' positions have %" PRIu64 " trailing bytes", t->name, left(&gaps));
+  }
+  return 0;
+}
+
+static int read_sparse(dec* d, rd* p, nnc_tensor* t) {
+  const uint64_t nnz = get_num(p, 8);
+  uint64_t* positions = NULL;
+  uint16_t* idx = NULL;
+  const codebook* cb = NULL;
+  const uint8_t* raw = NULL;
+  int kind, rc = 1;
+  uint64_t j;
+  if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
+  if (nnz > t->numel) return fail(d, "tensor '%s' has more non-zeros than elements", t->name);
+  if (read_positions(d, p, t, nnz, &positions)) goto done;
+  kind = (int)get_le(p, 1);
+  if (p->bad) {
+    fail(d, "tensor '%s' record: %s", t->name, p->bad);
+    goto done;
+  }
+  if (kind > 1) {
+    fail(d, "tensor '%s' has unknown sparse value kind %d", t->name, kind);
+    goto done;
+  }
+  if (kind == 1) {
+    if (read_indices(d, p, t->name, (size_t)nnz, &idx, &cb)) goto done;
+  } else if (!(raw = get_bytes(p, nnz * 4))) {
+    fail(d, "tensor '%s' record: %s", t->name, p->bad);
+    goto done;
+  }
+  if (!(t->data = (float*)calloc(t->numel ? t->numel : 1, sizeof(float)))) {
+    fail(d, "out of memory for tensor '%s'", t->name);
+    goto done;
+  }
+  for (j = 0; j < nnz; ++j) {
+    if (kind == 1) t->data[positions[j]] = cb->values[idx[j]];
+    else memcpy(&t->data[positions[j]], raw + j * 4, 4);
+  }
+  rc = 0;
+done:
+  free(positions);
+  free(idx);
+  return rc;
+}
+
+static int read_tensor(dec* d, rd* p, nnc_tensor* t) {
+  const uint64_t name_len = get_num(p, 2);
+  const uint8_t* name;
+  uint64_t rank, dims[MAX_RANK];
+  int k, kind;
+  size_t i;
+  if (p->bad) return fail(d, "tensor record: %s", p->bad);
+  if (name_len > MAX_NAME) return fail(d, "tensor name of %" PRIu64 " bytes is too long", name_len);
+  name = get_bytes(p, name_len);
+  if (p->bad) return fail(d, "tensor record: %s", p->bad);
+  if (memchr(name, 0, (size_t)name_len)) return fail(d, "tensor name contains a NUL byte");
+  if (!(t->name = (char*)malloc((size_t)name_len + 1))) return fail(d, "out of memory for a tensor name");
+  memcpy(t->name, name, (size_t)name_len);
+  t->name[name_len] = 0;
+  rank = get_num(p, 1);
+  if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
+  if (rank > MAX_RANK) return fail(d, "tensor '%s' has rank %" PRIu64, t->name, rank);
+  t->rank = (int)rank;
+  for (k = 0; k < t->rank; ++k) dims[k] = get_num(p, 8);
+  kind = (int)get_le(p, 1);
+  if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
+  if (element_count(d, t->name, dims, t->rank, &t->numel)) return 1;
+  for (k = 0; k < t->rank; ++k) t->dims[k] = (int64_t)dims[k];
+  if (kind == 0) {
+    const uint8_t* v = get_bytes(p, (uint64_t)t->numel * 4);
+    if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
+    if (!(t->data = (float*)malloc(t->numel ? t->numel * sizeof(float) : 1)))
+      return fail(d, "out of memory for tensor '%s'", t->name);
+    if (t->numel) memcpy(t->data, v, t->numel * sizeof(float));
+  } else if (kind == 1) {
+    uint16_t* idx = NULL;
+    const codebook* cb = NULL;
+    if (read_indices(d, p, t->name, t->numel, &idx, &cb)) {
+      free(idx);
+      return 1;
+    }
+    if (!(t->data = (float*)malloc(t->numel ? t->numel * sizeof(float) : 1))) {
+      free(idx);
+      return fail(d, "out of memory for tensor '%s'", t->name);
+    }
+    for (i = 0; i < t->numel; ++i) t->data[i] = cb->values[idx[i]];
+    free(idx);
+  } else if (kind == 2) {
+    if (read_sparse(d, p, t)) return 1;
+  } else {
+    return fail(d, "tensor '%s' has unknown kind %d", t->name, kind);
+  }
+  if (left(p)) return fail(d, "tensor '%s' record has %" PRIu64 " trailing bytes", t->name, left(p));
+  return 0;
+}
+
+static void free_tensor(nnc_tensor* t) {
+  free(t->name);
+  free(t->data);
 }
 
 void nnc_free(nnc_model* m) {
   size_t i;
   if (!m) return;
-  for (i = 0; i < m->count; ++i) {
-    free(m->tensors[i].name);
-    free(m->tensors[i].data);
-  }
+  for (i = 0; i < m->count; ++i) free_tensor(&m->tensors[i]);
   free(m->tensors);
   free(m->graph_buffer);
   m->tensors = NULL;
   m->graph_buffer = NULL;
+  m->graph = NULL;
+  m->graph_size = 0;
   m->count = 0;
+}
+
+static int read_section(dec* d, int type, rd* p, nnc_model* out, size_t* cap) {
+  nnc_tensor t;
+  if (type == 1 || (type == 4 && d->version >= 2)) return read_graph(d, p, type == 4, out);
+  if (type == 2) return read_codebook(d, p);
+  if (type != 3) return fail(d, "unknown section type %d", type);
+  if (out->count == *cap) {
+    const size_t grown_cap = *cap ? *cap * 2 : 16;
+    nnc_tensor* grown = (nnc_tensor*)realloc(out->tensors, sizeof(nnc_tensor) * grown_cap);
+    if (!grown) return fail(d, "out of memory for tensors");
+    out->tensors = grown;
+    *cap = grown_cap;
+  }
+  memset(&t, 0, sizeof(t));
+  if (read_tensor(d, p, &t)) {
+    free_tensor(&t);
+    return 1;
+  }
+  out->tensors[out->count++] = t;
+  return 0;
 }
 
 int nnc_decode(const uint8_t* buf, size_t size, nnc_model* out, char* err, size_t err_size) {
   rd r;
+  dec d;
   uint32_t stored;
   uint64_t sections, s;
-  int version;
-  codebook cbs[64];
-  size_t ncb = 0, cap = 0, i;
+  size_t cap = 0, i;
   int rc = 0;
   memset(out, 0, sizeof(*out));
-  if (size < 16 || memcmp(buf, "NNC\0", 4) != 0) return fail_msg(err, err_size, "not an .nnc container (bad magic)");
-  version = buf[4] | (buf[5] << 8);
-  if (version > 2) return fail_msg(err, err_size, "container format version is newer than this decoder");
+  memset(&d, 0, sizeof(d));
+  d.err = err;
+  d.err_size = err_size;
+  if (size < 16 || memcmp(buf, "NNC\0", 4) != 0) return fail(&d, "not an .nnc container (bad magic)");
+  d.version = buf[4] | (buf[5] << 8);
+  if (d.version > 2) return fail(&d, "container format version is newer than this decoder");
   stored = (uint32_t)buf[size - 4] | ((uint32_t)buf[size - 3] << 8) | ((uint32_t)buf[size - 2] << 16) |
            ((uint32_t)buf[size - 1] << 24);
-  if (nnc_crc32(buf, size - 4) != stored) return fail_msg(err, err_size, "checksum mismatch");
-  r.p = buf;
-  r.n = size - 4;
+  if (nnc_crc32(buf, size - 4) != stored) return fail(&d, "checksum mismatch");
+  r = reader(buf, size - 4, d.version);
   r.pos = 8;
-  r.bad = 0;
-  r.version = version;
   sections = get_num(&r, 4);
   for (s = 0; s < sections && !rc; ++s) {
-    int type = (int)get_le(&r, 1);
-    uint64_t len = get_num(&r, 8);
-    const uint8_t* payload = get_bytes(&r, (size_t)len);
+    const int type = (int)get_le(&r, 1);
+    const uint64_t len = get_num(&r, 8);
+    const uint8_t* payload = get_bytes(&r, len);
     rd p;
-    if (!payload) {
-      rc = fail_msg(err, err_size, "truncated section");
+    if (r.bad) {
+      rc = fail(&d, r.bad == kTruncated ? "truncated section" : "corrupt container (overlong number)");
       break;
     }
-    p.p = payload;
-    p.n = (size_t)len;
-    p.pos = 0;
-    p.bad = 0;
-    p.version = version;
-    if (type == 1) {
-      out->graph = payload;
-      out->graph_size = (size_t)len;
-    } else if (type == 4 && version >= 2) {
-      uint64_t size = get_num(&p, 8);
-      if (p.bad || size > ((uint64_t)1 << 31) || out->graph_buffer) {
-        rc = fail_msg(err, err_size, "bad graph section");
-        break;
-      }
-      out->graph_buffer = (uint8_t*)malloc(size ? (size_t)size : 1);
-      if (!out->graph_buffer || inflate_raw(payload + p.pos, p.n - p.pos, out->graph_buffer, (size_t)size) != 0) {
-        rc = fail_msg(err, err_size, "corrupt graph section");
-        break;
-      }
-      out->graph = out->graph_buffer;
-      out->graph_size = (size_t)size;
-    } else if (type == 2) {
-      uint64_t n = get_num(&p, 4);
-      const uint8_t* v = n <= 65536 ? get_bytes(&p, (size_t)n * 4) : NULL;
-      if (!v || ncb >= 64) {
-        rc = fail_msg(err, err_size, "bad codebook section");
-        break;
-      }
-      cbs[ncb].size = (uint32_t)n;
-      cbs[ncb].values = (float*)malloc(sizeof(float) * (n ? n : 1));
-      memcpy(cbs[ncb].values, v, (size_t)n * 4);
-      ++ncb;
-    } else if (type == 3) {
-      nnc_tensor t;
-      uint64_t name_len = get_num(&p, 2), rank;
-      const uint8_t* name = name_len < 65536 ? get_bytes(&p, (size_t)name_len) : NULL;
-      int kind, k;
-      memset(&t, 0, sizeof(t));
-      rank = get_num(&p, 1);
-      t.rank = (int)rank;
-      if (!name || rank > 16) {
-        rc = fail_msg(err, err_size, "bad tensor record");
-        break;
-      }
-      t.numel = 1;
-      for (k = 0; k < t.rank; ++k) {
-        uint64_t d = get_num(&p, 8);
-        if (d > ((uint64_t)1 << 40)) p.bad = 1;
-        t.dims[k] = (int64_t)d;
-        t.numel *= (size_t)t.dims[k];
-      }
-      kind = (int)get_le(&p, 1);
-      t.name = (char*)malloc((size_t)name_len + 1);
-      memcpy(t.name, name, name_len);
-      t.name[name_len] = 0;
-      t.data = (float*)calloc(t.numel ? t.numel : 1, sizeof(float));
-      if (kind == 0) {
-        const uint8_t* v = get_bytes(&p, t.numel * 4);
-        if (v) memcpy(t.data, v, t.numel * 4);
-        else rc = fail_msg(err, err_size, "truncated raw tensor");
-      } else if (kind == 1) {
-        uint16_t* idx = (uint16_t*)malloc(sizeof(uint16_t) * (t.numel ? t.numel : 1));
-        uint32_t id = 0;
-        if (read_indices(&p, t.numel, cbs, ncb, idx, &id) != 0) rc = fail_msg(err, err_size, "corrupt index stream");
-        else
-          for (i = 0; i < t.numel; ++i) t.data[i] = cbs[id].values[idx[i]];
-        free(idx);
-      } else if (kind == 2) {
-        uint64_t nnz = get_num(&p, 8), j;
-        int fmt = (int)get_le(&p, 1);
-        uint64_t pos_len = get_num(&p, 8);
-        const uint8_t* pos = get_bytes(&p, (size_t)pos_len);
-        uint64_t* positions = (uint64_t*)malloc(sizeof(uint64_t) * (size_t)(nnz ? nnz : 1));
-        size_t got = 0, q = 0;
-        if (!pos || nnz > t.numel) rc = fail_msg(err, err_size, "bad sparse record");
-        if (!rc && fmt == 0) {
-          for (j = 0; j < t.numel && got < nnz; ++j)
-            if ((pos[j >> 3] >> (j & 7)) & 1) positions[got++] = j;
-        } else if (!rc) {
-          uint64_t at = 0;
-          for (j = 0; j < nnz && !rc; ++j) {
-            uint64_t v = 0;
-            int shift;
-            for (shift = 0;; shift += 7) {
-              if (q >= pos_len || shift > 63) {
-                rc = fail_msg(err, err_size, "corrupt sparse positions");
-                break;
-              }
-              v |= (uint64_t)(pos[q] & 0x7f) << shift;
-              if (!(pos[q++] & 0x80)) break;
-            }
-            at += v + (j ? 1 : 0);
-            positions[got++] = at;
-          }
-        }
-        if (!rc && (got != nnz || (nnz && positions[nnz - 1] >= t.numel))) rc = fail_msg(err, err_size, "corrupt sparse positions");
-        if (!rc) {
-          int indexed = (int)get_le(&p, 1);
-          if (indexed) {
-            uint16_t* idx = (uint16_t*)malloc(sizeof(uint16_t) * (size_t)(nnz ? nnz : 1));
-            uint32_t id = 0;
-            if (read_indices(&p, (size_t)nnz, cbs, ncb, idx, &id) != 0) rc = fail_msg(err, err_size, "corrupt index stream");
-            else
-              for (j = 0; j < nnz; ++j) t.data[positions[j]] = cbs[id].values[idx[j]];
-            free(idx);
-          } else {
-            const uint8_t* v = get_bytes(&p, (size_t)nnz * 4);
-            if (!v) rc = fail_msg(err, err_size, "truncated sparse values");
-            else
-              for (j = 0; j < nnz; ++j) memcpy(&t.data[positions[j]], v + j * 4, 4);
-          }
-        }
-        free(positions);
-      } else {
-        rc = fail_msg(err, err_size, "unknown tensor kind");
-      }
-      if (p.bad && !rc) rc = fail_msg(err, err_size, "truncated tensor record");
-      if (out->count == cap) {
-        cap = cap ? cap * 2 : 16;
-        out->tensors = (nnc_tensor*)realloc(out->tensors, sizeof(nnc_tensor) * cap);
-      }
-      out->tensors[out->count++] = t;
-    } else {
-      rc = fail_msg(err, err_size, "unknown section type");
-    }
+    p = reader(payload, (size_t)len, d.version);
+    rc = read_section(&d, type, &p, out, &cap);
   }
-  if (!rc && r.bad) rc = fail_msg(err, err_size, "truncated container");
-  for (i = 0; i < ncb; ++i) free(cbs[i].values);
+  if (!rc && r.bad) rc = fail(&d, r.bad == kTruncated ? "truncated container" : "corrupt container (overlong number)");
+  if (!rc && left(&r)) rc = fail(&d, "trailing bytes after the last section");
+  for (i = 0; i < d.ncb; ++i) free(d.cbs[i].values);
+  free(d.cbs);
   if (rc) nnc_free(out);
   return rc;
 }

@@ -27,7 +27,12 @@ typedef struct {
   size_t count;
 } nnc_model;
 
-/* Returns 0 on success; on failure a non-zero code and a message in err. */
+/* Decodes the container buf[0..size) into *out. Returns 0 on success; on failure a non-zero
+ * code, a one-line message in err (truncated to err_size) and *out empty. The file is checked as
+ * the C++ reader checks it (docs/nnc-format.md, "What a reader accepts"): every size against the
+ * bytes present or the format's limits before anything is allocated, allocation failures are
+ * errors. On success out->graph points into buf unless the graph was deflated; free *out with
+ * nnc_free. */
 int nnc_decode(const uint8_t* buf, size_t size, nnc_model* out, char* err, size_t err_size);
 void nnc_free(nnc_model* model);
 uint32_t nnc_crc32(const uint8_t* data, size_t size);

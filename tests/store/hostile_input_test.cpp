@@ -1,0 +1,336 @@
+// Crafted .nnc files, one defect each, through both readers: store::unpack_model (the C++ reader
+// behind `unpack` and `info`) and the C decoder nnc_decode(). Each file is built field by field as
+// docs/nnc-format.md lays it out, its CRC-32 trailer re-sealed so that only the record checks can
+// notice; both readers must refuse it with one line naming the problem (the C++ one also names
+// the file), and neither may crash or read or write out of bounds.
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <cstring>
+#include <span>
+
+#include "decode.h"
+#include "nncompress/core/error.hpp"
+#include "nncompress/store/container.hpp"
+#include "nncompress/store/entropy.hpp"
+#include "nncompress/store/model_store.hpp"
+
+using namespace nnc;
+
+namespace {
+
+// Fields in the layout of one format: varints in format 2, fixed widths in format 1.
+class Craft {
+ public:
+  explicit Craft(int version = 2) : version_(version) {}
+  Craft& u8(uint8_t v) {
+    b_.push_back(v);
+    return *this;
+  }
+  Craft& le(uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) b_.push_back(static_cast<uint8_t>(v >> (8 * i)));
+    return *this;
+  }
+  Craft& varint(uint64_t v) {
+    for (; v >= 0x80; v >>= 7) b_.push_back(static_cast<uint8_t>(v | 0x80));
+    b_.push_back(static_cast<uint8_t>(v));
+    return *this;
+  }
+  // An unsigned field: a varint in format 2, v1_bytes little endian in format 1.
+  Craft& num(uint64_t v, int v1_bytes) { return version_ < 2 ? le(v, v1_bytes) : varint(v); }
+  Craft& bytes(std::span<const uint8_t> b) {
+    b_.insert(b_.end(), b.begin(), b.end());
+    return *this;
+  }
+  Craft& text(const std::string& s) { return bytes({reinterpret_cast<const uint8_t*>(s.data()), s.size()}); }
+  Craft& f32(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    return le(u, 4);
+  }
+  Craft& section(uint8_t type, const Craft& payload) {
+    u8(type).num(payload.b_.size(), 8);
+    return bytes(payload.b_);
+  }
+  Craft& codebook(const std::vector<float>& values) {
+    Craft p(version_);
+    p.num(values.size(), 4);
+    for (float v : values) p.f32(v);
+    return section(2, p);
+  }
+  // A tensor record up to its kind byte; the kind's payload follows.
+  Craft& tensor(const std::string& name, const std::vector<uint64_t>& dims, uint8_t kind) {
+    num(name.size(), 2).text(name).num(dims.size(), 1);
+    for (auto d : dims) num(d, 8);
+    return u8(kind);
+  }
+  // Coded indices: codebook id, coder, alphabet, byte count, bytes.
+  Craft& indices(uint64_t codebook, uint8_t coder, uint64_t alphabet, const std::vector<uint8_t>& coded) {
+    num(codebook, 4).u8(coder).num(alphabet, 4).num(coded.size(), 8);
+    return bytes(coded);
+  }
+  const std::vector<uint8_t>& data() const { return b_; }
+  // The whole file: header with the section count, these sections, extra bytes, CRC-32 trailer.
+  std::vector<uint8_t> file(uint64_t sections, const std::vector<uint8_t>& extra = {}) const {
+    Craft f(version_);
+    f.text(std::string("NNC\0", 4)).le(static_cast<uint64_t>(version_), 2).le(0, 2).num(sections, 4);
+    f.bytes(b_).bytes(extra);
+    const uint32_t crc = nnc_crc32(f.b_.data(), f.b_.size());
+    return f.le(crc, 4).b_;
+  }
+
+ private:
+  int version_;
+  std::vector<uint8_t> b_;
+};
+
+// What each reader says about the file: {C++ reader's message, C decoder's message}.
+std::pair<std::string, std::string> errors(const std::vector<uint8_t>& bytes) {
+  std::string cpp = "(accepted)", c = "(accepted)";
+  try {
+    store::unpack_model(bytes, "m.nnc");
+  } catch (const Error& e) {
+    cpp = e.what();
+  }
+  nnc_model m;
+  char err[256];
+  if (nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err) == 0) nnc_free(&m);
+  else c = err;
+  return {cpp, c};
+}
+
+// The same problem from both readers; the C decoder has no file name to give.
+std::pair<std::string, std::string> refused(const std::string& problem) { return {"m.nnc: " + problem, problem}; }
+
+std::string cpp_error(const std::vector<uint8_t>& bytes) {
+  try {
+    store::decode_container(bytes, "m.nnc");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+bool accepted_by_both(const std::vector<uint8_t>& bytes) {
+  nnc_model m;
+  char err[256];
+  const bool c_ok = nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err) == 0;
+  if (c_ok) nnc_free(&m);
+  return c_ok && cpp_error(bytes) == "(accepted)";
+}
+
+// A sparse tensor "w" of 4 elements with varint gaps (varints in both formats) and raw values.
+std::vector<uint8_t> sparse_gaps(int version, const std::vector<uint64_t>& gaps) {
+  Craft pos;
+  for (auto g : gaps) pos.varint(g);
+  Craft p(version);
+  p.tensor("w", {4}, 2).num(gaps.size(), 8).u8(1).num(pos.data().size(), 8).bytes(pos.data()).u8(0);
+  for (std::size_t i = 0; i < gaps.size(); ++i) p.f32(1.0f);
+  return Craft(version).section(3, p).file(1);
+}
+
+std::vector<uint8_t> raw_deflate(const std::string& s) {
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY), Z_OK);
+  std::vector<uint8_t> out(deflateBound(&z, s.size()));
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(s.data()));
+  z.avail_in = static_cast<uInt>(s.size());
+  z.next_out = out.data();
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+}  // namespace
+
+// Issue 23.1: gaps X and 2^64 - X + 2 wrap back to position 3 < numel, so a check of the last
+// position alone let the first one write X floats past the tensor.
+TEST(HostileInput, SparseGapsThatWrapAroundAreRefused) {
+  const uint64_t x = uint64_t{1} << 40;
+  for (int version : {1, 2}) {
+    EXPECT_EQ(errors(sparse_gaps(version, {x, 0 - x + 2})), refused("tensor 'w' non-zero 0 lies past its 4 elements"))
+        << "format " << version;
+    // A valid first position, then a gap that wraps below it (positions must increase).
+    EXPECT_EQ(errors(sparse_gaps(version, {1, ~uint64_t{0}})), refused("tensor 'w' non-zero 1 lies past its 4 elements"))
+        << "format " << version;
+  }
+  // The last element is still reachable.
+  EXPECT_TRUE(accepted_by_both(sparse_gaps(2, {0, 2})));
+}
+
+// Issue 23.2: frequencies 0xFFFFFFFF and 3 sum to 2^1 in 32 bits; the C++ decoder then filled a
+// slot table of 2^32 entries into one of 2.
+TEST(HostileInput, RansFrequenciesThatWrapAreRefused) {
+  Craft rans;
+  rans.u8(1).varint(0xFFFFFFFFu).varint(3).le(1u << 23, 4);  // scale 1, frequencies, state
+  Craft t;
+  t.tensor("w", {4}, 1).indices(0, 2, 2, rans.data());
+  EXPECT_EQ(errors(Craft().codebook({0.5f, -0.5f}).section(3, t).file(2)),
+            refused("tensor 'w' indices: rANS frequencies do not sum to 2^1"));
+}
+
+// Issue 23.3: 3 values take 2 bits, whose value 3 indexes past the codebook: unpack copied the
+// heap bytes after it into the model.
+TEST(HostileInput, BitPackedIndicesOutsideTheCodebookAreRefused) {
+  Craft body;
+  body.codebook({1.0f, 2.0f, 3.0f});
+  Craft t;
+  t.tensor("w", {4}, 1).indices(0, 0, 3, {0b11100100});  // indices 0, 1, 2, 3
+  EXPECT_EQ(errors(body.section(3, t).file(2)), refused("tensor 'w' indices: bit-packed index 3 is outside an alphabet of 3"));
+}
+
+// Issue 23.4: the C decoder read a bitmask of numel bits from a shorter byte string (past the end
+// of the file, or mid-file from the next record) and accepted bytes after the last section.
+TEST(HostileInput, ShortBitmaskAndTrailingBytesAreRefused) {
+  Craft t;
+  t.tensor("w", {16}, 2).varint(1).u8(0).varint(1).u8(0xFF).u8(0).f32(1.0f);
+  Craft next;
+  next.tensor("next", {2}, 0).f32(7.0f).f32(7.0f);
+  Craft body;
+  body.section(3, t).section(3, next);
+  EXPECT_EQ(errors(body.file(2)), refused("tensor 'w' bitmask has 1 bytes for 16 elements"));
+  // More set bits than non-zeros: the C decoder took the first nnz of them.
+  Craft extra;
+  extra.tensor("w", {8}, 2).varint(1).u8(0).varint(1).u8(0b101).u8(0).f32(1.0f);
+  EXPECT_EQ(errors(Craft().section(3, extra).file(1)), refused("tensor 'w' bitmask has 2 set bits for 1 non-zeros"));
+
+  Craft ok;
+  ok.tensor("w", {2}, 0).f32(1.0f).f32(2.0f);
+  EXPECT_TRUE(accepted_by_both(Craft().section(3, ok).file(1)));
+  EXPECT_EQ(errors(Craft().section(3, ok).file(1, {0})), refused("trailing bytes after the last section"));
+  // Inside a record, a codebook or a varint gap list: bytes no field accounts for.
+  ok.u8(0);
+  EXPECT_EQ(errors(Craft().section(3, ok).file(1)), refused("tensor 'w' record has 1 trailing bytes"));
+  Craft cb;
+  cb.varint(1).f32(1.0f).u8(0);
+  EXPECT_EQ(errors(Craft().section(2, cb).file(1)), refused("codebook section has 1 trailing bytes"));
+  Craft gaps;
+  gaps.tensor("w", {4}, 2).varint(1).u8(1).varint(2).varint(3).varint(0).u8(0).f32(1.0f);
+  EXPECT_EQ(errors(Craft().section(3, gaps).file(1)), refused("tensor 'w' positions have 1 trailing bytes"));
+}
+
+// Issue 23.5: dims whose product wraps (to 4, to 0) and counts whose byte size wraps were
+// accepted; a 25-byte file made the readers allocate 2 GiB for its graph.
+TEST(HostileInput, ElementCountsThatOverflowAreRefused) {
+  // 4 * 5*5581*8681 * 49477*384773 = 2^64 + 4, every dimension below the old 2^40 bound.
+  for (int version : {1, 2}) {
+    Craft wraps_to_4(version);
+    wraps_to_4.tensor("w", {4, 5ull * 5581 * 8681, 49477ull * 384773}, 0);
+    for (int i = 0; i < 4; ++i) wraps_to_4.f32(1.0f);
+    EXPECT_EQ(errors(Craft(version).section(3, wraps_to_4).file(1)),
+              refused("tensor 'w' has more than 2147483648 elements"));
+  }
+  Craft wraps_to_0;
+  wraps_to_0.tensor("w", {uint64_t{1} << 40, uint64_t{1} << 24}, 0);
+  EXPECT_EQ(errors(Craft().section(3, wraps_to_0).file(1)), refused("tensor 'w' has more than 2147483648 elements"));
+  // 2^62 elements: 4 bytes each wrap to 0 bytes of data.
+  Craft bytes_wrap;
+  bytes_wrap.tensor("w", {uint64_t{1} << 31, uint64_t{1} << 31}, 0);
+  EXPECT_EQ(errors(Craft().section(3, bytes_wrap).file(1)), refused("tensor 'w' has more than 2147483648 elements"));
+  // A zero dimension makes an empty tensor (the others still within the limit).
+  Craft empty;
+  empty.tensor("w", {uint64_t{1} << 31, 0, 1}, 0);
+  EXPECT_TRUE(accepted_by_both(Craft().section(3, empty).file(1)));
+}
+
+TEST(HostileInput, GraphSizeIsBoundedByItsDeflatedBytes) {
+  Craft g;
+  g.varint(uint64_t{1} << 31).bytes(std::vector<uint8_t>{0x03, 0x00, 0x00, 0x00, 0x00});
+  const auto file = Craft().section(4, g).file(1);
+  EXPECT_EQ(file.size(), 25u);
+  EXPECT_EQ(errors(file), refused("graph section claims 2147483648 bytes from 5 deflated bytes"));
+  // Bytes after the end of the deflate stream: zlib refused them, the C inflater did not.
+  const std::string graph(300, 'g');
+  auto stream = raw_deflate(graph);
+  Craft ok;
+  ok.varint(graph.size()).bytes(stream);
+  nnc_model m;
+  char err[256];
+  auto good = Craft().section(4, ok).file(1);
+  ASSERT_EQ(nnc_decode(good.data(), good.size(), &m, err, sizeof err), 0) << err;
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(m.graph), m.graph_size), graph);
+  nnc_free(&m);
+  EXPECT_EQ(store::decode_container(good, "m.nnc").graph, graph);
+  ok.u8(0);
+  EXPECT_EQ(errors(Craft().section(4, ok).file(1)), refused("graph section does not inflate to 300 bytes (corrupt)"));
+  EXPECT_EQ(errors(Craft().section(1, Craft()).section(4, ok).file(2)), refused("more than one graph section"));
+}
+
+// The container's tensors hold at most 2^31 elements in all. Only the C++ reader is asked here:
+// the C decoder would allocate the first tensor's 4 GiB before seeing the second (the fuzz build
+// lowers the limit, and the differential fuzzer checks that both readers agree on it).
+TEST(HostileInput, ElementsInAllAreBounded) {
+  Craft body;
+  for (const char* name : {"a", "b"}) {
+    Craft t;
+    t.tensor(name, {(uint64_t{1} << 30) + 1}, 2).varint(0).u8(1).varint(0).u8(0);
+    body.section(3, t);
+  }
+  EXPECT_EQ(cpp_error(body.file(2)), "m.nnc: tensor 'b' takes the container past 2147483648 elements");
+}
+
+// The C decoder kept at most 64 codebooks and refused the 65th, which the C++ reader accepts.
+TEST(HostileInput, BothReadersTakeAnyNumberOfCodebooks) {
+  store::ContainerContent c;
+  for (int i = 0; i < 100; ++i) c.codebooks.push_back({static_cast<float>(i), -static_cast<float>(i)});
+  store::StoredTensor t;
+  t.name = "w";
+  t.shape = {3};
+  t.kind = store::StoredTensor::Kind::kIndexed;
+  t.codebook = 99;
+  t.indices = {1, 0, 1};
+  c.tensors.push_back(t);
+  const auto bytes = store::encode_container(c);
+  EXPECT_EQ(store::decode_container(bytes, "m.nnc").codebooks.size(), 100u);
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0) << err;
+  ASSERT_EQ(m.count, 1u);
+  EXPECT_EQ(std::vector<float>(m.tensors[0].data, m.tensors[0].data + 3), (std::vector<float>{-99.0f, 99.0f, -99.0f}));
+  nnc_free(&m);
+}
+
+// Fields the two readers used to read differently: now both refuse them.
+TEST(HostileInput, FieldsTheReadersOnceReadDifferentlyAreRefused) {
+  auto one = [](const Craft& t) { return Craft().section(3, t).file(1); };
+  Craft value_kind;  // C took any non-zero value kind as indexed, C++ anything but 1 as raw
+  value_kind.tensor("w", {4}, 2).varint(1).u8(1).varint(1).u8(0).u8(2).f32(1.0f);
+  EXPECT_EQ(errors(one(value_kind)), refused("tensor 'w' has unknown sparse value kind 2"));
+  Craft position_format;
+  position_format.tensor("w", {4}, 2).varint(1).u8(7).varint(1).u8(0).u8(0).f32(1.0f);
+  EXPECT_EQ(errors(one(position_format)), refused("tensor 'w' has unknown position format 7"));
+  // No indices coded with a table that sums to neither 0 nor 2^s: C accepted it.
+  Craft empty_rans = Craft().codebook({1.0f, 2.0f});
+  Craft t;
+  t.tensor("w", {4}, 2).varint(0).u8(1).varint(0).u8(1).indices(0, 2, 2, {2, 1, 1, 0, 0, 0x80, 0});
+  EXPECT_EQ(errors(empty_rans.section(3, t).file(2)), refused("tensor 'w' indices: rANS frequencies do not sum to 2^2"));
+  Craft nul;
+  nul.tensor(std::string("a\0b", 3), {1}, 0).f32(1.0f);
+  EXPECT_EQ(errors(one(nul)), refused("tensor name contains a NUL byte"));
+  Craft long_name;
+  long_name.tensor(std::string(65536, 'n'), {1}, 0).f32(1.0f);
+  EXPECT_EQ(errors(one(long_name)), refused("tensor name of 65536 bytes is too long"));
+  Craft over;  // 5-bit lengths 1, 1, 1 (LSB first): three one-bit codes
+  over.tensor("w", {4}, 1).indices(0, 1, 3, {0x21, 0x04, 0x00});
+  EXPECT_EQ(errors(Craft().codebook({1, 2, 3}).section(3, over).file(2)),
+            refused("tensor 'w' indices: Huffman code lengths are over-subscribed"));
+}
+
+TEST(HostileInput, VarintsBeyond64BitsAreRefused) {
+  // 2^64 as a varint: nine 0x80 bytes, then 0x02.
+  Craft g;
+  g.u8(1);
+  for (int i = 0; i < 9; ++i) g.u8(0x80);
+  g.u8(0x02);
+  auto bytes = g.file(1);  // section count 1, type 1, then the overlong payload length
+  EXPECT_EQ(errors(bytes), refused("corrupt container (overlong number)"));
+  // The largest number that fits is read (and is far more than the file holds).
+  Craft fits;
+  fits.u8(1);
+  for (int i = 0; i < 9; ++i) fits.u8(0xFF);
+  fits.u8(0x01);
+  EXPECT_EQ(errors(fits.file(1)).second, "truncated section");
+  EXPECT_EQ(cpp_error(fits.file(1)), "m.nnc: truncated container (record needs 18446744073709551615 bytes, 0 left)");
+}
