@@ -12,7 +12,7 @@ namespace {
 constexpr char kMagic[4] = {'N', 'N', 'C', '\0'};
 enum Section : uint8_t { kGraph = 1, kCodebook = 2, kTensor = 3, kGraphDeflated = 4 };
 
-// Limits every reader applies (docs/nnc-format.md, "Limits"); src/store/decode.c has the same.
+// Limits every reader applies (docs/nnc-format.md, "What a reader accepts"); decode.c has the same.
 // A fuzzing build lowers the element limit so that a few bytes of rANS or of an empty sparse
 // tensor cannot ask for gigabytes.
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
@@ -355,16 +355,16 @@ void read_positions(Decoding& d, Reader& p, StoredTensor& t, std::size_t n, uint
   auto pos = p.bytes(p.num(8));
   NNC_CHECK_CODE(format <= 1, kCorrupt, "{}: tensor '{}' has unknown position format {}", d.what, t.name, format);
   if (format == 0) {
-    NNC_CHECK_CODE(pos.size() == (uint64_t{n} + 7) / 8, kCorrupt, "{}: tensor '{}' bitmask has {} bytes for {} elements",
-                   d.what, t.name, pos.size(), n);
+    NNC_CHECK_CODE(pos.size() == (uint64_t{n} + 7) / 8, kCorrupt,
+                   "{}: tensor '{}' bitmask has {} bytes for {} elements", d.what, t.name, pos.size(), n);
     t.positions.reserve(nnz);
     uint64_t set = 0;
     for (uint64_t i = 0; i < n; ++i) {
       if (!(pos[i >> 3] >> (i & 7) & 1)) continue;
       if (set++ < nnz) t.positions.push_back(i);
     }
-    NNC_CHECK_CODE(set == nnz, kCorrupt, "{}: tensor '{}' bitmask has {} set bits for {} non-zeros", d.what, t.name, set,
-                   nnz);
+    NNC_CHECK_CODE(set == nnz, kCorrupt, "{}: tensor '{}' bitmask has {} set bits for {} non-zeros", d.what,
+                   t.name, set, nnz);
     return;
   }
   NNC_CHECK_CODE(nnz <= pos.size(), kCorrupt, "{}: tensor '{}' positions are truncated", d.what, t.name);
@@ -435,7 +435,8 @@ StoredTensor read_tensor(Decoding& d, Reader& p) {
 // Every declared size is checked against the bytes present, or against the limits above, before
 // anything is allocated; src/store/decode.c accepts exactly the same files (tests/fuzz/).
 ContainerContent decode_container(std::span<const uint8_t> bytes, const std::string& what) {
-  NNC_CHECK_CODE(bytes.size() >= 16 && std::memcmp(bytes.data(), kMagic, 4) == 0, kCorrupt,
+  // Header and trailer (12 bytes) at least: format 2 with no sections is 13 bytes.
+  NNC_CHECK_CODE(bytes.size() >= 12 && std::memcmp(bytes.data(), kMagic, 4) == 0, kCorrupt,
                  "{}: not an .nnc container (bad magic)", what);
   uint16_t version;
   std::memcpy(&version, bytes.data() + 4, 2);

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Limits, the same in container.cpp (docs/nnc-format.md, "Limits"). A fuzzing build lowers the
- * element limit so that a few bytes of rANS or of an empty sparse tensor cannot ask for gigabytes. */
+/* Limits, the same in container.cpp (docs/nnc-format.md, "What a reader accepts"). A fuzzing
+ * build lowers the element limit so that a few bytes of rANS or of an empty sparse tensor cannot
+ * ask for gigabytes. */
 #ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
 #define MAX_ELEMENTS ((uint64_t)1 << 22)
 #else
@@ -760,7 +761,8 @@ int nnc_decode(const uint8_t* buf, size_t size, nnc_model* out, char* err, size_
   memset(&d, 0, sizeof(d));
   d.err = err;
   d.err_size = err_size;
-  if (size < 16 || memcmp(buf, "NNC\0", 4) != 0) return fail(&d, "not an .nnc container (bad magic)");
+  /* Header and trailer (12 bytes) at least: format 2 with no sections is 13 bytes. */
+  if (size < 12 || memcmp(buf, "NNC\0", 4) != 0) return fail(&d, "not an .nnc container (bad magic)");
   d.version = buf[4] | (buf[5] << 8);
   if (d.version > 2) return fail(&d, "container format version is newer than this decoder");
   stored = (uint32_t)buf[size - 4] | ((uint32_t)buf[size - 3] << 8) | ((uint32_t)buf[size - 2] << 16) |

@@ -143,6 +143,45 @@ std::vector<uint8_t> raw_deflate(const std::string& s) {
   return out;
 }
 
+// A DEFLATE stream written bit by bit (RFC 1951 3.1.1: fields LSB first, Huffman codes MSB first).
+class Bits {
+ public:
+  Bits& field(uint32_t v, int n) {
+    for (int i = 0; i < n; ++i) bit(v >> i & 1);
+    return *this;
+  }
+  Bits& code(uint32_t c, int n) {
+    for (int i = n - 1; i >= 0; --i) bit(c >> i & 1);
+    return *this;
+  }
+  std::vector<uint8_t> bytes() const { return b_; }
+
+ private:
+  void bit(uint32_t v) {
+    if (n_ % 8 == 0) b_.push_back(0);
+    b_.back() |= static_cast<uint8_t>(v << (n_ % 8));
+    ++n_;
+  }
+  std::vector<uint8_t> b_;
+  int n_ = 0;
+};
+
+// One dynamic block holding "a": literal/length code {'a': 0, end: 1}, and a distance code of a
+// single symbol of the given length (never used).
+std::vector<uint8_t> dynamic_block_with_one_distance_code(int distance_length) {
+  Bits b;
+  b.field(1, 1).field(2, 2).field(0, 5).field(0, 5).field(14, 4);  // final, dynamic, 257 + 1 codes, 18 lengths
+  // Code length code: 18 -> "0", 1 -> "10", 2 -> "11" (lengths in the order 16 17 18 0 8 7 ... 2 14 1).
+  for (int len : {0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 2}) b.field(static_cast<uint32_t>(len), 3);
+  b.code(0, 1).field(97 - 11, 7);  // 97 zeros
+  b.code(2, 2);                    // 'a': length 1
+  b.code(0, 1).field(138 - 11, 7).code(0, 1).field(20 - 11, 7);  // 158 zeros
+  b.code(2, 2);                                                  // end of block: length 1
+  b.code(distance_length == 1 ? 2 : 3, 2);                       // the one distance code
+  b.code(0, 1).code(1, 1);                                       // 'a', end of block
+  return b.bytes();
+}
+
 }  // namespace
 
 // Issue 23.1: gaps X and 2^64 - X + 2 wrap back to position 3 < numel, so a check of the last
@@ -153,7 +192,8 @@ TEST(HostileInput, SparseGapsThatWrapAroundAreRefused) {
     EXPECT_EQ(errors(sparse_gaps(version, {x, 0 - x + 2})), refused("tensor 'w' non-zero 0 lies past its 4 elements"))
         << "format " << version;
     // A valid first position, then a gap that wraps below it (positions must increase).
-    EXPECT_EQ(errors(sparse_gaps(version, {1, ~uint64_t{0}})), refused("tensor 'w' non-zero 1 lies past its 4 elements"))
+    EXPECT_EQ(errors(sparse_gaps(version, {1, ~uint64_t{0}})),
+              refused("tensor 'w' non-zero 1 lies past its 4 elements"))
         << "format " << version;
   }
   // The last element is still reachable.
@@ -178,7 +218,8 @@ TEST(HostileInput, BitPackedIndicesOutsideTheCodebookAreRefused) {
   body.codebook({1.0f, 2.0f, 3.0f});
   Craft t;
   t.tensor("w", {4}, 1).indices(0, 0, 3, {0b11100100});  // indices 0, 1, 2, 3
-  EXPECT_EQ(errors(body.section(3, t).file(2)), refused("tensor 'w' indices: bit-packed index 3 is outside an alphabet of 3"));
+  EXPECT_EQ(errors(body.section(3, t).file(2)),
+            refused("tensor 'w' indices: bit-packed index 3 is outside an alphabet of 3"));
 }
 
 // Issue 23.4: the C decoder read a bitmask of numel bits from a shorter byte string (past the end
@@ -258,6 +299,22 @@ TEST(HostileInput, GraphSizeIsBoundedByItsDeflatedBytes) {
   EXPECT_EQ(errors(Craft().section(1, Craft()).section(4, ok).file(2)), refused("more than one graph section"));
 }
 
+// zlib accepts an incomplete Huffman code only when it is a single code of length 1; the C
+// inflater accepted any incomplete code, so the readers disagreed on such graph sections.
+TEST(HostileInput, IncompleteDeflateCodesAreReadAsZlibReadsThem) {
+  for (int distance_length : {1, 2}) {
+    Craft g;
+    g.varint(1).bytes(dynamic_block_with_one_distance_code(distance_length));
+    const auto file = Craft().section(4, g).file(1);
+    if (distance_length == 1) {
+      EXPECT_TRUE(accepted_by_both(file));
+      EXPECT_EQ(store::decode_container(file, "m.nnc").graph, "a");
+    } else {
+      EXPECT_EQ(errors(file), refused("graph section does not inflate to 1 bytes (corrupt)"));
+    }
+  }
+}
+
 // The container's tensors hold at most 2^31 elements in all. Only the C++ reader is asked here:
 // the C decoder would allocate the first tensor's 4 GiB before seeing the second (the fuzz build
 // lowers the limit, and the differential fuzzer checks that both readers agree on it).
@@ -305,7 +362,8 @@ TEST(HostileInput, FieldsTheReadersOnceReadDifferentlyAreRefused) {
   Craft empty_rans = Craft().codebook({1.0f, 2.0f});
   Craft t;
   t.tensor("w", {4}, 2).varint(0).u8(1).varint(0).u8(1).indices(0, 2, 2, {2, 1, 1, 0, 0, 0x80, 0});
-  EXPECT_EQ(errors(empty_rans.section(3, t).file(2)), refused("tensor 'w' indices: rANS frequencies do not sum to 2^2"));
+  EXPECT_EQ(errors(empty_rans.section(3, t).file(2)),
+            refused("tensor 'w' indices: rANS frequencies do not sum to 2^2"));
   Craft nul;
   nul.tensor(std::string("a\0b", 3), {1}, 0).f32(1.0f);
   EXPECT_EQ(errors(one(nul)), refused("tensor name contains a NUL byte"));
@@ -333,4 +391,15 @@ TEST(HostileInput, VarintsBeyond64BitsAreRefused) {
   fits.u8(0x01);
   EXPECT_EQ(errors(fits.file(1)).second, "truncated section");
   EXPECT_EQ(cpp_error(fits.file(1)), "m.nnc: truncated container (record needs 18446744073709551615 bytes, 0 left)");
+}
+
+// The writer's smallest file (no graph bytes, nothing else) is 15 bytes; both readers refused
+// files under 16 (found by the differential fuzzer).
+TEST(HostileInput, TheWritersSmallestFilesAreRead) {
+  const auto smallest = store::encode_container({});
+  EXPECT_EQ(smallest.size(), 15u);
+  EXPECT_TRUE(accepted_by_both(smallest));
+  EXPECT_TRUE(accepted_by_both(Craft().file(0)));  // format 2, no sections: 13 bytes
+  EXPECT_EQ(errors(std::vector<uint8_t>{'N', 'N', 'C', 0, 2, 0, 0, 0, 0, 0, 0}),
+            refused("not an .nnc container (bad magic)"));
 }
