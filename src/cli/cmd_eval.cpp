@@ -2,8 +2,6 @@
 #include <fmt/format.h>
 
 #include "cli/command.hpp"
-#include "cli/data_loading.hpp"
-#include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
@@ -25,9 +23,9 @@ void register_eval_command(CLI::App& app) {
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
     auto start = std::chrono::steady_clock::now();
-    apply_global_options(opts->global);
-    auto model = onnxio::load_model(opts->model);
-    auto test = load_test_split(opts->data, model);
+    const auto control = apply_global_options(opts->global);
+    auto model = onnxio::load_model(opts->model, {}, control);
+    auto test = data::load_test_split(opts->data, model, control);
     exec::Engine engine(model);
     data::Evaluator eval(std::move(test), opts->data.batch);
     auto m = eval.evaluate(engine);

@@ -103,7 +103,7 @@ void register_info_command(CLI::App& app) {
   cmd->add_option("model", opts->model, "ONNX model or .nnc container")->required();
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
-    apply_global_options(opts->global);
+    const auto control = apply_global_options(opts->global);
     {
       auto bytes = read_file_bytes(opts->model);
       if (bytes.size() >= 4 && std::equal(bytes.begin(), bytes.begin() + 4, "NNC")) {
@@ -111,7 +111,7 @@ void register_info_command(CLI::App& app) {
         return;
       }
     }
-    auto model = onnxio::load_model(opts->model);
+    auto model = onnxio::load_model(opts->model, {}, control);
     const auto& g = model.graph();
     std::map<std::string, int> ops;
     for (const auto& n : g.node()) ++ops[n.op_type()];

@@ -10,6 +10,7 @@
 #include "nncompress/data/npy.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::cli {
@@ -23,7 +24,7 @@ at::Tensor read_input(const fs::path& path) {
   NNC_CHECK_CODE(proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())), kCorrupt,
                  "{}: not a TensorProto (.pb) file", path.string());
   if (proto.name().empty()) proto.set_name(path.filename().string());
-  return onnxio::to_tensor(proto);
+  return exec::to_tensor(proto);
 }
 
 }  // namespace
@@ -41,8 +42,8 @@ void register_run_command(CLI::App& app) {
   cmd->add_option("--output-dir", opts->output_dir, "Directory for output_<i>.pb")->required();
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
-    apply_global_options(opts->global);
-    auto model = onnxio::load_model(opts->model);
+    const auto control = apply_global_options(opts->global);
+    auto model = onnxio::load_model(opts->model, {}, control);
     exec::Engine engine(model);
     NNC_CHECK(opts->inputs.size() == engine.inputs().size(), "model '{}' has {} inputs but {} --input were given",
               opts->model, engine.inputs().size(), opts->inputs.size());
@@ -51,7 +52,7 @@ void register_run_command(CLI::App& app) {
     auto outputs = engine.run(inputs);
     fs::create_directories(opts->output_dir);
     for (std::size_t i = 0; i < outputs.size(); ++i) {
-      auto proto = onnxio::from_tensor(outputs[i].contiguous(), engine.outputs()[i].name);
+      auto proto = exec::from_tensor(outputs[i].contiguous(), engine.outputs()[i].name);
       std::string bytes;
       proto.SerializeToString(&bytes);
       write_file_atomic(fs::path(opts->output_dir) / fmt::format("output_{}.pb", i), std::string_view(bytes));

@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "cli/command.hpp"
-#include "cli/data_loading.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -36,7 +35,7 @@ void register_train_command(CLI::App& app) {
   opts->data.batch = 128;
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
-    apply_global_options(opts->global);
+    const auto control = apply_global_options(opts->global);
     auto& o = *opts;
     auto source = data::load_data(o.data.data);
     // Normalisation statistics measured on the training images (hold-out excluded).
@@ -56,13 +55,13 @@ void register_train_command(CLI::App& app) {
     onnxio::set_normalisation(model, {norm.mean, norm.std});
     onnxio::set_num_classes(model, source.num_classes);
     onnxio::set_metadata(model, "nncompress.arch", o.arch);
-    auto splits = load_splits(o.data, model);
+    auto splits = data::load_splits(o.data, model, control);
     exec::Engine engine(model);
     o.train.batch = o.data.batch;
     o.train.seed = o.data.seed;
     o.train.augment = !o.no_augment && o.arch != "lenet300";
     o.train.pad_value = -norm.mean[0] / norm.std[0];
-    auto result = train::train(engine, splits, o.train);
+    auto result = train::train(engine, splits, o.train, control);
     auto trained = engine.to_model();
     onnxio::set_metadata(trained, "nncompress.train",
                          fmt::format("epochs={} lr={} optimizer={} batch={} seed={} best_epoch={} augment={}",

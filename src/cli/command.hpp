@@ -1,13 +1,16 @@
 #pragma once
 // The CLI is a thin shell: each command lives in its own cmd_<name>.cpp and registers itself
 // through one explicit call in main.cpp. Options shared by every command that reads data are
-// parsed in one place (common.cpp).
+// parsed in one place (common.cpp); compression commands parse flags into a step's options,
+// run it through run_step (compression_command.cpp) and print its report.
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#include <filesystem>
 #include <string>
-#include <vector>
+#include <string_view>
+
+#include "nncompress/core/control.hpp"
+#include "nncompress/data/model_data.hpp"
 
 namespace nnc::cli {
 
@@ -18,15 +21,7 @@ struct GlobalOptions {
   bool quiet = false;
 };
 
-// Options of every command that reads data.
-struct DataOptions {
-  std::string data = "fashion-mnist";
-  std::vector<float> mean, std;  // override the model's metadata
-  int64_t val = 1000;
-  int64_t calib = 1024;
-  uint64_t seed = 0;
-  int64_t batch = 256;
-};
+using DataOptions = data::DataOptions;
 
 void add_global_options(CLI::App* cmd, GlobalOptions& g);
 // The compression commands' MODEL positional, -o/--output (`output_what`) and --nnc.
@@ -34,15 +29,20 @@ void add_model_io_options(CLI::App* cmd, std::string& model, std::string& output
                           const std::string& output_what,
                           const std::string& nnc_what = "Also write the .nnc container");
 void add_data_options(CLI::App* cmd, DataOptions& d);
-// Applies --threads and --quiet; call first in every command callback.
-void apply_global_options(const GlobalOptions& g);
+// Applies --threads; returns the Control every command hands the library: stderr progress
+// (none with --quiet) and the stop token Ctrl-C sets.
+Control apply_global_options(const GlobalOptions& g);
 // Prints one JSON object on stdout.
 void print_json(const nlohmann::json& j);
-// The honest compression ratio, original fp32 initializer bytes / container bytes; says so in one
-// line when the container is the larger (tiny models: its graph and headers outweigh the savings).
-double honest_ratio(std::size_t fp32_bytes, std::size_t container_bytes);
-// fp32 bytes / bytes of a written ONNX file (no note: a dense ONNX is about the fp32 size).
-double onnx_ratio(std::size_t fp32_bytes, const std::filesystem::path& onnx_file);
+
+// The flag of a library option field ("finetune.lr" -> "--lr", "max_drop" -> "--max-drop").
+std::string flag_of(std::string_view field);
+
+// Ctrl-C: the first SIGINT asks the work to stop (it finishes its current step and writes what it
+// has); a second one exits at once. interrupted() says whether the first came.
+void install_interrupt_handler();
+bool interrupted();
+StopToken interrupt_token();
 
 // Registration functions, one per command file.
 void register_info_command(CLI::App& app);
@@ -53,5 +53,7 @@ void register_share_command(CLI::App& app);
 void register_unpack_command(CLI::App& app);
 void register_lowrank_command(CLI::App& app);
 void register_prune_command(CLI::App& app);
+void register_finetune_command(CLI::App& app);
+void register_methods_command(CLI::App& app);
 
 }  // namespace nnc::cli

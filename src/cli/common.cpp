@@ -2,13 +2,28 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
 #include <iostream>
 #include <thread>
 
 #include "cli/command.hpp"
-#include "nncompress/core/progress.hpp"
 
 namespace nnc::cli {
+namespace {
+
+// Notes and progress lines on stderr.
+class StderrReporter final : public Reporter {
+ public:
+  void note(std::string_view line) override { std::fputs(fmt::format("{}\n", line).c_str(), stderr); }
+  void progress(const ProgressEvent& e) override {
+    const std::string line = e.finished ? fmt::format("{} done in {:.1f}s {}\n", e.what, e.seconds, e.message)
+                                        : fmt::format("{} [{}/{}] {:.1f}s {}\n", e.what, e.done, e.total, e.seconds,
+                                                      e.message);
+    std::fputs(line.c_str(), stderr);
+  }
+};
+
+}  // namespace
 
 void add_model_io_options(CLI::App* cmd, std::string& model, std::string& output, std::string& nnc,
                           const std::string& output_what, const std::string& nnc_what) {
@@ -29,32 +44,30 @@ void add_data_options(CLI::App* cmd, DataOptions& d) {
   cmd->add_option("--mean", d.mean, "Per-channel input mean (overrides model metadata)")->delimiter(',');
   cmd->add_option("--std", d.std, "Per-channel input std (overrides model metadata)")->delimiter(',');
   cmd->add_option("--val", d.val, "Validation images (class-balanced, from the held-out training images)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str();
   cmd->add_option("--calib", d.calib, "Calibration images (from the held-out training images)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str();
   cmd->add_option("--seed", d.seed, "Seed for every random choice")->capture_default_str();
-  cmd->add_option("--batch", d.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--batch", d.batch, "Batch size")->capture_default_str();
 }
 
-void apply_global_options(const GlobalOptions& g) {
+Control apply_global_options(const GlobalOptions& g) {
   int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
-  set_progress_enabled(!g.quiet);
+  static StderrReporter reporter;
+  return Control{interrupt_token(), g.quiet ? nullptr : &reporter};
 }
 
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
 
-double honest_ratio(std::size_t fp32_bytes, std::size_t container_bytes) {
-  const double ratio = static_cast<double>(fp32_bytes) / static_cast<double>(container_bytes);
-  if (ratio < 1.0)
-    note(fmt::format("the .nnc container ({} bytes) is larger than the model's fp32 parameters ({} bytes): for a "
-                     "model this small, its graph and headers outweigh what compression saves",
-                     container_bytes, fp32_bytes));
-  return ratio;
-}
-
-double onnx_ratio(std::size_t fp32_bytes, const std::filesystem::path& onnx_file) {
-  return static_cast<double>(fp32_bytes) / static_cast<double>(std::filesystem::file_size(onnx_file));
+std::string flag_of(std::string_view field) {
+  // Fields whose flag is not their name (the last part of a nested field otherwise).
+  if (field == "finetune.epochs") return "--finetune-epochs";
+  if (field == "report_dir") return "--report";
+  std::string f(field.substr(field.rfind('.') == std::string_view::npos ? 0 : field.rfind('.') + 1));
+  for (auto& c : f)
+    if (c == '_') c = '-';
+  return "--" + f;
 }
 
 }  // namespace nnc::cli

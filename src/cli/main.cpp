@@ -6,7 +6,6 @@
 #include "nncompress/core/allocator.hpp"
 #include "nncompress/core/blas_threads.hpp"
 #include "nncompress/core/error.hpp"
-#include "nncompress/core/interrupt.hpp"
 
 int main(int argc, char** argv) {
   nnc::keep_freed_memory();  // large tensors are reused, not page-faulted in again (core/allocator.hpp)
@@ -22,11 +21,17 @@ int main(int argc, char** argv) {
   nnc::cli::register_unpack_command(app);
   nnc::cli::register_lowrank_command(app);
   nnc::cli::register_prune_command(app);
-  nnc::install_interrupt_handler();
+  nnc::cli::register_finetune_command(app);
+  nnc::cli::register_methods_command(app);
+  nnc::cli::install_interrupt_handler();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const nnc::OptionError& e) {
+    // The library names the option's field; the CLI names the flag.
+    std::fprintf(stderr, "nncompress: error: %s %s\n", nnc::cli::flag_of(e.field()).c_str(), e.detail().c_str());
+    return 1;
   } catch (const nnc::Error& e) {
     std::fprintf(stderr, "nncompress: error: %s\n", e.what());
     return 1;
@@ -35,5 +40,5 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "nncompress: error: %s\n", msg.substr(0, msg.find('\n')).c_str());
     return 1;
   }
-  return nnc::interrupted() ? 130 : 0;
+  return nnc::cli::interrupted() ? 130 : 0;
 }

@@ -53,7 +53,7 @@ void check_pair(const at::Tensor& x, const at::Tensor& y, const std::string& wha
 
 DataSource load_data(const std::string& name_or_dir, bool test_only) {
   fs::path dir = name_or_dir == "fashion-mnist" ? fs::path(kFashionMnistDir) : fs::path(name_or_dir);
-  NNC_CHECK_CODE(fs::is_directory(dir), kIo, "--data {}: no such directory{}", name_or_dir,
+  NNC_CHECK_OPTION_CODE(fs::is_directory(dir), "data", kIo, "{}: no such directory{}", name_or_dir,
                  name_or_dir == "fashion-mnist" ? " (install the dataset-fashion-mnist package)" : "");
   DataSource s;
   s.name = name_or_dir;
@@ -62,7 +62,7 @@ DataSource load_data(const std::string& name_or_dir, bool test_only) {
   if (!idx_train.empty() || (test_only && !idx_test.empty())) {
     auto need = [&](const std::string& stem) {
       fs::path p = find_one(dir, stem);
-      NNC_CHECK_CODE(!p.empty(), kIo, "--data {}: missing {}[.gz]", name_or_dir, stem);
+      NNC_CHECK_OPTION_CODE(!p.empty(), "data", kIo, "{}: missing {}[.gz]", name_or_dir, stem);
       return p;
     };
     if (!test_only) {
@@ -76,7 +76,7 @@ DataSource load_data(const std::string& name_or_dir, bool test_only) {
     s.test_y = to_labels(read_idx(yte), yte.string());
   } else if (fs::exists(dir / "train_x.npy") || (test_only && fs::exists(dir / "test_x.npy"))) {
     auto need = [&](const std::string& file) {
-      NNC_CHECK_CODE(fs::exists(dir / file), kIo, "--data {}: missing {}", name_or_dir, file);
+      NNC_CHECK_OPTION_CODE(fs::exists(dir / file), "data", kIo, "{}: missing {}", name_or_dir, file);
       return dir / file;
     };
     if (!test_only) {
@@ -86,8 +86,7 @@ DataSource load_data(const std::string& name_or_dir, bool test_only) {
     s.test_x = to_images(read_npy(need("test_x.npy")), (dir / "test_x.npy").string());
     s.test_y = to_labels(read_npy(need("test_y.npy")), (dir / "test_y.npy").string());
   } else {
-    fail(ErrorCode::kIo,
-         "--data {}: no data found (expected train-images-idx3-ubyte[.gz] etc. or train_x.npy etc.)", name_or_dir);
+    throw OptionError("data", fmt::format("{}: no data found (expected train-images-idx3-ubyte[.gz] etc. or train_x.npy etc.)", name_or_dir), ErrorCode::kIo);
   }
   check_pair(s.test_x, s.test_y, name_or_dir + " (test)");
   if (test_only) {
@@ -95,18 +94,18 @@ DataSource load_data(const std::string& name_or_dir, bool test_only) {
     return s;
   }
   check_pair(s.train_x, s.train_y, name_or_dir + " (train)");
-  NNC_CHECK_CODE(s.train_x.sizes().slice(1) == s.test_x.sizes().slice(1), kShape,
-                 "--data {}: train and test images have different shapes", name_or_dir);
+  NNC_CHECK_OPTION_CODE(s.train_x.sizes().slice(1) == s.test_x.sizes().slice(1), "data", kShape,
+                 "{}: train and test images have different shapes", name_or_dir);
   s.num_classes = static_cast<int>(std::max(s.train_y.max().item<int64_t>(), s.test_y.max().item<int64_t>()) + 1);
   return s;
 }
 
 at::Tensor normalise(const at::Tensor& images, const Normalisation& norm) {
   const int64_t c = images.dim() == 4 ? images.size(1) : 1;  // flat (N x D) inputs: one channel
-  NNC_CHECK(!norm.mean.empty() && norm.mean.size() == norm.std.size(), "--mean and --std need the same number of values");
+  NNC_CHECK_OPTION(!norm.mean.empty() && norm.mean.size() == norm.std.size(), "mean", "has {} values but std has {}", norm.mean.size(), norm.std.size());
   NNC_CHECK(norm.mean.size() == 1 || static_cast<int64_t>(norm.mean.size()) == c,
             "normalisation has {} values but the images have {} channels", norm.mean.size(), c);
-  for (float s : norm.std) NNC_CHECK(s > 0, "--std values must be positive");
+  for (float s : norm.std) NNC_CHECK_OPTION(s > 0, "std", "{}: values must be positive", s);
   std::vector<int64_t> shape(static_cast<std::size_t>(images.dim()), 1);
   shape[1] = -1;
   auto mean = at::tensor(norm.mean).reshape(shape);
@@ -125,9 +124,9 @@ at::Tensor pixels(const at::Tensor& images) {
 Splits make_splits(const DataSource& s, const Normalisation& norm, const SplitOptions& o) {
   const int64_t n = s.train_x.size(0);
   NNC_CHECK(o.holdout > 0 && o.holdout < n, "hold-out of {} images does not fit a training split of {}", o.holdout, n);
-  NNC_CHECK(o.val > 0 && o.val <= o.holdout, "--val {} must be between 1 and the {} held-out images", o.val,
+  NNC_CHECK_OPTION(o.val > 0 && o.val <= o.holdout, "val", "{}: must be between 1 and the {} held-out images", o.val,
             o.holdout);
-  NNC_CHECK(o.calib > 0 && o.calib <= o.holdout, "--calib {} must be between 1 and the {} held-out images", o.calib,
+  NNC_CHECK_OPTION(o.calib > 0 && o.calib <= o.holdout, "calib", "{}: must be between 1 and the {} held-out images", o.calib,
             o.holdout);
   Splits sp;
   const int64_t train_n = n - o.holdout;
@@ -154,8 +153,8 @@ Splits make_splits(const DataSource& s, const Normalisation& norm, const SplitOp
     if (want > static_cast<int64_t>(v.size())) {
       const auto smallest = std::min_element(by_class.begin(), by_class.end(),
                                              [](const auto& a, const auto& b) { return a.size() < b.size(); });
-      fail(ErrorCode::kInvalidArgument,
-           "--val {}: the validation set is class-balanced and class {} has only {} held-out images; use --val {} or less",
+      fail_option("val",
+           "{}: the validation set is class-balanced and class {} has only {} held-out images; use {} or less",
            o.val, smallest - by_class.begin(), smallest->size(), classes * static_cast<int64_t>(smallest->size()));
     }
     val_idx.insert(val_idx.end(), v.begin(), v.begin() + want);

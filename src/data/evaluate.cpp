@@ -64,7 +64,7 @@ double paired_top1_se(const at::Tensor& correct_a, const at::Tensor& correct_b) 
 }
 
 std::vector<at::Tensor> split_batches(const at::Tensor& images, int64_t batch) {
-  NNC_CHECK(batch > 0, "--batch must be positive");
+  NNC_CHECK_OPTION(batch > 0, "batch", "{}: must be positive", batch);
   std::vector<at::Tensor> batches;
   for (int64_t i = 0; i < images.size(0); i += batch)
     batches.push_back(images.narrow(0, i, std::min(batch, images.size(0) - i)));

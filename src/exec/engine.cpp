@@ -24,6 +24,7 @@
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/sparse_initializers.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::exec {
@@ -183,7 +184,7 @@ void Engine::Impl::compile() {
   std::set<std::string> available;
   for (const auto& init : g.initializer()) {
     int s = slot(init.name());
-    store.add(init.name(), onnxio::to_tensor(init));
+    store.add(init.name(), exec::to_tensor(init));
     slot_weight[s] = static_cast<int>(store.size() - 1);
     available.insert(init.name());
   }
@@ -193,7 +194,7 @@ void Engine::Impl::compile() {
                    kUnsupported, "graph input '{}': unsupported non-tensor type (sequence/optional/map)", in.name());
     inputs.push_back(value_info(in));
     // An element type we have no tensor type for (bfloat16, strings, uint64, ...) fails at load.
-    if (inputs.back().onnx_type != 0) onnxio::scalar_type_from_onnx(inputs.back().onnx_type, "graph input '" + in.name() + "'");
+    if (inputs.back().onnx_type != 0) exec::scalar_type_from_onnx(inputs.back().onnx_type, "graph input '" + in.name() + "'");
     input_slots.push_back(slot(in.name()));
     available.insert(in.name());
   }
@@ -493,7 +494,7 @@ onnx::ModelProto Engine::to_model() const {
     const auto& t = impl_->store.at(idx);
     // Integer tensors keep their original encoding (uint16/uint32 are widened in memory).
     if (!at::isFloatingType(t.scalar_type()) && impl_->store.version(idx) == 0) continue;
-    auto proto = onnxio::from_tensor(t, init.name());
+    auto proto = exec::from_tensor(t, init.name());
     if (init.data_type() != proto.data_type()) {
       // Keep the declared type: cast back (e.g. to uint16 storage) is not supported here.
       NNC_CHECK_CODE(false, kUnsupported, "initializer '{}': cannot re-encode type {}", init.name(),

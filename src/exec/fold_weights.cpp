@@ -10,6 +10,7 @@
 
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
 
@@ -76,7 +77,7 @@ int fold_computed_weights(onnx::ModelProto& model) {
 
   // The weights become initializers; nodes and initializers nothing reads any more go.
   for (std::size_t k = 0; k < targets.size(); ++k)
-    *g->add_initializer() = onnxio::from_tensor(values[k].contiguous(), targets[k]);
+    *g->add_initializer() = exec::from_tensor(values[k].contiguous(), targets[k]);
   std::set<std::string> folded(targets.begin(), targets.end());
   // Names some node or the graph's outputs still read.
   auto names_read = [&] {

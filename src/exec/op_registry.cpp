@@ -2,6 +2,7 @@
 
 #include "exec/ops/ops.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::exec {
@@ -53,7 +54,7 @@ std::vector<float> NodeInfo::attr_floats(std::string_view name, std::vector<floa
 std::optional<at::Tensor> NodeInfo::attr_tensor(std::string_view name) const {
   const auto* a = attr(name);
   if (!a || !a->has_t()) return std::nullopt;
-  return onnxio::to_tensor(a->t());
+  return exec::to_tensor(a->t());
 }
 
 bool NodeInfo::has_input(std::size_t i) const {

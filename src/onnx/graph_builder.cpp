@@ -40,8 +40,8 @@ void GraphBuilder::add_output(const std::string& name, const std::vector<int64_t
   set_value_info(model_.mutable_graph()->add_output(), name, shape, elem_type);
 }
 
-void GraphBuilder::add_initializer(const std::string& name, const at::Tensor& value) {
-  *model_.mutable_graph()->add_initializer() = from_tensor(value, name);
+void GraphBuilder::add_initializer(onnx::TensorProto value) {
+  *model_.mutable_graph()->add_initializer() = std::move(value);
 }
 
 void set_attr(onnx::NodeProto& node, const Attr& attr) {

@@ -12,7 +12,6 @@
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
-#include "nncompress/core/progress.hpp"
 #include "nncompress/onnx/inline_functions.hpp"
 #include "nncompress/onnx/sparse_initializers.hpp"
 
@@ -85,7 +84,7 @@ int checker_max_opset() {
   return it == map.end() ? INT_MAX : it->second.second;
 }
 
-void check_model(const onnx::ModelProto& model, const std::string& what) {
+void check_model(const onnx::ModelProto& model, const std::string& what, const Control& control) {
   try {
     onnx::checker::check_model(model);
   } catch (const std::exception& e) {
@@ -97,14 +96,14 @@ void check_model(const onnx::ModelProto& model, const std::string& what) {
     // models. The engine checks every node itself at load, so say so and go on.
     const int opset = opset_version(model), known = checker_max_opset();
     if (opset > known) {
-      note(fmt::format("{}: opset {} is newer than this ONNX checker knows ({}); its check is skipped ({})", what, opset,
+      control.note(fmt::format("{}: opset {} is newer than this ONNX checker knows ({}); its check is skipped ({})", what, opset,
                        known, msg.substr(0, 160)));
       return;
     }
     // Likewise a newer IR version (PyTorch's torch.export-based exporter writes IR 10 whatever
     // the opset): the checker refuses the version number itself.
     if (model.ir_version() > onnx::Version::IR_VERSION) {
-      note(fmt::format("{}: IR version {} is newer than this ONNX checker knows ({}); its check is skipped ({})", what,
+      control.note(fmt::format("{}: IR version {} is newer than this ONNX checker knows ({}); its check is skipped ({})", what,
                        model.ir_version(), static_cast<int>(onnx::Version::IR_VERSION), msg.substr(0, 160)));
       return;
     }
@@ -112,7 +111,7 @@ void check_model(const onnx::ModelProto& model, const std::string& what) {
   }
 }
 
-onnx::ModelProto load_model(const fs::path& path, const LoadOptions& options) {
+onnx::ModelProto load_model(const fs::path& path, const LoadOptions& options, const Control& control) {
   auto bytes = read_file_bytes(path);
   std::string what = path.string();
   auto model = parse_model(bytes.data(), bytes.size(), what);
@@ -120,11 +119,11 @@ onnx::ModelProto load_model(const fs::path& path, const LoadOptions& options) {
   if (base.empty()) base = ".";
   inline_external_data(*model.mutable_graph(), base, what);
   if (int calls = inline_local_functions(model); calls > 0)
-    note(fmt::format("{}: {} calls of model-local functions expanded into standard operators", what, calls));
+    control.note(fmt::format("{}: {} calls of model-local functions expanded into standard operators", what, calls));
   // The checker judges sparse initializers as written; every method then sees dense tensors.
-  if (options.run_checker) check_model(model, what);
+  if (options.run_checker) check_model(model, what, control);
   if (int n = densify_sparse_initializers(*model.mutable_graph(), what); n > 0)
-    note(fmt::format("{}: {} sparse initializers read as dense tensors", what, n));
+    control.note(fmt::format("{}: {} sparse initializers read as dense tensors", what, n));
   return model;
 }
 

@@ -1,152 +1,103 @@
 #include "nncompress/onnx/tensor_proto.hpp"
 
-#include <ATen/ATen.h>
-
 #include <cstring>
+#include <limits>
 
 #include "nncompress/core/error.hpp"
 
 namespace nnc::onnxio {
-namespace {
 
 using TP = onnx::TensorProto;
 
-std::vector<int64_t> dims_of(const TP& p) { return {p.dims().begin(), p.dims().end()}; }
+int64_t element_count(const TP& t) {
+  int64_t n = 1;
+  for (auto d : t.dims()) {
+    NNC_CHECK_CODE(d >= 0, kCorrupt, "tensor '{}': negative dimension {}", t.name(), d);
+    NNC_CHECK_CODE(d == 0 || n <= std::numeric_limits<int64_t>::max() / d, kCorrupt,
+                   "tensor '{}': its dimensions multiply beyond 2^63 elements", t.name());
+    n *= d;
+  }
+  return n;
+}
 
-template <typename Src>
-at::Tensor from_repeated(const google::protobuf::RepeatedField<Src>& field, std::vector<int64_t> dims,
-                         c10::ScalarType type, int64_t numel, const std::string& name) {
-  NNC_CHECK_CODE(static_cast<int64_t>(field.size()) == numel, kCorrupt,
-                 "tensor '{}': has {} values but its shape needs {}", name, field.size(), numel);
-  auto out = at::empty(dims, at::TensorOptions().dtype(type));
-  for (int64_t i = 0; i < numel; ++i) {
-    switch (type) {
-      case at::kFloat: out.data_ptr<float>()[i] = static_cast<float>(field.Get(static_cast<int>(i))); break;
-      case at::kDouble: out.data_ptr<double>()[i] = static_cast<double>(field.Get(static_cast<int>(i))); break;
-      case at::kLong: out.data_ptr<int64_t>()[i] = static_cast<int64_t>(field.Get(static_cast<int>(i))); break;
-      case at::kInt: out.data_ptr<int32_t>()[i] = static_cast<int32_t>(field.Get(static_cast<int>(i))); break;
-      case at::kShort: out.data_ptr<int16_t>()[i] = static_cast<int16_t>(field.Get(static_cast<int>(i))); break;
-      case at::kChar: out.data_ptr<int8_t>()[i] = static_cast<int8_t>(field.Get(static_cast<int>(i))); break;
-      case at::kByte: out.data_ptr<uint8_t>()[i] = static_cast<uint8_t>(field.Get(static_cast<int>(i))); break;
-      case at::kBool: out.data_ptr<bool>()[i] = field.Get(static_cast<int>(i)) != 0; break;
-      case at::kHalf: {
-        uint16_t bits = static_cast<uint16_t>(field.Get(static_cast<int>(i)));
-        std::memcpy(out.data_ptr<at::Half>() + i, &bits, 2);
-        break;
+std::size_t element_size(int onnx_type) {
+  switch (onnx_type) {
+    case TP::FLOAT: case TP::INT32: case TP::UINT32: return 4;
+    case TP::DOUBLE: case TP::INT64: case TP::UINT64: return 8;
+    case TP::FLOAT16: case TP::BFLOAT16: case TP::INT16: case TP::UINT16: return 2;
+    case TP::INT8: case TP::UINT8: case TP::BOOL: return 1;
+    default: return 0;
+  }
+}
+
+std::string raw_bytes(const TP& t) {
+  const std::size_t width = element_size(t.data_type());
+  NNC_CHECK_CODE(width > 0, kUnsupported, "tensor '{}': unsupported element type {}", t.name(), t.data_type());
+  const auto n = static_cast<std::size_t>(element_count(t));
+  if (t.has_raw_data()) {
+    NNC_CHECK_CODE(t.raw_data().size() / width == n && t.raw_data().size() % width == 0, kCorrupt,
+                   "tensor '{}': raw data has {} bytes but its shape needs {}", t.name(), t.raw_data().size(), n * width);
+    return t.raw_data();
+  }
+  std::string out(n * width, '\0');
+  auto put = [&](std::size_t i, auto v) { std::memcpy(out.data() + i * width, &v, width); };
+  auto check = [&](int have) {
+    NNC_CHECK_CODE(static_cast<std::size_t>(have) == n, kCorrupt, "tensor '{}': has {} values but its shape needs {}",
+                   t.name(), have, n);
+  };
+  switch (t.data_type()) {
+    case TP::FLOAT: check(t.float_data_size()); for (std::size_t i = 0; i < n; ++i) put(i, t.float_data(static_cast<int>(i))); break;
+    case TP::DOUBLE: check(t.double_data_size()); for (std::size_t i = 0; i < n; ++i) put(i, t.double_data(static_cast<int>(i))); break;
+    case TP::INT64: check(t.int64_data_size()); for (std::size_t i = 0; i < n; ++i) put(i, t.int64_data(static_cast<int>(i))); break;
+    case TP::UINT32: check(t.uint64_data_size()); for (std::size_t i = 0; i < n; ++i) put(i, static_cast<uint32_t>(t.uint64_data(static_cast<int>(i)))); break;
+    case TP::UINT64: check(t.uint64_data_size()); for (std::size_t i = 0; i < n; ++i) put(i, t.uint64_data(static_cast<int>(i))); break;
+    default:  // narrower types and float16/bfloat16 bits live in int32_data
+      check(t.int32_data_size());
+      for (std::size_t i = 0; i < n; ++i) {
+        const int32_t v = t.int32_data(static_cast<int>(i));
+        if (width == 4) put(i, v);
+        else if (width == 2) put(i, static_cast<uint16_t>(v));
+        else put(i, static_cast<uint8_t>(v));
       }
-      default: fail(ErrorCode::kUnsupported, "tensor '{}': unsupported element type", name);
-    }
   }
   return out;
 }
 
-}  // namespace
-
-c10::ScalarType scalar_type_from_onnx(int t, const std::string& what) {
-  switch (t) {
-    case TP::FLOAT: return at::kFloat;
-    case TP::DOUBLE: return at::kDouble;
-    case TP::FLOAT16: return at::kHalf;
-    case TP::INT64: return at::kLong;
-    case TP::INT32: return at::kInt;
-    case TP::INT16: return at::kShort;
-    case TP::INT8: return at::kChar;
-    case TP::UINT8: return at::kByte;
-    case TP::BOOL: return at::kBool;
-    // ATen has no unsigned 16/32-bit types: widened losslessly to the next signed type.
-    case TP::UINT16: return at::kInt;
-    case TP::UINT32: return at::kLong;
-    default: fail(ErrorCode::kUnsupported, "{}: unsupported tensor element type {}", what, t);
-  }
-}
-
-int onnx_type_from_scalar(c10::ScalarType type) {
-  switch (type) {
-    case at::kFloat: return TP::FLOAT;
-    case at::kDouble: return TP::DOUBLE;
-    case at::kHalf: return TP::FLOAT16;
-    case at::kLong: return TP::INT64;
-    case at::kInt: return TP::INT32;
-    case at::kShort: return TP::INT16;
-    case at::kChar: return TP::INT8;
-    case at::kByte: return TP::UINT8;
-    case at::kBool: return TP::BOOL;
-    default: fail(ErrorCode::kUnsupported, "unsupported tensor element type {}", c10::toString(type));
-  }
-}
-
-at::Tensor to_tensor(const TP& p) {
-  const std::string& name = p.name();
-  NNC_CHECK_CODE(p.data_location() != TP::EXTERNAL, kInternal, "tensor '{}': external data was not inlined", name);
-  auto dims = dims_of(p);
-  int64_t numel = 1;
-  for (auto d : dims) {
-    NNC_CHECK_CODE(d >= 0, kCorrupt, "tensor '{}': negative dimension {}", name, d);
-    numel *= d;
-  }
-  const int t = p.data_type();
-  NNC_CHECK_CODE(t != TP::STRING, kUnsupported, "tensor '{}': string tensors are unsupported", name);
-  auto type = scalar_type_from_onnx(t, "tensor '" + name + "'");
-  if (p.has_raw_data()) {
-    // Raw data holds the ONNX type's own width (uint16/uint32 are narrower than our tensors).
-    std::size_t width = t == TP::UINT16 ? 2 : t == TP::UINT32 ? 4 : c10::elementSize(type);
-    const std::string& raw = p.raw_data();
-    NNC_CHECK_CODE(raw.size() == static_cast<std::size_t>(numel) * width, kCorrupt,
-                   "tensor '{}': raw data has {} bytes but its shape needs {}", name, raw.size(),
-                   static_cast<std::size_t>(numel) * width);
-    auto out = at::empty(dims, at::TensorOptions().dtype(type));
-    if (t == TP::UINT16) {
-      auto* dst = out.data_ptr<int32_t>();
-      for (int64_t i = 0; i < numel; ++i) {
-        uint16_t v;
-        std::memcpy(&v, raw.data() + i * 2, 2);
-        dst[i] = v;
-      }
-    } else if (t == TP::UINT32) {
-      auto* dst = out.data_ptr<int64_t>();
-      for (int64_t i = 0; i < numel; ++i) {
-        uint32_t v;
-        std::memcpy(&v, raw.data() + i * 4, 4);
-        dst[i] = v;
-      }
-    } else if (numel) {
-      std::memcpy(out.data_ptr(), raw.data(), raw.size());
-    }
-    return out;
-  }
-  switch (t) {
-    case TP::FLOAT: return from_repeated(p.float_data(), dims, type, numel, name);
-    case TP::DOUBLE: return from_repeated(p.double_data(), dims, type, numel, name);
-    case TP::INT64: return from_repeated(p.int64_data(), dims, type, numel, name);
-    case TP::UINT32:
-    case TP::UINT64: return from_repeated(p.uint64_data(), dims, type, numel, name);
-    default: return from_repeated(p.int32_data(), dims, type, numel, name);
-  }
-}
-
 std::vector<float> float_values(const TP& t) {
   NNC_CHECK_CODE(t.data_type() == TP::FLOAT, kInternal, "tensor '{}' is not float32", t.name());
-  int64_t n = 1;
-  for (auto d : t.dims()) n *= d;
-  std::vector<float> v(static_cast<std::size_t>(n));
+  const auto n = static_cast<std::size_t>(element_count(t));
+  std::vector<float> v(n);
   if (t.has_raw_data()) {
-    NNC_CHECK_CODE(t.raw_data().size() == v.size() * 4, kCorrupt, "initializer '{}': raw data size mismatch", t.name());
-    if (n) std::memcpy(v.data(), t.raw_data().data(), v.size() * 4);
+    NNC_CHECK_CODE(t.raw_data().size() / 4 == n && t.raw_data().size() % 4 == 0, kCorrupt,
+                   "initializer '{}': raw data size mismatch", t.name());
+    if (n) std::memcpy(v.data(), t.raw_data().data(), n * 4);
   } else {
-    NNC_CHECK_CODE(t.float_data_size() == n, kCorrupt, "initializer '{}': value count mismatch", t.name());
-    for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = t.float_data(static_cast<int>(i));
+    NNC_CHECK_CODE(static_cast<std::size_t>(t.float_data_size()) == n, kCorrupt, "initializer '{}': value count mismatch",
+                   t.name());
+    for (std::size_t i = 0; i < n; ++i) v[i] = t.float_data(static_cast<int>(i));
   }
   return v;
 }
 
-TP from_tensor(const at::Tensor& tensor, const std::string& name) {
-  TP p;
-  p.set_name(name);
-  auto t = tensor.detach().contiguous().cpu();
-  p.set_data_type(onnx_type_from_scalar(t.scalar_type()));
-  for (auto d : t.sizes()) p.add_dims(d);
-  p.set_raw_data(std::string(static_cast<const char*>(t.data_ptr()), t.numel() * t.element_size()));
-  return p;
+TP float_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& values) {
+  TP t;
+  t.set_name(name);
+  t.set_data_type(TP::FLOAT);
+  for (auto d : dims) t.add_dims(d);
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4));
+  return t;
+}
+
+TP int64_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int64_t>& values) {
+  TP t;
+  t.set_name(name);
+  t.set_data_type(TP::INT64);
+  for (auto d : dims) t.add_dims(d);
+  std::string raw(values.size() * 8, '\0');  // little endian whatever the host
+  for (std::size_t i = 0; i < values.size(); ++i)
+    for (int b = 0; b < 8; ++b) raw[i * 8 + b] = static_cast<char>((static_cast<uint64_t>(values[i]) >> (8 * b)) & 0xff);
+  t.set_raw_data(std::move(raw));
+  return t;
 }
 
 }  // namespace nnc::onnxio

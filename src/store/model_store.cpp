@@ -1,6 +1,7 @@
 #include "nncompress/store/model_store.hpp"
 
 #include <algorithm>
+#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <cstring>
@@ -11,20 +12,12 @@
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/sparse_initializers.hpp"
+#include "nncompress/store/tensor_bytes.hpp"
 #include "store/packed_indices.hpp"
 
 namespace nnc::store {
 namespace {
 
-
-onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& shape, const std::vector<float>& v) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::FLOAT);
-  for (auto d : shape) t.add_dims(d);
-  t.set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
-  return t;
-}
 
 // Decoder nodes go first, so every consumer comes after its weight's producer.
 void prepend_nodes(onnx::GraphProto& g, std::vector<onnx::NodeProto> first) {
@@ -32,6 +25,16 @@ void prepend_nodes(onnx::GraphProto& g, std::vector<onnx::NodeProto> first) {
   for (auto& d : first) *nodes.Add() = std::move(d);
   for (const auto& n : g.node()) *nodes.Add() = n;
   g.mutable_node()->Swap(&nodes);
+}
+
+// Bytes a masked weight adds to an ONNX file: its packed mask and the nodes unpacking it.
+std::size_t masked_cost(const std::string& weight, const std::vector<uint16_t>& mask, int opset) {
+  onnx::GraphProto scratch;
+  std::vector<onnx::NodeProto> nodes;
+  add_masked_values(scratch, nodes, weight, mask, weight + ".values", opset);
+  std::size_t bytes = scratch.ByteSizeLong();
+  for (const auto& n : nodes) bytes += n.ByteSizeLong();
+  return bytes;
 }
 
 }  // namespace
@@ -61,36 +64,52 @@ std::vector<uint8_t> pack_model(const onnx::ModelProto& model, const Compression
     s.shape.assign(t.dims().begin(), t.dims().end());
     auto it = comp.indexed.find(t.name());
     const bool sparse = comp.sparse.count(t.name()) && comp.sparse.at(t.name());
+    // A tensor that may be sparse is stored sparse when that is smaller (positions + the
+    // non-zeros' values or indices against every element's).
     if (it != comp.indexed.end()) {
       ++seen_indexed;
       NNC_CHECK(it->second.indices.size() == static_cast<std::size_t>(s.numel()),
                 "weight '{}': {} indices for {} elements", t.name(), it->second.indices.size(), s.numel());
+      NNC_CHECK(it->second.codebook >= 0 && static_cast<std::size_t>(it->second.codebook) < comp.codebooks.size(),
+                "weight '{}': codebook {} of {}", t.name(), it->second.codebook, comp.codebooks.size());
       s.codebook = it->second.codebook;
+      const auto& cb = comp.codebooks[static_cast<std::size_t>(s.codebook)];
+      const auto alphabet = static_cast<uint32_t>(cb.size());
+      s.kind = StoredTensor::Kind::kIndexed;
+      s.indices = it->second.indices;
       if (sparse) {
-        s.kind = StoredTensor::Kind::kSparse;
-        const auto& cb = comp.codebooks.at(static_cast<std::size_t>(s.codebook));
+        std::vector<uint64_t> positions;
+        std::vector<uint16_t> nonzero;
         for (std::size_t k = 0; k < it->second.indices.size(); ++k) {
-          if (cb[it->second.indices[k]] == 0.0f) continue;
-          s.positions.push_back(k);
-          s.indices.push_back(it->second.indices[k]);
+          if (cb.at(it->second.indices[k]) == 0.0f) continue;
+          positions.push_back(k);
+          nonzero.push_back(it->second.indices[k]);
         }
-      } else {
-        s.kind = StoredTensor::Kind::kIndexed;
-        s.indices = it->second.indices;
+        if (positions_payload_bytes(s.indices.size(), positions) + indexed_payload_bytes(nonzero, alphabet) <
+            indexed_payload_bytes(s.indices, alphabet)) {
+          s.kind = StoredTensor::Kind::kSparse;
+          s.positions = std::move(positions);
+          s.indices = std::move(nonzero);
+        }
       }
     } else {
       auto v = onnxio::float_values(t);
+      s.kind = StoredTensor::Kind::kRaw;
       if (sparse) {
-        s.kind = StoredTensor::Kind::kSparse;
+        std::vector<uint64_t> positions;
+        std::vector<float> nonzero;
         for (std::size_t k = 0; k < v.size(); ++k)
           if (v[k] != 0.0f) {
-            s.positions.push_back(k);
-            s.values.push_back(v[k]);
+            positions.push_back(k);
+            nonzero.push_back(v[k]);
           }
-      } else {
-        s.kind = StoredTensor::Kind::kRaw;
-        s.values = std::move(v);
+        if (positions_payload_bytes(v.size(), positions) + 4 * nonzero.size() <= 4 * v.size()) {
+          s.kind = StoredTensor::Kind::kSparse;
+          s.positions = std::move(positions);
+          v = std::move(nonzero);
+        }
       }
+      s.values = std::move(v);
     }
     c.tensors.insert(c.tensors.begin(), std::move(s));
     inits->DeleteSubrange(i, 1);
@@ -104,7 +123,7 @@ onnx::ModelProto unpack_model(std::span<const uint8_t> bytes, const std::string&
   auto c = decode_container(bytes, what);
   auto model = onnxio::parse_model(c.graph.data(), c.graph.size(), what + " (graph section)");
   for (const auto& t : c.tensors)
-    *model.mutable_graph()->add_initializer() = float_tensor(t.name, t.shape, t.decode(c.codebooks));
+    *model.mutable_graph()->add_initializer() = onnxio::float_tensor(t.name, t.shape, t.decode(c.codebooks));
   return model;
 }
 
@@ -128,22 +147,43 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
   for (std::size_t c = 0; c < comp.codebooks.size(); ++c) {
     // Every weight indexed into this codebook, in initializer order, as ONE index sequence: one
     // unpacking and one lookup for all of them, then Split into the weights (few nodes, small file).
+    // A weight that may be sparse (pruned, then shared) contributes only the indices of its
+    // non-zeros, with a bitmask of where they go, when that is smaller.
     struct Part {
       std::string name;
       std::vector<int64_t> dims;
-      int64_t count = 0;
+      int64_t count = 0;                // indices in the sequence
+      std::vector<uint16_t> mask;       // empty: every element is in the sequence
     };
     std::vector<Part> parts;
     std::vector<uint16_t> all;
+    const auto& values = comp.codebooks[c];
+    const auto bits = static_cast<std::size_t>(index_bits(values.size()));
     for (const auto& t : g->initializer()) {
       auto it = comp.indexed.find(t.name());
       if (it == comp.indexed.end() || it->second.codebook != static_cast<int>(c)) continue;
-      parts.push_back({t.name(), {t.dims().begin(), t.dims().end()}, static_cast<int64_t>(it->second.indices.size())});
-      all.insert(all.end(), it->second.indices.begin(), it->second.indices.end());
+      const auto& idx = it->second.indices;
+      Part part{t.name(), {t.dims().begin(), t.dims().end()}, static_cast<int64_t>(idx.size()), {}};
+      const bool sparse = comp.sparse.count(t.name()) && comp.sparse.at(t.name());
+      const auto zeros = static_cast<std::size_t>(
+          std::count_if(idx.begin(), idx.end(), [&](uint16_t e) { return values.at(e) == 0.0f; }));
+      if (sparse && zeros < idx.size() && maskable(idx.size(), opset)) {
+        part.mask.resize(idx.size());
+        for (std::size_t k = 0; k < idx.size(); ++k) part.mask[k] = values[idx[k]] != 0.0f;
+        // Masked when the mask and its unpacking nodes (measured) weigh less than the zeros' indices.
+        if (masked_cost(t.name(), part.mask, opset) >= zeros * bits / 8) part.mask.clear();
+      }
+      if (!part.mask.empty()) {
+        for (std::size_t k = 0; k < idx.size(); ++k)
+          if (part.mask[k]) all.push_back(idx[k]);
+        part.count = static_cast<int64_t>(idx.size() - zeros);
+      } else {
+        all.insert(all.end(), idx.begin(), idx.end());
+      }
+      parts.push_back(std::move(part));
     }
     const std::string cb = c == 0 ? "nncompress.codebook" : "nncompress.codebook" + std::to_string(c);
-    const auto& values = comp.codebooks[c];
-    *g->add_initializer() = float_tensor(cb, {static_cast<int64_t>(values.size())}, values);
+    *g->add_initializer() = onnxio::float_tensor(cb, {static_cast<int64_t>(values.size())}, values);
     if (parts.empty()) continue;
     for (const auto& part : parts) onnxio::remove_initializer(*g, part.name);  // and graph inputs (IR < 4)
     const std::string prefix = "nncompress.c" + std::to_string(c);
@@ -172,7 +212,7 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
       axis->set_type(onnx::AttributeProto::INT);
       axis->set_i(0);
       if (opset >= 13) {
-        *g->add_initializer() = int64_tensor(prefix + ".split", {static_cast<int64_t>(sizes.size())}, sizes);
+        *g->add_initializer() = onnxio::int64_tensor(prefix + ".split", {static_cast<int64_t>(sizes.size())}, sizes);
         split.add_input(prefix + ".split");
       } else {
         auto* attr = split.add_attribute();
@@ -183,8 +223,10 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
       decoders.push_back(split);
     }
     for (std::size_t k = 0; k < parts.size(); ++k) {
+      if (!parts[k].mask.empty())
+        flats[k] = add_masked_values(*g, decoders, parts[k].name, parts[k].mask, flats[k], opset);
       *g->add_initializer() =
-          int64_tensor(parts[k].name + ".shape", {static_cast<int64_t>(parts[k].dims.size())}, parts[k].dims);
+          onnxio::int64_tensor(parts[k].name + ".shape", {static_cast<int64_t>(parts[k].dims.size())}, parts[k].dims);
       onnx::NodeProto reshape;
       reshape.set_op_type("Reshape");
       reshape.add_input(flats[k]);

@@ -3,9 +3,13 @@
 #include <algorithm>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::store {
 namespace {
+
+using onnxio::int64_tensor;
 
 onnx::TensorProto uint8_tensor(const std::string& name, const std::vector<int64_t>& dims, std::string raw) {
   onnx::TensorProto t;
@@ -17,8 +21,7 @@ onnx::TensorProto uint8_tensor(const std::string& name, const std::vector<int64_
 }
 
 bool has_initializer(const onnx::GraphProto& g, const std::string& name) {
-  return std::any_of(g.initializer().begin(), g.initializer().end(),
-                     [&](const onnx::TensorProto& t) { return t.name() == name; });
+  return onnxio::find_initializer(g, name) != nullptr;
 }
 
 onnx::NodeProto node(const std::string& op, const std::string& name, std::vector<std::string> in,
@@ -39,19 +42,6 @@ void int_attr(onnx::NodeProto& n, const std::string& name, int64_t v) {
 }
 
 }  // namespace
-
-onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
-                               const std::vector<int64_t>& values) {
-  onnx::TensorProto t;
-  t.set_name(name);
-  t.set_data_type(onnx::TensorProto::INT64);
-  for (auto d : dims) t.add_dims(d);
-  std::string raw(values.size() * 8, '\0');
-  for (std::size_t i = 0; i < values.size(); ++i)
-    for (int b = 0; b < 8; ++b) raw[i * 8 + b] = static_cast<char>((static_cast<uint64_t>(values[i]) >> (8 * b)) & 0xff);
-  t.set_raw_data(raw);
-  return t;
-}
 
 int index_bits(std::size_t entries) {
   int b = 1;
@@ -213,29 +203,41 @@ bool maskable(std::size_t count, int opset) { return count >= 8 && opset >= 11; 
 
 std::size_t masked_bytes(std::size_t count, std::size_t nonzeros) { return (count + 7) / 8 + 4 * (nonzeros + 1); }
 
+std::string add_mask_positions(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
+                               const std::vector<uint16_t>& mask, int opset) {
+  NNC_CHECK(maskable(mask.size(), opset), "{}: a bitmask needs 8 or more values and opset 11", weight);
+  const std::string m = add_unpacked_indices(g, nodes, weight + ".mask", mask, 1, opset);
+  if (!has_initializer(g, "nncompress.axis0")) *g.add_initializer() = int64_tensor("nncompress.axis0", {}, {0});
+  // Rank of each kept value (1-based) where the mask is set, 0 elsewhere.
+  nodes.push_back(node("CumSum", weight + ".rank", {m, "nncompress.axis0"}, weight + ".rank"));
+  nodes.push_back(node("Mul", weight + ".where", {weight + ".rank", m}, weight + ".where"));
+  return weight + ".where";
+}
+
 void add_masked_weight(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
                        const std::vector<int64_t>& dims, const std::vector<float>& values, int opset) {
-  NNC_CHECK(maskable(values.size(), opset), "{}: a bitmask needs 8 or more values and opset 11", weight);
   std::vector<uint16_t> mask(values.size());
   std::vector<float> kept{0.0f};  // position 0: what every zero reads
   for (std::size_t i = 0; i < values.size(); ++i) {
     mask[i] = values[i] != 0.0f;
     if (mask[i]) kept.push_back(values[i]);
   }
-  const std::string m = add_unpacked_indices(g, nodes, weight + ".mask", mask, 1, opset);
-  if (!has_initializer(g, "nncompress.axis0")) *g.add_initializer() = int64_tensor("nncompress.axis0", {}, {0});
-  // Rank of each kept value (1-based) where the mask is set, 0 elsewhere.
-  nodes.push_back(node("CumSum", weight + ".rank", {m, "nncompress.axis0"}, weight + ".rank"));
-  nodes.push_back(node("Mul", weight + ".where", {weight + ".rank", m}, weight + ".where"));
-  onnx::TensorProto v;
-  v.set_name(weight + ".nonzero");
-  v.set_data_type(onnx::TensorProto::FLOAT);
-  v.add_dims(static_cast<int64_t>(kept.size()));
-  v.set_raw_data(std::string(reinterpret_cast<const char*>(kept.data()), kept.size() * 4));
-  *g.add_initializer() = v;
-  nodes.push_back(node("Gather", weight + ".gather", {weight + ".nonzero", weight + ".where"}, weight + ".values"));
+  const std::string where = add_mask_positions(g, nodes, weight, mask, opset);
+  *g.add_initializer() = onnxio::float_tensor(weight + ".nonzero", {static_cast<int64_t>(kept.size())}, kept);
+  nodes.push_back(node("Gather", weight + ".gather", {weight + ".nonzero", where}, weight + ".values"));
   *g.add_initializer() = int64_tensor(weight + ".shape", {static_cast<int64_t>(dims.size())}, dims);
   nodes.push_back(node("Reshape", weight + ".reshape", {weight + ".values", weight + ".shape"}, weight));
+}
+
+std::string add_masked_values(onnx::GraphProto& g, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
+                              const std::vector<uint16_t>& mask, const std::string& nonzero_values, int opset) {
+  const std::string where = add_mask_positions(g, nodes, weight, mask, opset);
+  if (!has_initializer(g, "nncompress.zero1")) *g.add_initializer() = onnxio::float_tensor("nncompress.zero1", {1}, {0.0f});
+  auto concat = node("Concat", weight + ".kept", {"nncompress.zero1", nonzero_values}, weight + ".kept");
+  int_attr(concat, "axis", 0);
+  nodes.push_back(concat);
+  nodes.push_back(node("Gather", weight + ".gather", {weight + ".kept", where}, weight + ".values"));
+  return weight + ".values";
 }
 
 }  // namespace nnc::store

@@ -17,10 +17,6 @@
 
 namespace nnc::store {
 
-// An INT64 initializer (shapes, split sizes, unpacking constants).
-onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
-                               const std::vector<int64_t>& values);
-
 // Bits per index for a codebook of `entries` values (at least 1).
 int index_bits(std::size_t entries);
 
@@ -53,5 +49,10 @@ bool maskable(std::size_t count, int opset);
 std::size_t masked_bytes(std::size_t count, std::size_t nonzeros);
 void add_masked_weight(onnx::GraphProto& graph, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
                        const std::vector<int64_t>& dims, const std::vector<float>& values, int opset);
+// The flat values of a masked weight from its non-zero values computed in the graph (a codebook
+// lookup): the same mask unpacking, then Gather reads [0, nonzero_values...] at mask * rank.
+// Returns the name of the flat values (the caller reshapes them).
+std::string add_masked_values(onnx::GraphProto& graph, std::vector<onnx::NodeProto>& nodes, const std::string& weight,
+                              const std::vector<uint16_t>& mask, const std::string& nonzero_values, int opset);
 
 }  // namespace nnc::store

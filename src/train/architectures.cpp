@@ -1,3 +1,4 @@
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/train/architectures.hpp"
 
 #include <ATen/ATen.h>
@@ -29,10 +30,10 @@ class NetBuilder {
     const double fan_in = static_cast<double>(in / groups * k * k);
     at::Tensor w = kaiming_fan_out ? normal({out, in / groups, k, k}, std::sqrt(2.0 / static_cast<double>(out * k * k)))
                                    : uniform({out, in / groups, k, k}, 1.0 / std::sqrt(fan_in));
-    b.add_initializer(name + ".weight", w);
+    nnc::exec::add_initializer(b, name + ".weight", w);
     std::vector<std::string> inputs{x, name + ".weight"};
     if (bias) {
-      b.add_initializer(name + ".bias", uniform({out}, 1.0 / std::sqrt(fan_in)));
+      nnc::exec::add_initializer(b, name + ".bias", uniform({out}, 1.0 / std::sqrt(fan_in)));
       inputs.push_back(name + ".bias");
     }
     std::vector<Attr> attrs{{"kernel_shape", std::vector<int64_t>{k, k}},
@@ -43,10 +44,10 @@ class NetBuilder {
   }
 
   std::string bn(const std::string& name, const std::string& x, int64_t c) {
-    b.add_initializer(name + ".weight", at::ones({c}));
-    b.add_initializer(name + ".bias", at::zeros({c}));
-    b.add_initializer(name + ".running_mean", at::zeros({c}));
-    b.add_initializer(name + ".running_var", at::ones({c}));
+    nnc::exec::add_initializer(b, name + ".weight", at::ones({c}));
+    nnc::exec::add_initializer(b, name + ".bias", at::zeros({c}));
+    nnc::exec::add_initializer(b, name + ".running_mean", at::zeros({c}));
+    nnc::exec::add_initializer(b, name + ".running_var", at::ones({c}));
     return b.add_node("BatchNormalization",
                       {x, name + ".weight", name + ".bias", name + ".running_mean", name + ".running_var"},
                       {name + ".out"}, {{"epsilon", 1e-5f}, {"momentum", 0.9f}}, name);
@@ -55,16 +56,16 @@ class NetBuilder {
   std::string relu(const std::string& x) { return b.add_node("Relu", {x}, {b.fresh("relu")}); }
   std::string relu6(const std::string& x) {
     if (!b.graph().initializer_size() || !has_init("relu6.min")) {
-      b.add_initializer("relu6.min", at::scalar_tensor(0.0f));
-      b.add_initializer("relu6.max", at::scalar_tensor(6.0f));
+      nnc::exec::add_initializer(b, "relu6.min", at::scalar_tensor(0.0f));
+      nnc::exec::add_initializer(b, "relu6.max", at::scalar_tensor(6.0f));
     }
     return b.add_node("Clip", {x, "relu6.min", "relu6.max"}, {b.fresh("relu6")});
   }
 
   std::string linear(const std::string& name, const std::string& x, int64_t in, int64_t out) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    b.add_initializer(name + ".weight", uniform({out, in}, bound));
-    b.add_initializer(name + ".bias", uniform({out}, bound));
+    nnc::exec::add_initializer(b, name + ".weight", uniform({out, in}, bound));
+    nnc::exec::add_initializer(b, name + ".bias", uniform({out}, bound));
     return b.add_node("Gemm", {x, name + ".weight", name + ".bias"}, {name + ".out"}, {{"transB", int64_t{1}}}, name);
   }
 
@@ -167,7 +168,7 @@ onnx::ModelProto build_architecture(const std::string& name, uint64_t seed, int 
   else if (name == "lenet5") out = lenet5(n, "input", channels, height, width, classes);
   else if (name == "resnet20") out = resnet20(n, "input", channels, classes);
   else if (name == "mobilenetv2") out = mobilenetv2(n, "input", channels, classes);
-  else fail(ErrorCode::kInvalidArgument, "--arch '{}': unknown architecture (known: lenet300, lenet5, resnet20, mobilenetv2)", name);
+  else fail_option("arch", "'{}': unknown architecture (known: lenet300, lenet5, resnet20, mobilenetv2)", name);
   n.b.add_node("Identity", {out}, {"logits"});
   n.b.add_output("logits", {-1, classes});
   auto model = n.b.build();

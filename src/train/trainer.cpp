@@ -6,8 +6,6 @@
 #include <cmath>
 
 #include "nncompress/core/error.hpp"
-#include "nncompress/core/interrupt.hpp"
-#include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 
@@ -43,13 +41,13 @@ at::Tensor augment(const at::Tensor& x, float pad_value, at::Generator& gen) {
 
 }  // namespace
 
-TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainOptions& o,
+TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainOptions& o, const Control& control,
                   const std::function<void(const EpochReport&)>& on_epoch) {
-  NNC_CHECK(o.epochs >= 1, "--epochs must be at least 1");
-  NNC_CHECK(o.lr > 0, "--lr must be positive");
-  NNC_CHECK(o.batch >= 1, "--batch must be at least 1");
-  NNC_CHECK(o.distill >= 0 && o.distill <= 1, "--distill {} must be in [0, 1]", o.distill);
-  NNC_CHECK(o.temperature > 0, "--temperature {} must be positive", o.temperature);
+  NNC_CHECK_OPTION(o.epochs >= 1, "epochs", "{}: must be at least 1", o.epochs);
+  NNC_CHECK_OPTION(o.lr > 0, "lr", "{}: must be positive", o.lr);
+  NNC_CHECK_OPTION(o.batch >= 1, "batch", "{}: must be at least 1", o.batch);
+  NNC_CHECK_OPTION(o.distill >= 0 && o.distill <= 1, "distill", "{}: must be in [0, 1]", o.distill);
+  NNC_CHECK_OPTION(o.temperature > 0, "temperature", "{}: must be positive", o.temperature);
   NNC_CHECK(splits.train.size() > 0, "empty training set");
   auto start = std::chrono::steady_clock::now();
   auto gen = at::make_generator<at::CPUGeneratorImpl>(o.seed);
@@ -58,15 +56,74 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
   engine.set_training(true);
   std::vector<at::Tensor> params;
   std::vector<std::string> names;
+  // Shared weights are trained through their codebooks: the codebook values are the parameters.
+  struct Shared {
+    at::Tensor values;                                   // leaf, requires grad
+    std::vector<std::pair<at::Tensor, at::Tensor>> uses;  // (weight leaf, flat int64 indices)
+    int64_t frozen = -1;
+    at::Tensor frozen_value;
+    bool fixed = false;
+  };
+  std::vector<Shared> shared;
+  std::map<std::string, std::pair<std::size_t, at::Tensor>> shared_of;  // weight -> (codebook, indices)
+  for (std::size_t c = 0; c < o.codebooks.size(); ++c)
+    for (const auto& [name, idx] : o.codebooks[c].indices) shared_of[name] = {c, idx.reshape({-1}).to(at::kLong)};
+  shared.resize(o.codebooks.size());
+  for (std::size_t c = 0; c < o.codebooks.size(); ++c) {
+    auto& s = shared[c];
+    s.fixed = o.codebooks[c].fixed;
+    s.values = o.codebooks[c].values.detach().to(at::kFloat).clone().requires_grad_(!s.fixed);
+    s.frozen = o.codebooks[c].frozen_entry;
+    NNC_CHECK_CODE(s.frozen < s.values.numel(), kInternal, "codebook {}: frozen entry {} of {}", c, s.frozen,
+                   s.values.numel());
+    if (s.frozen >= 0) s.frozen_value = s.values.detach()[s.frozen].clone();
+  }
   {
     auto all = engine.trainable();
     auto all_names = engine.trainable_names();
     for (std::size_t i = 0; i < all.size(); ++i) {
       if (all[i].dim() == 0) continue;  // scalar constants (e.g. Clip bounds) are not learned
+      auto it = shared_of.find(all_names[i]);
+      if (it != shared_of.end()) {
+        NNC_CHECK_CODE(it->second.second.numel() == all[i].numel(), kInternal, "weight '{}': {} indices for {} elements",
+                       all_names[i], it->second.second.numel(), all[i].numel());
+        shared[it->second.first].uses.emplace_back(all[i], it->second.second);
+        continue;
+      }
       params.push_back(all[i]);
       names.push_back(all_names[i]);
     }
   }
+  for (std::size_t c = 0; c < shared.size(); ++c) {
+    NNC_CHECK_CODE(shared[c].uses.size() == o.codebooks[c].indices.size(), kInternal,
+                   "codebook {}: some of its weights are not trainable weights of the model", c);
+    if (shared[c].fixed) continue;
+    params.push_back(shared[c].values);
+    names.push_back(fmt::format("codebook {}", c));
+  }
+  // Writes every shared weight from its codebook.
+  auto write_shared = [&] {
+    torch::NoGradGuard ng;
+    for (auto& s : shared) {
+      if (s.frozen >= 0) s.values[s.frozen].copy_(s.frozen_value);
+      for (auto& [w, idx] : s.uses) w.copy_(s.values.index_select(0, idx).view_as(w));
+    }
+  };
+  // Each entry's gradient: the sum of the gradients of the weights that use it.
+  auto gather_shared_grads = [&] {
+    for (auto& s : shared) {
+      auto g = at::zeros_like(s.values);
+      for (auto& [w, idx] : s.uses) {
+        if (!w.grad().defined()) continue;
+        g.index_add_(0, idx, w.grad().reshape({-1}));
+        w.mutable_grad().reset();
+      }
+      if (s.fixed) continue;
+      if (s.frozen >= 0) g[s.frozen].zero_();
+      s.values.mutable_grad() = g;
+    }
+  };
+  write_shared();
   std::vector<at::Tensor> masks(params.size());
   for (std::size_t i = 0; i < params.size(); ++i) {
     auto it = o.masks.find(names[i]);
@@ -85,7 +142,7 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
   } else if (o.optimizer == "adamw") {
     opt = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   } else {
-    fail(ErrorCode::kInvalidArgument, "--optimizer '{}': unknown (sgd, adam, adamw)", o.optimizer);
+    fail_option("optimizer", "'{}': unknown (sgd, adam, adamw)", o.optimizer);
   }
 
   const int64_t n = splits.train.size();
@@ -96,14 +153,15 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
   result.best_val_top1 = -1;
   std::vector<at::Tensor> best;
   int64_t step = 0;
-  for (int epoch = 1; epoch <= o.epochs && !interrupted(); ++epoch) {
+  std::vector<at::Tensor> best_codebooks;
+  for (int epoch = 1; epoch <= o.epochs && !control.stop_requested(); ++epoch) {
     auto epoch_start = std::chrono::steady_clock::now();
     engine.set_training(true);
     auto perm = at::randperm(n, gen, at::kLong);
     double loss_sum = 0;
     int64_t seen = 0;
-    Progress progress(fmt::format("epoch {}/{}", epoch, o.epochs), steps_per_epoch);
-    for (int64_t b = 0; b < steps_per_epoch && !interrupted(); ++b, ++step) {
+    Progress progress(control.reporter, fmt::format("epoch {}/{}", epoch, o.epochs), steps_per_epoch);
+    for (int64_t b = 0; b < steps_per_epoch && !control.stop_requested(); ++b, ++step) {
       auto idx = perm.narrow(0, b * o.batch, std::min(o.batch, n - b * o.batch));
       auto x = splits.train.images.index_select(0, idx);
       auto y = splits.train.labels.index_select(0, idx);
@@ -124,7 +182,9 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
       loss.backward();
       for (std::size_t i = 0; i < params.size(); ++i)
         if (masks[i].defined() && params[i].grad().defined()) params[i].grad().mul_(masks[i]);
+      gather_shared_grads();
       opt->step();
+      write_shared();
       if (std::any_of(masks.begin(), masks.end(), [](const at::Tensor& m) { return m.defined(); })) {
         torch::NoGradGuard ng;
         for (std::size_t i = 0; i < params.size(); ++i)
@@ -139,7 +199,7 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
     EpochReport r{epoch, o.epochs, loss_sum / std::max<double>(1.0, static_cast<double>(seen)), m.top1,
                   lr_at(o, static_cast<double>(step) / static_cast<double>(total_steps)),
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count()};
-    note(fmt::format("epoch {}/{}: train loss {:.4f}, val top-1 {:.2f}%, {:.1f}s", epoch, o.epochs, r.train_loss,
+    control.note(fmt::format("epoch {}/{}: train loss {:.4f}, val top-1 {:.2f}%, {:.1f}s", epoch, o.epochs, r.train_loss,
                      100 * r.val_top1, r.seconds));
     result.epochs_run = epoch;
     if (m.top1 > result.best_val_top1) {
@@ -147,13 +207,18 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
       result.best_epoch = epoch;
       best.clear();
       for (std::size_t i = 0; i < engine.weights().size(); ++i) best.push_back(engine.weights().at(i).detach().clone());
+      best_codebooks.clear();
+      for (const auto& s : shared) best_codebooks.push_back(s.values.detach().clone());
     }
     if (on_epoch) on_epoch(r);
   }
   engine.set_training(false);
-  result.interrupted = interrupted();
+  result.interrupted = control.stop_requested();
   if (!best.empty())
     for (std::size_t i = 0; i < best.size(); ++i) engine.weights().set(i, best[i]);
+  result.codebook_values = best.empty() ? std::vector<at::Tensor>{} : best_codebooks;
+  if (result.codebook_values.empty())
+    for (const auto& s : shared) result.codebook_values.push_back(s.values.detach().clone());
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

@@ -68,10 +68,10 @@ assert abs(n["sparsity"] - 0.9) < 1e-4 and abs(b["sparsity"] - 0.9) < 1e-4
 assert n["top1_after"] < 0.2 and b["top1_after"] > n["top1_after"] + 0.3, (n["top1_after"], b["top1_after"])
 PYEOF
 expect_written_top1 "$WORK/rb.onnx" "$(json "$WORK/rb.json" "['top1_after']")" "recalibrated pruned model"
-expect_error "--recalibrate-bn needs calibration images, not --zero-data" "$NNC" prune "$R" --sparsity 0.5 -o "$WORK/x.onnx" --recalibrate-bn --zero-data
+expect_error "--recalibrate-bn needs calibration images, not standard-normal inputs" "$NNC" prune "$R" --sparsity 0.5 -o "$WORK/x.onnx" --recalibrate-bn --zero-data
 expect_error "--report needs the distortion curves" "$NNC" prune "$R" --sparsity 0.5 -o "$WORK/x.onnx" --alloc global --no-comparison --report "$WORK/xr"
 expect_error "--augment 'maybe': expected auto, on or off" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --grid-step 0.5 --finetune-epochs 1 --augment maybe
-expect_error "--sparsity 1 must be in [0, 1)" "$NNC" prune "$M" --sparsity 1 -o "$WORK/x.onnx"
+expect_error "--sparsity 1: must be in [0, 1)" "$NNC" prune "$M" --sparsity 1 -o "$WORK/x.onnx"
 expect_error "--keep-dense 'nomatch' matches no prunable layer" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --keep-dense nomatch --grid-step 0.5
 "$NNC" lowrank "$M" --keep 0.4 -o "$WORK/l.onnx" --report "$WORK/lrep" --json -q > "$WORK/l.json"
 $PY - "$WORK/l.json" "$WORK/lrep" <<'PYEOF' || die "lowrank results"
@@ -92,7 +92,7 @@ b = {r["method"]: r for r in j["baselines_no_finetune"]}
 assert b["alds"]["max_error"] <= b["svd"]["max_error"] + 1e-12
 PYEOF
 expect_written_top1 "$WORK/l.onnx" "$(json "$WORK/l.json" "['top1_after']")" "factored model"
-expect_error "--keep 0 must be in (0, 1]" "$NNC" lowrank "$M" --keep 0 -o "$WORK/x.onnx"
-expect_error "--final-epochs needs --finetune-epochs > 0" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --final-epochs 3
+expect_error "--keep 0: must be in (0, 1]" "$NNC" lowrank "$M" --keep 0 -o "$WORK/x.onnx"
+expect_error "--final-epochs needs finetune epochs > 0" "$NNC" prune "$M" --sparsity 0.5 -o "$WORK/x.onnx" --final-epochs 3
 
 echo "1 passed, 0 failed"

@@ -65,7 +65,7 @@ m = onnx.load(sys.argv[1]); del m.metadata_props[:]; onnx.save(m, sys.argv[2])
 PYEOF
 "$NNC" eval "$ROOT/models/lenet5.onnx" --json -q > "$WORK/meta.json"
 "$NNC" eval "$WORK/nometa.onnx" --json 2> "$WORK/nometa.err" > "$WORK/nometa.json"
-grep -q "no input normalisation metadata and no --mean/--std: chose mean 0.286" "$WORK/nometa.err" || die "normalisation not inferred: $(cat "$WORK/nometa.err")"
+grep -q "no input normalisation metadata and no mean/std given: chose mean 0.286" "$WORK/nometa.err" || die "normalisation not inferred: $(cat "$WORK/nometa.err")"
 approx "$(json "$WORK/nometa.json" "['top1']")" "$(json "$WORK/meta.json" "['top1']")" 0.002 || die "inferred normalisation changes top-1"
 "$NNC" prune "$WORK/nometa.onnx" --sparsity 0.3 --alloc global -o "$WORK/nometa_p.onnx" -q --json > /dev/null
 $PY - "$WORK/nometa_p.onnx" <<'PYEOF' || die "inferred normalisation not recorded in the written model"

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "nncompress/core/files.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace {
@@ -11,7 +12,7 @@ at::Tensor read_pb(const char* p) {
   auto bytes = nnc::read_file_bytes(p);
   onnx::TensorProto t;
   t.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()));
-  return nnc::onnxio::to_tensor(t);
+  return nnc::exec::to_tensor(t);
 }
 }  // namespace
 

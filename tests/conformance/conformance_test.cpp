@@ -17,6 +17,7 @@
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/exec/op_registry.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace fs = std::filesystem;
@@ -37,7 +38,7 @@ at::Tensor read_pb(const fs::path& p) {
   onnx::TensorProto t;
   NNC_CHECK_CODE(t.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())), kCorrupt, "{}: bad TensorProto",
                  p.string());
-  return onnxio::to_tensor(t);
+  return exec::to_tensor(t);
 }
 
 // Empty string when equal within tolerance, else a description of the mismatch.

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -68,7 +69,7 @@ TEST(Evaluator, ModelEndingInSoftmaxReportsTheTrueCrossEntropy) {
   auto build = [&](bool softmax, bool flatten_after) {
     onnxio::GraphBuilder b;
     b.add_input("x", {-1, 6});
-    b.add_initializer("w", weight);
+    nnc::exec::add_initializer(b, "w", weight);
     b.add_node("Gemm", {"x", "w"}, {softmax ? "z" : "y"}, {{"transB", int64_t{1}}});
     if (softmax) b.add_node("Softmax", {"z"}, {flatten_after ? "p" : "y"}, {{"axis", int64_t{1}}});
     if (softmax && flatten_after) b.add_node("Flatten", {"p"}, {"y"});

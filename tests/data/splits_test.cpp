@@ -75,7 +75,7 @@ TEST(Splits, BadSizesAndMissingDataAreClearErrors) {
     data::make_splits(s, {}, {200, 300, 64, 0});
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "--val 300 must be between 1 and the 200 held-out images");
+    EXPECT_EQ(std::string(e.what()), "val 300: must be between 1 and the 200 held-out images");
   }
   // Class-balanced validation is bounded by the smallest class: the error names it and the limit.
   auto skewed = synthetic();
@@ -88,14 +88,14 @@ TEST(Splits, BadSizesAndMissingDataAreClearErrors) {
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(std::string(e.what()),
-              "--val 100: the validation set is class-balanced and class 3 has only 3 held-out images; use --val 30 or less");
+              "val 100: the validation set is class-balanced and class 3 has only 3 held-out images; use 30 or less");
   }
   EXPECT_EQ(data::make_splits(skewed, {}, {200, 30, 64, 0}).val.size(), 30);
   try {
     data::load_data("/nonexistent-dir");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "--data /nonexistent-dir: no such directory");
+    EXPECT_EQ(std::string(e.what()), "data /nonexistent-dir: no such directory");
   }
   fs::path dir = fs::temp_directory_path() / "nnc_npy_data";
   fs::create_directories(dir);

@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/core/blas_threads.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -21,14 +22,14 @@ onnx::ModelProto conv_bn_model() {
   torch::manual_seed(0);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 2, 6, 6});
-  b.add_initializer("w", torch::randn({4, 2, 3, 3}));
-  b.add_initializer("cb", torch::randn({4}));
-  b.add_initializer("gamma", torch::rand({4}) + 0.5);
-  b.add_initializer("beta", torch::randn({4}));
-  b.add_initializer("mean", torch::randn({4}) * 0.1);
-  b.add_initializer("var", torch::rand({4}) + 0.5);
-  b.add_initializer("fc", torch::randn({3, 4 * 6 * 6}) * 0.1);
-  b.add_initializer("fcb", torch::randn({3}));
+  nnc::exec::add_initializer(b, "w", torch::randn({4, 2, 3, 3}));
+  nnc::exec::add_initializer(b, "cb", torch::randn({4}));
+  nnc::exec::add_initializer(b, "gamma", torch::rand({4}) + 0.5);
+  nnc::exec::add_initializer(b, "beta", torch::randn({4}));
+  nnc::exec::add_initializer(b, "mean", torch::randn({4}) * 0.1);
+  nnc::exec::add_initializer(b, "var", torch::rand({4}) + 0.5);
+  nnc::exec::add_initializer(b, "fc", torch::randn({3, 4 * 6 * 6}) * 0.1);
+  nnc::exec::add_initializer(b, "fcb", torch::randn({3}));
   b.add_node("Conv", {"x", "w", "cb"}, {"c"}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}});
   b.add_node("BatchNormalization", {"c", "gamma", "beta", "mean", "var"}, {"n"}, {{"epsilon", 1e-5f}});
   b.add_node("Relu", {"n"}, {"r"});
@@ -117,7 +118,7 @@ TEST(Engine, RecalibratingAModelWithoutBatchNormDoesNothing) {
   EXPECT_EQ(with_bn.recalibrate_batchnorm({}), 0);  // no data: nothing run
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 4});
-  b.add_initializer("fc", torch::randn({3, 4}));
+  nnc::exec::add_initializer(b, "fc", torch::randn({3, 4}));
   b.add_node("Gemm", {"x", "fc"}, {"y"}, {{"transB", int64_t{1}}});
   b.add_output("y", {-1, 3});
   exec::Engine e(b.build());
@@ -134,8 +135,8 @@ TEST(Engine, DropoutWithZeroRatioAndTrainingModeInputIsIdentity) {
   auto model = [](float ratio) {
     onnxio::GraphBuilder b;
     b.add_input("x", {-1, 4});
-    b.add_initializer("ratio", torch::scalar_tensor(ratio));
-    b.add_initializer("train", torch::scalar_tensor(true));
+    nnc::exec::add_initializer(b, "ratio", torch::scalar_tensor(ratio));
+    nnc::exec::add_initializer(b, "train", torch::scalar_tensor(true));
     b.add_node("Dropout", {"x", "ratio", "train"}, {"y"});
     b.add_output("y", {-1, 4});
     return b.build();
@@ -156,9 +157,9 @@ TEST(Engine, DropoutWithZeroRatioAndTrainingModeInputIsIdentity) {
 TEST(Engine, ScatterNdSliceAssignmentAndGatherElementsMatchIndexing) {
   onnxio::GraphBuilder b;
   b.add_input("x", {4, 5});
-  b.add_initializer("idx", torch::tensor({{1}, {-1}}, torch::kLong));  // rows 1 and 3 (negative: from the end)
-  b.add_initializer("upd", torch::arange(10, torch::kFloat).reshape({2, 5}));
-  b.add_initializer("cols", torch::tensor({{4, 0, 1, 2, 3}}, torch::kLong).expand({4, 5}).contiguous());
+  nnc::exec::add_initializer(b, "idx", torch::tensor({{1}, {-1}}, torch::kLong));  // rows 1 and 3 (negative: from the end)
+  nnc::exec::add_initializer(b, "upd", torch::arange(10, torch::kFloat).reshape({2, 5}));
+  nnc::exec::add_initializer(b, "cols", torch::tensor({{4, 0, 1, 2, 3}}, torch::kLong).expand({4, 5}).contiguous());
   b.add_node("ScatterND", {"x", "idx", "upd"}, {"s"});
   b.add_node("GatherElements", {"s", "cols"}, {"g"}, {{"axis", int64_t{1}}});
   b.add_node("ArgMax", {"g"}, {"a"}, {{"axis", int64_t{1}}, {"keepdims", int64_t{0}}});
@@ -180,8 +181,8 @@ TEST(Engine, ScatterNdSliceAssignmentAndGatherElementsMatchIndexing) {
 TEST(FoldComputedWeights, WeightsFromInitializersBecomeInitializers) {
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 4});
-  b.add_initializer("wt", torch::randn({3, 4}));
-  b.add_initializer("scale", torch::full({1}, 2.0f));
+  nnc::exec::add_initializer(b, "wt", torch::randn({3, 4}));
+  nnc::exec::add_initializer(b, "scale", torch::full({1}, 2.0f));
   b.add_node("Transpose", {"wt"}, {"w_t"}, {{"perm", std::vector<int64_t>{1, 0}}});
   b.add_node("Mul", {"w_t", "scale"}, {"w"});
   b.add_node("MatMul", {"x", "w"}, {"h"});
@@ -206,7 +207,7 @@ TEST(FoldComputedWeights, ANodeKeptForAnotherOutputNoLongerWritesTheFoldedName) 
   auto model = [](bool second_is_weight) {
     onnxio::GraphBuilder b;
     b.add_input("x", {-1, 4});
-    b.add_initializer("both", torch::randn({second_is_weight ? 8 : 5, 3}));
+    nnc::exec::add_initializer(b, "both", torch::randn({second_is_weight ? 8 : 5, 3}));
     b.add_node("Split", {"both"}, {"w", "rest"},
                {{"axis", int64_t{0}}, {"split", std::vector<int64_t>{4, second_is_weight ? 4 : 1}}});
     b.add_node("MatMul", {"x", "w"}, {"h"});
@@ -290,10 +291,10 @@ onnx::ModelProto residual_model() {
   torch::manual_seed(1);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 3, 8, 8});
-  b.add_initializer("w1", torch::randn({8, 3, 3, 3}) * 0.3);
-  b.add_initializer("b1", torch::randn({8}));
-  b.add_initializer("w2", torch::randn({8, 1, 3, 3}) * 0.3);  // depthwise
-  b.add_initializer("fc", torch::randn({5, 8}));
+  nnc::exec::add_initializer(b, "w1", torch::randn({8, 3, 3, 3}) * 0.3);
+  nnc::exec::add_initializer(b, "b1", torch::randn({8}));
+  nnc::exec::add_initializer(b, "w2", torch::randn({8, 1, 3, 3}) * 0.3);  // depthwise
+  nnc::exec::add_initializer(b, "fc", torch::randn({5, 8}));
   auto pads = std::vector<int64_t>{1, 1, 1, 1};
   b.add_node("Conv", {"x", "w1", "b1"}, {"c1"}, {{"pads", pads}});
   b.add_node("Relu", {"c1"}, {"r1"});
@@ -346,14 +347,14 @@ TEST(Engine, GemmAndMatMulOnOneDnnMatchDensePathAcrossWeightSwaps) {
   torch::manual_seed(3);
   onnxio::GraphBuilder b("gemms", 11);
   b.add_input("x", {-1, 6});
-  b.add_initializer("w_nk", torch::randn({7, 6}));
-  b.add_initializer("w_kn", torch::randn({7, 5}));
-  b.add_initializer("bias", torch::randn({5}));
-  b.add_initializer("bias_row", torch::randn({1, 4}));
-  b.add_initializer("w3", torch::randn({5, 4}));
-  b.add_initializer("w4", torch::randn({4, 3}));
-  b.add_initializer("c_full", torch::randn({3, 3}));
-  b.add_initializer("w5", torch::randn({3, 3}));
+  nnc::exec::add_initializer(b, "w_nk", torch::randn({7, 6}));
+  nnc::exec::add_initializer(b, "w_kn", torch::randn({7, 5}));
+  nnc::exec::add_initializer(b, "bias", torch::randn({5}));
+  nnc::exec::add_initializer(b, "bias_row", torch::randn({1, 4}));
+  nnc::exec::add_initializer(b, "w3", torch::randn({5, 4}));
+  nnc::exec::add_initializer(b, "w4", torch::randn({4, 3}));
+  nnc::exec::add_initializer(b, "c_full", torch::randn({3, 3}));
+  nnc::exec::add_initializer(b, "w5", torch::randn({3, 3}));
   b.add_node("Gemm", {"x", "w_nk"}, {"h1"}, {{"transB", int64_t{1}}});
   b.add_node("Gemm", {"h1", "w_kn", "bias"}, {"h2"});
   b.add_node("Gemm", {"h2", "w3", "bias_row"}, {"h3"}, {{"beta", 0.0f}});
@@ -407,8 +408,8 @@ TEST(Engine, SmallGroupedConvOnOneDnnMatchesDensePath) {
   torch::manual_seed(4);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 16, 9, 9});
-  b.add_initializer("w", torch::randn({8, 8, 3, 3}) * 0.2);  // groups 2: 8 in -> 4 out per group
-  b.add_initializer("bias", torch::randn({8}));
+  nnc::exec::add_initializer(b, "w", torch::randn({8, 8, 3, 3}) * 0.2);  // groups 2: 8 in -> 4 out per group
+  nnc::exec::add_initializer(b, "bias", torch::randn({8}));
   b.add_node("Conv", {"x", "w", "bias"}, {"c"},
              {{"pads", std::vector<int64_t>{1, 1, 1, 1}}, {"group", int64_t{2}}, {"strides", std::vector<int64_t>{2, 2}}});
   b.add_node("Relu", {"c"}, {"y"});
@@ -433,11 +434,11 @@ TEST(Engine, InPlaceActivationsNeverOverwriteAValueReadLater) {
   // read (Reshape of `a`, `a` read again by the Add) must not be overwritten.
   onnxio::GraphBuilder b;
   b.add_input("x", {2, 8});
-  b.add_initializer("two", torch::tensor({2.0f}));
-  b.add_initializer("shape44", torch::tensor({4, 4}, torch::kLong));
-  b.add_initializer("shape28", torch::tensor({2, 8}, torch::kLong));
-  b.add_initializer("lo", torch::tensor(0.0f));
-  b.add_initializer("hi", torch::tensor(0.5f));
+  nnc::exec::add_initializer(b, "two", torch::tensor({2.0f}));
+  nnc::exec::add_initializer(b, "shape44", torch::tensor({4, 4}, torch::kLong));
+  nnc::exec::add_initializer(b, "shape28", torch::tensor({2, 8}, torch::kLong));
+  nnc::exec::add_initializer(b, "lo", torch::tensor(0.0f));
+  nnc::exec::add_initializer(b, "hi", torch::tensor(0.5f));
   b.add_node("Mul", {"x", "two"}, {"a"});
   b.add_node("Reshape", {"a", "shape44"}, {"v"});
   b.add_node("Clip", {"v", "lo", "hi"}, {"c"});
@@ -490,7 +491,7 @@ onnx::ModelProto gelu_model(bool tap) {
   torch::manual_seed(0);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 8});
-  b.add_initializer("w", torch::randn({8, 6}));
+  nnc::exec::add_initializer(b, "w", torch::randn({8, 6}));
   b.add_node("MatMul", {"x", "w"}, {"h"});
   b.add_node("Constant", {}, {"sqrt2"}, {{"value_float", 1.4142135f}});
   b.add_node("Constant", {}, {"one"}, {{"value_float", 1.0f}});

@@ -10,16 +10,19 @@
 #include "nncompress/onnx/metadata.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/sparse_initializers.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace fs = std::filesystem;
 using namespace nnc::onnxio;
+using nnc::exec::from_tensor;
+using nnc::exec::to_tensor;
 
 namespace {
 onnx::ModelProto tiny_model() {
   GraphBuilder b;
   b.add_input("x", {-1, 4});
-  b.add_initializer("w", torch::arange(12, torch::kFloat).reshape({4, 3}));
+  nnc::exec::add_initializer(b, "w", torch::arange(12, torch::kFloat).reshape({4, 3}));
   b.add_node("MatMul", {"x", "w"}, {"y"});
   b.add_output("y", {-1, 3});
   return b.build();
@@ -119,8 +122,8 @@ TEST(SparseInitializers, SparseWhereSmallerAndReadBackDense) {
   mostly_zero.index_put_({1, 2}, 3.5f);
   mostly_zero.index_put_({4, 0}, -1.25f);
   auto half_zero = torch::arange(30, torch::kFloat).reshape({5, 6}) * (torch::arange(30).reshape({5, 6}) % 2);
-  b.add_initializer("a", mostly_zero);
-  b.add_initializer("b", half_zero);
+  nnc::exec::add_initializer(b, "a", mostly_zero);
+  nnc::exec::add_initializer(b, "b", half_zero);
   b.add_node("MatMul", {"x", "a"}, {"h"});
   b.add_node("MatMul", {"h", "b"}, {"y"});
   b.add_output("y", {-1, 6});

@@ -10,6 +10,7 @@
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/store/model_store.hpp"
 
@@ -45,17 +46,17 @@ Shared shared_model() {
     for (auto d : shape) n *= d;
     auto idx = torch::randint(0, 40, {n}, torch::kLong);
     if (sparse) idx = torch::where(torch::rand({n}) < 0.8, torch::full({n}, 20, torch::kLong), idx);
-    b.add_initializer(name, cb.index_select(0, idx).reshape(shape));
+    nnc::exec::add_initializer(b, name, cb.index_select(0, idx).reshape(shape));
     store::IndexedWeight w;
     for (int64_t i = 0; i < n; ++i) w.indices.push_back(static_cast<uint16_t>(idx[i].item<int64_t>()));
     comp.indexed[name] = w;
     if (sparse) comp.sparse[name] = true;
   };
   add_shared("conv.w", {6, 1, 3, 3}, false);
-  b.add_initializer("conv.b", torch::randn({6}));
+  nnc::exec::add_initializer(b, "conv.b", torch::randn({6}));
   add_shared("fc.w", {10, 6 * 6 * 6}, true);
-  b.add_initializer("fc.b", torch::randn({10}));
-  b.add_initializer("shape", torch::tensor({-1, 216}, torch::kLong));
+  nnc::exec::add_initializer(b, "fc.b", torch::randn({10}));
+  nnc::exec::add_initializer(b, "shape", torch::tensor({-1, 216}, torch::kLong));
   b.add_node("Conv", {"x", "conv.w", "conv.b"}, {"c"});
   b.add_node("Relu", {"c"}, {"r"});
   b.add_node("Reshape", {"r", "shape"}, {"f"});
@@ -76,7 +77,7 @@ std::string error_of(const std::function<void()>& f) {
 std::map<std::string, torch::Tensor> float_inits(const onnx::ModelProto& m) {
   std::map<std::string, torch::Tensor> out;
   for (const auto& t : m.graph().initializer())
-    if (t.data_type() == onnx::TensorProto::FLOAT) out[t.name()] = onnxio::to_tensor(t);
+    if (t.data_type() == onnx::TensorProto::FLOAT) out[t.name()] = exec::to_tensor(t);
   return out;
 }
 
@@ -92,8 +93,11 @@ TEST(Container, RoundTripIsBitExactAndSmaller) {
   EXPECT_EQ(stats.graph_bytes + stats.codebook_bytes + stats.index_bytes + stats.raw_bytes + stats.sparse_bytes +
                 stats.header_bytes,
             stats.total_bytes);
-  EXPECT_GT(stats.sparse_bytes, 0u);
   EXPECT_LT(stats.header_bytes, 200u);
+  // A tensor that may be sparse is stored in the smaller of its forms: never larger than dense.
+  auto dense_comp = s.comp;
+  dense_comp.sparse.clear();
+  EXPECT_LE(bytes.size(), store::pack_model(s.model, dense_comp).size());
   EXPECT_LT(bytes.size(), store::fp32_initializer_bytes(s.model) / 3);
   auto back = store::unpack_model(bytes, "mem");
   auto a = float_inits(s.model), b = float_inits(back);
@@ -123,6 +127,36 @@ TEST(Container, CDecoderMatchesTheCppReader) {
   EXPECT_STREQ(err, "checksum mismatch");
 }
 
+TEST(Container, SparseTensorsWithIndexedValuesReadTheSameInBothReaders) {
+  store::ContainerContent c;
+  c.graph = "";
+  c.codebooks = {{-0.5f, 0.0f, 0.25f, 0.75f}};
+  store::StoredTensor t;
+  t.name = "w";
+  t.shape = {4, 50};
+  t.kind = store::StoredTensor::Kind::kSparse;
+  t.codebook = 0;
+  for (uint64_t p = 3; p < 200; p += 7) {
+    t.positions.push_back(p);
+    t.indices.push_back(static_cast<uint16_t>(p % 3 == 0 ? 0 : p % 3 == 1 ? 2 : 3));
+  }
+  c.tensors.push_back(t);
+  const auto bytes = store::encode_container(c);
+  const auto back = store::decode_container(bytes, "mem");
+  ASSERT_EQ(back.tensors.size(), 1u);
+  const auto dense = back.tensors[0].decode(back.codebooks);
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0) << err;
+  ASSERT_EQ(m.count, 1u);
+  ASSERT_EQ(m.tensors[0].numel, 200u);
+  EXPECT_EQ(std::memcmp(m.tensors[0].data, dense.data(), 200 * 4), 0);
+  for (std::size_t k = 0; k < t.positions.size(); ++k)
+    EXPECT_EQ(dense[t.positions[k]], c.codebooks[0][t.indices[k]]);
+  EXPECT_EQ(std::count(dense.begin(), dense.end(), 0.0f), 200 - static_cast<long>(t.positions.size()));
+  nnc_free(&m);
+}
+
 TEST(Container, TruncatedCorruptAndFutureFilesAreOneLineErrors) {
   auto s = shared_model();
   auto bytes = store::pack_model(s.model, s.comp);
@@ -147,7 +181,8 @@ TEST(CodebookOnnx, RunsInTheEngineWithIdenticalOutputs) {
   auto compressed = store::codebook_onnx(s.model, s.comp);
   EXPECT_NO_THROW(onnxio::check_model(compressed, "compressed"));
   // 40 entries: 6-bit indices, 8 per 6 bytes, both weights as one sequence: 54 + 2160 = 276
-  // blocks + 6 left over, one per byte.
+  // blocks + 6 left over, one per byte. (fc.w may be stored sparse, but its mask and unpacking
+  // nodes would weigh more than the indices of its zeros.)
   std::map<std::string, std::vector<int64_t>> uint8_inits;
   for (const auto& t : compressed.graph().initializer())
     if (t.data_type() == onnx::TensorProto::UINT8) uint8_inits[t.name()] = {t.dims().begin(), t.dims().end()};
@@ -156,6 +191,52 @@ TEST(CodebookOnnx, RunsInTheEngineWithIdenticalOutputs) {
   exec::Engine a(s.model), b(compressed);
   auto x = torch::randn({3, 1, 8, 8});
   EXPECT_TRUE(torch::equal(a.run_single(x), b.run_single(x)));
+}
+
+TEST(CodebookOnnx, APrunedSharedWeightIsItsMaskAndTheIndicesOfItsNonZeros) {
+  // x [N, 64] -> Gemm(w [512, 64], 90% on the codebook's zero entry) -> Gemm(v [10, 512]).
+  torch::manual_seed(5);
+  const std::vector<float> codebook{-0.5f, -0.25f, 0.0f, 0.25f, 0.5f};
+  auto cb = torch::tensor(codebook);
+  auto idx_w = torch::where(torch::rand({512 * 64}) < 0.9, torch::full({512 * 64}, 2, torch::kLong),
+                            torch::randint(0, 5, {512 * 64}, torch::kLong));
+  auto idx_v = torch::randint(0, 5, {10 * 512}, torch::kLong);
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 64});
+  nnc::exec::add_initializer(b, "w", cb.index_select(0, idx_w).reshape({512, 64}));
+  nnc::exec::add_initializer(b, "v", cb.index_select(0, idx_v).reshape({10, 512}));
+  b.add_node("Gemm", {"x", "w"}, {"h"}, {{"transB", int64_t{1}}});
+  b.add_node("Gemm", {"h", "v"}, {"y"}, {{"transB", int64_t{1}}});
+  b.add_output("y", {-1, 10});
+  auto model = b.build();
+  store::Compression comp;
+  comp.codebooks.push_back(codebook);
+  auto as_indices = [](const torch::Tensor& t) {
+    std::vector<uint16_t> v;
+    for (int64_t i = 0; i < t.numel(); ++i) v.push_back(static_cast<uint16_t>(t[i].item<int64_t>()));
+    return v;
+  };
+  comp.indexed["w"] = {0, as_indices(idx_w)};
+  comp.indexed["v"] = {0, as_indices(idx_v)};
+  auto dense = store::codebook_onnx(model, comp);
+  comp.sparse["w"] = true;
+  auto masked = store::codebook_onnx(model, comp);
+  EXPECT_NO_THROW(onnxio::check_model(masked, "masked"));
+  // w: a 1-bit mask of its 32768 elements (4096 bytes) and only its non-zeros in the 3-bit
+  // index sequence with v's.
+  const int64_t nonzero = (idx_w != 2).sum().item<int64_t>(), sequence = nonzero + 5120;
+  std::map<std::string, std::vector<int64_t>> uint8_inits;
+  for (const auto& t : masked.graph().initializer())
+    if (t.data_type() == onnx::TensorProto::UINT8) uint8_inits[t.name()] = {t.dims().begin(), t.dims().end()};
+  std::map<std::string, std::vector<int64_t>> want{{"w.mask.packed", {4096, 1}},
+                                                   {"nncompress.c0.packed", {sequence / 8, 3}}};
+  if (sequence % 8) want["nncompress.c0.tail"] = {sequence % 8};
+  EXPECT_EQ(uint8_inits, want);
+  EXPECT_LT(masked.ByteSizeLong() * 3, dense.ByteSizeLong() * 2);
+  exec::Engine a(model), m(masked), d(dense);
+  auto x = torch::randn({4, 64});
+  EXPECT_TRUE(torch::equal(a.run_single(x), m.run_single(x)));
+  EXPECT_TRUE(torch::equal(a.run_single(x), d.run_single(x)));
 }
 
 // Every bit width: 1-7 bits packed in blocks (opset 12's ReduceSum takes its axes as an
@@ -176,7 +257,7 @@ TEST(CodebookOnnx, PackedIndicesOfEveryWidthUnpackExactly) {
           if (t.name() != name) continue;
           std::vector<int64_t> idx(w.indices.begin(), w.indices.end());
           std::vector<int64_t> dims(t.dims().begin(), t.dims().end());
-          t = onnxio::from_tensor(cbt.index_select(0, torch::tensor(idx)).reshape(dims), name);
+          t = exec::from_tensor(cbt.index_select(0, torch::tensor(idx)).reshape(dims), name);
         }
       }
       auto compressed = store::codebook_onnx(s.model, s.comp);
@@ -249,7 +330,7 @@ TEST(Container, LargeGraphsAreDeflatedAndInflateInBothDecoders) {
     b.add_node(i % 2 ? "Relu" : "Sigmoid", {prev}, {out});
     prev = out;
   }
-  b.add_initializer("unused.weight", torch::randn({4, 4}));
+  nnc::exec::add_initializer(b, "unused.weight", torch::randn({4, 4}));
   b.add_node("Identity", {prev}, {"y"});
   b.add_output("y", {-1, 16});
   auto model = b.build();
@@ -301,8 +382,8 @@ TEST(PrunedOnnx, SmallestFormPerTensorAndIdenticalOutputs) {
     auto nearly_empty = torch::zeros({300, 200});
     nearly_empty.view({-1}).index_put_({torch::randperm(60000).narrow(0, 0, 300)}, torch::randn({300}));
     auto half = torch::randn({200, 10}) * (torch::rand({200, 10}) < 0.5);
-    b.add_initializer("a", nearly_empty);
-    b.add_initializer("b", half);
+    nnc::exec::add_initializer(b, "a", nearly_empty);
+    nnc::exec::add_initializer(b, "b", half);
     b.add_node("MatMul", {"x", "a"}, {"h"});
     b.add_node("MatMul", {"h", "b"}, {"y"});
     b.add_output("y", {-1, 10});

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/train/trainer.hpp"
@@ -13,10 +14,10 @@ onnx::ModelProto mlp(uint64_t seed) {
   torch::manual_seed(seed);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 1, 4, 4});
-  b.add_initializer("fc1.w", torch::randn({32, 16}) * 0.3);
-  b.add_initializer("fc1.b", torch::zeros({32}));
-  b.add_initializer("fc2.w", torch::randn({4, 32}) * 0.3);
-  b.add_initializer("fc2.b", torch::zeros({4}));
+  nnc::exec::add_initializer(b, "fc1.w", torch::randn({32, 16}) * 0.3);
+  nnc::exec::add_initializer(b, "fc1.b", torch::zeros({32}));
+  nnc::exec::add_initializer(b, "fc2.w", torch::randn({4, 32}) * 0.3);
+  nnc::exec::add_initializer(b, "fc2.b", torch::zeros({4}));
   b.add_node("Flatten", {"x"}, {"f"});
   b.add_node("Gemm", {"f", "fc1.w", "fc1.b"}, {"h"}, {{"transB", int64_t{1}}}, "fc1");
   b.add_node("Relu", {"h"}, {"r"});

@@ -1,7 +1,6 @@
 #pragma once
 // Builds ONNX models programmatically (reference architectures, compressed-model writers,
 // graph surgery, tests). Produces checker-clean models at the chosen opset.
-#include <ATen/core/Tensor.h>
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
@@ -25,7 +24,7 @@ class GraphBuilder {
   // A float input with the given shape (-1 = symbolic "N").
   void add_input(const std::string& name, const std::vector<int64_t>& shape, int elem_type = 1);
   void add_output(const std::string& name, const std::vector<int64_t>& shape, int elem_type = 1);
-  void add_initializer(const std::string& name, const at::Tensor& value);
+  void add_initializer(onnx::TensorProto value);  // (exec::from_tensor makes one from a LibTorch tensor)
   // Adds a node; returns its first output name. Node name defaults to the first output.
   std::string add_node(const std::string& op_type, const std::vector<std::string>& inputs,
                        const std::vector<std::string>& outputs, const std::vector<Attr>& attrs = {},

@@ -6,6 +6,8 @@
 
 #include <onnx/onnx_pb.h>
 
+#include "nncompress/core/control.hpp"
+
 namespace nnc::onnxio {
 
 struct LoadOptions {
@@ -13,13 +15,16 @@ struct LoadOptions {
 };
 
 // Parses `path`, inlines external-data tensors, runs onnx::checker. Errors name the file.
-onnx::ModelProto load_model(const std::filesystem::path& path, const LoadOptions& options = {});
+// Notes (a checker that does not know the opset, functions expanded, sparse initializers read
+// as dense) go to `control`.
+onnx::ModelProto load_model(const std::filesystem::path& path, const LoadOptions& options = {},
+                            const Control& control = {});
 
 // Parses a model from memory (e.g. the graph section of an .nnc container).
 onnx::ModelProto parse_model(const void* data, std::size_t size, const std::string& what);
 
 // Runs onnx::checker (full, with shape inference off); throws nnc::Error with its message.
-void check_model(const onnx::ModelProto& model, const std::string& what);
+void check_model(const onnx::ModelProto& model, const std::string& what, const Control& control = {});
 
 // Serialises, checks and writes atomically. Never overwrites `protect` (the input path).
 void save_model(const onnx::ModelProto& model, const std::filesystem::path& path,

@@ -1,25 +1,30 @@
 #pragma once
-// Conversion between onnx::TensorProto and at::Tensor (all ONNX numeric types we run:
-// float/double/float16, int8..int64, uint8, bool). Tensors are CPU and contiguous.
-#include <ATen/core/Tensor.h>
+// ONNX tensors without LibTorch: element counts (overflow-checked), raw little-endian bytes of
+// any numeric tensor, float32 values, and small float/int64 initializers for writers. The
+// conversion to and from LibTorch tensors lives in exec/tensor_proto.hpp.
 #include <onnx/onnx_pb.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace nnc::onnxio {
 
-// Decodes raw_data or typed fields. External data must have been inlined by load_model.
-at::Tensor to_tensor(const onnx::TensorProto& proto);
+// Product of the dims; a negative dimension or a product beyond 2^63 is a corrupt tensor.
+int64_t element_count(const onnx::TensorProto& tensor);
+// Bytes per element of an ONNX numeric type (0 for strings and unknown types).
+std::size_t element_size(int onnx_type);
+// The tensor's values as little-endian bytes of its own type (raw_data, or the typed fields
+// narrowed to the type's width); sizes are checked against the shape.
+std::string raw_bytes(const onnx::TensorProto& tensor);
 
-// Encodes into raw_data (little endian), with the given name.
-onnx::TensorProto from_tensor(const at::Tensor& tensor, const std::string& name);
+// Values of a FLOAT tensor (raw_data or float_data).
+std::vector<float> float_values(const onnx::TensorProto& tensor);
 
-// Values of a FLOAT tensor (raw_data or float_data) without going through ATen.
-std::vector<float> float_values(const onnx::TensorProto& proto);
-
-// ONNX data type enum <-> ATen scalar type; throws "unsupported" for types we do not run.
-c10::ScalarType scalar_type_from_onnx(int onnx_type, const std::string& what);
-int onnx_type_from_scalar(c10::ScalarType type);
+// A FLOAT / INT64 tensor with raw data.
+onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                               const std::vector<float>& values);
+onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                               const std::vector<int64_t>& values);
 
 }  // namespace nnc::onnxio

@@ -6,7 +6,9 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
+#include "nncompress/core/control.hpp"
 #include "nncompress/data/dataset.hpp"
 
 namespace nnc::exec {
@@ -14,6 +16,17 @@ class Engine;
 }
 
 namespace nnc::train {
+
+// Weights shared through one codebook, trained through it (trained quantization, Deep
+// Compression Sec. 3.1): the weights are values[indices]; each entry's gradient is the sum of the
+// gradients of the weights that use it; `frozen_entry` (a pruned weight's exact zero) keeps its
+// value.
+struct SharedCodebook {
+  at::Tensor values;                          // [entries] float
+  std::map<std::string, at::Tensor> indices;  // weight name -> int64 entry per element (any shape)
+  int64_t frozen_entry = -1;
+  bool fixed = false;  // no entry is trained: the weights keep their shared values
+};
 
 struct TrainOptions {
   int epochs = 10;
@@ -33,6 +46,9 @@ struct TrainOptions {
   exec::Engine* teacher = nullptr;
   double distill = 0.0;
   double temperature = 4.0;
+  // Shared weights: trained through their codebooks (the weights named here are not trained
+  // on their own).
+  std::vector<SharedCodebook> codebooks;
 };
 
 struct EpochReport {
@@ -44,13 +60,15 @@ struct TrainResult {
   int epochs_run = 0;
   double best_val_top1 = 0;
   int best_epoch = 0;
-  bool interrupted = false;
+  bool interrupted = false;  // stopped by the control's stop token
   double seconds = 0;
+  std::vector<at::Tensor> codebook_values;  // per TrainOptions::codebooks: the kept epoch's values
 };
 
 // Trains in place; at the end the engine holds the weights of the epoch with the best
-// validation top-1 (and is back in inference mode). Ctrl-C stops after the current batch.
+// validation top-1 (and is back in inference mode). A stop request ends training after the current
+// batch. Progress and a note per epoch go to the control's reporter.
 TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainOptions& options,
-                  const std::function<void(const EpochReport&)>& on_epoch = {});
+                  const Control& control = {}, const std::function<void(const EpochReport&)>& on_epoch = {});
 
 }  // namespace nnc::train

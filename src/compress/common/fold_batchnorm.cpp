@@ -7,6 +7,7 @@
 
 #include "nncompress/onnx/attributes.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::compress {
@@ -43,20 +44,20 @@ onnx::ModelProto fold_batchnorm(const onnx::ModelProto& model, int* folded) {
     const onnx::TensorProto* b = conv.input_size() > 2 && !conv.input(2).empty() ? onnxio::find_initializer(*g, conv.input(2)) : nullptr;
     if (!ok || (conv.input_size() > 2 && !conv.input(2).empty() && (!b || readers[conv.input(2)] != 1))) continue;
     const float eps = onnxio::attr_float(bn, "epsilon", 1e-5f);
-    auto W = onnxio::to_tensor(*w).to(at::kDouble);
-    auto gamma = onnxio::to_tensor(*params[0]).to(at::kDouble), beta = onnxio::to_tensor(*params[1]).to(at::kDouble);
-    auto mean = onnxio::to_tensor(*params[2]).to(at::kDouble), var = onnxio::to_tensor(*params[3]).to(at::kDouble);
+    auto W = exec::to_tensor(*w).to(at::kDouble);
+    auto gamma = exec::to_tensor(*params[0]).to(at::kDouble), beta = exec::to_tensor(*params[1]).to(at::kDouble);
+    auto mean = exec::to_tensor(*params[2]).to(at::kDouble), var = exec::to_tensor(*params[3]).to(at::kDouble);
     auto inv = gamma / at::sqrt(var + eps);
     std::vector<int64_t> shape(static_cast<std::size_t>(W.dim()), 1);
     shape[0] = -1;
     auto W2 = (W * inv.reshape(shape)).to(at::kFloat);
-    auto B = b ? onnxio::to_tensor(*b).to(at::kDouble) : at::zeros_like(mean);
+    auto B = b ? exec::to_tensor(*b).to(at::kDouble) : at::zeros_like(mean);
     auto B2 = ((B - mean) * inv + beta).to(at::kFloat);
     const std::string wname = conv.input(1);
-    *w = onnxio::from_tensor(W2, wname);
+    *w = exec::from_tensor(W2, wname);
     std::string bname = b ? conv.input(2) : wname + ".folded_bias";
-    if (b) *onnxio::find_initializer(*g, bname) = onnxio::from_tensor(B2, bname);
-    else *g->add_initializer() = onnxio::from_tensor(B2, bname);
+    if (b) *onnxio::find_initializer(*g, bname) = exec::from_tensor(B2, bname);
+    else *g->add_initializer() = exec::from_tensor(B2, bname);
     while (conv.input_size() < 3) conv.add_input("");
     conv.set_input(2, bname);
     conv.set_output(0, bn.output(0));

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "nncompress/compress/lowrank/cost_model.hpp"
+#include "nncompress/core/bisect.hpp"
 #include "nncompress/core/error.hpp"
 
 namespace nnc::lowrank {
@@ -163,17 +164,12 @@ Allocation AldsProblem::fit_budget(const std::vector<int64_t>& ks, int64_t budge
   if (cost(best) <= budget) return best;
   Allocation hi_alloc = at_error(ks, 1.0);
   if (cost(hi_alloc) > budget) return hi_alloc;  // infeasible for these ks (caller compares)
-  double lo = 0.0, hi = 1.0;
-  for (int it = 0; it < 60 && hi - lo > 1e-9; ++it) {
-    double mid = 0.5 * (lo + hi);
-    auto a = at_error(ks, mid);
-    if (cost(a) <= budget) {
-      hi = mid;
-      hi_alloc = std::move(a);
-    } else {
-      lo = mid;
-    }
-  }
+  bisect(1.0, 0.0, [&](double eps) {
+    auto a = at_error(ks, eps);
+    if (cost(a) > budget) return false;
+    hi_alloc = std::move(a);
+    return true;
+  }, 60, 1e-9);
   return hi_alloc;
 }
 
@@ -254,18 +250,13 @@ Allocation AldsProblem::bisect_rule(const char* method, int64_t budget, RankOf r
     return finish(method, std::move(choices));
   };
   Allocation best = at(0.0);
-  double lo = 0.0, hi = 1.0;
   if (cost(at(1.0)) <= budget) return at(1.0);
-  for (int it = 0; it < 50; ++it) {
-    double mid = 0.5 * (lo + hi);
-    auto a = at(mid);
-    if (cost(a) <= budget) {
-      lo = mid;
-      best = std::move(a);
-    } else {
-      hi = mid;
-    }
-  }
+  bisect(0.0, 1.0, [&](double t) {
+    auto a = at(t);
+    if (cost(a) > budget) return false;
+    best = std::move(a);
+    return true;
+  }, 50);
   return best;
 }
 

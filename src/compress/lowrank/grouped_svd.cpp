@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "nncompress/core/bisect.hpp"
 #include "nncompress/core/error.hpp"
 
 namespace nnc::lowrank {
@@ -32,13 +33,7 @@ GroupedSvd::GroupedSvd(const at::Tensor& matrix, int64_t channels, int64_t k) : 
 
 int64_t GroupedSvd::rank_for_error(double eps) const {
   // errors_ is non-increasing in j: binary search the first j >= 1 with errors_[j] <= eps.
-  int64_t lo = 1, hi = max_rank_;
-  while (lo < hi) {
-    int64_t mid = (lo + hi) / 2;
-    if (errors_[static_cast<std::size_t>(mid)] <= eps) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
+  return first_true<int64_t>(1, max_rank_, [&](int64_t j) { return errors_[static_cast<std::size_t>(j)] <= eps; });
 }
 
 at::Tensor GroupedSvd::reconstruct(int64_t j) const {

@@ -8,6 +8,7 @@
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/attributes.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::lowrank {
@@ -74,7 +75,7 @@ std::vector<Layer> find_layers(const onnx::ModelProto& model, const at::Tensor& 
     l.node = onnxio::node_label(n);
     l.node_index = idx;
     l.weight = n.input(1);
-    auto weight = onnxio::to_tensor(*w);
+    auto weight = exec::to_tensor(*w);
     if (conv) {
       l.kind = LayerKind::kConv;
       NNC_CHECK_CODE(weight.dim() >= 3, kShape, "node '{}': Conv weight '{}' has rank {}", l.node, l.weight,

@@ -6,6 +6,7 @@
 #include "nncompress/onnx/attributes.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::lowrank {
@@ -58,8 +59,8 @@ void factor_node(onnx::GraphProto& g, int opset, const Layer& l, const GroupedSv
     onnxio::set_attr(node, Attr{"kernel_shape", std::vector<int64_t>(dims.size() - 2, 1)});
     node.set_input(0, hidden);
     node.set_input(1, dec_w);
-    *g.add_initializer() = onnxio::from_tensor(encoder.reshape(enc_shape).contiguous(), enc_w);
-    *g.add_initializer() = onnxio::from_tensor(decoder.reshape(dec_shape).contiguous(), dec_w);
+    *g.add_initializer() = exec::from_tensor(encoder.reshape(enc_shape).contiguous(), enc_w);
+    *g.add_initializer() = exec::from_tensor(decoder.reshape(dec_shape).contiguous(), dec_w);
   } else if (l.kind == LayerKind::kGemm) {
     // Y = alpha * op(A) W^T + beta * C with W ~= (U S) Vh: encoder H = op(A) Vh^T (keeps transA),
     // decoder Y = alpha H (US)^T + beta C (reads H as is).
@@ -70,7 +71,7 @@ void factor_node(onnx::GraphProto& g, int opset, const Layer& l, const GroupedSv
     if (opset < 11) {
       // Before opset 11 Gemm requires C: a scalar zero, weighted 0.
       const std::string zero = unique_name(g, enc_w + ".zero");
-      *g.add_initializer() = onnxio::from_tensor(at::zeros({1}), zero);
+      *g.add_initializer() = exec::from_tensor(at::zeros({1}), zero);
       enc.add_input(zero);
       onnxio::set_attr(enc, Attr{"beta", 0.0f});
     }
@@ -78,14 +79,14 @@ void factor_node(onnx::GraphProto& g, int opset, const Layer& l, const GroupedSv
     onnxio::set_attr(node, Attr{"transA", int64_t{0}});
     node.set_input(0, hidden);
     node.set_input(1, dec_w);
-    *g.add_initializer() = onnxio::from_tensor(encoder, enc_w);  // j x c (k = 1 rows)
-    *g.add_initializer() = onnxio::from_tensor(decoder, dec_w);  // f x j
+    *g.add_initializer() = exec::from_tensor(encoder, enc_w);  // j x c (k = 1 rows)
+    *g.add_initializer() = exec::from_tensor(decoder, dec_w);  // f x j
   } else {
     // MatMul: X W with W stored c x f: X @ Vh^T @ (US)^T.
     node.set_input(0, hidden);
     node.set_input(1, dec_w);
-    *g.add_initializer() = onnxio::from_tensor(encoder.t().contiguous(), enc_w);
-    *g.add_initializer() = onnxio::from_tensor(decoder.t().contiguous(), dec_w);
+    *g.add_initializer() = exec::from_tensor(encoder.t().contiguous(), enc_w);
+    *g.add_initializer() = exec::from_tensor(decoder.t().contiguous(), dec_w);
   }
   onnxio::remove_initializer(g, l.weight);
   // Insert the encoder just before the decoder.
@@ -125,10 +126,10 @@ onnx::ModelProto reconstruct_weights(const onnx::ModelProto& model, AldsProblem&
     if (!c.factored) continue;
     const auto& l = layers[i];
     auto* w = onnxio::find_initializer(g, l.weight);
-    auto original = onnxio::to_tensor(*w);
+    auto original = exec::to_tensor(*w);
     at::Tensor m = problem.svd(i, c.k).reconstruct(c.j);  // f x c*kappa
     at::Tensor value = l.stored_transposed ? m.t().contiguous() : m.reshape(original.sizes()).contiguous();
-    *w = onnxio::from_tensor(value, l.weight);
+    *w = exec::from_tensor(value, l.weight);
   }
   return out;
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 
+#include "nncompress/core/bisect.hpp"
 #include "nncompress/core/error.hpp"
 
 namespace nnc::prune {
@@ -123,26 +124,21 @@ AllocationResult allocate_rd(const std::vector<LayerState>& layers, const RdCurv
 }
 
 namespace {
-// Largest t in [0,1) such that the fractions f(t) fit the budget (f non-decreasing in t).
+// The smallest t in [0, 1) whose fractions f(t) fit the budget (f non-decreasing in t).
 template <typename F>
-AllocationResult bisect(const std::vector<LayerState>& layers, int64_t budget, const char* method, F f) {
+AllocationResult fit_one_knob(const std::vector<LayerState>& layers, int64_t budget, const char* method, F f) {
   auto at = [&](double t) { return allocation_from_fractions(layers, f(t), method); };
-  double lo = 0.0, hi = 0.999999;
-  if (at(hi).total_kept > budget) {
+  const double most = 0.999999;
+  if (at(most).total_kept > budget) {
     fail(ErrorCode::kInvalidArgument, "{} allocation cannot reach a budget of {} kept weights", method, budget);
   }
-  if (at(lo).total_kept <= budget) return at(lo);
-  for (int it = 0; it < 60; ++it) {
-    double mid = 0.5 * (lo + hi);
-    if (at(mid).total_kept <= budget) hi = mid;
-    else lo = mid;
-  }
-  return at(hi);
+  if (at(0.0).total_kept <= budget) return at(0.0);
+  return at(nnc::bisect(most, 0.0, [&](double t) { return at(t).total_kept <= budget; }));
 }
 }  // namespace
 
 AllocationResult allocate_uniform(const std::vector<LayerState>& layers, int64_t budget) {
-  return bisect(layers, budget, "uniform", [&](double t) { return std::vector<double>(layers.size(), t); });
+  return fit_one_knob(layers, budget, "uniform", [&](double t) { return std::vector<double>(layers.size(), t); });
 }
 
 AllocationResult allocate_random(const std::vector<LayerState>& layers, int64_t budget, uint64_t seed) {
@@ -151,7 +147,7 @@ AllocationResult allocate_random(const std::vector<LayerState>& layers, int64_t 
   std::vector<double> weight;
   for (std::size_t i = 0; i < layers.size(); ++i) weight.push_back(u(rng));
   // Layer l is pruned to 1 - (1 - t)^w_l: random relative aggressiveness, one knob t.
-  return bisect(layers, budget, "random", [&](double t) {
+  return fit_one_knob(layers, budget, "random", [&](double t) {
     std::vector<double> f;
     for (double w : weight) f.push_back(std::min(0.999999, 1.0 - std::pow(1.0 - t, w)));
     return f;

@@ -8,8 +8,6 @@
 #include <limits>
 
 #include "nncompress/core/error.hpp"
-#include "nncompress/core/interrupt.hpp"
-#include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -28,7 +26,7 @@ Distortion parse_distortion(const std::string& name) {
   if (name == "mse") return Distortion::kMse;
   if (name == "worst") return Distortion::kWorst;
   if (name == "kl") return Distortion::kKl;
-  fail(ErrorCode::kInvalidArgument, "--distortion '{}': expected mse, worst or kl", name);
+  fail_option("distortion", "'{}': expected mse, worst or kl", name);
 }
 
 const char* distortion_name(Distortion d) {
@@ -149,14 +147,14 @@ class DownstreamRecalibration {
 // evaluate_rd_points with the calibration batches and the unpruned model's logits given.
 void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batches, const at::Tensor& reference,
                      RdCurves& curves, const std::vector<std::vector<std::size_t>>& todo,
-                     const RdCurveOptions& options) {
+                     const RdCurveOptions& options, const Control& control) {
   auto start = std::chrono::steady_clock::now();
   const std::size_t total = count_points(todo);
   if (total == 0) return;
   const bool in_context = !options.context.empty();
   NNC_CHECK(!in_context || options.context.size() == curves.layers.size(), "{} context tensors for {} layers",
             options.context.size(), curves.layers.size());
-  Progress progress(in_context ? "rd curves in context" : "rd curves", static_cast<long>(total));
+  Progress progress(control.reporter, in_context ? "rd curves in context" : "rd curves", static_cast<long>(total));
   std::size_t done = 0;
   double skipped = 0;
   int runs = 0;
@@ -170,7 +168,7 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
       unpruned[m] = store.get(curves.layers[m].weight).detach().clone();
   for (std::size_t l = 0; l < curves.layers.size(); ++l) {
     if (todo[l].empty()) continue;
-    NNC_CHECK_CODE(!interrupted(), kInvalidArgument, "interrupted while computing distortion curves");
+    if (control.stop_requested()) break;  // the points not measured stay NaN
     if (in_context)
       for (std::size_t m = 0; m < curves.layers.size(); ++m)
         store.set(curves.layers[m].weight, m == l ? unpruned[m] : options.context[m]);
@@ -226,27 +224,28 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
 }  // namespace
 
 void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves,
-                        const std::vector<std::vector<std::size_t>>& todo, const RdCurveOptions& options) {
+                        const std::vector<std::vector<std::size_t>>& todo, const RdCurveOptions& options,
+                        const Control& control) {
   if (count_points(todo) == 0) return;
   const auto batches = data::split_batches(calib, options.batch);
-  evaluate_points(engine, batches, data::run_batches(engine, batches), curves, todo, options);
+  evaluate_points(engine, batches, data::run_batches(engine, batches), curves, todo, options, control);
 }
 
 RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const std::vector<PrunableLayer>& layers,
-                           const RdCurveOptions& options) {
+                           const RdCurveOptions& options, const Control& control) {
   auto curves = empty_rd_curves(layers, options);
   std::vector<std::vector<std::size_t>> todo(layers.size());
   for (auto& t : todo)
     for (std::size_t g = 0; g < curves.grid.size(); ++g)
       if (curves.grid[g] != 0.0) t.push_back(g);
-  evaluate_rd_points(engine, calib, curves, todo, options);
+  evaluate_rd_points(engine, calib, curves, todo, options, control);
   return curves;
 }
 
 void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves, const RdCurveOptions& options,
                       int coarse_every, const std::function<std::vector<std::size_t>(const RdCurves&)>& choose,
-                      int max_rounds) {
-  NNC_CHECK(coarse_every >= 1, "coarse grid stride {} must be at least 1", coarse_every);
+                      const Control& control, int max_rounds) {
+  NNC_CHECK_OPTION(coarse_every >= 1, "coarse", "{}: must be at least 1", coarse_every);
   const std::size_t n = curves.grid.size(), every = static_cast<std::size_t>(coarse_every);
   auto missing = [&](std::size_t l, std::size_t g) { return std::isnan(curves.distortion[l][g]); };
   std::vector<std::vector<std::size_t>> todo(curves.layers.size());
@@ -259,13 +258,13 @@ void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& c
   auto evaluate = [&] {
     if (count_points(todo) == 0) return;
     if (!reference.defined()) reference = data::run_batches(engine, batches);
-    evaluate_points(engine, batches, reference, curves, todo, options);
+    evaluate_points(engine, batches, reference, curves, todo, options, control);
   };
   evaluate();
   // Halving search around the choice: probe choice +- s; once every layer's choice has both
   // neighbours at distance s evaluated, halve s; done when the neighbours at distance 1 are.
   std::size_t s = every / 2;
-  for (int round = 0; round < max_rounds && every > 1; ++round) {
+  for (int round = 0; round < max_rounds && every > 1 && !control.stop_requested(); ++round) {
     const auto choice = choose(curves);
     bool any = false;
     for (std::size_t l = 0; l < todo.size(); ++l) {

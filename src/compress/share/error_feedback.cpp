@@ -31,7 +31,7 @@ at::Tensor inverse_factor(const at::Tensor& h, double damp) {
 }  // namespace
 
 ErrorFeedback::ErrorFeedback(const onnx::ModelProto& model, const SharedSet& set, const at::Tensor& calib,
-                             ErrorFeedbackOptions options) {
+                             ErrorFeedbackOptions options, const Control& control) {
   const auto& g = model.graph();
   std::map<std::string, std::size_t> tensor_of;
   for (std::size_t t = 0; t < set.names.size(); ++t) tensor_of[set.names[t]] = t;
@@ -107,7 +107,7 @@ ErrorFeedback::ErrorFeedback(const onnx::ModelProto& model, const SharedSet& set
       }
       if (h.defined()) p.h = p.h.defined() ? p.h + h : h;
     }
-  }, "error feedback: layer input statistics");
+  }, "error feedback: layer input statistics", control);
   for (auto& p : pending) {
     if (!p.h.defined() || p.count == 0) continue;
     Layer l = std::move(p.layer);
@@ -150,6 +150,8 @@ std::vector<uint16_t> ErrorFeedback::assign(const SharedSet& set, const Codebook
       for (std::size_t i = 0; i < n; ++i) used[out[i]] = 1;
       vals.clear();
       ids.clear();
+      // Pruned weights keep the zero entry; nothing else is rounded to it.
+      if (cb.zero_entry >= 0) used[static_cast<std::size_t>(cb.zero_entry)] = 0;
       for (std::size_t e = 0; e < cb.size(); ++e)
         if (used[e]) {
           vals.push_back(cb.values[e]);
@@ -173,6 +175,8 @@ std::vector<uint16_t> ErrorFeedback::assign(const SharedSet& set, const Codebook
           };
           for (int64_t k = 0; k < cols; ++k) row[static_cast<std::size_t>(k)] = w[at_(order[static_cast<std::size_t>(k)])];
           for (int64_t k = 0; k < cols; ++k) {
+            // A pruned weight stays an exact zero and takes no error (its column is skipped).
+            if (set.is_pruned(base + at_(order[static_cast<std::size_t>(k)]))) continue;
             const float x = row[static_cast<std::size_t>(k)];
             const auto q = nearest(x);
             out[at_(order[static_cast<std::size_t>(k)])] = ids[q];

@@ -5,8 +5,6 @@
 
 #include <map>
 
-#include "nncompress/core/interrupt.hpp"
-#include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -24,16 +22,17 @@ LayerInputs::~LayerInputs() = default;
 
 void LayerInputs::run(const at::Tensor& images, int64_t batch,
                       const std::function<void(const std::vector<at::Tensor>&)>& visit,
-                      const std::string& progress_label) {
+                      const std::string& progress_label, const Control& control) {
   c10::InferenceMode guard;
   const auto batches = data::split_batches(images, batch);
   std::unique_ptr<Progress> progress;
-  if (!progress_label.empty()) progress = std::make_unique<Progress>(progress_label, static_cast<long>(batches.size()));
+  if (!progress_label.empty())
+    progress = std::make_unique<Progress>(control.reporter, progress_label, static_cast<long>(batches.size()));
   long done = 0;
   std::vector<at::Tensor> picked(values_.size());
   for (const auto& b : batches) {
     if (progress) {
-      if (interrupted()) break;
+      if (control.stop_requested()) break;
       progress->update(done++);
     }
     auto outs = engine_->run({b});

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "nncompress/core/control.hpp"
+
 namespace nnc::exec {
 class Engine;
 }
@@ -22,10 +24,10 @@ class LayerInputs {
   LayerInputs(const onnx::ModelProto& model, std::vector<std::string> values);
   ~LayerInputs();
   // Runs the model (inference mode) on `images` in batches of `batch` and calls `visit` with the
-  // values of each batch in the order given to the constructor. With a progress label, shows
-  // progress and stops early on Ctrl-C.
+  // values of each batch in the order given to the constructor. With a progress label, reports
+  // progress to the control and stops early when it asks to.
   void run(const at::Tensor& images, int64_t batch, const std::function<void(const std::vector<at::Tensor>&)>& visit,
-           const std::string& progress_label = {});
+           const std::string& progress_label = {}, const Control& control = {});
   // The engine the values come from (holds the model's weights).
   exec::Engine& engine() { return *engine_; }
 

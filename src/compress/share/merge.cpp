@@ -6,8 +6,6 @@
 #include <cmath>
 #include <numeric>
 
-#include "nncompress/core/interrupt.hpp"
-#include "nncompress/core/progress.hpp"
 
 namespace nnc::share {
 namespace {
@@ -32,8 +30,9 @@ std::vector<int> pairs_by_rd_cost(const Codebook& cb) {
     const double bits = xlogx(n1 + n2) - xlogx(n1) - xlogx(n2);
     score[e] = distortion / std::max(1e-9, bits);
   }
-  std::vector<int> order(score.size());
-  std::iota(order.begin(), order.end(), 0);
+  std::vector<int> order;
+  for (int e = 0; e < static_cast<int>(score.size()); ++e)
+    if (mergeable(cb, e)) order.push_back(e);  // never the zero entry of pruned weights
   std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return score[static_cast<std::size_t>(a)] < score[static_cast<std::size_t>(b)]; });
   return order;
 }
@@ -47,16 +46,16 @@ MergeResult iterative_merge(ShareContext& ctx, const Codebook& start, MergeRule 
   r.before = ctx.evaluate(start);
   Candidate cur = r.before;
   bool merged = true;
-  while (merged && !interrupted() && r.tried < max_evaluations) {
+  while (merged && !ctx.control().stop_requested() && r.tried < max_evaluations) {
     merged = false;
     ++r.passes;
-    Progress progress(fmt::format("merge pass {}", r.passes), static_cast<long>(r.codebook.size()));
+    Progress progress(ctx.control().reporter, fmt::format("merge pass {}", r.passes), static_cast<long>(r.codebook.size()));
     // Walk the sorted codebook; try each entry with its right, then its left neighbour.
-    for (int e = 0; e < static_cast<int>(r.codebook.size()) && !interrupted() && r.tried < max_evaluations; ++e) {
+    for (int e = 0; e < static_cast<int>(r.codebook.size()) && !ctx.control().stop_requested() && r.tried < max_evaluations; ++e) {
       bool done = false;
       for (int side : {0, -1}) {
         const int left = e + side;
-        if (done || left < 0 || left + 1 >= static_cast<int>(r.codebook.size())) continue;
+        if (done || !mergeable(r.codebook, left)) continue;
         auto trial = merge_entries(r.codebook, left);
         auto c = ctx.evaluate(trial);
         ++r.tried;
@@ -71,7 +70,7 @@ MergeResult iterative_merge(ShareContext& ctx, const Codebook& start, MergeRule 
                                          100 * cur.val_top1));
     }
   }
-  r.interrupted = interrupted();
+  r.interrupted = ctx.control().stop_requested();
   r.after = cur;
   ctx.apply(r.codebook);
   return r;
@@ -84,13 +83,14 @@ MergeResult rd_merge(ShareContext& ctx, const Codebook& start, MergeRule rule, d
   Candidate cur = r.before;
   int batch = std::max<int>(1, static_cast<int>(start.size()) / 4);
   const int single_tries = 2;  // at batch 1: cheapest pairs tried before giving up
-  Progress progress("rd merge", max_evaluations);
-  while (!interrupted() && r.tried < max_evaluations && r.codebook.size() > 1) {
+  Progress progress(ctx.control().reporter, "rd merge", max_evaluations);
+  while (!ctx.control().stop_requested() && r.tried < max_evaluations && r.codebook.size() > 1) {
     ++r.passes;
     auto order = pairs_by_rd_cost(r.codebook);
+    if (order.empty()) break;  // only the zero entry's neighbours are left
     bool accepted = false;
     const int attempts = batch > 1 ? 1 : std::min<int>(single_tries, static_cast<int>(order.size()));
-    for (int a = 0; a < attempts && !accepted && r.tried < max_evaluations && !interrupted(); ++a) {
+    for (int a = 0; a < attempts && !accepted && r.tried < max_evaluations && !ctx.control().stop_requested(); ++a) {
       std::vector<int> lefts;
       if (batch > 1)
         lefts.assign(order.begin(), order.begin() + std::min<std::ptrdiff_t>(batch, static_cast<std::ptrdiff_t>(order.size())));
@@ -115,7 +115,7 @@ MergeResult rd_merge(ShareContext& ctx, const Codebook& start, MergeRule rule, d
       batch = std::min<int>(batch, std::max<int>(1, static_cast<int>(r.codebook.size()) / 4));
     }
   }
-  r.interrupted = interrupted();
+  r.interrupted = ctx.control().stop_requested();
   r.after = cur;
   ctx.apply(r.codebook);
   return r;

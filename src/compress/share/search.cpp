@@ -11,22 +11,36 @@
 #include <cmath>
 
 #include "nncompress/core/error.hpp"
-#include "nncompress/core/interrupt.hpp"
-#include "nncompress/core/progress.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/store/bitpack.hpp"
 #include "nncompress/store/entropy.hpp"
+#include "nncompress/store/tensor_bytes.hpp"
 
 namespace nnc::share {
 
 double encoded_index_bits(const SharedSet& set, const std::vector<uint16_t>& indices, std::size_t alphabet) {
   std::size_t bytes = 0;
   const auto a = static_cast<uint32_t>(alphabet);
+  std::vector<uint64_t> positions;
+  std::vector<uint16_t> nonzero;
   for (std::size_t t = 0; t < set.names.size(); ++t) {
-    std::span<const uint16_t> part(indices.data() + set.offsets[t], set.offsets[t + 1] - set.offsets[t]);
-    auto hist = store::histogram(part, a);
-    bytes += std::min({store::bitpacked_bytes(part.size(), store::bits_for(a)), store::huffman_bytes(hist),
-                       store::rans_bytes(part, a)});
+    const std::size_t begin = set.offsets[t], n = set.offsets[t + 1] - begin;
+    std::span<const uint16_t> part(indices.data() + begin, n);
+    std::size_t dense = store::indexed_payload_bytes(part, a);
+    if (!set.pruned.empty()) {
+      // A tensor with pruned weights is stored sparse when smaller: positions of the others
+      // and their indices (what the container writes, store::pack_model).
+      positions.clear();
+      nonzero.clear();
+      for (std::size_t i = 0; i < n; ++i)
+        if (!set.pruned[begin + i]) {
+          positions.push_back(i);
+          nonzero.push_back(part[i]);
+        }
+      if (nonzero.size() < n)
+        dense = std::min(dense, store::positions_payload_bytes(n, positions) + store::indexed_payload_bytes(nonzero, a));
+    }
+    bytes += dense;
   }
   return 8.0 * static_cast<double>(bytes) / static_cast<double>(set.size());
 }
@@ -187,6 +201,17 @@ struct ShareProblem {
 
 }  // namespace
 
+void SearchOptions::validate() const {
+  NNC_CHECK_OPTION(pop >= 8 && pop % 4 == 0, "pop", "{}: NSGA-II needs a population that is a multiple of 4 and at least 8",
+                   pop);
+  NNC_CHECK_OPTION(gens >= 0, "gens", "{}: must not be negative", gens);
+  NNC_CHECK_OPTION(k_min >= 2 && k_min < k_max, "k_min", "{}: need 2 <= k_min < k_max ({})", k_min, k_max);
+  NNC_CHECK_OPTION(k_max <= 1024, "k_max", "{}: at most 1024 bins", k_max);
+  NNC_CHECK_OPTION(max_evals >= 0, "max_evals", "{}: must not be negative", max_evals);
+  NNC_CHECK_OPTION(max_groups >= 1, "max_groups", "{}: must be at least 1", max_groups);
+  NNC_CHECK_OPTION(max_stride >= 1 && max_stride <= 64, "max_stride", "{}: must be in [1, 64]", max_stride);
+}
+
 std::vector<int> stride_groups(int tensors, int max_groups) {
   const int groups = std::max(1, std::min(tensors, max_groups));
   std::vector<int> g;
@@ -195,13 +220,7 @@ std::vector<int> stride_groups(int tensors, int max_groups) {
 }
 
 SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
-  NNC_CHECK(o.pop >= 8 && o.pop % 4 == 0, "--pop {}: NSGA-II needs a population that is a multiple of 4 and at least 8",
-            o.pop);
-  NNC_CHECK(o.gens >= 0, "--gens must not be negative");
-  NNC_CHECK(o.k_min >= 2 && o.k_max <= 1024 && o.k_min < o.k_max, "bin range [{}, {}]: need 2 <= k_min < k_max <= 1024", o.k_min,
-            o.k_max);
-  NNC_CHECK(o.max_evals >= 0, "--max-evals must not be negative");
-  NNC_CHECK(o.max_groups >= 1 && o.max_stride >= 1 && o.max_stride <= 64, "stride groups/strides out of range");
+  o.validate();
   auto start = std::chrono::steady_clock::now();
   auto state = std::make_shared<SearchState>();
   state->ctx = &ctx;
@@ -214,7 +233,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   }
   pagmo::problem prob{ShareProblem{state}};
   SearchResult r;
-  state->init_progress = std::make_unique<Progress>("nsga2 initial population", o.pop);
+  state->init_progress = std::make_unique<Progress>(ctx.control().reporter, "nsga2 initial population", o.pop);
   // Every individual is chosen first and evaluated once (pagmo's sized constructor would
   // evaluate random individuals that the seeding below then replaces).
   pagmo::population pop(prob, 0u, static_cast<unsigned>(o.seed));
@@ -237,7 +256,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
     }
   }
   for (const auto& x : xs) {
-    if (interrupted()) break;  // the generations below do not run; the front is what was evaluated
+    if (ctx.control().stop_requested()) break;  // the generations below do not run; the front is what was evaluated
     pop.push_back(x);
   }
   // SBX crossover 0.9, eta_c 15; polynomial mutation with probability 1/genes, eta_m 20:
@@ -250,8 +269,8 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
     return v;
   };
   state->init_progress.reset();
-  Progress progress("nsga2 generation", o.gens);
-  for (int g = 0; g < o.gens && !interrupted(); ++g) {
+  Progress progress(ctx.control().reporter, "nsga2 generation", o.gens);
+  for (int g = 0; g < o.gens && !ctx.control().stop_requested(); ++g) {
     if (o.max_evals > 0 && ctx.evaluations() >= o.max_evals) {
       r.budget_reached = true;
       break;
@@ -265,7 +284,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
                                        state->cache.size(), state->hits, front.size(), front.front().index_bits,
                                        front.back().index_bits));
   }
-  r.interrupted = interrupted();
+  r.interrupted = ctx.control().stop_requested();
   r.evaluated = all();
   r.front = pareto_front(r.evaluated, o.mode);
   r.evaluations = static_cast<int>(state->cache.size());

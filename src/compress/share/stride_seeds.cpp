@@ -9,7 +9,6 @@
 
 #include "nncompress/compress/share/search.hpp"
 #include "nncompress/core/error.hpp"
-#include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/store/entropy.hpp"
@@ -32,7 +31,8 @@ double group_bits(const SharedSet& set, const Codebook& cb, const std::vector<in
 }  // namespace
 
 std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const SharedSet& set, const at::Tensor& calib,
-                                              const std::vector<int>& group_of, const StrideSeedOptions& o) {
+                                              const std::vector<int>& group_of, const StrideSeedOptions& o,
+                                              const Control& control) {
   NNC_CHECK(!group_of.empty() && group_of.size() == set.names.size(), "stride seeds: bad tensor groups");
   const int groups = *std::max_element(group_of.begin(), group_of.end()) + 1;
   const auto batches = data::split_batches(calib, o.batch);
@@ -44,8 +44,8 @@ std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const Shared
 
   // cost[g][i]: distortion increase and bits saved of stride o.strides[i] for group g alone.
   std::vector<std::vector<double>> dist(static_cast<std::size_t>(groups)), saved(static_cast<std::size_t>(groups));
-  Progress progress("stride sensitivity", groups);
-  for (int g = 0; g < groups; ++g) {
+  Progress progress(control.reporter, "stride sensitivity", groups);
+  for (int g = 0; g < groups && !control.stop_requested(); ++g) {
     std::size_t first = 0;
     while (group_of[first] != g) ++first;
     std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;
@@ -75,6 +75,7 @@ std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const Shared
     progress.update(g + 1, set.names[first]);
   }
   write_shared(engine, set, set.values);
+  if (control.stop_requested()) return {};  // no seeds: the search starts from its own points
 
   // Lagrangian sweep: lambda from "everything fine" to "everything coarsest".
   std::set<std::vector<int>> seen;

@@ -13,13 +13,16 @@ namespace nnc::share {
 namespace {
 
 
-// Recomputes entry values from the bins' sums and counts.
+// Recomputes entry values from the bins' sums and counts (the zero bin's sum is exactly 0), and
+// where the zero entry is.
 void refresh_values(Codebook& cb) {
   int entries = 0;
   for (int g : cb.group) entries = std::max(entries, g + 1);
   std::vector<double> sum(static_cast<std::size_t>(entries), 0.0);
   std::vector<int64_t> count(static_cast<std::size_t>(entries), 0);
-  for (int b = 0; b < cb.k; ++b) {
+  const int bins = static_cast<int>(cb.group.size());
+  cb.zero_entry = bins > cb.k ? cb.group[static_cast<std::size_t>(cb.k)] : -1;
+  for (int b = 0; b < bins; ++b) {
     if (cb.group[b] < 0) continue;
     sum[static_cast<std::size_t>(cb.group[b])] += cb.bin_sum[b];
     count[static_cast<std::size_t>(cb.group[b])] += cb.bin_count[b];
@@ -31,9 +34,12 @@ void refresh_values(Codebook& cb) {
 
 }  // namespace
 
-SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases) {
+SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
+                         const std::map<std::string, std::vector<uint8_t>>& masks) {
   SharedSet s;
   const auto& g = model.graph();
+  std::vector<uint8_t> pruned;
+  bool any_pruned = false;
   auto add = [&](const std::string& name) {
     if (std::find(s.names.begin(), s.names.end(), name) != s.names.end()) return;
     const auto* t = onnxio::find_initializer(g, name);
@@ -43,6 +49,18 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases) {
     s.shapes.emplace_back(t->dims().begin(), t->dims().end());
     s.offsets.push_back(s.values.size());
     s.values.insert(s.values.end(), v.begin(), v.end());
+    auto m = masks.find(name);
+    if (m == masks.end()) {
+      pruned.resize(s.values.size(), 0);
+      return;
+    }
+    NNC_CHECK_CODE(m->second.size() == v.size(), kInternal, "mask of '{}': {} elements for {}", name, m->second.size(),
+                   v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      NNC_CHECK_CODE(m->second[i] || v[i] == 0.0f, kInternal, "weight '{}' is not zero where its mask prunes it", name);
+      pruned.push_back(m->second[i] ? 0 : 1);
+      any_pruned = any_pruned || !m->second[i];
+    }
   };
   for (const auto& n : g.node()) {
     const auto io = onnxio::weight_inputs(n);
@@ -54,9 +72,15 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases) {
   }
   NNC_CHECK(!s.values.empty(), "model has nothing to share (no {} with an initializer weight)", onnxio::weight_operators());
   s.offsets.push_back(s.values.size());
-  auto [lo, hi] = std::minmax_element(s.values.begin(), s.values.end());
-  s.min = *lo;
-  s.max = *hi;
+  if (any_pruned) s.pruned = std::move(pruned);
+  bool first = true;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s.is_pruned(i)) continue;
+    s.min = first ? s.values[i] : std::min(s.min, s.values[i]);
+    s.max = first ? s.values[i] : std::max(s.max, s.values[i]);
+    first = false;
+  }
+  NNC_CHECK(!first, "model has nothing to share: every layer weight is pruned");
   return s;
 }
 
@@ -69,20 +93,27 @@ std::vector<uint16_t> Codebook::indices() const {
 Codebook uniform_bins(const SharedSet& set, int k) { return uniform_bins(set, k, {}); }
 
 Codebook uniform_bins(const SharedSet& set, int k, std::span<const int> strides) {
-  NNC_CHECK(k >= 1 && k <= 65536, "bin count k={} is outside [1, 65536]", k);
+  const bool zero_bin = !set.pruned.empty();  // bin k: the pruned weights
+  NNC_CHECK(k >= 1 && k <= (zero_bin ? 65535 : 65536), "bin count k={} is outside [1, {}]", k, zero_bin ? 65535 : 65536);
   NNC_CHECK(strides.empty() || strides.size() == set.names.size(), "{} strides given for {} shared tensors",
             strides.size(), set.names.size());
   Codebook cb;
   cb.k = k;
   cb.fine.resize(set.size());
-  cb.bin_sum.assign(static_cast<std::size_t>(k), 0.0);
-  cb.bin_count.assign(static_cast<std::size_t>(k), 0);
+  const auto bins = static_cast<std::size_t>(k + (zero_bin ? 1 : 0));
+  cb.bin_sum.assign(bins, 0.0);
+  cb.bin_count.assign(bins, 0);
   const double lo = set.min, range = static_cast<double>(set.max) - lo;
   const double scale = range > 0 ? k / range : 0.0;
   for (std::size_t t = 0; t < set.names.size(); ++t) {
     const int s = strides.empty() ? 1 : strides[t];
     NNC_CHECK(s >= 1, "stride {} of tensor '{}' must be at least 1", s, set.names[t]);
     for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i) {
+      if (zero_bin && set.pruned[i]) {
+        cb.fine[i] = static_cast<uint16_t>(k);
+        ++cb.bin_count[static_cast<std::size_t>(k)];
+        continue;
+      }
       // edges = linspace(min, max, k+1): bin = floor((w - min) / width), the maximum in the last bin.
       auto b = static_cast<int>(std::floor((static_cast<double>(set.values[i]) - lo) * scale));
       b = std::clamp(b, 0, k - 1);
@@ -92,16 +123,32 @@ Codebook uniform_bins(const SharedSet& set, int k, std::span<const int> strides)
       ++cb.bin_count[static_cast<std::size_t>(b)];
     }
   }
-  cb.group.assign(static_cast<std::size_t>(k), -1);
+  cb.group.assign(bins, -1);
   int next = 0;
-  for (int b = 0; b < k; ++b)
-    if (cb.bin_count[static_cast<std::size_t>(b)]) cb.group[static_cast<std::size_t>(b)] = next++;
+  // Entries in value order: the zero entry goes before the first bin whose mean is positive.
+  const bool zeros = zero_bin && cb.bin_count[static_cast<std::size_t>(k)] > 0;
+  bool zero_placed = !zeros;
+  for (int b = 0; b < k; ++b) {
+    const auto bi = static_cast<std::size_t>(b);
+    if (!cb.bin_count[bi]) continue;
+    if (!zero_placed && cb.bin_sum[bi] > 0) {
+      cb.group[static_cast<std::size_t>(k)] = next++;
+      zero_placed = true;
+    }
+    cb.group[bi] = next++;
+  }
+  if (!zero_placed) cb.group[static_cast<std::size_t>(k)] = next++;
   refresh_values(cb);
   return cb;
 }
 
+bool mergeable(const Codebook& cb, int e) {
+  return e >= 0 && static_cast<std::size_t>(e) + 1 < cb.size() && e != cb.zero_entry && e + 1 != cb.zero_entry;
+}
+
 Codebook merge_entries(const Codebook& cb, int e) {
   NNC_CHECK(e >= 0 && static_cast<std::size_t>(e) + 1 < cb.size(), "merge of entry {} out of range", e);
+  NNC_CHECK(mergeable(cb, e), "entries {} and {}: the zero entry of pruned weights is never merged", e, e + 1);
   Codebook out = cb;
   for (auto& g : out.group)
     if (g > e) --g;
@@ -113,6 +160,7 @@ Codebook merge_many(const Codebook& cb, std::span<const int> lefts) {
   std::vector<char> joins(cb.size(), 0);
   for (int e : lefts) {
     NNC_CHECK(e >= 0 && static_cast<std::size_t>(e) + 1 < cb.size(), "merge of entry {} out of range", e);
+    NNC_CHECK(mergeable(cb, e), "entries {} and {}: the zero entry of pruned weights is never merged", e, e + 1);
     joins[static_cast<std::size_t>(e)] = 1;
   }
   // Entry g moves down by the number of joins to its left.

@@ -6,6 +6,7 @@
 #include "exec/onednn.hpp"
 #include "exec/ops/ops.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::exec {
@@ -216,7 +217,7 @@ OpFn build_dropout(const NodeInfo& n) {
 
 OpFn build_cast(const NodeInfo& n) {
   n.expect_attrs({"to", "saturate"});
-  auto type = onnxio::scalar_type_from_onnx(static_cast<int>(n.attr_int("to", 1)), n.label() + " 'to'");
+  auto type = exec::scalar_type_from_onnx(static_cast<int>(n.attr_int("to", 1)), n.label() + " 'to'");
   return [type](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     out[0] = in[0].to(type);
   };

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include "compress/lowrank/test_models.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/compress/lowrank/surgery.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -67,10 +68,10 @@ TEST(Surgery, Opset9GemmEncodersCarryTheRequiredC) {
   torch::manual_seed(3);
   onnxio::GraphBuilder b("mlp", 9);
   b.add_input("x", {-1, 32});
-  b.add_initializer("fc1.w", torch::randn({24, 32}));
-  b.add_initializer("fc1.b", torch::randn({24}));
-  b.add_initializer("fc2.w", torch::randn({10, 24}));
-  b.add_initializer("fc2.b", torch::randn({10}));
+  nnc::exec::add_initializer(b, "fc1.w", torch::randn({24, 32}));
+  nnc::exec::add_initializer(b, "fc1.b", torch::randn({24}));
+  nnc::exec::add_initializer(b, "fc2.w", torch::randn({10, 24}));
+  nnc::exec::add_initializer(b, "fc2.b", torch::randn({10}));
   b.add_node("Gemm", {"x", "fc1.w", "fc1.b"}, {"h"}, {{"transB", int64_t{1}}});
   b.add_node("Relu", {"h"}, {"r"});
   b.add_node("Gemm", {"r", "fc2.w", "fc2.b"}, {"y"}, {{"transB", int64_t{1}}, {"alpha", 0.5f}});

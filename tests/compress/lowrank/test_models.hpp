@@ -2,6 +2,7 @@
 // Small models for the low-rank tests, built in C++.
 #include <torch/torch.h>
 
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 
 namespace nnc::lowrank::test_models {
@@ -12,14 +13,14 @@ inline onnx::ModelProto small_convnet() {
   onnxio::GraphBuilder b;
   using onnxio::Attr;
   b.add_input("x", {-1, 1, 10, 10});
-  b.add_initializer("c1.w", torch::randn({8, 1, 3, 3}) * 0.3);
-  b.add_initializer("c1.b", torch::randn({8}) * 0.1);
-  b.add_initializer("c2.w", torch::randn({12, 8, 3, 3}) * 0.2);
-  b.add_initializer("c2.b", torch::randn({12}) * 0.1);
-  b.add_initializer("dw.w", torch::randn({12, 1, 3, 3}) * 0.3);
-  b.add_initializer("fc.w", torch::randn({10, 12 * 5 * 5}) * 0.05);
-  b.add_initializer("fc.b", torch::randn({10}) * 0.1);
-  b.add_initializer("mm.w", torch::randn({10, 6}) * 0.3);
+  nnc::exec::add_initializer(b, "c1.w", torch::randn({8, 1, 3, 3}) * 0.3);
+  nnc::exec::add_initializer(b, "c1.b", torch::randn({8}) * 0.1);
+  nnc::exec::add_initializer(b, "c2.w", torch::randn({12, 8, 3, 3}) * 0.2);
+  nnc::exec::add_initializer(b, "c2.b", torch::randn({12}) * 0.1);
+  nnc::exec::add_initializer(b, "dw.w", torch::randn({12, 1, 3, 3}) * 0.3);
+  nnc::exec::add_initializer(b, "fc.w", torch::randn({10, 12 * 5 * 5}) * 0.05);
+  nnc::exec::add_initializer(b, "fc.b", torch::randn({10}) * 0.1);
+  nnc::exec::add_initializer(b, "mm.w", torch::randn({10, 6}) * 0.3);
   b.add_node("Conv", {"x", "c1.w", "c1.b"}, {"h1"}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}}, "conv1");
   b.add_node("Relu", {"h1"}, {"r1"});
   b.add_node("Conv", {"r1", "c2.w", "c2.b"}, {"h2"},

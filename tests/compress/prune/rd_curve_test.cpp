@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/compress/prune/allocation.hpp"
 #include "nncompress/compress/prune/curve_cache.hpp"
 #include "nncompress/compress/prune/rd_curve.hpp"
@@ -21,9 +22,9 @@ onnx::ModelProto mlp() {
   torch::manual_seed(3);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 1, 4, 4});
-  b.add_initializer("fc1.w", torch::randn({32, 16}) * 0.3);
-  b.add_initializer("fc1.b", torch::randn({32}) * 0.1);
-  b.add_initializer("fc2.w", torch::randn({10, 32}) * 0.3);
+  nnc::exec::add_initializer(b, "fc1.w", torch::randn({32, 16}) * 0.3);
+  nnc::exec::add_initializer(b, "fc1.b", torch::randn({32}) * 0.1);
+  nnc::exec::add_initializer(b, "fc2.w", torch::randn({10, 32}) * 0.3);
   b.add_node("Flatten", {"x"}, {"f"});
   b.add_node("Gemm", {"f", "fc1.w", "fc1.b"}, {"h"}, {{"transB", int64_t{1}}}, "fc1");
   b.add_node("Relu", {"h"}, {"r"});
@@ -240,15 +241,15 @@ onnx::ModelProto conv_bn_net() {
   torch::manual_seed(5);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 2, 6, 6});
-  b.add_initializer("c1.w", torch::randn({6, 2, 3, 3}) * 0.5);
-  b.add_initializer("c2.w", torch::randn({6, 6, 3, 3}) * 0.3);
+  nnc::exec::add_initializer(b, "c1.w", torch::randn({6, 2, 3, 3}) * 0.5);
+  nnc::exec::add_initializer(b, "c2.w", torch::randn({6, 6, 3, 3}) * 0.3);
   for (std::string bn : {"bn1", "bn2"}) {
-    b.add_initializer(bn + ".g", torch::rand({6}) + 0.5);
-    b.add_initializer(bn + ".b", torch::randn({6}) * 0.1);
-    b.add_initializer(bn + ".m", torch::randn({6}) * 0.1);
-    b.add_initializer(bn + ".v", torch::rand({6}) + 0.5);
+    nnc::exec::add_initializer(b, bn + ".g", torch::rand({6}) + 0.5);
+    nnc::exec::add_initializer(b, bn + ".b", torch::randn({6}) * 0.1);
+    nnc::exec::add_initializer(b, bn + ".m", torch::randn({6}) * 0.1);
+    nnc::exec::add_initializer(b, bn + ".v", torch::rand({6}) + 0.5);
   }
-  b.add_initializer("fc.w", torch::randn({4, 6 * 6 * 6}) * 0.1);
+  nnc::exec::add_initializer(b, "fc.w", torch::randn({4, 6 * 6 * 6}) * 0.1);
   b.add_node("Conv", {"x", "c1.w"}, {"a"}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}}, "conv1");
   b.add_node("BatchNormalization", {"a", "bn1.g", "bn1.b", "bn1.m", "bn1.v"}, {"an"});
   b.add_node("Relu", {"an"}, {"ar"});

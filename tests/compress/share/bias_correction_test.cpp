@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/compress/share/bias_correction.hpp"
 #include "nncompress/compress/share/search.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -17,12 +18,12 @@ onnx::ModelProto net() {
   torch::manual_seed(5);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 4, 6, 6});
-  b.add_initializer("c.w", torch::randn({6, 2, 3, 3}) * 0.3);
-  b.add_initializer("c.b", torch::randn({6}) * 0.1);
-  b.add_initializer("f1.w", torch::randn({8, 90}) * 0.2);
-  b.add_initializer("f1.b", torch::randn({8}) * 0.1);
-  b.add_initializer("f2.w", torch::randn({8, 5}) * 0.3);
-  b.add_initializer("f2.b", torch::randn({5}) * 0.1);
+  nnc::exec::add_initializer(b, "c.w", torch::randn({6, 2, 3, 3}) * 0.3);
+  nnc::exec::add_initializer(b, "c.b", torch::randn({6}) * 0.1);
+  nnc::exec::add_initializer(b, "f1.w", torch::randn({8, 90}) * 0.2);
+  nnc::exec::add_initializer(b, "f1.b", torch::randn({8}) * 0.1);
+  nnc::exec::add_initializer(b, "f2.w", torch::randn({8, 5}) * 0.3);
+  nnc::exec::add_initializer(b, "f2.b", torch::randn({5}) * 0.1);
   b.add_node("Conv", {"x", "c.w", "c.b"}, {"c"}, {{"group", int64_t{2}}, {"strides", std::vector<int64_t>{2, 1}}, {"pads", std::vector<int64_t>{1, 0, 0, 1}}},
              "conv");
   b.add_node("Relu", {"c"}, {"r"});
@@ -100,8 +101,8 @@ TEST(BiasCorrection, ExactForAutoPadAndDilatedConvolutions) {
     torch::manual_seed(9);
     onnxio::GraphBuilder b;
     b.add_input("x", {-1, 3, 7, 7});
-    b.add_initializer("w", torch::randn({4, 3, 3, 3}) * 0.3);
-    b.add_initializer("b", torch::randn({4}) * 0.1);
+    nnc::exec::add_initializer(b, "w", torch::randn({4, 3, 3, 3}) * 0.3);
+    nnc::exec::add_initializer(b, "b", torch::randn({4}) * 0.1);
     b.add_node("Conv", {"x", "w", "b"}, {"y"},
                {{"auto_pad", std::string(auto_pad)}, {"strides", std::vector<int64_t>{2, 2}},
                 {"dilations", std::vector<int64_t>{2, 1}}},

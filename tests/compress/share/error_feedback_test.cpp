@@ -3,6 +3,7 @@
 
 #include <set>
 
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/compress/share/error_feedback.hpp"
 #include "nncompress/compress/share/search.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -18,11 +19,11 @@ onnx::ModelProto net() {
   torch::manual_seed(11);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 16, 6, 6});
-  b.add_initializer("d.w", torch::randn({16, 1, 3, 3}) * 0.4);
-  b.add_initializer("c.w", torch::randn({6, 8, 3, 3}) * 0.3);
-  b.add_initializer("c.b", torch::randn({6}) * 0.1);
-  b.add_initializer("f1.w", torch::randn({24, 90}) * 0.2);
-  b.add_initializer("f2.w", torch::randn({24, 5}) * 0.3);
+  nnc::exec::add_initializer(b, "d.w", torch::randn({16, 1, 3, 3}) * 0.4);
+  nnc::exec::add_initializer(b, "c.w", torch::randn({6, 8, 3, 3}) * 0.3);
+  nnc::exec::add_initializer(b, "c.b", torch::randn({6}) * 0.1);
+  nnc::exec::add_initializer(b, "f1.w", torch::randn({24, 90}) * 0.2);
+  nnc::exec::add_initializer(b, "f2.w", torch::randn({24, 5}) * 0.3);
   b.add_node("Conv", {"x", "d.w"}, {"d"}, {{"group", int64_t{16}}, {"pads", std::vector<int64_t>{1, 1, 1, 1}}}, "dw");
   b.add_node("Conv", {"d", "c.w", "c.b"}, {"c"},
              {{"group", int64_t{2}}, {"strides", std::vector<int64_t>{2, 1}}, {"pads", std::vector<int64_t>{1, 0, 0, 1}}},

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <torch/torch.h>
 
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/compress/share/merge.hpp"
 #include "nncompress/compress/share/stride_seeds.hpp"
 #include "nncompress/core/error.hpp"
@@ -26,7 +27,7 @@ Toy toy() {
   auto x = centers.index_select(0, labels) + torch::randn({n, d});
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 1, 4, 4});
-  b.add_initializer("w", centers + torch::randn({classes, d}) * 0.01);
+  nnc::exec::add_initializer(b, "w", centers + torch::randn({classes, d}) * 0.01);
   b.add_node("Flatten", {"x"}, {"f"});
   b.add_node("Gemm", {"f", "w"}, {"y"}, {{"transB", int64_t{1}}});
   b.add_output("y", {-1, classes});
@@ -165,7 +166,7 @@ TEST(Search, BadPopulationIsAClearError) {
     share::nsga2_search(ctx, o);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_EQ(std::string(e.what()), "--pop 10: NSGA-II needs a population that is a multiple of 4 and at least 8");
+    EXPECT_EQ(std::string(e.what()), "pop 10: NSGA-II needs a population that is a multiple of 4 and at least 8");
   }
 }
 
@@ -185,8 +186,8 @@ TEST(StrideSeeds, SweepRunsFromFineToCoarseAndRestoresWeights) {
   torch::manual_seed(5);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 1, 4, 4});
-  b.add_initializer("w1", torch::randn({32, 16}) * 0.5);
-  b.add_initializer("w2", torch::randn({8, 32}) * 0.01);  // tiny weights: coarse strides hurt it most
+  nnc::exec::add_initializer(b, "w1", torch::randn({32, 16}) * 0.5);
+  nnc::exec::add_initializer(b, "w2", torch::randn({8, 32}) * 0.01);  // tiny weights: coarse strides hurt it most
   b.add_node("Flatten", {"x"}, {"f"});
   b.add_node("Gemm", {"f", "w1"}, {"h"}, {{"transB", int64_t{1}}});
   b.add_node("Relu", {"h"}, {"r"});

@@ -5,6 +5,7 @@
 #include <random>
 #include <set>
 
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/compress/common/fold_batchnorm.hpp"
 #include "nncompress/compress/share/uniform_bins.hpp"
 #include "nncompress/core/error.hpp"
@@ -139,11 +140,11 @@ TEST(FoldBatchNorm, FoldedModelComputesTheSameFunction) {
   torch::manual_seed(4);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 2, 5, 5});
-  b.add_initializer("w", torch::randn({3, 2, 3, 3}));
-  b.add_initializer("g", torch::rand({3}) + 0.5);
-  b.add_initializer("be", torch::randn({3}));
-  b.add_initializer("m", torch::randn({3}));
-  b.add_initializer("v", torch::rand({3}) + 0.2);
+  nnc::exec::add_initializer(b, "w", torch::randn({3, 2, 3, 3}));
+  nnc::exec::add_initializer(b, "g", torch::rand({3}) + 0.5);
+  nnc::exec::add_initializer(b, "be", torch::randn({3}));
+  nnc::exec::add_initializer(b, "m", torch::randn({3}));
+  nnc::exec::add_initializer(b, "v", torch::rand({3}) + 0.2);
   b.add_node("Conv", {"x", "w"}, {"c"});
   b.add_node("BatchNormalization", {"c", "g", "be", "m", "v"}, {"y"});
   b.add_output("y", {-1, 3, 3, 3});

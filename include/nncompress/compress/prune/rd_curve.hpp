@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nncompress/compress/prune/magnitude.hpp"
+#include "nncompress/core/control.hpp"
 
 namespace nnc::exec {
 class Engine;
@@ -69,13 +70,15 @@ RdCurves empty_rd_curves(const std::vector<PrunableLayer>& layers, const RdCurve
 
 // Evaluates the grid indices todo[l] of each layer l on `calib` (N x C x H x W, normalised),
 // writing them into `curves`; layers with nothing to do are not run. Each layer is restored
-// before the next. Adds the time spent to curves.seconds.
+// before the next. Adds the time spent to curves.seconds. A stop request ends the work at the next
+// layer: the points not measured stay NaN (unevaluated).
 void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves,
-                        const std::vector<std::vector<std::size_t>>& todo, const RdCurveOptions& options);
+                        const std::vector<std::vector<std::size_t>>& todo, const RdCurveOptions& options,
+                        const Control& control = {});
 
 // Every layer's whole curve.
 RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const std::vector<PrunableLayer>& layers,
-                           const RdCurveOptions& options);
+                           const RdCurveOptions& options, const Control& control = {});
 
 // Coarse-to-fine evaluation for one allocation: evaluates every `coarse_every`-th grid point
 // (and the last) of every layer, then a halving search around the grid point `choose` picks for
@@ -85,7 +88,7 @@ RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const 
 // reused, so successive budgets refine the same curves. The DP only picks evaluated points.
 void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& curves, const RdCurveOptions& options,
                       int coarse_every, const std::function<std::vector<std::size_t>(const RdCurves&)>& choose,
-                      int max_rounds = 64);
+                      const Control& control = {}, int max_rounds = 64);
 
 // Fraction of the curves' points that have been evaluated.
 double evaluated_fraction(const RdCurves& curves);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "nncompress/compress/share/uniform_bins.hpp"
+#include "nncompress/core/control.hpp"
 
 namespace nnc::share {
 
@@ -37,7 +38,7 @@ class ErrorFeedback {
   // Measures H on the first `options.images` images of `calib` (N x C x H x W, normalised) with
   // the model as given (the original weights).
   ErrorFeedback(const onnx::ModelProto& model, const SharedSet& set, const at::Tensor& calib,
-                ErrorFeedbackOptions options = {});
+                ErrorFeedbackOptions options = {}, const Control& control = {});
 
   // The codebook entry of every shared weight (SharedSet order), as Codebook::indices().
   std::vector<uint16_t> assign(const SharedSet& set, const Codebook& cb) const;

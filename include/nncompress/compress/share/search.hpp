@@ -15,6 +15,7 @@
 #include "nncompress/compress/share/bias_correction.hpp"
 #include "nncompress/compress/share/error_feedback.hpp"
 #include "nncompress/compress/share/uniform_bins.hpp"
+#include "nncompress/core/control.hpp"
 #include "nncompress/data/evaluate.hpp"
 
 namespace nnc::exec {
@@ -83,6 +84,9 @@ class ShareContext {
   double original_f1() const { return 1 - original_.macro_f1; }
   int evaluations() const { return evaluations_; }
   double evaluation_seconds() const { return eval_seconds_; }
+  // Where the search and merges report progress and look for stop requests.
+  void set_control(Control control) { control_ = std::move(control); }
+  const Control& control() const { return control_; }
 
  private:
   exec::Engine& engine_;
@@ -100,6 +104,7 @@ class ShareContext {
   double confidence_ = 0;
   std::shared_ptr<const BiasCorrection> bias_correction_;
   std::shared_ptr<const ErrorFeedback> error_feedback_;
+  Control control_;
 };
 
 // Exact bits per weight of the indices when each tensor is coded with its best coder.
@@ -115,6 +120,7 @@ struct SearchOptions {
   int max_stride = 8;   // extended mode: strides 1..max_stride
   // Extended mode: (k, per-group strides) put into the initial population (see stride_seeds.hpp).
   std::vector<std::pair<int, std::vector<int>>> seeds;
+  void validate() const;  // OptionError naming the field (pop, gens, k_min, ...)
 };
 
 // Extended mode's tensor groups: consecutive tensors share a stride gene, at most `max_groups`
@@ -125,7 +131,8 @@ struct SearchResult {
   std::vector<Candidate> evaluated;  // every distinct chromosome
   std::vector<Candidate> front;      // non-dominated on the mode's objectives, ascending size
   int evaluations = 0, cache_hits = 0, generations = 0;
-  bool interrupted = false, budget_reached = false;
+  bool interrupted = false;  // stopped by a stop request
+  bool budget_reached = false;
   double seconds = 0;
 };
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nncompress/compress/share/uniform_bins.hpp"
+#include "nncompress/core/control.hpp"
 
 namespace nnc::exec {
 class Engine;
@@ -28,6 +29,7 @@ struct StrideSeedOptions {
 // stride_groups() makes them). The engine must hold the original weights; they are restored on
 // return.
 std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const SharedSet& set, const at::Tensor& calib,
-                                              const std::vector<int>& group_of, const StrideSeedOptions& options);
+                                              const std::vector<int>& group_of, const StrideSeedOptions& options,
+                                              const Control& control = {});
 
 }  // namespace nnc::share

@@ -3,9 +3,12 @@
 // go into ONE codebook of k uniform-width bins over [min w, max w]; each weight finds its bin
 // by arithmetic (O(N), no k-means); empty bins are dropped; a bin's shared value is the mean
 // of its weights. Merging joins adjacent bins (value = mean of the union).
+// Pruned weights (masked exact zeros) stay exact zeros: they go to a zero entry of their own
+// that no other weight is rounded to and no merge touches; the bins span the other weights.
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,21 +21,26 @@ struct SharedSet {
   std::vector<std::vector<int64_t>> shapes;
   std::vector<std::size_t> offsets;  // names.size() + 1 entries
   std::vector<float> values;
-  float min = 0, max = 0;
+  std::vector<uint8_t> pruned;  // per weight, 1 = a pruned exact zero (empty: nothing is pruned)
+  float min = 0, max = 0;       // over the weights that are not pruned
   std::size_t size() const { return values.size(); }
+  bool is_pruned(std::size_t weight) const { return !pruned.empty() && pruned[weight] != 0; }
 };
 
-// Weights (input 1) of every Conv, Gemm and MatMul initializer; biases (input 2) too when
-// `share_biases`. Throws if there is nothing to share.
-SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases);
+// Weights of every layer (onnxio::weight_inputs); biases too when `share_biases`. `masks`
+// (weight name -> 1 kept / 0 pruned per element) marks pruned weights. Throws if there is
+// nothing to share.
+SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
+                         const std::map<std::string, std::vector<uint8_t>>& masks = {});
 
-// A codebook over a SharedSet: `fine` is each weight's uniform bin (0..k-1); `group` maps
-// uniform bins to codebook entries (merges make several bins share one entry); `values` are
-// the entries' shared values (means of their weights), ascending.
+// A codebook over a SharedSet: `fine` is each weight's uniform bin (0..k-1, and k for pruned
+// weights); `group` maps bins to codebook entries (merges make several bins share one entry);
+// `values` are the entries' shared values (means of their weights), ascending.
 struct Codebook {
   int k = 0;
   std::vector<uint16_t> fine;
-  std::vector<int> group;           // k entries; -1 for empty bins
+  std::vector<int> group;           // k entries (k + 1 with pruned weights); -1 for empty bins
+  int zero_entry = -1;              // the entry of the pruned weights (exactly 0), -1 without
   std::vector<double> bin_sum;      // per uniform bin
   std::vector<int64_t> bin_count;
   std::vector<float> values;        // per entry
@@ -49,6 +57,8 @@ Codebook uniform_bins(const SharedSet& set, int k);
 // bits; still one arithmetic pass over the weights. `strides` has one entry per tensor.
 Codebook uniform_bins(const SharedSet& set, int k, std::span<const int> strides);
 
+// Whether entries e and e + 1 may be joined (neither is the zero entry).
+bool mergeable(const Codebook& cb, int e);
 // Joins entries e and e+1 (adjacent in value order); the new value is the mean of the union.
 Codebook merge_entries(const Codebook& cb, int e);
 // Joins every pair (e, e+1) for e in `lefts` at once (overlapping pairs chain into one entry).

@@ -1,28 +1,36 @@
-#include "cli/data_loading.hpp"
+#include "nncompress/data/model_data.hpp"
 
+#include <ATen/ATen.h>
 #include <fmt/ranges.h>
 
 #include <set>
 
 #include "nncompress/core/error.hpp"
-#include "nncompress/core/progress.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
-#include "nncompress/exec/fold_weights.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/metadata.hpp"
-#include "nncompress/onnx/model_io.hpp"
-#include "nncompress/onnx/tensor_proto.hpp"
 
-namespace nnc::cli {
+namespace nnc::data {
 
-data::Normalisation resolve_normalisation(const DataOptions& o, const onnx::ModelProto& model) {
+void DataOptions::validate() const {
+  NNC_CHECK_OPTION(!data.empty(), "data", "'': name a data set or a folder");
+  NNC_CHECK_OPTION(mean.size() == std.size(), "mean", "has {} values but std has {}", mean.size(), std.size());
+  for (float s : std) NNC_CHECK_OPTION(s > 0, "std", "{}: values must be positive", s);
+  NNC_CHECK_OPTION(val > 0, "val", "{}: must be positive", val);
+  NNC_CHECK_OPTION(calib > 0, "calib", "{}: must be positive", calib);
+  NNC_CHECK_OPTION(batch > 0, "batch", "{}: must be positive", batch);
+}
+
+Normalisation resolve_normalisation(const DataOptions& o, const onnx::ModelProto& model) {
   if (!o.mean.empty() || !o.std.empty()) {
-    NNC_CHECK(!o.mean.empty() && !o.std.empty(), "--mean and --std must be given together");
-    NNC_CHECK(o.mean.size() == o.std.size(), "--mean has {} values but --std has {}", o.mean.size(), o.std.size());
+    NNC_CHECK_OPTION(!o.mean.empty() && !o.std.empty(), o.mean.empty() ? "mean" : "std",
+                     "missing: mean and std must be given together");
+    NNC_CHECK_OPTION(o.mean.size() == o.std.size(), "mean", "has {} values but std has {}", o.mean.size(), o.std.size());
     return {o.mean, o.std};
   }
   auto meta = onnxio::get_normalisation(model);
-  NNC_CHECK(meta.has_value(), "model has no input normalisation metadata; pass --mean and --std");
+  NNC_CHECK_OPTION(meta.has_value(), "mean", "missing: the model has no input normalisation metadata; give mean and std");
   return {meta->mean, meta->std};
 }
 
@@ -30,8 +38,8 @@ namespace {
 
 // Reads the data, checks its image shape against the model's input (flattening images for
 // flat-input models) and its labels against the model's class count.
-data::DataSource load_checked(const DataOptions& o, const onnx::ModelProto& model, bool test_only) {
-  auto source = data::load_data(o.data, test_only);
+DataSource load_checked(const DataOptions& o, const onnx::ModelProto& model, bool test_only) {
+  auto source = load_data(o.data, test_only);
   // Image shape against the model's declared input (C, H, W; symbolic dims accepted).
   const auto& g = model.graph();
   std::set<std::string> inits;
@@ -68,13 +76,13 @@ data::DataSource load_checked(const DataOptions& o, const onnx::ModelProto& mode
     }
     std::vector<std::string> w;
     for (auto d : want) w.push_back(d < 0 ? "?" : std::to_string(d));
-    NNC_CHECK_CODE(ok, kShape, "--data {}: images have shape [N,{}] but the model input '{}' expects [{}]", o.data,
-                   fmt::join(have.begin() + 1, have.end(), ","), in.name(), fmt::join(w, ","));
+    NNC_CHECK_OPTION_CODE(ok, "data", kShape, "{}: images have shape [N,{}] but the model input '{}' expects [{}]",
+                          o.data, fmt::join(have.begin() + 1, have.end(), ","), in.name(), fmt::join(w, ","));
     break;
   }
   if (auto classes = onnxio::get_num_classes(model)) {
-    NNC_CHECK(source.num_classes <= *classes, "--data {}: labels use {} classes but the model has {}", o.data,
-              source.num_classes, *classes);
+    NNC_CHECK_OPTION(source.num_classes <= *classes, "data", "{}: labels use {} classes but the model has {}", o.data,
+                     source.num_classes, *classes);
     source.num_classes = *classes;
   }
   return source;
@@ -97,7 +105,7 @@ bool outputs_match(const std::vector<at::Tensor>& a, const std::vector<at::Tenso
 
 }  // namespace
 
-void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& o) {
+void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& o, const Control& control) {
   auto& g = *model.mutable_graph();
   std::set<std::string> inits;
   for (const auto& t : g.initializer()) inits.insert(t.name());
@@ -133,10 +141,10 @@ void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& o
   // probe below shows whether that was right.
   auto batch_first = [&](onnx::TensorProto& t) {
     if (t.data_type() != onnx::TensorProto::INT64 || t.dims_size() != 1 || t.dims(0) < 2) return;
-    auto v = onnxio::to_tensor(t);
+    auto v = exec::to_tensor(t);
     if (v.data_ptr<int64_t>()[0] != fixed) return;
     v.data_ptr<int64_t>()[0] = 0;
-    t = onnxio::from_tensor(v, t.name());
+    t = exec::from_tensor(v, t.name());
   };
   std::set<std::string> reshape_shapes;
   for (const auto& node : rg.node()) {
@@ -167,11 +175,11 @@ void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& o
   }
   if (same) {
     model = std::move(relaxed);
-    note(fmt::format("model input '{}' declares batch size {}; the graph does not depend on it (checked on {} images), "
+    control.note(fmt::format("model input '{}' declares batch size {}; the graph does not depend on it (checked on {} images), "
                      "so it is made symbolic and runs in batches of {} (the written model takes any batch)",
                      name, fixed, n, o.batch));
   } else {
-    note(fmt::format("model input '{}' declares batch size {} and its graph depends on it: running batches of {}",
+    control.note(fmt::format("model input '{}' declares batch size {} and its graph depends on it: running batches of {}",
                      name, fixed, fixed));
     o.batch = fixed;
   }
@@ -183,7 +191,7 @@ bool normalisation_known(const DataOptions& o, const onnx::ModelProto& model) {
   return !o.mean.empty() || !o.std.empty() || onnxio::get_normalisation(model).has_value();
 }
 
-std::string norm_str(const data::Normalisation& n) {
+std::string norm_str(const Normalisation& n) {
   return fmt::format("mean {:.4g} std {:.4g}", fmt::join(n.mean, ","), fmt::join(n.std, ","));
 }
 
@@ -192,19 +200,21 @@ std::string norm_str(const data::Normalisation& n) {
 // choices (none, the data set's own per-channel mean/std, 0.5/0.5) are tried on up to 1,000
 // held-out training images and the most accurate one is kept, said, and written into the
 // model's metadata (so outputs and fine-tuning use it). The test split is not used to choose.
-data::Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, const data::DataSource& source) {
+Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, const DataSource& source,
+                                const Control& control) {
   const auto sample = source.test_x.slice(0, 0, std::min<int64_t>(source.test_x.size(0), 64));
   if (normalisation_known(o, model)) {
     auto norm = resolve_normalisation(o, model);
-    // --mean/--std are recorded too, so what is written says how it was measured.
+    // Given mean/std are recorded too, so what is written says how it was measured.
     if (!o.mean.empty()) onnxio::set_normalisation(model, {norm.mean, norm.std});
-    fit_batch(model, data::normalise(sample, norm), o);
+    fit_batch(model, normalise(sample, norm), o, control);
     return norm;
   }
-  NNC_CHECK(source.train_x.defined() && source.train_x.size(0) > 0,
-            "model has no input normalisation metadata; pass --mean and --std");
-  const auto x = data::pixels(source.train_x);
-  data::Normalisation stats;
+  NNC_CHECK_OPTION(source.train_x.defined() && source.train_x.size(0) > 0, "mean",
+                   "missing: the model has no input normalisation metadata and the data no training images to infer it "
+                   "from; give mean and std");
+  const auto x = pixels(source.train_x);
+  Normalisation stats;
   if (x.dim() == 4) {
     auto per = x.transpose(0, 1).reshape({x.size(1), -1});
     stats.mean.clear();
@@ -218,20 +228,20 @@ data::Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, c
     stats.std = {x.std().item<float>()};
   }
   const std::size_t channels = stats.mean.size();
-  std::vector<std::pair<std::string, data::Normalisation>> candidates{
+  std::vector<std::pair<std::string, Normalisation>> candidates{
       {"none (pixels in [0, 1])", {std::vector<float>(channels, 0.0f), std::vector<float>(channels, 1.0f)}},
       {"the data set's own mean/std", stats},
       {"0.5/0.5 (pixels in [-1, 1])", {std::vector<float>(channels, 0.5f), std::vector<float>(channels, 0.5f)}}};
-  fit_batch(model, data::normalise(sample, stats), o);
+  fit_batch(model, normalise(sample, stats), o, control);
   const int64_t n = x.size(0), held = std::min<int64_t>(n / 2, 5000), use = std::min<int64_t>(held, 1000);
   const auto images = x.slice(0, n - held, n - held + use);
   const auto labels = source.train_y.slice(0, n - held, n - held + use);
   exec::Engine engine(model);
   double best = -1;
-  data::Normalisation chosen;
+  Normalisation chosen;
   std::vector<std::string> tried;
   for (const auto& [what, norm] : candidates) {
-    data::Evaluator eval(data::Dataset{data::normalise(images, norm), labels, source.num_classes}, o.batch);
+    Evaluator eval(Dataset{normalise(images, norm), labels, source.num_classes}, o.batch);
     const double top1 = eval.evaluate(engine).top1;
     tried.push_back(fmt::format("{} {:.2f}%", what, 100 * top1));
     if (top1 > best) {
@@ -239,7 +249,7 @@ data::Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, c
       chosen = norm;
     }
   }
-  note(fmt::format("model has no input normalisation metadata and no --mean/--std: chose {} (top-1 on {} held-out "
+  control.note(fmt::format("model has no input normalisation metadata and no mean/std given: chose {} (top-1 on {} held-out "
                    "training images: {})",
                    norm_str(chosen), use, fmt::join(tried, ", ")));
   onnxio::set_normalisation(model, {chosen.mean, chosen.std});
@@ -248,30 +258,24 @@ data::Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, c
 
 }  // namespace
 
-onnx::ModelProto load_model_to_compress(const std::string& path) {
-  auto model = onnxio::load_model(path);
-  if (int n = exec::fold_computed_weights(model); n > 0)
-    note(fmt::format("{}: {} layer weights computed in the graph from initializers were folded into initializers", path,
-                     n));
-  return model;
-}
-
-data::Dataset load_test_split(DataOptions& o, onnx::ModelProto& model) {
+Dataset load_test_split(DataOptions& o, onnx::ModelProto& model, const Control& control) {
+  o.validate();
   // Without a known normalisation the training images are needed to infer it.
   auto source = load_checked(o, model, /*test_only=*/normalisation_known(o, model));
-  auto norm = normalisation_for(o, model, source);
-  return data::Dataset{data::normalise(source.test_x, norm), source.test_y.contiguous(), source.num_classes};
+  auto norm = normalisation_for(o, model, source, control);
+  return Dataset{normalise(source.test_x, norm), source.test_y.contiguous(), source.num_classes};
 }
 
-data::Splits load_splits(DataOptions& o, onnx::ModelProto& model) {
+Splits load_splits(DataOptions& o, onnx::ModelProto& model, const Control& control) {
+  o.validate();
   auto source = load_checked(o, model, /*test_only=*/false);
-  auto norm = normalisation_for(o, model, source);
-  data::SplitOptions so;
+  auto norm = normalisation_for(o, model, source, control);
+  SplitOptions so;
   so.val = o.val;
   so.calib = o.calib;
   so.seed = o.seed;
   so.holdout = std::min<int64_t>(5000, source.train_x.size(0) / 2);
-  return data::make_splits(source, norm, so);
+  return make_splits(source, norm, so);
 }
 
-}  // namespace nnc::cli
+}  // namespace nnc::data

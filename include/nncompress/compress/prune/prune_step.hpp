@@ -1,0 +1,72 @@
+#pragma once
+// The pruning step: layer-adaptive magnitude pruning to a global sparsity. Per-layer
+// rate-distortion curves (output distortion against the fraction of a layer's smallest weights
+// removed) and a dynamic programme choose how much each layer loses (Sec. 3 of the method;
+// docs/pruning.md); with fine-tuning, an iterative schedule s_t = 1 - (1 - a)^t prunes and
+// fine-tunes (masks held fixed) until the target. The baselines (uniform, global magnitude,
+// random) are measured one-shot at the same budget in the same run. Pruned weights become the
+// model's masks; weights already pruned stay pruned.
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "nncompress/compress/finetune/finetune_step.hpp"
+
+namespace nnc::compress {
+
+class CompressedModel;
+class Context;
+
+struct PruneOptions {
+  double sparsity = 0.5;              // fraction of the layer weights pruned, in [0, 1)
+  std::string alloc = "rd";           // rd | uniform | global | random | file:ALLOCATION.json
+  std::string keep_dense;             // regex of layers (node or weight names) that stay dense
+  double schedule_a = 0.2;            // iterative schedule s_t = 1 - (1 - a)^t (with fine-tuning)
+  double grid_step = 0.01;            // distortion-curve grid
+  int coarse = 8;                     // coarse-to-fine curves: every coarse-th point, then around the choice
+  int rd_passes = 2;                  // RD passes (1: as published); later passes re-measure curves in context
+  FinetuneOptions finetune;           // after each schedule step (epochs 0: one-shot)
+  std::optional<int> final_epochs;    // fine-tuning epochs of the last step (default: finetune.epochs)
+  bool comparison = true;             // one-shot RD against the baselines at the same budget
+  bool recalibrate_bn = false;        // re-estimate BatchNorm statistics after pruning (and in the curves)
+  bool zero_data = false;             // calibrate on standard-normal inputs instead of data
+  std::string distortion = "mse";     // mse | worst | kl
+  bool activation_cache = true;       // curves run only the layers from the pruned one on
+  bool curve_cache = true;            // read/write curves in the context's cache folder
+  std::string report_dir;             // curves.csv, curves.svg, allocation.json ("" = none)
+
+  template <typename V>
+  void visit(V& v) {
+    v("sparsity", sparsity);
+    v("alloc", alloc);
+    v("keep_dense", keep_dense);
+    v("schedule_a", schedule_a);
+    v("grid_step", grid_step);
+    v("coarse", coarse);
+    v("rd_passes", rd_passes);
+    v("finetune", finetune);
+    v("final_epochs", final_epochs);
+    v("comparison", comparison);
+    v("recalibrate_bn", recalibrate_bn);
+    v("zero_data", zero_data);
+    v("distortion", distortion);
+    v("activation_cache", activation_cache);
+    v("curve_cache", curve_cache);
+    v("report_dir", report_dir);
+  }
+  void validate() const;
+};
+
+struct PruneStep {
+  PruneOptions options_;
+
+  PruneStep() = default;
+  explicit PruneStep(PruneOptions o) : options_(std::move(o)) {}
+  std::string name() const { return "prune"; }
+  nlohmann::json options() const;
+  void validate() const { options_.validate(); }
+  nlohmann::json apply(CompressedModel& model, Context& context) const;
+};
+
+}  // namespace nnc::compress

@@ -1,0 +1,27 @@
+#pragma once
+// The registered compression steps: what `nncompress methods` lists, what recipes and the
+// Python module create steps from by name. Adding a step touches registry.cpp once.
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nncompress/compress/step.hpp"
+
+namespace nnc::compress {
+
+struct StepInfo {
+  std::string name;      // "share"
+  std::string summary;   // one line: what it does
+  std::string paper;     // where the method comes from ("" for plumbing steps)
+  std::function<Step(const nlohmann::json& options)> make;  // unknown or invalid options: OptionError
+};
+
+const std::vector<StepInfo>& registered_steps();
+// Throws a one-line error listing the registered names when `name` is not one.
+const StepInfo& find_step(std::string_view name);
+Step make_step(std::string_view name, const nlohmann::json& options = nlohmann::json::object());
+
+}  // namespace nnc::compress

@@ -1,0 +1,58 @@
+#pragma once
+// Data for a given model: reads a data set, checks its images against the model's input,
+// resolves the input normalisation (given, recorded in the model's metadata, or inferred on
+// held-out training images and recorded), fits the batch to a model exported with a fixed batch
+// size, and makes the fixed splits (dataset.hpp).
+#include <ATen/core/Tensor.h>
+#include <onnx/onnx_pb.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "nncompress/core/control.hpp"
+#include "nncompress/data/dataset.hpp"
+
+namespace nnc::data {
+
+struct DataOptions {
+  std::string data = "fashion-mnist";  // the Debian data set, or a folder of IDX or NPY files
+  std::vector<float> mean, std;         // per-channel normalisation (overrides the model's metadata)
+  int64_t val = 1000;                   // validation images (class-balanced, from the held-out training images)
+  int64_t calib = 1024;                 // calibration images (from the held-out training images)
+  uint64_t seed = 0;                    // every random choice
+  int64_t batch = 256;
+
+  template <typename V>
+  void visit(V& v) {
+    v("data", data);
+    v("mean", mean);
+    v("std", std);
+    v("val", val);
+    v("calib", calib);
+    v("seed", seed);
+    v("batch", batch);
+  }
+  void validate() const;  // OptionError naming the field
+};
+
+// Normalisation from the options, else the model's metadata; neither is an error here.
+Normalisation resolve_normalisation(const DataOptions& options, const onnx::ModelProto& model);
+
+// Loads `options.data`, checks image shape and class count against the model, fits the batch
+// (fit_batch), normalises (inferring the normalisation when neither options nor metadata give
+// it) and splits. Build engines from `model` only after this.
+Splits load_splits(DataOptions& options, onnx::ModelProto& model, const Control& control = {});
+// Only the test split (what evaluation needs): the training files are not read unless the
+// normalisation has to be inferred.
+Dataset load_test_split(DataOptions& options, onnx::ModelProto& model, const Control& control = {});
+
+// A model exported with a fixed batch size (torch.onnx.export without dynamic_axes declares
+// e.g. [1,1,28,28]): if the graph does not depend on it, checked by running the same images
+// (up to 2B+1) in declared-size batches and in one batch, the batch dimension of the input
+// (and of outputs declaring it) becomes symbolic 'N', value_info is dropped and Reshape shape
+// constants starting with B start with 0 (copy) instead; otherwise options.batch becomes the
+// declared size. Models with a symbolic batch are left alone.
+void fit_batch(onnx::ModelProto& model, const at::Tensor& images, DataOptions& options, const Control& control = {});
+
+}  // namespace nnc::data

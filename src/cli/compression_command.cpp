@@ -1,0 +1,46 @@
+#include "cli/compression_command.hpp"
+
+#include "nncompress/compress/compressed_model.hpp"
+#include "nncompress/compress/context.hpp"
+#include "nncompress/compress/finetune/finetune_step.hpp"
+#include "nncompress/compress/outputs.hpp"
+#include "nncompress/core/files.hpp"
+
+namespace nnc::cli {
+
+nlohmann::json run_step(const compress::Step& step, const ModelIo& io, DataOptions& data, const Control& control,
+                        const std::function<void(compress::Context&)>& configure) {
+  data.validate();  // before any work, like the step's options
+  check_not_same_file(io.output, io.model);
+  if (!io.nnc.empty()) check_not_same_file(io.nnc, io.model);
+  auto model = compress::CompressedModel::load(io.model, control);
+  auto context = compress::load_context(model, data, control);
+  if (configure) configure(context);
+  const auto report = step.apply(model, context);
+  if (report.value("changed", true) == false) {
+    control.note("stopped before the step changed the model: nothing written");
+    auto j = report;
+    j["model"] = io.model;
+    return j;
+  }
+  auto j = compress::write_outputs(model, {io.output, io.nnc, io.model, {io.compact_pruned}}, control);
+  j.update(report);
+  j["model"] = io.model;
+  j["output"] = io.output;
+  return j;
+}
+
+void add_finetune_options(CLI::App* cmd, compress::FinetuneOptions& options, const std::string& what) {
+  cmd->add_option("--finetune-epochs", options.epochs, "Fine-tuning epochs " + what)->capture_default_str();
+  cmd->add_option("--lr", options.lr, "Fine-tuning peak learning rate (AdamW, cosine schedule)")->capture_default_str();
+  cmd->add_option("--weight-decay", options.weight_decay, "Fine-tuning AdamW weight decay")->capture_default_str();
+  cmd->add_option("--augment", options.augment,
+                  "Fine-tuning random crops/flips: auto (as the model was trained; else only for conv nets), on, off")
+      ->capture_default_str();
+  cmd->add_option("--distill", options.distill,
+                  "Fine-tuning knowledge-distillation weight in [0, 1] (teacher: the uncompressed model)")
+      ->capture_default_str();
+  cmd->add_option("--temperature", options.temperature, "Knowledge-distillation temperature")->capture_default_str();
+}
+
+}  // namespace nnc::cli

@@ -1,0 +1,31 @@
+#include "nncompress/compress/context.hpp"
+
+#include "nncompress/compress/compressed_model.hpp"
+#include "nncompress/data/evaluate.hpp"
+#include "nncompress/exec/engine.hpp"
+
+namespace nnc::compress {
+
+Context::Context(data::Splits splits, int64_t batch, uint64_t seed, Control control)
+    : splits_(std::move(splits)), batch_(batch), seed_(seed), control_(std::move(control)) {}
+Context::~Context() = default;
+Context::Context(Context&&) noexcept = default;
+Context& Context::operator=(Context&&) noexcept = default;
+
+std::unique_ptr<exec::Engine> Context::make_engine(const onnx::ModelProto& model) const {
+  return std::make_unique<exec::Engine>(model);
+}
+
+const data::Evaluator& Context::test() const {
+  if (!test_) test_ = std::make_unique<data::Evaluator>(splits_.test, batch_);
+  return *test_;
+}
+
+Context load_context(CompressedModel& model, data::DataOptions options, Control control) {
+  auto proto = model.model();
+  auto splits = data::load_splits(options, proto, control);
+  model.set_prepared(std::move(proto));
+  return Context(std::move(splits), options.batch, options.seed, std::move(control));
+}
+
+}  // namespace nnc::compress

@@ -1,0 +1,55 @@
+#include "nncompress/compress/registry.hpp"
+
+#include <fmt/ranges.h>
+
+#include "nncompress/compress/finetune/finetune_step.hpp"
+#include "nncompress/compress/lowrank/lowrank_step.hpp"
+#include "nncompress/compress/options.hpp"
+#include "nncompress/compress/prune/prune_step.hpp"
+#include "nncompress/compress/share/share_step.hpp"
+#include "nncompress/core/error.hpp"
+
+namespace nnc::compress {
+namespace {
+
+// A registry entry for a step type whose options type has visit() and validate().
+template <typename StepT, typename Options>
+StepInfo entry(std::string name, std::string summary, std::string paper) {
+  auto make = [name](const nlohmann::json& j) { return Step(StepT(options_from_json<Options>(j, name))); };
+  return {std::move(name), std::move(summary), std::move(paper), make};
+}
+
+}  // namespace
+
+const std::vector<StepInfo>& registered_steps() {
+  // One line per step: adding a method touches this list once.
+  static const std::vector<StepInfo> steps{
+      entry<PruneStep, PruneOptions>(
+          "prune", "layer-adaptive magnitude pruning: rate-distortion curves + dynamic programme, iterative schedule",
+          "rate-distortion optimised layer-adaptive pruning (RD_VIT_PRUNE)"),
+      entry<ShareStep, ShareOptions>("share",
+                                     "structure-agnostic weight sharing: one codebook of uniform bins searched by "
+                                     "NSGA-II, merged, entropy-coded",
+                                     "structure-agnostic weight sharing searched by NSGA-II"),
+      entry<LowrankStep, LowrankOptions>(
+          "lowrank", "ALDS low-rank decomposition to a parameter, FLOP or latency budget, with ONNX surgery",
+          "Liebenwein et al., Compressing Neural Networks: Towards Determining the Optimal Layer-wise Decomposition, "
+          "NeurIPS 2021"),
+      entry<FinetuneStep, FinetuneOptions>(
+          "finetune", "fine-tuning with masks and codebook assignments fixed; shared codebook values trained",
+          "Han et al., Deep Compression, ICLR 2016 (trained quantization)"),
+  };
+  return steps;
+}
+
+const StepInfo& find_step(std::string_view name) {
+  for (const auto& s : registered_steps())
+    if (s.name == name) return s;
+  std::vector<std::string> names;
+  for (const auto& s : registered_steps()) names.push_back(s.name);
+  fail(ErrorCode::kInvalidArgument, "unknown step '{}' (steps: {})", name, fmt::join(names, ", "));
+}
+
+Step make_step(std::string_view name, const nlohmann::json& options) { return find_step(name).make(options); }
+
+}  // namespace nnc::compress

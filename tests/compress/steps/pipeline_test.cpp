@@ -1,0 +1,137 @@
+// Steps composed in memory on LeNet-5 and Fashion-MNIST (subsets, so it runs in seconds):
+// prune -> share -> finetune keeps the pruned zeros exact and the weights on the codebook, and
+// what is written (.nnc, ONNX) is the model in memory.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "nncompress/compress/compressed_model.hpp"
+#include "nncompress/compress/context.hpp"
+#include "nncompress/compress/outputs.hpp"
+#include "nncompress/compress/registry.hpp"
+#include "nncompress/data/evaluate.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/store/model_store.hpp"
+
+using namespace nnc;
+
+namespace {
+
+data::Dataset first(const data::Dataset& d, int64_t n) {
+  n = std::min(n, d.size());
+  return {d.images.narrow(0, 0, n), d.labels.narrow(0, 0, n), d.num_classes};
+}
+
+struct Fixture {
+  compress::CompressedModel model;
+  compress::Context context;
+};
+
+Fixture lenet5(StopToken stop = {}) {
+  auto model = compress::CompressedModel::load(NNC_SOURCE_DIR "/models/lenet5.onnx");
+  data::DataOptions d;
+  d.val = 500;
+  d.calib = 256;
+  auto full = compress::load_context(model, d);
+  auto s = full.splits();
+  s.train = first(s.train, 8000);
+  s.holdout = first(s.holdout, 2000);
+  s.test = first(s.test, 2000);
+  compress::Context context(std::move(s), 256, 0, Control{std::move(stop), nullptr});
+  context.use_cache = false;
+  return {std::move(model), std::move(context)};
+}
+
+at::Tensor weight(const compress::CompressedModel& m, const std::string& name) {
+  return exec::to_tensor(*onnxio::find_initializer(m.model().graph(), name)).reshape({-1});
+}
+
+// Every masked element is exactly zero, every shared weight is its codebook values, and only
+// masked elements use the zero entry.
+void expect_consistent(const compress::CompressedModel& m) {
+  for (const auto& [name, mask] : m.masks()) {
+    auto w = weight(m, name);
+    for (std::size_t i = 0; i < mask.size(); ++i) {
+      if (!mask[i]) {
+        ASSERT_EQ(w[static_cast<int64_t>(i)].item<float>(), 0.0f) << name << " " << i;
+      }
+    }
+  }
+  for (const auto& [name, a] : m.assignments()) {
+    const auto& cb = m.codebooks()[static_cast<std::size_t>(a.codebook)];
+    auto w = weight(m, name);
+    const auto* mask = m.mask(name);
+    for (std::size_t i = 0; i < a.indices.size(); ++i) {
+      ASSERT_EQ(w[static_cast<int64_t>(i)].item<float>(), cb.values[a.indices[i]]) << name << " " << i;
+      if (mask) {
+        ASSERT_EQ(!(*mask)[i], static_cast<int>(a.indices[i]) == cb.zero_entry) << name << " " << i;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST(Pipeline, PruneShareFinetuneInMemoryKeepsExactZerosAndTrainsTheCodebook) {
+  auto [model, context] = lenet5();
+  auto pruned = compress::make_step("prune", {{"sparsity", 0.9}, {"alloc", "global"}, {"comparison", false}})
+                    .apply(model, context);
+  const auto s0 = model.summary();
+  EXPECT_NEAR(static_cast<double>(s0.masked) / static_cast<double>(s0.weights), 0.9, 0.001);
+  EXPECT_NEAR(pruned["sparsity"].get<double>(), 0.9, 0.001);
+  expect_consistent(model);
+  const auto pruned_bytes = compress::pack_nnc(model).bytes.size();
+
+  auto shared = compress::make_step("share", {{"pop", 8}, {"gens", 2}, {"max_evals", 16}, {"max_merge_evals", 10},
+                                              {"max_drop", 2.0}})
+                    .apply(model, context);
+  EXPECT_EQ(model.summary().masked, s0.masked) << "sharing keeps every pruned weight pruned";
+  ASSERT_EQ(model.codebooks().size(), 1u);
+  const auto& cb = model.codebooks()[0];
+  ASSERT_GE(cb.zero_entry, 0);
+  EXPECT_EQ(cb.values[static_cast<std::size_t>(cb.zero_entry)], 0.0f);
+  EXPECT_EQ(shared["pruned_weights"].get<int64_t>(), s0.masked);
+  expect_consistent(model);
+  // Indices of the non-zeros (or of every element, the zero entry an entropy-coded symbol,
+  // whichever is smaller): far smaller than sparse fp32 values.
+  const auto packed = compress::pack_nnc(model);
+  EXPECT_LT(packed.bytes.size() * 2, pruned_bytes);
+  EXPECT_EQ(shared["nnc_bytes"].get<std::size_t>(), packed.bytes.size());
+
+  const auto values_before = cb.values;
+  auto tuned = compress::make_step("finetune", {{"epochs", 1}, {"lr", 1e-3}}).apply(model, context);
+  expect_consistent(model);
+  EXPECT_EQ(model.summary().masked, s0.masked);
+  EXPECT_NE(model.codebooks()[0].values, values_before) << "the codebook values are trained";
+  EXPECT_EQ(model.codebooks()[0].values.size(), values_before.size());
+  EXPECT_GE(tuned["top1_after"].get<double>(), tuned["top1_before"].get<double>() - 0.005);
+  EXPECT_EQ(model.history().size(), 3u);
+
+  // What is written is the model in memory: the container decodes to its weights, the
+  // compressed ONNX (codebook lookup, masks unpacked in the graph) computes its outputs.
+  const auto unpacked = store::unpack_model(compress::pack_nnc(model).bytes, "pipeline");
+  for (const auto& [name, a] : model.assignments())
+    EXPECT_TRUE(torch::equal(exec::to_tensor(*onnxio::find_initializer(unpacked.graph(), name)).reshape({-1}),
+                             weight(model, name)))
+        << name;
+  exec::Engine in_memory(model.model()), written(compress::compressed_onnx(model).model);
+  const auto x = context.splits().test.images.narrow(0, 0, 64);
+  EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
+}
+
+TEST(Pipeline, AStopRequestEndsAStepWithTheModelIntactAndSaysSo) {
+  StopSource stop;
+  auto [model, context] = lenet5(stop.token());
+  stop.request_stop();
+  auto r = compress::make_step("share", {{"pop", 8}, {"gens", 2}}).apply(model, context);
+  EXPECT_TRUE(r["interrupted"].get<bool>());
+  EXPECT_FALSE(r["changed"].get<bool>());
+  EXPECT_TRUE(model.codebooks().empty());
+  auto p = compress::make_step("prune", {{"sparsity", 0.5}, {"alloc", "rd"}}).apply(model, context);
+  EXPECT_FALSE(p["changed"].get<bool>());
+  EXPECT_TRUE(model.masks().empty());
+  auto f = compress::make_step("finetune", {{"epochs", 2}}).apply(model, context);
+  EXPECT_TRUE(f["stopped"].get<bool>());
+  EXPECT_EQ(f["epochs"].get<int>(), 0);
+}
