@@ -120,6 +120,28 @@ TEST(Pipeline, PruneShareFinetuneInMemoryKeepsExactZerosAndTrainsTheCodebook) {
   EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
 }
 
+TEST(Pipeline, LowRankFactorsArePrunedAndShared) {
+  auto [model, context] = lenet5();
+  auto lr = compress::make_step("lowrank", {{"keep", 0.5}, {"groups", {1, 2}}}).apply(model, context);
+  ASSERT_FALSE(model.factorisations().empty());
+  EXPECT_NEAR(lr["params_kept"].get<double>(), 0.5, 0.05);
+  std::vector<std::string> factors;
+  for (const auto& f : model.factorisations()) {
+    EXPECT_EQ(onnxio::find_initializer(model.model().graph(), f.weight), nullptr) << f.weight << " was replaced";
+    EXPECT_EQ(f.factors.size(), 2u) << f.node;
+    factors.insert(factors.end(), f.factors.begin(), f.factors.end());
+  }
+  compress::make_step("prune", {{"sparsity", 0.6}, {"alloc", "global"}, {"comparison", false}}).apply(model, context);
+  compress::make_step("share", {{"pop", 8}, {"gens", 1}, {"max_evals", 8}, {"max_merge_evals", 4}, {"max_drop", 5.0}})
+      .apply(model, context);
+  for (const auto& name : factors) {
+    EXPECT_NE(model.mask(name), nullptr) << name << " is pruned";
+    EXPECT_TRUE(model.assignments().count(name)) << name << " is shared";
+  }
+  expect_consistent(model);
+  EXPECT_EQ(model.history().size(), 3u);
+}
+
 TEST(Pipeline, AStopRequestEndsAStepWithTheModelIntactAndSaysSo) {
   StopSource stop;
   auto [model, context] = lenet5(stop.token());
