@@ -12,7 +12,9 @@
 #include <cstdlib>
 #include <map>
 #include <set>
+#include <queue>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "exec/fusion.hpp"
 #include "exec/onednn.hpp"
@@ -73,16 +75,18 @@ std::vector<int> topological_order(const onnx::GraphProto& g, const std::set<std
       users[it->second].push_back(i);
     }
   }
-  std::vector<int> order, ready;
-  for (int i = g.node_size() - 1; i >= 0; --i)
-    if (!indeg[i]) ready.push_back(i);
+  // The lowest-numbered ready node first: a sorted graph keeps its order. A heap, not a sort
+  // per node (quadratic for graphs of many independent nodes).
+  std::vector<int> order;
+  std::priority_queue<int, std::vector<int>, std::greater<int>> ready;
+  for (int i = 0; i < g.node_size(); ++i)
+    if (!indeg[i]) ready.push(i);
   while (!ready.empty()) {
-    int n = ready.back();
-    ready.pop_back();
+    int n = ready.top();
+    ready.pop();
     order.push_back(n);
     for (int u : users[n])
-      if (--indeg[u] == 0) ready.push_back(u);
-    std::sort(ready.begin(), ready.end(), std::greater<int>());
+      if (--indeg[u] == 0) ready.push(u);
   }
   NNC_CHECK_CODE(order.size() == static_cast<std::size_t>(g.node_size()), kCorrupt,
                  "graph has a cycle; cannot order its nodes");
@@ -159,8 +163,16 @@ Step Engine::Impl::build_step(const onnx::NodeProto& node) {
   }
   const OpBuilder* builder = registry->find(node.op_type(), opset);
   if (!builder) info.unsupported(fmt::format("operator {} (opset {})", node.op_type(), opset));
+  check_node_arity(info);
   Step step;
-  step.fn = (*builder)(info);
+  try {
+    step.fn = (*builder)(info);
+  } catch (const nnc::Error&) {
+    throw;
+  } catch (const std::exception& e) {  // a LibTorch error reading a constant input or attribute
+    const std::string msg = e.what();
+    fail(ErrorCode::kCorrupt, "{}: {}", info.label(), msg.substr(0, msg.find('\n')));
+  }
   step.label = info.label();
   step.nodes = {onnxio::node_label(node)};
   step.onednn_inputs = registry->traits(node.op_type(), opset).onednn;
@@ -278,6 +290,20 @@ void Engine::Impl::finish_plan(std::vector<Step>& plan) {
       continue;
     plan[last_use[s]].release.push_back(static_cast<int>(s));
   }
+  // Which inputs are handed over, counted once per step (a node may read one value a million
+  // times: per-input searches of `in` and `release` would be quadratic).
+  std::unordered_map<int, int> reads;
+  for (auto& step : plan) {
+    reads.clear();
+    for (int s : step.in)
+      if (s >= 0) ++reads[s];
+    std::unordered_set<int> released(step.release.begin(), step.release.end());
+    step.hand_over.assign(step.in.size(), false);
+    for (std::size_t k = 0; k < step.in.size(); ++k) {
+      const int s = step.in[k];
+      step.hand_over[k] = s >= 0 && reads[s] == 1 && released.count(s);
+    }
+  }
 }
 
 std::vector<at::Tensor> Engine::Impl::bind(const std::vector<at::Tensor>& in) {
@@ -310,16 +336,15 @@ void Engine::Impl::run_steps(const std::vector<Step>& plan, std::vector<at::Tens
     const auto& step = plan[i];
     auto t0 = profile || step_ms ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     ins.clear();
-    for (int s : step.in) {
+    for (std::size_t k = 0; k < step.in.size(); ++k) {
+      const int s = step.in[k];
       if (s < 0) {
         ins.emplace_back();
         continue;
       }
       // A value read for the last time is handed over (not copied), so kernels may reuse its
       // buffer when they hold the only reference.
-      bool last = std::find(step.release.begin(), step.release.end(), s) != step.release.end() &&
-                  std::count(step.in.begin(), step.in.end(), s) == 1;
-      ins.push_back(last ? std::move(slots[s]) : slots[s]);
+      ins.push_back(step.hand_over[k] ? std::move(slots[s]) : slots[s]);
       if (ctx.onednn && !step.onednn_inputs && onednn::is_onednn(ins.back())) ins.back() = onednn::dense(ins.back());
     }
     outs.assign(step.out.size(), at::Tensor());

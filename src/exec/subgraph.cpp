@@ -1,13 +1,13 @@
 #include "exec/subgraph.hpp"
 
-#include <algorithm>
 #include <set>
 
 namespace nnc::exec {
 namespace {
 
-void add_unique(std::vector<std::string>& names, const std::string& name) {
-  if (!name.empty() && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+// Appends `name` once, in first-seen order (`seen` makes it linear for many names).
+void add_unique(std::vector<std::string>& names, std::set<std::string>& seen, const std::string& name) {
+  if (!name.empty() && seen.insert(name).second) names.push_back(name);
 }
 
 }  // namespace
@@ -17,8 +17,9 @@ std::vector<std::string> outer_scope_names(const onnx::GraphProto& g) {
   for (const auto& i : g.input()) defined.insert(i.name());
   for (const auto& t : g.initializer()) defined.insert(t.name());
   std::vector<std::string> names;
+  std::set<std::string> seen;
   auto read = [&](const std::string& name) {
-    if (!name.empty() && !defined.count(name)) add_unique(names, name);
+    if (!name.empty() && !defined.count(name)) add_unique(names, seen, name);
   };
   for (const auto& n : g.node()) {
     for (const auto& i : n.input()) read(i);
@@ -31,11 +32,12 @@ std::vector<std::string> outer_scope_names(const onnx::GraphProto& g) {
 
 std::vector<std::string> implicit_inputs(const onnx::NodeProto& node) {
   std::vector<std::string> names;
+  std::set<std::string> seen;
   for (const auto& a : node.attribute()) {
     if (a.has_g())
-      for (const auto& name : outer_scope_names(a.g())) add_unique(names, name);
+      for (const auto& name : outer_scope_names(a.g())) add_unique(names, seen, name);
     for (const auto& g : a.graphs())
-      for (const auto& name : outer_scope_names(g)) add_unique(names, name);
+      for (const auto& name : outer_scope_names(g)) add_unique(names, seen, name);
   }
   return names;
 }

@@ -48,6 +48,8 @@ class NodeInfo {
   int opset() const { return opset_; }
   std::string label() const;  // "node 'name' (OpType)" for messages
 
+  // Typed accessors: an attribute present with another type (strides given as one INT) is
+  // invalid, never silently read as the fallback.
   bool has_attr(std::string_view name) const;
   int64_t attr_int(std::string_view name, int64_t fallback) const;
   float attr_float(std::string_view name, float fallback) const;
@@ -65,8 +67,17 @@ class NodeInfo {
 
   // Throws nnc::Error(kUnsupported) "<label>: unsupported <what>".
   [[noreturn]] void unsupported(const std::string& what) const;
+  // Throws nnc::Error(kCorrupt) "<label>: <what>": an attribute or input that breaks the
+  // operator's rules (strides 0, a kernel_shape the weight contradicts, an axis out of range).
+  [[noreturn]] void invalid(const std::string& what) const;
   // Throws unsupported for any attribute not in `known`.
   void expect_attrs(std::initializer_list<std::string_view> known) const;
+  // Every value of the INTS attribute `name` (when present) lies in [lo, hi], else invalid
+  // "<label>: strides [1,0]: every value must be >= 1". The default bound keeps products of
+  // two such values (dilation x kernel, stride x size) inside int64.
+  void expect_ints_in(std::string_view name, int64_t lo, int64_t hi = INT32_MAX) const;
+  // The INT attribute `name` (when present) lies in [lo, hi], else invalid.
+  void expect_int_in(std::string_view name, int64_t lo, int64_t hi = INT32_MAX) const;
 
  private:
   const onnx::NodeProto& node_;
@@ -102,5 +113,18 @@ class OpRegistry {
 
 // The registry with every operator nncompress runs.
 const OpRegistry& default_registry();
+
+// Input and output counts a node of this operator may have, from the ONNX schema of its opset
+// (onnx::OpSchemaRegistry); minimums only where the linked ONNX library does not know the opset
+// (a newer operator version may take more inputs), and at least one input and one output for an
+// operator it does not know at all.
+struct NodeArity {
+  int min_inputs = 1, max_inputs = INT_MAX, min_outputs = 1, max_outputs = INT_MAX;
+};
+NodeArity node_arity(const std::string& op_type, int opset);
+// Throws invalid when the node has too few or too many inputs or outputs, or a required input
+// (one of the first min_inputs) is left empty. Kernels index their inputs and outputs freely
+// after this check.
+void check_node_arity(const NodeInfo& n);
 
 }  // namespace nnc::exec

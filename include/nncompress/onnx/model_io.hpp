@@ -33,4 +33,7 @@ void save_model(const onnx::ModelProto& model, const std::filesystem::path& path
 // The model's default-domain opset version (ai.onnx / "").
 int opset_version(const onnx::ModelProto& model);
 
+// The newest default-domain opset the linked ONNX library (and so its checker) knows.
+int checker_max_opset();
+
 }  // namespace nnc::onnxio

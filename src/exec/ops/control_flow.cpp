@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "exec/ops/ops.hpp"
@@ -30,9 +31,11 @@ Branch make_branch(const NodeInfo& n, const onnx::GraphProto& g, const std::vect
   op->set_version(n.opset());
   *m.mutable_graph() = g;
   Branch b;
+  std::unordered_map<std::string, std::size_t> position;
+  for (std::size_t i = 0; i < implicit.size(); ++i) position.emplace(implicit[i], i);
   for (const auto& name : outer_scope_names(g)) {
     m.mutable_graph()->add_input()->set_name(name);  // type and shape come from the enclosing graph
-    b.feed.push_back(static_cast<std::size_t>(std::find(implicit.begin(), implicit.end(), name) - implicit.begin()));
+    b.feed.push_back(position.at(name));
   }
   try {
     b.engine = std::make_unique<Engine>(std::move(m));

@@ -14,12 +14,38 @@
 namespace nnc::exec {
 namespace {
 
+// Conv and ConvTranspose: the weight (and bias) against the attributes, at load when they are
+// initializers and at run time whatever weight compression swapped in. W is (M, C/group, k...)
+// for Conv and (C, M/group, k...) for ConvTranspose (`transposed`); the bias has M values.
+void check_conv_weight(const at::Tensor& w, const at::Tensor& b, const SpatialAttrs& a, int64_t groups,
+                       bool transposed, const std::string& label) {
+  NNC_CHECK_CODE(w.dim() >= 3 && w.dim() <= 5, kShape, "{}: weight of rank {} is not a 1-D/2-D/3-D kernel", label,
+                 w.dim());
+  const auto kernel = w.sizes().slice(2).vec();
+  NNC_CHECK_CODE(a.rank == 0 || a.rank == kernel.size(), kShape,
+                 "{}: attributes describe {} spatial axes but the weight {}", label, a.rank, kernel.size());
+  NNC_CHECK_CODE(a.kernel_shape.empty() || a.kernel_shape == kernel, kShape,
+                 "{}: kernel_shape [{}] contradicts the weight's kernel [{}]", label, fmt::join(a.kernel_shape, ","),
+                 fmt::join(kernel, ","));
+  NNC_CHECK_CODE(w.size(0) % groups == 0, kShape, "{}: weight's {} channels do not split into {} groups", label,
+                 w.size(0), groups);
+  if (b.defined()) {
+    const int64_t channels = transposed ? w.size(1) * groups : w.size(0);
+    NNC_CHECK_CODE(b.dim() == 1 && b.size(0) == channels, kShape, "{}: bias has shape [{}] for {} output channels",
+                   label, fmt::join(b.sizes(), ","), channels);
+  }
+}
+
 OpFn build_conv(const NodeInfo& n) {
   n.expect_attrs({"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
   SpatialAttrs attrs = read_spatial_attrs(n);
+  n.expect_int_in("group", 1);
   int64_t groups = n.attr_int("group", 1);
-  if (groups < 1) n.unsupported("group < 1");
   std::string label = n.label();
+  if (auto w = n.constant_input(1)) {
+    auto b = n.constant_input(2);
+    check_conv_weight(*w, b ? *b : at::Tensor(), attrs, groups, false, label);
+  }
   auto packed = std::make_shared<onednn::PackedConv>();
   return [attrs, groups, label, packed](const RunContext& rc, std::span<const at::Tensor> in,
                                         std::span<at::Tensor> out) {
@@ -30,14 +56,21 @@ OpFn build_conv(const NodeInfo& n) {
     NNC_CHECK_CODE(spatial >= 1 && spatial <= 3 && w.dim() == x.dim(), kShape,
                    "{}: input rank {} and weight rank {} do not form a 1-D/2-D/3-D convolution", label, x.dim(),
                    w.dim());
+    check_conv_weight(w, b, attrs, groups, false, label);
     NNC_CHECK_CODE(x.size(1) == w.size(1) * groups, kShape,
                    "{}: input has {} channels but weight expects {} x {} groups", label, x.size(1), w.size(1), groups);
     std::vector<int64_t> kernel(w.sizes().begin() + 2, w.sizes().end());
     auto geo = resolve_spatial(attrs, x.sizes().slice(2), kernel, label);
+    for (int64_t i = 0; i < spatial; ++i) {
+      const int64_t reach = geo.dilations[i] * (kernel[i] - 1) + 1;
+      NNC_CHECK_CODE(x.size(2 + i) + geo.pad_begin[i] + geo.pad_end[i] >= reach, kShape,
+                     "{}: spatial axis {} of size {} (padded by {} + {}) is smaller than the kernel's reach {}", label,
+                     i, x.size(2 + i), geo.pad_begin[i], geo.pad_end[i], reach);
+    }
     // A channels-last input (from a dense Conv + Clip chain) stays on the channels-last path.
     const bool channels_last_input = x.dim() == 4 && !x.is_mkldnn() && !x.is_contiguous() &&
                                      x.is_contiguous(at::MemoryFormat::ChannelsLast);
-    if (rc.onednn && geo.symmetric && !channels_last_input) {
+    if (rc.onednn && geo.symmetric && !channels_last_input && x.numel() > 0 && w.numel() > 0) {
       if (auto y = onednn::conv2d(*packed, x, w, b, geo.pad_begin, geo.strides, geo.dilations, groups)) {
         out[0] = std::move(*y);
         return;
@@ -123,11 +156,28 @@ OpFn build_conv_transpose(const NodeInfo& n) {
   a.spatial = read_spatial_attrs(n);
   a.output_padding = n.attr_ints("output_padding");
   a.output_shape = n.attr_ints("output_shape");
-  const std::vector<int64_t> kernel_attr = a.spatial.kernel_shape;
+  n.expect_ints_in("output_padding", 0);
+  n.expect_ints_in("output_shape", 1);
+  // output_padding adds positions a stride (or dilation) step would have reached: less than it.
+  if (!a.output_padding.empty()) {
+    if (a.spatial.rank && a.output_padding.size() != a.spatial.rank)
+      n.invalid(fmt::format("output_padding has {} values for {} spatial axes", a.output_padding.size(), a.spatial.rank));
+    for (std::size_t i = 0; i < a.output_padding.size(); ++i) {
+      const int64_t s = a.spatial.strides.empty() ? 1 : a.spatial.strides[i];
+      const int64_t d = a.spatial.dilations.empty() ? 1 : a.spatial.dilations[i];
+      if (a.output_padding[i] >= std::max(s, d))
+        n.invalid(fmt::format("output_padding [{}] must be smaller than the stride or dilation of its axis",
+                              fmt::join(a.output_padding, ",")));
+    }
+  }
+  n.expect_int_in("group", 1);
   const int64_t groups = n.attr_int("group", 1);
-  if (groups < 1) n.unsupported("group < 1");
   const std::string label = n.label();
-  return [a, kernel_attr, groups, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  if (auto w = n.constant_input(1)) {
+    auto b = n.constant_input(2);
+    check_conv_weight(*w, b ? *b : at::Tensor(), a.spatial, groups, true, label);
+  }
+  return [a, groups, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const at::Tensor x = onednn::dense(in[0]);
     const at::Tensor& w = in[1];
     const at::Tensor b = in.size() > 2 ? in[2] : at::Tensor();
@@ -137,12 +187,8 @@ OpFn build_conv_transpose(const NodeInfo& n) {
                    x.dim(), w.dim());
     NNC_CHECK_CODE(x.size(1) == w.size(0), kShape, "{}: input has {} channels but the weight expects {}", label,
                    x.size(1), w.size(0));
-    NNC_CHECK_CODE(w.size(0) % groups == 0, kShape, "{}: {} input channels do not split into {} groups", label,
-                   w.size(0), groups);
+    check_conv_weight(w, b, a.spatial, groups, true, label);
     c10::IntArrayRef kernel = w.sizes().slice(2);
-    if (!kernel_attr.empty())
-      NNC_CHECK_CODE(kernel_attr == kernel.vec(), kShape, "{}: kernel_shape {} does not match the weight", label,
-                     fmt::join(kernel_attr, "x"));
     auto g = resolve_transposed(a, x.sizes().slice(2), kernel, label);
     // Without padding the result spans s*(in-1) + (k-1)*d + 1 positions per axis; output_padding
     // appends zeros (plus bias) at the end, then pads are cut from both sides.

@@ -28,6 +28,7 @@ OpBuilder binary(Binary f) {
     // (axis absent) behave the same, others are unsupported.
     n.expect_attrs({"broadcast", "axis", "consumed_inputs"});
     if (n.has_attr("axis")) n.unsupported("legacy broadcast with 'axis'");
+    n.expect_int_in("broadcast", 0, 1);
     return [f](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
       out[0] = f(in[0], in[1]);
     };
@@ -187,6 +188,8 @@ OpFn build_clip(const NodeInfo& n) {
 OpFn build_dropout(const NodeInfo& n) {
   n.expect_attrs({"ratio", "is_test", "seed", "consumed_inputs"});
   const double attr_ratio = n.attr_float("ratio", 0.5f);
+  // Kept values are scaled by 1 / (1 - ratio): ratio 1 would divide by zero.
+  if (!(attr_ratio >= 0 && attr_ratio < 1)) n.invalid(fmt::format("ratio {} must be in [0, 1)", attr_ratio));
   const bool is_test = n.attr_int("is_test", 0) != 0;
   const bool mask_out = n.num_outputs() > 1 && !n.proto().output(1).empty();
   // Training is the engine's mode (Engine::set_training); a graph-driven training_mode input
@@ -199,9 +202,10 @@ OpFn build_dropout(const NodeInfo& n) {
     if (!zero_ratio && (!c || c->item<bool>()))
       n.unsupported("Dropout training_mode input (use the engine's training mode)");
   }
-  return [=](const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  return [=, label = n.label()](const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     double ratio = attr_ratio;
     if (in.size() > 1 && in[1].defined()) ratio = in[1].item<double>();
+    NNC_CHECK_CODE(ratio >= 0 && ratio < 1, kShape, "{}: ratio {} must be in [0, 1)", label, ratio);
     bool train = rc.training && !is_test;
     if (in.size() > 2 && in[2].defined()) train = train || in[2].item<bool>();
     if (!train || ratio == 0.0) {
@@ -243,6 +247,7 @@ OpFn build_pow(const NodeInfo& n) {
 // Swin-style window attention exports it for its shifted-window masks.
 OpFn build_mod(const NodeInfo& n) {
   n.expect_attrs({"fmod"});
+  n.expect_int_in("fmod", 0, 1);
   const bool c_fmod = n.attr_int("fmod", 0) != 0;
   return [c_fmod, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const auto type = at::promote_types(in[0].scalar_type(), in[1].scalar_type());

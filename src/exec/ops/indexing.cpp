@@ -80,6 +80,7 @@ at::Tensor linear_offsets(const at::Tensor& tuples, at::IntArrayRef dims, const 
 
 OpFn build_gather_nd(const NodeInfo& n) {
   n.expect_attrs({"batch_dims"});
+  n.expect_int_in("batch_dims", 0);
   const int64_t batch_dims = n.attr_int("batch_dims", 0);
   return [batch_dims, label = n.label()](const RunContext&, std::span<const at::Tensor> in,
                                          std::span<at::Tensor> out) {
@@ -137,6 +138,8 @@ OpFn build_scatter_nd(const NodeInfo& n) {
 
 OpFn build_arg(const NodeInfo& n, bool max) {
   n.expect_attrs({"axis", "keepdims", "select_last_index"});
+  n.expect_int_in("keepdims", 0, 1);
+  n.expect_int_in("select_last_index", 0, 1);
   const int64_t axis = n.attr_int("axis", 0);
   const bool keep = n.attr_int("keepdims", 1) != 0;
   const bool last = n.attr_int("select_last_index", 0) != 0;
@@ -164,8 +167,10 @@ OpFn build_one_hot(const NodeInfo& n) {
   return [axis, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     NNC_CHECK_CODE(in[1].numel() == 1, kShape, "{}: depth must be one value", label);
     NNC_CHECK_CODE(in[2].numel() == 2, kShape, "{}: values must be [off, on]", label);
-    const auto depth = static_cast<int64_t>(in[1].to(at::kDouble).item<double>());
-    NNC_CHECK_CODE(depth > 0, kShape, "{}: depth must be positive", label);
+    const double depth_value = in[1].to(at::kDouble).item<double>();
+    NNC_CHECK_CODE(depth_value >= 1 && depth_value < 9e18, kShape, "{}: depth {} must be a positive count", label,
+                   depth_value);
+    const auto depth = static_cast<int64_t>(depth_value);
     const int64_t a = axis_of(axis, in[0].dim() + 1, label);
     auto idx = in[0].to(at::kLong);
     idx = at::where(idx < 0, idx + depth, idx);
@@ -180,6 +185,7 @@ OpFn build_one_hot(const NodeInfo& n) {
 
 OpFn build_trilu(const NodeInfo& n) {
   n.expect_attrs({"upper"});
+  n.expect_int_in("upper", 0, 1);
   const bool upper = n.attr_int("upper", 1) != 0;
   return [upper](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const int64_t k = in.size() > 1 && in[1].defined() ? in[1].item<int64_t>() : 0;

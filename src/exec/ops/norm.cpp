@@ -2,11 +2,39 @@
 // InstanceNormalization, Softmax, LogSoftmax.
 #include <ATen/ATen.h>
 
+#include <fmt/format.h>
+
+#include <cmath>
+
 #include "exec/ops/ops.hpp"
 #include "nncompress/core/error.hpp"
 
 namespace nnc::exec {
 namespace {
+
+void expect_epsilon(const NodeInfo& n, double eps) {
+  if (!(eps >= 0) || !std::isfinite(eps)) n.invalid(fmt::format("epsilon {} must be a finite number >= 0", eps));
+}
+
+// Per-channel parameters known at load (initializers) are vectors of one common length.
+void expect_channel_vectors(const NodeInfo& n, std::initializer_list<std::size_t> inputs,
+                            std::initializer_list<const char*> names) {
+  int64_t channels = -1;
+  const char* first = nullptr;
+  auto name = names.begin();
+  for (std::size_t i : inputs) {
+    const char* what = *name++;
+    auto t = n.constant_input(i);
+    if (!t) continue;
+    if (t->dim() != 1) n.invalid(fmt::format("{} has rank {}, expected one value per channel", what, t->dim()));
+    if (first && t->size(0) != channels)
+      n.invalid(fmt::format("{} has {} values but {} has {}", what, t->size(0), first, channels));
+    if (!first) {
+      first = what;
+      channels = t->size(0);
+    }
+  }
+}
 
 OpFn build_batchnorm(const NodeInfo& n) {
   n.expect_attrs({"epsilon", "momentum", "spatial", "training_mode", "is_test", "consumed_inputs"});
@@ -15,9 +43,12 @@ OpFn build_batchnorm(const NodeInfo& n) {
   for (std::size_t i = 1; i < n.num_outputs(); ++i)
     if (!n.proto().output(static_cast<int>(i)).empty()) n.unsupported("BatchNormalization training outputs");
   const double eps = n.attr_float("epsilon", 1e-5f);
+  expect_epsilon(n, eps);
   // ONNX: running = running * momentum + batch * (1 - momentum); ATen's momentum is the
   // weight of the batch statistic.
   const double momentum = 1.0 - n.attr_float("momentum", 0.9f);
+  if (!std::isfinite(momentum)) n.invalid("momentum is not a finite number");
+  expect_channel_vectors(n, {1, 2, 3, 4}, {"scale", "B", "mean", "var"});
   return [eps, momentum](const RunContext& rc, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const bool recalibrating = rc.batchnorm_momentum >= 0;
     out[0] = at::batch_norm(in[0], in[1], in[2], in[3], in[4], rc.training || recalibrating,
@@ -33,6 +64,7 @@ OpFn build_layernorm(const NodeInfo& n) {
   if (n.attr_int("stash_type", 1) != 1) n.unsupported("LayerNormalization stash_type other than float");
   const int64_t axis = n.attr_int("axis", -1);
   const double eps = n.attr_float("epsilon", 1e-5f);
+  expect_epsilon(n, eps);
   const bool has_bias = n.has_input(2);
   bool stats = false;
   for (std::size_t i = 1; i < n.num_outputs(); ++i) stats = stats || !n.proto().output(static_cast<int>(i)).empty();
@@ -69,6 +101,8 @@ OpFn build_layernorm(const NodeInfo& n) {
 OpFn build_instancenorm(const NodeInfo& n) {
   n.expect_attrs({"epsilon"});
   const double eps = n.attr_float("epsilon", 1e-5f);
+  expect_epsilon(n, eps);
+  expect_channel_vectors(n, {1, 2}, {"scale", "B"});
   return [eps](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     NNC_CHECK(in[0].dim() >= 3, "InstanceNormalization: input of rank {} (need N x C x D1 ...)", in[0].dim());
     out[0] = at::instance_norm(in[0], in[1], in[2], {}, {}, true, 0.0, eps, false);
@@ -81,9 +115,13 @@ OpFn build_softmax(const NodeInfo& n, bool log) {
   n.expect_attrs({"axis"});
   const bool legacy = n.opset() < 13;
   const int64_t axis = n.attr_int("axis", legacy ? 1 : -1);
+  const std::string label = n.label();
   return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const auto& x = in[0];
     int64_t a = axis < 0 ? axis + x.dim() : axis;
+    // Opset 13 on: an axis of the input; before, the split point of its 2-D view (0 to rank).
+    NNC_CHECK_CODE(a >= 0 && (a < x.dim() || (legacy && a <= x.dim())), kShape, "{}: axis {} out of range for rank {}",
+                   label, axis, x.dim());
     if (!legacy) {
       out[0] = log ? at::log_softmax(x, a) : at::softmax(x, a);
       return;

@@ -7,6 +7,12 @@ namespace nnc::exec {
 // The values of an integer (or float) tensor as int64: shapes, axes, sizes read at run time.
 std::vector<int64_t> to_ints(const at::Tensor& t);
 
+// An axis in [-rank, rank) (or [-rank, rank] with `end_inclusive`, for split points such as
+// Flatten's) as a non-negative index; else a kShape error naming the node.
+int64_t normalize_axis(int64_t axis, int64_t rank, const std::string& label, bool end_inclusive = false);
+// Each axis normalised; a repeated axis is an error too.
+std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t rank, const std::string& label);
+
 void register_conv_ops(OpRegistry& r);         // Conv, ConvTranspose
 void register_gemm_ops(OpRegistry& r);         // Gemm, MatMul
 void register_elementwise_ops(OpRegistry& r);  // Add Sub Mul Div, activations (PRelu, Selu, Softplus...), Clip, Identity, Dropout

@@ -1,10 +1,12 @@
 #include "exec/ops/padding.hpp"
 
+#include <fmt/ranges.h>
+
 #include "nncompress/core/error.hpp"
 
 namespace nnc::exec {
 
-SpatialAttrs read_spatial_attrs(const NodeInfo& n) {
+SpatialAttrs read_spatial_attrs(const NodeInfo& n, bool pool) {
   SpatialAttrs a;
   a.auto_pad = n.attr_string("auto_pad", "NOTSET");
   if (a.auto_pad != "NOTSET" && a.auto_pad != "VALID" && a.auto_pad != "SAME_UPPER" && a.auto_pad != "SAME_LOWER")
@@ -13,6 +15,33 @@ SpatialAttrs read_spatial_attrs(const NodeInfo& n) {
   a.strides = n.attr_ints("strides");
   a.dilations = n.attr_ints("dilations");
   a.pads = n.attr_ints("pads");
+  n.expect_ints_in("kernel_shape", 1);
+  n.expect_ints_in("strides", 1);
+  n.expect_ints_in("dilations", 1);
+  n.expect_ints_in("pads", 0);
+  if (pool && a.kernel_shape.empty()) n.invalid("kernel_shape is required");
+  if (a.pads.size() % 2) n.invalid(fmt::format("pads has {} values, two per spatial axis", a.pads.size()));
+  // Every attribute given describes the same spatial axes.
+  const char* first = nullptr;
+  auto agree = [&](const char* name, std::size_t axes) {
+    if (axes == 0) return;
+    if (!first) {
+      first = name;
+      a.rank = axes;
+    } else if (axes != a.rank) {
+      n.invalid(fmt::format("{} is for {} spatial axes but {} for {}", first, a.rank, name, axes));
+    }
+  };
+  agree("kernel_shape", a.kernel_shape.size());
+  agree("strides", a.strides.size());
+  agree("dilations", a.dilations.size());
+  agree("pads", a.pads.size() / 2);
+  if (a.rank > 3) n.unsupported(fmt::format("{} spatial axes (1 to 3 are supported)", a.rank));
+  if (pool && !a.pads.empty())
+    for (std::size_t i = 0; i < a.rank; ++i)
+      if (a.pads[i] >= a.kernel_shape[i] || a.pads[i + a.rank] >= a.kernel_shape[i])
+        n.invalid(fmt::format("pads [{}] must be smaller than kernel_shape [{}] along every axis",
+                              fmt::join(a.pads, ","), fmt::join(a.kernel_shape, ",")));
   return a;
 }
 

@@ -44,8 +44,9 @@ at::Tensor avg_pool(const at::Tensor& x, const std::vector<int64_t>& k, const st
 OpFn build_maxpool(const NodeInfo& n) {
   n.expect_attrs({"auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "storage_order", "strides"});
   if (n.num_outputs() > 1 && !n.proto().output(1).empty()) n.unsupported("MaxPool Indices output");
-  SpatialAttrs a = read_spatial_attrs(n);
-  if (a.kernel_shape.empty() || a.kernel_shape.size() > 3) n.unsupported("MaxPool kernel_shape rank");
+  SpatialAttrs a = read_spatial_attrs(n, /*pool=*/true);
+  n.expect_int_in("ceil_mode", 0, 1);
+  n.expect_int_in("storage_order", 0, 1);
   const bool ceil_mode = n.attr_int("ceil_mode", 0) != 0;
   const std::string label = n.label();
   return [a, ceil_mode, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
@@ -75,8 +76,9 @@ OpFn build_maxpool(const NodeInfo& n) {
 
 OpFn build_avgpool(const NodeInfo& n) {
   n.expect_attrs({"auto_pad", "ceil_mode", "count_include_pad", "dilations", "kernel_shape", "pads", "strides"});
-  SpatialAttrs a = read_spatial_attrs(n);
-  if (a.kernel_shape.empty() || a.kernel_shape.size() > 3) n.unsupported("AveragePool kernel_shape rank");
+  SpatialAttrs a = read_spatial_attrs(n, /*pool=*/true);
+  n.expect_int_in("ceil_mode", 0, 1);
+  n.expect_int_in("count_include_pad", 0, 1);
   // Opset 19 added dilations; ATen's average pooling has none.
   for (auto d : a.dilations)
     if (d != 1) n.unsupported("AveragePool dilations other than 1");
@@ -104,7 +106,10 @@ OpFn build_avgpool(const NodeInfo& n) {
 
 OpFn build_global_pool(const NodeInfo& n, bool max) {
   n.expect_attrs({});
-  return [max](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  return [max, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    // Pools over the spatial axes of N x C x D1 ...: a 2-D input has none (amax over no axes
+    // would reduce everything).
+    NNC_CHECK_CODE(in[0].dim() >= 3, kShape, "{}: input of rank {} has no spatial axes", label, in[0].dim());
     if (!max && onednn::is_onednn(in[0]) && in[0].dim() == 4) {
       out[0] = at::mkldnn_adaptive_avg_pool2d(in[0], {1, 1});
       return;

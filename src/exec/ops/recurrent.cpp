@@ -43,8 +43,11 @@ RecurrentAttrs read_attrs(const NodeInfo& n, Cell cell) {
   RecurrentAttrs a;
   a.cell = cell;
   a.label = n.label();
+  if (!n.has_attr("hidden_size")) n.invalid("hidden_size is required");
+  n.expect_int_in("hidden_size", 1);
+  n.expect_int_in("layout", 0, 1);
+  n.expect_int_in("linear_before_reset", 0, 1);
   a.hidden = n.attr_int("hidden_size", 0);
-  if (a.hidden <= 0) n.unsupported("hidden_size missing or < 1");
   const std::string direction = n.attr_string("direction", "forward");
   if (direction == "bidirectional") a.directions = 2;
   else if (direction == "reverse") a.reverse_only = true;

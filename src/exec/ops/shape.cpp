@@ -15,9 +15,25 @@ std::vector<int64_t> to_ints(const at::Tensor& t) {
   return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
 }
 
-namespace {
+int64_t normalize_axis(int64_t axis, int64_t rank, const std::string& label, bool end_inclusive) {
+  const int64_t hi = end_inclusive ? rank : rank - 1;
+  NNC_CHECK_CODE(axis >= -rank && axis <= hi, kShape, "{}: axis {} out of range for rank {}", label, axis, rank);
+  return axis < 0 ? axis + rank : axis;
+}
 
-int64_t norm_axis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t rank, const std::string& label) {
+  std::vector<int64_t> out;
+  std::vector<bool> seen(static_cast<std::size_t>(std::max<int64_t>(rank, 0)), false);
+  for (auto a : axes) {
+    const int64_t d = normalize_axis(a, rank, label);
+    NNC_CHECK_CODE(!seen[static_cast<std::size_t>(d)], kShape, "{}: axis {} given twice", label, a);
+    seen[static_cast<std::size_t>(d)] = true;
+    out.push_back(d);
+  }
+  return out;
+}
+
+namespace {
 
 // Axes from an attribute (old opsets) or an optional input (new opsets).
 std::optional<std::vector<int64_t>> axes_of(std::span<const at::Tensor> in, std::size_t index,
@@ -35,9 +51,9 @@ std::optional<std::vector<int64_t>> attr_axes(const NodeInfo& n) {
 OpFn build_flatten(const NodeInfo& n) {
   n.expect_attrs({"axis"});
   const int64_t axis = n.attr_int("axis", 1);
-  return [axis](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  return [axis, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const auto& x = in[0];
-    int64_t a = norm_axis(axis, x.dim());
+    const int64_t a = normalize_axis(axis, x.dim(), label, /*end_inclusive=*/true);
     int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < x.dim(); ++d) (d < a ? outer : inner) *= x.size(d);
     out[0] = x.reshape({outer, inner});
@@ -46,6 +62,7 @@ OpFn build_flatten(const NodeInfo& n) {
 
 OpFn build_reshape(const NodeInfo& n) {
   n.expect_attrs({"shape", "allowzero", "consumed_inputs"});
+  n.expect_int_in("allowzero", 0, 1);
   const bool allowzero = n.attr_int("allowzero", 0) != 0;
   std::optional<std::vector<int64_t>> attr_shape;
   if (n.opset() < 5) attr_shape = n.attr_ints("shape");
@@ -61,10 +78,18 @@ OpFn build_reshape(const NodeInfo& n) {
 OpFn build_transpose(const NodeInfo& n) {
   n.expect_attrs({"perm"});
   auto perm = n.attr_ints("perm");
-  return [perm](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  std::vector<bool> seen(perm.size(), false);
+  for (auto p : perm) {
+    if (p < 0 || p >= static_cast<int64_t>(perm.size()) || seen[static_cast<std::size_t>(p)])
+      n.invalid(fmt::format("perm [{}] is not a permutation of 0..{}", fmt::join(perm, ","), perm.size() - 1));
+    seen[static_cast<std::size_t>(p)] = true;
+  }
+  return [perm, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     std::vector<int64_t> p = perm;
     if (p.empty())
       for (int64_t d = in[0].dim() - 1; d >= 0; --d) p.push_back(d);
+    NNC_CHECK_CODE(static_cast<int64_t>(p.size()) == in[0].dim(), kShape, "{}: perm of {} axes for an input of rank {}",
+                   label, p.size(), in[0].dim());
     out[0] = in[0].permute(p);
   };
 }
@@ -72,11 +97,12 @@ OpFn build_transpose(const NodeInfo& n) {
 OpFn build_concat(const NodeInfo& n) {
   n.expect_attrs({"axis"});
   const int64_t axis = n.attr_int("axis", 1);
-  return [axis](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  return [axis, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     std::vector<at::Tensor> parts;
     for (const auto& t : in)
       if (t.defined()) parts.push_back(t);
-    out[0] = at::cat(parts, norm_axis(axis, parts.at(0).dim()));
+    NNC_CHECK_CODE(!parts.empty(), kShape, "{}: nothing to concatenate", label);
+    out[0] = at::cat(parts, normalize_axis(axis, parts[0].dim(), label));
   };
 }
 
@@ -84,10 +110,11 @@ OpFn build_split(const NodeInfo& n) {
   n.expect_attrs({"axis", "split", "num_outputs"});
   const int64_t axis = n.attr_int("axis", 0);
   std::optional<std::vector<int64_t>> attr_split;
+  n.expect_ints_in("split", 0, INT64_MAX);
   if (n.has_attr("split")) attr_split = n.attr_ints("split");
   const std::size_t outputs = n.num_outputs();
-  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
-    int64_t a = norm_axis(axis, in[0].dim());
+  return [=, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const int64_t a = normalize_axis(axis, in[0].dim(), label);
     auto sizes = axes_of(in, 1, attr_split);
     std::vector<at::Tensor> parts;
     if (sizes) {
@@ -106,15 +133,14 @@ OpFn build_split(const NodeInfo& n) {
 OpFn build_squeeze(const NodeInfo& n) {
   n.expect_attrs({"axes"});
   auto attr = attr_axes(n);
-  return [attr](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  return [attr, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     auto axes = axes_of(in, 1, attr);
     at::Tensor x = in[0];
     if (!axes) {
       out[0] = x.squeeze();
       return;
     }
-    std::vector<int64_t> a;
-    for (auto v : *axes) a.push_back(norm_axis(v, x.dim()));
+    std::vector<int64_t> a = normalize_axes(*axes, x.dim(), label);
     std::sort(a.rbegin(), a.rend());
     for (auto d : a) {
       NNC_CHECK_CODE(x.size(d) == 1, kShape, "Squeeze of axis {} with size {}", d, x.size(d));
@@ -127,12 +153,11 @@ OpFn build_squeeze(const NodeInfo& n) {
 OpFn build_unsqueeze(const NodeInfo& n) {
   n.expect_attrs({"axes"});
   auto attr = attr_axes(n);
-  return [attr](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  return [attr, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     auto axes = axes_of(in, 1, attr);
-    NNC_CHECK_CODE(axes.has_value(), kShape, "Unsqueeze without axes");
+    NNC_CHECK_CODE(axes.has_value(), kShape, "{}: Unsqueeze without axes", label);
     const int64_t rank = in[0].dim() + static_cast<int64_t>(axes->size());
-    std::vector<int64_t> a;
-    for (auto v : *axes) a.push_back(norm_axis(v, rank));
+    std::vector<int64_t> a = normalize_axes(*axes, rank, label);
     std::sort(a.begin(), a.end());
     at::Tensor x = in[0];
     for (auto d : a) x = x.unsqueeze(d);
@@ -196,8 +221,9 @@ OpFn build_shape(const NodeInfo& n) {
   return [start, end](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     auto s = in[0].sizes().vec();
     const int64_t r = static_cast<int64_t>(s.size());
-    int64_t b = start ? std::clamp(norm_axis(*start, r), int64_t{0}, r) : 0;
-    int64_t e = end ? std::clamp(norm_axis(*end, r), int64_t{0}, r) : r;
+    auto clamp_axis = [r](int64_t v) { return std::clamp(v < 0 ? v + r : v, int64_t{0}, r); };  // as ONNX: clamped
+    int64_t b = start ? clamp_axis(*start) : 0;
+    int64_t e = end ? clamp_axis(*end) : r;
     std::vector<int64_t> v(s.begin() + b, s.begin() + std::max(b, e));
     out[0] = at::tensor(v, at::kLong);
   };
@@ -206,9 +232,9 @@ OpFn build_shape(const NodeInfo& n) {
 OpFn build_gather(const NodeInfo& n) {
   n.expect_attrs({"axis"});
   const int64_t axis = n.attr_int("axis", 0);
-  return [axis](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  return [axis, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const auto& x = in[0];
-    const int64_t a = norm_axis(axis, x.dim());
+    const int64_t a = normalize_axis(axis, x.dim(), label);
     auto idx = in[1].to(at::kLong);
     idx = at::where(idx < 0, idx + x.size(a), idx);
     auto flat = x.index_select(a, idx.reshape({-1}));
@@ -222,6 +248,7 @@ OpFn build_gather(const NodeInfo& n) {
 OpFn build_constant_of_shape(const NodeInfo& n) {
   n.expect_attrs({"value"});
   at::Tensor value = n.attr_tensor("value").value_or(at::zeros({1}, at::kFloat));
+  if (value.numel() != 1) n.invalid(fmt::format("value has {} elements, expected one", value.numel()));
   return [value](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     out[0] = at::full(to_ints(in[0]), value.reshape({-1})[0].item(), value.options());
   };
@@ -244,7 +271,7 @@ OpFn build_slice(const NodeInfo& n) {
   n.expect_attrs({"starts", "ends", "axes"});
   const bool legacy = n.opset() < 10;
   auto a_starts = n.attr_ints("starts"), a_ends = n.attr_ints("ends"), a_axes = n.attr_ints("axes");
-  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  return [=, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     at::Tensor x = in[0];
     auto starts = legacy ? a_starts : to_ints(in[1]);
     auto ends = legacy ? a_ends : to_ints(in[2]);
@@ -252,8 +279,13 @@ OpFn build_slice(const NodeInfo& n) {
     std::vector<int64_t> steps = !legacy && in.size() > 4 && in[4].defined() ? to_ints(in[4]) : std::vector<int64_t>{};
     if (axes.empty())
       for (std::size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+    NNC_CHECK_CODE(starts.size() == axes.size() && ends.size() == axes.size() &&
+                       (steps.empty() || steps.size() == axes.size()),
+                   kShape, "{}: {} starts, {} ends, {} axes and {} steps do not pair up", label, starts.size(),
+                   ends.size(), axes.size(), steps.size());
+    axes = normalize_axes(axes, x.dim(), label);
     for (std::size_t i = 0; i < axes.size(); ++i) {
-      const int64_t d = norm_axis(axes[i], x.dim());
+      const int64_t d = axes[i];
       const int64_t dim = x.size(d);
       const int64_t step = steps.empty() ? 1 : steps[i];
       NNC_CHECK_CODE(step != 0, kShape, "Slice step 0");
@@ -302,8 +334,12 @@ OpFn build_range(const NodeInfo& n) {
 
 OpFn build_tile(const NodeInfo& n) {
   n.expect_attrs({});
-  return [](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
-    out[0] = in[0].repeat(to_ints(in[1]));
+  return [label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+    const auto repeats = to_ints(in[1]);
+    NNC_CHECK_CODE(static_cast<int64_t>(repeats.size()) == in[0].dim(), kShape,
+                   "{}: {} repeats for an input of rank {}", label, repeats.size(), in[0].dim());
+    for (auto r : repeats) NNC_CHECK_CODE(r >= 0, kShape, "{}: repeat count {} is negative", label, r);
+    out[0] = in[0].repeat(repeats);
   };
 }
 
@@ -311,11 +347,13 @@ enum class Reduce { kMean, kSum, kMax, kMin, kL1, kL2, kSumSquare, kLogSum, kLog
 
 OpFn build_reduce(const NodeInfo& n, Reduce kind, int axes_input_since) {
   n.expect_attrs({"axes", "keepdims", "noop_with_empty_axes"});
+  n.expect_int_in("keepdims", 0, 1);
+  n.expect_int_in("noop_with_empty_axes", 0, 1);
   const bool keep = n.attr_int("keepdims", 1) != 0;
   const bool noop = n.attr_int("noop_with_empty_axes", 0) != 0;
   std::optional<std::vector<int64_t>> attr;
   if (n.opset() < axes_input_since) attr = attr_axes(n);
-  return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
+  return [=, label = n.label()](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     auto axes = axes_of(in, 1, attr);
     if ((!axes || axes->empty()) && noop) {
       out[0] = in[0];
@@ -323,7 +361,7 @@ OpFn build_reduce(const NodeInfo& n, Reduce kind, int axes_input_since) {
     }
     std::vector<int64_t> dims;
     if (axes && !axes->empty())
-      for (auto a : *axes) dims.push_back(norm_axis(a, in[0].dim()));
+      dims = normalize_axes(*axes, in[0].dim(), label);
     else
       for (int64_t d = 0; d < in[0].dim(); ++d) dims.push_back(d);
     switch (kind) {
@@ -350,8 +388,9 @@ OpFn build_reduce(const NodeInfo& n, Reduce kind, int axes_input_since) {
 // DepthToSpace (DCR or CRD order) and SpaceToDepth, as PixelShuffle/PixelUnshuffle export.
 OpFn build_depth_to_space(const NodeInfo& n) {
   n.expect_attrs({"blocksize", "mode"});
+  if (!n.has_attr("blocksize")) n.invalid("blocksize is required");
+  n.expect_int_in("blocksize", 1, 1 << 16);  // bs * bs stays far inside int64
   const int64_t bs = n.attr_int("blocksize", 0);
-  if (bs < 1) n.unsupported("blocksize < 1");
   const std::string mode = n.attr_string("mode", "DCR");
   if (mode != "DCR" && mode != "CRD") n.unsupported("mode '" + mode + "'");
   const bool dcr = mode == "DCR";
@@ -369,8 +408,9 @@ OpFn build_depth_to_space(const NodeInfo& n) {
 
 OpFn build_space_to_depth(const NodeInfo& n) {
   n.expect_attrs({"blocksize"});
+  if (!n.has_attr("blocksize")) n.invalid("blocksize is required");
+  n.expect_int_in("blocksize", 1, 1 << 16);
   const int64_t bs = n.attr_int("blocksize", 0);
-  if (bs < 1) n.unsupported("blocksize < 1");
   const std::string label = n.label();
   return [bs, label](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const at::Tensor& x = in[0];
@@ -386,8 +426,11 @@ OpFn build_space_to_depth(const NodeInfo& n) {
 OpFn build_cumsum(const NodeInfo& n) {
   n.expect_attrs({"exclusive", "reverse"});
   const bool exclusive = n.attr_int("exclusive", 0) != 0, reverse = n.attr_int("reverse", 0) != 0;
-  return [exclusive, reverse](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
-    const int64_t axis = norm_axis(to_ints(in[1]).at(0), in[0].dim());
+  return [exclusive, reverse, label = n.label()](const RunContext&, std::span<const at::Tensor> in,
+                                                 std::span<at::Tensor> out) {
+    const auto axes = to_ints(in[1]);
+    NNC_CHECK_CODE(axes.size() == 1, kShape, "{}: axis input has {} values, expected one", label, axes.size());
+    const int64_t axis = normalize_axis(axes[0], in[0].dim(), label);
     at::Tensor x = reverse ? in[0].flip(axis) : in[0];
     at::Tensor y = at::cumsum(x, axis);
     if (exclusive) y = y - x;
@@ -403,8 +446,10 @@ OpFn build_topk(const NodeInfo& n) {
   const std::string label = n.label();
   return [=](const RunContext&, std::span<const at::Tensor> in, std::span<at::Tensor> out) {
     const at::Tensor& x = in[0];
-    const int64_t axis = norm_axis(axis_attr, x.dim());
-    const int64_t k = in.size() > 1 && in[1].defined() ? to_ints(in[1]).at(0) : k_attr;
+    const int64_t axis = normalize_axis(axis_attr, x.dim(), label);
+    const auto ks = in.size() > 1 && in[1].defined() ? to_ints(in[1]) : std::vector<int64_t>{k_attr};
+    NNC_CHECK_CODE(ks.size() == 1, kShape, "{}: K has {} values, expected one", label, ks.size());
+    const int64_t k = ks[0];
     NNC_CHECK_CODE(k >= 0 && k <= x.size(axis), kShape, "{}: k = {} for an axis of {}", label, k, x.size(axis));
     // A stable sort keeps equal values in index order; topk alone does not promise that.
     auto [values, indices] = at::sort(x, /*stable=*/true, axis, /*descending=*/largest);
