@@ -9,6 +9,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kCorrupt: return "corrupt input";
     case ErrorCode::kUnsupported: return "unsupported";
     case ErrorCode::kShape: return "shape mismatch";
+    case ErrorCode::kResource: return "out of resources";
     case ErrorCode::kInternal: return "internal error";
   }
   return "error";

@@ -9,6 +9,7 @@
 #include <random>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/memory.hpp"
 
 namespace nnc {
 namespace fs = std::filesystem;
@@ -17,10 +18,13 @@ std::vector<std::uint8_t> read_file_bytes(const fs::path& path) {
   std::error_code ec;
   NNC_CHECK_CODE(fs::exists(path, ec), kIo, "{}: no such file", path.string());
   NNC_CHECK_CODE(!fs::is_directory(path, ec), kIo, "{}: is a directory, expected a file", path.string());
+  // A FIFO or device would block or never end.
+  NNC_CHECK_CODE(fs::is_regular_file(path, ec), kIo, "{}: not a regular file", path.string());
   std::ifstream in(path, std::ios::binary);
   NNC_CHECK_CODE(in.good(), kIo, "{}: cannot open: {}", path.string(), std::strerror(errno));
   in.seekg(0, std::ios::end);
   auto size = static_cast<std::size_t>(in.tellg());
+  check_fits_in_memory(size, path.string());
   in.seekg(0);
   std::vector<std::uint8_t> bytes(size);
   if (size) in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(size));

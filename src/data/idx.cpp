@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/memory.hpp"
 
 namespace nnc::data {
 namespace {
@@ -42,6 +43,7 @@ struct GzFile {
 at::Tensor read_idx(const std::filesystem::path& path) {
   const std::string what = path.string();
   NNC_CHECK_CODE(std::filesystem::exists(path), kIo, "{}: no such file", what);
+  NNC_CHECK_CODE(std::filesystem::is_regular_file(path), kIo, "{}: not a regular file", what);
   GzFile in{gzopen(path.c_str(), "rb"), what};
   NNC_CHECK_CODE(in.f != nullptr, kIo, "{}: cannot open", what);
   uint8_t magic[4] = {1, 1, 0, 0};
@@ -64,6 +66,7 @@ at::Tensor read_idx(const std::filesystem::path& path) {
   // A header can declare more than the file could hold; count what is there before allocating.
   const auto on_disk = static_cast<int64_t>(std::filesystem::file_size(path));
   const int64_t limit = gzdirect(in.f) ? on_disk : on_disk * 1100;  // deflate expands at most ~1032:1
+  if (numel <= limit) check_fits_in_memory(static_cast<uint64_t>(numel), what + ": IDX data");
   auto t = at::empty(numel <= limit ? dims : std::vector<int64_t>{0}, at::kByte);
   std::size_t have = t.numel() ? in.read(t.data_ptr(), static_cast<std::size_t>(numel)) : 0;
   // Whatever follows the declared data (or all of it, if it was not read) is counted, not kept.

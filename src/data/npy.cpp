@@ -2,8 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cstring>
-#include <regex>
+#include <string_view>
+#include <vector>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
@@ -17,6 +19,68 @@ struct Dtype {
 };
 const Dtype kDtypes[] = {{"<f4", at::kFloat}, {"<f8", at::kDouble}, {"<i8", at::kLong}, {"<i4", at::kInt},
                          {"|u1", at::kByte},  {"|i1", at::kChar},   {"|b1", at::kBool}, {"<i2", at::kShort}};
+
+}  // namespace
+
+namespace {
+
+// The NPY header is a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }.
+// A small scanner (no std::regex: its recursion overflows the stack on long headers) that finds
+// each key and reads its value; anything else in the header is ignored, as numpy does.
+struct NpyHeader {
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<int64_t> shape;
+};
+
+std::size_t skip_space(std::string_view h, std::size_t i) {
+  while (i < h.size() && (h[i] == ' ' || h[i] == '\t' || h[i] == '\n' || h[i] == '\r')) ++i;
+  return i;
+}
+
+// Position just after "'key':" (single or double quotes), or npos.
+std::size_t value_of(std::string_view h, std::string_view key) {
+  for (char q : {'\'', '"'}) {
+    const std::string quoted = std::string(1, q) + std::string(key) + std::string(1, q);
+    std::size_t at = h.find(quoted);
+    if (at == std::string_view::npos) continue;
+    std::size_t i = skip_space(h, at + quoted.size());
+    if (i < h.size() && h[i] == ':') return skip_space(h, i + 1);
+  }
+  return std::string_view::npos;
+}
+
+NpyHeader parse_npy_header(std::string_view h, const std::string& what) {
+  NpyHeader out;
+  std::size_t i = value_of(h, "descr");
+  NNC_CHECK_CODE(i != std::string_view::npos && i < h.size() && (h[i] == '\'' || h[i] == '"'), kCorrupt,
+                 "{}: NPY header has no dtype", what);
+  const std::size_t close = h.find(h[i], i + 1);
+  NNC_CHECK_CODE(close != std::string_view::npos, kCorrupt, "{}: NPY header has no dtype", what);
+  out.descr = std::string(h.substr(i + 1, close - i - 1));
+  i = value_of(h, "fortran_order");
+  out.fortran_order = i != std::string_view::npos && h.substr(i, 4) == "True";
+  i = value_of(h, "shape");
+  NNC_CHECK_CODE(i != std::string_view::npos && i < h.size() && h[i] == '(', kCorrupt, "{}: NPY header has no shape",
+                 what);
+  for (++i;;) {
+    i = skip_space(h, i);
+    NNC_CHECK_CODE(i < h.size(), kCorrupt, "{}: NPY header has no shape", what);
+    if (h[i] == ')') break;
+    std::size_t digits = 0;
+    int64_t d = 0;
+    while (i < h.size() && h[i] >= '0' && h[i] <= '9') {
+      NNC_CHECK_CODE(++digits <= 18, kCorrupt, "{}: NPY shape has a dimension of more than 18 digits", what);
+      d = d * 10 + (h[i++] - '0');
+    }
+    NNC_CHECK_CODE(digits > 0, kCorrupt, "{}: NPY shape is not a tuple of sizes", what);
+    NNC_CHECK_CODE(out.shape.size() < 64, kCorrupt, "{}: NPY shape has more than 64 dimensions", what);
+    out.shape.push_back(d);
+    i = skip_space(h, i);
+    if (i < h.size() && h[i] == ',') ++i;
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -36,34 +100,31 @@ at::Tensor read_npy(const std::filesystem::path& path) {
     offset = 12;
   }
   NNC_CHECK_CODE(bytes.size() >= offset + header_len, kCorrupt, "{}: truncated NPY header", what);
-  std::string header(reinterpret_cast<const char*>(bytes.data() + offset), header_len);
-  std::smatch m;
-  NNC_CHECK_CODE(std::regex_search(header, m, std::regex("'descr':\\s*'([^']+)'")), kCorrupt,
-                 "{}: NPY header has no dtype", what);
-  std::string descr = m[1];
-  NNC_CHECK_CODE(!std::regex_search(header, std::regex("'fortran_order':\\s*True")), kUnsupported,
-                 "{}: Fortran-order NPY arrays are unsupported", what);
-  NNC_CHECK_CODE(std::regex_search(header, m, std::regex("'shape':\\s*\\(([^)]*)\\)")), kCorrupt,
-                 "{}: NPY header has no shape", what);
-  std::vector<int64_t> shape;
-  std::string dims = m[1];
-  std::regex num("\\d+");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), num); it != std::sregex_iterator(); ++it)
-    shape.push_back(std::stoll(it->str()));
+  const auto header = parse_npy_header(
+      std::string_view(reinterpret_cast<const char*>(bytes.data() + offset), header_len), what);
+  NNC_CHECK_CODE(!header.fortran_order, kUnsupported, "{}: Fortran-order NPY arrays are unsupported", what);
   c10::ScalarType type = at::kFloat;
   bool found = false;
   for (const auto& d : kDtypes)
-    if (descr == d.descr) {
+    if (header.descr == d.descr) {
       type = d.type;
       found = true;
     }
-  NNC_CHECK_CODE(found, kUnsupported, "{}: NPY dtype '{}' is unsupported", what, descr);
-  auto t = at::empty(shape, type);
-  const std::size_t nbytes = static_cast<std::size_t>(t.numel()) * t.element_size();
-  const std::size_t data = offset + header_len;
-  NNC_CHECK_CODE(bytes.size() - data == nbytes, kCorrupt, "{}: NPY data has {} bytes but shape and dtype need {}",
-                 what, bytes.size() - data, nbytes);
-  if (nbytes) std::memcpy(t.data_ptr(), bytes.data() + data, nbytes);
+  NNC_CHECK_CODE(found, kUnsupported, "{}: NPY dtype '{}' is unsupported", what, header.descr.substr(0, 40));
+  // The shape is checked against the bytes present before anything is allocated.
+  const std::size_t width = c10::elementSize(type), present = bytes.size() - offset - header_len;
+  std::size_t nbytes = width;
+  bool overflow = false;
+  for (auto d : header.shape) overflow = __builtin_mul_overflow(nbytes, static_cast<std::size_t>(d), &nbytes) || overflow;
+  if (std::find(header.shape.begin(), header.shape.end(), 0) != header.shape.end()) {
+    overflow = false;  // an empty array, however large its other dimensions
+    nbytes = 0;
+  }
+  NNC_CHECK_CODE(!overflow, kCorrupt, "{}: NPY shape and dtype need more than 2^64 bytes", what);
+  NNC_CHECK_CODE(present == nbytes, kCorrupt, "{}: NPY data has {} bytes but shape and dtype need {}", what, present,
+                 nbytes);
+  auto t = at::empty(header.shape, type);
+  if (nbytes) std::memcpy(t.data_ptr(), bytes.data() + offset + header_len, nbytes);
   return t;
 }
 

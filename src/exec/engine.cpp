@@ -17,12 +17,14 @@
 #include <unordered_set>
 
 #include "exec/fusion.hpp"
+#include "exec/memory_guard.hpp"
 #include "exec/onednn.hpp"
 #include "exec/plan.hpp"
 #include "exec/subgraph.hpp"
 #include "nncompress/core/allocator.hpp"
 #include "nncompress/core/blas_threads.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/memory.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/sparse_initializers.hpp"
@@ -248,8 +250,12 @@ void Engine::Impl::compile() {
         RunContext ctx;
         try {
           step.fn(ctx, ins, outs);
-        } catch (const nnc::Error&) {
+        } catch (const nnc::Error& e) {
+          if (e.code() == ErrorCode::kResource) fail(ErrorCode::kResource, "{}: {}", step.label, e.what());
           throw;
+        } catch (const std::bad_alloc&) {
+          fail(ErrorCode::kResource, "{}: out of memory ({} available)", step.label,
+               format_bytes(available_memory_bytes()));
         } catch (const std::exception& e) {
           fail(ErrorCode::kCorrupt, "{}: cannot evaluate constant node: {}", step.label,
                std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
@@ -350,8 +356,11 @@ void Engine::Impl::run_steps(const std::vector<Step>& plan, std::vector<at::Tens
     outs.assign(step.out.size(), at::Tensor());
     try {
       step.fn(ctx, ins, outs);
-    } catch (const nnc::Error&) {
+    } catch (const nnc::Error& e) {
+      if (e.code() == ErrorCode::kResource) fail(ErrorCode::kResource, "{}: {}", step.label, e.what());
       throw;
+    } catch (const std::bad_alloc&) {
+      fail(ErrorCode::kResource, "{}: out of memory ({} available)", step.label, format_bytes(available_memory_bytes()));
     } catch (const std::exception& e) {
       std::string msg = e.what();
       fail(ErrorCode::kShape, "{}: {}", step.label, msg.substr(0, msg.find('\n')));
@@ -378,6 +387,7 @@ std::vector<at::Tensor> Engine::Impl::execute(const std::vector<Step>& plan, con
 
 Engine::Engine(onnx::ModelProto model, EngineOptions options) : impl_(std::make_unique<Impl>()) {
   keep_freed_memory();  // every run reuses the last run's activation memory instead of faulting it in again
+  install_memory_guard();  // a tensor larger than the memory available is an error, not the OOM killer
   single_threaded_blas();  // training's matrix products: OpenBLAS's pool fights the OpenMP threads
   impl_->model = std::move(model);
   impl_->options = options;

@@ -88,9 +88,10 @@ at::Tensor to_tensor(const TP& p) {
     // Raw data holds the ONNX type's own width (uint16/uint32 are narrower than our tensors).
     std::size_t width = t == TP::UINT16 ? 2 : t == TP::UINT32 ? 4 : c10::elementSize(type);
     const std::string& raw = p.raw_data();
-    NNC_CHECK_CODE(raw.size() == static_cast<std::size_t>(numel) * width, kCorrupt,
-                   "tensor '{}': raw data has {} bytes but its shape needs {}", name, raw.size(),
-                   static_cast<std::size_t>(numel) * width);
+    // Compared by division: numel * width may not fit in 64 bits.
+    NNC_CHECK_CODE(raw.size() % width == 0 && raw.size() / width == static_cast<std::size_t>(numel), kCorrupt,
+                   "tensor '{}': raw data has {} bytes but its shape needs {} elements of {} bytes", name, raw.size(),
+                   numel, width);
     auto out = at::empty(dims, at::TensorOptions().dtype(type));
     if (t == TP::UINT16) {
       auto* dst = out.data_ptr<int32_t>();

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/memory.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
@@ -66,7 +67,11 @@ int densify_sparse_initializers(onnx::GraphProto& graph, const std::string& what
     }
     NNC_CHECK_CODE(sp.indices().dims_size() <= 2 && static_cast<int64_t>(positions.size()) == nnz, kCorrupt,
                    "{}: sparse initializer '{}' has {} positions for {} values", what, name, positions.size(), nnz);
-    std::string dense(static_cast<std::size_t>(numel) * width, '\0');
+    // The one size here not bounded by bytes present: the dense tensor the few values stand for.
+    const std::uint64_t dense_bytes = checked_bytes(static_cast<std::uint64_t>(numel), width,
+                                                    fmt::format("{}: sparse initializer '{}'", what, name));
+    check_fits_in_memory(dense_bytes, fmt::format("{}: sparse initializer '{}' ({} elements)", what, name, numel));
+    std::string dense(static_cast<std::size_t>(dense_bytes), '\0');
     for (int64_t i = 0; i < nnz; ++i) {
       const int64_t at = positions[static_cast<std::size_t>(i)];
       NNC_CHECK_CODE(at >= 0 && at < numel, kCorrupt, "{}: sparse initializer '{}' has a position outside its {} elements",

@@ -36,15 +36,24 @@ std::string raw_bytes(const TP& t) {
   const auto n = static_cast<std::size_t>(element_count(t));
   if (t.has_raw_data()) {
     NNC_CHECK_CODE(t.raw_data().size() / width == n && t.raw_data().size() % width == 0, kCorrupt,
-                   "tensor '{}': raw data has {} bytes but its shape needs {}", t.name(), t.raw_data().size(), n * width);
+                   "tensor '{}': raw data has {} bytes but its shape needs {} elements of {} bytes", t.name(),
+                   t.raw_data().size(), n, width);
     return t.raw_data();
   }
-  std::string out(n * width, '\0');
-  auto put = [&](std::size_t i, auto v) { std::memcpy(out.data() + i * width, &v, width); };
   auto check = [&](int have) {
     NNC_CHECK_CODE(static_cast<std::size_t>(have) == n, kCorrupt, "tensor '{}': has {} values but its shape needs {}",
                    t.name(), have, n);
   };
+  // The declared count is checked against the values present before anything is allocated.
+  switch (t.data_type()) {
+    case TP::FLOAT: check(t.float_data_size()); break;
+    case TP::DOUBLE: check(t.double_data_size()); break;
+    case TP::INT64: check(t.int64_data_size()); break;
+    case TP::UINT32: case TP::UINT64: check(t.uint64_data_size()); break;
+    default: check(t.int32_data_size());
+  }
+  std::string out(n * width, '\0');
+  auto put = [&](std::size_t i, auto v) { std::memcpy(out.data() + i * width, &v, width); };
   switch (t.data_type()) {
     case TP::FLOAT: check(t.float_data_size()); for (std::size_t i = 0; i < n; ++i) put(i, t.float_data(static_cast<int>(i))); break;
     case TP::DOUBLE: check(t.double_data_size()); for (std::size_t i = 0; i < n; ++i) put(i, t.double_data(static_cast<int>(i))); break;

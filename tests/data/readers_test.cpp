@@ -88,3 +88,52 @@ TEST(Npy, TruncatedDataIsAClearError) {
   EXPECT_EQ(error_of([] { data::read_npy(tmp("x.npy")); }),
             tmp("x.npy").string() + ": NPY data has 56 bytes but shape and dtype need 64");
 }
+
+namespace {
+// An NPY v1 file with the given header text (padded as numpy pads it) and data bytes.
+std::string npy_bytes(std::string header, const std::string& data) {
+  while ((10 + header.size() + 1) % 64) header += ' ';
+  header += '\n';
+  std::string s = "\x93NUMPY";
+  s += '\x01';
+  s += '\x00';
+  s += static_cast<char>(header.size() & 0xff);
+  s += static_cast<char>(header.size() >> 8);
+  return s + header + data;
+}
+}  // namespace
+
+// Every declared size is checked against the bytes present before allocating; the header is
+// scanned without std::regex (whose recursion overflowed the stack on a long header).
+TEST(Npy, HostileHeadersAreClearErrors) {
+  auto err = [](const std::string& name, const std::string& bytes) {
+    write_file_atomic(tmp(name), std::string_view(bytes));
+    return error_of([&] { data::read_npy(tmp(name)); });
+  };
+  EXPECT_EQ(err("big.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 100000000000), }", "abcd")),
+            tmp("big.npy").string() + ": NPY shape and dtype need more than 2^64 bytes");
+  EXPECT_EQ(err("few.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000,), }", "abcd")),
+            tmp("few.npy").string() + ": NPY data has 4 bytes but shape and dtype need 4000000000");
+  EXPECT_EQ(err("digits.npy", npy_bytes("{'descr': '<f4', 'shape': (1234567890123456789012,), }", "")),
+            tmp("digits.npy").string() + ": NPY shape has a dimension of more than 18 digits");
+  EXPECT_EQ(err("neg.npy", npy_bytes("{'descr': '<f4', 'shape': (-1,), }", "")),
+            tmp("neg.npy").string() + ": NPY shape is not a tuple of sizes");
+  EXPECT_EQ(err("open.npy", npy_bytes("{'descr': '<f4', 'shape': (2, 3", "")),
+            tmp("open.npy").string() + ": NPY header has no shape");
+  EXPECT_EQ(err("long.npy", npy_bytes("{'descr': '" + std::string(60000, 'f'), "")),
+            tmp("long.npy").string() + ": NPY header has no dtype");
+  EXPECT_EQ(err("be.npy", npy_bytes("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", "abcd")),
+            tmp("be.npy").string() + ": NPY dtype '>f4' is unsupported");
+  // An empty array of huge other dimensions is empty, not an overflow.
+  auto t = [&] {
+    write_file_atomic(tmp("empty.npy"), std::string_view(npy_bytes(
+                                            "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 100000000000000000), }", "")));
+    return data::read_npy(tmp("empty.npy"));
+  }();
+  EXPECT_EQ(t.numel(), 0);
+}
+
+TEST(Idx, NotARegularFileIsAClearError) {
+  fs::create_directories(tmp("dir.idx"));
+  EXPECT_EQ(error_of([] { data::read_idx(tmp("dir.idx")); }), tmp("dir.idx").string() + ": not a regular file");
+}

@@ -1,11 +1,12 @@
 // Models that break an operator's rules are refused at load with one line naming the node and
 // the rule (issue 23: strides 0 crashed inside oneDNN, a MaxPool kernel of 0 gave NaN, a Conv
 // kernel_shape that contradicts its weight was ignored), and no model makes the engine do
-// quadratic work.
+// quadratic work or allocate more memory than there is.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <chrono>
+#include <regex>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -239,4 +240,18 @@ TEST(HostileModel, NodeWithAMillionInputsRunsInLinearTime) {
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(y.numel(), 1000000);
   EXPECT_LT(s, 20.0);  // was minutes
+}
+
+// A tensor larger than the memory available is refused with the figures before it is touched.
+TEST(HostileModel, TensorLargerThanMemoryIsRefusedWithTheFigure) {
+  onnxio::GraphBuilder b;
+  b.add_input("x", {1});
+  exec::add_initializer(b, "shape", torch::tensor({int64_t{1} << 20, int64_t{1} << 20, int64_t{16}}, torch::kLong));
+  b.add_node("ConstantOfShape", {"shape"}, {"big"}, {}, "big");
+  b.add_node("Add", {"big", "x"}, {"y"}, {}, "add");
+  b.add_output("y", {});
+  const auto msg = load_error(b.build());
+  EXPECT_TRUE(std::regex_match(
+      msg, std::regex(R"(node 'big' \(ConstantOfShape\): a tensor needs 70\.37 TB but [0-9.]+ [kMGT]?B of memory is available)")))
+      << msg;
 }

@@ -162,3 +162,32 @@ TEST(SparseInitializers, CoordinatePositionsAndCorruptOnes) {
   EXPECT_EQ(error_of([&] { densify_sparse_initializers(bad, "m.onnx"); }),
             "m.onnx: sparse initializer 'w' has a position outside its 6 elements");
 }
+
+// Declared sizes are checked against the values present before anything is allocated.
+TEST(TensorProto, DeclaredSizesAreCheckedBeforeAllocating) {
+  onnx::TensorProto t;
+  t.set_name("t");
+  t.set_data_type(onnx::TensorProto::INT64);
+  t.add_dims(int64_t{1} << 61);  // 2^61 * 8 bytes wraps to 0 in 64 bits
+  t.set_raw_data("");
+  EXPECT_EQ(error_of([&] { to_tensor(t); }),
+            "tensor 't': raw data has 0 bytes but its shape needs 2305843009213693952 elements of 8 bytes");
+  EXPECT_EQ(error_of([&] { raw_bytes(t); }),
+            "tensor 't': raw data has 0 bytes but its shape needs 2305843009213693952 elements of 8 bytes");
+  t.clear_raw_data();
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  t.add_float_data(1.0f);
+  EXPECT_EQ(error_of([&] { raw_bytes(t); }), "tensor 't': has 1 values but its shape needs 2305843009213693952");
+  EXPECT_EQ(error_of([&] { to_tensor(t); }), "tensor 't': has 1 values but its shape needs 2305843009213693952");
+}
+
+TEST(SparseInitializers, DenseSizeBeyondMemoryIsRefusedWithTheFigure) {
+  onnx::GraphProto g;
+  auto* sp = g.add_sparse_initializer();
+  *sp->mutable_values() = from_tensor(torch::tensor({1.0f}), "w");
+  *sp->mutable_indices() = from_tensor(torch::tensor({0}, torch::kLong), "");
+  sp->add_dims(int64_t{1} << 40);
+  sp->add_dims(1024);
+  const auto msg = error_of([&] { densify_sparse_initializers(g, "m.onnx"); });
+  EXPECT_EQ(msg.rfind("m.onnx: sparse initializer 'w' (1125899906842624 elements) needs 4503.60 TB but ", 0), 0u) << msg;
+}

@@ -15,6 +15,7 @@ enum class ErrorCode {
   kCorrupt,          // truncated or corrupt file contents
   kUnsupported,      // operator/attribute/format we do not handle
   kShape,            // tensor shape mismatch
+  kResource,         // needs more memory than this machine has available
   kInternal,
 };
 

@@ -14,6 +14,7 @@
 
 #include "exec/ops/ops.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/memory.hpp"
 
 namespace nnc::exec {
 namespace {
@@ -130,8 +131,10 @@ void run_resize(const ResizeAttrs& a, const at::Tensor& x, const std::vector<dou
                    scales.size(), rank);
     for (int64_t d = 0; d < rank; ++d) {
       NNC_CHECK_CODE(scales[d] > 0, kShape, "{}: scale {} of axis {} is not positive", a.label, scales[d], d);
+      const double len = std::floor(static_cast<double>(x.size(d)) * scales[d]);
+      NNC_CHECK_CODE(len < 9e18, kResource, "{}: scale {} makes axis {} longer than 2^63", a.label, scales[d], d);
       scale[d] = scales[d];
-      out_len[d] = static_cast<int64_t>(std::floor(static_cast<double>(x.size(d)) * scales[d]));
+      out_len[d] = static_cast<int64_t>(len);
     }
   } else {
     NNC_CHECK_CODE(static_cast<int64_t>(sizes.size()) == rank, kShape, "{}: {} sizes for a rank-{} input", a.label,
@@ -145,6 +148,14 @@ void run_resize(const ResizeAttrs& a, const at::Tensor& x, const std::vector<dou
   }
   NNC_CHECK_CODE(a.mode == Mode::kNearest || at::isFloatingType(x.scalar_type()), kUnsupported,
                  "{}: unsupported linear/cubic resize of a non-float tensor", a.label);
+  // The result's size, before any of it (or the per-axis index tables) is allocated.
+  uint64_t elements = 1;
+  bool overflow = false;
+  for (int64_t d = 0; d < rank; ++d)
+    overflow = __builtin_mul_overflow(elements, static_cast<uint64_t>(std::max<int64_t>(out_len[d], 0)), &elements) ||
+               overflow;
+  NNC_CHECK_CODE(!overflow, kResource, "{}: the output would have more than 2^64 elements", a.label);
+  check_fits_in_memory(checked_bytes(elements, x.element_size(), a.label), a.label + ": output");
   at::Tensor y = x;
   for (int64_t d = 0; d < rank; ++d)
     if (out_len[d] != x.size(d) || scale[d] != 1.0) {
@@ -175,6 +186,7 @@ OpFn build_resize(const NodeInfo& n) {
     a.transform = n.attr_string("coordinate_transformation_mode", "half_pixel");
     a.nearest = n.attr_string("nearest_mode", "round_prefer_floor");
     a.cubic_a = n.attr_float("cubic_coeff_a", -0.75f);
+    n.expect_int_in("exclude_outside", 0, 1);
     a.exclude_outside = n.attr_int("exclude_outside", 0) != 0;
   }
   static const std::vector<std::string> transforms = {"half_pixel", "pytorch_half_pixel", "align_corners",
