@@ -7,11 +7,13 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include <climits>
+#include <fstream>
 #include <optional>
 #include <set>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
+#include "nncompress/core/memory.hpp"
 #include "nncompress/onnx/inline_functions.hpp"
 #include "nncompress/onnx/sparse_initializers.hpp"
 
@@ -22,30 +24,70 @@ namespace {
 // Inlines every external-data tensor of `graph` (and its subgraphs) into raw_data.
 void inline_external_data(onnx::GraphProto& graph, const fs::path& base_dir, const std::string& what);
 
+// offset and length are decimal byte counts (ONNX writes them as strings).
+std::uint64_t external_number(const std::string& value, const std::string& key, const std::string& what,
+                              const std::string& tensor) {
+  std::uint64_t v = 0;
+  bool ok = !value.empty() && value.size() <= 18;  // below 10^18 < 2^63
+  for (char c : value) ok = ok && c >= '0' && c <= '9';
+  NNC_CHECK_CODE(ok, kCorrupt, "{}: tensor '{}' external data {} '{}' is not a byte count", what, tensor, key,
+                 value.substr(0, 40));
+  for (char c : value) v = v * 10 + static_cast<std::uint64_t>(c - '0');
+  return v;
+}
+
+// The external file, resolved through any symlinks, must be a regular file inside the model's
+// folder (also resolved): a link in the folder must not make the loader read /etc/passwd.
+fs::path external_file(const fs::path& base_dir, const std::string& location, const std::string& what,
+                       const std::string& tensor) {
+  NNC_CHECK_CODE(fs::path(location).is_relative() && location.find("..") == std::string::npos, kCorrupt,
+                 "{}: tensor '{}' external data location '{}' must be a relative path inside the model directory",
+                 what, tensor, location);
+  const fs::path file = base_dir / location;
+  std::error_code ec;
+  const fs::path real = fs::canonical(file, ec);
+  NNC_CHECK_CODE(!ec, kIo, "{}: tensor '{}' external data {}: no such file", what, tensor, file.string());
+  const fs::path folder = fs::canonical(base_dir, ec);
+  NNC_CHECK_CODE(!ec, kIo, "{}: cannot resolve the model directory {}", what, base_dir.string());
+  const fs::path inside = real.lexically_relative(folder);
+  NNC_CHECK_CODE(!inside.empty() && *inside.begin() != "..", kCorrupt,
+                 "{}: tensor '{}' external data location '{}' resolves to {}, outside the model directory", what,
+                 tensor, location, real.string());
+  NNC_CHECK_CODE(fs::is_regular_file(real, ec), kCorrupt, "{}: tensor '{}' external data {} is not a regular file",
+                 what, tensor, file.string());
+  return real;
+}
+
 void inline_tensor(onnx::TensorProto& t, const fs::path& base_dir, const std::string& what) {
   if (t.data_location() != onnx::TensorProto::EXTERNAL) return;
   std::string location;
-  long long offset = 0, length = -1;
+  std::uint64_t offset = 0;
+  std::optional<std::uint64_t> length;
   for (const auto& kv : t.external_data()) {
     if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::stoll(kv.value());
-    else if (kv.key() == "length") length = std::stoll(kv.value());
+    else if (kv.key() == "offset") offset = external_number(kv.value(), "offset", what, t.name());
+    else if (kv.key() == "length") length = external_number(kv.value(), "length", what, t.name());
   }
   NNC_CHECK_CODE(!location.empty(), kCorrupt, "{}: tensor '{}' has external data without a location", what,
                  t.name());
-  NNC_CHECK_CODE(fs::path(location).is_relative() && location.find("..") == std::string::npos, kCorrupt,
-                 "{}: tensor '{}' external data location '{}' must be a relative path inside the model directory",
-                 what, t.name(), location);
-  fs::path file = base_dir / location;
-  auto bytes = read_file_bytes(file);
-  NNC_CHECK_CODE(offset >= 0 && static_cast<std::size_t>(offset) <= bytes.size(), kCorrupt,
-                 "{}: tensor '{}' external data offset {} is past the end of {}", what, t.name(), offset,
+  const fs::path file = external_file(base_dir, location, what, t.name());
+  std::error_code ec;
+  const std::uint64_t size = fs::file_size(file, ec);
+  NNC_CHECK_CODE(!ec, kIo, "{}: tensor '{}' external data {}: cannot read its size", what, t.name(), file.string());
+  NNC_CHECK_CODE(offset <= size, kCorrupt, "{}: tensor '{}' external data offset {} is past the end of {}", what,
+                 t.name(), offset, file.string());
+  const std::uint64_t len = length.value_or(size - offset);
+  NNC_CHECK_CODE(len <= size - offset, kCorrupt, "{}: tensor '{}' external data ({} bytes at {}) is truncated in {}",
+                 what, t.name(), len, offset, file.string());
+  // Only the tensor's own bytes are read (a model may keep hundreds of tensors in one file).
+  check_fits_in_memory(len, fmt::format("{}: tensor '{}' external data", what, t.name()));
+  std::string bytes(static_cast<std::size_t>(len), '\0');
+  std::ifstream in(file, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(offset));
+  in.read(bytes.data(), static_cast<std::streamsize>(len));
+  NNC_CHECK_CODE(in.good() || len == 0, kIo, "{}: tensor '{}' external data: reading {} failed", what, t.name(),
                  file.string());
-  std::size_t len = length < 0 ? bytes.size() - static_cast<std::size_t>(offset) : static_cast<std::size_t>(length);
-  NNC_CHECK_CODE(static_cast<std::size_t>(offset) + len <= bytes.size(), kCorrupt,
-                 "{}: tensor '{}' external data ({} bytes at {}) is truncated in {}", what, t.name(), len, offset,
-                 file.string());
-  t.set_raw_data(std::string(reinterpret_cast<const char*>(bytes.data()) + offset, len));
+  t.set_raw_data(std::move(bytes));
   t.clear_external_data();
   t.set_data_location(onnx::TensorProto::DEFAULT);
 }
