@@ -62,6 +62,8 @@ void register_share_command(CLI::App& app) {
     if (bias_flag->count()) o.share.bias_correction = o.bias_correction;
     if (feedback_flag->count()) o.share.error_feedback = o.error_feedback;
     if (o.share.report_dir.empty()) o.share.report_dir = o.io.output + ".report";
+    check_output_path(o.io.output, o.io.model);
+    check_output_path(std::filesystem::path(o.share.report_dir) / "summary.json", o.io.model);
     const compress::Step step{compress::ShareStep(o.share)};
     auto j = run_step(step, o.io, o.data, control);
     if (!j.value("changed", true)) return o.global.json ? print_json(j) : void();

@@ -38,6 +38,9 @@ void print_json(const nlohmann::json& j);
 // The flag of a library option field ("finetune.lr" -> "--lr", "max_drop" -> "--max-drop").
 std::string flag_of(std::string_view field);
 
+// A flag error as one line on stderr ("did you mean ..." for near misses); returns exit status 2.
+int usage_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv);
+
 // Ctrl-C: the first SIGINT asks the work to stop (it finishes its current step and writes what it
 // has); a second one exits at once. interrupted() says whether the first came.
 void install_interrupt_handler();

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "cli/command.hpp"
+#include "nncompress/core/error.hpp"
 
 namespace nnc::cli {
 namespace {
@@ -33,7 +34,7 @@ void add_model_io_options(CLI::App* cmd, std::string& model, std::string& output
 }
 
 void add_global_options(CLI::App* cmd, GlobalOptions& g) {
-  cmd->add_option("--threads", g.threads, "Intra-op threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", g.threads, "Intra-op threads (default: all cores)");
   cmd->add_flag("--json", g.json, "Print one JSON object on stdout");
   cmd->add_flag("-q,--quiet", g.quiet, "No progress output on stderr");
 }
@@ -52,6 +53,7 @@ void add_data_options(CLI::App* cmd, DataOptions& d) {
 }
 
 Control apply_global_options(const GlobalOptions& g) {
+  NNC_CHECK_OPTION(g.threads >= 0, "threads", "{}: must not be negative (0: all cores)", g.threads);
   int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
   static StderrReporter reporter;

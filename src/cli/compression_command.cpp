@@ -1,18 +1,38 @@
 #include "cli/compression_command.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/finetune/finetune_step.hpp"
 #include "nncompress/compress/outputs.hpp"
+#include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
 
 namespace nnc::cli {
 
+void check_output_path(const std::filesystem::path& output, const std::filesystem::path& input) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  check_not_same_file(output, input);
+  NNC_CHECK_CODE(!fs::is_directory(output, ec), kIo, "{}: is a directory, expected a file name", output.string());
+  // The nearest existing folder on the way must be a writable folder (missing ones are created).
+  fs::path dir = output.parent_path();
+  if (dir.empty()) dir = ".";
+  while (!fs::exists(dir, ec) && dir.has_parent_path() && dir != dir.parent_path()) dir = dir.parent_path();
+  NNC_CHECK_CODE(fs::is_directory(dir, ec), kIo, "{}: cannot write there: {} is not a directory", output.string(),
+                 dir.string());
+  NNC_CHECK_CODE(::access(dir.c_str(), W_OK) == 0, kIo, "{}: cannot write there: {} is not writable", output.string(),
+                 dir.string());
+}
+
 nlohmann::json run_step(const compress::Step& step, const ModelIo& io, DataOptions& data, const Control& control,
                         const std::function<void(compress::Context&)>& configure) {
   data.validate();  // before any work, like the step's options
-  check_not_same_file(io.output, io.model);
-  if (!io.nnc.empty()) check_not_same_file(io.nnc, io.model);
+  check_output_path(io.output, io.model);
+  if (!io.nnc.empty()) check_output_path(io.nnc, io.model);
   auto model = compress::CompressedModel::load(io.model, control);
   auto context = compress::load_context(model, data, control);
   if (configure) configure(context);

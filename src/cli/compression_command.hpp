@@ -2,6 +2,7 @@
 // What every compression command does around its step: load the model and its data, apply the
 // step, write the outputs (never over the input), and return the step's report with the
 // outputs' figures read from the written files.
+#include <filesystem>
 #include <functional>
 #include <string>
 
@@ -20,6 +21,10 @@ struct ModelIo {
 };
 
 // `configure` adjusts the context before the step runs (e.g. its cache folder).
+// An output path that can be written: not the input, not a folder, and the nearest existing
+// folder on its way writable. Checked before any work.
+void check_output_path(const std::filesystem::path& output, const std::filesystem::path& input);
+
 nlohmann::json run_step(const compress::Step& step, const ModelIo& io, DataOptions& data, const Control& control,
                         const std::function<void(compress::Context&)>& configure = {});
 

@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   CLI::App app{"nncompress: compress trained ONNX networks and prove what accuracy they keep"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "nncompress 0.1.0");
+  app.footer("Exit status: 0 done, 1 the work failed (one line on stderr says why), 2 bad flags or arguments, "
+             "130 stopped by Ctrl-C (results so far written).");
   nnc::cli::register_info_command(app);
   nnc::cli::register_eval_command(app);
   nnc::cli::register_run_command(app);
@@ -26,12 +28,18 @@ int main(int argc, char** argv) {
   nnc::cli::install_interrupt_handler();
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return nnc::cli::usage_error(app, e, argc, argv);
   } catch (const nnc::OptionError& e) {
     // The library names the option's field; the CLI names the flag.
     std::fprintf(stderr, "nncompress: error: %s %s\n", nnc::cli::flag_of(e.field()).c_str(), e.detail().c_str());
-    return 1;
+    return e.code() == nnc::ErrorCode::kInvalidArgument ? 2 : 1;  // a bad value is a usage error
   } catch (const nnc::Error& e) {
     std::fprintf(stderr, "nncompress: error: %s\n", e.what());
     return 1;

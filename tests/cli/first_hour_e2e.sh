@@ -1,0 +1,34 @@
+# What a new user meets first: flag errors are one line with exit status 2 and a guess for near
+# misses; run-time failures exit 1.
+source "$(dirname "$0")/lib.sh"
+M="$ROOT/models/lenet5.onnx"
+# expect_usage "message" cmd...: one line containing the message, exit status 2.
+expect_usage() {
+  local want="$1"; shift
+  set +e; local out; out=$("$@" 2>&1 >/dev/null); local rc=$?; set -e
+  [ $rc -eq 2 ] || die "expected exit status 2 (usage), got $rc: $*"
+  [ "$(printf '%s\n' "$out" | grep -c .)" -eq 1 ] || die "expected one line, got: $out"
+  [[ "$out" == "nncompress: error: $want" ]] || die "expected 'nncompress: error: $want', got: $out"
+  echo "ok: $want"
+}
+expect_usage "unknown option --sparsty for 'prune' (did you mean --sparsity?)" "$NNC" prune "$M" -o "$WORK/x.onnx" --sparsty 0.5
+expect_usage "--sparsity abc: not a valid value" "$NNC" prune "$M" -o "$WORK/x.onnx" --sparsity abc
+expect_usage "--batch 0: must be positive" "$NNC" prune "$M" -o "$WORK/x.onnx" --batch 0
+expect_usage "unknown command 'prun' (did you mean prune?)" "$NNC" prun "$M"
+expect_usage "model is required" "$NNC" prune -o "$WORK/x.onnx"
+expect_usage "--threads -2: must not be negative (0: all cores)" "$NNC" eval "$M" --threads -2
+expect_usage "--max-drop -1: must be in [0, 100) percentage points" "$NNC" share "$M" -o "$WORK/x.onnx" --max-drop=-1
+expect_usage "unknown option --gen for 'share' (did you mean --gens?)" "$NNC" share "$M" -o "$WORK/x.onnx" --gen 3
+# Outputs are checked before any work: a file on the way, a folder as the output.
+mkdir -p "$WORK/bad"; touch "$WORK/bad/afile" "$WORK/afile"
+START=$(date +%s)
+expect_error "$WORK/bad/afile/x.onnx: cannot write there: $WORK/bad/afile is not a directory" \
+  "$NNC" share "$M" -o "$WORK/bad/afile/x.onnx"
+expect_error "$WORK: is a directory, expected a file name" "$NNC" prune "$M" -o "$WORK"
+expect_error "cannot write there: $WORK/afile is not a directory" "$NNC" prune "$M" -o "$WORK/p.onnx" --nnc "$WORK/afile/p.nnc"
+[ $(( $(date +%s) - START )) -lt 20 ] || die "output paths must be refused before the work"
+# A run-time failure is status 1.
+set +e; "$NNC" eval "$M" --data /nonexistent 2>/dev/null; RC=$?; set -e
+[ $RC -eq 1 ] || die "a missing data folder is a run-time failure (1), got $RC"
+"$NNC" --help | grep -q "Exit status: 0 done, 1 the work failed" || die "--help documents the exit status"
+echo "1 passed, 0 failed"
