@@ -5,6 +5,7 @@
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/store/model_store.hpp"
 
 #include <chrono>
 
@@ -18,13 +19,13 @@ void register_eval_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("eval", "Measure a model on the full test split (top-1, top-5, loss)");
-  cmd->add_option("model", opts->model, "ONNX model")->required();
+  cmd->add_option("model", opts->model, "ONNX model or .nnc container")->required();
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
     auto start = std::chrono::steady_clock::now();
     const auto control = apply_global_options(opts->global);
-    auto model = onnxio::load_model(opts->model, {}, control);
+    auto model = store::load_any_model(opts->model, control);
     auto test = data::load_test_split(opts->data, model, control);
     exec::Engine engine(model);
     data::Evaluator eval(std::move(test), opts->data.batch);

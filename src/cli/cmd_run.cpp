@@ -10,6 +10,7 @@
 #include "nncompress/data/npy.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/store/model_store.hpp"
 #include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 
@@ -37,13 +38,13 @@ void register_run_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("run", "Run a model on given tensors; write its outputs as output_<i>.pb");
-  cmd->add_option("model", opts->model, "ONNX model")->required();
+  cmd->add_option("model", opts->model, "ONNX model or .nnc container")->required();
   cmd->add_option("--input", opts->inputs, "Input tensor (.pb TensorProto or .npy), one per graph input, in order");
   cmd->add_option("--output-dir", opts->output_dir, "Directory for output_<i>.pb")->required();
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
     const auto control = apply_global_options(opts->global);
-    auto model = onnxio::load_model(opts->model, {}, control);
+    auto model = store::load_any_model(opts->model, control);
     exec::Engine engine(model);
     NNC_CHECK(opts->inputs.size() == engine.inputs().size(), "model '{}' has {} inputs but {} --input were given",
               opts->model, engine.inputs().size(), opts->inputs.size());

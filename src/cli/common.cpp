@@ -28,7 +28,7 @@ class StderrReporter final : public Reporter {
 
 void add_model_io_options(CLI::App* cmd, std::string& model, std::string& output, std::string& nnc,
                           const std::string& output_what, const std::string& nnc_what) {
-  cmd->add_option("model", model, "ONNX model")->required();
+  cmd->add_option("model", model, "ONNX model or .nnc container")->required();
   cmd->add_option("-o,--output", output, output_what)->required();
   cmd->add_option("--nnc", nnc, nnc_what);
 }

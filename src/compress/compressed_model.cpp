@@ -105,7 +105,7 @@ CompressedModel::CompressedModel(onnx::ModelProto model, std::string source)
 }
 
 CompressedModel CompressedModel::load(const std::filesystem::path& path, const Control& control) {
-  auto model = onnxio::load_model(path, {}, control);
+  auto model = store::load_any_model(path, control);
   if (int n = exec::fold_computed_weights(model); n > 0)
     control.note(fmt::format("{}: {} layer weights computed in the graph from initializers were folded into initializers",
                              path.string(), n));

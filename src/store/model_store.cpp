@@ -1,10 +1,10 @@
 #include "nncompress/store/model_store.hpp"
 
 #include <algorithm>
-#include <algorithm>
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
@@ -137,6 +137,21 @@ std::size_t write_nnc(const std::filesystem::path& path, const onnx::ModelProto&
 onnx::ModelProto read_nnc(const std::filesystem::path& path) {
   auto bytes = read_file_bytes(path);
   return unpack_model(bytes, path.string());
+}
+
+bool is_nnc_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::memcmp(magic, "NNC\0", 4) == 0;
+}
+
+onnx::ModelProto load_any_model(const std::filesystem::path& path, const Control& control) {
+  if (is_nnc_file(path)) {
+    auto model = read_nnc(path);
+    onnxio::check_model(model, path.string(), control);
+    return model;
+  }
+  return onnxio::load_model(path, {}, control);
 }
 
 onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression& comp) {

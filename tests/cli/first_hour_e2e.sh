@@ -27,6 +27,13 @@ expect_error "$WORK/bad/afile/x.onnx: cannot write there: $WORK/bad/afile is not
 expect_error "$WORK: is a directory, expected a file name" "$NNC" prune "$M" -o "$WORK"
 expect_error "cannot write there: $WORK/afile is not a directory" "$NNC" prune "$M" -o "$WORK/p.onnx" --nnc "$WORK/afile/p.nnc"
 [ $(( $(date +%s) - START )) -lt 20 ] || die "output paths must be refused before the work"
+# Every command that takes a model takes an .nnc container too.
+"$NNC" prune "$M" --sparsity 0.5 --alloc global --no-comparison -o "$WORK/p.onnx" --nnc "$WORK/p.nnc" --calib 256 -q --json > "$WORK/p.json"
+"$NNC" eval "$WORK/p.nnc" --json -q > "$WORK/p.nnc.eval.json"
+approx "$(json "$WORK/p.nnc.eval.json" "['top1']")" "$(json "$WORK/p.json" "['top1_after']")" 0.00001 || die "eval X.nnc"
+"$NNC" share "$WORK/p.nnc" -o "$WORK/s.onnx" --pop 8 --gens 1 --max-evals 8 --max-merge-evals 4 --max-drop 5 --val 300 -q --json > "$WORK/s.json"
+[ "$(json "$WORK/s.json" "['pruned_weights']")" = "$(json "$WORK/p.json" "['sparsity']" | $PY -c "import sys; print(round(float(sys.stdin.read()) * 430500))")" ] \
+  || die "share of a pruned .nnc keeps its zeros"
 # A run-time failure is status 1.
 set +e; "$NNC" eval "$M" --data /nonexistent 2>/dev/null; RC=$?; set -e
 [ $RC -eq 1 ] || die "a missing data folder is a run-time failure (1), got $RC"

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "nncompress/core/control.hpp"
 #include "nncompress/store/container.hpp"
 
 namespace nnc::store {
@@ -39,6 +40,9 @@ std::size_t write_nnc(const std::filesystem::path& path, const onnx::ModelProto&
                       const Compression& compression, const std::filesystem::path& protect = {},
                       ContainerStats* stats = nullptr);
 onnx::ModelProto read_nnc(const std::filesystem::path& path);
+// A model file of either kind: an .nnc container (by its magic bytes) or ONNX (load_model).
+onnx::ModelProto load_any_model(const std::filesystem::path& path, const Control& control = {});
+bool is_nnc_file(const std::filesystem::path& path);
 
 onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression& compression);
 
