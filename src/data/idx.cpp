@@ -1,6 +1,7 @@
 #include "nncompress/data/idx.hpp"
 
 #include <ATen/ATen.h>
+#include <fmt/ranges.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -57,12 +58,16 @@ at::Tensor read_idx(const std::filesystem::path& path) {
   NNC_CHECK_CODE(in.read(header, 4u * ndim) == 4u * ndim, kCorrupt, "{}: truncated IDX header", what);
   std::vector<int64_t> dims;
   int64_t numel = 1;
+  bool overflow = false;
   for (int d = 0; d < ndim; ++d) {
     const uint8_t* p = header + 4 * d;
     int64_t v = (int64_t{p[0]} << 24) | (int64_t{p[1]} << 16) | (int64_t{p[2]} << 8) | int64_t{p[3]};
     dims.push_back(v);
-    numel = v != 0 && numel > std::numeric_limits<int64_t>::max() / v ? std::numeric_limits<int64_t>::max() : numel * v;
+    overflow = overflow || __builtin_mul_overflow(numel, v, &numel);
   }
+  NNC_CHECK_CODE(!overflow || std::find(dims.begin(), dims.end(), 0) != dims.end(), kCorrupt,
+                 "{}: IDX header declares {} bytes: more than 2^63", what, fmt::join(dims, " x "));
+  if (overflow) numel = 0;
   // A header can declare more than the file could hold; count what is there before allocating.
   const auto on_disk = static_cast<int64_t>(std::filesystem::file_size(path));
   const int64_t limit = gzdirect(in.f) ? on_disk : on_disk * 1100;  // deflate expands at most ~1032:1

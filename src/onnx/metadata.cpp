@@ -1,5 +1,6 @@
 #include "nncompress/onnx/metadata.hpp"
 
+#include <cmath>
 #include <sstream>
 
 #include <fmt/ranges.h>
@@ -21,11 +22,17 @@ std::vector<float> split_floats(const std::string& s, const std::string& key) {
   std::stringstream ss(s);
   std::string item;
   while (std::getline(ss, item, ',')) {
+    std::size_t used = 0;
+    float v = 0;
     try {
-      out.push_back(std::stof(item));
+      v = std::stof(item, &used);
     } catch (...) {
-      fail(ErrorCode::kCorrupt, "model metadata '{}' is not a list of numbers: '{}'", key, s);
+      used = 0;
     }
+    // The whole item, a finite number (a NaN or infinite mean or std would poison every input).
+    NNC_CHECK_CODE(used > 0 && item.find_first_not_of(" ", used) == std::string::npos && std::isfinite(v), kCorrupt,
+                   "model metadata '{}' is not a list of finite numbers: '{}'", key, s.substr(0, 80));
+    out.push_back(v);
   }
   return out;
 }
@@ -56,6 +63,8 @@ std::optional<Normalisation> get_normalisation(const onnx::ModelProto& model) {
   Normalisation n{split_floats(*mean, kMean), split_floats(*std, kStd)};
   NNC_CHECK_CODE(!n.mean.empty() && n.mean.size() == n.std.size(), kCorrupt,
                  "model metadata: input mean and std have different lengths");
+  for (float v : n.std)
+    NNC_CHECK_CODE(v > 0, kCorrupt, "model metadata '{}': std {} must be positive (inputs are divided by it)", kStd, v);
   return n;
 }
 
@@ -67,7 +76,12 @@ void set_normalisation(onnx::ModelProto& model, const Normalisation& norm) {
 std::optional<int> get_num_classes(const onnx::ModelProto& model) {
   auto v = get_metadata(model, kClasses);
   if (!v) return std::nullopt;
-  return std::stoi(*v);
+  int classes = 0;
+  const bool digits = !v->empty() && v->size() <= 7 && v->find_first_not_of("0123456789") == std::string::npos;
+  if (digits) classes = std::stoi(*v);
+  NNC_CHECK_CODE(digits && classes >= 1, kCorrupt, "model metadata '{}' is not a class count from 1 to 9999999: '{}'",
+                 kClasses, v->substr(0, 40));
+  return classes;
 }
 
 void set_num_classes(onnx::ModelProto& model, int classes) {

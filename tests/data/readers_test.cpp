@@ -133,6 +133,12 @@ TEST(Npy, HostileHeadersAreClearErrors) {
   EXPECT_EQ(t.numel(), 0);
 }
 
+TEST(Idx, HeaderBeyond2To63BytesIsAClearError) {
+  write_file_atomic(tmp("huge.idx"), std::string_view(idx_bytes({0xffffffffu, 0xffffffffu, 0xffffffffu}, {1, 2, 3})));
+  EXPECT_EQ(error_of([] { data::read_idx(tmp("huge.idx")); }),
+            tmp("huge.idx").string() + ": IDX header declares 4294967295 x 4294967295 x 4294967295 bytes: more than 2^63");
+}
+
 TEST(Idx, NotARegularFileIsAClearError) {
   fs::create_directories(tmp("dir.idx"));
   EXPECT_EQ(error_of([] { data::read_idx(tmp("dir.idx")); }), tmp("dir.idx").string() + ": not a regular file");
