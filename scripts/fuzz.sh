@@ -1,39 +1,103 @@
 #!/usr/bin/env bash
-# Differential fuzzing of the two .nnc readers (tests/fuzz/): builds the libFuzzer target with
-# clang and the address and undefined-behaviour sanitizers, outside the CMake build, writes the
-# seed corpus with the container writer, and runs the target.
-# Usage: bash scripts/fuzz.sh [SECONDS]            (default 600)
-#   NNC_FUZZ_DIR   build, corpus and crash directory (default build-fuzz/)
-#   NNC_FUZZ_ARGS  extra libFuzzer arguments (e.g. -runs=1000000)
-# A crash input lands in $NNC_FUZZ_DIR/crashes/; once fixed, keep it (re-sealed with its CRC)
-# in tests/fuzz/nnc/, which test_store replays through both readers.
+# Fuzzing with libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer (clang-14): builds the
+# targets with the sanitizer build of tests/sanitize/ (outside the main build), writes each
+# target's seed corpus, and runs the targets one after the other, each for SECONDS on one core.
+# Usage: bash scripts/fuzz.sh [SECONDS] [TARGET...]      (default 600 s; default every target)
+# Targets (tests/fuzz/<target>_fuzz.cpp):
+#   nnc          both .nnc readers agree on every input (differential)
+#   onnx_load    ONNX parse, local functions, checker, sparse initializers, metadata (no LibTorch)
+#   onnx_engine  the same, then the engine built and run once (LibTorch)
+#   tensor_pb    the .pb tensor reader of `nncompress run` (LibTorch)
+#   npy, idx     the data readers (LibTorch)
+# Environment:
+#   NNC_FUZZ_DIR    corpora, seeds and crashes (default build-fuzz/)
+#   NNC_FUZZ_BUILD  the sanitizer build directory to use (default $NNC_FUZZ_DIR/build)
+#   NNC_FUZZ_TORCH  0: do not build the LibTorch targets (default 1)
+#   NNC_FUZZ_JOBS   build parallelism (default 1)
+#   NNC_FUZZ_ARGS   extra libFuzzer arguments (e.g. -runs=1000000)
+# A crash input lands in $NNC_FUZZ_DIR/crashes/<target>-*; once fixed, keep it in
+# tests/fuzz/<target>/, which CTest replays (fuzz_replay_<target>; .nnc inputs: test_store).
+# Each run ends with a line "fuzz: <target> <executions> executions in <s> s, <n> crashes".
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 seconds=${1:-600}
+shift || true
+torch=${NNC_FUZZ_TORCH:-1}
+all=(nnc onnx_load)
+[ "$torch" = 1 ] && all+=(onnx_engine tensor_pb npy idx)
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 dir=${NNC_FUZZ_DIR:-build-fuzz}
-cxx=${CXX_FUZZ:-clang++-14}
-cc=${CC_FUZZ:-clang-14}
-mkdir -p "$dir/obj" "$dir/seeds" "$dir/corpus" "$dir/crashes"
+build=${NNC_FUZZ_BUILD:-$dir/build}
+mkdir -p "$dir/crashes"
 
-# The fuzzing build lowers the readers' element limit (FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION).
-san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
-defs="-DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -Iinclude -Isrc/store -Itests/fuzz"
-objs=()
-for f in container entropy bitpack; do
-  "$cxx" -std=c++20 -O1 -g $san -fsanitize=fuzzer-no-link $defs -c "src/store/$f.cpp" -o "$dir/obj/$f.o"
-  objs+=("$dir/obj/$f.o")
+if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q "NNC_FUZZ_TORCH:BOOL=$([ "$torch" = 1 ] && echo ON || echo OFF)" "$build/CMakeCache.txt"; then
+  cmake -S tests/sanitize -B "$build" -G Ninja -DCMAKE_C_COMPILER="${CC_FUZZ:-clang-14}" \
+    -DCMAKE_CXX_COMPILER="${CXX_FUZZ:-clang++-14}" -DNNC_FUZZ_TORCH="$([ "$torch" = 1 ] && echo ON || echo OFF)" >/dev/null
+fi
+binaries=()
+for t in "${targets[@]}"; do binaries+=("${t}_fuzz"); done
+ninja -C "$build" -j "${NNC_FUZZ_JOBS:-1}" "${binaries[@]}" make_seeds >/dev/null
+
+# Seeds: the writers' own outputs and the fixtures; ONNX's backend test cases (one small model
+# per operator, and their .pb tensors) when libonnx-testdata is installed; inputs found before.
+node_cases=/usr/include/onnx/backend/test/data/node
+seed() {
+  local t=$1 s="$dir/seeds/$1"
+  rm -rf "$s"
+  mkdir -p "$s" "$dir/corpus/$t"
+  case $t in
+    nnc)
+      "$build/make_seeds" "$s" >/dev/null
+      cp tests/fixtures/store/*.nnc "$s/" ;;
+    onnx_load|onnx_engine)
+      find tests/fixtures models -name '*.onnx' -size -16k -exec cp --backup=numbered {} "$s/" \;
+      if [ -d "$node_cases" ]; then
+        for c in "$node_cases"/*/; do cp "$c/model.onnx" "$s/$(basename "$c").onnx"; done
+      fi ;;
+    tensor_pb)
+      if [ -d "$node_cases" ]; then
+        for c in "$node_cases"/*/test_data_set_0; do
+          for f in "$c"/*.pb; do [ "$(stat -c %s "$f")" -le 4096 ] && cp "$f" "$s/$(basename "$(dirname "$c")")_$(basename "$f")"; done
+        done
+      fi ;;
+    npy|idx)
+      /usr/bin/python3 - "$t" "$s" <<'PYEOF'
+import gzip, sys, numpy as np
+kind, out = sys.argv[1], sys.argv[2]
+arrays = [np.arange(12, dtype=d).reshape(3, 4) for d in ("<f4", "<f8", "<i8", "<i4", "|u1", "|i1", "<i2")]
+arrays += [np.zeros((0, 3), np.float32), np.array(3.5, np.float32), np.ones((2, 1, 2, 2), bool)]
+for i, a in enumerate(arrays):
+    if kind == "npy":
+        np.save(f"{out}/seed{i}.npy", a)
+    elif a.dtype == np.uint8 or i == 0:
+        raw = bytes([0, 0, 8, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape) + a.astype(np.uint8).tobytes()
+        open(f"{out}/seed{i}.idx", "wb").write(raw)
+        open(f"{out}/seed{i}.idx.gz", "wb").write(gzip.compress(raw))
+PYEOF
+      ;;
+  esac
+  if compgen -G "tests/fuzz/$t/*" >/dev/null; then cp tests/fuzz/"$t"/* "$s/"; fi
+}
+
+declare -A max_len=([nnc]=4096 [onnx_load]=16384 [onnx_engine]=16384 [tensor_pb]=4096 [npy]=8192 [idx]=8192)
+for t in "${targets[@]}"; do
+  seed "$t"
+  log="$dir/$t.log"
+  echo "fuzz: $t for ${seconds}s: corpus $dir/corpus/$t, seeds $dir/seeds/$t, log $log" >&2
+  set +e
+  # shellcheck disable=SC2086
+  "$build/${t}_fuzz" "$dir/corpus/$t" "$dir/seeds/$t" -max_total_time="$seconds" -max_len="${max_len[$t]}" \
+    -timeout=10 -rss_limit_mb=3072 -artifact_prefix="$dir/crashes/$t-" -print_final_stats=1 ${NNC_FUZZ_ARGS:-} \
+    >"$log" 2>&1
+  rc=$?
+  set -e
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  crashes=$(find "$dir/crashes" -name "$t-*" -newer "$dir/seeds/$t" | wc -l)
+  echo "fuzz: $t $runs executions in ${seconds} s, $crashes crashes (exit $rc)"
+  if [ "$rc" -ne 0 ]; then
+    grep -m 5 -E "ERROR|SUMMARY|runtime error|deadly|Timeout|out-of-memory" "$log" >&2 || true
+    exit "$rc"
+  fi
 done
-"$cc" -std=c99 -O1 -g $san -fsanitize=fuzzer-no-link $defs -c src/store/decode.c -o "$dir/obj/decode.o"
-objs+=("$dir/obj/decode.o")
-"$cxx" -std=c++20 -O1 -g $san -fsanitize=fuzzer $defs tests/fuzz/nnc_fuzz.cpp "${objs[@]}" -lfmt -lz \
-  -o "$dir/nnc_fuzz"
-"$cxx" -std=c++20 -O1 -g $san $defs tests/fuzz/make_seeds.cpp "${objs[@]}" -lfmt -lz -o "$dir/make_seeds"
-
-"$dir/make_seeds" "$dir/seeds"
-cp tests/fixtures/store/*.nnc "$dir/seeds/"
-if compgen -G "tests/fuzz/nnc/*" > /dev/null; then cp tests/fuzz/nnc/* "$dir/seeds/"; fi
-
-echo "fuzzing for ${seconds}s: $dir/nnc_fuzz, corpus $dir/corpus, seeds $dir/seeds"
-# shellcheck disable=SC2086
-"$dir/nnc_fuzz" "$dir/corpus" "$dir/seeds" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
-  -artifact_prefix="$dir/crashes/" -print_final_stats=1 ${NNC_FUZZ_ARGS:-}

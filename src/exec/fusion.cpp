@@ -62,7 +62,10 @@ struct PlanUses {
 
 void fuse_gelu(std::vector<Step>& plan, std::vector<const onnx::NodeProto*>& nodes, const FusionContext& ctx) {
   PlanUses uses(plan);
-  auto& [readers, last_reader, producer] = uses;
+  // Named references, not a structured binding: lambdas below use them (clang 14 cannot capture bindings).
+  auto& readers = uses.readers;
+  auto& last_reader = uses.last_reader;
+  auto& producer = uses.producer;
   auto op = [&](std::size_t i) -> const std::string& { return nodes[i]->op_type(); };
   auto is_const = [&](int s, double value) {
     const at::Tensor* t = s >= 0 && ctx.constant ? ctx.constant(s) : nullptr;
@@ -122,7 +125,9 @@ std::vector<Step> fuse_conv_batchnorm(const std::vector<Step>& plan,
                                       const std::vector<const onnx::NodeProto*>& nodes,
                                       const FusionContext& ctx) {
   PlanUses uses(plan);
-  auto& [readers, last_reader, producer] = uses;
+  // Named references, not a structured binding: lambdas below use them (clang 14 cannot capture bindings).
+  auto& readers = uses.readers;
+  auto& producer = uses.producer;
 
   std::vector<bool> absorbed(plan.size(), false);
   std::map<std::size_t, Step> replacement;  // BN step index -> fused step
