@@ -86,19 +86,25 @@ std::uint64_t cgroup_left() {
   return kUnlimited;
 }
 
-// NNC_MEMORY_LIMIT=<bytes> caps the figure (fuzzing under sanitizers, tests, a shared machine).
-std::uint64_t configured_limit() {
+// NNC_MEMORY_LIMIT=<bytes>: the process's resident memory may grow to this (fuzzing under
+// sanitizers, tests, a share of a machine); what is left of it.
+std::uint64_t configured_left() {
   const char* env = std::getenv("NNC_MEMORY_LIMIT");
   if (!env || !*env) return kUnlimited;
   char* end = nullptr;
-  const unsigned long long v = std::strtoull(env, &end, 10);
-  return end && *end == '\0' ? v : kUnlimited;
+  const unsigned long long limit = std::strtoull(env, &end, 10);
+  if (!end || *end != '\0') return kUnlimited;
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  const std::uint64_t used = resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  return limit > used ? limit - used : 0;
 }
 
 }  // namespace
 
 std::uint64_t available_memory_bytes() {
-  return std::min({system_available(), address_space_left(), cgroup_left(), configured_limit()});
+  return std::min({system_available(), address_space_left(), cgroup_left(), configured_left()});
 }
 
 std::string format_bytes(std::uint64_t bytes) {

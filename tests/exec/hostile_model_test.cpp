@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
 #include <regex>
 
 #include "nncompress/core/error.hpp"
@@ -253,5 +256,27 @@ TEST(HostileModel, TensorLargerThanMemoryIsRefusedWithTheFigure) {
   const auto msg = load_error(b.build());
   EXPECT_TRUE(std::regex_match(
       msg, std::regex(R"(node 'big' \(ConstantOfShape\): a tensor needs 70\.37 TB but [0-9.]+ [kMGT]?B of memory is available)")))
+      << msg;
+}
+
+// Many tensors below the size checked one by one cannot outgrow the memory either: once 64 MiB
+// have been allocated since the last check, the next allocation is checked.
+TEST(HostileModel, ManySmallTensorsAreCheckedToo) {
+  onnxio::GraphBuilder b;
+  b.add_input("x", {1});
+  exec::add_initializer(b, "shape", torch::tensor({int64_t{4} << 20}, torch::kLong));  // 16 MiB of floats each
+  std::vector<std::string> parts;
+  for (int i = 0; i < 40; ++i) parts.push_back(b.add_node("ConstantOfShape", {"shape"}, {fmt::format("c{}", i)}, {}, fmt::format("c{}", i)));
+  b.add_node("Sum", parts, {"y"}, {}, "sum");
+  b.add_output("y", {});
+  std::ifstream statm("/proc/self/statm");
+  uint64_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  const uint64_t limit = resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) + (uint64_t{300} << 20);
+  setenv("NNC_MEMORY_LIMIT", std::to_string(limit).c_str(), 1);
+  const auto msg = load_error(b.build());  // 40 x 16 MiB folded at load: 640 MiB > 300 MiB
+  unsetenv("NNC_MEMORY_LIMIT");
+  EXPECT_TRUE(std::regex_match(
+      msg, std::regex(R"(node 'c[0-9]+' \(ConstantOfShape\): a tensor needs 16\.8 MB but [0-9.]+ [kM]?B of memory is available)")))
       << msg;
 }

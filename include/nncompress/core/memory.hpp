@@ -12,7 +12,7 @@ namespace nnc {
 //    are kept for reuse: core/allocator.hpp),
 //  - the address-space limit (ulimit -v) minus what the process has mapped,
 //  - the memory cgroup's limit minus its usage (v1 or v2; reclaimable page cache counts as free),
-//  - NNC_MEMORY_LIMIT (bytes) from the environment, if set.
+//  - NNC_MEMORY_LIMIT (bytes) from the environment, if set, minus the process's resident memory.
 std::uint64_t available_memory_bytes();
 
 // "512 B", "3.4 MB", "1.25 GB", "2.10 TB" (decimal units).
