@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
     dn.mean = norm->mean;
     dn.std = norm->std;
   }
-  auto source = nnc::data::load_data("fashion-mnist", true);
+  auto source = nnc::data::load_data("fashion-mnist", nnc::data::TrainSplit::kSkipped);
   nnc::data::Dataset test{nnc::data::normalise(source.test_x, dn), source.test_y, source.num_classes};
   nnc::data::Evaluator eval(test, 256);
   nnc::exec::Engine engine(model);

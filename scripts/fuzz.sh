@@ -8,7 +8,7 @@
 #   onnx_load    ONNX parse, local functions, checker, sparse initializers, metadata (no LibTorch)
 #   onnx_engine  the same, then the engine built and run once (LibTorch)
 #   tensor_pb    the .pb tensor reader of `nncompress run` (LibTorch)
-#   npy, idx     the data readers (LibTorch)
+#   npy, npz, idx  the data readers (LibTorch)
 # Environment:
 #   NNC_FUZZ_DIR    corpora, seeds and crashes (default build-fuzz/)
 #   NNC_FUZZ_BUILD  the sanitizer build directory to use (default $NNC_FUZZ_DIR/build)
@@ -25,7 +25,7 @@ seconds=${1:-600}
 shift || true
 torch=${NNC_FUZZ_TORCH:-1}
 all=(nnc onnx_load)
-[ "$torch" = 1 ] && all+=(onnx_engine tensor_pb npy idx)
+[ "$torch" = 1 ] && all+=(onnx_engine tensor_pb npy npz idx)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 dir=${NNC_FUZZ_DIR:-build-fuzz}
@@ -62,7 +62,7 @@ seed() {
           for f in "$c"/*.pb; do [ "$(stat -c %s "$f")" -le 4096 ] && cp "$f" "$s/$(basename "$(dirname "$c")")_$(basename "$f")"; done
         done
       fi ;;
-    npy|idx)
+    npy|npz|idx)
       /usr/bin/python3 - "$t" "$s" <<'PYEOF'
 import gzip, sys, numpy as np
 kind, out = sys.argv[1], sys.argv[2]
@@ -71,6 +71,8 @@ arrays += [np.zeros((0, 3), np.float32), np.array(3.5, np.float32), np.ones((2, 
 for i, a in enumerate(arrays):
     if kind == "npy":
         np.save(f"{out}/seed{i}.npy", a)
+    elif kind == "npz":
+        (np.savez_compressed if i % 2 else np.savez)(f"{out}/seed{i}.npz", a=a, b=arrays[i - 1])
     elif a.dtype == np.uint8 or i == 0:
         raw = bytes([0, 0, 8, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape) + a.astype(np.uint8).tobytes()
         open(f"{out}/seed{i}.idx", "wb").write(raw)
@@ -81,7 +83,7 @@ PYEOF
   if compgen -G "tests/fuzz/$t/*" >/dev/null; then cp tests/fuzz/"$t"/* "$s/"; fi
 }
 
-declare -A max_len=([nnc]=4096 [onnx_load]=16384 [onnx_engine]=16384 [tensor_pb]=4096 [npy]=8192 [idx]=8192)
+declare -A max_len=([nnc]=4096 [onnx_load]=16384 [onnx_engine]=16384 [tensor_pb]=4096 [npy]=8192 [npz]=8192 [idx]=8192)
 for t in "${targets[@]}"; do
   seed "$t"
   log="$dir/$t.log"

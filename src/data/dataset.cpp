@@ -1,28 +1,26 @@
 #include "nncompress/data/dataset.hpp"
 
 #include <ATen/ATen.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
 #include <random>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/data/idx.hpp"
 #include "nncompress/data/npy.hpp"
+#include "nncompress/data/npz.hpp"
 
 namespace nnc::data {
 namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
-
-fs::path find_one(const fs::path& dir, const std::string& stem) {
-  for (const char* ext : {"", ".gz"}) {
-    fs::path p = dir / (stem + ext);
-    if (fs::exists(p)) return p;
-  }
-  return {};
-}
 
 // uint8 and float kept (double -> float); NHW -> N1HW; NHWC (C in {1,3}) -> NCHW.
 at::Tensor to_images(at::Tensor x, const std::string& what) {
@@ -49,47 +47,101 @@ void check_pair(const at::Tensor& x, const at::Tensor& y, const std::string& wha
   NNC_CHECK_CODE(y.min().item<int64_t>() >= 0, kCorrupt, "{}: negative label", what);
 }
 
+// Where a format keeps the four arrays and how to read one. `name` says which array is meant
+// ("train_x.npy", "train-images-idx3-ubyte[.gz]", "array 'train_x'"); `file` says where it was
+// read from, for errors in its contents.
+struct Format {
+  std::string train_x, train_y, test_x, test_y;
+  std::function<bool(const std::string&)> has;
+  std::function<at::Tensor(const std::string&)> read;
+  std::function<std::string(const std::string&)> name, file;
+};
+
+fs::path find_one(const fs::path& dir, const std::string& stem) {
+  for (const char* ext : {"", ".gz"}) {
+    fs::path p = dir / (stem + ext);
+    if (fs::exists(p)) return p;
+  }
+  return {};
+}
+
+Format idx_format(const fs::path& dir) {
+  return {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+          [dir](const std::string& stem) { return !find_one(dir, stem).empty(); },
+          [dir](const std::string& stem) { return read_idx(find_one(dir, stem)); },
+          [](const std::string& stem) { return stem + "[.gz]"; },
+          [dir](const std::string& stem) { return find_one(dir, stem).string(); }};
+}
+
+Format npy_format(const fs::path& dir) {
+  return {"train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy",
+          [dir](const std::string& f) { return fs::exists(dir / f); },
+          [dir](const std::string& f) { return read_npy(dir / f); },
+          [](const std::string& f) { return f; },
+          [dir](const std::string& f) { return (dir / f).string(); }};
+}
+
+Format npz_format(const fs::path& path, std::shared_ptr<const NpzFile> npz) {
+  return {"train_x", "train_y", "test_x", "test_y",
+          [npz](const std::string& a) { return npz->contains(a); },
+          [npz](const std::string& a) { return npz->read(a); },
+          [](const std::string& a) { return "array '" + a + "'"; },
+          [path](const std::string& a) { return path.string() + ": " + a; }};
+}
+
+bool is_npz(const fs::path& p) {
+  if (p.extension() == ".npz") return true;
+  std::ifstream in(p, std::ios::binary);
+  char magic[4] = {};
+  return in.read(magic, 4) && std::memcmp(magic, "PK\x03\x04", 4) == 0;
+}
+
 }  // namespace
 
-DataSource load_data(const std::string& name_or_dir, bool test_only) {
-  fs::path dir = name_or_dir == "fashion-mnist" ? fs::path(kFashionMnistDir) : fs::path(name_or_dir);
-  NNC_CHECK_OPTION_CODE(fs::is_directory(dir), "data", kIo, "{}: no such directory{}", name_or_dir,
-                 name_or_dir == "fashion-mnist" ? " (install the dataset-fashion-mnist package)" : "");
+DataSource load_data(const std::string& name_or_dir, TrainSplit train) {
+  const fs::path path = name_or_dir == "fashion-mnist" ? fs::path(kFashionMnistDir) : fs::path(name_or_dir);
+  const bool npz = fs::is_regular_file(path) && is_npz(path);
+  NNC_CHECK_OPTION_CODE(npz || fs::is_directory(path), "data", kIo, "{}: {}{}", name_or_dir,
+                        fs::exists(path) ? "not a folder or an .npz file" : "no such directory",
+                        name_or_dir == "fashion-mnist" ? " (install the dataset-fashion-mnist package)" : "");
+  Format f;
+  if (npz) {
+    auto archive = std::make_shared<const NpzFile>(path);
+    f = npz_format(path, archive);
+    const auto names = archive->names();
+    NNC_CHECK_OPTION_CODE(f.has(f.train_x) || f.has(f.test_x), "data", kIo,
+                          "{}: no arrays train_x, train_y, test_x, test_y in the archive (it holds: {})", name_or_dir,
+                          names.empty() ? "nothing" : fmt::format("{}", fmt::join(names, ", ")));
+  } else if (f = idx_format(path); f.has(f.train_x) || f.has(f.test_x)) {
+  } else if (f = npy_format(path); f.has(f.train_x) || f.has(f.test_x)) {
+  } else {
+    throw OptionError(
+        "data",
+        fmt::format("{}: no data found (expected train-images-idx3-ubyte[.gz] etc., train_x.npy etc. or an .npz file)",
+                    name_or_dir),
+        ErrorCode::kIo);
+  }
+  // A test-only data set serves evaluation of a model whose normalisation is known, not the
+  // commands that need the held-out training images.
+  NNC_CHECK_OPTION_CODE(train != TrainSplit::kRequired || f.has(f.train_x), "data", kIo,
+                        "{}: has test images only ({} but no {}); this command needs training images: the held-out "
+                        "validation, calibration and hold-out images are drawn from them",
+                        name_or_dir, f.name(f.test_x), f.name(f.train_x));
+  const bool read_train = train == TrainSplit::kRequired || (train == TrainSplit::kIfPresent && f.has(f.train_x));
+  auto need = [&](const std::string& array) {
+    NNC_CHECK_OPTION_CODE(f.has(array), "data", kIo, "{}: missing {}", name_or_dir, f.name(array));
+    return f.read(array);
+  };
   DataSource s;
   s.name = name_or_dir;
-  fs::path idx_train = find_one(dir, "train-images-idx3-ubyte");
-  fs::path idx_test = find_one(dir, "t10k-images-idx3-ubyte");
-  if (!idx_train.empty() || (test_only && !idx_test.empty())) {
-    auto need = [&](const std::string& stem) {
-      fs::path p = find_one(dir, stem);
-      NNC_CHECK_OPTION_CODE(!p.empty(), "data", kIo, "{}: missing {}[.gz]", name_or_dir, stem);
-      return p;
-    };
-    if (!test_only) {
-      s.train_x = to_images(read_idx(idx_train), idx_train.string());
-      auto ytr = need("train-labels-idx1-ubyte");
-      s.train_y = to_labels(read_idx(ytr), ytr.string());
-    }
-    auto xte = need("t10k-images-idx3-ubyte");
-    s.test_x = to_images(read_idx(xte), xte.string());
-    auto yte = need("t10k-labels-idx1-ubyte");
-    s.test_y = to_labels(read_idx(yte), yte.string());
-  } else if (fs::exists(dir / "train_x.npy") || (test_only && fs::exists(dir / "test_x.npy"))) {
-    auto need = [&](const std::string& file) {
-      NNC_CHECK_OPTION_CODE(fs::exists(dir / file), "data", kIo, "{}: missing {}", name_or_dir, file);
-      return dir / file;
-    };
-    if (!test_only) {
-      s.train_x = to_images(read_npy(need("train_x.npy")), (dir / "train_x.npy").string());
-      s.train_y = to_labels(read_npy(need("train_y.npy")), (dir / "train_y.npy").string());
-    }
-    s.test_x = to_images(read_npy(need("test_x.npy")), (dir / "test_x.npy").string());
-    s.test_y = to_labels(read_npy(need("test_y.npy")), (dir / "test_y.npy").string());
-  } else {
-    throw OptionError("data", fmt::format("{}: no data found (expected train-images-idx3-ubyte[.gz] etc. or train_x.npy etc.)", name_or_dir), ErrorCode::kIo);
+  if (read_train) {
+    s.train_x = to_images(need(f.train_x), f.file(f.train_x));
+    s.train_y = to_labels(need(f.train_y), f.file(f.train_y));
   }
+  s.test_x = to_images(need(f.test_x), f.file(f.test_x));
+  s.test_y = to_labels(need(f.test_y), f.file(f.test_y));
   check_pair(s.test_x, s.test_y, name_or_dir + " (test)");
-  if (test_only) {
+  if (!read_train) {
     s.num_classes = static_cast<int>(s.test_y.max().item<int64_t>() + 1);
     return s;
   }

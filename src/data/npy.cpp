@@ -84,9 +84,9 @@ NpyHeader parse_npy_header(std::string_view h, const std::string& what) {
 
 }  // namespace
 
-at::Tensor read_npy(const std::filesystem::path& path) {
-  auto bytes = read_file_bytes(path);
-  const std::string what = path.string();
+at::Tensor read_npy(const std::filesystem::path& path) { return parse_npy(read_file_bytes(path), path.string()); }
+
+at::Tensor parse_npy(std::span<const uint8_t> bytes, const std::string& what) {
   NNC_CHECK_CODE(bytes.size() >= 10 && std::memcmp(bytes.data(), "\x93NUMPY", 6) == 0, kCorrupt,
                  "{}: not an NPY file (bad magic)", what);
   const uint8_t major = bytes[6];

@@ -122,6 +122,18 @@ data_dir("data_dtype", raw_x=npy_header("{'descr': '<c16', 'fortran_order': Fals
 data_dir("data_fortran", raw_x=npy_header("{'descr': '|u1', 'fortran_order': True, 'shape': (40, 28, 28), }", b"\0" * 31360))
 data_dir("data_labels", y=lambda n: np.arange(n - 3) % 10)
 data_dir("data_classes", y=lambda n: np.full(n, 99))
+os.makedirs(f"{W}/data_test_only")
+np.save(f"{W}/data_test_only/test_x.npy", np.zeros((10, 28, 28), np.uint8))
+np.save(f"{W}/data_test_only/test_y.npy", np.arange(10) % 10)
+m = onnx.load(M); del m.metadata_props[:]; save(m, "nometa.onnx", m.ir_version)
+np.savez(f"{W}/npz_crc.npz", train_x=np.zeros((40, 28, 28), np.uint8), train_y=np.arange(40) % 10,
+         test_x=np.zeros((10, 28, 28), np.uint8), test_y=np.arange(10) % 10)
+z = bytearray(open(f"{W}/npz_crc.npz", "rb").read())
+at = z.index(b"test_x.npy") + 200  # inside the stored member's pixels
+z[at] ^= 0xFF
+open(f"{W}/npz_crc.npz", "wb").write(bytes(z))
+np.savez(f"{W}/npz_other.npz", x=np.zeros((10, 28, 28), np.uint8), y=np.arange(10))
+open(f"{W}/notdata.txt", "w").write("hello")
 def idx_dir(name, images, labels):
     d = f"{W}/{name}"; os.makedirs(d)
     for split in ("train", "t10k"):

@@ -48,10 +48,19 @@ struct Splits {
   Dataset holdout;  // all held-out training images (val and calib are drawn from them)
 };
 
-// `name_or_dir`: "fashion-mnist" (the Debian data set directory) or a directory holding
-// {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] or {train,test}_{x,y}.npy.
-// With `test_only`, the training files are not read (train_x/train_y stay undefined).
-DataSource load_data(const std::string& name_or_dir, bool test_only = false);
+// Whether load_data reads the training arrays: always (an error names what is missing),
+// never, or when the data have them (a test-only folder is not an error).
+enum class TrainSplit { kRequired, kSkipped, kIfPresent };
+
+// `name_or_dir`: "fashion-mnist" (the Debian data set directory), a directory holding
+// {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] or {train,test}_{x,y}.npy, or an .npz file
+// with the arrays train_x, train_y, test_x, test_y (docs/data.md). Training arrays not read
+// stay undefined.
+DataSource load_data(const std::string& name_or_dir, TrainSplit train = TrainSplit::kRequired);
+// TEMPORARY (until model_data.cpp moves to TrainSplit).
+inline DataSource load_data(const std::string& name_or_dir, bool test_only) {
+  return load_data(name_or_dir, test_only ? TrainSplit::kSkipped : TrainSplit::kRequired);
+}
 
 // Applies (x - mean) / std per channel to float images, or (x / 255 - mean) / std to uint8
 // pixels; the result is a new contiguous float32 tensor.
