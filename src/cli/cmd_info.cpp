@@ -14,11 +14,26 @@
 namespace nnc::cli {
 namespace {
 
-std::string shape_of(const onnx::ValueInfoProto& v) {
-  std::vector<std::string> dims;
-  for (const auto& d : v.type().tensor_type().shape().dim())
-    dims.push_back(d.has_dim_value() ? std::to_string(d.dim_value()) : (d.dim_param().empty() ? "?" : d.dim_param()));
-  return "[" + fmt::format("{}", fmt::join(dims, ",")) + "]";
+// A graph input's or output's shape as JSON, like an initializer's: sizes as numbers, symbolic
+// dimensions by their name ("N"), unnamed unknown ones as null.
+nlohmann::json shape_of(const onnx::ValueInfoProto& v) {
+  nlohmann::json dims = nlohmann::json::array();
+  for (const auto& d : v.type().tensor_type().shape().dim()) {
+    if (d.has_dim_value())
+      dims.push_back(d.dim_value());
+    else if (!d.dim_param().empty())
+      dims.push_back(d.dim_param());
+    else
+      dims.push_back(nullptr);
+  }
+  return dims;
+}
+
+// The same as text: [N,1,28,28], "?" for an unnamed unknown size.
+std::string shape_text(const nlohmann::json& dims) {
+  std::vector<std::string> out;
+  for (const auto& d : dims) out.push_back(d.is_null() ? "?" : d.is_string() ? d.get<std::string>() : d.dump());
+  return fmt::format("[{}]", fmt::join(out, ","));
 }
 
 int64_t element_bytes(int type) {
@@ -142,8 +157,8 @@ void register_info_command(CLI::App& app) {
       return;
     }
     fmt::print("{}  (opset {}, producer '{}')\n", opts->model, onnxio::opset_version(model), model.producer_name());
-    for (const auto& i : inputs) fmt::print("  input  {} {}\n", i["name"].get<std::string>(), i["shape"].get<std::string>());
-    for (const auto& o : outputs) fmt::print("  output {} {}\n", o["name"].get<std::string>(), o["shape"].get<std::string>());
+    for (const auto& i : inputs) fmt::print("  input  {} {}\n", i["name"].get<std::string>(), shape_text(i["shape"]));
+    for (const auto& o : outputs) fmt::print("  output {} {}\n", o["name"].get<std::string>(), shape_text(o["shape"]));
     fmt::print("  {} nodes:", g.node_size());
     for (const auto& [op, n] : ops) fmt::print(" {}x{}", op, n);
     fmt::print("\n  {:<40} {:>16} {:>10} {:>10}\n", "initializer", "shape", "elements", "bytes");

@@ -21,6 +21,8 @@ void register_prune_command(CLI::App& app) {
   auto opts = std::make_shared<Opts>();
   auto& p = opts->prune;
   auto* cmd = app.add_subcommand("prune", "Layer-adaptive magnitude pruning by rate-distortion (curves + DP)");
+  // Expert and benchmarking settings (docs/pruning.md).
+  const std::string advanced = "Advanced";
   add_model_io_options(cmd, opts->io.model, opts->io.output, opts->io.nnc, "Pruned ONNX model (zeros in place)",
                        "Also write the .nnc container (sparse tensors)");
   cmd->add_option("--sparsity", p.sparsity,
@@ -30,18 +32,22 @@ void register_prune_command(CLI::App& app) {
   add_finetune_options(cmd, p.finetune, "after each schedule step (masks held fixed)");
   auto* final_epochs = cmd->add_option("--final-epochs", opts->final_epochs,
                                        "Fine-tuning epochs after the last schedule step (default: --finetune-epochs)");
-  cmd->add_option("--schedule-a", p.schedule_a, "Iterative schedule s_t = 1 - (1 - a)^t")->capture_default_str();
+  cmd->add_option("--schedule-a", p.schedule_a, "Iterative schedule s_t = 1 - (1 - a)^t")
+      ->capture_default_str()
+      ->group(advanced);
   cmd->add_option("--keep-dense", p.keep_dense, "Regex of layers that stay dense");
-  cmd->add_option("--grid-step", p.grid_step, "Distortion-curve grid step")->capture_default_str();
+  cmd->add_option("--grid-step", p.grid_step, "Distortion-curve grid step")->capture_default_str()->group(advanced);
   cmd->add_option("--coarse", p.coarse,
                   "Coarse-to-fine curves: evaluate every COARSE-th grid point, then the whole grid around each "
                   "layer's chosen point (1: the whole grid)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(advanced);
   cmd->add_option("--rd-passes", p.rd_passes,
                   "RD allocation passes (1: as published): after the first, curves are re-measured in the context of the "
                   "current allocation (the other layers pruned) and the DP re-run; a pass is kept only if it lowers the "
                   "measured distortion")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group(advanced);
   cmd->add_flag("--no-comparison", opts->no_comparison,
                 "Skip the one-shot comparison of RD against the baselines (with --alloc other than rd, no curves "
                 "are computed at all)");
@@ -53,18 +59,21 @@ void register_prune_command(CLI::App& app) {
                 "Write each pruned weight in its smallest form instead of dense zeros: a bitmask + the non-zero values, "
                 "unpacked in the graph by standard operators (opset >= 11), or an ONNX sparse initializer (int64 "
                 "positions; for tensors more than ~98% zeros); any ONNX runtime runs the file");
-  cmd->add_flag("--zero-data", p.zero_data, "Calibrate on standard-normal inputs instead of data");
+  cmd->add_flag("--zero-data", p.zero_data, "Calibrate on standard-normal inputs instead of data")->group(advanced);
   cmd->add_option("--distortion", p.distortion,
                   "Output distortion of the curves: mse (of logits, as published) | worst (worst sample's MSE) | "
                   "kl (KL divergence of the predicted class distribution)")
-      ->capture_default_str();
-  cmd->add_flag("--worst-case", opts->worst_case, "Same as --distortion worst");
+      ->capture_default_str()
+      ->group(advanced);
+  cmd->add_flag("--worst-case", opts->worst_case, "Same as --distortion worst")->group(advanced);
   cmd->add_option("--curve-cache", opts->curve_cache,
                   "Directory caching distortion curves by model/data hash (default: $NNC_CACHE_DIR, "
-                  "$XDG_CACHE_HOME/nncompress or ~/.cache/nncompress)");
-  cmd->add_flag("--no-curve-cache", opts->no_curve_cache, "Always recompute the distortion curves");
+                  "$XDG_CACHE_HOME/nncompress or ~/.cache/nncompress)")
+      ->group(advanced);
+  cmd->add_flag("--no-curve-cache", opts->no_curve_cache, "Always recompute the distortion curves")->group(advanced);
   cmd->add_flag("--no-activation-cache", opts->no_activation_cache,
-                "Curves run the whole network per grid point (benchmarking the activation cache)");
+                "Curves run the whole network per grid point (benchmarking the activation cache)")
+      ->group(advanced);
   cmd->add_option("--report", p.report_dir,
                   "Report directory: curves.csv, curves.svg (one line per layer), allocation.json (editable, "
                   "--alloc file:)");

@@ -6,6 +6,7 @@
 
 #include "cli/compression_command.hpp"
 #include "nncompress/compress/share/share_step.hpp"
+#include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
 
 namespace nnc::cli {
@@ -16,7 +17,7 @@ void register_share_command(CLI::App& app) {
     compress::ShareOptions share;
     int max_evals = -1;
     double confidence = -1;
-    bool bias_correction = false, error_feedback = false;
+    bool bias_correction = false, no_bias_correction = false, error_feedback = false, no_error_feedback = false;
     GlobalOptions global;
     DataOptions data;
   };
@@ -25,12 +26,11 @@ void register_share_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("share", "Weight sharing: one global codebook of uniform bins searched by NSGA-II");
   add_model_io_options(cmd, opts->io.model, opts->io.output, opts->io.nnc,
                        "Compressed ONNX (codebook + indices + Cast/Gather)");
-  cmd->add_option("--report", s.report_dir, "Report directory (default: OUT.report/)");
+  cmd->add_option("--report", s.report_dir,
+                  "Report directory: summary.json, pareto.json, pareto.csv (every front member), front.svg");
   cmd->add_option("--max-drop", s.max_drop, "Allowed validation top-1 drop, percentage points")->capture_default_str();
   cmd->add_option("--pop", s.pop, "NSGA-II population (multiple of 4, >= 8)")->capture_default_str();
   cmd->add_option("--gens", s.gens, "NSGA-II generations")->capture_default_str();
-  cmd->add_option("--k-min", s.k_min, "Smallest bin count")->capture_default_str();
-  cmd->add_option("--k-max", s.k_max, "Largest bin count")->capture_default_str();
   cmd->add_option("--mode", s.mode,
                   "paper: one gene (k), objectives (1-macroF1, bins), merge keeps f1 | extended: k + per-tensor-group "
                   "strides on the shared grid, objectives (1-macroF1, encoded bits), rate-distortion-ordered merge "
@@ -38,37 +38,65 @@ void register_share_command(CLI::App& app) {
       ->capture_default_str();
   auto* max_evals = cmd->add_option("--max-evals", opts->max_evals,
                                     "Search evaluation budget (0: none; extended mode default 1000)");
-  cmd->add_option("--max-groups", s.max_groups, "Extended mode: stride genes (tensor groups)")->capture_default_str();
-  cmd->add_option("--max-stride", s.max_stride, "Extended mode: largest stride on the shared grid")->capture_default_str();
-  cmd->add_option("--max-merge-evals", s.max_merge_evals, "Evaluation budget of the merge")->capture_default_str();
-  cmd->add_flag("--share-biases", s.share_biases, "Put biases in the codebook too");
-  auto* bias_flag = cmd->add_flag("--bias-correction,!--no-bias-correction", opts->bias_correction,
-                "(default in extended mode) Correct each shared layer's bias for the mean output shift its shared weights cause (input means "
-                "measured once on the calibration set; no retraining, no extra bytes)");
-  auto* feedback_flag = cmd->add_flag("--error-feedback,!--no-error-feedback", opts->error_feedback,
-                "(default in extended mode) Round each layer's weights onto the codebook column by column, pushing each rounding error onto "
-                "the columns not yet rounded so the layer's output on the calibration set changes least "
-                "(GPTQ-style; H measured once; no retraining, no extra bytes)");
-  auto* confidence = cmd->add_option("--confidence", opts->confidence,
-                  "Budget decisions require top-1 within --max-drop by this many paired standard errors of the "
-                  "measured drop (default: 1 in extended mode, 0 = the published rule in paper mode)");
+  // Expert settings: what the method's defaults were measured with (docs/weight-sharing.md).
+  const std::string advanced = "Advanced";
+  cmd->add_option("--k-min", s.k_min, "Smallest bin count")->capture_default_str()->group(advanced);
+  cmd->add_option("--k-max", s.k_max, "Largest bin count")->capture_default_str()->group(advanced);
+  cmd->add_option("--max-groups", s.max_groups, "Extended mode: stride genes (tensor groups)")
+      ->capture_default_str()
+      ->group(advanced);
+  cmd->add_option("--max-stride", s.max_stride, "Extended mode: largest stride on the shared grid")
+      ->capture_default_str()
+      ->group(advanced);
+  cmd->add_option("--max-merge-evals", s.max_merge_evals, "Evaluation budget of the merge")
+      ->capture_default_str()
+      ->group(advanced);
+  cmd->add_flag("--share-biases", s.share_biases, "Put biases in the codebook too")->group(advanced);
+  auto* bias_on =
+      cmd->add_flag("--bias-correction", opts->bias_correction,
+                    "Correct each shared layer's bias for the mean output shift its shared weights cause (input means "
+                    "measured once on the calibration set; no retraining, no extra bytes). Default in extended mode")
+          ->group(advanced);
+  auto* bias_off =
+      cmd->add_flag("--no-bias-correction", opts->no_bias_correction, "No bias correction (default in paper mode)")
+          ->group(advanced);
+  auto* feedback_on =
+      cmd->add_flag("--error-feedback", opts->error_feedback,
+                    "Round each layer's weights onto the codebook column by column, pushing each rounding error onto "
+                    "the columns not yet rounded so the layer's output on the calibration set changes least "
+                    "(GPTQ-style; no retraining, no extra bytes). Default in extended mode")
+          ->group(advanced);
+  auto* feedback_off = cmd->add_flag("--no-error-feedback", opts->no_error_feedback,
+                                     "Round each weight to its nearest codebook entry (default in paper mode)")
+                           ->group(advanced);
+  auto* confidence =
+      cmd->add_option("--confidence", opts->confidence,
+                      "Budget decisions require top-1 within --max-drop by this many paired standard errors of the "
+                      "measured drop (default: 1 in extended mode, 0 = the published rule in paper mode)")
+          ->group(advanced);
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
-  cmd->callback([opts, bias_flag, feedback_flag, max_evals, confidence] {
+  cmd->callback([opts, bias_on, bias_off, feedback_on, feedback_off, max_evals, confidence] {
     auto& o = *opts;
     const auto control = apply_global_options(o.global);
     if (max_evals->count()) o.share.max_evals = o.max_evals;
     if (confidence->count()) o.share.confidence = o.confidence;
-    if (bias_flag->count()) o.share.bias_correction = o.bias_correction;
-    if (feedback_flag->count()) o.share.error_feedback = o.error_feedback;
-    if (o.share.report_dir.empty()) o.share.report_dir = o.io.output + ".report";
+    NNC_CHECK_OPTION(!bias_on->count() || !bias_off->count(), "bias_correction",
+                     "and --no-bias-correction: give one of them");
+    NNC_CHECK_OPTION(!feedback_on->count() || !feedback_off->count(), "error_feedback",
+                     "and --no-error-feedback: give one of them");
+    if (bias_on->count() || bias_off->count()) o.share.bias_correction = bias_on->count() > 0;
+    if (feedback_on->count() || feedback_off->count()) o.share.error_feedback = feedback_on->count() > 0;
+    const bool report = !o.share.report_dir.empty();
     check_output_path(o.io.output, o.io.model);
-    check_output_path(std::filesystem::path(o.share.report_dir) / "summary.json", o.io.model);
+    if (report) check_output_path(std::filesystem::path(o.share.report_dir) / "summary.json", o.io.model);
     const compress::Step step{compress::ShareStep(o.share)};
     auto j = run_step(step, o.io, o.data, control);
     if (!j.value("changed", true)) return o.global.json ? print_json(j) : void();
-    j["report"] = o.share.report_dir;
-    write_file_atomic(std::filesystem::path(o.share.report_dir) / "summary.json", j.dump(2));
+    if (report) {
+      j["report"] = o.share.report_dir;
+      write_file_atomic(std::filesystem::path(o.share.report_dir) / "summary.json", j.dump(2));
+    }
     if (o.global.json) return print_json(j);
     fmt::print("{} -> {}{}\n", o.io.model, o.io.output, o.io.nnc.empty() ? "" : " + " + o.io.nnc);
     fmt::print("  test top-1 {:.2f}% -> {:.2f}% ({:+.2f} pt); {} shared values ({} bins before merge, k={}){}\n",
@@ -84,9 +112,9 @@ void register_share_command(CLI::App& app) {
                j["bits_per_weight"].get<double>(), j["paper_ratio"].get<double>());
     fmt::print("  ONNX file (runs in any ONNX runtime): {} bytes = {:.2f}x\n", j["onnx_bytes"].get<std::size_t>(),
                j["onnx_ratio"].get<double>());
-    fmt::print("  {} evaluations ({} search, {} cache hits, {} merge), {:.1f}s; report in {}\n",
-               j["evaluations"].get<int>(), j["search_evaluations"].get<int>(), j["cache_hits"].get<int>(),
-               j["merge_tried"].get<int>(), j["seconds"].get<double>(), o.share.report_dir);
+    fmt::print("  {} evaluations ({} search, {} cache hits, {} merge), {:.1f}s{}\n", j["evaluations"].get<int>(),
+               j["search_evaluations"].get<int>(), j["cache_hits"].get<int>(), j["merge_tried"].get<int>(),
+               j["seconds"].get<double>(), report ? "; report in " + o.share.report_dir : "");
   });
 }
 

@@ -19,7 +19,7 @@ void register_train_command(CLI::App& app) {
     train::TrainOptions train;
     GlobalOptions global;
     DataOptions data;
-    bool no_augment = false;
+    std::string augment = "auto";
   };
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("train", "Train a reference architecture (lenet300, lenet5, resnet20, mobilenetv2)");
@@ -30,13 +30,17 @@ void register_train_command(CLI::App& app) {
   cmd->add_option("--optimizer", opts->train.optimizer, "sgd | adam | adamw")->capture_default_str();
   cmd->add_option("--weight-decay", opts->train.weight_decay, "Weight decay")->capture_default_str();
   cmd->add_option("--schedule", opts->train.schedule, "onecycle | cosine | constant")->capture_default_str();
-  cmd->add_flag("--no-augment", opts->no_augment, "No random crops/flips");
+  cmd->add_option("--augment", opts->augment,
+                  "Random crops/flips: auto (for the convolutional architectures, not lenet300), on, off")
+      ->capture_default_str();
   add_data_options(cmd, opts->data);
   opts->data.batch = 128;
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
     const auto control = apply_global_options(opts->global);
     auto& o = *opts;
+    NNC_CHECK_OPTION(o.augment == "auto" || o.augment == "on" || o.augment == "off", "augment",
+                     "'{}': expected auto, on or off", o.augment);
     auto source = data::load_data(o.data.data);
     // Normalisation statistics measured on the training images (hold-out excluded).
     const int64_t train_n = source.train_x.size(0) - std::min<int64_t>(5000, source.train_x.size(0) / 2);
@@ -59,7 +63,7 @@ void register_train_command(CLI::App& app) {
     exec::Engine engine(model);
     o.train.batch = o.data.batch;
     o.train.seed = o.data.seed;
-    o.train.augment = !o.no_augment && o.arch != "lenet300";
+    o.train.augment = o.augment == "auto" ? o.arch != "lenet300" : o.augment == "on";
     o.train.pad_value = -norm.mean[0] / norm.std[0];
     auto result = train::train(engine, splits, o.train, control);
     auto trained = engine.to_model();

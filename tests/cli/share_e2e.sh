@@ -2,7 +2,7 @@
 # the accuracy the JSON claims, the container unpacks to the same weights.
 source "$(dirname "$0")/lib.sh"
 M="$ROOT/models/lenet5.onnx"
-"$NNC" share "$M" -o "$WORK/s.onnx" --nnc "$WORK/s.nnc" --pop 8 --gens 3 --val 300 --max-merge-evals 30 \
+"$NNC" share "$M" -o "$WORK/s.onnx" --nnc "$WORK/s.nnc" --report "$WORK/s.onnx.report" --pop 8 --gens 3 --val 300 --max-merge-evals 30 \
   --max-drop 1.0 --json -q > "$WORK/share.json"
 for f in s.onnx s.nnc s.onnx.report/pareto.json s.onnx.report/pareto.csv s.onnx.report/front.svg s.onnx.report/summary.json; do
   [ -s "$WORK/$f" ] || die "missing output $f"

@@ -323,14 +323,22 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     const double after_prune = ctx_.test().evaluate(engine_).top1;
     FinetuneOptions fo = o_.finetune;
     if (s_t >= o_.sparsity) fo.epochs = final_epochs;
-    if (o_.finetune.epochs > 0 && fo.epochs > 0) {
+    const bool finetuned = o_.finetune.epochs > 0 && fo.epochs > 0;
+    if (finetuned) {
       if (fo.distill > 0 && !teacher) teacher = ctx_.make_engine(model_.original());
       finetune_engine(engine_, model_, ctx_, fo, ctx_.seed() + static_cast<uint64_t>(t), teacher.get());
     }
-    const double after_ft = ctx_.test().evaluate(engine_).top1;
-    steps.push_back({{"step", t}, {"target_sparsity", s_t}, {"top1_pruned", after_prune}, {"top1_finetuned", after_ft}});
-    ctx_.note(fmt::format("prune step {}: sparsity {:.3f}, test top-1 {:.2f}% after pruning, {:.2f}% after fine-tuning",
-                          t, s_t, 100 * after_prune, 100 * after_ft));
+    const double after_ft = finetuned ? ctx_.test().evaluate(engine_).top1 : after_prune;
+    steps.push_back({{"step", t},
+                     {"target_sparsity", s_t},
+                     {"top1_pruned", after_prune},
+                     {"top1_finetuned", after_ft},
+                     {"finetune_epochs", finetuned ? fo.epochs : 0}});
+    ctx_.note(finetuned ? fmt::format("prune step {}: sparsity {:.3f}, test top-1 {:.2f}% after pruning, {:.2f}% after "
+                                      "{} epochs of fine-tuning",
+                                      t, s_t, 100 * after_prune, 100 * after_ft, fo.epochs)
+                        : fmt::format("prune step {}: sparsity {:.3f}, test top-1 {:.2f}% (no fine-tuning)", t, s_t,
+                                      100 * after_prune));
     if (s_t >= o_.sparsity) break;
     if (ctx_.stop_requested()) {
       ctx_.note(fmt::format("stopped: the model is as of step {} (sparsity {:.3f}, the best fine-tuning epoch), not "
