@@ -22,6 +22,7 @@ void check_output_path(const std::filesystem::path& output, const std::filesyste
   fs::path dir = output.parent_path();
   if (dir.empty()) dir = ".";
   while (!fs::exists(dir, ec) && dir.has_parent_path() && dir != dir.parent_path()) dir = dir.parent_path();
+  if (!fs::exists(dir, ec) && dir.is_relative()) dir = ".";  // "out/x.onnx" in a fresh folder: out/ is made in .
   NNC_CHECK_CODE(fs::is_directory(dir, ec), kIo, "{}: cannot write there: {} is not a directory", output.string(),
                  dir.string());
   NNC_CHECK_CODE(::access(dir.c_str(), W_OK) == 0, kIo, "{}: cannot write there: {} is not writable", output.string(),
