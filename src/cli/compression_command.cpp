@@ -8,6 +8,7 @@
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/finetune/finetune_step.hpp"
 #include "nncompress/compress/outputs.hpp"
+#include "nncompress/compress/run_state.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
 
@@ -45,6 +46,9 @@ nlohmann::json run_step(const compress::Step& step, const ModelIo& io, DataOptio
     return j;
   }
   auto j = compress::write_outputs(model, {io.output, io.nnc, io.model, {io.compact_pruned}}, control);
+  // Done: the same command starts afresh. After a stop request the state stays, so that
+  // rerunning the command continues the interrupted work.
+  if (!control.stop_requested()) compress::remove_run_state(context);
   j.update(report);
   j["model"] = io.model;
   j["output"] = io.output;

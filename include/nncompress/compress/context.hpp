@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "nncompress/core/control.hpp"
 #include "nncompress/data/dataset.hpp"
@@ -43,6 +44,9 @@ class Context {
   // or ~/.cache/nncompress. use_cache = false: nothing is read from or written to disk.
   std::filesystem::path cache_dir;
   bool use_cache = true;
+  // Run state files the steps keep while they run (compress/run_state.hpp); whoever writes the
+  // outputs removes them afterwards (remove_run_state), so the same command then starts afresh.
+  std::vector<std::filesystem::path> run_state;
 
   // An inference engine for a model (the project's engine options).
   std::unique_ptr<exec::Engine> make_engine(const onnx::ModelProto& model) const;

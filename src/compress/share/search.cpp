@@ -10,7 +10,9 @@
 #include <chrono>
 #include <cmath>
 
+#include "nncompress/compress/share/evaluation_log.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/hash.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/store/bitpack.hpp"
 #include "nncompress/store/entropy.hpp"
@@ -78,13 +80,45 @@ void ShareContext::restore() {
   if (bias_correction_) bias_correction_->restore(engine_);
 }
 
+uint64_t ShareContext::evaluation_key(const Codebook& cb) const {
+  Hash64 h;
+  h.value(cb.k);
+  h.value(cb.zero_entry);
+  h.bytes(cb.group.data(), cb.group.size() * sizeof(int));
+  h.bytes(cb.bin_count.data(), cb.bin_count.size() * sizeof(int64_t));
+  h.bytes(cb.values.data(), cb.values.size() * sizeof(float));
+  // Which context asks (the validation or the hold-out images) and how it measures.
+  h.value(val_.data().size());
+  h.value(early_exit_drop_);
+  h.value(early_exit_z_);
+  h.value(confidence_);
+  h.value(static_cast<bool>(bias_correction_));
+  h.value(static_cast<bool>(error_feedback_));
+  return h.digest();
+}
+
 Candidate ShareContext::evaluate(const Codebook& cb) {
+  const uint64_t key = log_ ? evaluation_key(cb) : 0;
+  if (log_) {
+    if (auto logged = log_->next(key)) {
+      // As if measured now: the counts and early exit's references are what they were.
+      const auto& c = logged->candidate;
+      if (!logged->correct.empty()) {
+        auto correct = at::tensor(at::ArrayRef<uint8_t>(logged->correct), at::kByte).to(at::kBool);
+        measured_.push_back({c.index_bits, c.val_top1, std::move(correct)});
+      }
+      partial_ += c.partial ? 1 : 0;
+      ++evaluations_;
+      return c;
+    }
+  }
   auto start = std::chrono::steady_clock::now();
   const auto idx = indices(cb);
   apply(cb, idx);
   const double bits = encoded_index_bits(set_, idx, cb.size());
   bool partial = false;
   data::Metrics m;
+  std::vector<uint8_t> reference;  // per image, when this candidate becomes an early-exit reference
   if (early_exit_drop_ >= 0) {
     data::Evaluator::EarlyExit exit;
     exit.z = early_exit_z_;
@@ -96,7 +130,13 @@ Candidate ShareContext::evaluate(const Codebook& cb) {
       if (f.index_bits <= bits && (!best || f.top1 > best->top1)) best = &f;
     if (best) exit.rules.push_back({best->correct, 0.0});
     m = val_.evaluate(engine_, exit, &partial);
-    if (!partial) measured_.push_back({bits, m.top1, m.correct});
+    if (!partial) {
+      measured_.push_back({bits, m.top1, m.correct});
+      if (log_) {
+        auto bytes = m.correct.to(at::kByte).contiguous();
+        reference.assign(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel());
+      }
+    }
   } else {
     m = val_.evaluate(engine_);
   }
@@ -112,6 +152,7 @@ Candidate ShareContext::evaluate(const Codebook& cb) {
   c.index_bits = bits;
   ++evaluations_;
   eval_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (log_) log_->append(key, {c, std::move(reference)});
   return c;
 }
 

@@ -12,6 +12,8 @@
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/outputs.hpp"
+#include "nncompress/compress/run_state.hpp"
+#include "nncompress/compress/share/evaluation_log.hpp"
 #include "nncompress/compress/share/merge.hpp"
 #include "nncompress/compress/share/report.hpp"
 #include "nncompress/compress/share/search.hpp"
@@ -56,6 +58,25 @@ Resolved resolve(const ShareOptions& o, uint64_t seed) {
   return r;
 }
 
+// The evaluations of this run so far (a killed run of the same command left them), or a new log;
+// none when run state is off or cannot be written (which only costs time on a rerun).
+std::shared_ptr<share::EvaluationLog> open_evaluation_log(const ShareStep& step, const CompressedModel& model,
+                                                          Context& context) {
+  try {
+    const auto key = run_key(step.name(), step.options(), model, context);
+    const auto path = run_state_file(context, step.name(), key, ".journal");
+    if (!path) return nullptr;
+    auto log = std::make_shared<share::EvaluationLog>(*path, key);
+    if (log->logged() > 0)
+      context.note(fmt::format("resuming: {} evaluations of an earlier run of this command ({})", log->logged(),
+                               path->string()));
+    return log;
+  } catch (const std::exception& e) {
+    context.note(fmt::format("run state off: {}", e.what()));
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 void ShareOptions::validate() const {
@@ -82,6 +103,8 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
   exec::Engine engine(folded);
   share::ShareContext ctx(engine, share::collect_shared(folded, o.share_biases, model.masks()), splits.val, batch);
   ctx.set_control(context.control());
+  const auto log = open_evaluation_log(*this, model, context);
+  ctx.set_log(log);
   const double top1_before = context.test().evaluate(engine).top1;
   if (r.bias_correction) {
     auto bc = std::make_shared<share::BiasCorrection>(folded, ctx.set(), splits.calib.images, batch);
@@ -171,6 +194,7 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
     confirm->set_bias_correction(ctx.bias_correction());
     confirm->set_error_feedback(ctx.error_feedback());
     confirm->set_confidence(r.confidence);
+    confirm->set_log(log);
     confirm_before = confirm->original_top1();
     confirm_min = confirm_before - o.max_drop / 100.0;
     // Every fully measured candidate near the budget on validation, not only the front: the
@@ -273,6 +297,7 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
           {"pruned_weights", summary0.masked}, {"zero_entry", cb.zero_entry},
           {"fp32_bytes", fp32}, {"nnc_bytes", packed.bytes.size()},
           {"evaluations", ctx.evaluations()}, {"search_evaluations", search.evaluations}, {"cache_hits", search.cache_hits},
+          {"evaluations_resumed", log ? log->replayed() : 0},
           {"partial_evaluations", partial_evaluations}, {"generations", search.generations},
           {"budget_reached", search.budget_reached}, {"strides", chosen->strides},
           {"holdout_top1_before", confirm_before}, {"holdout_top1_after", confirm_after},

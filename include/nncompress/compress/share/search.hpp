@@ -24,6 +24,8 @@ class Engine;
 
 namespace nnc::share {
 
+class EvaluationLog;
+
 struct Candidate {
   int k = 0;               // uniform bins asked for
   std::vector<int> strides;  // per shared tensor (extended mode); empty = all 1 (paper mode)
@@ -87,6 +89,10 @@ class ShareContext {
   // Where the search and merges report progress and look for stop requests.
   void set_control(Control control) { control_ = std::move(control); }
   const Control& control() const { return control_; }
+  // With a log, every evaluation is saved as it is made, and the ones a killed run of the same
+  // command made are replayed from it instead of measured (evaluation_log.hpp). Several contexts
+  // of one run share one log. Set before the first evaluation.
+  void set_log(std::shared_ptr<EvaluationLog> log) { log_ = std::move(log); }
 
  private:
   exec::Engine& engine_;
@@ -105,6 +111,8 @@ class ShareContext {
   std::shared_ptr<const BiasCorrection> bias_correction_;
   std::shared_ptr<const ErrorFeedback> error_feedback_;
   Control control_;
+  std::shared_ptr<EvaluationLog> log_;
+  uint64_t evaluation_key(const Codebook& cb) const;
 };
 
 // Exact bits per weight of the indices when each tensor is coded with its best coder.
