@@ -14,7 +14,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "nncompress 0.1.0");
   app.footer("Exit status: 0 done, 1 the work failed (one line on stderr says why), 2 bad flags or arguments, "
-             "130 stopped by Ctrl-C (results so far written).");
+             "130 stopped by Ctrl-C (results so far written).\n"
+             "Run state: share's evaluations and fine-tuning's epoch checkpoints are saved as they are made in "
+             "$NNC_RUN_STATE_DIR (default: $NNC_CACHE_DIR/runs, else ~/.cache/nncompress/runs; 'off': not saved); "
+             "the same command rerun after a crash, kill or Ctrl-C resumes and writes the same files as an "
+             "uninterrupted run. A run's state is removed once its outputs are written.");
   nnc::cli::register_info_command(app);
   nnc::cli::register_eval_command(app);
   nnc::cli::register_run_command(app);

@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <sstream>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 
@@ -37,6 +39,83 @@ at::Tensor augment(const at::Tensor& x, float pad_value, at::Generator& gen) {
     out[i].copy_(fl[i] ? crop.flip({2}) : crop);
   }
   return out;
+}
+
+// What the epochs after `epoch` read: restored, they train exactly as if never stopped.
+struct EpochState {
+  int epoch = 0;
+  int64_t step = 0;
+  int best_epoch = 0;
+  double best_val_top1 = -1;
+};
+
+void save_checkpoint(const std::filesystem::path& path, const EpochState& st, exec::Engine& engine,
+                     const std::vector<at::Tensor>& codebooks, const std::vector<at::Tensor>& best,
+                     const std::vector<at::Tensor>& best_codebooks, torch::optim::Optimizer& opt,
+                     at::Generator& gen) {
+  torch::serialize::OutputArchive ar;
+  ar.write("meta", torch::tensor({int64_t{st.epoch}, st.step, int64_t{st.best_epoch},
+                                  static_cast<int64_t>(engine.weights().size()), static_cast<int64_t>(codebooks.size()),
+                                  static_cast<int64_t>(best.size()), static_cast<int64_t>(best_codebooks.size())}));
+  ar.write("best_val_top1", torch::tensor({st.best_val_top1}, torch::kDouble));
+  for (std::size_t i = 0; i < engine.weights().size(); ++i) ar.write(fmt::format("w{}", i), engine.weights().at(i).detach());
+  for (std::size_t c = 0; c < codebooks.size(); ++c) ar.write(fmt::format("cb{}", c), codebooks[c].detach());
+  for (std::size_t i = 0; i < best.size(); ++i) ar.write(fmt::format("best{}", i), best[i]);
+  for (std::size_t c = 0; c < best_codebooks.size(); ++c) ar.write(fmt::format("bestcb{}", c), best_codebooks[c]);
+  ar.write("generator", gen.get_state());
+  auto default_generator = at::detail::getDefaultCPUGenerator();  // shares the global generator
+  ar.write("default_generator", default_generator.get_state());
+  torch::serialize::OutputArchive optimizer;
+  opt.save(optimizer);
+  ar.write("optimizer", optimizer);
+  std::ostringstream bytes;
+  ar.save_to(bytes);
+  write_file_atomic(path, bytes.str());
+}
+
+// Restores a checkpoint written by save_checkpoint for the same model and options; throws when
+// it does not fit (then nothing has been changed).
+EpochState load_checkpoint(const std::filesystem::path& path, exec::Engine& engine, std::vector<at::Tensor>& codebooks,
+                           std::vector<at::Tensor>& best, std::vector<at::Tensor>& best_codebooks,
+                           torch::optim::Optimizer& opt, at::Generator& gen, int epochs) {
+  torch::serialize::InputArchive ar;
+  ar.load_from(path.string());
+  at::Tensor meta, best_top1, state, default_state;
+  ar.read("meta", meta);
+  ar.read("best_val_top1", best_top1);
+  NNC_CHECK(meta.numel() == 7 && best_top1.numel() == 1, "not a training checkpoint");
+  const auto m = meta.to(torch::kLong).contiguous();
+  const int64_t* v = m.data_ptr<int64_t>();
+  EpochState st{static_cast<int>(v[0]), v[1], static_cast<int>(v[2]), best_top1.item<double>()};
+  NNC_CHECK(st.epoch >= 1 && st.epoch <= epochs, "epoch {} of {}", st.epoch, epochs);
+  NNC_CHECK(v[3] == static_cast<int64_t>(engine.weights().size()) && v[4] == static_cast<int64_t>(codebooks.size()),
+            "{} weights and {} codebooks for {} and {}", v[3], v[4], engine.weights().size(), codebooks.size());
+  auto read = [&](const std::string& key, const at::Tensor& like) {
+    at::Tensor t;
+    ar.read(key, t);
+    NNC_CHECK(t.sizes() == like.sizes() && t.scalar_type() == like.scalar_type(), "{}: shape or type differs", key);
+    return t;
+  };
+  std::vector<at::Tensor> weights, cbs, new_best, new_best_cb;
+  for (std::size_t i = 0; i < engine.weights().size(); ++i) weights.push_back(read(fmt::format("w{}", i), engine.weights().at(i)));
+  for (std::size_t c = 0; c < codebooks.size(); ++c) cbs.push_back(read(fmt::format("cb{}", c), codebooks[c]));
+  for (int64_t i = 0; i < v[5]; ++i) new_best.push_back(read(fmt::format("best{}", i), weights.at(static_cast<std::size_t>(i))));
+  for (int64_t c = 0; c < v[6]; ++c) new_best_cb.push_back(read(fmt::format("bestcb{}", c), cbs.at(static_cast<std::size_t>(c))));
+  ar.read("generator", state);
+  ar.read("default_generator", default_state);
+  torch::serialize::InputArchive optimizer;
+  ar.read("optimizer", optimizer);
+  opt.load(optimizer);
+  // Everything read and checked: now in place (the optimizer and the engine hold these tensors).
+  torch::NoGradGuard ng;
+  for (std::size_t i = 0; i < weights.size(); ++i) engine.weights().at(i).detach().copy_(weights[i]);
+  for (std::size_t c = 0; c < cbs.size(); ++c) codebooks[c].detach().copy_(cbs[c]);
+  best = std::move(new_best);
+  best_codebooks = std::move(new_best_cb);
+  gen.set_state(state);
+  auto default_generator = at::detail::getDefaultCPUGenerator();  // shares the global generator
+  default_generator.set_state(default_state);
+  return st;
 }
 
 }  // namespace
@@ -154,14 +233,32 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
   std::vector<at::Tensor> best;
   int64_t step = 0;
   std::vector<at::Tensor> best_codebooks;
-  for (int epoch = 1; epoch <= o.epochs && !control.stop_requested(); ++epoch) {
+  std::vector<at::Tensor> codebook_values;
+  for (const auto& s : shared) codebook_values.push_back(s.values);
+  int first_epoch = 1;
+  if (!o.checkpoint.empty() && std::filesystem::exists(o.checkpoint)) {
+    try {
+      const auto st = load_checkpoint(o.checkpoint, engine, codebook_values, best, best_codebooks, *opt, gen, o.epochs);
+      write_shared();
+      first_epoch = st.epoch + 1;
+      step = st.step;
+      result.epochs_run = result.resumed_epochs = st.epoch;
+      result.best_epoch = st.best_epoch;
+      result.best_val_top1 = st.best_val_top1;
+      control.note(fmt::format("resuming after epoch {}/{} from {}", st.epoch, o.epochs, o.checkpoint.string()));
+    } catch (const std::exception& e) {
+      control.note(fmt::format("{}: not used ({}); training from the start", o.checkpoint.string(), e.what()));
+    }
+  }
+  for (int epoch = first_epoch; epoch <= o.epochs && !control.stop_requested(); ++epoch) {
     auto epoch_start = std::chrono::steady_clock::now();
     engine.set_training(true);
     auto perm = at::randperm(n, gen, at::kLong);
     double loss_sum = 0;
     int64_t seen = 0;
     Progress progress(control.reporter, fmt::format("epoch {}/{}", epoch, o.epochs), steps_per_epoch);
-    for (int64_t b = 0; b < steps_per_epoch && !control.stop_requested(); ++b, ++step) {
+    int64_t b = 0;
+    for (; b < steps_per_epoch && !control.stop_requested(); ++b, ++step) {
       auto idx = perm.narrow(0, b * o.batch, std::min(o.batch, n - b * o.batch));
       auto x = splits.train.images.index_select(0, idx);
       auto y = splits.train.labels.index_select(0, idx);
@@ -211,6 +308,15 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
       for (const auto& s : shared) best_codebooks.push_back(s.values.detach().clone());
     }
     if (on_epoch) on_epoch(r);
+    if (!o.checkpoint.empty() && b == steps_per_epoch) {  // a whole epoch only
+      try {
+        save_checkpoint(o.checkpoint, {epoch, step, result.best_epoch, result.best_val_top1}, engine, codebook_values,
+                        best, best_codebooks, *opt, gen);
+      } catch (const std::exception& e) {
+        // Only a rerun after a crash loses by this: it trains from the last checkpoint written.
+        control.note(fmt::format("checkpoint not written: {}", e.what()));
+      }
+    }
   }
   engine.set_training(false);
   result.interrupted = control.stop_requested();

@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -107,4 +110,60 @@ TEST(Trainer, RejectsABadDistillationWeight) {
   auto o = options();
   o.distill = 1.5;
   EXPECT_THROW(train::train(e, s, o), std::exception);
+}
+
+// A run stopped after epoch 2 of 4 (as if killed: a fresh engine, only the checkpoint left) and
+// started again ends with the same weights, bit for bit, as one that never stopped: masks,
+// augmentation (the generator's state), AdamW's moments and a trained codebook included.
+TEST(Trainer, ResumesFromAnEpochCheckpointToTheSameWeights) {
+  data::Splits s;
+  s.train = make_data(500, 1);
+  s.val = make_data(200, 2);
+  auto o = options();
+  o.epochs = 4;
+  o.augment = true;
+  o.masks["fc1.w"] = (torch::rand({32, 16}, torch::TensorOptions().dtype(torch::kFloat)) > 0.5).to(torch::kFloat);
+  train::SharedCodebook cb;
+  cb.values = torch::linspace(-0.5, 0.5, 8);
+  cb.indices["fc2.w"] = torch::randint(0, 8, {4, 32}, torch::kLong);
+  o.codebooks.push_back(cb);
+  const auto model = mlp(3);
+  auto weights_after = [&](const train::TrainOptions& opts, int stop_after_epoch, train::TrainResult* result) {
+    exec::Engine e(model);
+    StopSource stop;
+    Control control{stop.token()};
+    auto r = train::train(e, s, opts, control, [&](const train::EpochReport& ep) {
+      if (ep.epoch == stop_after_epoch) stop.request_stop();
+    });
+    if (result) *result = r;
+    std::vector<at::Tensor> w;
+    for (std::size_t i = 0; i < e.weights().size(); ++i) w.push_back(e.weights().at(i).clone());
+    w.push_back(r.codebook_values.at(0));
+    return w;
+  };
+  const auto whole = weights_after(o, 0, nullptr);
+  const auto dir = std::filesystem::temp_directory_path() / "nnc_trainer_resume";
+  std::filesystem::remove_all(dir);
+  o.checkpoint = dir / "run.ckpt";
+  train::TrainResult first, second;
+  weights_after(o, 2, &first);
+  ASSERT_TRUE(first.interrupted);
+  ASSERT_TRUE(std::filesystem::exists(o.checkpoint));
+  const auto resumed = weights_after(o, 0, &second);
+  EXPECT_EQ(second.resumed_epochs, 2);
+  EXPECT_EQ(second.epochs_run, 4);
+  EXPECT_FALSE(second.interrupted);
+  ASSERT_EQ(resumed.size(), whole.size());
+  for (std::size_t i = 0; i < whole.size(); ++i) EXPECT_TRUE(torch::equal(resumed[i], whole[i])) << "tensor " << i;
+  std::filesystem::remove_all(dir);
+  // A checkpoint of another model is not used: training starts from the start.
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream(o.checkpoint) << "not a checkpoint";
+  }
+  train::TrainResult third;
+  const auto fresh = weights_after(o, 0, &third);
+  EXPECT_EQ(third.resumed_epochs, 0);
+  EXPECT_TRUE(torch::equal(fresh[0], whole[0]));
+  std::filesystem::remove_all(dir);
 }

@@ -3,6 +3,7 @@
 // with its float initializers as leaf parameters and BatchNorm statistics updating in place.
 #include <ATen/core/Tensor.h>
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -49,6 +50,11 @@ struct TrainOptions {
   // Shared weights: trained through their codebooks (the weights named here are not trained
   // on their own).
   std::vector<SharedCodebook> codebooks;
+  // When set, the state after each whole epoch (weights, the best epoch's weights, optimizer
+  // state, random generators, epoch and step) is written here atomically, and training starts
+  // from the checkpoint found here: a run killed after epoch e and started again with the same
+  // options ends with the same weights as one that was never stopped.
+  std::filesystem::path checkpoint;
 };
 
 struct EpochReport {
@@ -60,6 +66,7 @@ struct TrainResult {
   int epochs_run = 0;
   double best_val_top1 = 0;
   int best_epoch = 0;
+  int resumed_epochs = 0;    // epochs taken from the checkpoint instead of trained
   bool interrupted = false;  // stopped by the control's stop token
   double seconds = 0;
   std::vector<at::Tensor> codebook_values;  // per TrainOptions::codebooks: the kept epoch's values

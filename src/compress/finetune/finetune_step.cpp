@@ -9,6 +9,7 @@
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/outputs.hpp"
+#include "nncompress/compress/run_state.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -92,6 +93,13 @@ nlohmann::json finetune_engine(exec::Engine& engine, CompressedModel& model, Con
     to.codebooks.push_back(std::move(sc));
   }
   for (auto& [name, m] : to.masks) m = m.reshape(engine.weights().get(name).sizes());
+  // Checkpoints at epoch ends (compress/run_state.hpp): rerun after a crash, training resumes.
+  auto key_options = options_to_json(o);
+  key_options["seed"] = seed;
+  key_options["augment"] = to.augment;
+  if (auto path = run_state_file(context, "finetune", run_key("finetune", key_options, model, context, to.teacher != nullptr),
+                                 ".ckpt"))
+    to.checkpoint = *path;
   const auto r = train::train(engine, context.splits(), to, context.control());
   // The engine holds the kept epoch's weights; the model takes them with its codebook values.
   std::map<std::size_t, std::vector<float>> values;
@@ -100,7 +108,7 @@ nlohmann::json finetune_engine(exec::Engine& engine, CompressedModel& model, Con
     values[c].assign(v.data_ptr<float>(), v.data_ptr<float>() + v.numel());
   }
   model.set_model(engine.to_model(), {}, std::move(values));
-  return {{"epochs", r.epochs_run}, {"best_epoch", r.best_epoch}, {"best_val_top1", r.best_val_top1},
+  return {{"epochs", r.epochs_run}, {"epochs_resumed", r.resumed_epochs}, {"best_epoch", r.best_epoch}, {"best_val_top1", r.best_val_top1},
           {"codebooks_trained", o.train_codebooks ? codebooks.size() : 0}, {"stopped", r.interrupted}, {"seconds", r.seconds}};
 }
 
