@@ -1,0 +1,73 @@
+# Crash safety and resume: a share run killed with kill -9 after some evaluations, and a finetune
+# run killed after its first epoch, rerun with the same command, resume from their run state and
+# write byte-identical .onnx and .nnc files to those of uninterrupted runs; the run state is gone
+# once the outputs are written.
+source "$(dirname "$0")/lib.sh"
+M="$ROOT/models/lenet5.onnx"
+export NNC_RUN_STATE_DIR="$WORK/state"
+# Waits until the glob in $NNC_RUN_STATE_DIR names a file larger than $2 bytes (or the run ends).
+wait_for_state() {
+  local pattern="$1" bytes="$2" pid="$3"
+  for _ in $(seq 1 1200); do
+    for f in $NNC_RUN_STATE_DIR/$pattern; do
+      [ -f "$f" ] && [ "$(stat -c %s "$f")" -gt "$bytes" ] && return 0
+    done
+    kill -0 "$pid" 2>/dev/null || die "the run ended before its state reached $bytes bytes"
+    sleep 0.05
+  done
+  die "no run state $pattern after 60 s"
+}
+same_outputs() {
+  cmp "$1.onnx" "$2.onnx" || die "$3: the resumed ONNX differs from the uninterrupted one"
+  cmp "$1.nnc" "$2.nnc" || die "$3: the resumed .nnc differs from the uninterrupted one"
+  [ -z "$(ls -A "$NNC_RUN_STATE_DIR")" ] || die "$3: run state left after the outputs were written: $(ls "$NNC_RUN_STATE_DIR")"
+}
+
+# A small IDX copy of Fashion-MNIST keeps each run to seconds: 1,200 training images (600
+# to train on, 600 held out: validation, calibration and share's confirmation) and 500 test images.
+mkdir -p "$WORK/fm"
+$PY - /usr/share/datasets/fashion-mnist "$WORK/fm" <<'PYEOF'
+import gzip, struct, sys
+src, dst = sys.argv[1:]
+for name, n in [("train", 1200), ("t10k", 500)]:
+    for kind, item in [("images-idx3", 784), ("labels-idx1", 1)]:
+        data = gzip.open(f"{src}/{name}-{kind}-ubyte.gz").read()
+        head = 16 if item > 1 else 8
+        header = bytearray(data[:head]); header[4:8] = struct.pack(">I", n)
+        open(f"{dst}/{name}-{kind}-ubyte", "wb").write(bytes(header) + data[head:head + n * item])
+PYEOF
+DATA=(--data "$WORK/fm" --val 300 --calib 256 --threads 2)
+
+# share (extended mode: search, hold-out bisection, merge walk all go through the log)
+share() { "$NNC" share "$M" -o "$1.onnx" --nnc "$1.nnc" --pop 8 --gens 2 --max-merge-evals 8 --max-drop 1.0 "${DATA[@]}" \
+  --json -q > "$1.json"; }
+share "$WORK/s_ref"
+[ -z "$(ls -A "$NNC_RUN_STATE_DIR")" ] || die "share: run state left after a complete run"
+EVALS=$(json "$WORK/s_ref.json" "['evaluations']")
+# A journal record is 85 bytes, plus one byte per validation image (300 here) when it is an early-exit
+# reference: past 1,500 bytes some evaluations are logged.
+share "$WORK/s" & pid=$!
+wait_for_state "share-*.journal" 1500 $pid
+kill -9 $pid; wait $pid 2>/dev/null || true
+[ ! -e "$WORK/s.onnx" ] && [ ! -e "$WORK/s.nnc" ] || die "share: outputs written before the kill"
+LOGGED=$(ls $NNC_RUN_STATE_DIR/share-*.journal | wc -l)
+[ "$LOGGED" = 1 ] || die "share: expected one journal, found $LOGGED"
+share "$WORK/s"
+RESUMED=$(json "$WORK/s.json" "['evaluations_resumed']")
+[ "$RESUMED" -ge 2 ] || die "share: $RESUMED evaluations resumed"
+[ "$(json "$WORK/s.json" "['evaluations']")" = "$EVALS" ] || die "share: evaluation count differs after resuming"
+same_outputs "$WORK/s" "$WORK/s_ref" share
+echo "ok: share killed after $RESUMED evaluations ($EVALS validation evaluations in all) resumes to identical files"
+
+finetune() { "$NNC" finetune "$M" --epochs 4 -o "$1.onnx" --nnc "$1.nnc" "${DATA[@]}" --json -q > "$1.json"; }
+finetune "$WORK/f_ref"
+[ "$(json "$WORK/f_ref.json" "['epochs']")" = 4 ] || die "finetune: 4 epochs expected"
+finetune "$WORK/f" & pid=$!
+wait_for_state "finetune-*.ckpt" 0 $pid
+kill -9 $pid; wait $pid 2>/dev/null || true
+finetune "$WORK/f"
+FRESUMED=$(json "$WORK/f.json" "['epochs_resumed']")
+[ "$FRESUMED" -ge 1 ] && [ "$FRESUMED" -lt 4 ] || die "finetune: $FRESUMED epochs resumed, expected 1 to 3"
+same_outputs "$WORK/f" "$WORK/f_ref" finetune
+echo "ok: finetune killed after epoch $FRESUMED of 4 resumes to identical files"
+echo "1 passed, 0 failed"
