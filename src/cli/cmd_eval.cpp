@@ -20,7 +20,7 @@ void register_eval_command(CLI::App& app) {
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("eval", "Measure a model on the full test split (top-1, top-5, loss)");
   cmd->add_option("model", opts->model, "ONNX model or .nnc container")->required();
-  add_data_options(cmd, opts->data);
+  add_data_options(cmd, opts->data, /*splits=*/false);
   add_global_options(cmd, opts->global);
   cmd->callback([opts] {
     auto start = std::chrono::steady_clock::now();

@@ -28,7 +28,9 @@ void add_global_options(CLI::App* cmd, GlobalOptions& g);
 void add_model_io_options(CLI::App* cmd, std::string& model, std::string& output, std::string& nnc,
                           const std::string& output_what,
                           const std::string& nnc_what = "Also write the .nnc container");
-void add_data_options(CLI::App* cmd, DataOptions& d);
+// The data options; `splits`: also --val, --calib and --seed (commands that use the held-out
+// training images; eval measures the test split only).
+void add_data_options(CLI::App* cmd, DataOptions& d, bool splits = true);
 // Applies --threads; returns the Control every command hands the library: stderr progress
 // (none with --quiet) and the stop token Ctrl-C sets.
 Control apply_global_options(const GlobalOptions& g);

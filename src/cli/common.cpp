@@ -39,16 +39,19 @@ void add_global_options(CLI::App* cmd, GlobalOptions& g) {
   cmd->add_flag("-q,--quiet", g.quiet, "No progress output on stderr");
 }
 
-void add_data_options(CLI::App* cmd, DataOptions& d) {
-  cmd->add_option("--data", d.data, "Data set: 'fashion-mnist' or a directory with IDX or NPY files")
+void add_data_options(CLI::App* cmd, DataOptions& d, bool splits) {
+  cmd->add_option("--data", d.data,
+                  "Data set: 'fashion-mnist', a folder of IDX or NPY files, or an .npz file (docs/data.md)")
       ->capture_default_str();
   cmd->add_option("--mean", d.mean, "Per-channel input mean (overrides model metadata)")->delimiter(',');
   cmd->add_option("--std", d.std, "Per-channel input std (overrides model metadata)")->delimiter(',');
-  cmd->add_option("--val", d.val, "Validation images (class-balanced, from the held-out training images)")
-      ->capture_default_str();
-  cmd->add_option("--calib", d.calib, "Calibration images (from the held-out training images)")
-      ->capture_default_str();
-  cmd->add_option("--seed", d.seed, "Seed for every random choice")->capture_default_str();
+  if (splits) {
+    cmd->add_option("--val", d.val, "Validation images (class-balanced, from the held-out training images)")
+        ->capture_default_str();
+    cmd->add_option("--calib", d.calib, "Calibration images (from the held-out training images)")
+        ->capture_default_str();
+    cmd->add_option("--seed", d.seed, "Seed for every random choice")->capture_default_str();
+  }
   cmd->add_option("--batch", d.batch, "Batch size")->capture_default_str();
 }
 

@@ -38,8 +38,8 @@ namespace {
 
 // Reads the data, checks its image shape against the model's input (flattening images for
 // flat-input models) and its labels against the model's class count.
-DataSource load_checked(const DataOptions& o, const onnx::ModelProto& model, bool test_only) {
-  auto source = load_data(o.data, test_only);
+DataSource load_checked(const DataOptions& o, const onnx::ModelProto& model, TrainSplit train) {
+  auto source = load_data(o.data, train);
   // Image shape against the model's declared input (C, H, W; symbolic dims accepted).
   const auto& g = model.graph();
   std::set<std::string> inits;
@@ -211,8 +211,9 @@ Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, const D
     return norm;
   }
   NNC_CHECK_OPTION(source.train_x.defined() && source.train_x.size(0) > 0, "mean",
-                   "missing: the model has no input normalisation metadata and the data no training images to infer it "
-                   "from; give mean and std");
+                   "missing: the model has no input normalisation metadata, and inferring it needs training images "
+                   "({} has test images only); give mean and std",
+                   o.data);
   const auto x = pixels(source.train_x);
   Normalisation stats;
   if (x.dim() == 4) {
@@ -260,15 +261,17 @@ Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, const D
 
 Dataset load_test_split(DataOptions& o, onnx::ModelProto& model, const Control& control) {
   o.validate();
-  // Without a known normalisation the training images are needed to infer it.
-  auto source = load_checked(o, model, /*test_only=*/normalisation_known(o, model));
+  // Without a known normalisation the training images are needed to infer it; a data set of
+  // test images only then fails in normalisation_for, saying so.
+  auto source =
+      load_checked(o, model, normalisation_known(o, model) ? TrainSplit::kSkipped : TrainSplit::kIfPresent);
   auto norm = normalisation_for(o, model, source, control);
   return Dataset{normalise(source.test_x, norm), source.test_y.contiguous(), source.num_classes};
 }
 
 Splits load_splits(DataOptions& o, onnx::ModelProto& model, const Control& control) {
   o.validate();
-  auto source = load_checked(o, model, /*test_only=*/false);
+  auto source = load_checked(o, model, TrainSplit::kRequired);
   auto norm = normalisation_for(o, model, source, control);
   SplitOptions so;
   so.val = o.val;

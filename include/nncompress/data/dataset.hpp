@@ -57,10 +57,6 @@ enum class TrainSplit { kRequired, kSkipped, kIfPresent };
 // with the arrays train_x, train_y, test_x, test_y (docs/data.md). Training arrays not read
 // stay undefined.
 DataSource load_data(const std::string& name_or_dir, TrainSplit train = TrainSplit::kRequired);
-// TEMPORARY (until model_data.cpp moves to TrainSplit).
-inline DataSource load_data(const std::string& name_or_dir, bool test_only) {
-  return load_data(name_or_dir, test_only ? TrainSplit::kSkipped : TrainSplit::kRequired);
-}
 
 // Applies (x - mean) / std per channel to float images, or (x / 255 - mean) / std to uint8
 // pixels; the result is a new contiguous float32 tensor.
