@@ -37,7 +37,9 @@ void register_share_command(CLI::App& app) {
                   "keeping val top-1 within --max-drop")
       ->capture_default_str();
   auto* max_evals = cmd->add_option("--max-evals", opts->max_evals,
-                                    "Search evaluation budget (0: none; extended mode default 1000)");
+                                    "Evaluation budget of the whole step: search, hold-out checks and merge (0: none). "
+                                    "Default: the search stops after the generation that reaches 1000 evaluations "
+                                    "(extended mode; paper mode: no cap), the merge after --max-merge-evals");
   // Expert settings: what the method's defaults were measured with (docs/weight-sharing.md).
   const std::string advanced = "Advanced";
   cmd->add_option("--k-min", s.k_min, "Smallest bin count")->capture_default_str()->group(advanced);

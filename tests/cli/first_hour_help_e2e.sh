@@ -45,6 +45,12 @@ expect_usage "unknown option --no-augment for 'train' (did you mean --augment?)"
   "$NNC" train --arch lenet5 -o "$WORK/t.onnx" --no-augment
 expect_usage "--augment 'maybe': expected auto, on or off" "$NNC" train --arch lenet5 -o "$WORK/t.onnx" --augment maybe
 
+# eval takes the data options it uses, not the split options it ignored.
+expect_usage "unknown option --val for 'eval'" "$NNC" eval "$M" --val 1000
+expect_usage "unknown option --calib for 'eval'" "$NNC" eval "$M" --calib 1024
+expect_usage "unknown option --seed for 'eval' (did you mean --std?)" "$NNC" eval "$M" --seed 1
+"$NNC" eval --help > "$WORK/eval.help"
+for f in --data --mean --std --batch; do grep -q -- "^  $f " "$WORK/eval.help" || die "eval --help lacks $f"; done
 # README: info, run, unpack and methods read no data; the measuring commands take --data; every
 # command takes --json.
 # (Help texts go through a file: `grep -q` closing a pipe early fails the pipeline under pipefail.)
@@ -81,10 +87,21 @@ grep -qxF "$WANT" "$WORK/p.err" || die "prune: expected '$WANT' in: $(cat "$WORK
 grep -q "after fine-tuning" "$WORK/p.err" && die "prune: 'after fine-tuning' without fine-tuning"
 # prune writes a report only with --report, and so does share.
 [ -e "$WORK/p.onnx.report" ] && die "prune wrote a report without --report"
-"$NNC" share "$M" -o "$WORK/s.onnx" --pop 8 --gens 1 --max-evals 8 --max-merge-evals 4 --max-drop 5 --val 300 -q \
-  > "$WORK/s.out"
+# (--max-evals bounds the whole step: the merge gets what the search and the hold-out checks left;
+# it was allowed its own 3,000.)
+"$NNC" share "$M" -o "$WORK/s.onnx" --pop 8 --gens 1 --max-evals 24 --max-drop 5 --val 300 --json > "$WORK/s.json" \
+  2> "$WORK/s.err"
 [ -e "$WORK/s.onnx.report" ] && die "share wrote a report without --report"
-grep -q "report in" "$WORK/s.out" && die "share names a report it did not write: $(cat "$WORK/s.out")"
+$PY - "$WORK/s.json" "$WORK/s.err" <<'PYEOF' || die "share --max-evals 24 bounds the merge"
+import json, re, sys
+j = json.load(open(sys.argv[1]))
+assert "report" not in j, "share names a report it did not write"
+left = 24 - j["search_evaluations"]
+budgets = {int(m) for m in re.findall(r"^rd merge \[\d+/(\d+)\]", open(sys.argv[2]).read(), re.M)}
+assert max(budgets, default=0) <= max(0, left), (budgets, left)
+assert j["merge_tried"] <= max(0, left), (j["merge_tried"], left)
+print(f"ok: share --max-evals 24: {j['search_evaluations']} search, merge budget {budgets}, {j['merge_tried']} merge")
+PYEOF
 "$NNC" share "$M" -o "$WORK/s2.onnx" --report "$WORK/s2.report" --pop 8 --gens 1 --max-evals 8 --max-merge-evals 4 \
   --max-drop 5 --val 300 -q > "$WORK/s2.out"
 grep -q "; report in $WORK/s2.report$" "$WORK/s2.out" || die "share --report: $(cat "$WORK/s2.out")"

@@ -221,10 +221,17 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
                              splits.holdout.size(), 100 * confirm_before, chosen->index_bits, checked));
   }
   auto start_cb = share::candidate_codebook(ctx.set(), *chosen);
+  // max_evals, when given, bounds the whole step: the merge gets what the search and the hold-out
+  // checks left of it (the default budget bounds the search alone; max_merge_evals the merge).
+  int merge_budget = o.max_merge_evals;
+  if (o.max_evals.value_or(0) > 0) {
+    const int used = ctx.evaluations() + (confirm ? confirm->evaluations() : 0);
+    merge_budget = std::min(merge_budget, std::max(0, *o.max_evals - used));
+  }
   share::MergeResult merged;
   if (!context.stop_requested()) {
-    merged = extended ? share::rd_merge(*confirm, start_cb, share::MergeRule::kMaxDrop, confirm_min, o.max_merge_evals)
-                      : share::iterative_merge(ctx, start_cb, share::MergeRule::kPaper, min_top1, o.max_merge_evals);
+    merged = extended ? share::rd_merge(*confirm, start_cb, share::MergeRule::kMaxDrop, confirm_min, merge_budget)
+                      : share::iterative_merge(ctx, start_cb, share::MergeRule::kPaper, min_top1, merge_budget);
   } else {
     merged.codebook = start_cb;
     merged.before = merged.after = *chosen;

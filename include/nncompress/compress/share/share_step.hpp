@@ -21,7 +21,8 @@ struct ShareOptions {
   std::optional<double> confidence;     // paired standard errors of margin (default: 1 extended, 0 paper)
   int pop = 100, gens = 100;            // NSGA-II
   int k_min = 2, k_max = 1024;          // bin counts searched
-  std::optional<int> max_evals;         // search evaluations (default: 1000 extended, 0 = no cap paper)
+  std::optional<int> max_evals;         // given: all evaluations of the step (search, hold-out checks,
+                                        // merge); default: the search's, 1000 extended, no cap paper
   int max_groups = 24, max_stride = 8;  // extended mode: stride genes, largest stride
   int max_merge_evals = 3000;
   bool share_biases = false;
