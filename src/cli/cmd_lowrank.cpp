@@ -27,7 +27,8 @@ void register_lowrank_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--groups", l.groups, "Candidate channel-group counts k per layer (1 only: plain SVD)")
       ->capture_default_str()
-      ->delimiter(',');
+      ->delimiter(',')
+      ->group("Advanced");
   cmd->add_flag("--latency-aware", l.latency_aware,
                 "Keep dense every layer whose factored form is measured slower in the engine (batch 256), "
                 "re-allocating the budget over the others");
@@ -46,9 +47,12 @@ void register_lowrank_command(CLI::App& app) {
     auto j = run_step(step, o.io, o.data, control);
     if (!j.value("changed", true)) return o.global.json ? print_json(j) : void();
     if (o.global.json) return print_json(j);
-    fmt::print("{} -> {}: test top-1 {:.2f}% -> {:.2f}% ({:.2f}% before fine-tuning)\n", o.io.model, o.io.output,
+    fmt::print("{} -> {}: test top-1 {:.2f}% -> {:.2f}% ({})\n", o.io.model, o.io.output,
                100 * j["top1_before"].get<double>(), 100 * j["top1_after"].get<double>(),
-               100 * j["top1_after_no_finetune"].get<double>());
+               j.value("finetune_epochs", 0) > 0
+                   ? fmt::format("{:.2f}% before {} epochs of fine-tuning",
+                                 100 * j["top1_after_no_finetune"].get<double>(), j["finetune_epochs"].get<int>())
+                   : "no fine-tuning");
     fmt::print("  params kept {:.1f}%, FLOPs kept {:.1f}% (blocked by {}: {:.1f}%), max relative error {:.3f}; latency "
                "{:.1f} -> {:.1f} ms (batch {}), {:.2f} -> {:.2f} ms (batch 1); allocation {:.2f}s\n",
                100 * j["params_kept"].get<double>(), 100 * j["flops_kept"].get<double>(), j["simd_block"].get<int64_t>(),
