@@ -9,6 +9,7 @@
 #include <nncompress/compress/context.hpp>
 #include <nncompress/compress/outputs.hpp>
 #include <nncompress/compress/registry.hpp>
+#include <nncompress/compress/run_state.hpp>
 #include <nncompress/core/error.hpp>
 
 int main(int argc, char** argv) {
@@ -33,6 +34,8 @@ int main(int argc, char** argv) {
                   report.value("ratio", 1.0));
     }
     const auto sizes = nnc::compress::write_outputs(model, {argv[2], argv[3], argv[1], {}});
+    // The outputs are written: the progress the steps saved for a rerun after a crash can go.
+    nnc::compress::remove_run_state(context);
     std::printf("%s: %zu bytes = %.1fx the fp32 weights; %s: %zu bytes\n", argv[3],
                 sizes["nnc_bytes"].get<std::size_t>(), sizes["ratio"].get<double>(), argv[2],
                 sizes["onnx_bytes"].get<std::size_t>());

@@ -4,8 +4,6 @@
 // (docs/robustness.md, "Crash safety and resume"). Share keeps a journal of its evaluations,
 // fine-tuning a checkpoint at each epoch end. The files are named by a hash of everything the
 // step's result depends on, so another model, data set, option or seed never resumes from them.
-#include <onnx/onnx_pb.h>
-
 #include <filesystem>
 #include <optional>
 #include <string>
