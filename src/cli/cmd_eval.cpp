@@ -26,14 +26,17 @@ void register_eval_command(CLI::App& app) {
     auto start = std::chrono::steady_clock::now();
     const auto control = apply_global_options(opts->global);
     auto model = store::load_any_model(opts->model, control);
-    auto test = data::load_test_split(opts->data, model, control);
+    data::NormalisationChoice norm;
+    auto test = data::load_test_split(opts->data, model, control, &norm);
     exec::Engine engine(model);
     data::Evaluator eval(std::move(test), opts->data.batch);
     auto m = eval.evaluate(engine);
     double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (opts->global.json) {
       print_json({{"model", opts->model}, {"top1", m.top1}, {"top5", m.top5}, {"loss", m.loss},
-                  {"macro_f1", m.macro_f1}, {"n", m.n}, {"seconds", m.seconds}, {"total_seconds", total}});
+                  {"macro_f1", m.macro_f1}, {"n", m.n}, {"seconds", m.seconds}, {"total_seconds", total},
+                  {"normalisation", {{"mean", norm.normalisation.mean}, {"std", norm.normalisation.std},
+                                     {"source", norm.source}}}});
     } else {
       fmt::print("{}: test top-1 {:.2f}%  top-5 {:.2f}%  loss {:.4f}  ({} images, {:.2f}s inference, {:.2f}s total)\n",
                  opts->model, 100 * m.top1, 100 * m.top5, m.loss, m.n, m.seconds, total);

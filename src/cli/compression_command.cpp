@@ -52,6 +52,7 @@ nlohmann::json run_step(const compress::Step& step, const ModelIo& io, DataOptio
   j.update(report);
   j["model"] = io.model;
   j["output"] = io.output;
+  j["normalisation"] = context.normalisation_json();
   return j;
 }
 

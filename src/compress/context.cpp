@@ -21,11 +21,21 @@ const data::Evaluator& Context::test() const {
   return *test_;
 }
 
+nlohmann::json Context::normalisation_json() const {
+  nlohmann::json j{{"mean", normalisation.normalisation.mean}, {"std", normalisation.normalisation.std},
+                   {"source", normalisation.source}};
+  if (!normalisation.tried.is_null() && !normalisation.tried.empty()) j["tried"] = normalisation.tried;
+  return j;
+}
+
 Context load_context(CompressedModel& model, data::DataOptions options, Control control) {
   auto proto = model.model();
-  auto splits = data::load_splits(options, proto, control);
+  data::NormalisationChoice choice;
+  auto splits = data::load_splits(options, proto, control, &choice);
   model.set_prepared(std::move(proto));
-  return Context(std::move(splits), options.batch, options.seed, std::move(control));
+  Context context(std::move(splits), options.batch, options.seed, std::move(control));
+  context.normalisation = std::move(choice);
+  return context;
 }
 
 }  // namespace nnc::compress

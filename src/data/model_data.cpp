@@ -195,16 +195,46 @@ std::string norm_str(const Normalisation& n) {
   return fmt::format("mean {:.4g} std {:.4g}", fmt::join(n.mean, ","), fmt::join(n.std, ","));
 }
 
-// The normalisation the model expects (flags, else metadata, else inferred), after fit_batch.
-// Inferred: a model without metadata does not say how its inputs were normalised, so the usual
-// choices (none, the data set's own per-channel mean/std, 0.5/0.5) are tried on up to 1,000
-// held-out training images and the most accurate one is kept, said, and written into the
-// model's metadata (so outputs and fine-tuning use it). The test split is not used to choose.
+// Normalisations models are commonly trained with, for `channels`-channel images: none, the
+// data's own statistics, 0.5/0.5 and published data-set constants; near-duplicates dropped.
+std::vector<std::pair<std::string, Normalisation>> normalisation_candidates(const Normalisation& own,
+                                                                              std::size_t channels) {
+  auto same = [](float v, std::size_t n) { return std::vector<float>(n, v); };
+  std::vector<std::pair<std::string, Normalisation>> all{
+      {"none (pixels in [0, 1])", {same(0.0f, channels), same(1.0f, channels)}},
+      {"the data set's own mean/std", own},
+      {"0.5/0.5 (pixels in [-1, 1])", {same(0.5f, channels), same(0.5f, channels)}}};
+  if (channels == 1) {
+    all.push_back({"MNIST 0.1307/0.3081", {{0.1307f}, {0.3081f}}});
+    all.push_back({"Fashion-MNIST 0.2860/0.3530", {{0.2860f}, {0.3530f}}});
+  } else if (channels == 3) {
+    all.push_back({"ImageNet", {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}}});
+    all.push_back({"CIFAR-10", {{0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}}});
+  }
+  std::vector<std::pair<std::string, Normalisation>> out;
+  auto close = [](const Normalisation& a, const Normalisation& b) {
+    for (std::size_t c = 0; c < a.mean.size(); ++c)
+      if (std::abs(a.mean[c] - b.mean[c]) > 0.02f || std::abs(a.std[c] - b.std[c]) > 0.02f) return false;
+    return true;
+  };
+  for (auto& c : all)
+    if (std::none_of(out.begin(), out.end(), [&](const auto& o) { return close(o.second, c.second); }))
+      out.push_back(std::move(c));
+  return out;
+}
+
+// The normalisation the model expects (given, else metadata, else inferred), after fit_batch.
+// Inferred: a model without metadata does not say how its inputs were normalised, so the common
+// choices (normalisation_candidates) are tried on up to 1,000 held-out training images; the most
+// accurate is kept, said, and written into the model's metadata (so outputs and fine-tuning use
+// it) when it is clearly the best (by 2 paired standard errors over the next); otherwise the
+// user is asked for mean and std. The test split is not used to choose.
 Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, const DataSource& source,
-                                const Control& control) {
+                                const Control& control, NormalisationChoice* choice) {
   const auto sample = source.test_x.slice(0, 0, std::min<int64_t>(source.test_x.size(0), 64));
   if (normalisation_known(o, model)) {
     auto norm = resolve_normalisation(o, model);
+    if (choice) *choice = {norm, o.mean.empty() ? "metadata" : "given", {}};
     // Given mean/std are recorded too, so what is written says how it was measured.
     if (!o.mean.empty()) onnxio::set_normalisation(model, {norm.mean, norm.std});
     fit_batch(model, normalise(sample, norm), o, control);
@@ -228,51 +258,57 @@ Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, const D
     stats.mean = {x.mean().item<float>()};
     stats.std = {x.std().item<float>()};
   }
-  const std::size_t channels = stats.mean.size();
-  std::vector<std::pair<std::string, Normalisation>> candidates{
-      {"none (pixels in [0, 1])", {std::vector<float>(channels, 0.0f), std::vector<float>(channels, 1.0f)}},
-      {"the data set's own mean/std", stats},
-      {"0.5/0.5 (pixels in [-1, 1])", {std::vector<float>(channels, 0.5f), std::vector<float>(channels, 0.5f)}}};
+  const auto candidates = normalisation_candidates(stats, stats.mean.size());
   fit_batch(model, normalise(sample, stats), o, control);
   const int64_t n = x.size(0), held = std::min<int64_t>(n / 2, 5000), use = std::min<int64_t>(held, 1000);
   const auto images = x.slice(0, n - held, n - held + use);
   const auto labels = source.train_y.slice(0, n - held, n - held + use);
   exec::Engine engine(model);
-  double best = -1;
-  Normalisation chosen;
+  std::vector<Metrics> measured;
   std::vector<std::string> tried;
-  for (const auto& [what, norm] : candidates) {
-    Evaluator eval(Dataset{normalise(images, norm), labels, source.num_classes}, o.batch);
-    const double top1 = eval.evaluate(engine).top1;
-    tried.push_back(fmt::format("{} {:.2f}%", what, 100 * top1));
-    if (top1 > best) {
-      best = top1;
-      chosen = norm;
-    }
+  nlohmann::json tried_json = nlohmann::json::array();
+  std::size_t best = 0, second = 0;
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    Evaluator eval(Dataset{normalise(images, candidates[i].second), labels, source.num_classes}, o.batch);
+    measured.push_back(eval.evaluate(engine));
+    tried.push_back(fmt::format("{} {:.2f}%", candidates[i].first, 100 * measured.back().top1));
+    tried_json.push_back({{"candidate", candidates[i].first}, {"mean", candidates[i].second.mean},
+                          {"std", candidates[i].second.std}, {"top1", measured.back().top1}});
+    if (measured[i].top1 > measured[best].top1) best = i;
   }
-  control.note(fmt::format("model has no input normalisation metadata and no mean/std given: chose {} (top-1 on {} held-out "
-                   "training images: {})",
-                   norm_str(chosen), use, fmt::join(tried, ", ")));
+  for (std::size_t i = 0; i < candidates.size(); ++i)
+    if (i != best && (second == best || measured[i].top1 > measured[second].top1)) second = i;
+  const double gap = measured[best].top1 - measured[second].top1;
+  const double se = paired_top1_se(measured[best].correct, measured[second].correct);
+  NNC_CHECK_OPTION(candidates.size() < 2 || gap > 2 * se, "mean",
+                   "missing: the model has no input normalisation metadata and no candidate is clearly best on {} "
+                   "held-out training images ({}); give mean and std (the values the model was trained with)",
+                   use, fmt::join(tried, ", "));
+  const auto& chosen = candidates[best].second;
+  control.note(fmt::format("model has no input normalisation metadata and no mean/std given: chose {} ({}; top-1 on {} "
+                           "held-out training images: {})",
+                           norm_str(chosen), candidates[best].first, use, fmt::join(tried, ", ")));
   onnxio::set_normalisation(model, {chosen.mean, chosen.std});
+  if (choice) *choice = {chosen, "inferred: " + candidates[best].first, tried_json};
   return chosen;
 }
 
 }  // namespace
 
-Dataset load_test_split(DataOptions& o, onnx::ModelProto& model, const Control& control) {
+Dataset load_test_split(DataOptions& o, onnx::ModelProto& model, const Control& control, NormalisationChoice* choice) {
   o.validate();
   // Without a known normalisation the training images are needed to infer it; a data set of
   // test images only then fails in normalisation_for, saying so.
   auto source =
       load_checked(o, model, normalisation_known(o, model) ? TrainSplit::kSkipped : TrainSplit::kIfPresent);
-  auto norm = normalisation_for(o, model, source, control);
+  auto norm = normalisation_for(o, model, source, control, choice);
   return Dataset{normalise(source.test_x, norm), source.test_y.contiguous(), source.num_classes};
 }
 
-Splits load_splits(DataOptions& o, onnx::ModelProto& model, const Control& control) {
+Splits load_splits(DataOptions& o, onnx::ModelProto& model, const Control& control, NormalisationChoice* choice) {
   o.validate();
   auto source = load_checked(o, model, TrainSplit::kRequired);
-  auto norm = normalisation_for(o, model, source, control);
+  auto norm = normalisation_for(o, model, source, control, choice);
   SplitOptions so;
   so.val = o.val;
   so.calib = o.calib;

@@ -34,6 +34,25 @@ approx "$(json "$WORK/p.nnc.eval.json" "['top1']")" "$(json "$WORK/p.json" "['to
 "$NNC" share "$WORK/p.nnc" -o "$WORK/s.onnx" --pop 8 --gens 1 --max-evals 8 --max-merge-evals 4 --max-drop 5 --val 300 -q --json > "$WORK/s.json"
 [ "$(json "$WORK/s.json" "['pruned_weights']")" = "$(json "$WORK/p.json" "['sparsity']" | $PY -c "import sys; print(round(float(sys.stdin.read()) * 430500))")" ] \
   || die "share of a pruned .nnc keeps its zeros"
+# A normalisation that cannot be told from the alternatives is not guessed: a model whose output
+# does not depend on its input (every candidate scores the same) asks for --mean/--std.
+$PY - "$WORK/constant.onnx" <<'PYEOF'
+import sys, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+w = numpy_helper.from_array(np.zeros((784, 10), np.float32), "w")
+b = numpy_helper.from_array(np.arange(10, dtype=np.float32), "b")
+g = helper.make_graph([helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["m"]),
+                       helper.make_node("Add", ["m", "b"], ["y"])], "constant",
+                      [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 28, 28])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 10])], [w, b])
+onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), sys.argv[1])
+PYEOF
+expect_error "nncompress: error: --mean missing: the model has no input normalisation metadata and no candidate is clearly best on 1000 held-out training images (none (pixels in [0, 1]) " \
+  "$NNC" eval "$WORK/constant.onnx"
+expect_error "MNIST 0.1307/0.3081 " "$NNC" eval "$WORK/constant.onnx"
+# The normalisation used is in every --json.
+"$NNC" eval "$M" --json -q > "$WORK/eval.json"
+[ "$(json "$WORK/eval.json" "['normalisation']['source']")" = metadata ] || die "eval --json names the normalisation"
 # A run-time failure is status 1.
 set +e; "$NNC" eval "$M" --data /nonexistent 2>/dev/null; RC=$?; set -e
 [ $RC -eq 1 ] || die "a missing data folder is a run-time failure (1), got $RC"

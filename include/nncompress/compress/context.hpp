@@ -48,6 +48,10 @@ class Context {
   // outputs removes them afterwards (remove_run_state), so the same command then starts afresh.
   std::vector<std::filesystem::path> run_state;
 
+  // How the input normalisation was found (load_context fills it).
+  data::NormalisationChoice normalisation;
+  nlohmann::json normalisation_json() const;
+
   // An inference engine for a model (the project's engine options).
   std::unique_ptr<exec::Engine> make_engine(const onnx::ModelProto& model) const;
   // The test split's evaluator (built once). The test split is only measured, never searched on.

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "nncompress/core/control.hpp"
 #include "nncompress/data/dataset.hpp"
 
@@ -36,16 +38,26 @@ struct DataOptions {
   void validate() const;  // OptionError naming the field
 };
 
+// How the normalisation was found: "given", "metadata", or "inferred: <candidate>" with every
+// candidate's held-out top-1 (reports put it in their JSON).
+struct NormalisationChoice {
+  Normalisation normalisation;
+  std::string source;
+  nlohmann::json tried;
+};
+
 // Normalisation from the options, else the model's metadata; neither is an error here.
 Normalisation resolve_normalisation(const DataOptions& options, const onnx::ModelProto& model);
 
 // Loads `options.data`, checks image shape and class count against the model, fits the batch
 // (fit_batch), normalises (inferring the normalisation when neither options nor metadata give
 // it) and splits. Build engines from `model` only after this.
-Splits load_splits(DataOptions& options, onnx::ModelProto& model, const Control& control = {});
+Splits load_splits(DataOptions& options, onnx::ModelProto& model, const Control& control = {},
+                   NormalisationChoice* choice = nullptr);
 // Only the test split (what evaluation needs): the training files are not read unless the
 // normalisation has to be inferred.
-Dataset load_test_split(DataOptions& options, onnx::ModelProto& model, const Control& control = {});
+Dataset load_test_split(DataOptions& options, onnx::ModelProto& model, const Control& control = {},
+                        NormalisationChoice* choice = nullptr);
 
 // A model exported with a fixed batch size (torch.onnx.export without dynamic_axes declares
 // e.g. [1,1,28,28]): if the graph does not depend on it, checked by running the same images
