@@ -17,9 +17,13 @@ class StderrReporter final : public Reporter {
  public:
   void note(std::string_view line) override { std::fputs(fmt::format("{}\n", line).c_str(), stderr); }
   void progress(const ProgressEvent& e) override {
+    // Elapsed time and an estimate of what is left (at the rate so far).
+    std::string left;
+    if (!e.finished && e.done > 0 && e.done < e.total)
+      left = fmt::format(", ~{:.0f}s left", e.seconds / static_cast<double>(e.done) * static_cast<double>(e.total - e.done));
     const std::string line = e.finished ? fmt::format("{} done in {:.1f}s {}\n", e.what, e.seconds, e.message)
-                                        : fmt::format("{} [{}/{}] {:.1f}s {}\n", e.what, e.done, e.total, e.seconds,
-                                                      e.message);
+                                        : fmt::format("{} [{}/{}] {:.1f}s{} {}\n", e.what, e.done, e.total, e.seconds,
+                                                      left, e.message);
     std::fputs(line.c_str(), stderr);
   }
 };

@@ -26,6 +26,18 @@ std::string curves_csv(const RdCurves& curves) {
   return csv;
 }
 
+// (x, y) on the polyline `points` (ascending x) at x, interpolated; the nearest end outside it.
+std::pair<double, double> point_on(const std::vector<std::pair<double, double>>& points, double x) {
+  if (x <= points.front().first) return points.front();
+  for (std::size_t i = 1; i < points.size(); ++i)
+    if (x <= points[i].first) {
+      const auto& [x0, y0] = points[i - 1];
+      const auto& [x1, y1] = points[i];
+      return {x, y0 + (y1 - y0) * (x - x0) / (x1 - x0)};
+    }
+  return points.back();
+}
+
 std::string curves_svg(const RdCurves& curves, const std::vector<double>& chosen_phi) {
   report::Plot plot;
   plot.title = "Pruning: output distortion of pruning one layer (o = allocation)";
@@ -42,8 +54,10 @@ std::string curves_svg(const RdCurves& curves, const std::vector<double>& chosen
       const double d = curves.distortion[l][g];
       if (std::isnan(d)) continue;
       line.points.emplace_back(curves.grid[g], d);
-      if (l < chosen_phi.size() && std::abs(curves.grid[g] - chosen_phi[l]) < 1e-9) pick.points.emplace_back(curves.grid[g], d);
     }
+    // The allocation's point on the curve, between grid points when it falls between them (the
+    // DP's leftover budget moves points off the grid).
+    if (l < chosen_phi.size() && !line.points.empty()) pick.points.push_back(point_on(line.points, chosen_phi[l]));
     plot.series.push_back(std::move(line));
     plot.series.push_back(std::move(pick));
   }

@@ -12,7 +12,9 @@
 namespace nnc::share {
 
 nlohmann::json candidate_json(const Candidate& c) {
-  nlohmann::json j{{"k", c.k}, {"bins", c.entries}, {"f1", c.f1}, {"val_top1", c.val_top1}, {"index_bits", c.index_bits}};
+  // The search minimises f1 = 1 - macro-F1; reports give the macro-F1 itself.
+  nlohmann::json j{{"k", c.k}, {"bins", c.entries}, {"val_macro_f1", 1.0 - c.f1}, {"val_top1", c.val_top1},
+                   {"index_bits", c.index_bits}};
   if (c.test_top1 >= 0) j["test_top1"] = c.test_top1;
   if (!c.strides.empty()) j["strides"] = c.strides;
   if (c.partial) j["partial"] = true;
@@ -53,10 +55,10 @@ void write_front_files(const std::filesystem::path& dir, const std::vector<Candi
                        const std::vector<Candidate>& evaluated, const Candidate& chosen, const Candidate& merged,
                        double original_val_top1) {
   nlohmann::json j = nlohmann::json::array();
-  std::string csv = "k,bins,index_bits,f1,val_top1,test_top1,strides\n";
+  std::string csv = "k,bins,index_bits,val_macro_f1,val_top1,test_top1,strides\n";
   for (const auto& c : front) {
     j.push_back(candidate_json(c));
-    csv += fmt::format("{},{},{:.4f},{:.6f},{:.6f},{},{}\n", c.k, c.entries, c.index_bits, c.f1, c.val_top1,
+    csv += fmt::format("{},{},{:.4f},{:.6f},{:.6f},{},{}\n", c.k, c.entries, c.index_bits, 1.0 - c.f1, c.val_top1,
                        c.test_top1 >= 0 ? fmt::format("{:.6f}", c.test_top1) : "", fmt::join(c.strides, " "));
   }
   nlohmann::json all{{"front", j}, {"chosen", candidate_json(chosen)}, {"merged", candidate_json(merged)},
