@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The sanitizer pass of CI (run by scripts/test.sh after the main suite): the libraries that do
+# not need LibTorch (core, onnx, store, the C decoder) and their tests built with
+# AddressSanitizer and UndefinedBehaviorSanitizer (tests/sanitize/, its own build directory) and
+# run; every input fuzzing found for those targets replayed through the sanitized harnesses; and,
+# when clang-14 is installed, a short libFuzzer smoke run of each LibTorch-free target
+# (scripts/fuzz.sh). The LibTorch targets' inputs are replayed by the main suite (fuzz_replay_*,
+# without sanitizers): building exec and data with sanitizers takes longer than this pass may.
+# Usage: bash scripts/sanitize.sh [SMOKE_SECONDS]   (default 30)
+#   NNC_ASAN_DIR  build directory (default build-asan/)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+smoke=${1:-30}
+dir=${NNC_ASAN_DIR:-build-asan}
+start=$(date +%s)
+if command -v clang++-14 >/dev/null 2>&1; then
+  cc=clang-14 cxx=clang++-14
+else
+  cc=gcc cxx=g++  # sanitizers without the fuzz smoke
+fi
+if [ ! -f "$dir/CMakeCache.txt" ]; then
+  cmake -S tests/sanitize -B "$dir" -G Ninja -DCMAKE_C_COMPILER="$cc" -DCMAKE_CXX_COMPILER="$cxx" \
+    -DNNC_FUZZ_TORCH=OFF >/dev/null
+fi
+ninja -C "$dir" -j "${NNC_JOBS:-$(nproc)}" >/dev/null
+echo "sanitize: built $dir with $cxx in $(($(date +%s) - start)) s" >&2
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+"$dir/sanitize_tests" --gtest_brief=1
+"$dir/replay_onnx_load" tests/fuzz/onnx_load >/dev/null
+
+if [ "$cxx" = clang++-14 ]; then
+  NNC_FUZZ_DIR="$dir/fuzz" NNC_FUZZ_BUILD="$dir" NNC_FUZZ_TORCH=0 NNC_FUZZ_JOBS="${NNC_JOBS:-$(nproc)}" \
+    bash scripts/fuzz.sh "$smoke" nnc onnx_load
+else
+  echo "sanitize: clang-14 not installed; no fuzz smoke" >&2
+fi
+echo "sanitize: passed in $(($(date +%s) - start)) s" >&2
