@@ -13,14 +13,20 @@ void register_lowrank_command(CLI::App& app) {
     compress::LowrankOptions lowrank;
     GlobalOptions global;
     DataOptions data;
+    double keep = 0.3, max_drop = 1.0;
+    bool no_channel_correction = false;
   };
   auto opts = std::make_shared<Opts>();
   auto& l = opts->lowrank;
   auto* cmd = app.add_subcommand("lowrank", "ALDS low-rank decomposition to a parameter or FLOP budget");
   add_model_io_options(cmd, opts->io.model, opts->io.output, opts->io.nnc, "Factored ONNX model");
-  cmd->add_option("--keep", l.keep,
-                  "Fraction of all initializer elements (or FLOPs, or blocked FLOPs: see --budget) that remain, in (0, 1]")
-      ->capture_default_str();
+  auto* keep = cmd->add_option("--keep", opts->keep,
+                               "Fraction of all initializer elements (or FLOPs, or blocked FLOPs: see --budget) that "
+                               "remain, in (0, 1] (default 0.3; with --max-drop alone: the smallest within it)");
+  auto* max_drop = cmd->add_option("--max-drop", opts->max_drop,
+                                   "Allowed test top-1 drop, percentage points: alone, the smallest --keep whose "
+                                   "factored model stays within it on the hold-out is found; with --keep, that keep is "
+                                   "used. Either way the command fails, writing nothing, when the result drops more");
   cmd->add_option("--budget", l.budget,
                   "params | flops | latency (FLOPs with channel counts rounded up to the CPU's SIMD block, which "
                   "is what the engine's oneDNN kernels execute; tracks measured time where plain FLOPs do not)")
@@ -35,20 +41,29 @@ void register_lowrank_command(CLI::App& app) {
   cmd->add_flag("--recalibrate-bn", l.recalibrate_bn,
                 "Re-estimate BatchNorm running statistics of the factored model (and of the baselines) on the "
                 "calibration images before it is measured or fine-tuned (no gradients)");
+  cmd->add_flag("--no-channel-correction", opts->no_channel_correction,
+                "Leave the factored layers' outputs as the SVD gives them (by default each factored layer's per-channel "
+                "output mean and standard deviation on the calibration images are restored to the original's, layer by "
+                "layer)")
+      ->group("Advanced");
   add_finetune_options(cmd, l.finetune, "after decomposition");
   cmd->add_option("--report", l.report_dir,
                   "Report directory: layers.csv, lowrank.json, error_vs_budget.svg (ALDS and plain SVD swept over budgets)");
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
-  cmd->callback([opts] {
+  cmd->callback([opts, keep, max_drop] {
     auto& o = *opts;
+    if (keep->count()) o.lowrank.keep = o.keep;
+    if (max_drop->count()) o.lowrank.max_drop = o.max_drop;
+    o.lowrank.correct_channels = !o.no_channel_correction;
     const auto control = apply_global_options(o.global);
     const compress::Step step{compress::LowrankStep(o.lowrank)};
     auto j = run_step(step, o.io, o.data, control);
     if (!j.value("changed", true)) return o.global.json ? print_json(j) : void();
     if (o.global.json) return print_json(j);
-    fmt::print("{} -> {}: test top-1 {:.2f}% -> {:.2f}% ({})\n", o.io.model, o.io.output,
-               100 * j["top1_before"].get<double>(), 100 * j["top1_after"].get<double>(),
+    fmt::print("{} -> {}: keep {:.3f} ({}), test top-1 {:.2f}% -> {:.2f}% ({})\n", o.io.model, o.io.output,
+               j["keep"].get<double>(), j["method"].get<std::string>(), 100 * j["top1_before"].get<double>(),
+               100 * j["top1_after"].get<double>(),
                j.value("finetune_epochs", 0) > 0
                    ? fmt::format("{:.2f}% before {} epochs of fine-tuning",
                                  100 * j["top1_after_no_finetune"].get<double>(), j["finetune_epochs"].get<int>())
@@ -61,8 +76,9 @@ void register_lowrank_command(CLI::App& app) {
                j["latency_ms_before_batch1"].get<double>(), j["latency_ms_after_batch1"].get<double>(),
                j["allocation_seconds"].get<double>());
     for (const auto& b : j["baselines_no_finetune"])
-      fmt::print("  {:<8} max error {:.3f}, test top-1 {:.2f}% (no fine-tuning, same budget)\n",
-                 b["method"].get<std::string>(), b["max_error"].get<double>(), 100 * b["top1"].get<double>());
+      fmt::print("  {:<8} max error {:.3f}, hold-out top-1 {:.2f}%, test top-1 {:.2f}% (no fine-tuning, same budget){}\n",
+                 b["method"].get<std::string>(), b["max_error"].get<double>(), 100 * b["holdout_top1"].get<double>(),
+                 100 * b["top1"].get<double>(), b["method"] == j["method"] ? " <- used" : "");
   });
 }
 

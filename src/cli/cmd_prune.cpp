@@ -13,6 +13,7 @@ void register_prune_command(CLI::App& app) {
     ModelIo io;
     compress::PruneOptions prune;
     int final_epochs = -1;
+    double sparsity = 0.5, max_drop = 1.0;
     bool no_comparison = false, worst_case = false, no_curve_cache = false, no_activation_cache = false;
     std::string curve_cache;
     GlobalOptions global;
@@ -25,9 +26,16 @@ void register_prune_command(CLI::App& app) {
   const std::string advanced = "Advanced";
   add_model_io_options(cmd, opts->io.model, opts->io.output, opts->io.nnc, "Pruned ONNX model (zeros in place)",
                        "Also write the .nnc container (sparse tensors)");
-  cmd->add_option("--sparsity", p.sparsity,
-                  fmt::format("Fraction of the weights of {} layers to prune, in [0, 1)", onnxio::weight_operators()))
-      ->capture_default_str();
+  auto* sparsity = cmd->add_option(
+      "--sparsity", opts->sparsity,
+      fmt::format("Fraction of the weights of {} layers to prune, in [0, 1) (default 0.5; with --max-drop alone: the "
+                  "largest within it)",
+                  onnxio::weight_operators()));
+  auto* max_drop = cmd->add_option("--max-drop", opts->max_drop,
+                                   "Allowed test top-1 drop, percentage points: alone, the largest --sparsity whose "
+                                   "one-shot allocation stays within it on the hold-out is found (fine-tuning then "
+                                   "only recovers); with --sparsity, that sparsity is used. Either way the command "
+                                   "fails, writing nothing, when the result drops more");
   cmd->add_option("--alloc", p.alloc, "rd | uniform | global | random | file:ALLOC.json")->capture_default_str();
   add_finetune_options(cmd, p.finetune, "after each schedule step (masks held fixed)");
   auto* final_epochs = cmd->add_option("--final-epochs", opts->final_epochs,
@@ -79,10 +87,12 @@ void register_prune_command(CLI::App& app) {
                   "--alloc file:)");
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
-  cmd->callback([opts, final_epochs] {
+  cmd->callback([opts, final_epochs, sparsity, max_drop] {
     auto& o = *opts;
     const auto control = apply_global_options(o.global);
     if (final_epochs->count()) o.prune.final_epochs = o.final_epochs;
+    if (sparsity->count()) o.prune.sparsity = o.sparsity;
+    if (max_drop->count()) o.prune.max_drop = o.max_drop;
     o.prune.comparison = !o.no_comparison;
     o.prune.curve_cache = !o.no_curve_cache;
     o.prune.activation_cache = !o.no_activation_cache;
@@ -92,6 +102,9 @@ void register_prune_command(CLI::App& app) {
     if (!j.value("changed", true)) return o.global.json ? print_json(j) : void();
     if (!j.contains("onnx_sparse")) j["onnx_sparse"] = nullptr;
     if (o.global.json) return print_json(j);
+    if (j["alloc"] != j["alloc_requested"])
+      fmt::print("{}: the {} allocation was used: clearly better than {} on the hold-out (one-shot)\n", o.io.model,
+                 j["alloc"].get<std::string>(), j["alloc_requested"].get<std::string>());
     fmt::print("{} -> {}: sparsity {:.2f}%, test top-1 {:.2f}% -> {:.2f}%; {:.2f}x (fp32 / sparse .nnc, {} bytes); "
                "ONNX file {} bytes ({:.2f}x{})\n",
                o.io.model, o.io.output, 100 * j["sparsity"].get<double>(), 100 * j["top1_before"].get<double>(),
@@ -101,8 +114,9 @@ void register_prune_command(CLI::App& app) {
     for (const auto& r : j["oneshot_comparison"]) {
       // Only the RD allocation predicts its distortion (the sum of its curves); the JSON has -1 for the rest.
       const double predicted = r["predicted_distortion"].get<double>();
-      fmt::print("  one-shot {:<8} test top-1 {:.2f}%  distortion {}measured {:.4g}", r["alloc"].get<std::string>(),
-                 100 * r["top1"].get<double>(), predicted >= 0 ? fmt::format("predicted {:.4g}, ", predicted) : "",
+      fmt::print("  one-shot {:<8} hold-out top-1 {:.2f}%, test top-1 {:.2f}%  distortion {}measured {:.4g}",
+                 r["alloc"].get<std::string>(), 100 * r["holdout_top1"].get<double>(), 100 * r["top1"].get<double>(),
+                 predicted >= 0 ? fmt::format("predicted {:.4g}, ", predicted) : "",
                  r["measured_distortion"].get<double>());
       if (r.contains("top1_vs_rd_pt"))
         fmt::print("  (vs rd {:+.2f} +- {:.2f} pt)", r["top1_vs_rd_pt"].get<double>(), r["top1_vs_rd_se_pt"].get<double>());

@@ -10,6 +10,7 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kUnsupported: return "unsupported";
     case ErrorCode::kShape: return "shape mismatch";
     case ErrorCode::kResource: return "out of resources";
+    case ErrorCode::kTargetMissed: return "target missed";
     case ErrorCode::kInternal: return "internal error";
   }
   return "error";

@@ -16,6 +16,7 @@ enum class ErrorCode {
   kUnsupported,      // operator/attribute/format we do not handle
   kShape,            // tensor shape mismatch
   kResource,         // needs more memory than this machine has available
+  kTargetMissed,     // an accuracy or size target the user set cannot be met
   kInternal,
 };
 

@@ -49,9 +49,14 @@ const GroupedSvd& AldsProblem::svd(std::size_t layer, int64_t k) {
   return *it->second;
 }
 
+LayerChoice AldsProblem::dense_choice(std::size_t layer) const {
+  const auto& l = layers_[layer];
+  return {false, 1, 0, 0.0, l.params(), l.flops(), dense_blocked_macs(l, block_)};
+}
+
 LayerChoice AldsProblem::choose(std::size_t layer, int64_t k, int64_t j) {
   const auto& l = layers_[layer];
-  LayerChoice dense{false, 1, 0, 0.0, l.params(), l.flops(), dense_blocked_macs(l, block_)};
+  const LayerChoice dense = dense_choice(layer);
   if (!l.decomposable()) return dense;
   const auto& s = svd(layer, k);
   j = std::clamp<int64_t>(j, 1, s.max_rank());
@@ -228,8 +233,34 @@ Allocation AldsProblem::alds(int64_t budget, int iterations, int random_restarts
       have = true;
     }
   }
+  best = spend_slack(std::move(best), budget);
   best.method = "alds";
   return best;
+}
+
+Allocation AldsProblem::spend_slack(Allocation a, int64_t budget) {
+  if (cost(a) > budget) return a;
+  // Lexicographic refinement of the minimax solution: the bisection leaves every layer at the
+  // error level of the worst one, with budget to spare; give it, one rank at a time, to the layer
+  // with the largest error that can still take it (a layer that cannot goes dense or stays).
+  std::vector<bool> done(a.layers.size(), false);
+  for (;;) {
+    std::size_t worst = a.layers.size();
+    for (std::size_t i = 0; i < a.layers.size(); ++i)
+      if (!done[i] && a.layers[i].factored && (worst == a.layers.size() || a.layers[i].error > a.layers[worst].error))
+        worst = i;
+    if (worst == a.layers.size()) break;
+    const auto& c = a.layers[worst];
+    auto choices = a.layers;
+    choices[worst] = c.j < svd(worst, c.k).max_rank() ? choose(worst, c.k, c.j + 1) : dense_choice(worst);
+    auto trial = finish(a.method, std::move(choices));
+    if (cost(trial) <= budget) {
+      a = std::move(trial);
+    } else {
+      done[worst] = true;
+    }
+  }
+  return a;
 }
 
 Allocation AldsProblem::plain_svd(int64_t budget) {

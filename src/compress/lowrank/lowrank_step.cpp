@@ -6,14 +6,17 @@
 #include <algorithm>
 #include <chrono>
 
+#include "nncompress/compress/accuracy_guard.hpp"
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
+#include "nncompress/compress/lowrank/channel_correction.hpp"
 #include "nncompress/compress/lowrank/cost_model.hpp"
 #include "nncompress/compress/lowrank/latency.hpp"
 #include "nncompress/compress/lowrank/report.hpp"
 #include "nncompress/compress/lowrank/surgery.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/outputs.hpp"
+#include "nncompress/core/bisect.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -110,10 +113,60 @@ std::vector<lowrank::LayerLatency> keep_slow_layers_dense(const onnx::ModelProto
   return latencies;
 }
 
+
+// One allocation factored (BatchNorm re-estimated when asked) and measured on the hold-out.
+struct Candidate {
+  lowrank::Allocation alloc;
+  onnx::ModelProto model;
+  data::Metrics holdout;
+};
+
+Candidate factor_and_measure(const onnx::ModelProto& source, lowrank::AldsProblem& problem, lowrank::Allocation a,
+                             const LowrankOptions& o, const std::vector<at::Tensor>& calib_batches,
+                             const data::Evaluator& holdout) {
+  Candidate c;
+  c.model = lowrank::decompose(source, problem, a);
+  if (o.correct_channels) {
+    std::vector<std::string> values;
+    for (std::size_t i = 0; i < problem.layers().size(); ++i)
+      if (a.layers[i].factored) values.push_back(source.graph().node(problem.layers()[i].node_index).output(0));
+    lowrank::correct_channels(c.model, source, values, calib_batches);
+  }
+  c.alloc = std::move(a);
+  exec::Engine e(c.model);
+  if (o.recalibrate_bn) {
+    e.recalibrate_batchnorm(calib_batches);
+    c.model = e.to_model();
+  }
+  c.holdout = holdout.evaluate(e);
+  return c;
+}
+
+// ALDS (first) and the baselines at the decomposed layers' budget b, measured on the hold-out.
+std::vector<Candidate> candidates_at(const onnx::ModelProto& source, lowrank::AldsProblem& problem,
+                                     lowrank::Allocation alds, int64_t b, const LowrankOptions& o,
+                                     const std::vector<at::Tensor>& calib_batches, const data::Evaluator& holdout) {
+  std::vector<Candidate> out;
+  out.push_back(factor_and_measure(source, problem, std::move(alds), o, calib_batches, holdout));
+  for (auto a : {problem.plain_svd(b), problem.uniform_rank(b), problem.energy_rank(b)})
+    out.push_back(factor_and_measure(source, problem, std::move(a), o, calib_batches, holdout));
+  return out;
+}
+
+// ALDS unless a baseline is clearly better on the hold-out (then the best of those).
+std::size_t pick(const std::vector<Candidate>& c) {
+  std::size_t chosen = 0;
+  for (std::size_t i = 1; i < c.size(); ++i)
+    if (clearly_better(c[i].holdout, c[0].holdout) && c[i].holdout.top1 > c[chosen].holdout.top1) chosen = i;
+  return chosen;
+}
+
 }  // namespace
 
 void LowrankOptions::validate() const {
-  NNC_CHECK_OPTION(keep > 0 && keep <= 1, "keep", "{}: must be in (0, 1]", keep);
+  NNC_CHECK_OPTION(!keep || (*keep > 0 && *keep <= 1), "keep", "{}: must be in (0, 1]", *keep);
+  NNC_CHECK_OPTION(!max_drop || (*max_drop >= 0 && *max_drop < 100), "max_drop", "{}: must be in [0, 100) percentage points",
+                   *max_drop);
   NNC_CHECK_OPTION(budget == "params" || budget == "flops" || budget == "latency", "budget",
                    "'{}': expected params, flops or latency", budget);
   NNC_CHECK_OPTION(!groups.empty(), "groups", "needs at least one channel-group count");
@@ -137,22 +190,66 @@ nlohmann::json LowrankStep::apply(CompressedModel& model, Context& context) cons
     total_blocked += lowrank::dense_blocked_macs(l, problem.simd_block());
     total_units += problem.dense_cost(l);
   }
-  const Budget budget(problem, o.keep, kind == lowrank::BudgetKind::kParams ? total_params : total_units);
+  const int64_t total = kind == lowrank::BudgetKind::kParams ? total_params : total_units;
+  const auto& test = context.test();
+  const data::Evaluator holdout(splits.holdout, context.batch());
+  const auto calib_batches = data::split_batches(splits.calib.images, context.batch());
+  exec::Engine original(source);
+  const auto reference = measure_reference(original, context, "lowrank");
+  context.note(fmt::format("lowrank: original hold-out top-1 {:.2f}%, test top-1 {:.2f}%", 100 * reference.holdout.top1,
+                           100 * reference.test.top1));
+
+  // The fraction kept: given, the default, or the smallest within max_drop on the hold-out
+  // (bisection over keep; each trial is ALDS and its baselines, the best clear one counting).
+  double keep = o.keep.value_or(0.3);
+  nlohmann::json search = nlohmann::json::array();
+  if (!o.keep && o.max_drop) {
+    const int64_t fixed = total - problem.dense_cost();
+    const double lo = static_cast<double>(fixed + problem.min_cost()) / static_cast<double>(total);
+    const double hi = static_cast<double>(fixed + problem.dense_cost() - 1) / static_cast<double>(total);
+    NNC_CHECK_OPTION_CODE(hi > 0 && lo < hi, "max_drop", kTargetMissed,
+                          "{}: no factorisation of this model has fewer {} than the model", *o.max_drop,
+                          lowrank::budget_unit(kind));
+    Progress searching(context.control().reporter, "lowrank keep search", 8);
+    auto within = [&](double k) {
+      const Budget b(problem, k, total);
+      auto cands = candidates_at(source, problem, problem.alds(b.fit()), b.available(), o, calib_batches, holdout);
+      const auto& c = cands[pick(cands)];
+      const auto drop = holdout_drop(reference, c.holdout);
+      search.push_back({{"keep", k}, {"method", c.alloc.method}, {"holdout_top1", c.holdout.top1},
+                        {"holdout_drop_pt", drop.pt}, {"holdout_drop_se_pt", drop.se_pt}, {"within", drop.within(*o.max_drop)}});
+      searching.update(static_cast<long>(search.size()),
+                       fmt::format("keep {:.3f}: {} hold-out top-1 {:.2f}% ({:+.2f} +- {:.2f} pt)", k, c.alloc.method,
+                                   100 * c.holdout.top1, -drop.pt, drop.se_pt));
+      return drop.within(*o.max_drop);
+    };
+    NNC_CHECK_OPTION_CODE(within(hi), "max_drop", kTargetMissed,
+                          "{}: even the least factoring (keep {:.3f}) drops hold-out top-1 {:.2f}% -> {:.2f}% (within "
+                          "counts one paired standard error); nothing written",
+                          *o.max_drop, hi, 100 * reference.holdout.top1,
+                          100 * search.back()["holdout_top1"].get<double>());
+    keep = bisect(hi, lo, within, 7, 0.002);
+    searching.finish();
+    context.note(fmt::format("lowrank: keep {:.3f} is the smallest within max_drop {} pt on the hold-out (drop plus one "
+                             "paired standard error; {} trials)",
+                             keep, *o.max_drop, search.size()));
+  }
+
+  const Budget budget(problem, keep, total);
   const auto t_alloc = std::chrono::steady_clock::now();
   auto alloc = problem.alds(budget.fit());
   const double alloc_seconds = seconds_since(t_alloc);
   context.note(fmt::format("ALDS allocation: {:.1f}s for {} layers, max relative error {:.3f}", alloc_seconds,
                            problem.layers().size(), alloc.max_error));
 
-  const auto& test = context.test();
-  exec::Engine original(source);
   auto latency_batch = splits.test.images.narrow(0, 0, std::min<int64_t>(256, splits.test.size()));
   std::vector<lowrank::LayerLatency> latencies;
   if (o.latency_aware)
-    latencies = keep_slow_layers_dense(source, problem, alloc, budget, original, latency_batch, o.keep, context);
-  // Measurements: the original (top-1, latency), the factored model, three baselines.
+    latencies = keep_slow_layers_dense(source, problem, alloc, budget, original, latency_batch, keep, context);
+  // Measurements: the original (latency), then ALDS and three baselines at the same budget, on
+  // the hold-out (which picks) and the test split (reported).
   Progress measuring(context.control().reporter, "lowrank measurements", 5);
-  const double top1_before = test.evaluate(original).top1;
+  const double top1_before = reference.test.top1;
   const double latency_before = median_latency_ms(original, latency_batch);
   measuring.update(1, fmt::format("original: test top-1 {:.2f}%, {:.1f} ms at batch {}", 100 * top1_before,
                                   latency_before, latency_batch.size(0)));
@@ -160,30 +257,29 @@ nlohmann::json LowrankStep::apply(CompressedModel& model, Context& context) cons
   const auto single = latency_batch.narrow(0, 0, 1);
   const double latency_before_1 = median_latency_ms(original, single, 200);
 
-  // The factored model, measured before fine-tuning, then the baselines at the same budget.
-  const auto calib_batches = data::split_batches(splits.calib.images, context.batch());
-  auto recalibrate = [&](exec::Engine& e) {
-    if (o.recalibrate_bn) e.recalibrate_batchnorm(calib_batches);
-  };
-  auto factored = lowrank::decompose(source, problem, alloc);
-  exec::Engine engine(factored);
-  recalibrate(engine);
-  if (o.recalibrate_bn) factored = engine.to_model();
-  const double alds_top1_no_ft = test.evaluate(engine).top1;
-  measuring.update(2, fmt::format("alds: test top-1 {:.2f}% before fine-tuning", 100 * alds_top1_no_ft));
+  auto candidates = candidates_at(source, problem, alloc, budget.available(), o, calib_batches, holdout);
   nlohmann::json baselines = nlohmann::json::array();
-  baselines.push_back(
-      {{"method", "alds"}, {"max_error", alloc.max_error}, {"params", alloc.params}, {"top1", alds_top1_no_ft}});
-  const int64_t b = budget.available();
-  for (auto a : {problem.plain_svd(b), problem.uniform_rank(b), problem.energy_rank(b)}) {
-    exec::Engine e(lowrank::decompose(source, problem, a));
-    recalibrate(e);
-    baselines.push_back(
-        {{"method", a.method}, {"max_error", a.max_error}, {"params", a.params}, {"top1", test.evaluate(e).top1}});
+  std::vector<double> test_top1;
+  for (auto& c : candidates) {
+    exec::Engine e(c.model);
+    test_top1.push_back(test.evaluate(e).top1);
+    baselines.push_back({{"method", c.alloc.method}, {"max_error", c.alloc.max_error}, {"params", c.alloc.params},
+                         {"holdout_top1", c.holdout.top1}, {"top1", test_top1.back()}});
     measuring.update(static_cast<long>(baselines.size()) + 1,
-                     fmt::format("{}: test top-1 {:.2f}%", a.method, 100 * baselines.back()["top1"].get<double>()));
+                     fmt::format("{}: hold-out top-1 {:.2f}%, test top-1 {:.2f}%", c.alloc.method, 100 * c.holdout.top1,
+                                 100 * test_top1.back()));
   }
   measuring.finish();
+  const std::size_t chosen = pick(candidates);
+  const std::string method = candidates[chosen].alloc.method;
+  if (chosen != 0)
+    context.note(fmt::format("lowrank: {} is clearly better than ALDS at this budget on the hold-out ({:.2f}% vs "
+                             "{:.2f}%, more than 2 paired standard errors): the {} allocation is used",
+                             method, 100 * candidates[chosen].holdout.top1, 100 * candidates[0].holdout.top1, method));
+  alloc = candidates[chosen].alloc;
+  auto factored = std::move(candidates[chosen].model);
+  const double top1_no_ft = test_top1[chosen], holdout_no_ft = candidates[chosen].holdout.top1;
+  exec::Engine engine(factored);
 
   // The model takes the factored graph (the replaced weights' masks and assignments go), with
   // the factorisations recorded, then is fine-tuned.
@@ -199,7 +295,9 @@ nlohmann::json LowrankStep::apply(CompressedModel& model, Context& context) cons
   }
   if (o.finetune.epochs > 0)
     finetune_engine(engine, model, context, o.finetune, context.seed(), &original);
-  const double top1_after = o.finetune.epochs > 0 ? test.evaluate(engine).top1 : alds_top1_no_ft;
+  const double top1_after = o.finetune.epochs > 0 ? test.evaluate(engine).top1 : top1_no_ft;
+  const double holdout_after = o.finetune.epochs > 0 ? holdout.evaluate(engine).top1 : holdout_no_ft;
+  check_drop(o.max_drop, reference, holdout_after, top1_after, "lowrank", fmt::format("keep {:.3f}", keep));
   // Latency of the model as written, in a fresh engine as any runtime would load it.
   exec::Engine written(model.model());
   const double latency_after = median_latency_ms(written, latency_batch);
@@ -224,9 +322,11 @@ nlohmann::json LowrankStep::apply(CompressedModel& model, Context& context) cons
     }
   }
   const auto packed = pack_nnc(model);
-  nlohmann::json j{{"step", "lowrank"}, {"keep", o.keep}, {"budget", o.budget},
+  nlohmann::json j{{"step", "lowrank"}, {"keep", keep}, {"budget", o.budget}, {"method", method},
                    {"top1_before", top1_before}, {"top1_after", top1_after},
-                   {"top1_drop_pt", 100 * (top1_before - top1_after)}, {"top1_after_no_finetune", alds_top1_no_ft},
+                   {"top1_drop_pt", 100 * (top1_before - top1_after)}, {"top1_after_no_finetune", top1_no_ft},
+                   {"holdout_top1_before", reference.holdout.top1}, {"holdout_top1_after", holdout_after},
+                   {"holdout_flattered", reference.flattered},
                    {"params_kept", static_cast<double>(params_after) / static_cast<double>(total_params)},
                    {"flops_kept", static_cast<double>(flops_after) / static_cast<double>(total_flops)},
                    {"blocked_flops_kept", static_cast<double>(blocked_after) / static_cast<double>(total_blocked)},
@@ -238,18 +338,20 @@ nlohmann::json LowrankStep::apply(CompressedModel& model, Context& context) cons
                    {"latency_batch", latency_batch.size(0)}, {"latency_ms_before_batch1", latency_before_1},
                    {"latency_ms_after_batch1", latency_after_1}, {"allocation_seconds", alloc_seconds},
                    {"layers", layers}, {"baselines_no_finetune", baselines}, {"finetune_epochs", o.finetune.epochs},
-                   {"latency_aware", o.latency_aware}, {"recalibrate_bn", o.recalibrate_bn}, {"groups", o.groups},
+                   {"latency_aware", o.latency_aware}, {"recalibrate_bn", o.recalibrate_bn},
+                   {"correct_channels", o.correct_channels}, {"groups", o.groups},
                    {"interrupted", context.stop_requested()}, {"seconds", seconds_since(t0)}};
+  if (o.max_drop) j["max_drop"] = *o.max_drop;
+  if (!search.empty()) j["keep_search"] = search;
   if (!o.report_dir.empty()) {
     // Error vs budget: ALDS and plain SVD at budgets around the chosen one (allocation only).
     std::vector<lowrank::BudgetPoint> sweep;
-    const int64_t total = kind == lowrank::BudgetKind::kParams ? total_params : total_units;
-    for (double keep : {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}) {
-      const auto bk = static_cast<int64_t>(keep * static_cast<double>(total)) - budget.fixed();
-      if (bk <= 0 || context.stop_requested()) continue;
-      sweep.push_back({keep, keep == o.keep ? alloc.max_error : problem.alds(bk).max_error, problem.plain_svd(bk).max_error});
+    for (double k : {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}) {
+      const auto bk = static_cast<int64_t>(k * static_cast<double>(total)) - budget.fixed();
+      if (bk < problem.min_cost() || context.stop_requested()) continue;
+      sweep.push_back({k, problem.alds(bk).max_error, problem.plain_svd(bk).max_error});
     }
-    lowrank::write_lowrank_report(o.report_dir, j, sweep, o.keep, alloc.max_error);
+    lowrank::write_lowrank_report(o.report_dir, j, sweep, keep, alloc.max_error);
   }
   j["seconds"] = seconds_since(t0);
   return j;

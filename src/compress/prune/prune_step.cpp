@@ -9,6 +9,7 @@
 #include <cmath>
 #include <regex>
 
+#include "nncompress/compress/accuracy_guard.hpp"
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/options.hpp"
@@ -16,6 +17,7 @@
 #include "nncompress/compress/prune/allocation.hpp"
 #include "nncompress/compress/prune/curve_cache.hpp"
 #include "nncompress/compress/prune/report.hpp"
+#include "nncompress/core/bisect.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
 #include "nncompress/data/evaluate.hpp"
@@ -59,7 +61,14 @@ prune::AllocationResult read_allocation_file(const std::string& path, const std:
 class PruneRun {
  public:
   PruneRun(const PruneOptions& o, CompressedModel& model, Context& context)
-      : o_(o), model_(model), ctx_(context), engine_(model.model()), layers_(prune::prunable_layers(model.model())) {
+      : o_(o),
+        model_(model),
+        ctx_(context),
+        engine_(model.model()),
+        layers_(prune::prunable_layers(model.model())),
+        sparsity_(o.sparsity.value_or(0.5)),
+        method_(o.alloc),
+        holdout_(context.splits().holdout, context.batch()) {
     NNC_CHECK(!layers_.empty(), "model has no prunable layers ({} with an initializer weight)",
               onnxio::weight_operators());
     for (const auto& l : layers_) total_ += l.params;
@@ -97,6 +106,8 @@ class PruneRun {
                                       int64_t b);
   prune::AllocationResult allocate(const std::string& method, const std::vector<prune::LayerState>& states, int64_t b,
                                    const prune::RdCurves* curves);
+  data::Metrics measure_holdout(const std::vector<prune::LayerState>& states, const prune::AllocationResult& a);
+  double search_sparsity(const std::vector<prune::LayerState>& states0, prune::RdCurves& curves0);
   nlohmann::json oneshot_comparison(const std::vector<prune::LayerState>& states0, prune::RdCurves& curves0);
   nlohmann::json schedule(const prune::RdCurves& curves0);
 
@@ -115,6 +126,11 @@ class PruneRun {
   std::vector<double> oneshot_rd_phi_;  // marked on the report's curves
   prune::AllocationResult oneshot_rd_;  // reused by a first schedule step at the same budget
   prune::AllocationResult final_alloc_;
+  double sparsity_;                      // given, default, or searched within max_drop
+  std::string method_;                   // the allocation used: o_.alloc, or a clearly better baseline
+  data::Evaluator holdout_;              // the hold-out, which searches and picks
+  Reference reference_;                  // the original on the hold-out and test splits
+  nlohmann::json search_ = nlohmann::json::array();
 };
 
 std::vector<prune::LayerState> PruneRun::layer_states() const {
@@ -262,7 +278,7 @@ prune::AllocationResult PruneRun::allocate(const std::string& method, const std:
 nlohmann::json PruneRun::oneshot_comparison(const std::vector<prune::LayerState>& states0, prune::RdCurves& curves0) {
   nlohmann::json oneshot = nlohmann::json::array();
   if (!o_.comparison) return oneshot;
-  const int64_t budget = budget_at(o_.sparsity);
+  const int64_t budget = budget_at(sparsity_);
   const at::Tensor ref_logits = calib_logits();
   const auto originals = snapshot();
   data::Metrics rd_metrics, rd_metrics_bn;
@@ -271,6 +287,8 @@ nlohmann::json PruneRun::oneshot_comparison(const std::vector<prune::LayerState>
     r[key + "_vs_rd_pt"] = 100 * (m.top1 - rd.top1);
     r[key + "_vs_rd_se_pt"] = 100 * data::paired_top1_se(rd.correct, m.correct);
   };
+  data::Metrics requested_val;  // the requested allocation's hold-out metrics
+  std::map<std::string, data::Metrics> baselines_val;
   for (const std::string m : {"rd", "uniform", "global", "random"}) {
     if (ctx_.stop_requested()) break;
     auto a = allocate(m, states0, budget, &curves0);
@@ -281,7 +299,9 @@ nlohmann::json PruneRun::oneshot_comparison(const std::vector<prune::LayerState>
     }
     double measured = prune::logit_distortion(calib_logits(), ref_logits, copt_.distortion);
     const auto metrics = ctx_.test().evaluate(engine_);
-    nlohmann::json r{{"alloc", m}, {"top1", metrics.top1},
+    const auto val = holdout_.evaluate(engine_);
+    (m == o_.alloc ? requested_val : baselines_val[m]) = val;
+    nlohmann::json r{{"alloc", m}, {"top1", metrics.top1}, {"holdout_top1", val.top1},
                      {"sparsity", 1.0 - static_cast<double>(a.total_kept) / static_cast<double>(total_)},
                      {"predicted_distortion", a.predicted_distortion}, {"measured_distortion", measured}};
     if (m == "rd") rd_metrics = metrics;
@@ -296,33 +316,86 @@ nlohmann::json PruneRun::oneshot_comparison(const std::vector<prune::LayerState>
     oneshot.push_back(std::move(r));
     restore(originals);
   }
+  // A baseline clearly better than the requested allocation on the hold-out is used instead.
+  double best_val = -1;
+  for (const auto& [m, val] : baselines_val)
+    if (requested_val.correct.defined() && clearly_better(val, requested_val) && val.top1 > best_val) {
+      best_val = val.top1;
+      method_ = m;
+    }
+  if (method_ != o_.alloc)
+    ctx_.note(fmt::format("prune: one-shot {} allocation is clearly better than {} at sparsity {:.3f} on the hold-out "
+                          "({:.2f}% vs {:.2f}%, more than 2 paired standard errors): {} is used",
+                          method_, o_.alloc, sparsity_, 100 * best_val, 100 * requested_val.top1, method_));
   return oneshot;
+}
+
+// Hold-out metrics of an allocation applied to the engine's current weights (left as they were).
+data::Metrics PruneRun::measure_holdout(const std::vector<prune::LayerState>& states,
+                                       const prune::AllocationResult& a) {
+  auto saved = snapshot();
+  apply_allocation(states, a);
+  if (o_.recalibrate_bn) recalibrate_batchnorm();
+  auto m = holdout_.evaluate(engine_);
+  restore(saved);
+  return m;
+}
+
+// The largest sparsity whose one-shot allocation keeps hold-out top-1 within max_drop
+// (bisection; the curves are refined around each trial's budget as they would be for it).
+double PruneRun::search_sparsity(const std::vector<prune::LayerState>& states0, prune::RdCurves& curves0) {
+  Progress searching(ctx_.control().reporter, "prune sparsity search", 8);
+  auto within = [&](double s) {
+    const int64_t b = budget_at(s);
+    if (o_.alloc == "rd") refine_for(curves0, states0, b);
+    // One RD pass per trial (the passes in context are for the budget found).
+    const auto a = o_.alloc == "rd" ? prune::allocate_rd(states0, curves0, b) : allocate(o_.alloc, states0, b, &curves0);
+    const auto m = measure_holdout(states0, a);
+    const auto drop = holdout_drop(reference_, m);
+    search_.push_back({{"sparsity", s}, {"holdout_top1", m.top1}, {"holdout_drop_pt", drop.pt},
+                       {"holdout_drop_se_pt", drop.se_pt}, {"within", drop.within(*o_.max_drop)}});
+    searching.update(static_cast<long>(search_.size()),
+                     fmt::format("sparsity {:.3f}: hold-out top-1 {:.2f}% ({:+.2f} +- {:.2f} pt)", s, 100 * m.top1,
+                                 -drop.pt, drop.se_pt));
+    return drop.within(*o_.max_drop);
+  };
+  const double s = bisect(0.0, 0.99, within, 7, 0.004);
+  searching.finish();
+  NNC_CHECK_OPTION_CODE(s > 0, "max_drop", kTargetMissed,
+                        "{}: no sparsity of at least 0.008 keeps hold-out top-1 within it by one paired standard "
+                        "error (at {:.3f}: {:.2f}% -> {:.2f}%); nothing written",
+                        *o_.max_drop, search_.back()["sparsity"].get<double>(), 100 * reference_.holdout.top1,
+                        100 * search_.back()["holdout_top1"].get<double>());
+  ctx_.note(fmt::format("prune: sparsity {:.3f} is the largest within max_drop {} pt on the hold-out (drop plus one "
+                        "paired standard error), one-shot {} allocation ({} trials)",
+                        s, *o_.max_drop, o_.alloc, search_.size()));
+  return s;
 }
 
 // The requested allocation on the iterative schedule (one step when not fine-tuning); after each
 // step the model takes the pruned weights and their masks, then is fine-tuned with them fixed.
 nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   const int final_epochs = o_.final_epochs.value_or(o_.finetune.epochs);
-  const int64_t budget = budget_at(o_.sparsity);
+  const int64_t budget = budget_at(sparsity_);
   std::unique_ptr<exec::Engine> teacher;  // the original model, for distillation
   nlohmann::json steps = nlohmann::json::array();
   for (int t = 1;; ++t) {
-    double s_t = o_.finetune.epochs > 0 ? 1.0 - std::pow(1.0 - o_.schedule_a, t) : o_.sparsity;
-    s_t = std::min(s_t, o_.sparsity);
+    double s_t = o_.finetune.epochs > 0 ? 1.0 - std::pow(1.0 - o_.schedule_a, t) : sparsity_;
+    s_t = std::min(s_t, sparsity_);
     auto states = layer_states();
     const int64_t b = budget_at(s_t);
     prune::RdCurves curves;
     if (t == 1) curves = curves0;
-    if (o_.alloc == "rd") refine_for(curves, states, b);
+    if (method_ == "rd") refine_for(curves, states, b);
     if (ctx_.stop_requested()) break;  // curves unfinished: the model stays as of the last step
-    final_alloc_ = t == 1 && o_.alloc == "rd" && b == budget && o_.comparison ? oneshot_rd_
-                                                                                : allocate(o_.alloc, states, b, &curves);
+    final_alloc_ = t == 1 && method_ == "rd" && b == budget && o_.comparison ? oneshot_rd_
+                                                                               : allocate(method_, states, b, &curves);
     auto masks = apply_allocation(states, final_alloc_);
     if (o_.recalibrate_bn) recalibrate_batchnorm();
     model_.set_model(engine_.to_model(), std::move(masks));
     const double after_prune = ctx_.test().evaluate(engine_).top1;
     FinetuneOptions fo = o_.finetune;
-    if (s_t >= o_.sparsity) fo.epochs = final_epochs;
+    if (s_t >= sparsity_) fo.epochs = final_epochs;
     const bool finetuned = o_.finetune.epochs > 0 && fo.epochs > 0;
     if (finetuned) {
       if (fo.distill > 0 && !teacher) teacher = ctx_.make_engine(model_.original());
@@ -339,11 +412,11 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
                                       t, s_t, 100 * after_prune, 100 * after_ft, fo.epochs)
                         : fmt::format("prune step {}: sparsity {:.3f}, test top-1 {:.2f}% (no fine-tuning)", t, s_t,
                                       100 * after_prune));
-    if (s_t >= o_.sparsity) break;
+    if (s_t >= sparsity_) break;
     if (ctx_.stop_requested()) {
       ctx_.note(fmt::format("stopped: the model is as of step {} (sparsity {:.3f}, the best fine-tuning epoch), not "
                             "the requested {:.3f}",
-                            t, s_t, o_.sparsity));
+                            t, s_t, sparsity_));
       break;
     }
   }
@@ -357,13 +430,18 @@ nlohmann::json PruneRun::run() {
   if (has_batchnorm && !o_.recalibrate_bn && o_.finetune.epochs == 0)
     ctx_.note("the model has BatchNorm: recalibrate_bn (--recalibrate-bn) re-estimates its statistics after pruning "
               "and measures the curves with them re-estimated (one-shot ResNet-20 at 90%: 10% -> 82% test top-1)");
-  const double top1_before = ctx_.test().evaluate(engine_).top1;
+  reference_ = measure_reference(engine_, ctx_, "prune");
+  const double top1_before = reference_.test.top1;
   auto states0 = layer_states();
   prune::RdCurves curves0;  // also used by the one-shot RD comparison
-  if (o_.comparison || o_.alloc == "rd") refine_for(curves0, states0, budget_at(o_.sparsity));
+  if (!o_.sparsity && o_.max_drop) sparsity_ = search_sparsity(states0, curves0);
+  if (o_.comparison || o_.alloc == "rd") refine_for(curves0, states0, budget_at(sparsity_));
   nlohmann::json oneshot = ctx_.stop_requested() ? nlohmann::json::array() : oneshot_comparison(states0, curves0);
   nlohmann::json steps = ctx_.stop_requested() ? nlohmann::json::array() : schedule(curves0);
   const double top1_after = ctx_.test().evaluate(engine_).top1;
+  const double holdout_after = holdout_.evaluate(engine_).top1;
+  if (!ctx_.stop_requested())
+    check_drop(o_.max_drop, reference_, holdout_after, top1_after, "prune", fmt::format("sparsity {:.3f}", sparsity_));
 
   int64_t kept = 0;
   nlohmann::json table = nlohmann::json::array(), alloc_file = {{"layers", nlohmann::json::array()}};
@@ -378,7 +456,10 @@ nlohmann::json PruneRun::run() {
   if (!o_.report_dir.empty() && !curves0.distortion.empty())
     prune::write_prune_report(o_.report_dir, curves0, oneshot_rd_phi_, alloc_file);
   const auto packed = pack_nnc(model_);
-  return {{"step", "prune"}, {"alloc", o_.alloc}, {"top1_before", top1_before}, {"top1_after", top1_after},
+  nlohmann::json j{{"step", "prune"}, {"alloc", method_}, {"alloc_requested", o_.alloc},
+          {"top1_before", top1_before}, {"top1_after", top1_after},
+          {"holdout_top1_before", reference_.holdout.top1}, {"holdout_top1_after", holdout_after},
+          {"holdout_flattered", reference_.flattered},
           {"top1_drop_pt", 100 * (top1_before - top1_after)},
           {"sparsity", 1.0 - static_cast<double>(kept) / static_cast<double>(total_)},
           {"params_kept", static_cast<double>(kept) / static_cast<double>(total_)}, {"layers", table},
@@ -392,12 +473,17 @@ nlohmann::json PruneRun::run() {
           {"curve_points_evaluated", curves0.distortion.empty() ? 0.0 : prune::evaluated_fraction(curves0)},
           {"coarse", o_.coarse}, {"interrupted", ctx_.stop_requested()}, {"changed", !steps.empty()},
           {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
+  if (o_.max_drop) j["max_drop"] = *o_.max_drop;
+  if (!search_.empty()) j["sparsity_search"] = search_;
+  return j;
 }
 
 }  // namespace
 
 void PruneOptions::validate() const {
-  NNC_CHECK_OPTION(sparsity >= 0 && sparsity < 1, "sparsity", "{}: must be in [0, 1)", sparsity);
+  NNC_CHECK_OPTION(!sparsity || (*sparsity >= 0 && *sparsity < 1), "sparsity", "{}: must be in [0, 1)", *sparsity);
+  NNC_CHECK_OPTION(!max_drop || (*max_drop >= 0 && *max_drop < 100), "max_drop",
+                   "{}: must be in [0, 100) percentage points", *max_drop);
   finetune.validate();
   NNC_CHECK_OPTION(!final_epochs || *final_epochs >= 0, "final_epochs", "{}: must be >= 0", final_epochs.value_or(0));
   NNC_CHECK_OPTION(!final_epochs || finetune.epochs > 0, "final_epochs", "needs finetune epochs > 0");

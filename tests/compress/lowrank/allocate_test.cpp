@@ -65,6 +65,36 @@ TEST(Allocate, AldsIsNoWorseThanBaselinesAndMeetsBudget) {
   }
 }
 
+TEST(Allocate, SlackGoesToTheWorstLayersWithoutRaisingTheMaximum) {
+  AldsProblem p(find_layers(test_models::small_convnet()), BudgetKind::kParams);
+  for (double keep : {0.25, 0.45, 0.7}) {
+    const auto budget = static_cast<int64_t>(keep * static_cast<double>(p.dense_cost()));
+    std::vector<int64_t> ks(p.layers().size(), 1);
+    const auto minimax = p.fit_budget(ks, budget);
+    const auto spent = p.spend_slack(minimax, budget);
+    EXPECT_LE(spent.params, budget);
+    EXPECT_GE(spent.params, minimax.params);
+    EXPECT_LE(spent.max_error, minimax.max_error + 1e-12);
+    double before = 0, after = 0;
+    for (std::size_t i = 0; i < spent.layers.size(); ++i) {
+      before += minimax.layers[i].error;
+      after += spent.layers[i].error;
+      EXPECT_LE(spent.layers[i].error, minimax.layers[i].error + 1e-12) << "layer " << i;
+    }
+    EXPECT_LE(after, before);
+    // Nothing left to spend: no factored layer can take one more rank (or go dense) within budget.
+    for (std::size_t i = 0; i < spent.layers.size(); ++i) {
+      const auto& c = spent.layers[i];
+      if (!c.factored) continue;
+      const auto up = c.j < p.svd(i, c.k).max_rank() ? p.choose(i, c.k, c.j + 1) : p.dense_choice(i);
+      EXPECT_GT(spent.params - c.params + up.params, budget) << "layer " << i << " could still take rank " << c.j + 1;
+    }
+    if (keep == 0.45) {
+      EXPECT_LT(after, before) << "the minimax solution left budget unused at keep 0.45";
+    }
+  }
+}
+
 TEST(Allocate, FlopsBudgetIsRespected) {
   AldsProblem p(find_layers(test_models::small_convnet()), BudgetKind::kFlops);
   auto budget = p.dense_cost() / 2;

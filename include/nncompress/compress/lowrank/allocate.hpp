@@ -61,6 +61,7 @@ class AldsProblem {
 
   const GroupedSvd& svd(std::size_t layer, int64_t k);  // cached
   LayerChoice choose(std::size_t layer, int64_t k, int64_t j);
+  LayerChoice dense_choice(std::size_t layer) const;
 
   // Ranks for a fixed k per layer at error level eps (dense where factoring does not pay).
   Allocation at_error(const std::vector<int64_t>& ks, double eps);
@@ -68,7 +69,11 @@ class AldsProblem {
   Allocation fit_budget(const std::vector<int64_t>& ks, int64_t budget);
 
   // The full ALDS search. Throws if even rank 1 everywhere exceeds the budget.
+  // Its minimax solution then spends what the budget has left on the layers with the largest
+  // errors (spend_slack).
   Allocation alds(int64_t budget, int iterations = 3, int random_restarts = 3, uint64_t seed = 0);
+  // Raises ranks of the worst layers (a dense layer when that is no dearer) while `a` fits.
+  Allocation spend_slack(Allocation a, int64_t budget);
   // Baselines at the same budget: plain SVD (k = 1, same eps rule), uniform rank ratio,
   // energy-based rank (keep a fixed fraction of sum sigma^2 per layer).
   Allocation plain_svd(int64_t budget);

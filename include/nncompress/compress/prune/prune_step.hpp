@@ -4,8 +4,9 @@
 // removed) and a dynamic programme choose how much each layer loses (Sec. 3 of the method;
 // docs/pruning.md); with fine-tuning, an iterative schedule s_t = 1 - (1 - a)^t prunes and
 // fine-tunes (masks held fixed) until the target. The baselines (uniform, global magnitude,
-// random) are measured one-shot at the same budget in the same run. Pruned weights become the
-// model's masks; weights already pruned stay pruned.
+// random) are measured one-shot at the same budget in the same run, on the hold-out: one clearly
+// better than the requested allocation (2 paired standard errors) is used instead, and the
+// result says so. Pruned weights become the model's masks; weights already pruned stay pruned.
 #include <optional>
 #include <string>
 
@@ -19,7 +20,12 @@ class CompressedModel;
 class Context;
 
 struct PruneOptions {
-  double sparsity = 0.5;              // fraction of the layer weights pruned, in [0, 1)
+  // Fraction of the layer weights pruned, in [0, 1). Unset: 0.5, or with max_drop the largest
+  // whose one-shot allocation (before fine-tuning) stays within it on the hold-out.
+  std::optional<double> sparsity;
+  // Allowed test top-1 drop in percentage points (unset: none); the step fails when the result
+  // (after fine-tuning) drops more.
+  std::optional<double> max_drop;
   std::string alloc = "rd";           // rd | uniform | global | random | file:ALLOCATION.json
   std::string keep_dense;             // regex of layers (node or weight names) that stay dense
   double schedule_a = 0.2;            // iterative schedule s_t = 1 - (1 - a)^t (with fine-tuning)
@@ -39,6 +45,7 @@ struct PruneOptions {
   template <typename V>
   void visit(V& v) {
     v("sparsity", sparsity);
+    v("max_drop", max_drop);
     v("alloc", alloc);
     v("keep_dense", keep_dense);
     v("schedule_a", schedule_a);
