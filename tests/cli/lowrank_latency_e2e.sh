@@ -8,7 +8,7 @@ M="$ROOT/models/lenet5.onnx"
 "$NNC" lowrank "$M" --keep 0.5 --latency-aware --groups 1,2 -o "$WORK/la.onnx" --json > "$WORK/la.json" 2> "$WORK/la.err" ||
   die "latency-aware lowrank failed: $(tail -n 1 "$WORK/la.err")"
 grep -q "latency-aware round 1: " "$WORK/la.err" || die "no latency-aware rounds reported: $(cat "$WORK/la.err")"
-if grep -q "more would not fit --keep 0.5" "$WORK/la.err"; then SLOWER_ALLOWED=1; else SLOWER_ALLOWED=0; fi
+if grep -q "more would not fit keep 0.5" "$WORK/la.err"; then SLOWER_ALLOWED=1; else SLOWER_ALLOWED=0; fi
 /usr/bin/python3 - "$WORK/la.json" "$SLOWER_ALLOWED" <<'PYEOF' || die "latency-aware results"
 import json, sys
 j = json.load(open(sys.argv[1])); slower_allowed = sys.argv[2] == "1"

@@ -191,6 +191,7 @@ nlohmann::json LowrankStep::apply(CompressedModel& model, Context& context) cons
     total_units += problem.dense_cost(l);
   }
   const int64_t total = kind == lowrank::BudgetKind::kParams ? total_params : total_units;
+  if (o.keep) Budget(problem, *o.keep, total).fit();  // an infeasible keep fails before any measurement
   const auto& test = context.test();
   const data::Evaluator holdout(splits.holdout, context.batch());
   const auto calib_batches = data::split_batches(splits.calib.images, context.batch());

@@ -72,7 +72,7 @@ TEST(Registry, BadOptionsNameTheirField) {
             std::make_pair(std::string("lr"), std::string("-1: must be positive")));
   const auto unknown = option_error([] { compress::make_step("lowrank", {{"rank", 4}}); });
   EXPECT_EQ(unknown.first, "rank");
-  EXPECT_EQ(unknown.second.rfind("is not an option of lowrank (options: keep, budget, groups,", 0), 0u) << unknown.second;
+  EXPECT_EQ(unknown.second.rfind("is not an option of lowrank (options: keep, max_drop, budget, groups,", 0), 0u) << unknown.second;
   // A step made directly validates on construction too.
   compress::PruneOptions o;
   o.alloc = "magic";
