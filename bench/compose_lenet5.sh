@@ -3,8 +3,9 @@
 #   prune with fine-tuning to 98% (the recipe that stays within 0.5 pt), then
 #   (a) through files: `share p98.onnx --max-drop 0.5` with the code before the library change
 #       (OLD_NNC; it bins the pruned zeros with the small weights), and with today's `share`;
-#   (b) in memory: prune -> share -> finetune in one process (bench/run_steps), the pruned zeros
-#       exact, the shared values trained.
+#   (b) in memory: share -> finetune in one process (bench/run_steps) from the same p98.onnx (the
+#       prune step is the same code either way; its exact zeros become masks at load), the pruned
+#       zeros exact, the shared values trained.
 # Usage: bash bench/compose_lenet5.sh BUILD_DIR OUT_DIR [OLD_NNC]
 set -euo pipefail
 BUILD="$(realpath "$1")"; OUT="$(realpath -m "$2")"; OLD="${3:-}"
@@ -15,8 +16,6 @@ export NNC_CACHE_DIR="$OUT/cache"
 L5="$ROOT/models/lenet5.onnx"
 PRUNE_FLAGS=(--sparsity 0.98 --finetune-epochs 2 --final-epochs 10 --schedule-a 0.3 --lr 1e-3 --distill 0.5
              --rd-passes 1 --augment off)
-PRUNE_JSON='{"step":"prune","sparsity":0.98,"schedule_a":0.3,"rd_passes":1,"final_epochs":10,
-             "finetune":{"epochs":2,"lr":1e-3,"distill":0.5,"augment":"off"}}'
 SHARE_JSON='{"step":"share","max_drop":0.5}'
 FT_JSON='{"step":"finetune","epochs":3,"lr":1e-3,"distill":0.5,"augment":"off"}'
 lscpu | grep "Model name" > "$OUT/cpu.txt"
@@ -25,7 +24,7 @@ if [ -n "$OLD" ] && [ ! -s "$OUT/files_old.json" ]; then
   "$OLD" share "$OUT/p98.onnx" --max-drop 0.5 -o "$OUT/files_old.onnx" --nnc "$OUT/files_old.nnc" --json -q > "$OUT/files_old.json"
 fi
 [ -s "$OUT/files_new.json" ] || "$NNC" share "$OUT/p98.onnx" --max-drop 0.5 -o "$OUT/files_new.onnx" --nnc "$OUT/files_new.nnc" --json -q > "$OUT/files_new.json"
-[ -s "$OUT/memory.json" ] || "$STEPS" "$L5" "$OUT/memory.onnx" "$OUT/memory.nnc" "[$PRUNE_JSON,$SHARE_JSON,$FT_JSON]" > "$OUT/memory.json" 2> "$OUT/memory.log"
+[ -s "$OUT/memory.json" ] || "$STEPS" "$OUT/p98.onnx" "$OUT/memory.onnx" "$OUT/memory.nnc" "[$SHARE_JSON,$FT_JSON]" > "$OUT/memory.json" 2> "$OUT/memory.log"
 for f in p98.onnx files_old.onnx files_new.onnx memory.onnx; do
   [ -s "$OUT/$f" ] && node "$ROOT/tools/ort/ort_eval.js" "$OUT/$f" > "$OUT/$f.ort.json"
 done
