@@ -1,5 +1,6 @@
 #include "nncompress/onnx/sparse_initializers.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -71,6 +72,11 @@ int densify_sparse_initializers(onnx::GraphProto& graph, const std::string& what
     const std::uint64_t dense_bytes = checked_bytes(static_cast<std::uint64_t>(numel), width,
                                                     fmt::format("{}: sparse initializer '{}'", what, name));
     check_fits_in_memory(dense_bytes, fmt::format("{}: sparse initializer '{}' ({} elements)", what, name, numel));
+    // Pruned weights keep one value in a few hundred at most; a file whose handful of bytes asks
+    // for a gigabyte of zeros is refused (up to 2^24 elements any density is accepted).
+    NNC_CHECK_CODE(numel <= std::max<int64_t>(int64_t{1} << 24, int64_t{65536} * std::max<int64_t>(nnz, 1)), kCorrupt,
+                   "{}: sparse initializer '{}' declares {} elements for {} values (more than 65,536 per value)", what,
+                   name, numel, nnz);
     std::string dense(static_cast<std::size_t>(dense_bytes), '\0');
     for (int64_t i = 0; i < nnz; ++i) {
       const int64_t at = positions[static_cast<std::size_t>(i)];

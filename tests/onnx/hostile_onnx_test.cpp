@@ -134,6 +134,22 @@ TEST(SparseInitializers, DenseSizeBeyondMemoryIsRefusedWithTheFigure) {
   EXPECT_EQ(msg.rfind("m.onnx: sparse initializer 'w' (1125899906842624 elements) needs 4503.60 TB but ", 0), 0u) << msg;
 }
 
+TEST(SparseInitializers, AHandfulOfValuesForAGigabyteOfZerosIsRefused) {
+  // Found by fuzzing (tests/fuzz/onnx_load/issue23-sparse-initializer-230m-elements-1-value.onnx):
+  // 106 bytes made the loader allocate and clear 0.9 GB (seconds; a timeout under load).
+  onnx::GraphProto g;
+  auto* sp = g.add_sparse_initializer();
+  *sp->mutable_values() = float_tensor("w", {1}, {1.0f});
+  *sp->mutable_indices() = int64_tensor("", {1}, {0});
+  sp->add_dims(230686719);
+  EXPECT_EQ(error_of([&] { densify_sparse_initializers(g, "m.onnx"); }),
+            "m.onnx: sparse initializer 'w' declares 230686719 elements for 1 values (more than 65,536 per value)");
+  // Up to 2^24 elements any density is accepted.
+  sp->set_dims(0, int64_t{1} << 24);
+  EXPECT_EQ(densify_sparse_initializers(g, "m.onnx"), 1);
+  EXPECT_EQ(g.initializer(0).dims(0), int64_t{1} << 24);
+}
+
 TEST(Metadata, BadNormalisationAndClassCountsAreClearErrors) {
   auto m = tiny_model();
   set_metadata(m, "nncompress.num_classes", "abc");
