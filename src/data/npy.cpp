@@ -117,7 +117,12 @@ at::Tensor parse_npy(std::span<const uint8_t> bytes, const std::string& what) {
   bool overflow = false;
   for (auto d : header.shape) overflow = __builtin_mul_overflow(nbytes, static_cast<std::size_t>(d), &nbytes) || overflow;
   if (std::find(header.shape.begin(), header.shape.end(), 0) != header.shape.end()) {
-    overflow = false;  // an empty array, however large its other dimensions
+    // An empty array, whatever its other dimensions, as long as they could describe a tensor
+    // (their product times the element width below 2^63: LibTorch refuses more).
+    std::int64_t others = static_cast<std::int64_t>(width);
+    overflow = false;
+    for (auto d : header.shape)
+      if (d != 0) overflow = __builtin_mul_overflow(others, static_cast<std::int64_t>(d), &others) || overflow;
     nbytes = 0;
   }
   NNC_CHECK_CODE(!overflow, kCorrupt, "{}: NPY shape and dtype need more than 2^64 bytes", what);
