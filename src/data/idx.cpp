@@ -67,7 +67,9 @@ at::Tensor read_idx(const std::filesystem::path& path) {
   }
   NNC_CHECK_CODE(!overflow || std::find(dims.begin(), dims.end(), 0) != dims.end(), kCorrupt,
                  "{}: IDX header declares {} bytes: more than 2^63", what, fmt::join(dims, " x "));
-  if (overflow) numel = 0;
+  // An empty array whose other dimensions overflow is read as no data at all (LibTorch refuses
+  // such a shape; whoever reads the tensor then finds it empty).
+  if (overflow) numel = 0, dims = {0};
   // A header can declare more than the file could hold; count what is there before allocating.
   const auto on_disk = static_cast<int64_t>(std::filesystem::file_size(path));
   const int64_t limit = gzdirect(in.f) ? on_disk : on_disk * 1100;  // deflate expands at most ~1032:1
