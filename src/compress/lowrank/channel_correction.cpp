@@ -43,12 +43,6 @@ std::vector<Stats> channel_stats(exec::Engine& engine, const std::vector<std::si
   return out;
 }
 
-const onnx::TensorProto* find_initializer(const onnx::GraphProto& g, const std::string& name) {
-  for (const auto& t : g.initializer())
-    if (t.name() == name) return &t;
-  return nullptr;
-}
-
 }  // namespace
 
 int correct_channels(onnx::ModelProto& factored, const onnx::ModelProto& original, const std::vector<std::string>& values,
@@ -70,8 +64,8 @@ int correct_channels(onnx::ModelProto& factored, const onnx::ModelProto& origina
       if (a.name() == "transB") d.trans_b = a.i() != 0;
       if (a.name() == "beta") d.beta = a.f();
     }
-    if ((d.op == "Conv" || d.op == "Gemm" || d.op == "MatMul") && find_initializer(factored.graph(), d.weight) &&
-        (d.bias.empty() || find_initializer(factored.graph(), d.bias)))
+    if ((d.op == "Conv" || d.op == "Gemm" || d.op == "MatMul") && onnxio::find_initializer(factored.graph(), d.weight) &&
+        (d.bias.empty() || onnxio::find_initializer(factored.graph(), d.bias)))
       decoders.push_back(std::move(d));
   }
   if (decoders.empty()) return 0;
