@@ -9,9 +9,10 @@
 
 namespace nnc::compress {
 
-Reference measure_reference(exec::Engine& original, const Context& context, const std::string& step) {
+Reference measure_reference(exec::Engine& original, const data::Evaluator& holdout, const Context& context,
+                            const std::string& step) {
   Reference r;
-  r.holdout = data::Evaluator(context.splits().holdout, context.batch()).evaluate(original);
+  r.holdout = holdout.evaluate(original);
   r.test = context.test().evaluate(original);
   // Different images: the standard error of an unpaired difference of two proportions.
   auto var = [](const data::Metrics& m) {

@@ -26,7 +26,8 @@ struct Reference {
   data::Metrics holdout, test;
   bool flattered = false;  // hold-out top-1 clearly above test top-1 (seen in training?)
 };
-Reference measure_reference(exec::Engine& original, const Context& context, const std::string& step);
+Reference measure_reference(exec::Engine& original, const data::Evaluator& holdout, const Context& context,
+                            const std::string& step);
 
 // Whether `a` is above `b` by more than z paired standard errors (same images).
 bool clearly_better(const data::Metrics& a, const data::Metrics& b, double z = 2);

@@ -196,7 +196,7 @@ nlohmann::json LowrankStep::apply(CompressedModel& model, Context& context) cons
   const data::Evaluator holdout(splits.holdout, context.batch());
   const auto calib_batches = data::split_batches(splits.calib.images, context.batch());
   exec::Engine original(source);
-  const auto reference = measure_reference(original, context, "lowrank");
+  const auto reference = measure_reference(original, holdout, context, "lowrank");
   context.note(fmt::format("lowrank: original hold-out top-1 {:.2f}%, test top-1 {:.2f}%", 100 * reference.holdout.top1,
                            100 * reference.test.top1));
 

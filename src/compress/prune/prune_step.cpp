@@ -430,7 +430,7 @@ nlohmann::json PruneRun::run() {
   if (has_batchnorm && !o_.recalibrate_bn && o_.finetune.epochs == 0)
     ctx_.note("the model has BatchNorm: recalibrate_bn (--recalibrate-bn) re-estimates its statistics after pruning "
               "and measures the curves with them re-estimated (one-shot ResNet-20 at 90%: 10% -> 82% test top-1)");
-  reference_ = measure_reference(engine_, ctx_, "prune");
+  reference_ = measure_reference(engine_, holdout_, ctx_, "prune");
   const double top1_before = reference_.test.top1;
   auto states0 = layer_states();
   prune::RdCurves curves0;  // also used by the one-shot RD comparison
