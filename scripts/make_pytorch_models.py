@@ -14,6 +14,10 @@ published mean/std (0.2860/0.3530); like models from elsewhere, the files carry 
   cnn_bn   2 x (Conv 3x3 - BatchNorm - ReLU - MaxPool) - Linear: the first-hour issue's model
            (8 and 16 channels, 1 epoch of Adam)
   cnn_bn_wide  the same with 32 and 64 channels and a 128-unit hidden Linear, 3 epochs
+  mobilenetv2_bn  MobileNetV2 x0.5 adapted to 28x28 (the layout of `nncompress train --arch
+           mobilenetv2`: 17 inverted residual blocks, ReLU6, a 640-channel head), 6 epochs of Adam
+           with a cosine schedule, random 2-pixel shifts and flips: after folding, its depthwise
+           weights span a range ~1000x that of its pointwise ones (the weight-sharing issue's model)
 Deterministic for a given PyTorch build (fixed seeds, one thread).
 """
 import gzip
@@ -64,10 +68,57 @@ class ConvBn(nn.Module):
         return self.fc(x)
 
 
+class InvertedResidual(nn.Module):
+    def __init__(self, cin, cout, stride, t):
+        super().__init__()
+        mid = cin * t
+        layers = []
+        if t != 1:
+            layers += [nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), nn.ReLU6()]
+        layers += [nn.Conv2d(mid, mid, 3, stride, 1, groups=mid, bias=False), nn.BatchNorm2d(mid), nn.ReLU6(),
+                   nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+class MobileNetV2(nn.Module):
+    # (expansion, channels, repeats, first stride): MobileNetV2 widths x0.5, strides for 28x28.
+    CFG = [(1, 8, 1, 1), (6, 12, 2, 1), (6, 16, 3, 2), (6, 32, 4, 2), (6, 48, 3, 1), (6, 80, 3, 2), (6, 160, 1, 1)]
+
+    def __init__(self):
+        super().__init__()
+        layers = [nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU6()]
+        cin = 16
+        for t, c, n, s in self.CFG:
+            for r in range(n):
+                layers.append(InvertedResidual(cin, c, s if r == 0 else 1, t))
+                cin = c
+        layers += [nn.Conv2d(cin, 640, 1, bias=False), nn.BatchNorm2d(640), nn.ReLU6()]
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Linear(640, 10)
+
+    def forward(self, x):
+        return self.classifier(torch.flatten(F.adaptive_avg_pool2d(self.features(x), 1), 1))
+
+
 MODELS = {
     "cnn_bn": (lambda: ConvBn(8, 16), 1, 1e-3),
     "cnn_bn_wide": (lambda: ConvBn(32, 64, 128), 3, 1e-3),
+    "mobilenetv2_bn": (MobileNetV2, 6, 2e-3),
 }
+AUGMENT = {"mobilenetv2_bn"}  # random 2-pixel shifts (zero padding) and horizontal flips
+
+
+def augment(x, g):
+    n = len(x)
+    flip = torch.rand(n, generator=g) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    padded = F.pad(x, (2, 2, 2, 2), value=-MEAN / STD)
+    dy, dx = torch.randint(0, 5, (2,), generator=g).tolist()  # one shift per batch
+    return padded[:, :, dy:dy + 28, dx:dx + 28]
 
 
 def accuracy(model, x, y):
@@ -83,15 +134,23 @@ def make(name, train, test):
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     x, y = train
     g = torch.Generator().manual_seed(0)
+    steps = epochs * ((len(x) + 127) // 128)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if name in AUGMENT else None
     t0 = time.time()
     for epoch in range(epochs):
         model.train()
         order = torch.randperm(len(x), generator=g)
         for i in range(0, len(x), 128):
             b = order[i:i + 128]
+            xb = augment(x[b], g) if name in AUGMENT else x[b]
             opt.zero_grad()
-            F.cross_entropy(model(x[b]), y[b]).backward()
+            F.cross_entropy(model(xb), y[b]).backward()
             opt.step()
+            if sched:
+                sched.step()
+        if name in AUGMENT:
+            print(f"{name}: epoch {epoch + 1}/{epochs}, {time.time() - t0:.0f} s, test top-1 {100 * accuracy(model, *test):.2f}%",
+                  flush=True)
     top1 = accuracy(model, *test)
     path = os.path.join(OUT, f"{name}.onnx")
     model.eval()

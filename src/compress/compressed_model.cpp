@@ -196,8 +196,8 @@ void CompressedModel::check_assignment(const std::string& weight, const Assignme
     const auto e = a.indices[i];
     NNC_CHECK_CODE(e < cb.values.size(), kInternal, "weight '{}' element {}: entry {} of a {}-entry codebook", weight, i,
                    e, cb.values.size());
-    NNC_CHECK_CODE(v[i] == cb.values[e], kInternal, "weight '{}' element {} is {}, its codebook entry {} holds {}",
-                   weight, i, v[i], e, cb.values[e]);
+    NNC_CHECK_CODE(v[i] == a.value(cb, i), kInternal, "weight '{}' element {} is {}, its codebook entry {} holds {}{}",
+                   weight, i, v[i], e, cb.values[e], a.scale == 1.0f ? "" : fmt::format(" (times scale {})", a.scale));
     // The zero entry is for masked elements only; masked elements use nothing else.
     if (m) NNC_CHECK_CODE(((*m)[i] == 0) == (static_cast<int>(e) == cb.zero_entry), kInternal,
                           "weight '{}' element {}: masked elements (and only they) use the zero entry", weight, i);

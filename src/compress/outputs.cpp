@@ -13,7 +13,7 @@ namespace nnc::compress {
 store::Compression storage(const CompressedModel& model) {
   store::Compression c;
   for (const auto& cb : model.codebooks()) c.codebooks.push_back(cb.values);
-  for (const auto& [name, a] : model.assignments()) c.indexed[name] = store::IndexedWeight{a.codebook, a.indices};
+  for (const auto& [name, a] : model.assignments()) c.indexed[name] = store::IndexedWeight{a.codebook, a.indices, a.scale};
   for (const auto& [name, mask] : model.masks()) c.sparse[name] = true;
   return c;
 }

@@ -69,6 +69,7 @@ std::string run_key(std::string_view step, nlohmann::json options, const Compres
     h.str(name);
     h.value(a.codebook);
     h.bytes(a.indices.data(), a.indices.size() * sizeof(uint16_t));
+    if (a.scale != 1.0f) h.value(a.scale);
   }
   const auto& s = context.splits();
   for (const auto* d : {&s.train, &s.val, &s.calib, &s.test, &s.holdout}) hash_dataset(h, *d);

@@ -2,6 +2,8 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "nncompress/core/error.hpp"
@@ -10,7 +12,7 @@ namespace nnc::store {
 namespace {
 
 constexpr char kMagic[4] = {'N', 'N', 'C', '\0'};
-enum Section : uint8_t { kGraph = 1, kCodebook = 2, kTensor = 3, kGraphDeflated = 4 };
+enum Section : uint8_t { kGraph = 1, kCodebook = 2, kTensor = 3, kGraphDeflated = 4, kScaledCodebook = 5 };
 
 // Limits every reader applies (docs/nnc-format.md, "What a reader accepts"); decode.c has the same.
 // A fuzzing build lowers the element limit so that a few bytes of rANS or of an empty sparse
@@ -176,10 +178,19 @@ std::vector<float> StoredTensor::decode(const std::vector<std::vector<float>>& c
   return out;
 }
 
+std::vector<float> scaled_codebook(const std::vector<float>& base, float scale) {
+  std::vector<float> out(base.size());
+  for (std::size_t i = 0; i < base.size(); ++i) out[i] = base[i] * scale;
+  return out;
+}
+
 std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats* st) {
+  NNC_CHECK(c.scales.empty() || c.scales.size() == c.codebooks.size(), "{} codebook scales for {} codebooks",
+            c.scales.size(), c.codebooks.size());
+  const bool scaled = std::any_of(c.scales.begin(), c.scales.end(), [](const CodebookScale& s) { return s.base >= 0; });
   Writer w;
   w.bytes(kMagic, 4);
-  w.put<uint16_t>(kContainerVersion);
+  w.put<uint16_t>(scaled ? kContainerVersion : 2);  // readers of format 2 still read what needs nothing newer
   w.put<uint16_t>(0);
   w.varint(1 + c.codebooks.size() + c.tensors.size());
   if (st) *st = {};
@@ -197,11 +208,24 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
     section(smaller ? kGraphDeflated : kGraph, smaller ? deflated.out : std::vector<uint8_t>(g, g + c.graph.size()));
     if (st) st->graph_bytes = smaller ? deflated.out.size() : c.graph.size();
   }
-  for (const auto& cb : c.codebooks) {
+  for (std::size_t id = 0; id < c.codebooks.size(); ++id) {
+    const auto& cb = c.codebooks[id];
     Writer p;
-    p.varint(cb.size());
-    p.bytes(cb.data(), cb.size() * sizeof(float));
-    section(kCodebook, p.out);
+    const CodebookScale s = c.scales.empty() ? CodebookScale{} : c.scales[id];
+    if (s.base >= 0) {
+      NNC_CHECK(static_cast<std::size_t>(s.base) < id && c.scales[static_cast<std::size_t>(s.base)].base < 0 &&
+                    std::isfinite(s.scale) && s.scale != 0.0f,
+                "codebook {}: scaled from codebook {} by {}", id, s.base, s.scale);
+      NNC_CHECK(cb == scaled_codebook(c.codebooks[static_cast<std::size_t>(s.base)], s.scale),
+                "codebook {}: values are not codebook {} x {}", id, s.base, s.scale);
+      p.varint(static_cast<uint64_t>(s.base));
+      p.bytes(&s.scale, sizeof(float));
+      section(kScaledCodebook, p.out);
+    } else {
+      p.varint(cb.size());
+      p.bytes(cb.data(), cb.size() * sizeof(float));
+      section(kCodebook, p.out);
+    }
     if (st) st->codebook_bytes += p.out.size();
   }
   for (const auto& t : c.tensors) {
@@ -303,6 +327,28 @@ void read_codebook(Decoding& d, Reader& p) {
   std::vector<float> cb(n);
   if (n) std::memcpy(cb.data(), vals.data(), n * 4);
   d.c.codebooks.push_back(std::move(cb));
+  d.c.scales.push_back({});
+}
+
+// Format 3: a codebook that is an earlier plain codebook times a finite, non-zero scale.
+void read_scaled_codebook(Decoding& d, Reader& p) {
+  const uint64_t base = p.num(4);
+  auto bytes = p.bytes(4);
+  NNC_CHECK_CODE(p.left() == 0, kCorrupt, "{}: scaled codebook section has {} trailing bytes", d.what, p.left());
+  float scale;
+  std::memcpy(&scale, bytes.data(), 4);
+  NNC_CHECK_CODE(base < d.c.codebooks.size() && d.c.scales[base].base < 0, kCorrupt,
+                 "{}: scaled codebook {} refers to codebook {}, which is not an earlier unscaled one", d.what,
+                 d.c.codebooks.size(), base);
+  NNC_CHECK_CODE(std::isfinite(scale) && scale != 0.0f, kCorrupt, "{}: scaled codebook {} has scale {}", d.what,
+                 d.c.codebooks.size(), scale);
+  // Its values are made here: they count as elements, so that a few bytes cannot ask for gigabytes.
+  const uint64_t n = d.c.codebooks[base].size();
+  NNC_CHECK_CODE(n <= kMaxElements - d.elements, kCorrupt, "{}: scaled codebook {} takes the container past {} elements",
+                 d.what, d.c.codebooks.size(), kMaxElements);
+  d.elements += n;
+  d.c.codebooks.push_back(scaled_codebook(d.c.codebooks[base], scale));
+  d.c.scales.push_back({static_cast<int>(base), scale});
 }
 
 // The one element count: the product of the non-zero dimensions stays within kMaxElements (so
@@ -459,6 +505,8 @@ ContainerContent decode_container(std::span<const uint8_t> bytes, const std::str
       read_graph(d, p, type == kGraphDeflated);
     } else if (type == kCodebook) {
       read_codebook(d, p);
+    } else if (type == kScaledCodebook && version >= 3) {
+      read_scaled_codebook(d, p);
     } else if (type == kTensor) {
       d.c.tensors.push_back(read_tensor(d, p));
     } else {
@@ -466,6 +514,8 @@ ContainerContent decode_container(std::span<const uint8_t> bytes, const std::str
     }
   }
   NNC_CHECK_CODE(r.left() == 0, kCorrupt, "{}: trailing bytes after the last section", what);
+  if (std::none_of(d.c.scales.begin(), d.c.scales.end(), [](const CodebookScale& s) { return s.base >= 0; }))
+    d.c.scales.clear();
   return std::move(d.c);
 }
 

@@ -6,6 +6,7 @@
 #include "decode.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -460,6 +461,7 @@ done:
 typedef struct {
   float* values;
   uint32_t size;
+  int scaled; /* format 3: another codebook times a scale */
 } codebook;
 
 typedef struct {
@@ -506,6 +508,30 @@ static int read_graph(dec* d, rd* p, int deflated, nnc_model* out) {
   return 0;
 }
 
+/* Room for codebook d->ncb with n values (the caller fills them and counts it); NULL on failure. */
+static codebook* new_codebook(dec* d, uint32_t n) {
+  codebook* cb;
+  if (d->ncb == d->cb_cap) {
+    const size_t cap = d->cb_cap ? d->cb_cap * 2 : 8;
+    codebook* grown = (codebook*)realloc(d->cbs, sizeof(codebook) * cap);
+    if (!grown) {
+      fail(d, "out of memory for codebooks");
+      return NULL;
+    }
+    d->cbs = grown;
+    d->cb_cap = cap;
+  }
+  cb = &d->cbs[d->ncb];
+  cb->size = n;
+  cb->scaled = 0;
+  cb->values = (float*)malloc(n ? (size_t)n * sizeof(float) : 1);
+  if (!cb->values) {
+    fail(d, "out of memory for codebooks");
+    return NULL;
+  }
+  return cb;
+}
+
 static int read_codebook(dec* d, rd* p) {
   const uint64_t n = get_num(p, 4);
   const uint8_t* v;
@@ -515,18 +541,33 @@ static int read_codebook(dec* d, rd* p) {
   v = get_bytes(p, n * 4);
   if (p->bad) return fail(d, "codebook section: %s", p->bad);
   if (left(p)) return fail(d, "codebook section has %" PRIu64 " trailing bytes", left(p));
-  if (d->ncb == d->cb_cap) {
-    const size_t cap = d->cb_cap ? d->cb_cap * 2 : 8;
-    codebook* grown = (codebook*)realloc(d->cbs, sizeof(codebook) * cap);
-    if (!grown) return fail(d, "out of memory for codebooks");
-    d->cbs = grown;
-    d->cb_cap = cap;
-  }
-  cb = &d->cbs[d->ncb];
-  cb->size = (uint32_t)n;
-  cb->values = (float*)malloc(n ? (size_t)n * sizeof(float) : 1);
-  if (!cb->values) return fail(d, "out of memory for codebooks");
+  if (!(cb = new_codebook(d, (uint32_t)n))) return 1;
   if (n) memcpy(cb->values, v, (size_t)n * sizeof(float));
+  ++d->ncb;
+  return 0;
+}
+
+/* Format 3: a codebook that is an earlier plain codebook times a finite, non-zero scale. */
+static int read_scaled_codebook(dec* d, rd* p) {
+  const uint64_t base = get_num(p, 4);
+  const uint8_t* v = get_bytes(p, 4);
+  float scale;
+  codebook* cb;
+  uint32_t i;
+  if (p->bad) return fail(d, "scaled codebook section: %s", p->bad);
+  if (left(p)) return fail(d, "scaled codebook section has %" PRIu64 " trailing bytes", left(p));
+  memcpy(&scale, v, 4);
+  if (base >= d->ncb || d->cbs[base].scaled)
+    return fail(d, "scaled codebook %u refers to codebook %" PRIu64 ", which is not an earlier unscaled one",
+                (unsigned)d->ncb, base);
+  if (!isfinite(scale) || scale == 0.0f) return fail(d, "scaled codebook %u has scale %g", (unsigned)d->ncb, (double)scale);
+  /* Its values are made here: they count as elements, so that a few bytes cannot ask for gigabytes. */
+  if (d->cbs[base].size > MAX_ELEMENTS - d->elements)
+    return fail(d, "scaled codebook %u takes the container past %" PRIu64 " elements", (unsigned)d->ncb, MAX_ELEMENTS);
+  d->elements += d->cbs[base].size;
+  if (!(cb = new_codebook(d, d->cbs[base].size))) return 1;
+  for (i = 0; i < cb->size; ++i) cb->values[i] = d->cbs[base].values[i] * scale;
+  cb->scaled = 1;
   ++d->ncb;
   return 0;
 }
@@ -733,6 +774,7 @@ static int read_section(dec* d, int type, rd* p, nnc_model* out, size_t* cap) {
   nnc_tensor t;
   if (type == 1 || (type == 4 && d->version >= 2)) return read_graph(d, p, type == 4, out);
   if (type == 2) return read_codebook(d, p);
+  if (type == 5 && d->version >= 3) return read_scaled_codebook(d, p);
   if (type != 3) return fail(d, "unknown section type %d", type);
   if (out->count == *cap) {
     const size_t grown_cap = *cap ? *cap * 2 : 16;
@@ -764,7 +806,7 @@ int nnc_decode(const uint8_t* buf, size_t size, nnc_model* out, char* err, size_
   /* Header and trailer (12 bytes) at least: format 2 with no sections is 13 bytes. */
   if (size < 12 || memcmp(buf, "NNC\0", 4) != 0) return fail(&d, "not an .nnc container (bad magic)");
   d.version = buf[4] | (buf[5] << 8);
-  if (d.version > 2) return fail(&d, "container format version is newer than this decoder");
+  if (d.version > 3) return fail(&d, "container format version is newer than this decoder");
   stored = (uint32_t)buf[size - 4] | ((uint32_t)buf[size - 3] << 8) | ((uint32_t)buf[size - 2] << 16) |
            ((uint32_t)buf[size - 1] << 24);
   if (nnc_crc32(buf, size - 4) != stored) return fail(&d, "checksum mismatch");

@@ -53,6 +53,22 @@ std::size_t fp32_initializer_bytes(const onnx::ModelProto& model) {
 std::vector<uint8_t> pack_model(const onnx::ModelProto& model, const Compression& comp, ContainerStats* stats) {
   ContainerContent c;
   c.codebooks = comp.codebooks;
+  // A scaled weight refers to a scaled codebook, one per (codebook, scale) in use, after the plain ones.
+  std::map<std::pair<int, float>, int> scaled_ids;
+  for (const auto& [name, w] : comp.indexed) {
+    if (w.scale == 1.0f) continue;
+    NNC_CHECK(w.codebook >= 0 && static_cast<std::size_t>(w.codebook) < comp.codebooks.size(),
+              "weight '{}': codebook {} of {}", name, w.codebook, comp.codebooks.size());
+    scaled_ids.emplace(std::pair{w.codebook, w.scale}, 0);
+  }
+  if (!scaled_ids.empty()) {
+    c.scales.assign(c.codebooks.size(), {});
+    for (auto& [key, id] : scaled_ids) {
+      id = static_cast<int>(c.codebooks.size());
+      c.codebooks.push_back(scaled_codebook(comp.codebooks[static_cast<std::size_t>(key.first)], key.second));
+      c.scales.push_back({key.first, key.second});
+    }
+  }
   onnx::ModelProto graph_only = model;
   auto* inits = graph_only.mutable_graph()->mutable_initializer();
   std::size_t seen_indexed = 0;
@@ -72,8 +88,8 @@ std::vector<uint8_t> pack_model(const onnx::ModelProto& model, const Compression
                 "weight '{}': {} indices for {} elements", t.name(), it->second.indices.size(), s.numel());
       NNC_CHECK(it->second.codebook >= 0 && static_cast<std::size_t>(it->second.codebook) < comp.codebooks.size(),
                 "weight '{}': codebook {} of {}", t.name(), it->second.codebook, comp.codebooks.size());
-      s.codebook = it->second.codebook;
-      const auto& cb = comp.codebooks[static_cast<std::size_t>(s.codebook)];
+      s.codebook = it->second.scale == 1.0f ? it->second.codebook : scaled_ids.at({it->second.codebook, it->second.scale});
+      const auto& cb = c.codebooks[static_cast<std::size_t>(s.codebook)];
       const auto alphabet = static_cast<uint32_t>(cb.size());
       s.kind = StoredTensor::Kind::kIndexed;
       s.indices = it->second.indices;
@@ -169,6 +185,7 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
       std::vector<int64_t> dims;
       int64_t count = 0;                // indices in the sequence
       std::vector<uint16_t> mask;       // empty: every element is in the sequence
+      float scale = 1.0f;
     };
     std::vector<Part> parts;
     std::vector<uint16_t> all;
@@ -178,7 +195,7 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
       auto it = comp.indexed.find(t.name());
       if (it == comp.indexed.end() || it->second.codebook != static_cast<int>(c)) continue;
       const auto& idx = it->second.indices;
-      Part part{t.name(), {t.dims().begin(), t.dims().end()}, static_cast<int64_t>(idx.size()), {}};
+      Part part{t.name(), {t.dims().begin(), t.dims().end()}, static_cast<int64_t>(idx.size()), {}, it->second.scale};
       const bool sparse = comp.sparse.count(t.name()) && comp.sparse.at(t.name());
       const auto zeros = static_cast<std::size_t>(
           std::count_if(idx.begin(), idx.end(), [&](uint16_t e) { return values.at(e) == 0.0f; }));
@@ -246,8 +263,17 @@ onnx::ModelProto codebook_onnx(const onnx::ModelProto& model, const Compression&
       reshape.set_op_type("Reshape");
       reshape.add_input(flats[k]);
       reshape.add_input(parts[k].name + ".shape");
-      reshape.add_output(parts[k].name);
+      reshape.add_output(parts[k].scale == 1.0f ? parts[k].name : parts[k].name + ".unit");
       decoders.push_back(reshape);
+      if (parts[k].scale != 1.0f) {  // the weight's own scale times its shared unit values
+        *g->add_initializer() = onnxio::float_tensor(parts[k].name + ".scale", {}, std::vector<float>{parts[k].scale});
+        onnx::NodeProto mul;
+        mul.set_op_type("Mul");
+        mul.add_input(parts[k].name + ".unit");
+        mul.add_input(parts[k].name + ".scale");
+        mul.add_output(parts[k].name);
+        decoders.push_back(mul);
+      }
     }
   }
   prepend_nodes(*g, std::move(decoders));

@@ -138,7 +138,11 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
   // Shared weights are trained through their codebooks: the codebook values are the parameters.
   struct Shared {
     at::Tensor values;                                   // leaf, requires grad
-    std::vector<std::pair<at::Tensor, at::Tensor>> uses;  // (weight leaf, flat int64 indices)
+    struct Use {
+      at::Tensor weight, indices;  // weight leaf, flat int64 indices
+      float scale = 1.0f;          // weight = entry value x scale
+    };
+    std::vector<Use> uses;
     int64_t frozen = -1;
     at::Tensor frozen_value;
     bool fixed = false;
@@ -166,7 +170,9 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
       if (it != shared_of.end()) {
         NNC_CHECK_CODE(it->second.second.numel() == all[i].numel(), kInternal, "weight '{}': {} indices for {} elements",
                        all_names[i], it->second.second.numel(), all[i].numel());
-        shared[it->second.first].uses.emplace_back(all[i], it->second.second);
+        const auto& scales = o.codebooks[it->second.first].scales;
+        const auto scale = scales.find(all_names[i]);
+        shared[it->second.first].uses.push_back({all[i], it->second.second, scale == scales.end() ? 1.0f : scale->second});
         continue;
       }
       params.push_back(all[i]);
@@ -185,17 +191,22 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
     torch::NoGradGuard ng;
     for (auto& s : shared) {
       if (s.frozen >= 0) s.values[s.frozen].copy_(s.frozen_value);
-      for (auto& [w, idx] : s.uses) w.copy_(s.values.index_select(0, idx).view_as(w));
+      for (auto& u : s.uses) {
+        auto v = s.values.index_select(0, u.indices);
+        if (u.scale != 1.0f) v = v * u.scale;  // in float, as the writers compute it
+        u.weight.copy_(v.view_as(u.weight));
+      }
     }
   };
   // Each entry's gradient: the sum of the gradients of the weights that use it.
   auto gather_shared_grads = [&] {
     for (auto& s : shared) {
       auto g = at::zeros_like(s.values);
-      for (auto& [w, idx] : s.uses) {
-        if (!w.grad().defined()) continue;
-        g.index_add_(0, idx, w.grad().reshape({-1}));
-        w.mutable_grad().reset();
+      for (auto& u : s.uses) {
+        if (!u.weight.grad().defined()) continue;
+        auto wg = u.weight.grad().reshape({-1});
+        g.index_add_(0, u.indices, u.scale != 1.0f ? wg * u.scale : wg);
+        u.weight.mutable_grad().reset();
       }
       if (s.fixed) continue;
       if (s.frozen >= 0) g[s.frozen].zero_();

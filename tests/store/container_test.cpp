@@ -31,7 +31,8 @@ int store_bits(int entries) {
   return b;
 }
 
-Shared shared_model() {
+// `conv_scale` != 1: conv.w is the codebook's values times that per-tensor scale.
+Shared shared_model(float conv_scale = 1.0f) {
   torch::manual_seed(5);
   std::vector<float> codebook;
   for (int i = 0; i < 40; ++i) codebook.push_back(-1.0f + 0.05f * static_cast<float>(i));
@@ -41,18 +42,21 @@ Shared shared_model() {
   comp.codebooks.push_back(codebook);
   onnxio::GraphBuilder b;
   b.add_input("x", {-1, 1, 8, 8});
-  auto add_shared = [&](const std::string& name, std::vector<int64_t> shape, bool sparse) {
+  auto add_shared = [&](const std::string& name, std::vector<int64_t> shape, bool sparse, float scale = 1.0f) {
     int64_t n = 1;
     for (auto d : shape) n *= d;
     auto idx = torch::randint(0, 40, {n}, torch::kLong);
     if (sparse) idx = torch::where(torch::rand({n}) < 0.8, torch::full({n}, 20, torch::kLong), idx);
-    nnc::exec::add_initializer(b, name, cb.index_select(0, idx).reshape(shape));
+    auto values = cb.index_select(0, idx);
+    if (scale != 1.0f) values = values * scale;
+    nnc::exec::add_initializer(b, name, values.reshape(shape));
     store::IndexedWeight w;
+    w.scale = scale;
     for (int64_t i = 0; i < n; ++i) w.indices.push_back(static_cast<uint16_t>(idx[i].item<int64_t>()));
     comp.indexed[name] = w;
     if (sparse) comp.sparse[name] = true;
   };
-  add_shared("conv.w", {6, 1, 3, 3}, false);
+  add_shared("conv.w", {6, 1, 3, 3}, false, conv_scale);
   nnc::exec::add_initializer(b, "conv.b", torch::randn({6}));
   add_shared("fc.w", {10, 6 * 6 * 6}, true);
   nnc::exec::add_initializer(b, "fc.b", torch::randn({10}));
@@ -171,7 +175,7 @@ TEST(Container, TruncatedCorruptAndFutureFilesAreOneLineErrors) {
   auto future = bytes;
   future[4] = 9;
   EXPECT_EQ(error_of([&] { store::unpack_model(future, "m.nnc"); }),
-            "m.nnc: container format version 9 is newer than this nncompress supports (2)");
+            "m.nnc: container format version 9 is newer than this nncompress supports (3)");
   std::vector<uint8_t> junk(100, 7);
   EXPECT_EQ(error_of([&] { store::unpack_model(junk, "m.nnc"); }), "m.nnc: not an .nnc container (bad magic)");
 }
@@ -399,4 +403,32 @@ TEST(PrunedOnnx, SmallestFormPerTensorAndIdenticalOutputs) {
     auto x = torch::randn({4, 300});
     EXPECT_TRUE(torch::equal(dense.run_single(x), compact.run_single(x))) << opset;
   }
+}
+
+// A weight with a per-tensor scale: the .nnc refers it to a scaled codebook (format 3, both
+// readers give the same bits), the ONNX multiplies its unit values by the scale; a container
+// without scales stays format 2.
+TEST(Container, PerTensorScalesRoundTripInBothReadersAndInOnnx) {
+  EXPECT_EQ(store::pack_model(shared_model().model, shared_model().comp)[4], 2);
+  auto s = shared_model(0.0173f);
+  auto bytes = store::pack_model(s.model, s.comp);
+  EXPECT_EQ(bytes[4], 3);
+  auto ref = float_inits(s.model);
+  auto back = float_inits(store::unpack_model(bytes, "mem"));
+  for (const auto& [name, t] : ref) EXPECT_TRUE(torch::equal(t, back.at(name))) << name;
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0) << err;
+  for (std::size_t i = 0; i < m.count; ++i) {
+    const auto& want = ref.at(m.tensors[i].name);
+    EXPECT_EQ(std::memcmp(m.tensors[i].data, want.data_ptr<float>(), m.tensors[i].numel * 4), 0) << m.tensors[i].name;
+  }
+  nnc_free(&m);
+  // Seven bytes more than the unscaled file: one scaled codebook section (type, length, id, f32).
+  EXPECT_EQ(bytes.size(), store::pack_model(shared_model().model, shared_model().comp).size() + 7);
+  auto compressed = store::codebook_onnx(s.model, s.comp);
+  EXPECT_NO_THROW(onnxio::check_model(compressed, "compressed"));
+  exec::Engine a(s.model), b(compressed);
+  auto x = torch::randn({3, 1, 8, 8});
+  EXPECT_TRUE(torch::equal(a.run_single(x), b.run_single(x)));
 }

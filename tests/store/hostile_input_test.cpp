@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <cstring>
+#include <limits>
 #include <span>
 
 #include "decode.h"
@@ -402,4 +403,70 @@ TEST(HostileInput, TheWritersSmallestFilesAreRead) {
   EXPECT_TRUE(accepted_by_both(Craft().file(0)));  // format 2, no sections: 13 bytes
   EXPECT_EQ(errors(std::vector<uint8_t>{'N', 'N', 'C', 0, 2, 0, 0, 0, 0, 0, 0}),
             refused("not an .nnc container (bad magic)"));
+}
+
+// Format 3's scaled codebook (section type 5: base codebook id, f32 scale): both readers give
+// base value x scale, and refuse one that is not in format 3, refers to a missing or scaled
+// codebook, has a scale that is not finite or is 0, or would make more values than the
+// element limit (its values are made by the reader, so a few bytes could otherwise ask for
+// gigabytes).
+TEST(HostileInput, ScaledCodebooksAreCheckedLikeEveryOtherRecord) {
+  auto scaled = [](uint64_t base, float scale) {
+    Craft p(3);
+    p.varint(base).f32(scale);
+    return p;
+  };
+  auto with_tensor = [](Craft body, uint64_t codebook) {
+    Craft t(3);
+    t.tensor("w", {3}, 1).indices(codebook, 0, 2, {0x06});  // bit-packed 0, 1, 1
+    return body.section(3, t);
+  };
+  {
+    Craft body(3);
+    body.codebook({1.0f, -2.0f}).section(5, scaled(0, 0.5f));
+    const auto file = with_tensor(body, 1).file(3);
+    nnc_model m;
+    char err[256];
+    ASSERT_EQ(nnc_decode(file.data(), file.size(), &m, err, sizeof err), 0) << err;
+    EXPECT_EQ(std::vector<float>(m.tensors[0].data, m.tensors[0].data + 3), (std::vector<float>{0.5f, -1.0f, -1.0f}));
+    nnc_free(&m);
+    const auto c = store::decode_container(file, "m.nnc");
+    ASSERT_EQ(c.codebooks.size(), 2u);
+    EXPECT_EQ(c.codebooks[1], (std::vector<float>{0.5f, -1.0f}));
+    EXPECT_EQ(c.scales[1].base, 0);
+    EXPECT_EQ(c.tensors[0].decode(c.codebooks), (std::vector<float>{0.5f, -1.0f, -1.0f}));
+  }
+  auto one = [&](const Craft& body, uint64_t sections, int version = 3) {
+    Craft f(version);
+    f.bytes(body.data());
+    return f.file(sections);
+  };
+  Craft v2(2);
+  v2.codebook({1.0f}).section(5, scaled(0, 2.0f));
+  EXPECT_EQ(errors(one(v2, 2, 2)), refused("unknown section type 5"));
+  Craft missing(3);
+  missing.codebook({1.0f}).section(5, scaled(1, 2.0f));
+  EXPECT_EQ(errors(one(missing, 2)), refused("scaled codebook 1 refers to codebook 1, which is not an earlier unscaled one"));
+  Craft chained(3);
+  chained.codebook({1.0f}).section(5, scaled(0, 2.0f)).section(5, scaled(1, 2.0f));
+  EXPECT_EQ(errors(one(chained, 3)), refused("scaled codebook 2 refers to codebook 1, which is not an earlier unscaled one"));
+  Craft zero(3);
+  zero.codebook({1.0f}).section(5, scaled(0, 0.0f));
+  EXPECT_EQ(errors(one(zero, 2)), refused("scaled codebook 1 has scale 0"));
+  Craft inf(3);
+  inf.codebook({1.0f}).section(5, scaled(0, std::numeric_limits<float>::infinity()));
+  EXPECT_EQ(errors(one(inf, 2)), refused("scaled codebook 1 has scale inf"));
+  Craft trailing(3);
+  Craft long_payload = scaled(0, 2.0f);
+  long_payload.u8(0);
+  trailing.codebook({1.0f}).section(5, long_payload);
+  EXPECT_EQ(errors(one(trailing, 2)), refused("scaled codebook section has 1 trailing bytes"));
+  // An empty sparse tensor takes all but 65,535 of the 2^31 elements: a scaled codebook of 65,536
+  // values does not fit (the C++ reader only, as in ElementsInAllAreBounded: the C decoder
+  // would allocate the tensor's 8 GiB first).
+  Craft many(3);
+  Craft big(3);
+  big.tensor("a", {(uint64_t{1} << 31) - 65535}, 2).varint(0).u8(1).varint(0).u8(0);
+  many.section(3, big).codebook(std::vector<float>(65536, 1.0f)).section(5, scaled(0, 2.0f));
+  EXPECT_EQ(cpp_error(one(many, 3)), "m.nnc: scaled codebook 1 takes the container past 2147483648 elements");
 }

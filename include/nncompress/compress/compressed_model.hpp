@@ -37,6 +37,10 @@ struct Codebook {
 struct Assignment {
   int codebook = 0;
   std::vector<uint16_t> indices;  // codebook entry of every element, row-major
+  // The weight is entry value x scale (one float multiplication): weight sharing with a
+  // per-tensor scale keeps unit-range values in the codebook and the tensor's range here.
+  float scale = 1.0f;
+  float value(const Codebook& cb, std::size_t element) const { return cb.values[indices[element]] * scale; }
 };
 
 struct Factorisation {
@@ -84,7 +88,8 @@ class CompressedModel {
 
   const std::vector<Codebook>& codebooks() const { return codebooks_; }
   const std::map<std::string, Assignment>& assignments() const { return assignments_; }
-  // Replaces all sharing state. Every assigned weight must equal its codebook values (checked).
+  // Replaces all sharing state. Every assigned weight must equal its codebook values times its
+  // scale (checked).
   void set_sharing(std::vector<Codebook> codebooks, std::map<std::string, Assignment> assignments);
 
   const std::vector<Factorisation>& factorisations() const { return factorisations_; }

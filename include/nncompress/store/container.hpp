@@ -14,7 +14,9 @@
 
 namespace nnc::store {
 
-constexpr uint16_t kContainerVersion = 2;  // 2: varint fields, deflated graph; 1 is still read
+// 3: scaled codebooks (written only when there are any); 2: varint fields, deflated graph.
+// Every older version is still read.
+constexpr uint16_t kContainerVersion = 3;
 
 struct StoredTensor {
   enum class Kind : uint8_t { kRaw = 0, kIndexed = 1, kSparse = 2 };
@@ -30,9 +32,18 @@ struct StoredTensor {
   std::vector<float> decode(const std::vector<std::vector<float>>& codebooks) const;  // dense values
 };
 
+// A codebook stored as another one times a scale (format 3): its values are base value x scale,
+// each one float multiplication; weight sharing with a per-tensor scale refers its tensors to
+// these. base < 0: a codebook of its own values.
+struct CodebookScale {
+  int base = -1;
+  float scale = 1.0f;
+};
+
 struct ContainerContent {
   std::string graph;  // serialised onnx::ModelProto without the stored tensors
-  std::vector<std::vector<float>> codebooks;
+  std::vector<std::vector<float>> codebooks;  // every codebook's values, scaled ones included
+  std::vector<CodebookScale> scales;          // per codebook (empty: none is scaled)
   std::vector<StoredTensor> tensors;
 };
 
@@ -42,6 +53,9 @@ struct ContainerStats {
   std::size_t indexed_elements = 0;  // elements stored as codebook indices
   std::vector<std::pair<std::string, Coder>> coders;  // per indexed tensor
 };
+
+// values[i] = base[i] x scale, as both readers compute it.
+std::vector<float> scaled_codebook(const std::vector<float>& base, float scale);
 
 std::vector<uint8_t> encode_container(const ContainerContent& content, ContainerStats* stats = nullptr);
 ContainerContent decode_container(std::span<const uint8_t> bytes, const std::string& what);

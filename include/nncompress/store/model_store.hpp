@@ -5,7 +5,8 @@
 //  - codebook_onnx: the compressed ONNX any runtime runs: shared codebook initializer + index
 //    initializers unpacked by standard operators, producing each weight under its original name:
 //    codebooks of up to 128 values pack 8 indices into 1-7 bytes (src/store/packed_indices.hpp),
-//    larger ones use uint8/uint16 indices -> Cast(to=INT64) -> Gather.
+//    larger ones use uint8/uint16 indices -> Cast(to=INT64) -> Gather; a weight with a scale
+//    gets a Mul by it (the .nnc refers it to a scaled codebook instead).
 #include <onnx/onnx_pb.h>
 
 #include <filesystem>
@@ -23,6 +24,7 @@ namespace nnc::store {
 struct IndexedWeight {
   int codebook = 0;
   std::vector<uint16_t> indices;  // one per element (row-major)
+  float scale = 1.0f;             // the weight is codebook value x scale (per-tensor scale)
 };
 
 struct Compression {

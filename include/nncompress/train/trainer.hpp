@@ -25,6 +25,7 @@ namespace nnc::train {
 struct SharedCodebook {
   at::Tensor values;                          // [entries] float
   std::map<std::string, at::Tensor> indices;  // weight name -> int64 entry per element (any shape)
+  std::map<std::string, float> scales;         // weight name -> its per-tensor scale (absent: 1)
   int64_t frozen_entry = -1;
   bool fixed = false;  // no entry is trained: the weights keep their shared values
 };

@@ -88,8 +88,10 @@ nlohmann::json finetune_engine(exec::Engine& engine, CompressedModel& model, Con
     sc.frozen_entry = codebooks[c].zero_entry;
     sc.fixed = !o.train_codebooks;
     for (const auto& [name, a] : model.assignments())
-      if (static_cast<std::size_t>(a.codebook) == c)
+      if (static_cast<std::size_t>(a.codebook) == c) {
         sc.indices[name] = at::tensor(std::vector<int64_t>(a.indices.begin(), a.indices.end()), at::kLong);
+        if (a.scale != 1.0f) sc.scales[name] = a.scale;
+      }
     to.codebooks.push_back(std::move(sc));
   }
   for (auto& [name, m] : to.masks) m = m.reshape(engine.weights().get(name).sizes());

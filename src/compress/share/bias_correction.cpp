@@ -123,6 +123,7 @@ void BiasCorrection::apply(exec::Engine& engine, const SharedSet& set, std::span
     auto q = at::from_blob(const_cast<float*>(values.data() + begin), {static_cast<int64_t>(n)}, at::kFloat);
     auto w = at::from_blob(const_cast<float*>(set.values.data() + begin), {static_cast<int64_t>(n)}, at::kFloat);
     auto dw = (q - w).reshape(set.shapes[l.tensor]);
+    if (set.scale(l.tensor) != 1.0f) dw = dw * set.scale(l.tensor);
     at::Tensor shift;
     if (l.conv) {
       // Each output channel against the mean inputs its group's taps read: l.mean is

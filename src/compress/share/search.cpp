@@ -54,6 +54,17 @@ void write_shared(exec::Engine& engine, const SharedSet& set, std::span<const fl
     if (only && !only(t)) continue;
     const auto begin = set.offsets[t], n = set.offsets[t + 1] - begin;
     auto src = at::from_blob(const_cast<float*>(values.data() + begin), {static_cast<int64_t>(n)}, at::kFloat);
+    // In float, as CompressedModel, the writers and the decoders compute value x scale.
+    if (set.scale(t) != 1.0f) src = src * set.scale(t);
+    engine.weights().set(set.names[t], src.reshape(set.shapes[t]));
+  }
+}
+
+void write_original(exec::Engine& engine, const SharedSet& set) {
+  const auto& w = set.original();
+  for (std::size_t t = 0; t < set.names.size(); ++t) {
+    const auto begin = set.offsets[t], n = set.offsets[t + 1] - begin;
+    auto src = at::from_blob(const_cast<float*>(w.data() + begin), {static_cast<int64_t>(n)}, at::kFloat);
     engine.weights().set(set.names[t], src.reshape(set.shapes[t]));
   }
 }
@@ -76,7 +87,7 @@ void ShareContext::apply(const Codebook& cb, std::span<const uint16_t> indices) 
 }
 
 void ShareContext::restore() {
-  write_shared(engine_, set_, set_.values);
+  write_original(engine_, set_);
   if (bias_correction_) bias_correction_->restore(engine_);
 }
 

@@ -4,7 +4,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <optional>
 
 #include "nncompress/compress/common/fold_batchnorm.hpp"
@@ -34,7 +36,7 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 struct Resolved {
   bool extended = true;
   double confidence = 1;
-  bool bias_correction = true, error_feedback = true;
+  bool bias_correction = true, error_feedback = true, tensor_scales = true;
   share::SearchOptions search;
 };
 
@@ -45,6 +47,7 @@ Resolved resolve(const ShareOptions& o, uint64_t seed) {
   // Extended mode's defaults: what measured better than the published method (bench/RESULTS.md).
   r.bias_correction = o.bias_correction.value_or(r.extended);
   r.error_feedback = o.error_feedback.value_or(r.extended);
+  r.tensor_scales = o.tensor_scales.value_or(r.extended);
   auto& s = r.search;
   s.mode = r.extended ? share::SearchMode::kExtended : share::SearchMode::kPaper;
   s.pop = o.pop;
@@ -101,7 +104,23 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
   int folded_bn = 0;
   auto folded = fold_batchnorm(model.model(), &folded_bn);
   exec::Engine engine(folded);
-  share::ShareContext ctx(engine, share::collect_shared(folded, o.share_biases, model.masks()), splits.val, batch);
+  auto shared = share::collect_shared(folded, o.share_biases, model.masks());
+  // How far apart the tensors' ranges are (largest max |w| over smallest): folded BatchNorm can
+  // make it 1000x, where one absolute grid leaves the narrow tensors one or two bins.
+  double range_spread = 1;
+  {
+    float lo = 0, hi = 0;
+    for (std::size_t t = 0; t < shared.names.size(); ++t) {
+      float top = 0;
+      for (std::size_t i = shared.offsets[t]; i < shared.offsets[t + 1]; ++i) top = std::max(top, std::abs(shared.values[i]));
+      if (top <= 0) continue;
+      lo = lo > 0 ? std::min(lo, top) : top;
+      hi = std::max(hi, top);
+    }
+    if (lo > 0) range_spread = hi / lo;
+  }
+  if (r.tensor_scales) share::scale_tensors(shared);
+  share::ShareContext ctx(engine, std::move(shared), splits.val, batch);
   ctx.set_control(context.control());
   const auto log = open_evaluation_log(*this, model, context);
   ctx.set_log(log);
@@ -175,8 +194,13 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
     if ((extended ? c.val_top1 : c.val_top1_low) >= min_top1 && (!chosen || smaller(c, *chosen))) chosen = &c;
   NNC_CHECK(chosen != nullptr,
             "no searched codebook keeps validation top-1 within {} pt of the original ({:.2f}%); raise max_drop or "
-            "k_max",
-            o.max_drop, 100 * ctx.original_top1());
+            "k_max{}",
+            o.max_drop, 100 * ctx.original_top1(),
+            !r.tensor_scales && range_spread > 100
+                ? fmt::format(" (the layers' weight ranges differ by {:.0f}x and one absolute grid, as {}, leaves the "
+                              "narrowest one or two bins: per-tensor scales, tensor_scales, are made for this)",
+                              range_spread, extended ? "asked" : "published")
+                : "");
   context.note(fmt::format("search: {} evaluations, {} cache hits, {} front points{}; chosen k={} ({} bins, {:.3f} "
                            "bits/weight, val top-1 {:.2f}%)",
                            search.evaluations, search.cache_hits, search.front.size(),
@@ -280,8 +304,10 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
   std::map<std::string, Assignment> assignments;
   for (std::size_t t = 0; t < ctx.set().names.size(); ++t)
     assignments[ctx.set().names[t]] =
-        Assignment{0, std::vector<uint16_t>(indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t]),
-                                            indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t + 1]))};
+        Assignment{0,
+                   std::vector<uint16_t>(indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t]),
+                                         indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t + 1])),
+                   ctx.set().scale(t)};
   model.set_sharing({}, {});
   model.set_model(engine.to_model());
   model.set_sharing({Codebook{cb.values, cb.zero_entry}}, std::move(assignments));
@@ -312,7 +338,8 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
           {"evaluation_seconds", ctx.evaluation_seconds()},
           {"bias_corrected_layers", ctx.bias_correction() ? ctx.bias_correction()->corrected_layers() : 0},
           {"confidence", r.confidence}, {"error_feedback_layers", ctx.error_feedback() ? ctx.error_feedback()->layers() : 0},
-          {"batchnorm_folded", folded_bn}, {"seconds", seconds_since(t0)},
+          {"batchnorm_folded", folded_bn}, {"tensor_scales", r.tensor_scales}, {"weight_range_spread", range_spread},
+          {"seconds", seconds_since(t0)},
           {"interrupted", search.interrupted || merged.interrupted || context.stop_requested()}};
 }
 

@@ -74,7 +74,7 @@ std::vector<std::vector<int>> rd_stride_seeds(exec::Engine& engine, const Shared
     write_shared(engine, set, shared_values(set, fine));
     progress.update(g + 1, set.names[first]);
   }
-  write_shared(engine, set, set.values);
+  write_original(engine, set);
   if (control.stop_requested()) return {};  // no seeds: the search starts from its own points
 
   // Lagrangian sweep: lambda from "everything fine" to "everything coarsest".

@@ -84,6 +84,26 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
   return s;
 }
 
+void scale_tensors(SharedSet& set) {
+  NNC_CHECK(set.scales.empty(), "shared tensors are already scaled");
+  set.weights = set.values;
+  set.scales.assign(set.names.size(), 1.0f);
+  bool first = true;
+  for (std::size_t t = 0; t < set.names.size(); ++t) {
+    float top = 0;
+    for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i)
+      if (!set.is_pruned(i)) top = std::max(top, std::abs(set.weights[i]));
+    if (top > 0 && std::isfinite(top)) set.scales[t] = top;
+    for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i) {
+      set.values[i] = set.weights[i] / set.scales[t];
+      if (set.is_pruned(i)) continue;
+      set.min = first ? set.values[i] : std::min(set.min, set.values[i]);
+      set.max = first ? set.values[i] : std::max(set.max, set.values[i]);
+      first = false;
+    }
+  }
+}
+
 std::vector<uint16_t> Codebook::indices() const {
   std::vector<uint16_t> out(fine.size());
   for (std::size_t i = 0; i < fine.size(); ++i) out[i] = static_cast<uint16_t>(group[fine[i]]);

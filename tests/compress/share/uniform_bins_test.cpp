@@ -106,6 +106,44 @@ TEST(UniformBins, StridesCoarsenOneTensorOnTheSharedGrid) {
   EXPECT_THROW(share::uniform_bins(s, k, wrong), Error);
 }
 
+// Two tensors 1000x apart in range (what BatchNorm folded by an exporter leaves): on one absolute
+// grid the narrow one falls into two bins; with per-tensor scales both span the unit grid, and
+// a weight is its unit value times its tensor's scale. Pruned zeros stay out of the scales.
+TEST(UniformBins, PerTensorScalesGiveEveryTensorTheWholeGrid) {
+  auto s = random_set(6000, 4);
+  for (std::size_t i = 0; i < s.offsets[1]; ++i) s.values[i] *= 1000.0f;
+  s.pruned.assign(s.size(), 0);
+  s.values[s.offsets[1]] = 0.0f;
+  s.pruned[s.offsets[1]] = 1;
+  s.min = *std::min_element(s.values.begin(), s.values.end());
+  s.max = *std::max_element(s.values.begin(), s.values.end());
+  auto entries_of_b = [&](const share::SharedSet& set, const share::Codebook& cb) {
+    std::set<uint16_t> used;
+    for (std::size_t w = set.offsets[1]; w < set.size(); ++w)
+      if (!set.is_pruned(w)) used.insert(cb.index_of(w));
+    return used.size();
+  };
+  EXPECT_LE(entries_of_b(s, share::uniform_bins(s, 64)), 2u);
+  const auto weights = s.values;
+  share::scale_tensors(s);
+  EXPECT_EQ(s.original(), weights);
+  for (std::size_t t = 0; t < 2; ++t) {
+    float top = 0;
+    for (std::size_t i = s.offsets[t]; i < s.offsets[t + 1]; ++i) {
+      if (!s.is_pruned(i)) top = std::max(top, std::abs(s.values[i]));
+      EXPECT_FLOAT_EQ(s.values[i] * s.scale(t), weights[i]);
+    }
+    EXPECT_FLOAT_EQ(top, 1.0f) << "tensor " << t;
+  }
+  EXPECT_NEAR(s.scale(0) / s.scale(1), 1000.0f, 300.0f);
+  EXPECT_GE(s.min, -1.0f);
+  EXPECT_LE(s.max, 1.0f);
+  auto cb = share::uniform_bins(s, 64);
+  EXPECT_GE(entries_of_b(s, cb), 40u);
+  EXPECT_EQ(s.values[s.offsets[1]], 0.0f);
+  EXPECT_THROW(share::scale_tensors(s), Error) << "scaling twice";
+}
+
 TEST(UniformBins, MergeManyEqualsSuccessiveSingleMerges) {
   auto s = random_set(3000, 4);
   auto cb = share::uniform_bins(s, 32);

@@ -97,6 +97,11 @@ TEST(CompressedModel, AssignmentsMustHoldTheWeightsValues) {
             "weight 'w' element 0 is 1, its codebook entry 0 holds 2");
   m.set_sharing({compress::Codebook{{1.0f}, -1}}, {{"w", compress::Assignment{0, idx}}});
   EXPECT_EQ(m.summary().shared, 12);
+  // A per-tensor scale: the weight is entry value x scale.
+  EXPECT_EQ(error_of([&] { m.set_sharing({compress::Codebook{{2.0f}, -1}}, {{"w", compress::Assignment{0, idx, 0.25f}}}); }),
+            "weight 'w' element 0 is 1, its codebook entry 0 holds 2 (times scale 0.25)");
+  m.set_sharing({compress::Codebook{{2.0f}, -1}}, {{"w", compress::Assignment{0, idx, 0.5f}}});
+  EXPECT_EQ(m.summary().shared, 12);
 }
 
 TEST(CompressedModel, StateOfTensorsAGraphChangeRemovedIsDropped) {

@@ -47,8 +47,8 @@ at::Tensor weight(const compress::CompressedModel& m, const std::string& name) {
   return exec::to_tensor(*onnxio::find_initializer(m.model().graph(), name)).reshape({-1});
 }
 
-// Every masked element is exactly zero, every shared weight is its codebook values, and only
-// masked elements use the zero entry.
+// Every masked element is exactly zero, every shared weight is its codebook values times its
+// tensor's scale, and only masked elements use the zero entry.
 void expect_consistent(const compress::CompressedModel& m) {
   for (const auto& [name, mask] : m.masks()) {
     auto w = weight(m, name);
@@ -63,7 +63,7 @@ void expect_consistent(const compress::CompressedModel& m) {
     auto w = weight(m, name);
     const auto* mask = m.mask(name);
     for (std::size_t i = 0; i < a.indices.size(); ++i) {
-      ASSERT_EQ(w[static_cast<int64_t>(i)].item<float>(), cb.values[a.indices[i]]) << name << " " << i;
+      ASSERT_EQ(w[static_cast<int64_t>(i)].item<float>(), cb.values[a.indices[i]] * a.scale) << name << " " << i;
       if (mask) {
         ASSERT_EQ(!(*mask)[i], static_cast<int>(a.indices[i]) == cb.zero_entry) << name << " " << i;
       }

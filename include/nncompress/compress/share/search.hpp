@@ -44,10 +44,13 @@ enum class SearchMode {
   kExtended,  // k plus one stride gene per tensor group; objectives (1 - macro-F1, encoded bits)
 };
 
-// Writes `values` (one per shared weight, SharedSet order) into the engine's weights; with
-// `only`, just the tensors it selects (by tensor index).
+// Writes shared `values` (one per shared weight, SharedSet order, unit values of scaled tensors)
+// into the engine's weights, each times its tensor's scale; with `only`, just the tensors it
+// selects (by tensor index).
 void write_shared(exec::Engine& engine, const SharedSet& set, std::span<const float> values,
                   const std::function<bool(std::size_t)>& only = {});
+// Writes the original weights back.
+void write_original(exec::Engine& engine, const SharedSet& set);
 
 // The codebook a candidate stands for (uniform bins with its strides).
 Codebook candidate_codebook(const SharedSet& set, const Candidate& c);

@@ -28,6 +28,9 @@ struct ShareOptions {
   bool share_biases = false;
   std::optional<bool> bias_correction;  // default: on in extended mode, off in paper mode
   std::optional<bool> error_feedback;   // default: on in extended mode, off in paper mode
+  // Per-tensor scales in front of the shared codebook (share::scale_tensors): default on in
+  // extended mode, off in paper mode (one absolute grid, as published).
+  std::optional<bool> tensor_scales;
   std::string report_dir;               // pareto.json, pareto.csv, front.svg ("" = none)
 
   template <typename V>
@@ -46,6 +49,7 @@ struct ShareOptions {
     v("share_biases", share_biases);
     v("bias_correction", bias_correction);
     v("error_feedback", error_feedback);
+    v("tensor_scales", tensor_scales);
     v("report_dir", report_dir);
   }
   void validate() const;

@@ -20,11 +20,19 @@ struct SharedSet {
   std::vector<std::string> names;
   std::vector<std::vector<int64_t>> shapes;
   std::vector<std::size_t> offsets;  // names.size() + 1 entries
+  // What is binned: each weight divided by its tensor's scale (the weight itself when unscaled).
   std::vector<float> values;
   std::vector<uint8_t> pruned;  // per weight, 1 = a pruned exact zero (empty: nothing is pruned)
-  float min = 0, max = 0;       // over the weights that are not pruned
+  float min = 0, max = 0;       // of `values`, over the weights that are not pruned
+  // Per-tensor scales (scale_tensors): tensor t's weights are values x scales[t], so one shared
+  // codebook of unit-range values serves tensors whose ranges differ by orders of magnitude.
+  // Empty: every scale is 1 (the method as published: one absolute grid).
+  std::vector<float> scales;
+  std::vector<float> weights;  // the weights themselves when scaled (else `values` are)
   std::size_t size() const { return values.size(); }
   bool is_pruned(std::size_t weight) const { return !pruned.empty() && pruned[weight] != 0; }
+  float scale(std::size_t tensor) const { return scales.empty() ? 1.0f : scales[tensor]; }
+  const std::vector<float>& original() const { return weights.empty() ? values : weights; }
 };
 
 // Weights of every layer (onnxio::weight_inputs); biases too when `share_biases`. `masks`
@@ -32,6 +40,10 @@ struct SharedSet {
 // nothing to share.
 SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
                          const std::map<std::string, std::vector<uint8_t>>& masks = {});
+
+// Gives each tensor the scale max |w| over its unpruned weights (1 for a tensor of zeros), so
+// that every tensor spans [-1, 1] of the shared grid at most and touches at least one end.
+void scale_tensors(SharedSet& set);
 
 // A codebook over a SharedSet: `fine` is each weight's uniform bin (0..k-1, and k for pruned
 // weights); `group` maps bins to codebook entries (merges make several bins share one entry);
@@ -64,7 +76,7 @@ Codebook merge_entries(const Codebook& cb, int e);
 // Joins every pair (e, e+1) for e in `lefts` at once (overlapping pairs chain into one entry).
 Codebook merge_many(const Codebook& cb, std::span<const int> lefts);
 
-// Shared value of every weight, in SharedSet order.
+// Shared value of every weight, in SharedSet order (unit values: times its tensor's scale for the weight).
 std::vector<float> shared_values(const SharedSet& set, const Codebook& cb);
 // The value of each given codebook entry index (for assignments other than the plain binning).
 std::vector<float> entry_values(const Codebook& cb, std::span<const uint16_t> indices);
