@@ -71,6 +71,10 @@ void container_info(const std::string& path, const std::vector<uint8_t>& bytes, 
     nlohmann::json j{{"name", t.name}, {"shape", t.shape}, {"elements", t.numel()},
                      {"kind", kinds[static_cast<int>(t.kind)]}};
     if (t.codebook >= 0) j["codebook"] = t.codebook;
+    if (t.codebook >= 0 && !c.scales.empty() && c.scales[static_cast<std::size_t>(t.codebook)].base >= 0) {
+      j["codebook"] = c.scales[static_cast<std::size_t>(t.codebook)].base;
+      j["scale"] = c.scales[static_cast<std::size_t>(t.codebook)].scale;
+    }
     if (coder_of.count(t.name)) j["coder"] = coder_of.at(t.name);
     if (t.kind == store::StoredTensor::Kind::kSparse) j["nonzeros"] = t.positions.size();
     elements += t.numel();
@@ -78,18 +82,24 @@ void container_info(const std::string& path, const std::vector<uint8_t>& bytes, 
   }
   nlohmann::json parts{{"graph", st.graph_bytes}, {"codebooks", st.codebook_bytes}, {"indices", st.index_bytes},
                        {"raw_fp32", st.raw_bytes}, {"sparse", st.sparse_bytes}, {"headers", st.header_bytes}};
-  std::vector<std::size_t> cb_sizes;
-  for (const auto& cb : c.codebooks) cb_sizes.push_back(cb.size());
+  std::vector<std::size_t> cb_sizes;  // codebooks of their own values
+  std::size_t scaled = 0;            // codebooks stored as another one times a per-tensor scale
+  for (std::size_t i = 0; i < c.codebooks.size(); ++i) {
+    if (!c.scales.empty() && c.scales[i].base >= 0) ++scaled;
+    else cb_sizes.push_back(c.codebooks[i].size());
+  }
   if (json) {
     print_json({{"container", path}, {"format_version", version}, {"bytes", bytes.size()},
-                {"reencoded_bytes", again.size()}, {"parts", parts}, {"codebook_sizes", cb_sizes},
+                {"reencoded_bytes", again.size()}, {"parts", parts}, {"codebook_sizes", cb_sizes}, {"scaled_codebooks", scaled},
                 {"tensors", tensors}, {"elements", elements}, {"ops", ops}, {"graph_nodes", graph.graph().node_size()}});
     return;
   }
   fmt::print("{}  (.nnc format {}, {} bytes{})\n", path, version, bytes.size(),
              again.size() == bytes.size() ? "" : fmt::format("; {} bytes in the current format", again.size()));
   const std::string codebooks =
-      c.codebooks.empty() ? "none" : fmt::format("{} of sizes {}", c.codebooks.size(), fmt::join(cb_sizes, ","));
+      c.codebooks.empty() ? "none"
+                          : fmt::format("{} of sizes {}{}", cb_sizes.size(), fmt::join(cb_sizes, ","),
+                                        scaled ? fmt::format(", and {} per-tensor scales of them", scaled) : "");
   fmt::print("  parts: graph {} B, codebooks {} B ({}), indices {} B, raw fp32 {} B, sparse {} B, headers {} B\n",
              st.graph_bytes, st.codebook_bytes, codebooks, st.index_bytes,
              st.raw_bytes, st.sparse_bytes, st.header_bytes);
@@ -99,6 +109,7 @@ void container_info(const std::string& path, const std::vector<uint8_t>& bytes, 
   for (const auto& j : tensors) {
     std::string extra = j.contains("coder") ? j["coder"].get<std::string>() : "";
     if (j.contains("nonzeros")) extra += fmt::format("{}{} non-zeros", extra.empty() ? "" : ", ", j["nonzeros"].get<std::size_t>());
+    if (j.contains("scale")) extra += fmt::format("{}scale {:.4g}", extra.empty() ? "" : ", ", j["scale"].get<float>());
     fmt::print("  {:<40} {:>16} {:>10} {:>8} {}\n", j["name"].get<std::string>(),
                fmt::format("{}", fmt::join(j["shape"].get<std::vector<int64_t>>(), "x")), j["elements"].get<int64_t>(),
                j["kind"].get<std::string>(), extra);
