@@ -29,6 +29,15 @@ assert all(not p["kept"] or p["measured_distortion"] <= log[0]["measured_distort
 PYEOF
 [ -s "$WORK/rep/curves.csv" ] && [ -s "$WORK/rep/allocation.json" ] || die "missing prune report"
 grep -q "<path" "$WORK/rep/curves.svg" || die "prune report has no curves plot"
+# Layers are named by weight everywhere (allocation.json, curves.csv and its plot, info).
+$PY - "$WORK/rep" <<'PYEOF' || die "prune report names layers differently"
+import json, sys
+rep = sys.argv[1]
+weights = [l["weight"] for l in json.load(open(f"{rep}/allocation.json"))["layers"]]
+assert open(f"{rep}/curves.csv").readline().strip().split(",")[1:] == weights, weights
+svg = open(f"{rep}/curves.svg").read()
+assert all(w in svg for w in weights), weights
+PYEOF
 "$NNC" prune "$M" --sparsity 0.8 -o "$WORK/p2.onnx" --alloc "file:$WORK/rep/allocation.json" --grid-step 0.1 --calib 256 --json -q > "$WORK/p2.json"
 approx "$(json "$WORK/p2.json" "['sparsity']")" "$(json "$WORK/p.json" "['sparsity']")" 0.0001 || die "allocation file round trip"
 [ "$(json "$WORK/p.json" "['curves_from_cache']")" = "False" ] || die "first run computes the curves"

@@ -206,7 +206,7 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
         curves.distortion[l][g] =
             std::max(0.0, logit_distortion(layer_logits(), reference, options.distortion) - offset);
       }
-      progress.update(static_cast<long>(++done), curves.layers[l].node);
+      progress.update(static_cast<long>(++done), curves.layers[l].weight);
     }
     store.set(idx, original);
     recalibration.end_layer();

@@ -13,7 +13,7 @@ namespace {
 
 std::string curves_csv(const RdCurves& curves) {
   std::string csv = "phi";
-  for (const auto& l : curves.layers) csv += "," + l.node;
+  for (const auto& l : curves.layers) csv += "," + l.weight;  // by weight, as info and allocation.json name them
   csv += "\n";
   for (std::size_t g = 0; g < curves.grid.size(); ++g) {
     csv += fmt::format("{:.4f}", curves.grid[g]);
@@ -48,7 +48,7 @@ std::string curves_svg(const RdCurves& curves, const std::vector<double>& chosen
   plot.legend_right = false;
   plot.height = std::max(420.0, 90.0 + 16.0 * static_cast<double>(curves.layers.size()));
   for (std::size_t l = 0; l < curves.layers.size(); ++l) {
-    auto line = report::make_series(curves.layers[l].node, report::palette(l), true, 0, false, 1.5);
+    auto line = report::make_series(curves.layers[l].weight, report::palette(l), true, 0, false, 1.5);
     auto pick = report::make_series("", report::palette(l), false, 5, true);
     for (std::size_t g = 0; g < curves.grid.size(); ++g) {
       const double d = curves.distortion[l][g];
