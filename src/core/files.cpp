@@ -1,6 +1,7 @@
 #include "nncompress/core/files.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -45,6 +46,29 @@ void check_not_same_file(const fs::path& output, const fs::path& input) {
   }
 }
 
+namespace {
+
+// Temporary files of earlier writes to `name` in `dir` whose process no longer runs (killed
+// mid-write: kill -9, a power cut) are removed; those of running processes are left alone.
+void remove_stale_temporaries(const fs::path& dir, const std::string& name) {
+  const std::string prefix = "." + name + ".tmp";
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const auto file = it->path().filename().string();
+    if (file.size() <= prefix.size() || file.compare(0, prefix.size(), prefix) != 0) continue;
+    const auto dash = file.find('-', prefix.size());
+    if (dash == std::string::npos) continue;
+    long pid = 0;
+    const auto digits = file.substr(prefix.size(), dash - prefix.size());
+    if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    pid = std::stol(digits);
+    std::error_code rm;
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) fs::remove(it->path(), rm);
+  }
+}
+
+}  // namespace
+
 void write_file_atomic(const fs::path& path, std::span<const std::uint8_t> bytes, const fs::path& protect) {
   check_not_same_file(path, protect);
   fs::path dir = path.parent_path();
@@ -52,9 +76,11 @@ void write_file_atomic(const fs::path& path, std::span<const std::uint8_t> bytes
   std::error_code ec;
   if (!fs::exists(dir, ec)) fs::create_directories(dir, ec);
   NNC_CHECK_CODE(fs::is_directory(dir, ec), kIo, "{}: output directory does not exist", dir.string());
+  remove_stale_temporaries(dir, path.filename().string());
+  // .NAME.tmpPID-RANDOM: the process id tells a later write whether its writer still runs.
   std::random_device rd;
-  fs::path tmp = dir / fmt::format(".{}.tmp{}", path.filename().string(), rd() % 1000000);
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  fs::path tmp = dir / fmt::format(".{}.tmp{}-{}", path.filename().string(), ::getpid(), rd() % 1000000);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
   NNC_CHECK_CODE(fd >= 0, kIo, "{}: cannot write: {}", path.string(), std::strerror(errno));
   std::size_t off = 0;
   while (off < bytes.size()) {
