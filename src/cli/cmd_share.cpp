@@ -18,7 +18,7 @@ void register_share_command(CLI::App& app) {
     int max_evals = -1;
     double confidence = -1;
     bool bias_correction = false, no_bias_correction = false, error_feedback = false, no_error_feedback = false;
-    bool tensor_scales = false, no_tensor_scales = false;
+    double scale_spread = 16;
     GlobalOptions global;
     DataOptions data;
   };
@@ -72,15 +72,13 @@ void register_share_command(CLI::App& app) {
   auto* feedback_off = cmd->add_flag("--no-error-feedback", opts->no_error_feedback,
                                      "Round each weight to its nearest codebook entry (default in paper mode)")
                            ->group(advanced);
-  auto* scales_on =
-      cmd->add_flag("--tensor-scales", opts->tensor_scales,
-                    "Give each shared tensor one fp32 scale (its max |w|) in front of the shared codebook of unit-range "
-                    "values, so tensors whose ranges differ by orders of magnitude (BatchNorm folded by the exporter) "
-                    "all use the whole grid. Default in extended mode")
+  auto* spread =
+      cmd->add_option("--scale-spread", opts->scale_spread,
+                      "Per-tensor scales in front of the shared codebook: a tensor whose range is more than this many "
+                      "times narrower than the widest tensor's (BatchNorm folded by an exporter makes them 1000x apart) "
+                      "gets one fp32 scale that makes it span 1/R of the shared grid. 0: one absolute grid for every "
+                      "tensor, as published. Default: 16 in extended mode, 0 in paper mode")
           ->group(advanced);
-  auto* scales_off = cmd->add_flag("--no-tensor-scales", opts->no_tensor_scales,
-                                   "One absolute grid for every tensor, as published (default in paper mode)")
-                         ->group(advanced);
   auto* confidence =
       cmd->add_option("--confidence", opts->confidence,
                       "Budget decisions require top-1 within --max-drop by this many paired standard errors of the "
@@ -88,7 +86,7 @@ void register_share_command(CLI::App& app) {
           ->group(advanced);
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
-  cmd->callback([opts, bias_on, bias_off, feedback_on, feedback_off, scales_on, scales_off, max_evals, confidence] {
+  cmd->callback([opts, bias_on, bias_off, feedback_on, feedback_off, spread, max_evals, confidence] {
     auto& o = *opts;
     const auto control = apply_global_options(o.global);
     if (max_evals->count()) o.share.max_evals = o.max_evals;
@@ -99,9 +97,7 @@ void register_share_command(CLI::App& app) {
                      "and --no-error-feedback: give one of them");
     if (bias_on->count() || bias_off->count()) o.share.bias_correction = bias_on->count() > 0;
     if (feedback_on->count() || feedback_off->count()) o.share.error_feedback = feedback_on->count() > 0;
-    NNC_CHECK_OPTION(!scales_on->count() || !scales_off->count(), "tensor_scales",
-                     "and --no-tensor-scales: give one of them");
-    if (scales_on->count() || scales_off->count()) o.share.tensor_scales = scales_on->count() > 0;
+    if (spread->count()) o.share.scale_spread = o.scale_spread;
     const bool report = !o.share.report_dir.empty();
     check_output_path(o.io.output, o.io.model);
     if (report) check_output_path(std::filesystem::path(o.share.report_dir) / "summary.json", o.io.model);

@@ -8,7 +8,7 @@ printf 'garbage' > "$WORK/junk.nnc"
 expect_error "not an .nnc container" "$NNC" unpack "$WORK/junk.nnc" -o "$WORK/x.onnx"
 expect_error "--pop 10: NSGA-II needs a population that is a multiple of 4" "$NNC" share "$M" -o "$WORK/x.onnx" --pop 10
 expect_error "--max-drop -1: must be in [0, 100)" "$NNC" share "$M" -o "$WORK/x.onnx" --max-drop -1
-expect_error "--k-max 5000: at most 1024 bins" "$NNC" share "$M" -o "$WORK/x.onnx" --k-max 5000
+expect_error "--k-max 20000: at most 16384 bins" "$NNC" share "$M" -o "$WORK/x.onnx" --k-max 20000
 expect_error "refusing to overwrite the input model" "$NNC" share "$M" -o "$M"
 expect_error "no such directory" "$NNC" eval "$M" --data /nonexistent
 # Unknown operator: fails at load naming node and op.

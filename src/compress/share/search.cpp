@@ -258,7 +258,7 @@ void SearchOptions::validate() const {
                    pop);
   NNC_CHECK_OPTION(gens >= 0, "gens", "{}: must not be negative", gens);
   NNC_CHECK_OPTION(k_min >= 2 && k_min < k_max, "k_min", "{}: need 2 <= k_min < k_max ({})", k_min, k_max);
-  NNC_CHECK_OPTION(k_max <= 1024, "k_max", "{}: at most 1024 bins", k_max);
+  NNC_CHECK_OPTION(k_max <= 16384, "k_max", "{}: at most 16384 bins", k_max);
   NNC_CHECK_OPTION(max_evals >= 0, "max_evals", "{}: must not be negative", max_evals);
   NNC_CHECK_OPTION(max_groups >= 1, "max_groups", "{}: must be at least 1", max_groups);
   NNC_CHECK_OPTION(max_stride >= 1 && max_stride <= 64, "max_stride", "{}: must be in [1, 64]", max_stride);

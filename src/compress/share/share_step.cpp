@@ -36,7 +36,8 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 struct Resolved {
   bool extended = true;
   double confidence = 1;
-  bool bias_correction = true, error_feedback = true, tensor_scales = true;
+  bool bias_correction = true, error_feedback = true;
+  double scale_spread = 16;
   share::SearchOptions search;
 };
 
@@ -47,7 +48,7 @@ Resolved resolve(const ShareOptions& o, uint64_t seed) {
   // Extended mode's defaults: what measured better than the published method (bench/RESULTS.md).
   r.bias_correction = o.bias_correction.value_or(r.extended);
   r.error_feedback = o.error_feedback.value_or(r.extended);
-  r.tensor_scales = o.tensor_scales.value_or(r.extended);
+  r.scale_spread = o.scale_spread.value_or(r.extended ? 16.0 : 0.0);
   auto& s = r.search;
   s.mode = r.extended ? share::SearchMode::kExtended : share::SearchMode::kPaper;
   s.pop = o.pop;
@@ -88,6 +89,8 @@ void ShareOptions::validate() const {
   NNC_CHECK_OPTION(!confidence || (*confidence >= 0 && *confidence <= 5), "confidence",
                    "{}: expected 0 to 5 standard errors", confidence.value_or(0));
   NNC_CHECK_OPTION(max_merge_evals >= 0, "max_merge_evals", "{}: must not be negative", max_merge_evals);
+  NNC_CHECK_OPTION(!scale_spread || *scale_spread == 0 || (*scale_spread >= 1 && *scale_spread <= 1e6), "scale_spread",
+                   "{}: expected 0 (one absolute grid) or 1 to 1e6", scale_spread.value_or(0));
   resolve(*this, 0).search.validate();
 }
 
@@ -119,7 +122,11 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
     }
     if (lo > 0) range_spread = hi / lo;
   }
-  if (r.tensor_scales) share::scale_tensors(shared);
+  const std::size_t scaled_tensors = r.scale_spread > 0 ? share::scale_tensors(shared, r.scale_spread) : 0;
+  if (scaled_tensors > 0)
+    context.note(fmt::format("per-tensor scales: {} of {} tensors are more than {}x narrower than the widest (weight "
+                             "ranges {:.0f}x apart): each spans 1/{} of the shared grid",
+                             scaled_tensors, shared.names.size(), r.scale_spread, range_spread, r.scale_spread));
   share::ShareContext ctx(engine, std::move(shared), splits.val, batch);
   ctx.set_control(context.control());
   const auto log = open_evaluation_log(*this, model, context);
@@ -196,9 +203,9 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
             "no searched codebook keeps validation top-1 within {} pt of the original ({:.2f}%); raise max_drop or "
             "k_max{}",
             o.max_drop, 100 * ctx.original_top1(),
-            !r.tensor_scales && range_spread > 100
+            r.scale_spread == 0 && range_spread > 100
                 ? fmt::format(" (the layers' weight ranges differ by {:.0f}x and one absolute grid, as {}, leaves the "
-                              "narrowest one or two bins: per-tensor scales, tensor_scales, are made for this)",
+                              "narrowest one or two bins: per-tensor scales, scale_spread 16, are made for this)",
                               range_spread, extended ? "asked" : "published")
                 : "");
   context.note(fmt::format("search: {} evaluations, {} cache hits, {} front points{}; chosen k={} ({} bins, {:.3f} "
@@ -338,7 +345,8 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
           {"evaluation_seconds", ctx.evaluation_seconds()},
           {"bias_corrected_layers", ctx.bias_correction() ? ctx.bias_correction()->corrected_layers() : 0},
           {"confidence", r.confidence}, {"error_feedback_layers", ctx.error_feedback() ? ctx.error_feedback()->layers() : 0},
-          {"batchnorm_folded", folded_bn}, {"tensor_scales", r.tensor_scales}, {"weight_range_spread", range_spread},
+          {"batchnorm_folded", folded_bn}, {"scale_spread", r.scale_spread}, {"scaled_tensors", scaled_tensors},
+          {"weight_range_spread", range_spread},
           {"seconds", seconds_since(t0)},
           {"interrupted", search.interrupted || merged.interrupted || context.stop_requested()}};
 }

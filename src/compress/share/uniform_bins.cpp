@@ -84,16 +84,29 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
   return s;
 }
 
-void scale_tensors(SharedSet& set) {
+std::size_t scale_tensors(SharedSet& set, double spread) {
   NNC_CHECK(set.scales.empty(), "shared tensors are already scaled");
+  NNC_CHECK(spread >= 1 && std::isfinite(spread), "scale spread {} must be at least 1", spread);
+  std::vector<float> top(set.names.size(), 0.0f);
+  float widest = 0;
+  for (std::size_t t = 0; t < set.names.size(); ++t) {
+    for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i)
+      if (!set.is_pruned(i)) top[t] = std::max(top[t], std::abs(set.values[i]));
+    widest = std::max(widest, top[t]);
+  }
+  std::size_t scaled = 0;
+  std::vector<float> scales(set.names.size(), 1.0f);
+  for (std::size_t t = 0; t < set.names.size(); ++t)
+    if (top[t] > 0 && static_cast<double>(top[t]) * spread < widest) {
+      scales[t] = static_cast<float>(static_cast<double>(top[t]) * spread / widest);
+      if (scales[t] > 0 && scales[t] < 1) ++scaled;
+      else scales[t] = 1.0f;
+    }
+  if (scaled == 0) return 0;  // nothing to scale: the absolute grid as it is
   set.weights = set.values;
-  set.scales.assign(set.names.size(), 1.0f);
+  set.scales = std::move(scales);
   bool first = true;
   for (std::size_t t = 0; t < set.names.size(); ++t) {
-    float top = 0;
-    for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i)
-      if (!set.is_pruned(i)) top = std::max(top, std::abs(set.weights[i]));
-    if (top > 0 && std::isfinite(top)) set.scales[t] = top;
     for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i) {
       set.values[i] = set.weights[i] / set.scales[t];
       if (set.is_pruned(i)) continue;
@@ -102,6 +115,7 @@ void scale_tensors(SharedSet& set) {
       first = false;
     }
   }
+  return scaled;
 }
 
 std::vector<uint16_t> Codebook::indices() const {

@@ -28,9 +28,10 @@ struct ShareOptions {
   bool share_biases = false;
   std::optional<bool> bias_correction;  // default: on in extended mode, off in paper mode
   std::optional<bool> error_feedback;   // default: on in extended mode, off in paper mode
-  // Per-tensor scales in front of the shared codebook (share::scale_tensors): default on in
-  // extended mode, off in paper mode (one absolute grid, as published).
-  std::optional<bool> tensor_scales;
+  // Per-tensor scales in front of the shared codebook (share::scale_tensors): no tensor's range
+  // is more than this many times narrower than the widest one's on the shared grid. 0: one
+  // absolute grid, as published (paper mode's default); extended mode's default: 16.
+  std::optional<double> scale_spread;
   std::string report_dir;               // pareto.json, pareto.csv, front.svg ("" = none)
 
   template <typename V>
@@ -49,7 +50,7 @@ struct ShareOptions {
     v("share_biases", share_biases);
     v("bias_correction", bias_correction);
     v("error_feedback", error_feedback);
-    v("tensor_scales", tensor_scales);
+    v("scale_spread", scale_spread);
     v("report_dir", report_dir);
   }
   void validate() const;

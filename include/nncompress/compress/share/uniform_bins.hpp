@@ -25,8 +25,8 @@ struct SharedSet {
   std::vector<uint8_t> pruned;  // per weight, 1 = a pruned exact zero (empty: nothing is pruned)
   float min = 0, max = 0;       // of `values`, over the weights that are not pruned
   // Per-tensor scales (scale_tensors): tensor t's weights are values x scales[t], so one shared
-  // codebook of unit-range values serves tensors whose ranges differ by orders of magnitude.
-  // Empty: every scale is 1 (the method as published: one absolute grid).
+  // codebook serves tensors whose ranges differ by orders of magnitude. Empty: every scale is 1
+  // (the method as published: one absolute grid).
   std::vector<float> scales;
   std::vector<float> weights;  // the weights themselves when scaled (else `values` are)
   std::size_t size() const { return values.size(); }
@@ -41,9 +41,13 @@ struct SharedSet {
 SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
                          const std::map<std::string, std::vector<uint8_t>>& masks = {});
 
-// Gives each tensor the scale max |w| over its unpruned weights (1 for a tensor of zeros), so
-// that every tensor spans [-1, 1] of the shared grid at most and touches at least one end.
-void scale_tensors(SharedSet& set);
+// Caps how far apart the tensors' ranges are on the shared grid. With r = max |w| of a tensor
+// (over its unpruned weights) and R the largest r of all tensors, a tensor with r >= R / spread
+// keeps its weights (scale 1: the absolute grid, where a narrower tensor uses fewer bins and so
+// fewer index bits); a narrower one is magnified to span R / spread (scale r x spread / R < 1),
+// so that no tensor falls into one or two bins of a grid made for a 1000x wider one. spread 1:
+// every tensor spans the whole grid; a tensor of zeros keeps scale 1. Returns the tensors scaled.
+std::size_t scale_tensors(SharedSet& set, double spread);
 
 // A codebook over a SharedSet: `fine` is each weight's uniform bin (0..k-1, and k for pruned
 // weights); `group` maps bins to codebook entries (merges make several bins share one entry);
