@@ -21,19 +21,25 @@ for name, n in [("train", 1200), ("t10k", 500)]:
         open(f"{dst}/{name}-{kind}-ubyte", "wb").write(bytes(header) + data[head:head + n * item])
 PYEOF
 DATA=(--data "$WORK/fm" --val 300 --calib 256 --threads 2 -q)
-share() { "$NNC" share "$M" -o "$1.onnx" --nnc "$1.nnc" --mode paper --pop 8 --gens 2 --max-merge-evals 10 \
+# Killed runs go through `EXEC=exec`, so that $! is nncompress itself (not a subshell that kill -9
+# would end while nncompress ran on and finished its outputs).
+share() { ${EXEC:-} "$NNC" share "$M" -o "$1.onnx" --nnc "$1.nnc" --mode paper --pop 8 --gens 2 --max-merge-evals 10 \
   --max-drop 1.0 "${DATA[@]}" > /dev/null; }
-prune() { "$NNC" prune "$M" --sparsity 0.8 --alloc global --no-comparison -o "$1.onnx" --nnc "$1.nnc" \
+prune() { ${EXEC:-} "$NNC" prune "$M" --sparsity 0.8 --alloc global --no-comparison -o "$1.onnx" --nnc "$1.nnc" \
   "${DATA[@]}" > /dev/null; }
 now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
 # Starts `$cmd $out` and kills it with -9 once `trigger` is true; returns 1 if the run ended first.
 run_and_kill() {
   local out="$1" trigger="$2"
-  $cmd "$out" & local pid=$!
+  EXEC=exec $cmd "$out" & local pid=$!
   START=$(now_ms)
   while kill -0 $pid 2>/dev/null; do
     if $trigger "$out"; then
-      kill -9 $pid 2>/dev/null && { wait $pid 2>/dev/null || true; return 0; }
+      kill -9 $pid 2>/dev/null && {
+        wait $pid 2>/dev/null || true
+        ! pgrep -f -- "-o $out.onnx" > /dev/null || die "$cmd: the killed run writing $out still runs"
+        return 0
+      }
     fi
     # A temporary file exists for milliseconds: that trigger polls without pausing.
     [ "$trigger" = temporary_file ] || sleep 0.002

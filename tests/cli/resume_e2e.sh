@@ -1,4 +1,5 @@
-# Crash safety and resume: a share run killed with kill -9 after some evaluations, and a finetune
+# Crash safety and resume: a share run killed with kill -9 (and one stopped by Ctrl-C) after some
+# evaluations, and a finetune
 # run killed after its first checkpoint, rerun with the same command, resume from their run state and
 # write byte-identical .onnx and .nnc files to those of uninterrupted runs; the run state is gone
 # once the outputs are written.
@@ -17,6 +18,8 @@ wait_for_state() {
   done
   die "no run state $pattern after 60 s"
 }
+# Dies if a run writing to $1 still runs after it was killed.
+still_running() { ! pgrep -f -- "-o $1" > /dev/null || die "a killed run writing $1 still runs"; }
 same_outputs() {
   cmp "$1.onnx" "$2.onnx" || die "$3: the resumed ONNX differs from the uninterrupted one"
   cmp "$1.nnc" "$2.nnc" || die "$3: the resumed .nnc differs from the uninterrupted one"
@@ -39,16 +42,19 @@ PYEOF
 DATA=(--data "$WORK/fm" --val 300 --calib 256 --threads 2)
 
 # share (extended mode: search, hold-out bisection, merge walk all go through the log)
-share() { "$NNC" share "$M" -o "$1.onnx" --nnc "$1.nnc" --pop 8 --gens 2 --max-merge-evals 8 --max-drop 1.0 "${DATA[@]}" \
+# Background runs go through `EXEC=exec`, so that $! is nncompress itself (not a subshell that a
+# signal would stop while nncompress ran on).
+share() { ${EXEC:-} "$NNC" share "$M" -o "$1.onnx" --nnc "$1.nnc" --pop 8 --gens 2 --max-merge-evals 8 --max-drop 1.0 "${DATA[@]}" \
   --json -q > "$1.json"; }
 share "$WORK/s_ref"
 [ -z "$(ls -A "$NNC_RUN_STATE_DIR")" ] || die "share: run state left after a complete run"
 EVALS=$(json "$WORK/s_ref.json" "['evaluations']")
 # A journal record is 85 bytes, plus one byte per validation image (300 here) when it is an early-exit
 # reference: past 1,500 bytes some evaluations are logged.
-share "$WORK/s" & pid=$!
+EXEC=exec share "$WORK/s" & pid=$!
 wait_for_state "share-*.journal" 1500 $pid
 kill -9 $pid; wait $pid 2>/dev/null || true
+still_running "$WORK/s.onnx"
 [ ! -e "$WORK/s.onnx" ] && [ ! -e "$WORK/s.nnc" ] || die "share: outputs written before the kill"
 LOGGED=$(ls $NNC_RUN_STATE_DIR/share-*.journal | wc -l)
 [ "$LOGGED" = 1 ] || die "share: expected one journal, found $LOGGED"
@@ -59,13 +65,28 @@ RESUMED=$(json "$WORK/s.json" "['evaluations_resumed']")
 same_outputs "$WORK/s" "$WORK/s_ref" share
 echo "ok: share killed after $RESUMED evaluations ($EVALS validation evaluations in all) resumes to identical files"
 
+# Ctrl-C (SIGINT): the run stops cleanly, writes what it has (exit 130) and keeps its run state;
+# the same command rerun resumes and writes the uninterrupted run's files.
+EXEC=exec share "$WORK/i" & pid=$!
+wait_for_state "share-*.journal" 1500 $pid
+kill -INT $pid
+set +e; wait $pid; rc=$?; set -e
+[ $rc = 130 ] || die "share: exit $rc after Ctrl-C, expected 130"
+[ "$(ls $NNC_RUN_STATE_DIR/share-*.journal | wc -l)" = 1 ] || die "share: run state not kept after Ctrl-C"
+share "$WORK/i"
+IRESUMED=$(json "$WORK/i.json" "['evaluations_resumed']")
+[ "$IRESUMED" -ge 2 ] || die "share after Ctrl-C: $IRESUMED evaluations resumed"
+same_outputs "$WORK/i" "$WORK/s_ref" "share after Ctrl-C"
+echo "ok: share stopped by Ctrl-C after $IRESUMED evaluations resumes to identical files"
+
 # Epochs here take ~0.1 s: 30 of them leave the kill seconds to land before the run ends.
-finetune() { "$NNC" finetune "$M" --epochs 30 -o "$1.onnx" --nnc "$1.nnc" "${DATA[@]}" --json -q > "$1.json"; }
+finetune() { ${EXEC:-} "$NNC" finetune "$M" --epochs 30 -o "$1.onnx" --nnc "$1.nnc" "${DATA[@]}" --json -q > "$1.json"; }
 finetune "$WORK/f_ref"
 [ "$(json "$WORK/f_ref.json" "['epochs']")" = 30 ] || die "finetune: 30 epochs expected"
-finetune "$WORK/f" & pid=$!
+EXEC=exec finetune "$WORK/f" & pid=$!
 wait_for_state "finetune-*.ckpt" 0 $pid
 kill -9 $pid; wait $pid 2>/dev/null || true
+still_running "$WORK/f.onnx"
 finetune "$WORK/f"
 FRESUMED=$(json "$WORK/f.json" "['epochs_resumed']")
 [ "$FRESUMED" -ge 1 ] && [ "$FRESUMED" -lt 30 ] || die "finetune: $FRESUMED epochs resumed, expected 1 to 29"
