@@ -18,6 +18,10 @@ published mean/std (0.2860/0.3530); like models from elsewhere, the files carry 
            mobilenetv2`: 17 inverted residual blocks, ReLU6, a 640-channel head), 6 epochs of Adam
            with a cosine schedule, random 2-pixel shifts and flips: after folding, its depthwise
            weights span a range ~1000x that of its pointwise ones (the weight-sharing issue's model)
+  lenet5_pt  models/lenet5.onnx's architecture (scripts/make_fixtures.py's LeNet5), 8 epochs,
+           same recipe as mobilenetv2_bn
+  resnet20_bn  ResNet-20 (scripts/make_fixtures.py's ResNet20, BatchNorm folded on export), 6
+           epochs, same recipe
 Deterministic for a given PyTorch build (fixed seeds, one thread).
 """
 import gzip
@@ -30,6 +34,9 @@ import onnx
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import LeNet5, ResNet20  # noqa: E402  (the fixtures' architectures)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 OUT = os.path.join(ROOT, "tests", "fixtures", "pytorch")
@@ -108,8 +115,10 @@ MODELS = {
     "cnn_bn": (lambda: ConvBn(8, 16), 1, 1e-3),
     "cnn_bn_wide": (lambda: ConvBn(32, 64, 128), 3, 1e-3),
     "mobilenetv2_bn": (MobileNetV2, 6, 2e-3),
+    "lenet5_pt": (LeNet5, 8, 1e-3),
+    "resnet20_bn": (ResNet20, 6, 2e-3),
 }
-AUGMENT = {"mobilenetv2_bn"}  # random 2-pixel shifts (zero padding) and horizontal flips
+AUGMENT = {"mobilenetv2_bn", "lenet5_pt", "resnet20_bn"}  # random 2-pixel shifts (zero padding) and horizontal flips
 
 
 def augment(x, g):
