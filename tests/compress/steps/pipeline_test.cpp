@@ -120,6 +120,36 @@ TEST(Pipeline, PruneShareFinetuneInMemoryKeepsExactZerosAndTrainsTheCodebook) {
   EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
 }
 
+// Per-tensor scales through the pipeline: prune, share with every tensor but the widest scaled
+// (spread 1), fine-tune the codebook through the scales. Every weight stays exactly its entry
+// times its scale (expect_consistent), pruned zeros stay zeros, and both writers give the model.
+TEST(Pipeline, ScaledSharingKeepsItsScalesThroughFineTuning) {
+  auto [model, context] = lenet5();
+  compress::make_step("prune", {{"sparsity", 0.5}, {"alloc", "global"}, {"comparison", false}}).apply(model, context);
+  const auto masked = model.summary().masked;
+  auto shared = compress::make_step("share", {{"pop", 8}, {"gens", 1}, {"max_evals", 10}, {"max_merge_evals", 4},
+                                              {"max_drop", 3.0}, {"scale_spread", 1.0}})
+                    .apply(model, context);
+  EXPECT_EQ(shared["scaled_tensors"].get<int>(), 3);
+  int scaled = 0;
+  for (const auto& [name, a] : model.assignments()) scaled += a.scale != 1.0f;
+  EXPECT_EQ(scaled, 3);
+  expect_consistent(model);
+  const auto values_before = model.codebooks()[0].values;
+  compress::make_step("finetune", {{"epochs", 1}, {"lr", 1e-3}}).apply(model, context);
+  expect_consistent(model);
+  EXPECT_NE(model.codebooks()[0].values, values_before) << "the codebook values are trained";
+  EXPECT_EQ(model.summary().masked, masked);
+  const auto unpacked = store::unpack_model(compress::pack_nnc(model).bytes, "pipeline");
+  for (const auto& [name, a] : model.assignments())
+    EXPECT_TRUE(torch::equal(exec::to_tensor(*onnxio::find_initializer(unpacked.graph(), name)).reshape({-1}),
+                             weight(model, name)))
+        << name;
+  exec::Engine in_memory(model.model()), written(compress::compressed_onnx(model).model);
+  const auto x = context.splits().test.images.narrow(0, 0, 64);
+  EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
+}
+
 TEST(Pipeline, LowRankFactorsArePrunedAndShared) {
   auto [model, context] = lenet5();
   auto lr = compress::make_step("lowrank", {{"keep", 0.5}, {"groups", {1, 2}}}).apply(model, context);
