@@ -131,6 +131,16 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 60; ++i) c.graph += "node" + std::to_string(i % 7) + ".weight/";  // deflated when smaller
   c.tensors = {raw("w", {3})};
   write(dir, "deflated_graph", c);
+  c = base;  // format 3: tensors indexed into scaled codebooks (per-tensor scales of weight sharing)
+  c.codebooks.push_back(scaled_codebook(base.codebooks[0], 0.25f));
+  c.codebooks.push_back(scaled_codebook(base.codebooks[0], -3.0f));
+  c.scales = {{}, {0, 0.25f}, {0, -3.0f}};
+  StoredTensor a = indexed("scaled_a", {40}, [](int64_t i) { return static_cast<uint16_t>(i % 5); });
+  StoredTensor b = sparse("scaled_b", 300, 7, true);
+  a.codebook = 1;
+  b.codebook = 2;
+  c.tensors = {a, b};
+  write(dir, "scaled_codebooks", c);
   write_parts(dir);
   return 0;
 }
