@@ -9,7 +9,9 @@
 #   default options: spread16= (the default: per-tensor scales, spread 16), spread1="--scale-spread 1"
 #   (every tensor its own range), absolute="--scale-spread 0" (one absolute grid),
 #   absolute-wide-k="--scale-spread 0 --k-max 16384", paper="--mode paper"
-# Runs already in OUT_DIR are reused; THREADS (default 2) sets --threads.
+# Runs already in OUT_DIR are reused; THREADS (default 2) sets --threads; DATA (default
+# "--data fashion-mnist") the data flags (e.g. add --mean 0.286 --std 0.353 for a model without
+# normalisation metadata).
 set -euo pipefail
 BUILD="$(realpath "$1")"; OUT="$(realpath -m "$2")"; MODEL="$(realpath "$3")"; shift 3
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -24,11 +26,12 @@ for opt in "${OPTIONS[@]}"; do
   [ -s "$OUT/$name.json" ] && continue
   start=$(date +%s.%N)
   # shellcheck disable=SC2086
-  if "$NNC" share "$MODEL" --data fashion-mnist --max-drop "${MAX_DROP:-0.5}" --threads "${THREADS:-2}" $flags \
+  if "$NNC" share "$MODEL" ${DATA:---data fashion-mnist} --max-drop "${MAX_DROP:-0.5}" --threads "${THREADS:-2}" $flags \
       -o "$OUT/$name.onnx" --nnc "$OUT/$name.nnc" --json > "$OUT/$name.out" 2> "$OUT/$name.log"; then
     mv "$OUT/$name.out" "$OUT/$name.json"
     "$NNC" info "$OUT/$name.nnc" --json > "$OUT/$name.info.json"
-    [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ] && node "$ROOT/tools/ort/ort_eval.js" "$OUT/$name.onnx" > "$OUT/$name.ort.json"
+    [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ] && node "$ROOT/tools/ort/ort_eval.js" "$OUT/$name.onnx" \
+      > "$OUT/$name.ort.json"
   else
     echo "{\"error\": $(tail -1 "$OUT/$name.log" | /usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.stdin.read().strip()))'), \"seconds\": $(echo "$(date +%s.%N) - $start" | bc)}" > "$OUT/$name.json"
   fi

@@ -9,17 +9,7 @@ source "$(dirname "$0")/lib.sh"
 M="$ROOT/models/lenet5.onnx"
 export NNC_RUN_STATE_DIR=off  # every killed run starts afresh
 RANDOM=23                      # the same random points on every run of this test
-mkdir -p "$WORK/fm"            # a small IDX copy of Fashion-MNIST: runs of seconds
-$PY - /usr/share/datasets/fashion-mnist "$WORK/fm" <<'PYEOF'
-import gzip, struct, sys
-src, dst = sys.argv[1:]
-for name, n in [("train", 1200), ("t10k", 500)]:
-    for kind, item in [("images-idx3", 784), ("labels-idx1", 1)]:
-        data = gzip.open(f"{src}/{name}-{kind}-ubyte.gz").read()
-        head = 16 if item > 1 else 8
-        header = bytearray(data[:head]); header[4:8] = struct.pack(">I", n)
-        open(f"{dst}/{name}-{kind}-ubyte", "wb").write(bytes(header) + data[head:head + n * item])
-PYEOF
+small_fashion_mnist "$WORK/fm"   # seconds per run
 DATA=(--data "$WORK/fm" --val 300 --calib 256 --threads 2 -q)
 # Killed runs go through `EXEC=exec`, so that $! is nncompress itself (not a subshell that kill -9
 # would end while nncompress ran on and finished its outputs).

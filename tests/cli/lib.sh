@@ -30,3 +30,18 @@ expect_written_top1() {
 # ort_top1 MODEL: ONNX Runtime's test top-1 with the zoo fixtures' normalisation (Fashion-MNIST
 # mean/std; the fixtures carry no metadata).
 ort_top1() { node "$ROOT/tools/ort/ort_eval.js" "$1" --mean 0.2860 --std 0.3530 | $PY -c "import json,sys; print(json.load(sys.stdin)['top1'])"; }
+# small_fashion_mnist DIR: an IDX copy of Fashion-MNIST with 1,200 training images (600 to train
+# on, 600 held out with --val 300 --calib 256) and 500 test images: runs of seconds.
+small_fashion_mnist() {
+  mkdir -p "$1"
+  $PY - /usr/share/datasets/fashion-mnist "$1" <<'PYEOF'
+import gzip, struct, sys
+src, dst = sys.argv[1:]
+for name, n in [("train", 1200), ("t10k", 500)]:
+    for kind, item in [("images-idx3", 784), ("labels-idx1", 1)]:
+        data = gzip.open(f"{src}/{name}-{kind}-ubyte.gz").read()
+        head = 16 if item > 1 else 8
+        header = bytearray(data[:head]); header[4:8] = struct.pack(">I", n)
+        open(f"{dst}/{name}-{kind}-ubyte", "wb").write(bytes(header) + data[head:head + n * item])
+PYEOF
+}

@@ -26,19 +26,7 @@ same_outputs() {
   [ -z "$(ls -A "$NNC_RUN_STATE_DIR")" ] || die "$3: run state left after the outputs were written: $(ls "$NNC_RUN_STATE_DIR")"
 }
 
-# A small IDX copy of Fashion-MNIST keeps each run to seconds: 1,200 training images (600
-# to train on, 600 held out: validation, calibration and share's confirmation) and 500 test images.
-mkdir -p "$WORK/fm"
-$PY - /usr/share/datasets/fashion-mnist "$WORK/fm" <<'PYEOF'
-import gzip, struct, sys
-src, dst = sys.argv[1:]
-for name, n in [("train", 1200), ("t10k", 500)]:
-    for kind, item in [("images-idx3", 784), ("labels-idx1", 1)]:
-        data = gzip.open(f"{src}/{name}-{kind}-ubyte.gz").read()
-        head = 16 if item > 1 else 8
-        header = bytearray(data[:head]); header[4:8] = struct.pack(">I", n)
-        open(f"{dst}/{name}-{kind}-ubyte", "wb").write(bytes(header) + data[head:head + n * item])
-PYEOF
+small_fashion_mnist "$WORK/fm"   # seconds per run
 DATA=(--data "$WORK/fm" --val 300 --calib 256 --threads 2)
 
 # share (extended mode: search, hold-out bisection, merge walk all go through the log)

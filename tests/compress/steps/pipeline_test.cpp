@@ -71,6 +71,19 @@ void expect_consistent(const compress::CompressedModel& m) {
   }
 }
 
+// What is written is the model in memory: the container decodes to its shared weights, the
+// compressed ONNX (codebook lookup, scales, masks unpacked in the graph) computes its outputs.
+void expect_written_is_in_memory(const compress::CompressedModel& model, compress::Context& context) {
+  const auto unpacked = store::unpack_model(compress::pack_nnc(model).bytes, "pipeline");
+  for (const auto& [name, a] : model.assignments())
+    EXPECT_TRUE(torch::equal(exec::to_tensor(*onnxio::find_initializer(unpacked.graph(), name)).reshape({-1}),
+                             weight(model, name)))
+        << name;
+  exec::Engine in_memory(model.model()), written(compress::compressed_onnx(model).model);
+  const auto x = context.splits().test.images.narrow(0, 0, 64);
+  EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
+}
+
 }  // namespace
 
 TEST(Pipeline, PruneShareFinetuneInMemoryKeepsExactZerosAndTrainsTheCodebook) {
@@ -108,16 +121,7 @@ TEST(Pipeline, PruneShareFinetuneInMemoryKeepsExactZerosAndTrainsTheCodebook) {
   EXPECT_GE(tuned["top1_after"].get<double>(), tuned["top1_before"].get<double>() - 0.005);
   EXPECT_EQ(model.history().size(), 3u);
 
-  // What is written is the model in memory: the container decodes to its weights, the
-  // compressed ONNX (codebook lookup, masks unpacked in the graph) computes its outputs.
-  const auto unpacked = store::unpack_model(compress::pack_nnc(model).bytes, "pipeline");
-  for (const auto& [name, a] : model.assignments())
-    EXPECT_TRUE(torch::equal(exec::to_tensor(*onnxio::find_initializer(unpacked.graph(), name)).reshape({-1}),
-                             weight(model, name)))
-        << name;
-  exec::Engine in_memory(model.model()), written(compress::compressed_onnx(model).model);
-  const auto x = context.splits().test.images.narrow(0, 0, 64);
-  EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
+  expect_written_is_in_memory(model, context);
 }
 
 // Per-tensor scales through the pipeline: prune, share with every tensor but the widest scaled
@@ -140,14 +144,7 @@ TEST(Pipeline, ScaledSharingKeepsItsScalesThroughFineTuning) {
   expect_consistent(model);
   EXPECT_NE(model.codebooks()[0].values, values_before) << "the codebook values are trained";
   EXPECT_EQ(model.summary().masked, masked);
-  const auto unpacked = store::unpack_model(compress::pack_nnc(model).bytes, "pipeline");
-  for (const auto& [name, a] : model.assignments())
-    EXPECT_TRUE(torch::equal(exec::to_tensor(*onnxio::find_initializer(unpacked.graph(), name)).reshape({-1}),
-                             weight(model, name)))
-        << name;
-  exec::Engine in_memory(model.model()), written(compress::compressed_onnx(model).model);
-  const auto x = context.splits().test.images.narrow(0, 0, 64);
-  EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
+  expect_written_is_in_memory(model, context);
 }
 
 TEST(Pipeline, LowRankFactorsArePrunedAndShared) {
