@@ -18,6 +18,12 @@ published mean/std (0.2860/0.3530); like models from elsewhere, the files carry 
            mobilenetv2`: 17 inverted residual blocks, ReLU6, a 640-channel head), 6 epochs of Adam
            with a cosine schedule, random 2-pixel shifts and flips: after folding, its depthwise
            weights span a range ~1000x that of its pointwise ones (the weight-sharing issue's model)
+  mobilenetv2_bn_dead  mobilenetv2_bn.onnx (made first if missing) with its first stem channel dead,
+           as training leaves some: its weights 0 and its bias -1, so ReLU6 gives 0 on every input;
+           then the depthwise weights that read that channel are multiplied by 1/sqrt(1e-5),
+           what the exporter's folding of a BatchNorm whose variance is 0 (eps 1e-5) gives them
+           (the dead channel's input is 0, so this changes nothing). Max |w| ~250 beside pointwise
+           weights below 0.3: the 1000x spread of the weight-sharing issue's MobileNet.
   lenet5_pt  models/lenet5.onnx's architecture (scripts/make_fixtures.py's LeNet5), 8 epochs,
            same recipe as mobilenetv2_bn
   resnet20_bn  ResNet-20 (scripts/make_fixtures.py's ResNet20, BatchNorm folded on export), 6
@@ -172,9 +178,33 @@ def make(name, train, test):
           f"training images in {time.time() - t0:.0f} s, PyTorch test top-1 {100 * top1:.2f}%")
 
 
+def make_dead(src, dst):
+    from onnx import numpy_helper
+    m = onnx.load(src)
+    g = m.graph
+    init = {t.name: t for t in g.initializer}
+    stem = next(n for n in g.node if n.op_type == "Conv")
+    act = next(n for n in g.node if stem.output[0] in n.input)
+    dw = next(n for n in g.node if act.output[0] in n.input and n.op_type == "Conv")
+    w0, b0 = (numpy_helper.to_array(init[stem.input[i]]).copy() for i in (1, 2))
+    w1 = numpy_helper.to_array(init[dw.input[1]]).copy()
+    w0[0], b0[0] = 0.0, -1.0
+    w1[0] *= 1.0 / np.sqrt(1e-5)
+    for name, arr in [(stem.input[1], w0), (stem.input[2], b0), (dw.input[1], w1)]:
+        init[name].CopyFrom(numpy_helper.from_array(arr.astype(np.float32), name))
+    onnx.save(m, dst)
+    print(f"{os.path.basename(dst)}: stem channel 0 dead, max |w| of the depthwise weights after it {np.abs(w1).max():.1f}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     train, test = load("train"), load("t10k")
-    for name in sys.argv[1:] or MODELS:
-        make(name, train, test)
+    for name in sys.argv[1:] or list(MODELS) + ["mobilenetv2_bn_dead"]:
+        if name == "mobilenetv2_bn_dead":
+            src = os.path.join(OUT, "mobilenetv2_bn.onnx")
+            if not os.path.exists(src):
+                make("mobilenetv2_bn", train, test)
+            make_dead(src, os.path.join(OUT, "mobilenetv2_bn_dead.onnx"))
+        else:
+            make(name, train, test)
