@@ -113,9 +113,7 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
   double range_spread = 1;
   {
     float lo = 0, hi = 0;
-    for (std::size_t t = 0; t < shared.names.size(); ++t) {
-      float top = 0;
-      for (std::size_t i = shared.offsets[t]; i < shared.offsets[t + 1]; ++i) top = std::max(top, std::abs(shared.values[i]));
+    for (float top : share::tensor_ranges(shared)) {
       if (top <= 0) continue;
       lo = lo > 0 ? std::min(lo, top) : top;
       hi = std::max(hi, top);

@@ -84,16 +84,19 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
   return s;
 }
 
+std::vector<float> tensor_ranges(const SharedSet& set) {
+  std::vector<float> top(set.names.size(), 0.0f);
+  for (std::size_t t = 0; t < set.names.size(); ++t)
+    for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i)
+      if (!set.is_pruned(i)) top[t] = std::max(top[t], std::abs(set.values[i]));
+  return top;
+}
+
 std::size_t scale_tensors(SharedSet& set, double spread) {
   NNC_CHECK(set.scales.empty(), "shared tensors are already scaled");
   NNC_CHECK(spread >= 1 && std::isfinite(spread), "scale spread {} must be at least 1", spread);
-  std::vector<float> top(set.names.size(), 0.0f);
-  float widest = 0;
-  for (std::size_t t = 0; t < set.names.size(); ++t) {
-    for (std::size_t i = set.offsets[t]; i < set.offsets[t + 1]; ++i)
-      if (!set.is_pruned(i)) top[t] = std::max(top[t], std::abs(set.values[i]));
-    widest = std::max(widest, top[t]);
-  }
+  const auto top = tensor_ranges(set);
+  const float widest = *std::max_element(top.begin(), top.end());
   std::size_t scaled = 0;
   std::vector<float> scales(set.names.size(), 1.0f);
   for (std::size_t t = 0; t < set.names.size(); ++t)

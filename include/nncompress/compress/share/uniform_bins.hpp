@@ -41,6 +41,9 @@ struct SharedSet {
 SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
                          const std::map<std::string, std::vector<uint8_t>>& masks = {});
 
+// Each tensor's max |w| over its unpruned weights (its range on the absolute grid).
+std::vector<float> tensor_ranges(const SharedSet& set);
+
 // Caps how far apart the tensors' ranges are on the shared grid. With r = max |w| of a tensor
 // (over its unpruned weights) and R the largest r of all tensors, a tensor with r >= R / spread
 // keeps its weights (scale 1: the absolute grid, where a narrower tensor uses fewer bins and so
