@@ -9,6 +9,7 @@ PACKAGES=(cmake ninja-build g++ pkg-config zlib1g-dev
   libtorch-dev libonnx-dev libprotobuf-dev protobuf-compiler libpagmo-dev libeigen3-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev libgtest-dev libopenblas0-pthread
   dataset-fashion-mnist libonnx-testdata python3-torch python3-torchvision python3-onnx
+  libyaml-cpp-dev chromium  # recipes; the headless check of compress's HTML report
   clang-14 libclang-rt-14-dev)  # clang-14 + its runtimes: libFuzzer and the sanitizer pass
 
 missing=()

@@ -32,10 +32,14 @@ void register_prune_command(CLI::App& app) {
                   "largest within it)",
                   onnxio::weight_operators()));
   auto* max_drop = cmd->add_option("--max-drop", opts->max_drop,
-                                   "Allowed test top-1 drop, percentage points: alone, the largest --sparsity whose "
-                                   "one-shot allocation stays within it on the hold-out is found (fine-tuning then "
-                                   "only recovers); with --sparsity, that sparsity is used. Either way the command "
-                                   "fails, writing nothing, when the result drops more");
+                                   "Allowed test top-1 drop, percentage points: alone, the largest sparsity within it "
+                                   "on the hold-out is found: with --finetune-epochs, by climbing the schedule (each "
+                                   "step fine-tuned, the first that breaks the budget rolled back; up to "
+                                   "--max-sparsity), else the largest one-shot allocation; with --sparsity, that "
+                                   "sparsity is used. Either way the command fails, writing nothing, when the result "
+                                   "drops more");
+  cmd->add_option("--max-sparsity", p.max_sparsity, "Where a climb of the schedule (--max-drop with fine-tuning) stops")
+      ->capture_default_str();
   cmd->add_option("--alloc", p.alloc, "rd | uniform | global | random | file:ALLOC.json")->capture_default_str();
   add_finetune_options(cmd, p.finetune, "after each schedule step (masks held fixed)");
   auto* final_epochs = cmd->add_option("--final-epochs", opts->final_epochs,

@@ -34,6 +34,9 @@ void add_data_options(CLI::App* cmd, DataOptions& d, bool splits = true);
 // Applies --threads; returns the Control every command hands the library: stderr progress
 // (none with --quiet) and the stop token Ctrl-C sets.
 Control apply_global_options(const GlobalOptions& g);
+// The command line as typed (main records it; reports show it).
+void set_command_line(int argc, char** argv);
+const std::string& command_line();
 // Prints one JSON object on stdout.
 void print_json(const nlohmann::json& j);
 
@@ -58,6 +61,7 @@ void register_share_command(CLI::App& app);
 void register_unpack_command(CLI::App& app);
 void register_lowrank_command(CLI::App& app);
 void register_prune_command(CLI::App& app);
+void register_compress_command(CLI::App& app);
 void register_finetune_command(CLI::App& app);
 void register_methods_command(CLI::App& app);
 

@@ -67,6 +67,25 @@ Control apply_global_options(const GlobalOptions& g) {
   return Control{interrupt_token(), g.quiet ? nullptr : &reporter};
 }
 
+namespace {
+std::string& command_line_storage() {
+  static std::string line;
+  return line;
+}
+}  // namespace
+
+void set_command_line(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = i == 0 ? "nncompress" : argv[i];
+    const bool plain = !a.empty() && a.find_first_of(" \t'\"$`\\*?|&;<>()") == std::string::npos;
+    line += (i ? " " : "") + (plain ? a : "'" + a + "'");
+  }
+  command_line_storage() = line;
+}
+
+const std::string& command_line() { return command_line_storage(); }
+
 void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
 
 std::string flag_of(std::string_view field) {

@@ -48,6 +48,11 @@ class Context {
   // outputs removes them afterwards (remove_run_state), so the same command then starts afresh.
   std::vector<std::filesystem::path> run_state;
 
+  // Whether steps with an accuracy budget (max_drop) also refuse a result whose TEST drop exceeds
+  // it (the CLI's single-method commands). A composition (compress) sets it false: there the
+  // hold-out decides and the test split is only measured.
+  bool test_guard = true;
+
   // How the input normalisation was found (load_context fills it).
   data::NormalisationChoice normalisation;
   nlohmann::json normalisation_json() const;

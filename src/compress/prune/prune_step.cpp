@@ -66,7 +66,7 @@ class PruneRun {
         ctx_(context),
         engine_(model.model()),
         layers_(prune::prunable_layers(model.model())),
-        sparsity_(o.sparsity.value_or(0.5)),
+        sparsity_(o.sparsity.value_or(!o.sparsity && o.max_drop && o.finetune.epochs > 0 ? o.max_sparsity : 0.5)),
         method_(o.alloc),
         holdout_(context.splits().holdout, context.batch()) {
     NNC_CHECK(!layers_.empty(), "model has no prunable layers ({} with an initializer weight)",
@@ -110,6 +110,7 @@ class PruneRun {
   double search_sparsity(const std::vector<prune::LayerState>& states0, prune::RdCurves& curves0);
   nlohmann::json oneshot_comparison(const std::vector<prune::LayerState>& states0, prune::RdCurves& curves0);
   nlohmann::json schedule(const prune::RdCurves& curves0);
+  bool climbing() const { return !o_.sparsity && o_.max_drop && o_.finetune.epochs > 0; }
 
   const PruneOptions& o_;
   CompressedModel& model_;
@@ -131,6 +132,8 @@ class PruneRun {
   data::Evaluator holdout_;              // the hold-out, which searches and picks
   Reference reference_;                  // the original on the hold-out and test splits
   nlohmann::json search_ = nlohmann::json::array();
+  nlohmann::json climb_;                 // climbing: the step that held and where the budget broke
+  prune::RdCurves held_curves_;          // climbing: the curves of the step kept
 };
 
 std::vector<prune::LayerState> PruneRun::layer_states() const {
@@ -374,11 +377,34 @@ double PruneRun::search_sparsity(const std::vector<prune::LayerState>& states0, 
 
 // The requested allocation on the iterative schedule (one step when not fine-tuning); after each
 // step the model takes the pruned weights and their masks, then is fine-tuned with them fixed.
+// Climbing (max_drop with fine-tuning, no sparsity): the schedule goes up to max_sparsity, each
+// step's hold-out drop is measured after its fine-tuning, and the first step that breaks the
+// budget is rolled back to the last that held, which then gets the final epochs. One schedule,
+// not independent trainings: every probe of the budget search is a step of it.
 nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   const int final_epochs = o_.final_epochs.value_or(o_.finetune.epochs);
   const int64_t budget = budget_at(sparsity_);
+  const bool climb = climbing();
   std::unique_ptr<exec::Engine> teacher;  // the original model, for distillation
   nlohmann::json steps = nlohmann::json::array();
+  struct Held {
+    CompressedModel model;
+    Snapshot weights;
+    double sparsity;
+    prune::AllocationResult alloc;
+    int step;
+  };
+  std::optional<Held> held;
+  const Held start{model_, snapshot(), 0.0, {}, 0};
+  Progress climbing_progress(ctx_.control().reporter, "prune schedule",
+                             climb ? static_cast<long>(std::ceil(std::log(1 - sparsity_) / std::log(1 - o_.schedule_a)))
+                                   : 0);
+  auto finetune = [&](int epochs, uint64_t seed) {
+    FinetuneOptions fo = o_.finetune;
+    fo.epochs = epochs;
+    if (fo.distill > 0 && !teacher) teacher = ctx_.make_engine(model_.original());
+    finetune_engine(engine_, model_, ctx_, fo, seed, teacher.get());
+  };
   for (int t = 1;; ++t) {
     double s_t = o_.finetune.epochs > 0 ? 1.0 - std::pow(1.0 - o_.schedule_a, t) : sparsity_;
     s_t = std::min(s_t, sparsity_);
@@ -388,30 +414,82 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     if (t == 1) curves = curves0;
     if (method_ == "rd") refine_for(curves, states, b);
     if (ctx_.stop_requested()) break;  // curves unfinished: the model stays as of the last step
-    final_alloc_ = t == 1 && method_ == "rd" && b == budget && o_.comparison ? oneshot_rd_
-                                                                               : allocate(method_, states, b, &curves);
+    final_alloc_ = t == 1 && method_ == "rd" && b == budget && o_.comparison && !climb
+                       ? oneshot_rd_
+                       : allocate(method_, states, b, &curves);
     auto masks = apply_allocation(states, final_alloc_);
     if (o_.recalibrate_bn) recalibrate_batchnorm();
     model_.set_model(engine_.to_model(), std::move(masks));
     const double after_prune = ctx_.test().evaluate(engine_).top1;
-    FinetuneOptions fo = o_.finetune;
-    if (s_t >= sparsity_) fo.epochs = final_epochs;
-    const bool finetuned = o_.finetune.epochs > 0 && fo.epochs > 0;
-    if (finetuned) {
-      if (fo.distill > 0 && !teacher) teacher = ctx_.make_engine(model_.original());
-      finetune_engine(engine_, model_, ctx_, fo, ctx_.seed() + static_cast<uint64_t>(t), teacher.get());
-    }
+    const int epochs = s_t >= sparsity_ && !climb ? final_epochs : o_.finetune.epochs;
+    const bool finetuned = o_.finetune.epochs > 0 && epochs > 0;
+    if (finetuned) finetune(epochs, ctx_.seed() + static_cast<uint64_t>(t));
     const double after_ft = finetuned ? ctx_.test().evaluate(engine_).top1 : after_prune;
-    steps.push_back({{"step", t},
-                     {"target_sparsity", s_t},
-                     {"top1_pruned", after_prune},
-                     {"top1_finetuned", after_ft},
-                     {"finetune_epochs", finetuned ? fo.epochs : 0}});
+    nlohmann::json row{{"step", t},
+                       {"target_sparsity", s_t},
+                       {"top1_pruned", after_prune},
+                       {"top1_finetuned", after_ft},
+                       {"finetune_epochs", finetuned ? epochs : 0}};
+    std::string holdout_note;
+    bool within = true;
+    if (climb && !ctx_.stop_requested()) {
+      const auto m = holdout_.evaluate(engine_);
+      const auto drop = holdout_drop(reference_, m);
+      within = drop.within(*o_.max_drop);
+      row["holdout_top1"] = m.top1;
+      row["holdout_drop_pt"] = drop.pt;
+      row["holdout_drop_se_pt"] = drop.se_pt;
+      row["within"] = within;
+      holdout_note = fmt::format("; hold-out {:.2f}% ({:+.2f} +- {:.2f} pt: {})", 100 * m.top1, -drop.pt, drop.se_pt,
+                                 within ? "holds" : "breaks the budget");
+      climbing_progress.update(t, fmt::format("sparsity {:.3f}: hold-out {:+.2f} pt", s_t, -drop.pt));
+    }
+    steps.push_back(row);
     ctx_.note(finetuned ? fmt::format("prune step {}: sparsity {:.3f}, test top-1 {:.2f}% after pruning, {:.2f}% after "
-                                      "{} epochs of fine-tuning",
-                                      t, s_t, 100 * after_prune, 100 * after_ft, fo.epochs)
+                                      "{} epochs of fine-tuning{}",
+                                      t, s_t, 100 * after_prune, 100 * after_ft, epochs, holdout_note)
                         : fmt::format("prune step {}: sparsity {:.3f}, test top-1 {:.2f}% (no fine-tuning)", t, s_t,
                                       100 * after_prune));
+    // The step that breaks the budget gets the final epochs the kept step would get anyway:
+    // when it then holds, it is the result (the climb stops there, already fine-tuned).
+    bool rescued = false;
+    if (climb && !within && !ctx_.stop_requested() && final_epochs > o_.finetune.epochs) {
+      finetune(final_epochs, ctx_.seed() + 1000003);
+      const auto m = holdout_.evaluate(engine_);
+      const auto drop = holdout_drop(reference_, m);
+      within = rescued = drop.within(*o_.max_drop) && !ctx_.stop_requested();
+      steps.push_back({{"step", "final"}, {"target_sparsity", s_t}, {"finetune_epochs", final_epochs},
+                       {"top1_finetuned", ctx_.test().evaluate(engine_).top1}, {"holdout_top1", m.top1},
+                       {"holdout_drop_pt", drop.pt}, {"holdout_drop_se_pt", drop.se_pt}, {"within", within}});
+      ctx_.note(fmt::format("prune step {} with {} final epochs: hold-out {:.2f}% ({:+.2f} +- {:.2f} pt: {})", t,
+                            final_epochs, 100 * m.top1, -drop.pt, drop.se_pt,
+                            within ? "holds, kept" : "still breaks the budget"));
+    }
+    if (climb && within && !ctx_.stop_requested()) {
+      held = Held{model_, snapshot(), s_t, final_alloc_, t};
+      if (!curves.distortion.empty()) held_curves_ = curves;  // the report's curves: those of the step kept
+    }
+    if (climb && (!within || rescued || s_t >= sparsity_ || ctx_.stop_requested())) {
+      const Held& back = held ? *held : start;
+      if (!within || ctx_.stop_requested()) {
+        model_ = back.model;
+        restore(back.weights);
+        final_alloc_ = back.alloc;
+      }
+      sparsity_ = back.sparsity;
+      climb_ = {{"held_step", back.step}, {"held_sparsity", back.sparsity}, {"broke_at", within ? nullptr : nlohmann::json(s_t)}};
+      if (!held) break;  // nothing held: the caller refuses
+      if (!within)
+        ctx_.note(fmt::format("prune: sparsity {:.3f} breaks max_drop {} pt on the hold-out; rolled back to step {} "
+                              "(sparsity {:.3f}), the last that held",
+                              s_t, *o_.max_drop, back.step, back.sparsity));
+      if (final_epochs > o_.finetune.epochs && !rescued && !ctx_.stop_requested()) {
+        finetune(final_epochs, ctx_.seed() + 1000003);
+        steps.push_back({{"step", "final"}, {"target_sparsity", sparsity_}, {"finetune_epochs", final_epochs},
+                         {"top1_finetuned", ctx_.test().evaluate(engine_).top1}});
+      }
+      break;
+    }
     if (s_t >= sparsity_) break;
     if (ctx_.stop_requested()) {
       ctx_.note(fmt::format("stopped: the model is as of step {} (sparsity {:.3f}, the best fine-tuning epoch), not "
@@ -420,6 +498,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
       break;
     }
   }
+  climbing_progress.finish();
   return steps;
 }
 
@@ -434,13 +513,21 @@ nlohmann::json PruneRun::run() {
   const double top1_before = reference_.test.top1;
   auto states0 = layer_states();
   prune::RdCurves curves0;  // also used by the one-shot RD comparison
-  if (!o_.sparsity && o_.max_drop) sparsity_ = search_sparsity(states0, curves0);
-  if (o_.comparison || o_.alloc == "rd") refine_for(curves0, states0, budget_at(sparsity_));
-  nlohmann::json oneshot = ctx_.stop_requested() ? nlohmann::json::array() : oneshot_comparison(states0, curves0);
+  const bool climb = climbing();
+  if (!o_.sparsity && o_.max_drop && !climb) sparsity_ = search_sparsity(states0, curves0);
+  // (A climb compares nothing one-shot: its steps are measured after fine-tuning.)
+  if (!climb && (o_.comparison || o_.alloc == "rd")) refine_for(curves0, states0, budget_at(sparsity_));
+  nlohmann::json oneshot =
+      ctx_.stop_requested() || climb ? nlohmann::json::array() : oneshot_comparison(states0, curves0);
   nlohmann::json steps = ctx_.stop_requested() ? nlohmann::json::array() : schedule(curves0);
+  if (climb && !ctx_.stop_requested())
+    NNC_CHECK_OPTION_CODE(climb_.value("held_step", 0) > 0, "max_drop", kTargetMissed,
+                          "{}: the first pruning step (sparsity {:.3f}) already drops hold-out top-1 by more after "
+                          "{} epochs of fine-tuning; nothing written",
+                          *o_.max_drop, o_.schedule_a, o_.finetune.epochs);
   const double top1_after = ctx_.test().evaluate(engine_).top1;
   const double holdout_after = holdout_.evaluate(engine_).top1;
-  if (!ctx_.stop_requested())
+  if (!ctx_.stop_requested() && ctx_.test_guard)
     check_drop(o_.max_drop, reference_, holdout_after, top1_after, "prune", fmt::format("sparsity {:.3f}", sparsity_));
 
   int64_t kept = 0;
@@ -455,6 +542,8 @@ nlohmann::json PruneRun::run() {
   }
   if (!o_.report_dir.empty() && !curves0.distortion.empty())
     prune::write_prune_report(o_.report_dir, curves0, oneshot_rd_phi_, alloc_file);
+  else if (!o_.report_dir.empty() && !held_curves_.distortion.empty())
+    prune::write_prune_report(o_.report_dir, held_curves_, final_alloc_.fraction, alloc_file);
   const auto packed = pack_nnc(model_);
   nlohmann::json j{{"step", "prune"}, {"alloc", method_}, {"alloc_requested", o_.alloc},
           {"top1_before", top1_before}, {"top1_after", top1_after},
@@ -471,10 +560,12 @@ nlohmann::json PruneRun::run() {
           {"recalibrate_bn", o_.recalibrate_bn}, {"rd_pass_log", rd_pass_log_}, {"curve_seconds", curves0.seconds},
           {"curves_from_cache", curves0.from_cache}, {"curve_steps_skipped", curves0.skipped_fraction},
           {"curve_points_evaluated", curves0.distortion.empty() ? 0.0 : prune::evaluated_fraction(curves0)},
-          {"coarse", o_.coarse}, {"interrupted", ctx_.stop_requested()}, {"changed", !steps.empty()},
+          {"coarse", o_.coarse}, {"interrupted", ctx_.stop_requested()}, {"changed", !steps.empty() && (!climb || climb_.value("held_step", 0) > 0)},
           {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
   if (o_.max_drop) j["max_drop"] = *o_.max_drop;
   if (!search_.empty()) j["sparsity_search"] = search_;
+  if (!climb_.is_null()) j["climb"] = climb_;
+  j["max_sparsity"] = o_.max_sparsity;
   return j;
 }
 
@@ -482,6 +573,7 @@ nlohmann::json PruneRun::run() {
 
 void PruneOptions::validate() const {
   NNC_CHECK_OPTION(!sparsity || (*sparsity >= 0 && *sparsity < 1), "sparsity", "{}: must be in [0, 1)", *sparsity);
+  NNC_CHECK_OPTION(max_sparsity > 0 && max_sparsity < 1, "max_sparsity", "{}: must be in (0, 1)", max_sparsity);
   NNC_CHECK_OPTION(!max_drop || (*max_drop >= 0 && *max_drop < 100), "max_drop",
                    "{}: must be in [0, 100) percentage points", *max_drop);
   finetune.validate();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
+#include <regex>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
@@ -35,8 +37,17 @@ void refresh_values(Codebook& cb) {
 }  // namespace
 
 SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
-                         const std::map<std::string, std::vector<uint8_t>>& masks) {
+                         const std::map<std::string, std::vector<uint8_t>>& masks, const std::string& keep_fp32) {
   SharedSet s;
+  std::optional<std::regex> keep;
+  if (!keep_fp32.empty()) {
+    try {
+      keep = std::regex(keep_fp32);
+    } catch (const std::regex_error&) {
+      fail_option("keep_fp32", "'{}': not a valid regular expression", keep_fp32);
+    }
+  }
+  bool kept_any = false;
   const auto& g = model.graph();
   std::vector<uint8_t> pruned;
   bool any_pruned = false;
@@ -64,12 +75,21 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
   };
   for (const auto& n : g.node()) {
     const auto io = onnxio::weight_inputs(n);
+    if (keep && !io.weights.empty() &&
+        (std::regex_search(n.name(), *keep) ||
+         std::any_of(io.weights.begin(), io.weights.end(), [&](int i) {
+           return i < n.input_size() && std::regex_search(n.input(i), *keep);
+         }))) {
+      kept_any = true;
+      continue;
+    }
     for (int i : io.weights)
       if (i < n.input_size() && !n.input(i).empty()) add(n.input(i));
     if (share_biases)
       for (int i : io.biases)
         if (i < n.input_size() && !n.input(i).empty()) add(n.input(i));
   }
+  NNC_CHECK_OPTION(!keep || kept_any, "keep_fp32", "'{}' matches no layer", keep_fp32);
   NNC_CHECK(!s.values.empty(), "model has nothing to share (no {} with an initializer weight)", onnxio::weight_operators());
   s.offsets.push_back(s.values.size());
   if (any_pruned) s.pruned = std::move(pruned);

@@ -30,6 +30,7 @@ struct LowrankOptions {
   std::optional<double> max_drop;
   std::string budget = "params";                // params | flops | latency (FLOPs in SIMD channel blocks)
   std::vector<int64_t> groups{1, 2, 3, 5, 7, 9};  // candidate channel-group counts k (1 only: plain SVD)
+  std::string keep_dense;                       // regex of layers (node or weight names) left as they are
   bool latency_aware = false;                   // keep dense the layers measured slower when factored
   bool recalibrate_bn = false;                  // re-estimate BatchNorm statistics of the factored model
   // Restore each factored layer's per-channel output mean and std on the calibration images
@@ -46,6 +47,7 @@ struct LowrankOptions {
     v("max_drop", max_drop);
     v("budget", budget);
     v("groups", groups);
+    v("keep_dense", keep_dense);
     v("latency_aware", latency_aware);
     v("recalibrate_bn", recalibrate_bn);
     v("correct_channels", correct_channels);

@@ -1,0 +1,131 @@
+// nncompress compress MODEL --max-drop PT [--recipe R.yaml] -o OUT.onnx [--nnc OUT.nnc]
+// [--report DIR]: the methods composed by a recipe (the built-in default without --recipe)
+// under one accuracy budget (compress::compose), the compressed ONNX, the .nnc container and the
+// HTML report.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "cli/compression_command.hpp"
+#include "nncompress/compress/compose.hpp"
+#include "nncompress/compress/compressed_model.hpp"
+#include "nncompress/compress/context.hpp"
+#include "nncompress/compress/outputs.hpp"
+#include "nncompress/compress/recipe.hpp"
+#include "nncompress/compress/run_state.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
+#include "nncompress/report/compress_report.hpp"
+
+namespace nnc::cli {
+namespace {
+
+std::string kb(double bytes) { return bytes >= 10240 ? fmt::format("{:.1f} KB", bytes / 1024) : fmt::format("{:.0f} B", bytes); }
+
+void print_summary(const nlohmann::json& j) {
+  const auto& f = j["final"];
+  const auto& ref = j["reference"];
+  fmt::print("{} -> {}{}  (recipe {})\n", j["model"].get<std::string>(), j["output"].get<std::string>(),
+             j["nnc"].get<std::string>().empty() ? "" : " + " + j["nnc"].get<std::string>(),
+             j["recipe"]["name"].get<std::string>());
+  fmt::print("  {:<10} {:>9} {:>16} {:>9} {:>10} {:>8} {:>7}\n", "step", "hold-out", "drop (+- se)", "test", "bytes",
+             "ratio", "time");
+  for (const auto& r : j["steps"])
+    fmt::print("  {:<10} {:>8.2f}% {:>+8.2f} +- {:.2f} {:>8.2f}% {:>10} {:>7.2f}x {:>6.0f}s\n",
+               r["step"].get<std::string>(), 100 * r["holdout_top1"].get<double>(),
+               -r["holdout_drop_pt"].get<double>(), r["holdout_drop_se_pt"].get<double>(),
+               100 * r["test_top1"].get<double>(), kb(r["nnc_bytes"].get<double>()), r["ratio"].get<double>(),
+               r["seconds"].get<double>());
+  if (f.value("rolled_back", false))
+    fmt::print("  the last step broke the budget on the hold-out: the result is the model after step {}\n",
+               f["after_step"].get<int>());
+  fmt::print("  result: {:.2f}x ({} fp32 bytes of the original / {} .nnc bytes), test top-1 {:.2f}% -> {:.2f}% "
+             "({:+.2f} pt){}\n",
+             f["ratio"].get<double>(), j["fp32_bytes"].get<std::size_t>(), f["nnc_bytes"].get<std::size_t>(),
+             100 * ref["test_top1"].get<double>(), 100 * f["test_top1"].get<double>(), -f["test_drop_pt"].get<double>(),
+             j["max_drop"].is_null() ? "" : fmt::format(", budget {} pt on the hold-out", j["max_drop"].get<double>()));
+  fmt::print("  ONNX file (runs in any ONNX runtime): {} bytes = {:.2f}x; batch of {} in the engine: {:.1f} -> {:.1f} "
+             "ms; {:.0f}s in all\n",
+             j["onnx_bytes"].get<std::size_t>(), j["onnx_ratio"].get<double>(), j["batch"].get<int64_t>(),
+             j["batch_ms_before"].get<double>(), j["batch_ms_after"].get<double>(), j["seconds"].get<double>());
+  if (j.contains("report")) fmt::print("  report: {}\n", (std::filesystem::path(j["report"].get<std::string>()) / "report.html").string());
+}
+
+}  // namespace
+
+void register_compress_command(CLI::App& app) {
+  struct Opts {
+    ModelIo io;
+    std::string recipe, report;
+    double max_drop = 0.5;
+    bool print_recipe = false, onnx_dense = false;
+    GlobalOptions global;
+    DataOptions data;
+  };
+  auto opts = std::make_shared<Opts>();
+  auto* cmd = app.add_subcommand(
+      "compress", "Compose the methods under one accuracy budget: a recipe of steps (default: prune up its schedule "
+                  "with fine-tuning -> weight sharing keeping the zeros -> codebook fine-tuning)");
+  cmd->add_option("model", opts->io.model, "ONNX model to compress");
+  cmd->add_option("-o,--output", opts->io.output, "Compressed ONNX model (runs in any ONNX runtime)");
+  cmd->add_option("--nnc", opts->io.nnc, "Also write the .nnc container");
+  cmd->add_option("--max-drop", opts->max_drop,
+                                   "Accuracy budget: allowed top-1 drop from the original on the hold-out (all held-out "
+                                   "training images), percentage points; split across the recipe's steps and confirmed "
+                                   "on the whole hold-out at the end (the test split is only measured)")
+                       ->capture_default_str();
+  cmd->add_option("--recipe", opts->recipe,
+                  "Recipe (YAML or JSON; docs/recipes.md, examples in recipes/). Default: the built-in recipe "
+                  "(--print-recipe shows it)");
+  cmd->add_flag("--print-recipe", opts->print_recipe, "Print the recipe (the built-in one without --recipe) and exit");
+  cmd->add_option("--report", opts->report,
+                  "Report directory: report.html (self-contained: tables and plots), summary.json, and each "
+                  "step's own report files under steps/");
+  cmd->add_flag("--onnx-dense", opts->onnx_dense,
+                "Write pruned, unshared weights into the ONNX file as dense zeros (default: each in its smallest "
+                "form, a bitmask + values unpacked in the graph or a sparse initializer)");
+  add_data_options(cmd, opts->data);
+  add_global_options(cmd, opts->global);
+  cmd->callback([opts] {
+    auto& o = *opts;
+    const auto recipe = o.recipe.empty() ? compress::default_recipe() : compress::read_recipe(o.recipe);
+    if (o.print_recipe) {
+      if (o.recipe.empty())
+        std::cout << compress::default_recipe_text();
+      else
+        std::cout << read_file_text(o.recipe);
+      return;
+    }
+    NNC_CHECK_OPTION(!o.io.model.empty(), "model", "is required");
+    NNC_CHECK_OPTION(!o.io.output.empty(), "output", "is required (-o OUT.onnx)");
+    const auto control = apply_global_options(o.global);
+    o.io.compact_pruned = !o.onnx_dense;
+    o.data.validate();
+    check_output_path(o.io.output, o.io.model);
+    if (!o.io.nnc.empty()) check_output_path(o.io.nnc, o.io.model);
+    if (!o.report.empty()) check_output_path(std::filesystem::path(o.report) / "report.html", o.io.model);
+    auto model = compress::CompressedModel::load(o.io.model, control);
+    auto context = compress::load_context(model, o.data, control);
+    compress::ComposeOptions co;
+    co.max_drop = o.max_drop;
+    co.report_dir = o.report;
+    auto j = compress::compose(recipe, co, model, context);
+    if (!o.report.empty()) std::filesystem::create_directories(o.report);
+    j.update(compress::write_outputs(model, {o.io.output, o.io.nnc, o.io.model, {o.io.compact_pruned}}, control));
+    if (!control.stop_requested()) compress::remove_run_state(context);
+    j["model"] = o.io.model;
+    j["output"] = o.io.output;
+    j["nnc"] = o.io.nnc;
+    j["normalisation"] = context.normalisation_json();
+    j["command"] = command_line();
+    if (!o.report.empty()) {
+      j["report"] = o.report;
+      report::write_compress_report(o.report, j);
+    }
+    if (o.global.json) return print_json(j);
+    print_summary(j);
+  });
+}
+
+}  // namespace nnc::cli

@@ -1,0 +1,255 @@
+#include "nncompress/compress/compose.hpp"
+
+#include <ATen/ATen.h>
+#include <torch/version.h>
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "nncompress/compress/accuracy_guard.hpp"
+#include "nncompress/compress/compressed_model.hpp"
+#include "nncompress/compress/context.hpp"
+#include "nncompress/compress/outputs.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/data/evaluate.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
+#include "nncompress/onnx/weight_inputs.hpp"
+
+namespace nnc::compress {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The steps whose options take a report folder.
+bool has_report_dir(const std::string& step) { return step == "prune" || step == "share" || step == "lowrank"; }
+
+struct State {
+  CompressedModel model;
+  data::Metrics holdout;
+  Drop drop;
+  int after_step = 0;  // 0: the original
+};
+
+// Median batch time of `model` on one batch of the hold-out images, milliseconds (the engine's
+// latency figure of the report; the first run, which prepares the kernels, is not counted).
+double batch_ms(const Context& ctx, const onnx::ModelProto& model) {
+  const auto& images = ctx.splits().holdout.images;
+  if (!images.defined() || images.size(0) == 0) return -1;
+  auto engine = ctx.make_engine(model);
+  auto batch = images.narrow(0, 0, std::min<int64_t>(ctx.batch(), images.size(0)));
+  engine->run({batch});
+  std::vector<double> ms;
+  for (int i = 0; i < 3; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    engine->run({batch});
+    ms.push_back(1000 * seconds_since(t0));
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[1];
+}
+
+// The CPU's model name (/proc/cpuinfo), for the timings beside it.
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) {
+      auto v = line.substr(line.find(':') + 1);
+      return v.substr(v.find_first_not_of(' '));
+    }
+  return "unknown CPU";
+}
+
+}  // namespace
+
+nlohmann::json layer_table(const CompressedModel& model) {
+  nlohmann::json rows = nlohmann::json::array();
+  std::map<std::string, const Factorisation*> factored;
+  for (const auto& f : model.factorisations())
+    for (const auto& w : f.factors) factored[w] = &f;
+  std::set<std::string> seen;
+  for (const auto& n : model.model().graph().node()) {
+    const auto io = onnxio::weight_inputs(n);
+    for (int i : io.weights) {
+      if (i >= n.input_size() || n.input(i).empty() || !seen.insert(n.input(i)).second) continue;
+      const auto& name = n.input(i);
+      const auto* t = onnxio::find_initializer(model.model().graph(), name);
+      if (!t || t->data_type() != onnx::TensorProto::FLOAT) continue;
+      const auto v = onnxio::float_values(*t);
+      int64_t kept = 0;
+      for (float x : v) kept += x != 0.0f;
+      nlohmann::json r{{"layer", n.name().empty() ? n.output(0) : n.name()}, {"op", n.op_type()}, {"weight", name},
+                       {"params", v.size()}, {"kept", kept}};
+      // Stored bytes, estimated as the container stores them: positions of a pruned tensor at
+      // their entropy (bitmask density), indices of a shared tensor at their entropy, else fp32.
+      double bits = 0;
+      const double n_el = static_cast<double>(v.size());
+      auto h2 = [](double p) { return p <= 0 || p >= 1 ? 0.0 : -(p * std::log2(p) + (1 - p) * std::log2(1 - p)); };
+      const bool pruned = model.mask(name) != nullptr;
+      if (pruned) bits += n_el * h2(static_cast<double>(kept) / n_el);
+      auto a = model.assignments().find(name);
+      if (a != model.assignments().end()) {
+        std::map<uint16_t, int64_t> counts;
+        const auto* mask = model.mask(name);
+        for (std::size_t e = 0; e < a->second.indices.size(); ++e)
+          if (!mask || (*mask)[e]) ++counts[a->second.indices[e]];
+        double h = 0;
+        const double nz = static_cast<double>(pruned ? kept : static_cast<int64_t>(v.size()));
+        for (const auto& [idx, c] : counts) h -= static_cast<double>(c) / nz * std::log2(static_cast<double>(c) / nz);
+        bits += nz * h;
+        r["values"] = counts.size();
+        r["bits_per_value"] = h;
+        if (a->second.scale != 1.0f) r["scale"] = a->second.scale;
+      } else {
+        bits += 32.0 * static_cast<double>(pruned ? kept : static_cast<int64_t>(v.size()));
+      }
+      r["bytes_estimate"] = std::ceil(bits / 8);
+      auto f = factored.find(name);
+      if (f != factored.end()) {
+        r["rank"] = f->second->rank;
+        r["groups"] = f->second->groups;
+        r["factor_of"] = f->second->node;
+      }
+      rows.push_back(std::move(r));
+    }
+  }
+  return rows;
+}
+
+nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, CompressedModel& model, Context& ctx) {
+  const auto t0 = std::chrono::steady_clock::now();
+  NNC_CHECK_OPTION(!o.max_drop || (*o.max_drop >= 0 && *o.max_drop < 100), "max_drop",
+                   "{}: must be in [0, 100) percentage points", o.max_drop.value_or(0));
+  for (const auto& s : recipe.steps)
+    if (!s.auto_knob.empty() && !o.max_drop)
+      fail(ErrorCode::kInvalidArgument, "{}: {}'s {} is auto: give the accuracy budget (max_drop, --max-drop)",
+           recipe_location(recipe, s, s.auto_knob), s.step, s.auto_knob);
+  // The steps are held to the hold-out; the test split is only measured.
+  const bool test_guard = ctx.test_guard;
+  ctx.test_guard = false;
+  struct Restore {
+    Context& c;
+    bool v;
+    ~Restore() { c.test_guard = v; }
+  } restore_guard{ctx, test_guard};
+
+  const data::Evaluator holdout(ctx.splits().holdout, ctx.batch());
+  auto original_engine = ctx.make_engine(model.model());
+  const Reference reference = measure_reference(*original_engine, holdout, ctx, "compress");
+  original_engine.reset();
+  const std::size_t fp32 = model.original_fp32_bytes();
+  const double original_ms = batch_ms(ctx, model.model());
+
+  nlohmann::json rows = nlohmann::json::array(), reports = nlohmann::json::array();
+  auto row = [&](const std::string& step, const data::Metrics& h, const data::Metrics& t, const Drop& d, double secs) {
+    const auto packed = pack_nnc(model);
+    const auto s = model.summary();
+    rows.push_back({{"step", step}, {"holdout_top1", h.top1}, {"test_top1", t.top1},
+                    {"holdout_drop_pt", d.pt}, {"holdout_drop_se_pt", d.se_pt},
+                    {"test_drop_pt", 100 * (reference.test.top1 - t.top1)},
+                    {"nnc_bytes", packed.bytes.size()},
+                    {"ratio", static_cast<double>(fp32) / static_cast<double>(packed.bytes.size())},
+                    {"weights", s.weights}, {"pruned", s.masked}, {"shared", s.shared}, {"seconds", secs}});
+  };
+  row("original", reference.holdout, reference.test, {}, 0);
+  std::vector<State> held{{model, reference.holdout, {}, 0}};
+
+  // Budgeted steps still to come (for the equal split of what is left).
+  std::size_t budgeted_left = 0;
+  for (const auto& s : recipe.steps) budgeted_left += s.budgeted();
+  Drop used;
+  for (std::size_t i = 0; i < recipe.steps.size(); ++i) {
+    if (ctx.stop_requested()) break;
+    const auto& rs = recipe.steps[i];
+    std::optional<double> give;
+    nlohmann::json budget_j = nullptr;
+    if (rs.budgeted() && o.max_drop) {
+      // What the earlier steps used counts with its standard error, as the final check does.
+      const double left = std::max(0.0, *o.max_drop - std::max(0.0, used.pt + used.se_pt));
+      const double share = budgeted_left <= 1 ? 1.0 : rs.budget.value_or(1.0 / static_cast<double>(budgeted_left));
+      give = left * share;
+      budget_j = {{"left_pt", left}, {"share", share}, {"given_pt", *give}};
+      --budgeted_left;
+    }
+    RecipeStep run = rs;
+    if (!o.report_dir.empty() && has_report_dir(rs.step) && !run.options.contains("report_dir"))
+      run.options["report_dir"] = (o.report_dir / "steps" / fmt::format("{:02d}-{}", i + 1, rs.step)).string();
+    const Step step = make_recipe_step(recipe, run, give);
+    ctx.note(fmt::format("compress step {}/{}: {}{}", i + 1, recipe.steps.size(), rs.step,
+                         give ? fmt::format(" (accuracy budget {:.3f} pt: {:.0f}% of the {:.3f} pt left)", *give,
+                                            100 * budget_j["share"].get<double>(), budget_j["left_pt"].get<double>())
+                              : ""));
+    const auto ts = std::chrono::steady_clock::now();
+    nlohmann::json report;
+    try {
+      report = step.apply(model, ctx);
+    } catch (const OptionError& e) {
+      // Where the recipe set it: "r.yaml:12: share: keep_fp32 'x' matches no layer".
+      fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, e.field()), rs.step, e.what());
+    }
+    const double secs = seconds_since(ts);
+    auto engine = ctx.make_engine(model.model());
+    const auto h = holdout.evaluate(*engine);
+    const auto t = ctx.test().evaluate(*engine);
+    used = holdout_drop(reference, h);
+    row(rs.step, h, t, used, secs);
+    rows.back()["budget"] = budget_j;
+    rows.back()["interrupted"] = report.value("interrupted", false);
+    reports.push_back({{"step", rs.step}, {"options", step.options()}, {"report", report}});
+    ctx.note(fmt::format("after {}: hold-out top-1 {:.2f}% ({:+.2f} +- {:.2f} pt), test top-1 {:.2f}%, {} bytes "
+                         "({:.2f}x) in {:.0f}s",
+                         rs.step, 100 * h.top1, -used.pt, used.se_pt, 100 * t.top1,
+                         rows.back()["nnc_bytes"].get<std::size_t>(), rows.back()["ratio"].get<double>(), secs));
+    if (!o.max_drop || used.within(*o.max_drop)) held.push_back({model, h, used, static_cast<int>(i + 1)});
+  }
+
+  // The final confirmation on the whole hold-out: the last state within the budget is the result.
+  nlohmann::json final_j{{"after_step", static_cast<int>(rows.size()) - 1}, {"holdout_drop_pt", used.pt},
+                         {"holdout_drop_se_pt", used.se_pt}, {"within", !o.max_drop || used.within(*o.max_drop)}};
+  if (o.max_drop && !used.within(*o.max_drop) && !ctx.stop_requested()) {
+    const auto& back = held.back();
+    model = back.model;
+    final_j["after_step"] = back.after_step;
+    final_j["rolled_back"] = true;
+    final_j["holdout_drop_pt"] = back.drop.pt;
+    final_j["holdout_drop_se_pt"] = back.drop.se_pt;
+    final_j["within"] = true;
+    ctx.note(fmt::format("the final model drops hold-out top-1 by {:.2f} +- {:.2f} pt, more than the {} pt budget: "
+                         "the model after step {} ({}) is the result, the last one within it",
+                         used.pt, used.se_pt, *o.max_drop, back.after_step,
+                         back.after_step == 0 ? "the original" : recipe.steps[back.after_step - 1].step));
+  }
+  const auto& last = rows[final_j["after_step"].get<std::size_t>()];
+  final_j["nnc_bytes"] = last["nnc_bytes"];
+  final_j["ratio"] = last["ratio"];
+  final_j["test_top1"] = last["test_top1"];
+  final_j["holdout_top1"] = last["holdout_top1"];
+  final_j["test_drop_pt"] = last["test_drop_pt"];
+  return {{"recipe", recipe.to_json()},
+          {"max_drop", o.max_drop ? nlohmann::json(*o.max_drop) : nlohmann::json(nullptr)},
+          {"reference", {{"holdout_top1", reference.holdout.top1}, {"test_top1", reference.test.top1},
+                         {"holdout_images", reference.holdout.n}, {"test_images", reference.test.n},
+                         {"flattered", reference.flattered}}},
+          {"fp32_bytes", fp32},
+          {"steps", rows},
+          {"reports", reports},
+          {"final", final_j},
+          {"layers", layer_table(model)},
+          {"batch", ctx.batch()},
+          {"cpu", fmt::format("{}, {} threads", cpu_name(), at::get_num_threads())},
+          {"versions", {{"nncompress", NNC_VERSION}, {"libtorch", fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH)}}},
+          {"batch_ms_before", original_ms},
+          {"batch_ms_after", batch_ms(ctx, model.model())},
+          {"interrupted", ctx.stop_requested()},
+          {"seconds", seconds_since(t0)}};
+}
+
+}  // namespace nnc::compress

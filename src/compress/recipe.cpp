@@ -1,0 +1,290 @@
+#include "nncompress/compress/recipe.hpp"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include <regex>
+
+#include "nncompress/compress/registry.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/files.hpp"
+
+namespace nnc::compress {
+namespace {
+
+// The built-in default: prune with fine-tuning up the schedule as far as its share of the
+// budget allows, share what is left on one codebook (zeros kept), then train the codebook.
+const char* const kDefaultRecipe = R"(# The built-in default recipe of `nncompress compress` (docs/recipes.md).
+name: default
+description: >-
+  Rate-distortion pruning climbed up its schedule with fine-tuning until its share of the
+  accuracy budget is used, weight sharing of the remaining weights on one codebook (pruned
+  weights stay exact zeros), then fine-tuning of the shared codebook values.
+steps:
+  - step: prune
+    budget: 0.6
+    options:
+      sparsity: auto
+      schedule_a: 0.3
+      rd_passes: 1
+      finetune: {epochs: 2, lr: 0.001, distill: 0.5}
+      final_epochs: 4
+  - step: share
+  - step: finetune
+    options: {epochs: 2, lr: 0.0003, distill: 0.5}
+)";
+
+[[noreturn]] void fail_at(const std::string& source, int line, const std::string& message) {
+  if (line > 0) fail(ErrorCode::kInvalidArgument, "{}:{}: {}", source, line, message);
+  fail(ErrorCode::kInvalidArgument, "{}: {}", source, message);
+}
+
+int line_of(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
+
+// A YAML value as JSON: plain scalars become booleans, integers, numbers or null when they read
+// as one, quoted scalars stay strings.
+nlohmann::json to_json(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      return nullptr;
+    case YAML::NodeType::Sequence: {
+      auto j = nlohmann::json::array();
+      for (const auto& e : n) j.push_back(to_json(e));
+      return j;
+    }
+    case YAML::NodeType::Map: {
+      auto j = nlohmann::json::object();
+      for (const auto& kv : n) j[kv.first.as<std::string>()] = to_json(kv.second);
+      return j;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string s = n.Scalar();
+      if (n.Tag() == "!") return s;  // quoted
+      if (s == "true" || s == "True") return true;
+      if (s == "false" || s == "False") return false;
+      if (s == "null" || s == "~") return nullptr;
+      static const std::regex integer(R"([-+]?[0-9]+)"), number(R"([-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?)");
+      if (std::regex_match(s, integer)) {
+        try {
+          return std::stoll(s);
+        } catch (const std::exception&) {
+        }
+      }
+      if (std::regex_match(s, number)) return std::stod(s);
+      return s;
+    }
+  }
+  return nullptr;
+}
+
+// The line of `field` anywhere inside `n` (the first match, depth first), else 0.
+int find_field_line(const YAML::Node& n, const std::string& field) {
+  if (!n.IsMap() && !n.IsSequence()) return 0;
+  if (n.IsMap())
+    for (const auto& kv : n) {
+      if (kv.first.Scalar() == field) return line_of(kv.first);
+      if (int l = find_field_line(kv.second, field)) return l;
+    }
+  else
+    for (const auto& e : n)
+      if (int l = find_field_line(e, field)) return l;
+  return 0;
+}
+
+void check_keys(const YAML::Node& map, const std::vector<std::string>& known, const std::string& what,
+                const std::string& source) {
+  for (const auto& kv : map) {
+    const auto key = kv.first.as<std::string>();
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      fail_at(source, line_of(kv.first), fmt::format("'{}' is not a field of {} (fields: {})", key, what, fmt::join(known, ", ")));
+  }
+}
+
+// The options field a step's budget search turns.
+std::string knob_of(const std::string& step) {
+  if (step == "prune") return "sparsity";
+  if (step == "lowrank") return "keep";
+  return "";
+}
+
+std::string overrides_field(const std::string& step) {
+  if (step == "prune" || step == "lowrank") return "keep_dense";
+  if (step == "share") return "keep_fp32";
+  return "";
+}
+
+RecipeStep parse_step(const YAML::Node& n, const std::string& source) {
+  if (!n.IsMap()) fail_at(source, line_of(n), "a step must be a map with 'step:' (and 'options:', 'budget:', 'layers:')");
+  check_keys(n, {"step", "options", "budget", "layers"}, "a recipe step", source);
+  RecipeStep s;
+  s.line = line_of(n);
+  if (!n["step"] || !n["step"].IsScalar()) fail_at(source, s.line, "step: missing (the registered step's name)");
+  s.step = n["step"].Scalar();
+  try {
+    find_step(s.step);
+  } catch (const Error& e) {
+    fail_at(source, line_of(n["step"]), e.what());
+  }
+  if (n["options"]) {
+    s.options = to_json(n["options"]);
+    if (s.options.is_null()) s.options = nlohmann::json::object();
+    if (!s.options.is_object()) fail_at(source, line_of(n["options"]), "options: expected a map of named options");
+  }
+  const std::string knob = knob_of(s.step);
+  for (const auto& [key, value] : s.options.items())
+    if (value.is_string() && value.get<std::string>() == "auto") {
+      if (key != knob)
+        fail_at(source, find_field_line(n["options"], key),
+                knob.empty() ? fmt::format("{}: 'auto' is not possible here: step {} has no knob the budget search turns",
+                                           key, s.step)
+                             : fmt::format("{}: 'auto' is only possible for {}'s {}", key, s.step, knob));
+      s.auto_knob = key;
+    }
+  if (n["budget"]) {
+    const auto b = to_json(n["budget"]);
+    if (!b.is_number() || b.get<double>() <= 0 || b.get<double>() > 1)
+      fail_at(source, line_of(n["budget"]), fmt::format("budget: {}: expected a share in (0, 1]", b.dump()));
+    s.budget = b.get<double>();
+  }
+  if (n["layers"]) {
+    const auto& layers = n["layers"];
+    if (!layers.IsSequence()) fail_at(source, line_of(layers), "layers: expected a list of {match: REGEX, skip: true}");
+    if (overrides_field(s.step).empty())
+      fail_at(source, line_of(layers), fmt::format("layers: step {} takes no per-layer overrides", s.step));
+    for (const auto& l : layers) {
+      if (!l.IsMap()) fail_at(source, line_of(l), "layers: each entry is a map {match: REGEX, skip: true}");
+      check_keys(l, {"match", "skip"}, "a layer override", source);
+      LayerOverride o;
+      o.line = line_of(l);
+      if (!l["match"] || !l["match"].IsScalar()) fail_at(source, o.line, "match: missing (a regex of layer names)");
+      o.match = l["match"].Scalar();
+      try {
+        std::regex check(o.match);
+      } catch (const std::regex_error&) {
+        fail_at(source, line_of(l["match"]), fmt::format("match: '{}' is not a valid regular expression", o.match));
+      }
+      const auto skip = l["skip"] ? to_json(l["skip"]) : nlohmann::json(false);
+      if (!skip.is_boolean()) fail_at(source, line_of(l["skip"]), fmt::format("skip: {}: expected true or false", skip.dump()));
+      o.skip = skip.get<bool>();
+      if (!o.skip) fail_at(source, o.line, "a layer override needs skip: true (the only override so far)");
+      s.layers.push_back(std::move(o));
+    }
+  }
+  return s;
+}
+
+// The line a step's option error points at: the field's own line when found.
+int error_line(const Recipe& r, const RecipeStep& s, const std::string& field) {
+  if (s.line == 0 || field.empty()) return s.line;
+  if (field == overrides_field(s.step) && !s.layers.empty()) return s.layers.front().line;
+  try {
+    const auto root = YAML::Load(r.text);
+    for (const auto& n : root["steps"])
+      if (line_of(n) == s.line)
+        if (int l = find_field_line(n, field)) return l;
+  } catch (const YAML::Exception&) {
+  }
+  return s.line;
+}
+
+}  // namespace
+
+nlohmann::json Recipe::to_json() const {
+  auto steps_j = nlohmann::json::array();
+  for (const auto& s : steps) {
+    nlohmann::json j{{"step", s.step}, {"options", s.options}};
+    if (s.budget) j["budget"] = *s.budget;
+    if (!s.layers.empty()) {
+      j["layers"] = nlohmann::json::array();
+      for (const auto& l : s.layers) j["layers"].push_back({{"match", l.match}, {"skip", l.skip}});
+    }
+    steps_j.push_back(std::move(j));
+  }
+  return {{"name", name}, {"description", description}, {"source", source}, {"steps", steps_j}};
+}
+
+Recipe parse_recipe(const std::string& text, const std::string& source) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(ErrorCode::kInvalidArgument, "{}:{}: not valid YAML or JSON: {}", source, e.mark.line + 1, e.msg);
+  }
+  if (!root.IsMap()) fail_at(source, line_of(root), "a recipe is a map with 'steps:' (and 'name:', 'description:')");
+  check_keys(root, {"name", "description", "steps"}, "a recipe", source);
+  Recipe r;
+  r.source = source;
+  r.text = text;
+  if (root["name"]) r.name = root["name"].as<std::string>();
+  if (root["description"]) r.description = root["description"].as<std::string>();
+  if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0)
+    fail_at(source, line_of(root), "steps: missing or empty (a list of steps)");
+  for (const auto& n : root["steps"]) r.steps.push_back(parse_step(n, source));
+  // An order that cannot work.
+  int autos = 0;
+  for (std::size_t i = 0; i < r.steps.size(); ++i) {
+    const auto& s = r.steps[i];
+    if (!s.auto_knob.empty() && ++autos > 1)
+      fail_at(source, s.line, fmt::format("{}: a second 'auto' knob: the budget search turns one knob per recipe", s.step));
+    for (std::size_t j = 0; j < i; ++j)
+      if (r.steps[j].step == "share" && (s.step == "prune" || s.step == "lowrank"))
+        fail_at(source, s.line,
+                fmt::format("{} after share cannot work: it changes shared weights off their codebook, so the "
+                            "sharing would be lost; put {} before share",
+                            s.step, s.step));
+  }
+  // Every step's options are checked now, as they will be built (a budget fills max_drop).
+  for (const auto& s : r.steps) make_recipe_step(r, s, s.budgeted() ? std::optional<double>(0.5) : std::nullopt);
+  r.name = r.name.empty() ? std::filesystem::path(source).stem().string() : r.name;
+  return r;
+}
+
+Recipe read_recipe(const std::filesystem::path& path) {
+  std::string text;
+  try {
+    text = read_file_text(path);
+  } catch (const Error& e) {
+    fail(ErrorCode::kIo, "recipe {}: {}", path.string(), e.what());
+  }
+  auto r = parse_recipe(text, path.string());
+  return r;
+}
+
+const std::string& default_recipe_text() {
+  static const std::string text(kDefaultRecipe);
+  return text;
+}
+
+Recipe default_recipe() { return parse_recipe(default_recipe_text(), "built-in"); }
+
+Step make_recipe_step(const Recipe& recipe, const RecipeStep& s, std::optional<double> max_drop) {
+  nlohmann::json options = s.options;
+  if (!s.auto_knob.empty()) {
+    options.erase(s.auto_knob);
+    if (max_drop) options["max_drop"] = *max_drop;
+  } else if (s.step == "share" && max_drop && !options.contains("max_drop")) {
+    options["max_drop"] = *max_drop;
+  }
+  if (!s.layers.empty()) {
+    const auto field = overrides_field(s.step);
+    std::string regex = options.value(field, std::string());
+    for (const auto& l : s.layers) regex += (regex.empty() ? "" : "|") + std::string("(") + l.match + ")";
+    options[field] = regex;
+  }
+  try {
+    return make_step(s.step, options);
+  } catch (const OptionError& e) {
+    fail_at(recipe.source, error_line(recipe, s, e.field()), fmt::format("{}: {}", s.step, e.what()));
+  } catch (const Error& e) {
+    fail_at(recipe.source, s.line, fmt::format("{}: {}", s.step, e.what()));
+  }
+}
+
+std::string recipe_location(const Recipe& recipe, const RecipeStep& step, const std::string& field) {
+  const int line = error_line(recipe, step, field);
+  return line > 0 ? fmt::format("{}:{}", recipe.source, line) : recipe.source;
+}
+
+}  // namespace nnc::compress

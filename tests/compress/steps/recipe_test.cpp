@@ -1,0 +1,128 @@
+// Recipes: the schema, the built-in default, every example in recipes/, and errors that name
+// the file, the line and the field.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "nncompress/compress/prune/prune_step.hpp"
+#include "nncompress/compress/recipe.hpp"
+#include "nncompress/compress/share/share_step.hpp"
+#include "nncompress/core/error.hpp"
+
+using namespace nnc;
+using compress::parse_recipe;
+
+namespace {
+
+// The message `text` fails with as a recipe ("" when it parses).
+std::string recipe_error(const std::string& text) {
+  try {
+    parse_recipe(text, "r.yaml");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Recipe, TheDefaultPrunesUpItsScheduleThenSharesThenTrainsTheCodebook) {
+  const auto r = compress::default_recipe();
+  ASSERT_EQ(r.steps.size(), 3u);
+  EXPECT_EQ(r.name, "default");
+  EXPECT_EQ(r.steps[0].step, "prune");
+  EXPECT_EQ(r.steps[0].auto_knob, "sparsity");
+  EXPECT_TRUE(r.steps[0].budgeted());
+  EXPECT_DOUBLE_EQ(r.steps[0].budget.value(), 0.6);
+  EXPECT_EQ(r.steps[1].step, "share");
+  EXPECT_TRUE(r.steps[1].budgeted());
+  EXPECT_EQ(r.steps[2].step, "finetune");
+  EXPECT_FALSE(r.steps[2].budgeted());
+  // The auto knob becomes the step's budget.
+  auto prune = compress::make_recipe_step(r, r.steps[0], 0.3);
+  const auto* p = prune.extract<compress::PruneStep>();
+  ASSERT_NE(p, nullptr);
+  EXPECT_FALSE(p->options_.sparsity.has_value());
+  EXPECT_DOUBLE_EQ(p->options_.max_drop.value(), 0.3);
+  EXPECT_EQ(p->options_.finetune.epochs, 2);
+  EXPECT_EQ(p->options_.final_epochs.value(), 4);
+  auto share = compress::make_recipe_step(r, r.steps[1], 0.2);
+  EXPECT_DOUBLE_EQ(share.extract<compress::ShareStep>()->options_.max_drop, 0.2);
+}
+
+TEST(Recipe, RecipesFolderHoldsTheDefaultAndExamplesThatParse) {
+  const std::filesystem::path dir = std::filesystem::path(NNC_SOURCE_DIR) / "recipes";
+  std::ifstream in(dir / "default.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), compress::default_recipe_text()) << "recipes/default.yaml differs from the built-in recipe";
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".yaml" && e.path().extension() != ".json") continue;
+    const auto r = compress::read_recipe(e.path());
+    EXPECT_FALSE(r.steps.empty()) << e.path();
+    ++n;
+  }
+  EXPECT_GE(n, 4);
+}
+
+TEST(Recipe, LayerOverridesBecomeTheStepsSkipOptions) {
+  const auto r = parse_recipe(R"(steps:
+  - step: prune
+    options: {sparsity: 0.5}
+    layers:
+      - {match: "^conv1", skip: true}
+      - {match: "fc2", skip: true}
+  - step: share
+    layers:
+      - {match: "fc2", skip: true}
+)",
+                              "r.yaml");
+  auto prune = compress::make_recipe_step(r, r.steps[0], std::nullopt);
+  EXPECT_EQ(prune.extract<compress::PruneStep>()->options_.keep_dense, "(^conv1)|(fc2)");
+  EXPECT_DOUBLE_EQ(prune.extract<compress::PruneStep>()->options_.sparsity.value(), 0.5);
+  EXPECT_FALSE(prune.extract<compress::PruneStep>()->options_.max_drop.has_value());  // a fixed setting: no budget
+  auto share = compress::make_recipe_step(r, r.steps[1], 0.4);
+  EXPECT_EQ(share.extract<compress::ShareStep>()->options_.keep_fp32, "(fc2)");
+}
+
+TEST(Recipe, JsonIsAcceptedToo) {
+  const auto r = parse_recipe(R"({"name": "j", "steps": [{"step": "prune", "options": {"sparsity": "auto"}},
+                                  {"step": "finetune", "options": {"epochs": 1}}]})",
+                              "r.json");
+  ASSERT_EQ(r.steps.size(), 2u);
+  EXPECT_EQ(r.steps[0].auto_knob, "sparsity");
+  EXPECT_EQ(r.steps[1].options["epochs"], 1);
+}
+
+TEST(Recipe, ErrorsNameTheFileTheLineAndTheField) {
+  EXPECT_EQ(recipe_error("steps:\n  - step: shar\n"), "r.yaml:2: unknown step 'shar' (steps: prune, share, lowrank, finetune)");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    options:\n      sparsity: auto\n      finetune: {epochs: 1, lrr: 3}\n"),
+            "r.yaml:5: prune: lrr is not an option of prune.finetune (options: epochs, lr, weight_decay, augment, "
+            "distill, temperature, train_codebooks)");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    options:\n      schedule_a: fast\n"),
+            "r.yaml:4: prune: schedule_a \"fast\": expected a number");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    options: {sparsity: 1.5}\n"),
+            "r.yaml:3: prune: sparsity 1.5: must be in [0, 1)");
+  EXPECT_EQ(recipe_error("steps:\n  - step: share\n  - step: prune\n"),
+            "r.yaml:3: prune after share cannot work: it changes shared weights off their codebook, so the sharing "
+            "would be lost; put prune before share");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    options: {sparsity: auto}\n  - step: lowrank\n    options: {keep: "
+                         "auto}\n"),
+            "r.yaml:4: lowrank: a second 'auto' knob: the budget search turns one knob per recipe");
+  EXPECT_EQ(recipe_error("steps:\n  - step: share\n    options: {pop: auto}\n"),
+            "r.yaml:3: pop: 'auto' is not possible here: step share has no knob the budget search turns");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    budget: 2\n"), "r.yaml:3: budget: 2: expected a share in (0, 1]");
+  EXPECT_EQ(recipe_error("steps:\n  - step: finetune\n    layers: [{match: x, skip: true}]\n"),
+            "r.yaml:3: layers: step finetune takes no per-layer overrides");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    layers:\n      - {match: \"(\", skip: true}\n"),
+            "r.yaml:4: match: '(' is not a valid regular expression");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    option: {}\n"),
+            "r.yaml:3: 'option' is not a field of a recipe step (fields: step, options, budget, layers)");
+  EXPECT_EQ(recipe_error("steps: []\n"), "r.yaml:1: steps: missing or empty (a list of steps)");
+  const auto bad_yaml = recipe_error("steps:\n  - step: [prune\n");
+  EXPECT_EQ(bad_yaml.rfind("r.yaml:", 0), 0u) << bad_yaml;
+  EXPECT_NE(bad_yaml.find("not valid YAML or JSON"), std::string::npos) << bad_yaml;
+}
