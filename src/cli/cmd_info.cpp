@@ -64,6 +64,7 @@ void container_info(const std::string& path, const std::vector<uint8_t>& bytes, 
   for (const auto& n : graph.graph().node()) ++ops[n.op_type()];
   std::map<std::string, std::string> coder_of;
   for (const auto& [name, coder] : st.coders) coder_of[name] = store::coder_name(coder);
+  std::map<std::string, std::string> positions_of(st.positions.begin(), st.positions.end());
   nlohmann::json tensors = nlohmann::json::array();
   int64_t elements = 0;
   for (const auto& t : c.tensors) {
@@ -76,7 +77,10 @@ void container_info(const std::string& path, const std::vector<uint8_t>& bytes, 
       j["scale"] = c.scales[static_cast<std::size_t>(t.codebook)].scale;
     }
     if (coder_of.count(t.name)) j["coder"] = coder_of.at(t.name);
-    if (t.kind == store::StoredTensor::Kind::kSparse) j["nonzeros"] = t.positions.size();
+    if (t.kind == store::StoredTensor::Kind::kSparse) {
+      j["nonzeros"] = t.positions.size();
+      j["positions"] = positions_of[t.name];
+    }
     elements += t.numel();
     tensors.push_back(j);
   }
@@ -108,7 +112,9 @@ void container_info(const std::string& path, const std::vector<uint8_t>& bytes, 
   fmt::print("\n  {:<40} {:>16} {:>10} {:>8} {}\n", "tensor", "shape", "elements", "kind", "coder / non-zeros");
   for (const auto& j : tensors) {
     std::string extra = j.contains("coder") ? j["coder"].get<std::string>() : "";
-    if (j.contains("nonzeros")) extra += fmt::format("{}{} non-zeros", extra.empty() ? "" : ", ", j["nonzeros"].get<std::size_t>());
+    if (j.contains("nonzeros"))
+      extra += fmt::format("{}{} non-zeros ({})", extra.empty() ? "" : ", ", j["nonzeros"].get<std::size_t>(),
+                           j["positions"].get<std::string>());
     if (j.contains("scale")) extra += fmt::format("{}scale {:.4g}", extra.empty() ? "" : ", ", j["scale"].get<float>());
     fmt::print("  {:<40} {:>16} {:>10} {:>8} {}\n", j["name"].get<std::string>(),
                fmt::format("{}", fmt::join(j["shape"].get<std::vector<int64_t>>(), "x")), j["elements"].get<int64_t>(),

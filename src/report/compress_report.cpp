@@ -204,7 +204,7 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
 
   // Per-step table.
   h += "<h2>Step by step</h2>\n<table><tr><th>step</th><th>budget given (pt)</th><th>hold-out top-1</th><th>hold-out "
-       "drop (pt)</th><th>test top-1</th><th>test drop (pt)</th><th>.nnc bytes</th><th>ratio</th><th>pruned</th>"
+       "change (pt)</th><th>test top-1</th><th>test change (pt)</th><th>.nnc bytes</th><th>ratio</th><th>pruned</th>"
        "<th>shared</th><th>time (s)</th></tr>\n";
   for (const auto& r : j["steps"]) {
     const auto& b = r.contains("budget") ? r["budget"] : json();

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 
@@ -184,13 +185,63 @@ std::vector<float> scaled_codebook(const std::vector<float>& base, float scale) 
   return out;
 }
 
+namespace {
+
+// Coded gaps (position format 2, container format 4): each v = gap + 1 >= 1 falls in a class,
+// 0 for v = 1, else 2b - 1 + m with b = floor(log2 v) >= 1 and m the bit below the top one; the
+// b - 1 bits below m follow, LSB first, in one bit stream after the entropy-coded classes (the
+// distance codes of DEFLATE, with the classes under the smallest of the index coders).
+constexpr uint32_t kMaxGapClasses = 127;
+
+std::vector<uint8_t> coded_gaps(std::span<const uint64_t> positions) {
+  std::vector<uint16_t> classes;
+  classes.reserve(positions.size());
+  std::vector<uint8_t> extra;
+  uint64_t acc = 0;
+  int bits = 0;
+  uint32_t alphabet = 1;
+  uint64_t next = 0;
+  for (uint64_t p : positions) {
+    const uint64_t v = p - next + 1;
+    next = p + 1;
+    const int b = 63 - std::countl_zero(v);
+    if (b == 0) {
+      classes.push_back(0);
+      continue;
+    }
+    const uint64_t m = (v >> (b - 1)) & 1;
+    classes.push_back(static_cast<uint16_t>(2 * b - 1 + static_cast<int>(m)));
+    alphabet = std::max<uint32_t>(alphabet, classes.back() + 1u);
+    for (int i = 0; i < b - 1; ++i) {  // the low b - 1 bits, LSB first
+      acc |= ((v >> i) & 1) << bits;
+      if (++bits == 8) {
+        extra.push_back(static_cast<uint8_t>(acc));
+        acc = 0;
+        bits = 0;
+      }
+    }
+  }
+  if (bits) extra.push_back(static_cast<uint8_t>(acc));
+  const auto enc = encode_smallest(classes, alphabet);
+  Writer w;
+  w.put<uint8_t>(static_cast<uint8_t>(enc.coder));
+  w.varint(alphabet);
+  w.varint(enc.bytes.size());
+  w.bytes(enc.bytes);
+  w.bytes(extra);
+  return w.out;
+}
+
+}  // namespace
+
 std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats* st) {
   NNC_CHECK(c.scales.empty() || c.scales.size() == c.codebooks.size(), "{} codebook scales for {} codebooks",
             c.scales.size(), c.codebooks.size());
   const bool scaled = std::any_of(c.scales.begin(), c.scales.end(), [](const CodebookScale& s) { return s.base >= 0; });
+  bool coded_positions = false;  // a tensor's positions as coded gaps (format 4)
   Writer w;
   w.bytes(kMagic, 4);
-  w.put<uint16_t>(scaled ? kContainerVersion : 2);  // readers of format 2 still read what needs nothing newer
+  w.put<uint16_t>(0);  // the version, once the sections say which they need (below)
   w.put<uint16_t>(0);
   w.varint(1 + c.codebooks.size() + c.tensors.size());
   if (st) *st = {};
@@ -257,7 +308,6 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       const std::size_t nnz = t.positions.size();
       const std::size_t index_before = st ? st->index_bytes : 0;  // indexed values count as indices
       p.varint(nnz);
-      // Positions: the smaller of a bitmask and varint-coded gaps.
       std::vector<uint8_t> mask((n + 7) / 8, 0), gaps;
       uint64_t prev = 0;
       for (std::size_t i = 0; i < nnz; ++i) {
@@ -267,9 +317,15 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
         put_varint64(gaps, t.positions[i] - (i ? prev + 1 : 0));
         prev = t.positions[i];
       }
-      const bool use_mask = mask.size() <= gaps.size();
-      p.put<uint8_t>(use_mask ? 0 : 1);
-      const auto& pos = use_mask ? mask : gaps;
+      // Positions: the smallest of a bitmask, varint gaps and coded gaps.
+      const auto coded = nnz ? coded_gaps(t.positions) : std::vector<uint8_t>();
+      const uint8_t format = !coded.empty() && coded.size() < std::min(mask.size(), gaps.size()) ? 2
+                             : mask.size() <= gaps.size()                                     ? 0
+                                                                                              : 1;
+      coded_positions = coded_positions || format == 2;
+      if (st) st->positions.emplace_back(t.name, format == 0 ? "bitmask" : format == 1 ? "varint gaps" : "coded gaps");
+      p.put<uint8_t>(format);
+      const auto& pos = format == 0 ? mask : format == 1 ? gaps : coded;
       p.varint(pos.size());
       p.bytes(pos);
       if (t.codebook >= 0) {
@@ -286,6 +342,9 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
     }
     section(kTensor, p.out);
   }
+  // Readers of an older format still read what needs nothing newer.
+  const uint16_t version = coded_positions ? 4 : scaled ? 3 : 2;
+  std::memcpy(w.out.data() + 4, &version, 2);
   uint32_t crc = static_cast<uint32_t>(crc32(0L, w.out.data(), static_cast<uInt>(w.out.size())));
   w.put<uint32_t>(crc);
   if (st) {
@@ -301,6 +360,7 @@ namespace {
 // What one decode_container call has read so far.
 struct Decoding {
   const std::string& what;
+  int version = 0;
   ContainerContent c;
   bool have_graph = false;
   uint64_t elements = 0;  // in the tensors read so far, at most kMaxElements
@@ -398,10 +458,48 @@ std::vector<uint16_t> get_indices(Decoding& d, Reader& r, std::size_t count, Sto
 
 // Sparse positions: a bitmask of exactly numel bits (whole bytes), or varint gaps that use up
 // their bytes; either way nnz positions, strictly increasing and < numel.
+void read_coded_gaps(Decoding& d, std::span<const uint8_t> pos, StoredTensor& t, std::size_t n, uint64_t nnz) {
+  Reader r(pos, d.what, 2);
+  const auto coder = r.get<uint8_t>();
+  const uint64_t alphabet = r.num(4);
+  const auto coded = r.bytes(r.num(8));
+  NNC_CHECK_CODE(coder <= 2, kCorrupt, "{}: tensor '{}' has unknown position coder {}", d.what, t.name, coder);
+  NNC_CHECK_CODE(alphabet >= 1 && alphabet <= kMaxGapClasses, kCorrupt,
+                 "{}: tensor '{}' has {} gap classes (1 to {})", d.what, t.name, alphabet, kMaxGapClasses);
+  std::vector<uint16_t> classes;
+  try {
+    classes = decode(static_cast<Coder>(coder), coded, static_cast<std::size_t>(nnz), static_cast<uint32_t>(alphabet));
+  } catch (const Error& e) {
+    fail(e.code(), "{}: tensor '{}' positions: {}", d.what, t.name, e.what());
+  }
+  const auto extra = r.bytes(r.left());
+  uint64_t bit = 0, next = 0;  // next: the smallest position the next gap can give
+  t.positions.reserve(static_cast<std::size_t>(nnz));
+  for (uint64_t i = 0; i < nnz; ++i) {
+    const uint32_t c = classes[static_cast<std::size_t>(i)];
+    uint64_t v = 1;
+    if (c > 0) {
+      const int b = static_cast<int>((c + 1) / 2);
+      v = (uint64_t{1} << b) | (uint64_t{c + 1 - 2u * static_cast<uint32_t>(b)} << (b - 1));
+      NNC_CHECK_CODE(bit + static_cast<uint64_t>(b - 1) <= 8 * uint64_t{extra.size()}, kCorrupt,
+                     "{}: tensor '{}' positions are truncated", d.what, t.name);
+      for (int k = 0; k < b - 1; ++k, ++bit) v |= static_cast<uint64_t>(extra[bit >> 3] >> (bit & 7) & 1) << k;
+    }
+    NNC_CHECK_CODE(v - 1 < n - next, kCorrupt, "{}: tensor '{}' non-zero {} lies past its {} elements", d.what, t.name,
+                   i, n);
+    t.positions.push_back(next + v - 1);
+    next = t.positions.back() + 1;
+  }
+  NNC_CHECK_CODE(extra.size() == (bit + 7) / 8, kCorrupt, "{}: tensor '{}' positions have {} trailing bytes", d.what,
+                 t.name, extra.size() - (bit + 7) / 8);
+}
+
 void read_positions(Decoding& d, Reader& p, StoredTensor& t, std::size_t n, uint64_t nnz) {
   const auto format = p.get<uint8_t>();
   auto pos = p.bytes(p.num(8));
-  NNC_CHECK_CODE(format <= 1, kCorrupt, "{}: tensor '{}' has unknown position format {}", d.what, t.name, format);
+  NNC_CHECK_CODE(format <= 1 || (format == 2 && d.version >= 4), kCorrupt,
+                 "{}: tensor '{}' has unknown position format {}", d.what, t.name, format);
+  if (format == 2) return read_coded_gaps(d, pos, t, n, nnz);
   if (format == 0) {
     NNC_CHECK_CODE(pos.size() == (uint64_t{n} + 7) / 8, kCorrupt,
                    "{}: tensor '{}' bitmask has {} bytes for {} elements", d.what, t.name, pos.size(), n);
@@ -498,7 +596,7 @@ ContainerContent decode_container(std::span<const uint8_t> bytes, const std::str
   Reader r(bytes.first(bytes.size() - 4), what, version);
   r.bytes(8);
   const uint64_t sections = r.num(4);
-  Decoding d{what, {}};
+  Decoding d{what, version, {}};
   for (uint64_t s = 0; s < sections; ++s) {
     const uint8_t type = r.get<uint8_t>();
     auto payload = r.bytes(r.num(8));

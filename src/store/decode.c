@@ -1,4 +1,4 @@
-/* Dependency-free C99 decoder for .nnc containers (formats 1 and 2, docs/nnc-format.md).
+/* Dependency-free C99 decoder for .nnc containers (formats 1 to 4, docs/nnc-format.md).
  * Mirrors src/store/container.cpp: both readers accept exactly the same files and decode them to
  * the same values (tests/store/hostile_input_test.cpp; the differential fuzzer in tests/fuzz/).
  * Every declared size is checked against the bytes present, or against the limits below, before
@@ -620,8 +620,62 @@ static int read_indices(dec* d, rd* p, const char* name, size_t count, uint16_t*
   return rc ? fail(d, "tensor '%s' indices: %s", name, why) : 0;
 }
 
-/* Sparse positions: a bitmask of exactly numel bits (whole bytes), or varint gaps that use up
- * their bytes; either way nnz positions, strictly increasing and < numel. */
+/* Coded gaps (position format 2, container format 4): u8 coder, varint class alphabet (1..127),
+ * varint byte count, the nnz entropy-coded gap classes, then the extra bits LSB first. Class 0
+ * is v = gap + 1 = 1; class c > 0 is v = 2^b | m 2^(b-1) | (b - 1 extra bits), b = (c + 1) / 2,
+ * m = c + 1 - 2b. */
+static int read_coded_gaps(dec* d, const uint8_t* pos, uint64_t len, const nnc_tensor* t, uint64_t nnz, uint64_t* at) {
+  rd r = reader(pos, (size_t)len, 2);
+  const int coder = (int)get_le(&r, 1);
+  const uint64_t alphabet = get_varint(&r);
+  const uint64_t nbytes = get_varint(&r);
+  const uint8_t* data = get_bytes(&r, nbytes);
+  const uint8_t* extra;
+  uint64_t nextra, bit = 0, next = 0, j;
+  uint16_t* classes = NULL;
+  char why[WHY_SIZE];
+  int rc;
+  if (r.bad) return fail(d, "tensor '%s' record: %s", t->name, r.bad);
+  if (coder > 2) return fail(d, "tensor '%s' has unknown position coder %d", t->name, coder);
+  if (alphabet < 1 || alphabet > 127)
+    return fail(d, "tensor '%s' has %" PRIu64 " gap classes (1 to 127)", t->name, alphabet);
+  if (coder == 0) rc = unpack_bits(data, (size_t)nbytes, (size_t)nnz, (uint32_t)alphabet, &classes, why);
+  else if (coder == 1) rc = huffman(data, (size_t)nbytes, (size_t)nnz, (uint32_t)alphabet, &classes, why);
+  else rc = rans(data, (size_t)nbytes, (size_t)nnz, (uint32_t)alphabet, &classes, why);
+  if (rc) {
+    free(classes);
+    return fail(d, "tensor '%s' positions: %s", t->name, why);
+  }
+  nextra = left(&r);
+  extra = pos + r.pos;
+  for (j = 0; j < nnz; ++j) {
+    const unsigned c = classes[j];
+    uint64_t v = 1;
+    if (c > 0) {
+      const int b = (int)((c + 1) / 2);
+      int k;
+      v = ((uint64_t)1 << b) | ((uint64_t)(c + 1 - 2u * (unsigned)b) << (b - 1));
+      if (bit + (uint64_t)(b - 1) > 8 * nextra) {
+        free(classes);
+        return fail(d, "tensor '%s' positions are truncated", t->name);
+      }
+      for (k = 0; k < b - 1; ++k, ++bit) v |= (uint64_t)((extra[bit >> 3] >> (bit & 7)) & 1) << k;
+    }
+    if (v - 1 >= t->numel - next) {
+      free(classes);
+      return fail(d, "tensor '%s' non-zero %" PRIu64 " lies past its %zu elements", t->name, j, t->numel);
+    }
+    at[j] = next + v - 1;
+    next = at[j] + 1;
+  }
+  free(classes);
+  if (nextra != (bit + 7) / 8)
+    return fail(d, "tensor '%s' positions have %" PRIu64 " trailing bytes", t->name, nextra - (bit + 7) / 8);
+  return 0;
+}
+
+/* Sparse positions: a bitmask of exactly numel bits (whole bytes), varint gaps that use up
+ * their bytes, or coded gaps (format 4); either way nnz positions, strictly increasing and < numel. */
 static int read_positions(dec* d, rd* p, const nnc_tensor* t, uint64_t nnz, uint64_t** out) {
   const int format = (int)get_le(p, 1);
   const uint64_t len = get_num(p, 8);
@@ -629,13 +683,15 @@ static int read_positions(dec* d, rd* p, const nnc_tensor* t, uint64_t nnz, uint
   uint64_t* at;
   uint64_t j, got = 0;
   if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
-  if (format > 1) return fail(d, "tensor '%s' has unknown position format %d", t->name, format);
+  if (format > 2 || (format == 2 && d->version < 4))
+    return fail(d, "tensor '%s' has unknown position format %d", t->name, format);
   if (format == 0 && len != ((uint64_t)t->numel + 7) / 8)
     return fail(d, "tensor '%s' bitmask has %" PRIu64 " bytes for %zu elements", t->name, len, t->numel);
   if (format == 1 && nnz > len) /* every gap takes at least one byte */
     return fail(d, "tensor '%s' positions are truncated", t->name);
   *out = at = (uint64_t*)malloc(nnz ? (size_t)nnz * sizeof(uint64_t) : 1);
   if (!at) return fail(d, "out of memory for tensor '%s'", t->name);
+  if (format == 2) return read_coded_gaps(d, pos, len, t, nnz, at);
   if (format == 0) {
     for (j = 0; j < t->numel; ++j)
       if ((pos[j >> 3] >> (j & 7)) & 1) {
@@ -806,7 +862,7 @@ int nnc_decode(const uint8_t* buf, size_t size, nnc_model* out, char* err, size_
   /* Header and trailer (12 bytes) at least: format 2 with no sections is 13 bytes. */
   if (size < 12 || memcmp(buf, "NNC\0", 4) != 0) return fail(&d, "not an .nnc container (bad magic)");
   d.version = buf[4] | (buf[5] << 8);
-  if (d.version > 3) return fail(&d, "container format version is newer than this decoder");
+  if (d.version > 4) return fail(&d, "container format version is newer than this decoder");
   stored = (uint32_t)buf[size - 4] | ((uint32_t)buf[size - 3] << 8) | ((uint32_t)buf[size - 2] << 16) |
            ((uint32_t)buf[size - 1] << 24);
   if (nnc_crc32(buf, size - 4) != stored) return fail(&d, "checksum mismatch");

@@ -175,7 +175,7 @@ TEST(Container, TruncatedCorruptAndFutureFilesAreOneLineErrors) {
   auto future = bytes;
   future[4] = 9;
   EXPECT_EQ(error_of([&] { store::unpack_model(future, "m.nnc"); }),
-            "m.nnc: container format version 9 is newer than this nncompress supports (3)");
+            "m.nnc: container format version 9 is newer than this nncompress supports (4)");
   std::vector<uint8_t> junk(100, 7);
   EXPECT_EQ(error_of([&] { store::unpack_model(junk, "m.nnc"); }), "m.nnc: not an .nnc container (bad magic)");
 }
@@ -431,4 +431,55 @@ TEST(Container, PerTensorScalesRoundTripInBothReadersAndInOnnx) {
   exec::Engine a(s.model), b(compressed);
   auto x = torch::randn({3, 1, 8, 8});
   EXPECT_TRUE(torch::equal(a.run_single(x), b.run_single(x)));
+}
+
+// Sparse positions of a pruned layer (2% kept, random): entropy-coded gaps (format 4) are
+// smaller than varint gaps and a bitmask, and both readers give the same positions; files
+// without them keep format 2.
+TEST(Container, CodedGapsAreSmallerAndReadTheSameInBothReaders) {
+  store::ContainerContent c;
+  store::StoredTensor t;
+  t.name = "fc";
+  t.shape = {500, 800};
+  t.kind = store::StoredTensor::Kind::kSparse;
+  uint64_t state = 12345;
+  for (uint64_t p = 0; p < 400000; ++p) {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    if ((state >> 33) % 50 == 0) {
+      t.positions.push_back(p);
+      t.values.push_back(static_cast<float>(p % 7) - 3.0f);
+    }
+  }
+  // And gaps far apart: the largest classes.
+  store::StoredTensor far = t;
+  far.name = "far";
+  far.shape = {int64_t{1} << 22};
+  far.positions = {0, 1, 2, (uint64_t{1} << 21) + 3, (uint64_t{1} << 22) - 1};
+  far.values = {1, 2, 3, 4, 5};
+  c.tensors = {t, far};
+  store::ContainerStats st;
+  const auto bytes = store::encode_container(c, &st);
+  EXPECT_EQ(bytes[4], 4) << "format 4 for coded positions";
+  const std::size_t nnz = t.positions.size();
+  // Varint gaps take a byte per non-zero and more (gaps of 128 and up take two), the bitmask
+  // 50 KB; the entropy of the positions is H(0.02) / 0.02 = 7.07 bits per non-zero.
+  const double bits = 8.0 * static_cast<double>(st.sparse_bytes - 4 * (nnz + 5)) / static_cast<double>(nnz);
+  EXPECT_LT(bits, 7.07 * 1.03) << "coded gaps: " << st.sparse_bytes << " bytes";
+  const auto back = store::decode_container(bytes, "mem");
+  ASSERT_EQ(back.tensors.size(), 2u);
+  EXPECT_EQ(back.tensors[0].positions, t.positions);
+  EXPECT_EQ(back.tensors[1].positions, far.positions);
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0) << err;
+  const auto dense = back.tensors[0].decode(back.codebooks);
+  ASSERT_EQ(m.tensors[0].numel, 400000u);
+  EXPECT_EQ(std::memcmp(m.tensors[0].data, dense.data(), 400000 * 4), 0);
+  EXPECT_EQ(m.tensors[1].data[(uint64_t{1} << 22) - 1], 5.0f);
+  nnc_free(&m);
+  // Dense enough for a bitmask, or sparse enough for few varints: no coded gaps, format 2.
+  c.tensors = {t};
+  c.tensors[0].positions.resize(3);
+  c.tensors[0].values.resize(3);
+  EXPECT_EQ(store::encode_container(c)[4], 2);
 }

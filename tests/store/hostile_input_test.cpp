@@ -12,6 +12,7 @@
 
 #include "decode.h"
 #include "nncompress/core/error.hpp"
+#include "nncompress/store/bitpack.hpp"
 #include "nncompress/store/container.hpp"
 #include "nncompress/store/entropy.hpp"
 #include "nncompress/store/model_store.hpp"
@@ -127,6 +128,21 @@ std::vector<uint8_t> sparse_gaps(int version, const std::vector<uint64_t>& gaps)
   Craft p(version);
   p.tensor("w", {4}, 2).num(gaps.size(), 8).u8(1).num(pos.data().size(), 8).bytes(pos.data()).u8(0);
   for (std::size_t i = 0; i < gaps.size(); ++i) p.f32(1.0f);
+  return Craft(version).section(3, p).file(1);
+}
+
+// A sparse tensor "w" of `numel` elements with coded gaps (position format 2, container format
+// `version`): bit-packed gap classes of `alphabet`, then `extra` bytes; raw values.
+std::vector<uint8_t> sparse_coded(int version, uint64_t numel, uint64_t alphabet, const std::vector<uint16_t>& classes,
+                                  const std::vector<uint8_t>& extra, uint8_t coder = 0) {
+  Craft blob;
+  int width = 0;
+  while ((uint64_t{1} << width) < alphabet) ++width;
+  const auto packed = store::bitpack(classes, std::max(width, 1));
+  blob.u8(coder).varint(alphabet).varint(packed.size()).bytes(packed).bytes(extra);
+  Craft p(version);
+  p.tensor("w", {numel}, 2).num(classes.size(), 8).u8(2).num(blob.data().size(), 8).bytes(blob.data()).u8(0);
+  for (std::size_t i = 0; i < classes.size(); ++i) p.f32(1.0f);
   return Craft(version).section(3, p).file(1);
 }
 
@@ -469,4 +485,26 @@ TEST(HostileInput, ScaledCodebooksAreCheckedLikeEveryOtherRecord) {
   big.tensor("a", {(uint64_t{1} << 31) - 65535}, 2).varint(0).u8(1).varint(0).u8(0);
   many.section(3, big).codebook(std::vector<float>(65536, 1.0f)).section(5, scaled(0, 2.0f));
   EXPECT_EQ(cpp_error(one(many, 3)), "m.nnc: scaled codebook 1 takes the container past 2147483648 elements");
+}
+
+// Coded gaps (format 4): classes 0 and 3 with extra bit e are gaps 0 and 3 + e.
+TEST(HostileInput, CodedGapsAreCheckedLikeVarintGaps) {
+  // Positions 0 and 4 (e = 0) or 5 (e = 1) of 8: accepted.
+  EXPECT_TRUE(accepted_by_both(sparse_coded(4, 8, 4, {0, 3}, {0x00})));
+  EXPECT_TRUE(accepted_by_both(sparse_coded(4, 8, 4, {0, 3}, {0x01})));
+  // Past the tensor's elements.
+  EXPECT_EQ(errors(sparse_coded(4, 4, 4, {0, 3}, {0x00})), refused("tensor 'w' non-zero 1 lies past its 4 elements"));
+  // The extra bits run out, or bytes are left over.
+  EXPECT_EQ(errors(sparse_coded(4, 8, 4, {0, 3}, {})), refused("tensor 'w' positions are truncated"));
+  EXPECT_EQ(errors(sparse_coded(4, 8, 4, {0, 3}, {0x00, 0x00})), refused("tensor 'w' positions have 1 trailing bytes"));
+  // Class alphabets out of range, an unknown coder, and the format in a file of format 2.
+  EXPECT_EQ(errors(sparse_coded(4, 8, 0, {}, {})), refused("tensor 'w' has 0 gap classes (1 to 127)"));
+  EXPECT_EQ(errors(sparse_coded(4, 8, 200, {0, 3}, {0x00})), refused("tensor 'w' has 200 gap classes (1 to 127)"));
+  EXPECT_EQ(errors(sparse_coded(4, 8, 4, {0, 3}, {0x00}, 7)), refused("tensor 'w' has unknown position coder 7"));
+  EXPECT_EQ(errors(sparse_coded(2, 8, 4, {0, 3}, {0x00})), refused("tensor 'w' has unknown position format 2"));
+  // A class that needs 62 extra bits is refused before any shift can overflow.
+  EXPECT_EQ(errors(sparse_coded(4, 8, 127, {125}, std::vector<uint8_t>(8, 0xff))),
+            refused("tensor 'w' non-zero 0 lies past its 8 elements"));
+  // Classes outside the alphabet (bit-packed 3 in a 2-bit field of alphabet 3).
+  EXPECT_NE(errors(sparse_coded(4, 8, 3, {0, 3}, {0x00})).second, "(accepted)");
 }

@@ -2,7 +2,7 @@
 // The .nnc container: one versioned, CRC32-checksummed file holding the graph (ONNX protobuf
 // without the stored tensors), codebooks of shared float values, and every float tensor as
 // raw fp32, codebook indices (bit-packed, Huffman or rANS, whichever is smallest) or sparse
-// (bitmask or varint gap positions, with raw or codebook-indexed values). Format: docs/nnc-format.md;
+// (bitmask, varint gaps or entropy-coded gaps as positions, with raw or codebook-indexed values). Format: docs/nnc-format.md;
 // a dependency-free C decoder (src/store/decode.c) reads it.
 #include <cstdint>
 #include <filesystem>
@@ -14,9 +14,10 @@
 
 namespace nnc::store {
 
-// 3: scaled codebooks (written only when there are any); 2: varint fields, deflated graph.
-// Every older version is still read.
-constexpr uint16_t kContainerVersion = 3;
+// 4: sparse positions as entropy-coded gaps; 3: scaled codebooks; 2: varint fields, deflated
+// graph. A file is written in the oldest version that holds what it needs; every older version
+// is still read.
+constexpr uint16_t kContainerVersion = 4;
 
 struct StoredTensor {
   enum class Kind : uint8_t { kRaw = 0, kIndexed = 1, kSparse = 2 };
@@ -52,6 +53,8 @@ struct ContainerStats {
               sparse_bytes = 0, header_bytes = 0;
   std::size_t indexed_elements = 0;  // elements stored as codebook indices
   std::vector<std::pair<std::string, Coder>> coders;  // per indexed tensor
+  // Per sparse tensor: how its positions are stored ("bitmask", "varint gaps", "coded gaps").
+  std::vector<std::pair<std::string, std::string>> positions;
 };
 
 // values[i] = base[i] x scale, as both readers compute it.

@@ -378,8 +378,9 @@ double PruneRun::search_sparsity(const std::vector<prune::LayerState>& states0, 
 // The requested allocation on the iterative schedule (one step when not fine-tuning); after each
 // step the model takes the pruned weights and their masks, then is fine-tuned with them fixed.
 // Climbing (max_drop with fine-tuning, no sparsity): the schedule goes up to max_sparsity, each
-// step's hold-out drop is measured after its fine-tuning, and the first step that breaks the
-// budget is rolled back to the last that held, which then gets the final epochs. One schedule,
+// step's hold-out drop is measured after its fine-tuning; a step that breaks the budget gets the
+// final epochs and, when it then holds, the climb goes on; the first step that breaks it even so
+// is rolled back to the last that held, which then gets the final epochs (unless it had them). One schedule,
 // not independent trainings: every probe of the budget search is a step of it.
 nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   const int final_epochs = o_.final_epochs.value_or(o_.finetune.epochs);
@@ -393,9 +394,10 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     double sparsity;
     prune::AllocationResult alloc;
     int step;
+    bool rescued = false;  // already fine-tuned for the final epochs
   };
   std::optional<Held> held;
-  const Held start{model_, snapshot(), 0.0, {}, 0};
+  const Held start{model_, snapshot(), 0.0, {}, 0, false};
   Progress climbing_progress(ctx_.control().reporter, "prune schedule",
                              climb ? static_cast<long>(std::ceil(std::log(1 - sparsity_) / std::log(1 - o_.schedule_a)))
                                    : 0);
@@ -451,7 +453,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
                         : fmt::format("prune step {}: sparsity {:.3f}, test top-1 {:.2f}% (no fine-tuning)", t, s_t,
                                       100 * after_prune));
     // The step that breaks the budget gets the final epochs the kept step would get anyway:
-    // when it then holds, it is the result (the climb stops there, already fine-tuned).
+    // when it then holds, the climb goes on from it.
     bool rescued = false;
     if (climb && !within && !ctx_.stop_requested() && final_epochs > o_.finetune.epochs) {
       finetune(final_epochs, ctx_.seed() + 1000003);
@@ -463,13 +465,13 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
                        {"holdout_drop_pt", drop.pt}, {"holdout_drop_se_pt", drop.se_pt}, {"within", within}});
       ctx_.note(fmt::format("prune step {} with {} final epochs: hold-out {:.2f}% ({:+.2f} +- {:.2f} pt: {})", t,
                             final_epochs, 100 * m.top1, -drop.pt, drop.se_pt,
-                            within ? "holds, kept" : "still breaks the budget"));
+                            within ? "holds, the climb goes on" : "still breaks the budget"));
     }
     if (climb && within && !ctx_.stop_requested()) {
-      held = Held{model_, snapshot(), s_t, final_alloc_, t};
+      held = Held{model_, snapshot(), s_t, final_alloc_, t, rescued};
       if (!curves.distortion.empty()) held_curves_ = curves;  // the report's curves: those of the step kept
     }
-    if (climb && (!within || rescued || s_t >= sparsity_ || ctx_.stop_requested())) {
+    if (climb && (!within || s_t >= sparsity_ || ctx_.stop_requested())) {
       const Held& back = held ? *held : start;
       if (!within || ctx_.stop_requested()) {
         model_ = back.model;
@@ -483,7 +485,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
         ctx_.note(fmt::format("prune: sparsity {:.3f} breaks max_drop {} pt on the hold-out; rolled back to step {} "
                               "(sparsity {:.3f}), the last that held",
                               s_t, *o_.max_drop, back.step, back.sparsity));
-      if (final_epochs > o_.finetune.epochs && !rescued && !ctx_.stop_requested()) {
+      if (final_epochs > o_.finetune.epochs && !back.rescued && !ctx_.stop_requested()) {
         finetune(final_epochs, ctx_.seed() + 1000003);
         steps.push_back({{"step", "final"}, {"target_sparsity", sparsity_}, {"finetune_epochs", final_epochs},
                          {"top1_finetuned", ctx_.test().evaluate(engine_).top1}});

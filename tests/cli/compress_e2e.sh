@@ -1,0 +1,130 @@
+# compress: every recipe in recipes/ runs on a fixture (small data, seconds each) and its result
+# is checked from the written files: the accuracy the summary reports is what our engine measures
+# on the written ONNX, the sizes are the files', the budget holds on the hold-out, ONNX Runtime
+# runs the file; the HTML report renders in headless Chromium with every figure; recipe errors
+# name the file and the line.
+source "$(dirname "$0")/lib.sh"
+DATA="$WORK/data"
+small_fashion_mnist "$DATA"
+SPLITS=(--data "$DATA" --val 300 --calib 256)
+
+# run_recipe NAME MODEL [FLAGS...]: compress MODEL with recipes/NAME.yaml; checks the outputs.
+run_recipe() {
+  local name="$1" model="$2" out="$WORK/$1"
+  shift 2
+  "$NNC" compress "$model" "${SPLITS[@]}" "$@" --recipe "$ROOT/recipes/$name.yaml" --max-drop 5 -o "$out.onnx" \
+    --nnc "$out.nnc" --report "$out.report" --threads 1 --json -q > "$out.json" || die "compress --recipe $name"
+  $PY - "$out.json" "$out.nnc" "$out.onnx" "$name" <<'PYEOF' || die "compress --recipe $name: summary"
+import json, os, sys
+j = json.load(open(sys.argv[1])); nnc, onnx, name = sys.argv[2:]
+f, ref = j["final"], j["reference"]
+steps = [s["step"] for s in j["steps"]]
+recipe = [s["step"] for s in j["recipe"]["steps"]]
+assert steps == ["original"] + recipe, (steps, recipe)
+assert f["within"] and f["holdout_drop_pt"] + f["holdout_drop_se_pt"] <= 5 + 1e-9, f
+# Sizes are the files'.
+assert j["nnc_bytes"] == os.path.getsize(nnc) == f["nnc_bytes"], (j["nnc_bytes"], os.path.getsize(nnc))
+assert j["onnx_bytes"] == os.path.getsize(onnx)
+assert abs(j["ratio"] - j["fp32_bytes"] / os.path.getsize(nnc)) < 1e-9
+assert f["ratio"] > 1.5, f["ratio"]
+# Each budgeted step got a share of what was left, never more.
+for s in j["steps"][1:]:
+    b = s.get("budget")
+    if b: assert 0 <= b["given_pt"] <= b["left_pt"] + 1e-9 <= 5 + 1e-9, b
+print(f"{name}: {' -> '.join(steps)}: {f['ratio']:.2f}x, test top-1 {100*ref['test_top1']:.2f}% -> "
+      f"{100*f['test_top1']:.2f}%, hold-out drop {f['holdout_drop_pt']:.2f} +- {f['holdout_drop_se_pt']:.2f} pt")
+PYEOF
+  # The accuracy reported is the written model's, in our engine.
+  "$NNC" eval "$out.onnx" --data "$DATA" "$@" --json -q > "$out.eval.json"
+  approx "$(json "$out.eval.json" "['top1']")" "$(json "$out.json" "['final']['test_top1']")" 0.00001 ||
+    die "compress --recipe $name: the written ONNX does not measure what the summary says"
+  [ -s "$out.report/report.html" ] && [ -s "$out.report/summary.json" ] || die "compress --recipe $name: report"
+}
+
+run_recipe default "$ROOT/models/lenet5.onnx"
+run_recipe mlp "$ROOT/models/lenet300.onnx"
+# (Exported by PyTorch without normalisation metadata; trained on the data set's mean/std.)
+run_recipe cnn-bn "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" --mean 0.2860 --std 0.3530
+run_recipe lowrank-first "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" --mean 0.2860 --std 0.3530
+run_recipe share-only "$ROOT/models/lenet300.onnx"
+
+# The default recipe prunes, then shares what is left with the zeros kept, then trains the codebook.
+$PY - "$WORK/default.json" <<'PYEOF' || die "default recipe"
+import json, sys
+j = json.load(open(sys.argv[1]))
+prune, share = j["reports"][0]["report"], j["reports"][1]["report"]
+assert "climb" in prune and prune["climb"]["held_step"] >= 1, prune.get("climb")
+assert share["pruned_weights"] > 0 and share["zero_entry"] >= 0, "sharing lost the zeros"
+rows = j["steps"]
+assert rows[2]["pruned"] == rows[1]["pruned"] > 0
+assert rows[2]["nnc_bytes"] < rows[1]["nnc_bytes"] < rows[0]["nnc_bytes"]
+PYEOF
+
+# ONNX Runtime runs what compress wrote and agrees with our engine (full test split).
+if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
+  "$NNC" eval "$WORK/default.onnx" --json -q > "$WORK/default.full.json"
+  node "$ROOT/tools/ort/ort_eval.js" "$WORK/default.onnx" > "$WORK/default.ort.json"
+  approx "$(json "$WORK/default.ort.json" "['top1']")" "$(json "$WORK/default.full.json" "['top1']")" 0.0005 ||
+    die "ONNX Runtime disagrees on the compressed LeNet-5"
+fi
+
+# The report: self-contained, every figure present, renders in headless Chromium.
+R="$WORK/default.report/report.html"
+grep -q "<script" "$R" && die "the report needs no script"
+grep -Eq "(src|href)=\"https?:" "$R" && die "the report must not load anything from the network"
+figures=$(grep -o "<figure>" "$R" | wc -l)
+[ "$figures" -ge 5 ] || die "report: $figures figures (accuracy, ratio, probes, RD curves, Pareto front expected)"
+for want in "Summary" "Step by step" "Layer by layer" "How this was made" "nncompress compress"; do
+  grep -q "$want" "$R" || die "report: no '$want'"
+done
+if command -v chromium >/dev/null 2>&1; then
+  (cd "$WORK" && timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,3000 \
+    --screenshot="$WORK/report.png" "file://$R" >/dev/null 2>&1) || die "chromium could not render the report"
+  timeout 120 chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$R" 2>/dev/null > "$WORK/dom.html" ||
+    die "chromium could not load the report"
+  [ "$(grep -o "<svg" "$WORK/dom.html" | wc -l)" -ge "$figures" ] || die "report: chromium's DOM lacks figures"
+  $PY - "$WORK/report.png" <<'PYEOF' || die "report: the rendered page is blank"
+import struct, sys, zlib
+data = open(sys.argv[1], "rb").read()
+assert data[:8] == b"\x89PNG\r\n\x1a\n"
+pos, idat, width, height = 8, b"", 0, 0
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + n]
+    if kind == b"IHDR": width, height, depth, colour = struct.unpack(">IIBB", body[:10])
+    if kind == b"IDAT": idat += body
+    pos += 12 + n
+raw = zlib.decompress(idat)
+# Undo the per-row filters (PNG spec, 9.2), then count pixels that are not white.
+bpp = 3 if colour == 2 else 4
+stride = width * bpp
+rows, prev, i = [], bytearray(stride), 0
+for _ in range(height):
+    f, line = raw[i], bytearray(raw[i + 1:i + 1 + stride]); i += 1 + stride
+    for x in range(stride):
+        a = line[x - bpp] if x >= bpp else 0; b = prev[x]; c = prev[x - bpp] if x >= bpp else 0
+        if f == 1: line[x] = (line[x] + a) & 255
+        elif f == 2: line[x] = (line[x] + b) & 255
+        elif f == 3: line[x] = (line[x] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    rows.append(line); prev = line
+dark = sum(1 for r in rows[::5] for x in range(0, stride, bpp * 3) if r[x] < 200)
+assert width >= 1000 and height >= 2000 and 2000 < dark < 0.5 * len(rows[::5]) * width / 3, (width, height, dark)
+print(f"report.png {width}x{height}: {dark} sampled dark pixels")
+PYEOF
+fi
+
+# Errors name the file and the line; nothing is written.
+printf 'steps:\n  - step: prune\n    options:\n      sparsity: auto\n      finetune: {epochs: 1, lrr: 3}\n' > "$WORK/bad.yaml"
+expect_error "bad.yaml:5: prune: lrr is not an option of prune.finetune" \
+  "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --recipe "$WORK/bad.yaml" -o "$WORK/bad.onnx"
+printf 'steps:\n  - step: share\n    layers:\n      - {match: "^nothing$", skip: true}\n' > "$WORK/nomatch.yaml"
+expect_error "nomatch.yaml:4: share: keep_fp32 '(^nothing$)' matches no layer" \
+  "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --recipe "$WORK/nomatch.yaml" -o "$WORK/bad.onnx" -q
+[ ! -e "$WORK/bad.onnx" ] || die "a failed compress wrote its output"
+expect_error "refusing to overwrite the input model" "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" -o "$ROOT/models/lenet5.onnx"
+# The default recipe as printed is recipes/default.yaml.
+"$NNC" compress --print-recipe | cmp - "$ROOT/recipes/default.yaml" || die "--print-recipe differs from recipes/default.yaml"
+echo "compress_e2e: OK"
