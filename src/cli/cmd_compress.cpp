@@ -29,7 +29,7 @@ void print_summary(const nlohmann::json& j) {
   fmt::print("{} -> {}{}  (recipe {})\n", j["model"].get<std::string>(), j["output"].get<std::string>(),
              j["nnc"].get<std::string>().empty() ? "" : " + " + j["nnc"].get<std::string>(),
              j["recipe"]["name"].get<std::string>());
-  fmt::print("  {:<10} {:>9} {:>16} {:>9} {:>10} {:>8} {:>7}\n", "step", "hold-out", "drop (+- se)", "test", "bytes",
+  fmt::print("  {:<10} {:>9} {:>16} {:>9} {:>10} {:>8} {:>7}\n", "step", "hold-out", "change (+- se)", "test", "bytes",
              "ratio", "time");
   for (const auto& r : j["steps"])
     fmt::print("  {:<10} {:>8.2f}% {:>+8.2f} +- {:.2f} {:>8.2f}% {:>10} {:>7.2f}x {:>6.0f}s\n",

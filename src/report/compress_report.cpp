@@ -113,14 +113,16 @@ std::string ratio_plot(const json& j) {
 std::string probes_plot(const json& step_report, const json& budget, const std::string& step) {
   Plot p;
   p.title = step + ": budget search, probe by probe";
-  p.x_label = "sparsity (%)";
+  p.x_label = "weights kept (%, log scale: the high sparsities get the room)";
+  p.log_x = true;
   p.y_label = "hold-out top-1 drop (pt)";
   auto held = make_series("held", palette(2), false, 5);
   auto broke = make_series("broke the budget", palette(3), false, 5, true);
   auto path = make_series("", "#999999", true, 0, false, 1);
-  auto add = [&](double x, double drop, bool within) {
-    path.points.emplace_back(100 * x, drop);
-    (within ? held : broke).points.emplace_back(100 * x, drop);
+  auto add = [&](double sparsity, double drop, bool within) {
+    const double kept = 100 * (1 - sparsity);
+    path.points.emplace_back(kept, drop);
+    (within ? held : broke).points.emplace_back(kept, drop);
   };
   if (step_report.contains("climb"))
     for (const auto& r : step_report["steps"]) {
@@ -137,7 +139,7 @@ std::string probes_plot(const json& step_report, const json& budget, const std::
   }
   if (budget.is_object()) p.reference_lines.push_back({num(budget, "given_pt"), "budget given to the step"});
   p.series = {path, held, broke};
-  p.legend_right = false;
+  p.legend_right = true;  // kept weights fall to the left, where the last probes are
   p.height = 340;
   return render_svg(p);
 }

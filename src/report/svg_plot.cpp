@@ -59,7 +59,9 @@ std::string palette(std::size_t i) {
 
 std::string render_svg(const Plot& p) {
   const double W = p.width, H = p.height, L = 78, R = 20, T = 40, B = 60;
-  auto usable = [&](double x, double y) { return std::isfinite(x) && std::isfinite(y) && (!p.log_y || y > 0); };
+  auto usable = [&](double x, double y) {
+    return std::isfinite(x) && std::isfinite(y) && (!p.log_y || y > 0) && (!p.log_x || x > 0);
+  };
   double x0 = std::numeric_limits<double>::infinity(), x1 = -x0, y0 = x0, y1 = -x0;
   for (const auto& s : p.series)
     for (auto [x, y] : s.points)
@@ -70,6 +72,11 @@ std::string render_svg(const Plot& p) {
     if (usable(x0 == x0 ? x0 : 0, r.y)) y0 = std::min(y0, r.y), y1 = std::max(y1, r.y);
   if (!std::isfinite(x0)) x0 = 0, x1 = 1, y0 = p.log_y ? 1 : 0, y1 = p.log_y ? 10 : 1;
   x0 = p.x_min.value_or(x0), x1 = p.x_max.value_or(x1), y0 = p.y_min.value_or(y0), y1 = p.y_max.value_or(y1);
+  if (p.log_x) {
+    if (!(x0 > 0)) x0 = 1;
+    x0 = std::pow(10.0, std::floor(std::log10(x0) * 2) / 2), x1 = std::pow(10.0, std::ceil(std::log10(x1) * 2) / 2);
+    if (x1 <= x0) x1 = x0 * 10;
+  }
   if (x1 <= x0) x1 = x0 + 1;
   if (p.log_y) {
     y0 = std::pow(10.0, std::floor(std::log10(y0))), y1 = std::pow(10.0, std::ceil(std::log10(y1)));
@@ -77,7 +84,10 @@ std::string render_svg(const Plot& p) {
   } else if (y1 <= y0) {
     y1 = y0 + (y0 == 0 ? 1 : std::abs(y0) * 0.1);
   }
-  auto X = [&](double x) { return L + (W - L - R) * (x - x0) / (x1 - x0); };
+  auto X = [&](double x) {
+    const double f = p.log_x ? (std::log10(x) - std::log10(x0)) / (std::log10(x1) - std::log10(x0)) : (x - x0) / (x1 - x0);
+    return L + (W - L - R) * f;
+  };
   auto Y = [&](double y) {
     const double f = p.log_y ? (std::log10(y) - std::log10(y0)) / (std::log10(y1) - std::log10(y0)) : (y - y0) / (y1 - y0);
     return T + (H - T - B) * (1 - f);
@@ -91,9 +101,18 @@ std::string render_svg(const Plot& p) {
       "<text x='16' y='{}' transform='rotate(-90 16 {})' text-anchor='middle'>{}</text>\n",
       W, H, L, escape(p.title), L, H - B, W - R, H - B, L, T, L, H - B, (L + W - R) / 2, H - 18, escape(p.x_label),
       (T + H - B) / 2, (T + H - B) / 2, escape(p.y_label));
-  const double xs = nice_step(x1 - x0, 6);
-  for (double v = std::ceil(x0 / xs - 1e-9) * xs; v <= x1 + 1e-9 * xs; v += xs)
-    s += fmt::format("<text x='{:.1f}' y='{}' text-anchor='middle'>{}</text>\n", X(v), H - B + 16, tick_label(v));
+  if (p.log_x) {
+    for (double decade = std::pow(10.0, std::floor(std::log10(x0))); decade <= x1; decade *= 10)
+      for (double m : {1.0, 2.0, 5.0})
+        if (m * decade >= x0 * (1 - 1e-9) && m * decade <= x1 * (1 + 1e-9))
+          s += fmt::format("<text x='{:.1f}' y='{}' text-anchor='middle'>{}</text>"
+                           "<line x1='{:.1f}' y1='{}' x2='{:.1f}' y2='{}' stroke='#eee'/>\n",
+                           X(m * decade), H - B + 16, tick_label(m * decade), X(m * decade), T, X(m * decade), H - B - 1);
+  } else {
+    const double xs = nice_step(x1 - x0, 6);
+    for (double v = std::ceil(x0 / xs - 1e-9) * xs; v <= x1 + 1e-9 * xs; v += xs)
+      s += fmt::format("<text x='{:.1f}' y='{}' text-anchor='middle'>{}</text>\n", X(v), H - B + 16, tick_label(v));
+  }
   if (p.log_y) {
     for (double v = y0; v <= y1 * 1.0001; v *= 10)
       s += fmt::format("<text x='{}' y='{:.1f}' text-anchor='end'>{}</text>"

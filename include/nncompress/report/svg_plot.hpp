@@ -34,6 +34,7 @@ struct Plot {
   std::vector<ReferenceLine> reference_lines;  // dashed horizontal lines
   std::optional<double> x_min, x_max, y_min, y_max;  // default: the data's range
   bool log_y = false;       // logarithmic y axis (non-positive values are skipped)
+  bool log_x = false;       // logarithmic x axis (ticks at 1, 2, 5 x 10^k; non-positive values skipped)
   double y_tick_scale = 1;  // tick labels show y * scale (e.g. 100 for percent)
   bool legend_right = true;  // legend in the top-right corner (else top-left)
   double width = 720, height = 420;
