@@ -20,7 +20,7 @@ onnx.checker.check_model(m)
 cb = [t for t in m.graph.initializer if t.name == "nncompress.codebook"][0]
 bits = max(1, math.ceil(math.log2(cb.dims[0])))
 packed = [t for t in m.graph.initializer if t.name.endswith(".packed")]
-if bits <= 7:
+if bits <= 6:
     assert len(packed) == 1 and packed[0].dims[1] == bits, [(t.name, list(t.dims)) for t in packed]  # all weights, one sequence
 assert d["onnx_bytes"] == os.path.getsize(path)
 weights = 431080 - 20 - 50 - 500 - 10  # LeNet-5's shared weights (biases stay fp32)
@@ -76,4 +76,22 @@ expect_written_top1 "$WORK/t.onnx" "$(json "$WORK/t.json" "['top1_after']")" "sc
 "$NNC" unpack "$WORK/t.nnc" -o "$WORK/tu.onnx" -q
 "$NNC" eval "$WORK/tu.onnx" --json -q > "$WORK/eval_tu.json"
 approx "$(json "$WORK/eval_tu.json" "['top1']")" "$(json "$WORK/t.json" "['top1_after']")" 0.00001 || die "unpacked scaled model differs"
+# ONNX Runtime unpacks 7-bit indices (a codebook of 65-128 values) to exactly the weights our engine
+# computes: its int64 ReduceSum rounds above 2^53, so 56-bit blocks of eight 7-bit indices came
+# out with wrong low bits (5 of 10,000 test predictions changed); they are a bit stream now.
+"$NNC" share "$M" -o "$WORK/k7.onnx" --mode paper --k-min 100 --k-max 120 --pop 8 --gens 1 --max-merge-evals 0 \
+  --max-drop 50 --val 300 --json -q > "$WORK/k7.json"
+entries=$(json "$WORK/k7.json" "['codebook_size']")
+[ "$entries" -gt 64 ] && [ "$entries" -le 128 ] || die "expected a 7-bit codebook, got $entries values"
+if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
+  node "$ROOT/tools/ort/ort_run.js" "$WORK/k7.onnx" "$ROOT/tests/fixtures/lenet5/input.npy" "$WORK/k7.ort.npy"
+  "$NNC" run "$WORK/k7.onnx" --input "$ROOT/tests/fixtures/lenet5/input.npy" --output-dir "$WORK/k7.ours" -q
+  $PY - "$WORK/k7.ort.npy" "$WORK/k7.ours/output_0.pb" <<'PYEOF' || die "7-bit indices: ONNX Runtime computes other weights"
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+a = np.load(sys.argv[1]); t = onnx.TensorProto(); t.ParseFromString(open(sys.argv[2], "rb").read())
+d = np.abs(a - numpy_helper.to_array(t)).max(); print("7-bit indices: ONNX Runtime vs engine, max abs diff", d)
+sys.exit(0 if d <= 1e-4 else 1)
+PYEOF
+fi
 echo "1 passed, 0 failed"

@@ -243,9 +243,10 @@ TEST(CodebookOnnx, APrunedSharedWeightIsItsMaskAndTheIndicesOfItsNonZeros) {
   EXPECT_TRUE(torch::equal(a.run_single(x), d.run_single(x)));
 }
 
-// Every bit width: 1-7 bits packed in blocks (opset 12's ReduceSum takes its axes as an
-// attribute), 8 as uint8, 9-16 as a bit stream from opset 11 (uint16 before): the unpacked
-// weights are the codebook values exactly.
+// Every bit width: 1-6 bits packed in blocks (opset 12's ReduceSum takes its axes as an
+// attribute), 8 as uint8, 7 and 9-16 as a bit stream from opset 11 (uint8/uint16 before): the
+// unpacked weights are the codebook values exactly. (7-bit blocks of 56 bits were exact here but
+// not in ONNX Runtime, whose int64 ReduceSum rounds above 2^53.)
 TEST(CodebookOnnx, PackedIndicesOfEveryWidthUnpackExactly) {
   for (int opset : {10, 12, 13}) {
     for (int entries : {2, 3, 5, 16, 17, 100, 128, 200, 300, 5000, 65536}) {
@@ -278,8 +279,8 @@ TEST(CodebookOnnx, PackedIndicesOfEveryWidthUnpackExactly) {
           EXPECT_EQ(t.dims(0), (2214 * bits + 7) / 8 + 2) << entries;
         }
       }
-      EXPECT_EQ(packed, bits <= 7 ? 1 : 0);
-      EXPECT_EQ(streams, bits >= 9 && opset >= 11 ? 1 : 0) << entries << " entries, opset " << opset;
+      EXPECT_EQ(packed, bits <= 6 ? 1 : 0);
+      EXPECT_EQ(streams, (bits == 7 || bits >= 9) && opset >= 11 ? 1 : 0) << entries << " entries, opset " << opset;
       exec::Engine a(s.model), b(compressed);
       auto x = torch::randn({2, 1, 8, 8});
       EXPECT_TRUE(torch::equal(a.run_single(x), b.run_single(x))) << entries << " entries, opset " << opset;
