@@ -97,8 +97,10 @@ void register_compress_command(CLI::App& app) {
         std::cout << read_file_text(o.recipe);
       return;
     }
-    NNC_CHECK_OPTION(!o.io.model.empty(), "model", "is required");
-    NNC_CHECK_OPTION(!o.io.output.empty(), "output", "is required (-o OUT.onnx)");
+    if (o.io.model.empty()) throw CLI::RequiredError("MODEL (the ONNX model to compress)");
+    if (o.io.output.empty()) throw CLI::RequiredError("-o OUT.onnx");
+    NNC_CHECK_OPTION(o.max_drop >= 0 && o.max_drop < 100, "max_drop", "{}: must be in [0, 100) percentage points",
+                     o.max_drop);
     const auto control = apply_global_options(o.global);
     o.io.compact_pruned = !o.onnx_dense;
     o.data.validate();
