@@ -125,6 +125,34 @@ expect_error "nomatch.yaml:4: share: keep_fp32 '(^nothing$)' matches no layer" \
   "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --recipe "$WORK/nomatch.yaml" -o "$WORK/bad.onnx" -q
 [ ! -e "$WORK/bad.onnx" ] || die "a failed compress wrote its output"
 expect_error "refusing to overwrite the input model" "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" -o "$ROOT/models/lenet5.onnx"
+# Ctrl-C: exit 130, what is done is written, the run state stays; the same command rerun resumes
+# (fine-tuning from its checkpoints, sharing from its journal) and writes the same files as an
+# uninterrupted run.
+cat > "$WORK/quick.yaml" <<'EOF2'
+steps:
+  - step: prune
+    options: {sparsity: auto, schedule_a: 0.4, rd_passes: 1, grid_step: 0.05, finetune: {epochs: 1, lr: 0.0001, distill: 0.5}}
+  - step: share
+    options: {pop: 16, gens: 4}
+  - step: finetune
+    options: {epochs: 1}
+EOF2
+Q=("$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --recipe "$WORK/quick.yaml" --max-drop 3 --threads 1 -q --json)
+export NNC_RUN_STATE_DIR="$WORK/runs"
+"$NNC" compress "${Q[@]}" -o "$WORK/qa.onnx" --nnc "$WORK/qa.nnc" > "$WORK/qa.json" || die "quick recipe"
+[ -z "$(ls -A "$WORK/runs" 2>/dev/null)" ] || die "a finished run left its state: $(ls "$WORK/runs")"
+"$NNC" compress "${Q[@]}" -o "$WORK/qb.onnx" --nnc "$WORK/qb.nnc" > "$WORK/qb.json" &
+pid=$!
+# Stopped once the first fine-tuning checkpoint exists (mid-way through the pruning climb).
+for _ in $(seq 600); do [ -n "$(ls -A "$WORK/runs" 2>/dev/null)" ] && break; sleep 0.1; done
+kill -INT "$pid"
+rc=0; wait "$pid" || rc=$?
+[ "$rc" = 130 ] || die "compress after Ctrl-C: exit $rc, expected 130"
+[ -n "$(ls -A "$WORK/runs" 2>/dev/null)" ] || die "Ctrl-C: no run state kept"
+"$NNC" compress "${Q[@]}" -o "$WORK/qb.onnx" --nnc "$WORK/qb.nnc" > "$WORK/qb.json" || die "resumed compress"
+cmp -s "$WORK/qa.nnc" "$WORK/qb.nnc" || die "the resumed run wrote another .nnc than the uninterrupted one"
+unset NNC_RUN_STATE_DIR
+
 # The default recipe as printed is recipes/default.yaml.
 "$NNC" compress --print-recipe | cmp - "$ROOT/recipes/default.yaml" || die "--print-recipe differs from recipes/default.yaml"
 echo "compress_e2e: OK"
