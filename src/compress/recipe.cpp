@@ -242,14 +242,9 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
 }
 
 Recipe read_recipe(const std::filesystem::path& path) {
-  std::string text;
-  try {
-    text = read_file_text(path);
-  } catch (const Error& e) {
-    fail(ErrorCode::kIo, "recipe {}: {}", path.string(), e.what());
-  }
-  auto r = parse_recipe(text, path.string());
-  return r;
+  std::error_code ec;
+  NNC_CHECK_CODE(std::filesystem::is_regular_file(path, ec), kIo, "recipe {}: no such file", path.string());
+  return parse_recipe(read_file_text(path), path.string());
 }
 
 const std::string& default_recipe_text() {
