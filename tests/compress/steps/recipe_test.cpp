@@ -47,9 +47,11 @@ TEST(Recipe, TheDefaultPrunesUpItsScheduleThenSharesThenTrainsTheCodebook) {
   EXPECT_FALSE(p->options_.sparsity.has_value());
   EXPECT_DOUBLE_EQ(p->options_.max_drop.value(), 0.3);
   EXPECT_EQ(p->options_.finetune.epochs, 2);
-  EXPECT_EQ(p->options_.final_epochs.value(), 4);
+  EXPECT_EQ(p->options_.final_epochs.value(), 8);
+  EXPECT_EQ(p->options_.finetune.augment, "off");
   auto share = compress::make_recipe_step(r, r.steps[1], 0.2);
   EXPECT_DOUBLE_EQ(share.extract<compress::ShareStep>()->options_.max_drop, 0.2);
+  EXPECT_TRUE(share.extract<compress::ShareStep>()->options_.share_biases);
 }
 
 TEST(Recipe, RecipesFolderHoldsTheDefaultAndExamplesThatParse) {
