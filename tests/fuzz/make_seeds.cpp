@@ -1,5 +1,5 @@
 // Writes the fuzzer's seed corpus with the container writer (store::encode_container): each
-// tensor kind, each index coder, both sparse position formats with raw and indexed values, raw
+// tensor kind, each index coder, every sparse position format with raw and indexed values, raw
 // and deflated graphs; and the parts that nnc_fuzz.cpp wraps into a container (a deflate stream,
 // index streams of each coder, sparse positions). Usage: make_seeds DIR
 #include <zlib.h>
@@ -141,6 +141,18 @@ int main(int argc, char** argv) {
   b.codebook = 2;
   c.tensors = {a, b};
   write(dir, "scaled_codebooks", c);
+  c = base;  // format 4: positions as coded gaps (random 5% of the elements, raw and indexed values)
+  StoredTensor r = sparse("coded_raw", 4000, 4000, false), q = sparse("coded_indexed", 3000, 3000, true);
+  r.positions.clear(), r.values.clear(), q.positions.clear(), q.indices.clear();
+  uint32_t state = 7;
+  for (uint64_t i = 0; i < 4000; ++i) {
+    state = state * 1664525u + 1013904223u;
+    if ((state >> 16) % 20 != 0) continue;
+    r.positions.push_back(i), r.values.push_back(static_cast<float>(i % 9));
+    if (i < 3000) q.positions.push_back(i), q.indices.push_back(static_cast<uint16_t>(i % 5));
+  }
+  c.tensors = {r, q};
+  write(dir, "coded_gaps", c);
   write_parts(dir);
   return 0;
 }
