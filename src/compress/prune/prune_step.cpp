@@ -500,7 +500,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
       break;
     }
   }
-  climbing_progress.finish();
+  if (climb) climbing_progress.finish();
   return steps;
 }
 
