@@ -47,6 +47,7 @@ run_recipe mlp "$ROOT/models/lenet300.onnx"
 run_recipe cnn-bn "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" --mean 0.2860 --std 0.3530
 run_recipe lowrank-first "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" --mean 0.2860 --std 0.3530
 run_recipe share-only "$ROOT/models/lenet300.onnx"
+run_recipe demo "$ROOT/models/lenet5.onnx"
 
 # The default recipe prunes, then shares what is left with the zeros kept, then trains the codebook.
 $PY - "$WORK/default.json" <<'PYEOF' || die "default recipe"
