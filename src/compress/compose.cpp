@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -15,25 +16,22 @@
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/outputs.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/stopwatch.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
+#include "nncompress/store/entropy.hpp"
 
 namespace nnc::compress {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // The steps whose options take a report folder.
 bool has_report_dir(const std::string& step) { return step == "prune" || step == "share" || step == "lowrank"; }
 
 struct State {
   CompressedModel model;
-  data::Metrics holdout;
   Drop drop;
   int after_step = 0;  // 0: the original
 };
@@ -97,15 +95,14 @@ nlohmann::json layer_table(const CompressedModel& model) {
       if (pruned) bits += n_el * h2(static_cast<double>(kept) / n_el);
       auto a = model.assignments().find(name);
       if (a != model.assignments().end()) {
-        std::map<uint16_t, int64_t> counts;
+        std::vector<uint16_t> used;  // the indices of the kept elements
         const auto* mask = model.mask(name);
         for (std::size_t e = 0; e < a->second.indices.size(); ++e)
-          if (!mask || (*mask)[e]) ++counts[a->second.indices[e]];
-        double h = 0;
-        const double nz = static_cast<double>(pruned ? kept : static_cast<int64_t>(v.size()));
-        for (const auto& [idx, c] : counts) h -= static_cast<double>(c) / nz * std::log2(static_cast<double>(c) / nz);
-        bits += nz * h;
-        r["values"] = counts.size();
+          if (!mask || (*mask)[e]) used.push_back(a->second.indices[e]);
+        const auto hist = store::histogram(used, static_cast<uint32_t>(model.codebooks()[a->second.codebook].values.size()));
+        const double h = store::entropy_bits(hist);
+        bits += static_cast<double>(used.size()) * h;
+        r["values"] = std::count_if(hist.begin(), hist.end(), [](uint32_t c) { return c > 0; });
         r["bits_per_value"] = h;
         if (a->second.scale != 1.0f) r["scale"] = a->second.scale;
       } else {
@@ -160,7 +157,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
                     {"weights", s.weights}, {"pruned", s.masked}, {"shared", s.shared}, {"seconds", secs}});
   };
   row("original", reference.holdout, reference.test, {}, 0);
-  std::vector<State> held{{model, reference.holdout, {}, 0}};
+  std::vector<State> held{{model, {}, 0}};
 
   // Budgeted steps still to come (for the equal split of what is left).
   std::size_t budgeted_left = 0;
@@ -208,7 +205,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
                          "({:.2f}x) in {:.0f}s",
                          rs.step, 100 * h.top1, -used.pt, used.se_pt, 100 * t.top1,
                          rows.back()["nnc_bytes"].get<std::size_t>(), rows.back()["ratio"].get<double>(), secs));
-    if (!o.max_drop || used.within(*o.max_drop)) held.push_back({model, h, used, static_cast<int>(i + 1)});
+    if (!o.max_drop || used.within(*o.max_drop)) held.push_back({model, used, static_cast<int>(i + 1)});
   }
 
   // The final confirmation on the whole hold-out: the last state within the budget is the result.

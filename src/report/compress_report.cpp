@@ -16,18 +16,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-std::string esc(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
-  }
-  return out;
-}
-
 double num(const json& j, const char* key, double fallback = NAN) {
   return j.contains(key) && j[key].is_number() ? j[key].get<double>() : fallback;
 }
@@ -167,11 +155,11 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
   const auto& f = j["final"];
   const auto& ref = j["reference"];
   const std::string model = j.value("model", std::string("model"));
-  h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>nncompress report: " + esc(model) +
+  h += "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>nncompress report: " + xml_escape(model) +
        "</title><style>" + kStyle + "</style></head><body>\n";
-  h += fmt::format("<h1>nncompress report: {}</h1>\n<p class=\"sub\">recipe <b>{}</b> ({}); {}</p>\n", esc(model),
-                   esc(j["recipe"].value("name", std::string())), esc(j["recipe"].value("source", std::string())),
-                   esc(j["recipe"].value("description", std::string())));
+  h += fmt::format("<h1>nncompress report: {}</h1>\n<p class=\"sub\">recipe <b>{}</b> ({}); {}</p>\n", xml_escape(model),
+                   xml_escape(j["recipe"].value("name", std::string())), xml_escape(j["recipe"].value("source", std::string())),
+                   xml_escape(j["recipe"].value("description", std::string())));
 
   // Summary.
   const double fp32 = num(j, "fp32_bytes"), nnc = num(f, "nnc_bytes");
@@ -190,7 +178,7 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
                    num(f, "holdout_drop_se_pt"),
                    j["max_drop"].is_null() ? std::string("none") : fmt::format("{} pt", j["max_drop"].get<double>())));
   card(fmt::format("{:.1f} &rarr; {:.1f} ms", num(j, "batch_ms_before"), num(j, "batch_ms_after")),
-       fmt::format("one batch of {} in the engine ({})", j.value("batch", 0), esc(j.value("cpu", std::string("CPU")))));
+       fmt::format("one batch of {} in the engine ({})", j.value("batch", 0), xml_escape(j.value("cpu", std::string("CPU")))));
   if (j.contains("onnx_bytes"))
     card(bytes_text(num(j, "onnx_bytes")),
          fmt::format("compressed ONNX file ({:.2f}x), runs in any ONNX runtime", num(j, "onnx_ratio")));
@@ -213,7 +201,7 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
     h += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:+.2f} &plusmn; {:.2f}</td><td>{}</td><td>{:+.2f}</td><td>{}</td>"
         "<td>{:.2f}x</td><td>{}</td><td>{}</td><td>{:.0f}</td></tr>\n",
-        esc(r.value("step", std::string())), b.is_object() ? fmt::format("{:.3f}", num(b, "given_pt")) : "–",
+        xml_escape(r.value("step", std::string())), b.is_object() ? fmt::format("{:.3f}", num(b, "given_pt")) : "–",
         pct(num(r, "holdout_top1")), -num(r, "holdout_drop_pt", 0), num(r, "holdout_drop_se_pt", 0),
         pct(num(r, "test_top1")), -num(r, "test_drop_pt", 0), static_cast<long long>(num(r, "nnc_bytes", 0)),
         num(r, "ratio"), static_cast<long long>(num(r, "pruned", 0)), static_cast<long long>(num(r, "shared", 0)),
@@ -224,7 +212,7 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
     h += "<p>What the .nnc bytes hold: ";
     bool first = true;
     for (const auto& [k, v] : j["nnc_parts"].items()) {
-      h += fmt::format("{}{} {}", first ? "" : ", ", esc(k), bytes_text(v.get<double>()));
+      h += fmt::format("{}{} {}", first ? "" : ", ", xml_escape(k), bytes_text(v.get<double>()));
       first = false;
     }
     h += ".</p>\n";
@@ -254,7 +242,7 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
              {"front.svg", "Weight sharing: the Pareto front of the NSGA-II search (accuracy against encoded bits)."},
              {"error_vs_budget.svg", "Low-rank decomposition: approximation error against the budget."}}) {
       const auto svg = inline_svg(steps / file);
-      if (!svg.empty()) h += figure(svg, fmt::format("Step {} ({}): {}", i, esc(step), caption));
+      if (!svg.empty()) h += figure(svg, fmt::format("Step {} ({}): {}", i, xml_escape(step), caption));
     }
   }
 
@@ -265,7 +253,7 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
     const double params = num(l, "params", 0), kept = num(l, "kept", 0);
     h += fmt::format("<tr><td>{}</td><td class=\"l\">{}</td><td>{:.0f}</td><td>{:.0f}</td><td>{:.1f}</td><td>{}</td>"
                      "<td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                     esc(l.value("layer", std::string())), esc(l.value("op", std::string())), params, kept,
+                     xml_escape(l.value("layer", std::string())), xml_escape(l.value("op", std::string())), params, kept,
                      params > 0 ? 100 * kept / params : 0.0,
                      l.contains("values") ? std::to_string(l["values"].get<long long>()) : "–",
                      l.contains("bits_per_value") ? fmt::format("{:.2f}", l["bits_per_value"].get<double>()) : "fp32",
@@ -276,13 +264,13 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
        "summary's sizes are read from the written file.</p>\n";
 
   // Command and versions.
-  h += "<h2>How this was made</h2>\n<pre>" + esc(j.value("command", std::string())) + "</pre>\n";
+  h += "<h2>How this was made</h2>\n<pre>" + xml_escape(j.value("command", std::string())) + "</pre>\n";
   if (j.contains("versions")) {
     h += "<p>";
-    for (const auto& [k, v] : j["versions"].items()) h += esc(k) + " " + esc(v.get<std::string>()) + "; ";
+    for (const auto& [k, v] : j["versions"].items()) h += xml_escape(k) + " " + xml_escape(v.get<std::string>()) + "; ";
     h += "</p>\n";
   }
-  h += "<h3>Recipe</h3>\n<pre>" + esc(j["recipe"]["steps"].dump(2)) + "</pre>\n";
+  h += "<h3>Recipe</h3>\n<pre>" + xml_escape(j["recipe"]["steps"].dump(2)) + "</pre>\n";
   h += "</body></html>\n";
   return h;
 }

@@ -9,18 +9,6 @@
 namespace nnc::report {
 namespace {
 
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '\'') out += "&#39;";
-    else out += c;
-  }
-  return out;
-}
-
 // A "nice" tick step (1, 2 or 5 times a power of ten) giving about `count` intervals.
 double nice_step(double range, int count) {
   if (!(range > 0)) return 1;
@@ -55,6 +43,19 @@ std::string palette(std::size_t i) {
   static const char* colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"};
   return colors[i % 10];
+}
+
+std::string xml_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else if (c == '\'') out += "&#39;";
+    else if (c == '"') out += "&quot;";
+    else out += c;
+  }
+  return out;
 }
 
 std::string render_svg(const Plot& p) {
@@ -99,8 +100,8 @@ std::string render_svg(const Plot& p) {
       "<line x1='{}' y1='{}' x2='{}' y2='{}' stroke='black'/><line x1='{}' y1='{}' x2='{}' y2='{}' stroke='black'/>\n"
       "<text x='{}' y='{}' text-anchor='middle'>{}</text>\n"
       "<text x='16' y='{}' transform='rotate(-90 16 {})' text-anchor='middle'>{}</text>\n",
-      W, H, L, escape(p.title), L, H - B, W - R, H - B, L, T, L, H - B, (L + W - R) / 2, H - 18, escape(p.x_label),
-      (T + H - B) / 2, (T + H - B) / 2, escape(p.y_label));
+      W, H, L, xml_escape(p.title), L, H - B, W - R, H - B, L, T, L, H - B, (L + W - R) / 2, H - 18, xml_escape(p.x_label),
+      (T + H - B) / 2, (T + H - B) / 2, xml_escape(p.y_label));
   if (p.log_x) {
     for (double decade = std::pow(10.0, std::floor(std::log10(x0))); decade <= x1; decade *= 10)
       for (double m : {1.0, 2.0, 5.0})
@@ -129,7 +130,7 @@ std::string render_svg(const Plot& p) {
     if (!usable(x0, r.y) || r.y < y0 || r.y > y1) continue;
     s += fmt::format("<line x1='{}' y1='{:.1f}' x2='{}' y2='{:.1f}' stroke='#888' stroke-dasharray='4 3'/>"
                      "<text x='{}' y='{:.1f}' fill='#555' text-anchor='end'>{}</text>\n",
-                     L, Y(r.y), W - R, Y(r.y), W - R - 4, Y(r.y) - 4, escape(r.label));
+                     L, Y(r.y), W - R, Y(r.y), W - R - 4, Y(r.y) - 4, xml_escape(r.label));
   }
   auto inside = [&](double x, double y) { return usable(x, y) && x >= x0 && x <= x1 && y >= y0 && y <= y1; };
   for (const auto& series : p.series) {
@@ -162,7 +163,7 @@ std::string render_svg(const Plot& p) {
   for (const auto& series : p.series) {
     if (series.label.empty()) continue;
     s += fmt::format("<text x='{}' y='{}' fill='{}'>{} {}</text>\n", lx, T + 14 + 16 * row++, series.color,
-                     series.hollow ? "&#9675;" : "&#9679;", escape(series.label));
+                     series.hollow ? "&#9675;" : "&#9679;", xml_escape(series.label));
   }
   s += "</svg>\n";
   return s;

@@ -42,6 +42,9 @@ struct Plot {
 
 std::string render_svg(const Plot& plot);
 
+// Text for XML and HTML (element content and quoted attributes): < > & ' " escaped.
+std::string xml_escape(const std::string& s);
+
 // A qualitative colour for series i (cycles through ten).
 std::string palette(std::size_t i);
 

@@ -19,16 +19,13 @@
 #include "nncompress/compress/outputs.hpp"
 #include "nncompress/core/bisect.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/stopwatch.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 
 namespace nnc::compress {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 
 // Median of `runs` timed runs after three warm-up runs.
 double median_latency_ms(exec::Engine& engine, const at::Tensor& batch, int runs = 10) {

@@ -57,6 +57,9 @@ prune::AllocationResult read_allocation_file(const std::string& path, const std:
   return prune::allocation_from_fractions(states, fraction, "file");
 }
 
+// Whether a run climbs the schedule: max_drop with fine-tuning and no sparsity given.
+bool climbs(const PruneOptions& o) { return !o.sparsity && o.max_drop && o.finetune.epochs > 0; }
+
 // One run of the step: the engine being pruned, its data and the curves measured so far.
 class PruneRun {
  public:
@@ -66,7 +69,7 @@ class PruneRun {
         ctx_(context),
         engine_(model.model()),
         layers_(prune::prunable_layers(model.model())),
-        sparsity_(o.sparsity.value_or(!o.sparsity && o.max_drop && o.finetune.epochs > 0 ? o.max_sparsity : 0.5)),
+        sparsity_(o.sparsity.value_or(climbs(o) ? o.max_sparsity : 0.5)),
         method_(o.alloc),
         holdout_(context.splits().holdout, context.batch()) {
     NNC_CHECK(!layers_.empty(), "model has no prunable layers ({} with an initializer weight)",
@@ -110,7 +113,7 @@ class PruneRun {
   double search_sparsity(const std::vector<prune::LayerState>& states0, prune::RdCurves& curves0);
   nlohmann::json oneshot_comparison(const std::vector<prune::LayerState>& states0, prune::RdCurves& curves0);
   nlohmann::json schedule(const prune::RdCurves& curves0);
-  bool climbing() const { return !o_.sparsity && o_.max_drop && o_.finetune.epochs > 0; }
+  bool climbing() const { return climbs(o_); }
 
   const PruneOptions& o_;
   CompressedModel& model_;
@@ -397,10 +400,23 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     bool rescued = false;  // already fine-tuned for the final epochs
   };
   std::optional<Held> held;
-  const Held start{model_, snapshot(), 0.0, {}, 0, false};
+  std::optional<Held> start;  // climbing: the model before the first step, where a climb that holds nowhere goes back
+  if (climb) start = Held{model_, snapshot(), 0.0, {}, 0, false};
   Progress climbing_progress(ctx_.control().reporter, "prune schedule",
                              climb ? static_cast<long>(std::ceil(std::log(1 - sparsity_) / std::log(1 - o_.schedule_a)))
                                    : 0);
+  // The hold-out drop from the original and whether it is within max_drop, for a climb.
+  auto check_holdout = [&](nlohmann::json& row) {
+    const auto m = holdout_.evaluate(engine_);
+    const auto drop = holdout_drop(reference_, m);
+    const bool within = drop.within(*o_.max_drop);
+    row["holdout_top1"] = m.top1;
+    row["holdout_drop_pt"] = drop.pt;
+    row["holdout_drop_se_pt"] = drop.se_pt;
+    row["within"] = within;
+    return fmt::format("hold-out {:.2f}% ({:+.2f} +- {:.2f} pt: {})", 100 * m.top1, -drop.pt, drop.se_pt,
+                       within ? "holds" : "breaks the budget");
+  };
   auto finetune = [&](int epochs, uint64_t seed) {
     FinetuneOptions fo = o_.finetune;
     fo.epochs = epochs;
@@ -435,16 +451,10 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     std::string holdout_note;
     bool within = true;
     if (climb && !ctx_.stop_requested()) {
-      const auto m = holdout_.evaluate(engine_);
-      const auto drop = holdout_drop(reference_, m);
-      within = drop.within(*o_.max_drop);
-      row["holdout_top1"] = m.top1;
-      row["holdout_drop_pt"] = drop.pt;
-      row["holdout_drop_se_pt"] = drop.se_pt;
-      row["within"] = within;
-      holdout_note = fmt::format("; hold-out {:.2f}% ({:+.2f} +- {:.2f} pt: {})", 100 * m.top1, -drop.pt, drop.se_pt,
-                                 within ? "holds" : "breaks the budget");
-      climbing_progress.update(t, fmt::format("sparsity {:.3f}: hold-out {:+.2f} pt", s_t, -drop.pt));
+      holdout_note = "; " + check_holdout(row);
+      within = row["within"].get<bool>();
+      climbing_progress.update(t, fmt::format("sparsity {:.3f}: hold-out {:+.2f} pt", s_t,
+                                              -row["holdout_drop_pt"].get<double>()));
     }
     steps.push_back(row);
     ctx_.note(finetuned ? fmt::format("prune step {}: sparsity {:.3f}, test top-1 {:.2f}% after pruning, {:.2f}% after "
@@ -457,22 +467,21 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     bool rescued = false;
     if (climb && !within && !ctx_.stop_requested() && final_epochs > o_.finetune.epochs) {
       finetune(final_epochs, ctx_.seed() + 1000003);
-      const auto m = holdout_.evaluate(engine_);
-      const auto drop = holdout_drop(reference_, m);
-      within = rescued = drop.within(*o_.max_drop) && !ctx_.stop_requested();
-      steps.push_back({{"step", "final"}, {"target_sparsity", s_t}, {"finetune_epochs", final_epochs},
-                       {"top1_finetuned", ctx_.test().evaluate(engine_).top1}, {"holdout_top1", m.top1},
-                       {"holdout_drop_pt", drop.pt}, {"holdout_drop_se_pt", drop.se_pt}, {"within", within}});
-      ctx_.note(fmt::format("prune step {} with {} final epochs: hold-out {:.2f}% ({:+.2f} +- {:.2f} pt: {})", t,
-                            final_epochs, 100 * m.top1, -drop.pt, drop.se_pt,
-                            within ? "holds, the climb goes on" : "still breaks the budget"));
+      nlohmann::json rescue{{"step", "final"}, {"target_sparsity", s_t}, {"finetune_epochs", final_epochs},
+                            {"top1_finetuned", ctx_.test().evaluate(engine_).top1}};
+      const auto note = check_holdout(rescue);
+      within = rescued = rescue["within"].get<bool>() && !ctx_.stop_requested();
+      rescue["within"] = within;
+      steps.push_back(rescue);
+      ctx_.note(fmt::format("prune step {} with {} final epochs: {}{}", t, final_epochs, note,
+                            within ? ", the climb goes on" : ", even so"));
     }
     if (climb && within && !ctx_.stop_requested()) {
       held = Held{model_, snapshot(), s_t, final_alloc_, t, rescued};
       if (!curves.distortion.empty()) held_curves_ = curves;  // the report's curves: those of the step kept
     }
     if (climb && (!within || s_t >= sparsity_ || ctx_.stop_requested())) {
-      const Held& back = held ? *held : start;
+      const Held& back = held ? *held : *start;
       if (!within || ctx_.stop_requested()) {
         model_ = back.model;
         restore(back.weights);

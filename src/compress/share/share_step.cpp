@@ -22,15 +22,12 @@
 #include "nncompress/compress/share/stride_seeds.hpp"
 #include "nncompress/core/bisect.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/stopwatch.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 
 namespace nnc::compress {
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
 
 // The options with the mode's defaults filled in.
 struct Resolved {
