@@ -3,7 +3,8 @@
 // Sec. 3: output distortion of pruning several layers is nearly the SUM of single-layer
 // distortions). Minimise sum_l delta_l(phi_l) subject to sum_l kept_l <= budget by dynamic
 // programming over layers and a discretised budget: exact for the grid up to the budget
-// discretisation (costs are rounded UP, so the budget always holds), linear in the number of layers.
+// discretisation (costs are rounded UP, so the budget always holds), linear in the number of layers:
+// the multiple-choice knapsack of compress/common/knapsack.hpp with kept weights as the cost.
 #include <cstdint>
 #include <vector>
 
