@@ -234,6 +234,10 @@ std::vector<uint8_t> coded_gaps(std::span<const uint64_t> positions) {
 
 }  // namespace
 
+std::size_t coded_gaps_bytes(std::span<const uint64_t> positions) {
+  return positions.empty() ? 0 : coded_gaps(positions).size();
+}
+
 std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats* st) {
   NNC_CHECK(c.scales.empty() || c.scales.size() == c.codebooks.size(), "{} codebook scales for {} codebooks",
             c.scales.size(), c.codebooks.size());

@@ -60,6 +60,9 @@ struct ContainerStats {
 // values[i] = base[i] x scale, as both readers compute it.
 std::vector<float> scaled_codebook(const std::vector<float>& base, float scale);
 
+// Bytes of sorted positions as coded gaps (position format 2), the writer's third form.
+std::size_t coded_gaps_bytes(std::span<const uint64_t> positions);
+
 std::vector<uint8_t> encode_container(const ContainerContent& content, ContainerStats* stats = nullptr);
 ContainerContent decode_container(std::span<const uint8_t> bytes, const std::string& what);
 
