@@ -288,6 +288,7 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
         loss = (1 - o.distill) * loss + o.distill * temp * temp * kl;
       }
       loss.backward();
+      if (o.after_backward) o.after_backward();
       for (std::size_t i = 0; i < params.size(); ++i)
         if (masks[i].defined() && params[i].grad().defined()) params[i].grad().mul_(masks[i]);
       gather_shared_grads();
@@ -331,9 +332,10 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
   }
   engine.set_training(false);
   result.interrupted = control.stop_requested();
-  if (!best.empty())
+  const bool restore = o.keep_best && !best.empty();
+  if (restore)
     for (std::size_t i = 0; i < best.size(); ++i) engine.weights().set(i, best[i]);
-  result.codebook_values = best.empty() ? std::vector<at::Tensor>{} : best_codebooks;
+  result.codebook_values = restore ? best_codebooks : std::vector<at::Tensor>{};
   if (result.codebook_values.empty())
     for (const auto& s : shared) result.codebook_values.push_back(s.values.detach().clone());
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -56,6 +56,12 @@ struct TrainOptions {
   // from the checkpoint found here: a run killed after epoch e and started again with the same
   // options ends with the same weights as one that was never stopped.
   std::filesystem::path checkpoint;
+  // Called after every backward pass, before masks and the optimizer step: adds terms to the
+  // gradients (ADMM's proximal term rho (W - target) for joint sparsity and quantisation).
+  std::function<void()> after_backward;
+  // false: training ends with the last epoch's weights, not those of the best validation epoch
+  // (ADMM, whose later epochs are closer to the constraint set though not better yet).
+  bool keep_best = true;
 };
 
 struct EpochReport {
