@@ -1,0 +1,14 @@
+#pragma once
+// Sizes as users write them: "12KB", "12 KB", "12k", "1.5MB", "12288", "12288B" (KB = 1,024 B,
+// MB = 1,024 KB, case-insensitive, KiB/MiB accepted). Throws kInvalidArgument naming the text.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace nnc {
+
+int64_t parse_byte_size(std::string_view text);
+// "12288 B (12.0 KB)" for messages.
+std::string describe_bytes(int64_t bytes);
+
+}  // namespace nnc
