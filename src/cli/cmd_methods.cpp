@@ -13,7 +13,7 @@ void register_methods_command(CLI::App& app) {
   cmd->callback([json] {
     nlohmann::json all = nlohmann::json::array();
     for (const auto& s : compress::registered_steps())
-      all.push_back({{"name", s.name}, {"summary", s.summary}, {"paper", s.paper}, {"options", s.make({}).options()}});
+      all.push_back({{"name", s.name}, {"summary", s.summary}, {"paper", s.paper}, {"options", s.defaults()}});
     if (*json) return print_json(all);
     for (const auto& s : all) {
       fmt::print("{:<9} {}\n", s["name"].get<std::string>(), s["summary"].get<std::string>());

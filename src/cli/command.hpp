@@ -63,6 +63,7 @@ void register_lowrank_command(CLI::App& app);
 void register_prune_command(CLI::App& app);
 void register_compress_command(CLI::App& app);
 void register_finetune_command(CLI::App& app);
+void register_fit_command(CLI::App& app);
 void register_methods_command(CLI::App& app);
 
 }  // namespace nnc::cli

@@ -238,6 +238,20 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
                 fmt::format("{} after share cannot work: it changes shared weights off their codebook, so the "
                             "sharing would be lost; put {} before share",
                             s.step, s.step));
+    // fit decides every layer's sparsity and codebook from dense weights, under its size cap.
+    for (std::size_t j = 0; j < i; ++j) {
+      const auto& before = r.steps[j].step;
+      if (s.step == "fit" && (before == "prune" || before == "share"))
+        fail_at(source, s.line,
+                fmt::format("fit after {} cannot work: fit chooses every layer's sparsity and codebook itself, so what "
+                            "{} did would be lost; put fit first (low-rank may come before it)",
+                            before, before));
+      if (before == "fit" && (s.step == "prune" || s.step == "share" || s.step == "lowrank"))
+        fail_at(source, s.line,
+                fmt::format("{} after fit cannot work: it would replace fit's sparsity and codebooks, and the size "
+                            "cap would no longer hold; only finetune may follow fit",
+                            s.step));
+    }
   }
   // Every step's options are checked now, as they will be built (a budget fills max_drop).
   for (const auto& s : r.steps) make_recipe_step(r, s, s.budgeted() ? std::optional<double>(0.5) : std::nullopt);

@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include "nncompress/compress/finetune/finetune_step.hpp"
+#include "nncompress/compress/fit/fit_step.hpp"
 #include "nncompress/compress/lowrank/lowrank_step.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/prune/prune_step.hpp"
@@ -16,7 +17,11 @@ namespace {
 template <typename StepT, typename Options>
 StepInfo entry(std::string name, std::string summary, std::string paper) {
   auto make = [name](const nlohmann::json& j) { return Step(StepT(options_from_json<Options>(j, name))); };
-  return {std::move(name), std::move(summary), std::move(paper), make};
+  auto defaults = [] {
+    const Options o;
+    return options_to_json(o);
+  };
+  return {std::move(name), std::move(summary), std::move(paper), make, defaults};
 }
 
 }  // namespace
@@ -35,6 +40,10 @@ const std::vector<StepInfo>& registered_steps() {
           "lowrank", "ALDS low-rank decomposition to a parameter, FLOP or latency budget, with ONNX surgery",
           "Liebenwein et al., Compressing Neural Networks: Towards Determining the Optimal Layer-wise Decomposition, "
           "NeurIPS 2021"),
+      entry<FitStep, FitOptions>(
+          "fit", "joint pruning + per-layer quantisation to a file size by ADMM: the most accurate model that fits",
+          "Yang, Gui, Zhu, Liu, Automatic Neural Network Compression by Sparsity-Quantization Joint Learning: A "
+          "Constrained Optimization-based Approach, CVPR 2020"),
       entry<FinetuneStep, FinetuneOptions>(
           "finetune", "fine-tuning with masks and codebook assignments fixed; shared codebook values trained",
           "Han et al., Deep Compression, ICLR 2016 (trained quantization)"),

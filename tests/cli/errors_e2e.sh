@@ -162,6 +162,11 @@ open(f"{W}/recipe_option.yaml", "w").write("steps:\n  - step: prune\n    options
                                            "      finetune: {epochs: 1, lrr: 3}\n")
 open(f"{W}/recipe_order.yaml", "w").write("steps:\n  - step: share\n  - step: prune\n")
 open(f"{W}/recipe_broken.yaml", "w").write("steps:\n  - step: [prune\n")
+# A model without layer weights for `fit`: the first ten pixels are the logits.
+ints = [numpy_helper.from_array(np.array([0], np.int64), "s"), numpy_helper.from_array(np.array([10], np.int64), "e"),
+        numpy_helper.from_array(np.array([1], np.int64), "a")]
+save(model([helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("Slice", ["f", "s", "e", "a"], ["y"])], ints),
+     "no_weights.onnx")
 PYEOF
 
 # The rows of docs/errors.md: | n | input | `command` | `message` |

@@ -17,6 +17,9 @@ struct StepInfo {
   std::string summary;   // one line: what it does
   std::string paper;     // where the method comes from ("" for plumbing steps)
   std::function<Step(const nlohmann::json& options)> make;  // unknown or invalid options: OptionError
+  // Its options' defaults (a step whose required options have none, e.g. fit's size, cannot be
+  // made from them).
+  std::function<nlohmann::json()> defaults;
 };
 
 const std::vector<StepInfo>& registered_steps();

@@ -17,11 +17,7 @@
 #include "nncompress/train/trainer.hpp"
 
 namespace nnc::compress {
-namespace {
 
-// Random crops and flips: "on"/"off" as given; "auto" follows the model's nncompress.train
-// metadata when it records augmentation, else augments only models with spatial convolutions
-// (an MLP on flattened pixels is not translation-invariant).
 bool resolve_augment(const std::string& augment, const onnx::ModelProto& model) {
   if (augment != "auto") return augment == "on";
   if (auto train = onnxio::get_metadata(model, "nncompress.train")) {
@@ -42,6 +38,8 @@ bool resolve_augment(const std::string& augment, const onnx::ModelProto& model) 
   }
   return false;
 }
+
+namespace {
 
 at::Tensor from_vector(const std::vector<float>& v) {
   return at::from_blob(const_cast<float*>(v.data()), {static_cast<int64_t>(v.size())}, at::kFloat).clone();

@@ -100,7 +100,7 @@ TEST(Recipe, JsonIsAcceptedToo) {
 }
 
 TEST(Recipe, ErrorsNameTheFileTheLineAndTheField) {
-  EXPECT_EQ(recipe_error("steps:\n  - step: shar\n"), "r.yaml:2: unknown step 'shar' (steps: prune, share, lowrank, finetune)");
+  EXPECT_EQ(recipe_error("steps:\n  - step: shar\n"), "r.yaml:2: unknown step 'shar' (steps: prune, share, lowrank, fit, finetune)");
   EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    options:\n      sparsity: auto\n      finetune: {epochs: 1, lrr: 3}\n"),
             "r.yaml:5: prune: lrr is not an option of prune.finetune (options: epochs, lr, weight_decay, augment, "
             "distill, temperature, train_codebooks)");
@@ -111,6 +111,14 @@ TEST(Recipe, ErrorsNameTheFileTheLineAndTheField) {
   EXPECT_EQ(recipe_error("steps:\n  - step: share\n  - step: prune\n"),
             "r.yaml:3: prune after share cannot work: it changes shared weights off their codebook, so the sharing "
             "would be lost; put prune before share");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n  - step: fit\n    options: {size: 12KB}\n"),
+            "r.yaml:3: fit after prune cannot work: fit chooses every layer's sparsity and codebook itself, so what "
+            "prune did would be lost; put fit first (low-rank may come before it)");
+  EXPECT_EQ(recipe_error("steps:\n  - step: fit\n    options: {size: 12KB}\n  - step: share\n"),
+            "r.yaml:4: share after fit cannot work: it would replace fit's sparsity and codebooks, and the size cap "
+            "would no longer hold; only finetune may follow fit");
+  EXPECT_EQ(recipe_error("steps:\n  - step: fit\n    options: {size: -3KB}\n"),
+            "r.yaml:3: fit: size '-3KB': expected a positive number of bytes, e.g. 12KB or 12288");
   EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    options: {sparsity: auto}\n  - step: lowrank\n    options: {keep: "
                          "auto}\n"),
             "r.yaml:4: lowrank: a second 'auto' knob: the budget search turns one knob per recipe");

@@ -25,17 +25,22 @@ std::pair<std::string, std::string> option_error(const std::function<void()>& f)
 TEST(Registry, ListsEveryStepAndMakesThemByName) {
   std::vector<std::string> names;
   for (const auto& s : compress::registered_steps()) names.push_back(s.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"prune", "share", "lowrank", "finetune"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"prune", "share", "lowrank", "fit", "finetune"}));
   for (const auto& n : names) {
-    auto step = compress::make_step(n);
+    // fit's size has no default: it is required.
+    auto step = compress::make_step(n, n == "fit" ? nlohmann::json{{"size", "12KB"}} : nlohmann::json::object());
     EXPECT_EQ(step.name(), n);
     EXPECT_TRUE(step.options().is_object());
+    EXPECT_EQ(compress::find_step(n).defaults().size(), step.options().size()) << n;
   }
+  EXPECT_EQ(option_error([] { compress::make_step("fit"); }),
+            (std::pair<std::string, std::string>{"size", "required: the cap on the .nnc file, e.g. 12KB"}));
+  EXPECT_EQ(option_error([] { compress::make_step("fit", {{"size", "12XB"}}); }).first, "size");
   try {
     compress::make_step("quantise");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "unknown step 'quantise' (steps: prune, share, lowrank, finetune)");
+    EXPECT_STREQ(e.what(), "unknown step 'quantise' (steps: prune, share, lowrank, fit, finetune)");
   }
 }
 

@@ -10,6 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
+namespace onnx {
+class ModelProto;
+}
 namespace nnc::exec {
 class Engine;
 }
@@ -54,6 +57,11 @@ struct FinetuneStep {
   void validate() const { options_.validate(); }
   nlohmann::json apply(CompressedModel& model, Context& context) const;
 };
+
+// Random crops and flips: "on"/"off" as given; "auto" follows the model's nncompress.train
+// metadata when it records augmentation, else augments only models with spatial convolutions
+// (an MLP on flattened pixels is not translation-invariant).
+bool resolve_augment(const std::string& augment, const onnx::ModelProto& model);
 
 // Fine-tunes `engine` (holding `model`'s graph and current weights) in place with the model's
 // masks and codebook assignments fixed, as the step does; `teacher` (may be null) is used when

@@ -1,0 +1,83 @@
+#pragma once
+// `fit`: the most accurate model whose .nnc file fits a given size, by joint pruning and
+// quantisation learned under the size constraint (Yang, Gui, Zhu, Liu, "Automatic Neural Network
+// Compression by Sparsity-Quantization Joint Learning: A Constrained Optimization-based
+// Approach", CVPR 2020). ADMM on the engine's autograd:
+//   W: trained on loss + rho/2 ||W - V + U||^2 (an epoch of SGD),
+//   V = projection of W + U onto the constraint set (fit/projection.hpp: which weights stay and
+//       each layer's bit width, a knapsack over the container's bytes),
+//   U += W - V, rho grows each epoch;
+// then a hard projection of W, and fine-tuning with masks and assignments fixed that trains
+// each layer's codebook values (the finetune step). The size that counts is the real file's:
+// the graph, headers and fp32 leftovers (biases) are measured by encoding, and the final file is
+// checked against the cap (a projection over the cap is redone with the overshoot taken off).
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "nncompress/compress/finetune/finetune_step.hpp"
+
+namespace nnc::compress {
+
+class CompressedModel;
+class Context;
+
+struct FitOptions {
+  std::string size;             // cap on the .nnc file: "12KB", "12288" (KB = 1,024 bytes); required
+  int epochs = 8;               // ADMM epochs on sparsity and quantisation together
+  int masked_epochs = 4;        // then ADMM epochs on quantisation alone, the projection's sparsity held
+  double lr = 0.01;             // SGD with Nesterov momentum, cosine schedule
+  double rho = 0.05;            // ADMM penalty of the first epoch
+  double rho_growth = 1.5;      // rho's factor per epoch
+  std::string augment = "auto"; // as in finetune
+  double distill = 0.5;         // distillation from the original model during ADMM
+  int min_bits = 1, max_bits = 8;  // per-layer codebooks of 2^bits levels
+  int densities = 20;           // kept fractions per layer, geometric from 1 to min_density
+  double min_density = 1e-3;
+  bool biases = true;           // biases are pruned and quantised too (else stored as fp32)
+  // How bytes are allocated across tensors: output (each tensor's (kept, bits) options measured
+  // once by the network's output distortion, fit/output_distortion.hpp; the projection keeps the
+  // largest weights on k-means levels within the chosen option) | euclidean (every projection
+  // re-allocates by squared weight error, as published).
+  std::string distortion = "output";
+  // The budget shrinks geometrically from anneal_from x the cap's payload to the cap over the
+  // first `anneal` of the ADMM epochs (0: the cap from the start, as published).
+  double anneal = 0.5;
+  double anneal_from = 4.0;
+  FinetuneOptions finetune{4, 3e-4, 0.0, "auto", 0.5, 4.0, true};  // after the hard projection
+
+  template <typename V>
+  void visit(V& v) {
+    v("size", size);
+    v("epochs", epochs);
+    v("masked_epochs", masked_epochs);
+    v("lr", lr);
+    v("rho", rho);
+    v("rho_growth", rho_growth);
+    v("augment", augment);
+    v("distill", distill);
+    v("min_bits", min_bits);
+    v("max_bits", max_bits);
+    v("densities", densities);
+    v("min_density", min_density);
+    v("biases", biases);
+    v("distortion", distortion);
+    v("anneal", anneal);
+    v("anneal_from", anneal_from);
+    v("finetune", finetune);
+  }
+  void validate() const;  // OptionError naming the field
+};
+
+struct FitStep {
+  FitOptions options_;
+
+  FitStep() = default;
+  explicit FitStep(FitOptions o) : options_(std::move(o)) {}
+  std::string name() const { return "fit"; }
+  nlohmann::json options() const;
+  void validate() const { options_.validate(); }
+  nlohmann::json apply(CompressedModel& model, Context& context) const;
+};
+
+}  // namespace nnc::compress

@@ -1,0 +1,79 @@
+// nncompress fit MODEL --size 12KB -o OUT.onnx --nnc OUT.nnc: the most accurate model whose .nnc
+// file fits the size, by joint pruning and per-layer quantisation learned with ADMM
+// (compress::FitStep).
+#include <fmt/format.h>
+
+#include "cli/compression_command.hpp"
+#include "nncompress/compress/fit/fit_step.hpp"
+
+namespace nnc::cli {
+
+void register_fit_command(CLI::App& app) {
+  struct Opts {
+    ModelIo io;
+    compress::FitOptions fit;
+    GlobalOptions global;
+    DataOptions data;
+  };
+  auto opts = std::make_shared<Opts>();
+  auto& f = opts->fit;
+  auto* cmd = app.add_subcommand(
+      "fit", "Fit a model into a file size: joint pruning + per-layer quantisation learned by ADMM (CVPR 2020)");
+  const std::string advanced = "Advanced";
+  add_model_io_options(cmd, opts->io.model, opts->io.output, opts->io.nnc, "Compressed ONNX model (codebooks unpacked in the graph)",
+                       "Also write the .nnc container; its size is at most --size");
+  cmd->add_option("--size", f.size,
+                  "Cap on the .nnc file: 12KB, 1.5MB or bytes (KB = 1,024 bytes); everything in the file counts (graph, "
+                  "positions, indices, codebooks, biases, headers)")
+      ->required();
+  cmd->add_option("--epochs", f.epochs, "ADMM epochs (each: SGD on loss + rho/2 ||W - V + U||^2, then projection and dual update)")
+      ->capture_default_str();
+  cmd->add_option("--masked-epochs", f.masked_epochs,
+                  "Then ADMM epochs on quantisation alone, the sparsity of the projection at --size held")
+      ->capture_default_str();
+  cmd->add_option("--lr", f.lr, "ADMM peak learning rate (SGD, Nesterov momentum, cosine schedule)")->capture_default_str();
+  cmd->add_option("--rho", f.rho, "ADMM penalty of the first epoch")->capture_default_str();
+  cmd->add_option("--rho-growth", f.rho_growth, "Factor on rho after each epoch")->capture_default_str()->group(advanced);
+  cmd->add_option("--distill", f.distill, "ADMM knowledge-distillation weight in [0, 1] (teacher: the input model)")
+      ->capture_default_str();
+  cmd->add_option("--augment", f.augment, "ADMM random crops/flips: auto, on, off")->capture_default_str();
+  cmd->add_option("--distortion", f.distortion,
+                  "How bytes are allocated across tensors: output (each tensor's options measured by the output "
+                  "distortion) or euclidean (squared weight error, re-allocated at every projection, as published)")
+      ->capture_default_str()
+      ->group(advanced);
+  cmd->add_option("--anneal", f.anneal, "Fraction of the ADMM epochs over which the budget shrinks to --size")
+      ->capture_default_str()
+      ->group(advanced);
+  cmd->add_option("--min-bits", f.min_bits, "Fewest bits per layer codebook (2^bits levels)")->capture_default_str()->group(advanced);
+  cmd->add_option("--max-bits", f.max_bits, "Most bits per layer codebook")->capture_default_str()->group(advanced);
+  cmd->add_option("--densities", f.densities, "Kept fractions tried per layer (geometric from 1 to --min-density)")
+      ->capture_default_str()
+      ->group(advanced);
+  cmd->add_option("--min-density", f.min_density, "Smallest kept fraction of a layer")->capture_default_str()->group(advanced);
+  cmd->add_option("--finetune-epochs", f.finetune.epochs,
+                  "Fine-tuning epochs after the hard projection (masks and assignments fixed, codebook values trained)")
+      ->capture_default_str();
+  cmd->add_option("--finetune-lr", f.finetune.lr, "Fine-tuning peak learning rate (AdamW, cosine)")->capture_default_str();
+  add_data_options(cmd, opts->data);
+  add_global_options(cmd, opts->global);
+  cmd->callback([opts] {
+    auto& o = *opts;
+    const auto control = apply_global_options(o.global);
+    const compress::Step step{compress::FitStep(o.fit)};
+    auto j = run_step(step, o.io, o.data, control);
+    if (o.global.json) return print_json(j);
+    fmt::print("{:<24} {:>8} {:>8} {:>8} {:>5} {:>7}\n", "layer", "params", "kept", "density", "bits", "bytes");
+    for (const auto& l : j["layers"])
+      fmt::print("{:<24} {:>8} {:>8} {:>7.2f}% {:>5} {:>7}\n", l["layer"].get<std::string>(), l["params"].get<int64_t>(),
+                 l["kept"].get<int64_t>(), 100 * l["density"].get<double>(), l["bits"].get<int>(),
+                 l["bytes"].get<int64_t>());
+    fmt::print("{} -> {}: test top-1 {:.2f}% -> {:.2f}% ({:.2f}% after the hard projection); .nnc {} bytes (cap {}), "
+               "{:.1f}x (fp32 / .nnc)\n",
+               o.io.model, o.io.output, 100 * j["top1_before"].get<double>(), 100 * j["top1_after"].get<double>(),
+               100 * j["top1_projected"].get<double>(), j["nnc_bytes"].get<int64_t>(), j["size_cap"].get<int64_t>(),
+               j["ratio"].get<double>());
+  });
+}
+
+}  // namespace nnc::cli

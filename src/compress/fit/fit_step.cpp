@@ -1,0 +1,367 @@
+#include "nncompress/compress/fit/fit_step.hpp"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <functional>
+#include <cmath>
+
+#include "nncompress/compress/compressed_model.hpp"
+#include "nncompress/compress/context.hpp"
+#include "nncompress/compress/fit/output_distortion.hpp"
+#include "nncompress/compress/fit/projection.hpp"
+#include "nncompress/compress/fit/size_model.hpp"
+#include "nncompress/compress/options.hpp"
+#include "nncompress/compress/outputs.hpp"
+#include "nncompress/compress/prune/magnitude.hpp"
+#include "nncompress/core/byte_size.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/core/stopwatch.hpp"
+#include "nncompress/data/evaluate.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/weight_inputs.hpp"
+#include "nncompress/train/trainer.hpp"
+
+namespace nnc::compress {
+namespace {
+
+std::vector<float> flat_values(const at::Tensor& t) {
+  auto c = t.detach().to(at::kFloat).contiguous().reshape({-1});
+  return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
+}
+
+at::Tensor as_tensor(const std::vector<float>& v, at::IntArrayRef shape) {
+  return at::from_blob(const_cast<float*>(v.data()), {static_cast<int64_t>(v.size())}, at::kFloat).clone().reshape(shape);
+}
+
+fit::GridOptions grid_of(const FitOptions& o) {
+  fit::GridOptions g;
+  g.min_bits = o.min_bits;
+  g.max_bits = o.max_bits;
+  g.densities = o.densities;
+  g.min_density = o.min_density;
+  return g;
+}
+
+// Each tensor's options with their measured output distortion (fit/output_distortion.hpp);
+// options the measurement did not cover are left out.
+using Measured = std::vector<std::map<std::pair<int64_t, int>, double>>;
+
+std::vector<std::vector<fit::LayerOption>> options_of(const std::vector<std::vector<float>>& values,
+                                                      const fit::GridOptions& g, const Measured& measured) {
+  std::vector<std::vector<fit::LayerOption>> out;
+  for (std::size_t l = 0; l < values.size(); ++l) {
+    out.push_back({});
+    for (auto o : fit::layer_options(values[l], g)) {
+      const auto it = measured[l].find({o.kept, o.bits});
+      if (it == measured[l].end()) continue;
+      o.distortion = it->second;
+      out.back().push_back(o);
+    }
+    NNC_CHECK_CODE(!out.back().empty(), kInternal, "fit: tensor {} has no measured option", l);
+  }
+  return out;
+}
+
+// The projection onto the constraint set within `budget`: by squared weight error over all
+// options (euclidean, as published), or to the options the measured output distortion chooses.
+fit::JointProjection project(const std::vector<std::vector<float>>& values, int64_t budget, const fit::GridOptions& g,
+                             const Measured& measured) {
+  const std::vector<std::span<const float>> spans(values.begin(), values.end());
+  if (measured.empty()) return fit::project_to_budget(spans, budget, g);
+  return fit::project_to_options(spans, fit::choose_options(options_of(values, g, measured), budget));
+}
+
+// The tensors fit compresses: every layer weight and, with `biases`, the biases that go with them.
+struct FitTensor {
+  std::string label, name;
+  int64_t params = 0;
+};
+
+std::vector<FitTensor> fit_tensors(const onnx::ModelProto& model, bool biases) {
+  std::vector<FitTensor> out;
+  for (const auto& l : prune::prunable_layers(model)) out.push_back({l.node, l.weight, l.params});
+  if (!biases) return out;
+  const auto& g = model.graph();
+  for (const auto& n : g.node())
+    for (int i : onnxio::weight_inputs(n).biases) {
+      if (i >= n.input_size() || n.input(i).empty()) continue;
+      const auto* b = onnxio::find_initializer(g, n.input(i));
+      if (!b || b->data_type() != onnx::TensorProto::FLOAT) continue;
+      if (std::any_of(out.begin(), out.end(), [&](const FitTensor& t) { return t.name == b->name(); })) continue;
+      int64_t params = 1;
+      for (auto d : b->dims()) params *= d;
+      if (params > 0) out.push_back({onnxio::node_label(n) + " bias", b->name(), params});
+    }
+  return out;
+}
+
+// The projection becomes the model's state: weights, masks (pruned elements) and one codebook
+// per layer (its levels, plus the exact zero of its pruned elements).
+void install(CompressedModel& model, exec::Engine& engine, const std::vector<FitTensor>& layers,
+             const fit::JointProjection& p) {
+  std::map<std::string, Mask> masks;
+  std::vector<Codebook> codebooks;
+  std::map<std::string, Assignment> assignments;
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto& pl = p.layers[l];
+    const auto& name = layers[l].name;
+    engine.weights().set(name, as_tensor(pl.values, engine.weights().get(name).sizes()));
+    Codebook cb{pl.levels, -1};
+    if (pl.kept < static_cast<int64_t>(pl.values.size())) {
+      Mask m(pl.values.size());
+      for (std::size_t i = 0; i < m.size(); ++i) m[i] = pl.level[i] != pl.levels.size();
+      masks[name] = std::move(m);
+      cb.zero_entry = static_cast<int>(cb.values.size());
+      cb.values.push_back(0.0f);
+    }
+    codebooks.push_back(std::move(cb));
+    assignments[name] = Assignment{static_cast<int>(l), pl.level, 1.0f};
+  }
+  model.clear_sharing();
+  model.set_model(engine.to_model(), std::move(masks));
+  model.set_sharing(std::move(codebooks), std::move(assignments));
+}
+
+double relative_gap(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
+  double num = 0, den = 0;
+  for (std::size_t l = 0; l < a.size(); ++l) {
+    num += (a[l] - b[l]).pow(2).sum().item<double>();
+    den += a[l].pow(2).sum().item<double>();
+  }
+  return den > 0 ? std::sqrt(num / den) : 0.0;
+}
+
+}  // namespace
+
+void FitOptions::validate() const {
+  NNC_CHECK_OPTION(!size.empty(), "size", "required: the cap on the .nnc file, e.g. 12KB");
+  try {
+    parse_byte_size(size);
+  } catch (const Error& e) {
+    fail_option("size", "{}", e.what());
+  }
+  NNC_CHECK_OPTION(epochs >= 0, "epochs", "{}: must not be negative", epochs);
+  NNC_CHECK_OPTION(masked_epochs >= 0, "masked_epochs", "{}: must not be negative", masked_epochs);
+  NNC_CHECK_OPTION(lr > 0, "lr", "{}: must be positive", lr);
+  NNC_CHECK_OPTION(rho > 0, "rho", "{}: must be positive", rho);
+  NNC_CHECK_OPTION(rho_growth >= 1, "rho_growth", "{}: must be at least 1", rho_growth);
+  NNC_CHECK_OPTION(augment == "auto" || augment == "on" || augment == "off", "augment", "'{}': expected auto, on or off",
+                   augment);
+  NNC_CHECK_OPTION(distill >= 0 && distill <= 1, "distill", "{}: must be in [0, 1]", distill);
+  NNC_CHECK_OPTION(min_bits >= 1 && min_bits <= 8, "min_bits", "{}: must be in 1..8", min_bits);
+  NNC_CHECK_OPTION(max_bits >= min_bits && max_bits <= 8, "max_bits", "{}: must be in min_bits..8", max_bits);
+  NNC_CHECK_OPTION(densities >= 2 && densities <= 1000, "densities", "{}: must be in 2..1000", densities);
+  NNC_CHECK_OPTION(min_density > 0 && min_density < 1, "min_density", "{}: must be in (0, 1)", min_density);
+  NNC_CHECK_OPTION(distortion == "output" || distortion == "euclidean", "distortion", "'{}': expected output or euclidean",
+                   distortion);
+  NNC_CHECK_OPTION(anneal >= 0 && anneal <= 1, "anneal", "{}: must be in [0, 1]", anneal);
+  NNC_CHECK_OPTION(anneal_from >= 1, "anneal_from", "{}: must be at least 1", anneal_from);
+  finetune.validate();
+}
+
+nlohmann::json FitStep::options() const { return options_to_json(options_); }
+
+nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto& o = options_;
+  const int64_t cap = parse_byte_size(o.size);
+  const auto layers = fit_tensors(model.model(), o.biases);
+  NNC_CHECK(!layers.empty(), "{}: no compressible weights ({} weights as float initializers)", model.source(),
+            onnxio::weight_operators());
+  std::vector<std::string> names;
+  for (const auto& l : layers) names.push_back(l.name);
+
+  // fit decides every layer's sparsity and codebook itself: it starts from the dense weights.
+  model.clear_sharing();
+  for (const auto& name : names)
+    if (const auto* m = model.mask(name)) model.set_mask(name, Mask(m->size(), 1));
+  const auto stored = static_cast<int64_t>(pack_nnc(model).bytes.size());
+  NNC_CHECK(cap < stored, "size {}: nothing to do, the model stored uncompressed already fits ({})",
+            describe_bytes(cap), describe_bytes(stored));
+  const int64_t fixed = fit::fixed_container_bytes(model.model(), names);
+  const auto grid = grid_of(o);
+  auto engine = context.make_engine(model.model());
+  auto weights_now = [&] {
+    std::vector<std::vector<float>> w;
+    for (const auto& n : names) w.push_back(flat_values(engine->weights().get(n)));
+    return w;
+  };
+  {
+    const auto w = weights_now();
+    const int64_t least = fixed + fit::min_payload_bytes({w.begin(), w.end()}, grid);
+    NNC_CHECK(cap >= least,
+              "size {} is below the {} bytes this model needs at least: {} for its graph, headers and what stays "
+              "fp32, and {} for its layer weights at their sparsest, coarsest setting",
+              describe_bytes(cap), least, fixed, least - fixed);
+  }
+  const double before = context.test().evaluate(*engine).top1;
+  context.note(fmt::format("fit: {} tensors to {} ({} bytes for the graph, headers and what stays fp32), test top-1 "
+                           "before {:.2f}%",
+                           layers.size(), describe_bytes(cap), fixed, 100 * before));
+  int64_t budget = cap - fixed;
+  Measured measured;
+  if (o.distortion == "output") {
+    const auto w = weights_now();
+    std::vector<std::vector<fit::LayerOption>> table;
+    for (const auto& v : w) table.push_back(fit::layer_options(v, grid));
+    const auto& calib = context.splits().calib.images;
+    fit::measure_output_distortion(*engine, calib.narrow(0, 0, std::min<int64_t>(calib.size(0), 256)), names, table,
+                                   context.control());
+    for (const auto& t : table) {
+      measured.push_back({});
+      for (const auto& opt : t) measured.back()[{opt.kept, opt.bits}] = opt.distortion;
+    }
+  }
+  // The budget of ADMM epoch e (1-based; 0: the start), annealed down to the cap's.
+  const int anneal_epochs = static_cast<int>(std::ceil(o.anneal * o.epochs));
+  auto budget_at = [&](int e) {
+    if (e >= anneal_epochs) return budget;
+    const double f = std::pow(o.anneal_from, 1.0 - static_cast<double>(e) / anneal_epochs);
+    return static_cast<int64_t>(static_cast<double>(budget) * f);
+  };
+  std::unique_ptr<exec::Engine> teacher;
+  if (o.distill > 0 || o.finetune.distill > 0) teacher = context.make_engine(model.original());
+
+  // ADMM (Sec. 3.3): W takes SGD steps on loss + rho/2 ||W - (V - U)||^2; after each epoch
+  // V = P(W + U) and U += W - V. Two phases: first sparsity and quantisation together (the
+  // budget annealed down to the cap); then, with the sparsity of the projection at the cap held
+  // (masks), quantisation alone, so that the weights settle near their levels before the hard
+  // quantisation.
+  using Projector = std::function<fit::JointProjection(const std::vector<std::vector<float>>&, int epoch)>;
+  nlohmann::json admm = nlohmann::json::array();
+  double rho = o.rho;
+  const auto norm = data::resolve_normalisation({}, model.model());
+  auto admm_phase = [&](const std::string& phase, int epochs, const std::map<std::string, at::Tensor>& masks,
+                        const Projector& projector) {
+    if (epochs <= 0 || context.stop_requested()) return;
+    std::vector<at::Tensor> V, U, target;
+    auto p = projector(weights_now(), 0);
+    for (std::size_t l = 0; l < names.size(); ++l) {
+      V.push_back(as_tensor(p.layers[l].values, engine->weights().get(names[l]).sizes()));
+      U.push_back(at::zeros_like(V.back()));
+      target.push_back(V.back().clone());
+    }
+    train::TrainOptions to;
+    to.epochs = epochs;
+    to.lr = o.lr;
+    to.optimizer = "sgd";
+    to.weight_decay = 0;
+    to.schedule = "cosine";
+    to.batch = 128;
+    to.seed = context.seed() + admm.size();
+    to.augment = resolve_augment(o.augment, model.model());
+    to.pad_value = -norm.mean[0] / norm.std[0];
+    to.distill = o.distill;
+    to.teacher = o.distill > 0 ? teacher.get() : nullptr;
+    to.keep_best = false;
+    to.masks = masks;
+    to.after_backward = [&] {
+      torch::NoGradGuard ng;
+      for (std::size_t l = 0; l < names.size(); ++l) {
+        const auto& wt = engine->weights().get(names[l]);
+        if (wt.grad().defined()) wt.grad().add_(wt.detach() - target[l], rho);
+      }
+    };
+    auto on_epoch = [&](const train::EpochReport& r) {
+      torch::NoGradGuard ng;
+      std::vector<at::Tensor> W;
+      std::vector<std::vector<float>> wu;
+      for (std::size_t l = 0; l < names.size(); ++l) {
+        W.push_back(engine->weights().get(names[l]).detach().clone());
+        wu.push_back(flat_values(W.back() + U[l]));
+      }
+      p = projector(wu, r.epoch);
+      for (std::size_t l = 0; l < names.size(); ++l) {
+        V[l] = as_tensor(p.layers[l].values, W[l].sizes());
+        U[l] += W[l] - V[l];
+        target[l] = V[l] - U[l];
+      }
+      const double gap = relative_gap(W, V);
+      admm.push_back({{"phase", phase}, {"epoch", r.epoch}, {"val_top1", r.val_top1}, {"rho", rho}, {"gap", gap},
+                      {"predicted_bytes", fixed + p.predicted_bytes}, {"seconds", r.seconds}});
+      context.note(fmt::format("ADMM {} epoch {}/{}: ||W - V|| / ||W|| = {:.4f}, rho {:.3g}, val top-1 {:.2f}% (before "
+                               "projection), target {} bytes",
+                               phase, r.epoch, r.epochs, gap, rho, 100 * r.val_top1, fixed + p.predicted_bytes));
+      rho *= o.rho_growth;
+    };
+    train::train(*engine, context.splits(), to, context.control(), on_epoch);
+  };
+  admm_phase("joint", o.epochs, {}, [&](const std::vector<std::vector<float>>& v, int e) {
+    return project(v, budget_at(e), grid, measured);
+  });
+  std::vector<fit::LayerOption> chosen;  // the options held by the quantisation phase
+  if (o.masked_epochs > 0 && !context.stop_requested()) {
+    // The sparsity and bit widths of the projection at the cap, held from here on.
+    const auto w = weights_now();
+    const auto at_cap = project(w, budget, grid, measured);
+    std::map<std::string, at::Tensor> masks;
+    for (std::size_t l = 0; l < names.size(); ++l) {
+      chosen.push_back({at_cap.layers[l].kept, at_cap.layers[l].bits, 0, at_cap.bytes[l]});
+      if (at_cap.layers[l].kept == static_cast<int64_t>(w[l].size())) continue;
+      std::vector<float> m(w[l].size());
+      for (std::size_t i = 0; i < m.size(); ++i) m[i] = at_cap.layers[l].level[i] != at_cap.layers[l].levels.size();
+      masks[names[l]] = as_tensor(m, engine->weights().get(names[l]).sizes());
+    }
+    admm_phase("quantise", o.masked_epochs, masks, [&](const std::vector<std::vector<float>>& v, int) {
+      return fit::project_to_options({v.begin(), v.end()}, chosen);
+    });
+  }
+
+  // The hard projection of W; over the cap in the real file, again with the overshoot taken off.
+  const auto w = weights_now();
+  fit::JointProjection p;
+  int64_t real = 0;
+  for (int attempt = 0;; ++attempt) {
+    p = attempt == 0 && !chosen.empty() ? fit::project_to_options({w.begin(), w.end()}, chosen)
+                                        : project(w, budget, grid, measured);
+    install(model, *engine, layers, p);
+    real = static_cast<int64_t>(pack_nnc(model).bytes.size());
+    if (real <= cap) break;
+    NNC_CHECK_CODE(attempt < 8, kInternal, "fit: the file stays over the cap ({} > {}) after {} projections", real, cap,
+                   attempt + 1);
+    context.note(fmt::format("fit: {} bytes in the file against {} predicted: projecting again {} bytes tighter", real,
+                             fixed + p.predicted_bytes, real - cap));
+    budget -= real - cap;
+  }
+  const double projected = context.test().evaluate(*engine).top1;
+  context.note(fmt::format("fit: hard projection: {} bytes (predicted {}), test top-1 {:.2f}%", real,
+                           fixed + p.predicted_bytes, 100 * projected));
+
+  nlohmann::json tuned = nullptr;
+  if (o.finetune.epochs > 0 && !context.stop_requested())
+    tuned = finetune_engine(*engine, model, context, o.finetune, context.seed() + 1, teacher.get());
+  const auto packed = pack_nnc(model);
+  NNC_CHECK_CODE(static_cast<int64_t>(packed.bytes.size()) <= cap, kInternal,
+                 "fit: fine-tuning changed the file's size to {} bytes, over the cap of {}", packed.bytes.size(), cap);
+  const double after = context.test().evaluate(*engine).top1;
+
+  nlohmann::json table = nlohmann::json::array();
+  for (std::size_t l = 0; l < layers.size(); ++l) {
+    const auto& pl = p.layers[l];
+    table.push_back({{"layer", layers[l].label}, {"weight", layers[l].name}, {"params", layers[l].params},
+                     {"kept", pl.kept}, {"density", static_cast<double>(pl.kept) / static_cast<double>(layers[l].params)},
+                     {"bits", pl.bits}, {"levels", pl.levels.size()}, {"bytes", p.bytes[l]}});
+  }
+  const auto fp32 = model.original_fp32_bytes();
+  return {{"step", "fit"},
+          {"size_cap", cap},
+          {"fixed_bytes", fixed},
+          {"predicted_bytes", fixed + p.predicted_bytes},
+          {"nnc_bytes", packed.bytes.size()},
+          {"ratio", static_cast<double>(fp32) / static_cast<double>(packed.bytes.size())},
+          {"top1_before", before},
+          {"top1_projected", projected},
+          {"top1_after", after},
+          {"drop_pt", 100 * (before - after)},
+          {"layers", table},
+          {"admm", admm},
+          {"finetune", tuned},
+          {"stopped", context.stop_requested()},
+          {"seconds", seconds_since(t0)}};
+}
+
+}  // namespace nnc::compress

@@ -1,0 +1,112 @@
+// The fit step on LeNet-5 and a Fashion-MNIST subset (seconds, not accuracy): the file written
+// is within the cap, every tensor is on its own codebook with pruned elements exact zeros, the
+// written files are the model in memory, and impossible caps fail before any training.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "nncompress/compress/compressed_model.hpp"
+#include "nncompress/compress/context.hpp"
+#include "nncompress/compress/outputs.hpp"
+#include "nncompress/compress/registry.hpp"
+#include "nncompress/core/error.hpp"
+#include "nncompress/exec/engine.hpp"
+#include "nncompress/exec/tensor_proto.hpp"
+#include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/store/model_store.hpp"
+
+using namespace nnc;
+
+namespace {
+
+data::Dataset first(const data::Dataset& d, int64_t n) {
+  n = std::min(n, d.size());
+  return {d.images.narrow(0, 0, n), d.labels.narrow(0, 0, n), d.num_classes};
+}
+
+std::pair<compress::CompressedModel, compress::Context> lenet5() {
+  auto model = compress::CompressedModel::load(NNC_SOURCE_DIR "/models/lenet5.onnx");
+  data::DataOptions d;
+  d.val = 500;
+  d.calib = 256;
+  auto full = compress::load_context(model, d);
+  auto s = full.splits();
+  s.train = first(s.train, 4000);
+  s.test = first(s.test, 2000);
+  compress::Context context(std::move(s), 256, 0);
+  context.use_cache = false;
+  return {std::move(model), std::move(context)};
+}
+
+at::Tensor weight(const compress::CompressedModel& m, const std::string& name) {
+  return exec::to_tensor(*onnxio::find_initializer(m.model().graph(), name)).reshape({-1});
+}
+
+std::string error_of(compress::CompressedModel& model, compress::Context& context, const std::string& size) {
+  try {
+    compress::make_step("fit", {{"size", size}, {"epochs", 1}}).apply(model, context);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return {};
+}
+
+}  // namespace
+
+TEST(FitStep, WritesAFileWithinTheCapWithEveryTensorOnItsOwnCodebook) {
+  auto [model, context] = lenet5();
+  const int64_t cap = 16 * 1024;
+  auto r = compress::make_step("fit", {{"size", "16KB"}, {"epochs", 2}, {"masked_epochs", 1}, {"finetune", {{"epochs", 1}}}})
+               .apply(model, context);
+  const auto packed = compress::pack_nnc(model);
+  EXPECT_LE(static_cast<int64_t>(packed.bytes.size()), cap);
+  EXPECT_EQ(r["nnc_bytes"].get<int64_t>(), static_cast<int64_t>(packed.bytes.size()));
+  EXPECT_NEAR(r["predicted_bytes"].get<double>(), static_cast<double>(packed.bytes.size()), 0.02 * cap);
+  ASSERT_EQ(r["admm"].size(), 3u);
+  EXPECT_EQ(r["admm"][2]["phase"], "quantise");
+  EXPECT_LT(r["admm"][2]["gap"].get<double>(), r["admm"][0]["gap"].get<double>());
+  // Four weights and four biases, one codebook each, levels within the bits chosen.
+  ASSERT_EQ(model.codebooks().size(), 8u);
+  ASSERT_EQ(r["layers"].size(), 8u);
+  for (const auto& l : r["layers"]) {
+    const auto& a = model.assignments().at(l["weight"].get<std::string>());
+    const auto& cb = model.codebooks()[static_cast<std::size_t>(a.codebook)];
+    const auto w = weight(model, l["weight"].get<std::string>());
+    const auto* mask = model.mask(l["weight"].get<std::string>());
+    EXPECT_LE(l["levels"].get<std::size_t>(), std::size_t{1} << l["bits"].get<int>());
+    int64_t kept = 0;
+    for (std::size_t i = 0; i < a.indices.size(); ++i) {
+      ASSERT_EQ(w[static_cast<int64_t>(i)].item<float>(), cb.values[a.indices[i]]);
+      const bool pruned = static_cast<int>(a.indices[i]) == cb.zero_entry;
+      if (mask) {
+        ASSERT_EQ(!(*mask)[i], pruned);
+      }
+      kept += !pruned;
+    }
+    EXPECT_EQ(kept, l["kept"].get<int64_t>());
+  }
+  // Far better than chance even on this subset, and the fine-tuning did not lose accuracy.
+  EXPECT_GT(r["top1_after"].get<double>(), 0.5);
+  EXPECT_GE(r["top1_after"].get<double>(), r["top1_projected"].get<double>() - 0.01);
+  // What is written is the model in memory.
+  const auto unpacked = store::unpack_model(packed.bytes, "fit");
+  for (const auto& [name, a] : model.assignments())
+    EXPECT_TRUE(torch::equal(exec::to_tensor(*onnxio::find_initializer(unpacked.graph(), name)).reshape({-1}),
+                             weight(model, name)))
+        << name;
+  exec::Engine in_memory(model.model()), written(compress::compressed_onnx(model).model);
+  const auto x = context.splits().test.images.narrow(0, 0, 64);
+  EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
+}
+
+TEST(FitStep, ImpossibleCapsFailNamingTheFigures) {
+  auto [model, context] = lenet5();
+  const auto stored = compress::pack_nnc(model).bytes.size();
+  EXPECT_EQ(error_of(model, context, std::to_string(stored)),
+            fmt::format("size {} B ({:.1f} KB): nothing to do, the model stored uncompressed already fits ({} B "
+                        "({:.1f} KB))",
+                        stored, stored / 1024.0, stored, stored / 1024.0));
+  const auto tiny = error_of(model, context, "600");
+  EXPECT_NE(tiny.find("size 600 B (0.6 KB) is below the "), std::string::npos) << tiny;
+  EXPECT_NE(tiny.find("bytes this model needs at least"), std::string::npos) << tiny;
+  EXPECT_TRUE(model.codebooks().empty()) << "nothing changed";
+}
