@@ -42,6 +42,11 @@ void register_fit_command(CLI::App& app) {
                   "distortion) or euclidean (squared weight error, re-allocated at every projection, as published)")
       ->capture_default_str()
       ->group(advanced);
+  cmd->add_option("--allocation", f.allocation,
+                  "knapsack (each tensor its own kept fraction and bit width) or uniform (the baseline: the same for "
+                  "every tensor)")
+      ->capture_default_str()
+      ->group(advanced);
   cmd->add_option("--anneal", f.anneal, "Fraction of the ADMM epochs over which the budget shrinks to --size")
       ->capture_default_str()
       ->group(advanced);

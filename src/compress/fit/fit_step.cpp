@@ -46,33 +46,19 @@ fit::GridOptions grid_of(const FitOptions& o) {
   return g;
 }
 
-// Each tensor's options with their measured output distortion (fit/output_distortion.hpp);
-// options the measurement did not cover are left out.
-using Measured = std::vector<std::map<std::pair<int64_t, int>, double>>;
-
-std::vector<std::vector<fit::LayerOption>> options_of(const std::vector<std::vector<float>>& values,
-                                                      const fit::GridOptions& g, const Measured& measured) {
-  std::vector<std::vector<fit::LayerOption>> out;
-  for (std::size_t l = 0; l < values.size(); ++l) {
-    out.push_back({});
-    for (auto o : fit::layer_options(values[l], g)) {
-      const auto it = measured[l].find({o.kept, o.bits});
-      if (it == measured[l].end()) continue;
-      o.distortion = it->second;
-      out.back().push_back(o);
-    }
-    NNC_CHECK_CODE(!out.back().empty(), kInternal, "fit: tensor {} has no measured option", l);
-  }
-  return out;
-}
+// The options of every tensor with their measured output distortion and bytes, taken once from
+// the starting weights (fit/output_distortion.hpp); empty: the Euclidean projection.
+using OptionTable = std::vector<std::vector<fit::LayerOption>>;
 
 // The projection onto the constraint set within `budget`: by squared weight error over all
-// options (euclidean, as published), or to the options the measured output distortion chooses.
+// options (euclidean, as published), or to the options the table's output distortion chooses.
+// The table's choice depends on the budget alone, so ADMM's target does not flip between
+// options of nearly equal cost from one epoch to the next.
 fit::JointProjection project(const std::vector<std::vector<float>>& values, int64_t budget, const fit::GridOptions& g,
-                             const Measured& measured) {
+                             const OptionTable& table, bool uniform) {
   const std::vector<std::span<const float>> spans(values.begin(), values.end());
-  if (measured.empty()) return fit::project_to_budget(spans, budget, g);
-  return fit::project_to_options(spans, fit::choose_options(options_of(values, g, measured), budget));
+  if (table.empty()) return fit::project_to_budget(spans, budget, g);
+  return fit::project_to_options(spans, uniform ? fit::choose_uniform(table, g, budget) : fit::choose_options(table, budget));
 }
 
 // The tensors fit compresses: every layer weight and, with `biases`, the biases that go with them.
@@ -138,7 +124,6 @@ double relative_gap(const std::vector<at::Tensor>& a, const std::vector<at::Tens
 }  // namespace
 
 void FitOptions::validate() const {
-  NNC_CHECK_OPTION(!size.empty(), "size", "required: the cap on the .nnc file, e.g. 12KB");
   try {
     parse_byte_size(size);
   } catch (const Error& e) {
@@ -158,6 +143,8 @@ void FitOptions::validate() const {
   NNC_CHECK_OPTION(min_density > 0 && min_density < 1, "min_density", "{}: must be in (0, 1)", min_density);
   NNC_CHECK_OPTION(distortion == "output" || distortion == "euclidean", "distortion", "'{}': expected output or euclidean",
                    distortion);
+  NNC_CHECK_OPTION(allocation == "knapsack" || allocation == "uniform", "allocation",
+                   "'{}': expected knapsack or uniform", allocation);
   NNC_CHECK_OPTION(anneal >= 0 && anneal <= 1, "anneal", "{}: must be in [0, 1]", anneal);
   NNC_CHECK_OPTION(anneal_from >= 1, "anneal_from", "{}: must be at least 1", anneal_from);
   finetune.validate();
@@ -203,18 +190,13 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
                            "before {:.2f}%",
                            layers.size(), describe_bytes(cap), fixed, 100 * before));
   int64_t budget = cap - fixed;
-  Measured measured;
-  if (o.distortion == "output") {
-    const auto w = weights_now();
-    std::vector<std::vector<fit::LayerOption>> table;
-    for (const auto& v : w) table.push_back(fit::layer_options(v, grid));
+  OptionTable options;
+  if (o.distortion == "output" || o.allocation == "uniform") {
+    for (const auto& v : weights_now()) options.push_back(fit::layer_options(v, grid));
     const auto& calib = context.splits().calib.images;
-    fit::measure_output_distortion(*engine, calib.narrow(0, 0, std::min<int64_t>(calib.size(0), 256)), names, table,
+    if (o.distortion == "output")
+      fit::measure_output_distortion(*engine, calib.narrow(0, 0, std::min<int64_t>(calib.size(0), 256)), names, options,
                                    context.control());
-    for (const auto& t : table) {
-      measured.push_back({});
-      for (const auto& opt : t) measured.back()[{opt.kept, opt.bits}] = opt.distortion;
-    }
   }
   // The budget of ADMM epoch e (1-based; 0: the start), annealed down to the cap's.
   const int anneal_epochs = static_cast<int>(std::ceil(o.anneal * o.epochs));
@@ -234,10 +216,14 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   using Projector = std::function<fit::JointProjection(const std::vector<std::vector<float>>&, int epoch)>;
   nlohmann::json admm = nlohmann::json::array();
   double rho = o.rho;
+  // SGD's step on the proximal term moves W by lr * rho of its distance to the target: beyond
+  // 1/2 of the way per step the pull overshoots (with momentum, oscillates).
+  const double max_rho = 0.5 / o.lr;
   const auto norm = data::resolve_normalisation({}, model.model());
   auto admm_phase = [&](const std::string& phase, int epochs, const std::map<std::string, at::Tensor>& masks,
                         const Projector& projector) {
     if (epochs <= 0 || context.stop_requested()) return;
+    rho = o.rho;  // each phase starts gently: a new target set, new duals
     std::vector<at::Tensor> V, U, target;
     auto p = projector(weights_now(), 0);
     for (std::size_t l = 0; l < names.size(); ++l) {
@@ -286,18 +272,18 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
       context.note(fmt::format("ADMM {} epoch {}/{}: ||W - V|| / ||W|| = {:.4f}, rho {:.3g}, val top-1 {:.2f}% (before "
                                "projection), target {} bytes",
                                phase, r.epoch, r.epochs, gap, rho, 100 * r.val_top1, fixed + p.predicted_bytes));
-      rho *= o.rho_growth;
+      rho = std::min(rho * o.rho_growth, max_rho);
     };
     train::train(*engine, context.splits(), to, context.control(), on_epoch);
   };
   admm_phase("joint", o.epochs, {}, [&](const std::vector<std::vector<float>>& v, int e) {
-    return project(v, budget_at(e), grid, measured);
+    return project(v, budget_at(e), grid, options, o.allocation == "uniform");
   });
   std::vector<fit::LayerOption> chosen;  // the options held by the quantisation phase
   if (o.masked_epochs > 0 && !context.stop_requested()) {
     // The sparsity and bit widths of the projection at the cap, held from here on.
     const auto w = weights_now();
-    const auto at_cap = project(w, budget, grid, measured);
+    const auto at_cap = project(w, budget, grid, options, o.allocation == "uniform");
     std::map<std::string, at::Tensor> masks;
     for (std::size_t l = 0; l < names.size(); ++l) {
       chosen.push_back({at_cap.layers[l].kept, at_cap.layers[l].bits, 0, at_cap.bytes[l]});
@@ -317,7 +303,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   int64_t real = 0;
   for (int attempt = 0;; ++attempt) {
     p = attempt == 0 && !chosen.empty() ? fit::project_to_options({w.begin(), w.end()}, chosen)
-                                        : project(w, budget, grid, measured);
+                                        : project(w, budget, grid, options, o.allocation == "uniform");
     install(model, *engine, layers, p);
     real = static_cast<int64_t>(pack_nnc(model).bytes.size());
     if (real <= cap) break;

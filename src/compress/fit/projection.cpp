@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "nncompress/compress/common/knapsack.hpp"
@@ -292,6 +293,42 @@ std::vector<LayerOption> choose_options(const std::vector<std::vector<LayerOptio
   std::vector<LayerOption> out;
   for (std::size_t l = 0; l < options.size(); ++l) out.push_back(options[l][static_cast<std::size_t>(pick.choice[l])]);
   return out;
+}
+
+std::vector<LayerOption> choose_uniform(const std::vector<std::vector<LayerOption>>& options, const GridOptions& g,
+                                        int64_t budget) {
+  std::vector<LayerOption> best;
+  double best_distortion = std::numeric_limits<double>::infinity();
+  const int D = std::max(2, g.densities);
+  for (int i = 0; i < D; ++i) {
+    const double d = std::pow(g.min_density, static_cast<double>(i) / (D - 1));
+    for (int b = g.min_bits; b <= g.max_bits; ++b) {
+      std::vector<LayerOption> pick;
+      int64_t bytes = 0;
+      double distortion = 0;
+      for (const auto& opts : options) {
+        if (opts.empty()) break;
+        const auto n = static_cast<double>(std::max_element(opts.begin(), opts.end(), [](auto& x, auto& y) {
+                                             return x.kept < y.kept;
+                                           })->kept);
+        const auto k = std::clamp<int64_t>(std::llround(d * n), 1, static_cast<int64_t>(n));
+        // A layer with fewer weights than levels lists its last distinct codebook size only.
+        const LayerOption* o = nullptr;
+        for (const auto& c : opts)
+          if (c.kept == k && c.bits <= b && (!o || c.bits > o->bits)) o = &c;
+        if (!o) break;
+        pick.push_back(*o);
+        bytes += o->bytes;
+        distortion += o->distortion;
+      }
+      if (pick.size() == options.size() && bytes <= budget && distortion < best_distortion) {
+        best = pick;
+        best_distortion = distortion;
+      }
+    }
+  }
+  NNC_CHECK(!best.empty(), "no uniform kept fraction and bit width fits {} bytes for the layer weights", budget);
+  return best;
 }
 
 JointProjection project_to_options(const std::vector<std::span<const float>>& layers,

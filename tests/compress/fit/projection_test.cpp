@@ -142,3 +142,18 @@ TEST(ProjectToBudget, StaysWithinTheBudgetAndSpendsItWhereErrorFallsMost) {
     EXPECT_NE(std::string(e.what()).find(std::to_string(least)), std::string::npos) << e.what();
   }
 }
+
+TEST(ChooseUniform, OneKeptFractionAndBitWidthForEveryLayer) {
+  const auto a = gaussian(20000, 6, 0.02f), b = gaussian(2000, 7, 0.5f);
+  const std::vector<std::vector<LayerOption>> opts{layer_options(a, {}), layer_options(b, {})};
+  const int64_t budget = 2500;
+  const auto u = choose_uniform(opts, {}, budget);
+  ASSERT_EQ(u.size(), 2u);
+  EXPECT_EQ(u[0].bits, u[1].bits);
+  EXPECT_NEAR(static_cast<double>(u[0].kept) / 20000, static_cast<double>(u[1].kept) / 2000, 1e-3);
+  EXPECT_LE(u[0].bytes + u[1].bytes, budget);
+  // The knapsack, free to differ per layer, does at least as well.
+  const auto k = choose_options(opts, budget);
+  EXPECT_LE(k[0].distortion + k[1].distortion, u[0].distortion + u[1].distortion + 1e-12);
+  EXPECT_THROW(choose_uniform(opts, {}, 10), nnc::Error);
+}

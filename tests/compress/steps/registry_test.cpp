@@ -34,7 +34,7 @@ TEST(Registry, ListsEveryStepAndMakesThemByName) {
     EXPECT_EQ(compress::find_step(n).defaults().size(), step.options().size()) << n;
   }
   EXPECT_EQ(option_error([] { compress::make_step("fit"); }),
-            (std::pair<std::string, std::string>{"size", "required: the cap on the .nnc file, e.g. 12KB"}));
+            (std::pair<std::string, std::string>{"size", "'': empty (expected e.g. 12KB or 12288)"}));
   EXPECT_EQ(option_error([] { compress::make_step("fit", {{"size", "12XB"}}); }).first, "size");
   try {
     compress::make_step("quantise");

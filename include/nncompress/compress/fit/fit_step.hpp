@@ -27,7 +27,7 @@ struct FitOptions {
   int epochs = 8;               // ADMM epochs on sparsity and quantisation together
   int masked_epochs = 4;        // then ADMM epochs on quantisation alone, the projection's sparsity held
   double lr = 0.01;             // SGD with Nesterov momentum, cosine schedule
-  double rho = 0.05;            // ADMM penalty of the first epoch
+  double rho = 0.05;            // ADMM penalty of each phase's first epoch (at most 0.5 / lr)
   double rho_growth = 1.5;      // rho's factor per epoch
   std::string augment = "auto"; // as in finetune
   double distill = 0.5;         // distillation from the original model during ADMM
@@ -40,6 +40,9 @@ struct FitOptions {
   // largest weights on k-means levels within the chosen option) | euclidean (every projection
   // re-allocates by squared weight error, as published).
   std::string distortion = "output";
+  // knapsack: each tensor its own option | uniform (the baseline): one kept fraction and bit
+  // width for all, the pair of least distortion that fits.
+  std::string allocation = "knapsack";
   // The budget shrinks geometrically from anneal_from x the cap's payload to the cap over the
   // first `anneal` of the ADMM epochs (0: the cap from the start, as published).
   double anneal = 0.5;
@@ -62,6 +65,7 @@ struct FitOptions {
     v("min_density", min_density);
     v("biases", biases);
     v("distortion", distortion);
+    v("allocation", allocation);
     v("anneal", anneal);
     v("anneal_from", anneal_from);
     v("finetune", finetune);

@@ -77,6 +77,10 @@ JointProjection project_to_budget(const std::vector<std::span<const float>>& lay
                                   const GridOptions& grid);
 // The option of each layer with least summed distortion within `budget` (the knapsack alone).
 std::vector<LayerOption> choose_options(const std::vector<std::vector<LayerOption>>& options, int64_t budget);
+// The baseline allocation: the same kept fraction and bit width for every layer, the pair of
+// least summed distortion within `budget` (options as layer_options lists them for `grid`).
+std::vector<LayerOption> choose_uniform(const std::vector<std::vector<LayerOption>>& options, const GridOptions& grid,
+                                        int64_t budget);
 // Every layer projected to its given option (kept, bits).
 JointProjection project_to_options(const std::vector<std::span<const float>>& layers,
                                    const std::vector<LayerOption>& options);
