@@ -12,6 +12,7 @@ void register_fit_command(CLI::App& app) {
   struct Opts {
     ModelIo io;
     compress::FitOptions fit;
+    bool no_remeasure = false;
     GlobalOptions global;
     DataOptions data;
   };
@@ -32,7 +33,8 @@ void register_fit_command(CLI::App& app) {
                   "Then ADMM epochs on quantisation alone, the sparsity of the projection at --size held")
       ->capture_default_str();
   cmd->add_option("--lr", f.lr, "ADMM peak learning rate (SGD, Nesterov momentum, cosine schedule)")->capture_default_str();
-  cmd->add_option("--rho", f.rho, "ADMM penalty of the first epoch")->capture_default_str();
+  cmd->add_option("--rho", f.rho, "ADMM penalty of each phase's first epoch (grows by --rho-growth per epoch, at most 0.5 / --lr)")
+      ->capture_default_str();
   cmd->add_option("--rho-growth", f.rho_growth, "Factor on rho after each epoch")->capture_default_str()->group(advanced);
   cmd->add_option("--distill", f.distill, "ADMM knowledge-distillation weight in [0, 1] (teacher: the input model)")
       ->capture_default_str();
@@ -46,6 +48,10 @@ void register_fit_command(CLI::App& app) {
                   "knapsack (each tensor its own kept fraction and bit width) or uniform (the baseline: the same for "
                   "every tensor)")
       ->capture_default_str()
+      ->group(advanced);
+  cmd->add_flag("--no-remeasure", opts->no_remeasure,
+                "Measure the output distortion of the options once, on the starting weights (default: again after "
+                "each joint epoch until the budget reaches --size)")
       ->group(advanced);
   cmd->add_option("--anneal", f.anneal, "Fraction of the ADMM epochs over which the budget shrinks to --size")
       ->capture_default_str()
@@ -65,6 +71,7 @@ void register_fit_command(CLI::App& app) {
   cmd->callback([opts] {
     auto& o = *opts;
     const auto control = apply_global_options(o.global);
+    o.fit.remeasure = !o.no_remeasure;
     const compress::Step step{compress::FitStep(o.fit)};
     auto j = run_step(step, o.io, o.data, control);
     if (o.global.json) return print_json(j);

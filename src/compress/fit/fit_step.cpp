@@ -190,14 +190,24 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
                            "before {:.2f}%",
                            layers.size(), describe_bytes(cap), fixed, 100 * before));
   int64_t budget = cap - fixed;
+  // The option table of `values` (the engine's weights are set to them while it is measured).
+  const auto& calib_all = context.splits().calib.images;
+  const auto calib = calib_all.narrow(0, 0, std::min<int64_t>(calib_all.size(0), 256));
+  auto option_table = [&](const std::vector<std::vector<float>>& values) {
+    OptionTable t;
+    for (const auto& v : values) t.push_back(fit::layer_options(v, grid));
+    if (o.distortion != "output") return t;
+    std::vector<at::Tensor> kept;
+    for (std::size_t l = 0; l < names.size(); ++l) {
+      kept.push_back(engine->weights().get(names[l]).detach().clone());
+      engine->weights().set(names[l], as_tensor(values[l], kept[l].sizes()));
+    }
+    fit::measure_output_distortion(*engine, calib, names, t, context.control());
+    for (std::size_t l = 0; l < names.size(); ++l) engine->weights().set(names[l], kept[l]);
+    return t;
+  };
   OptionTable options;
-  if (o.distortion == "output" || o.allocation == "uniform") {
-    for (const auto& v : weights_now()) options.push_back(fit::layer_options(v, grid));
-    const auto& calib = context.splits().calib.images;
-    if (o.distortion == "output")
-      fit::measure_output_distortion(*engine, calib.narrow(0, 0, std::min<int64_t>(calib.size(0), 256)), names, options,
-                                   context.control());
-  }
+  if (o.distortion == "output" || o.allocation == "uniform") options = option_table(weights_now());
   // The budget of ADMM epoch e (1-based; 0: the start), annealed down to the cap's.
   const int anneal_epochs = static_cast<int>(std::ceil(o.anneal * o.epochs));
   auto budget_at = [&](int e) {
@@ -220,6 +230,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   // 1/2 of the way per step the pull overshoots (with momentum, oscillates).
   const double max_rho = 0.5 / o.lr;
   const auto norm = data::resolve_normalisation({}, model.model());
+  const data::Evaluator val(context.splits().val, context.batch());
   auto admm_phase = [&](const std::string& phase, int epochs, const std::map<std::string, at::Tensor>& masks,
                         const Projector& projector) {
     if (epochs <= 0 || context.stop_requested()) return;
@@ -267,16 +278,24 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
         target[l] = V[l] - U[l];
       }
       const double gap = relative_gap(W, V);
-      admm.push_back({{"phase", phase}, {"epoch", r.epoch}, {"val_top1", r.val_top1}, {"rho", rho}, {"gap", gap},
-                      {"predicted_bytes", fixed + p.predicted_bytes}, {"seconds", r.seconds}});
-      context.note(fmt::format("ADMM {} epoch {}/{}: ||W - V|| / ||W|| = {:.4f}, rho {:.3g}, val top-1 {:.2f}% (before "
-                               "projection), target {} bytes",
-                               phase, r.epoch, r.epochs, gap, rho, 100 * r.val_top1, fixed + p.predicted_bytes));
+      // What the projection would give now (V: its weights in the engine for one validation pass).
+      for (std::size_t l = 0; l < names.size(); ++l) engine->weights().set(names[l], V[l]);
+      const double projected_top1 = val.evaluate(*engine).top1;
+      for (std::size_t l = 0; l < names.size(); ++l) engine->weights().set(names[l], W[l]);
+      admm.push_back({{"phase", phase}, {"epoch", r.epoch}, {"val_top1", r.val_top1}, {"val_top1_projected", projected_top1},
+                      {"rho", rho}, {"gap", gap}, {"predicted_bytes", fixed + p.predicted_bytes}, {"seconds", r.seconds}});
+      context.note(fmt::format("ADMM {} epoch {}/{}: ||W - V|| / ||W|| = {:.4f}, rho {:.3g}, val top-1 {:.2f}% (W), "
+                               "{:.2f}% (V, {} bytes)",
+                               phase, r.epoch, r.epochs, gap, rho, 100 * r.val_top1, 100 * projected_top1,
+                               fixed + p.predicted_bytes));
       rho = std::min(rho * o.rho_growth, max_rho);
     };
     train::train(*engine, context.splits(), to, context.control(), on_epoch);
   };
   admm_phase("joint", o.epochs, {}, [&](const std::vector<std::vector<float>>& v, int e) {
+    // While the budget shrinks, the table is measured again on the weights ADMM has moved (W + U):
+    // what one-shot pruning costs falls as the pruned weights shrink. From the cap on it is held.
+    if (o.remeasure && o.distortion == "output" && e >= 1 && e <= anneal_epochs) options = option_table(v);
     return project(v, budget_at(e), grid, options, o.allocation == "uniform");
   });
   std::vector<fit::LayerOption> chosen;  // the options held by the quantisation phase

@@ -13,33 +13,15 @@
 #include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/store/model_store.hpp"
+#include "compress/lenet5_subset.hpp"
 
 using namespace nnc;
 
 namespace {
 
-data::Dataset first(const data::Dataset& d, int64_t n) {
-  n = std::min(n, d.size());
-  return {d.images.narrow(0, 0, n), d.labels.narrow(0, 0, n), d.num_classes};
-}
+test_support::Lenet5Subset lenet5() { return test_support::lenet5_subset(4000); }
 
-std::pair<compress::CompressedModel, compress::Context> lenet5() {
-  auto model = compress::CompressedModel::load(NNC_SOURCE_DIR "/models/lenet5.onnx");
-  data::DataOptions d;
-  d.val = 500;
-  d.calib = 256;
-  auto full = compress::load_context(model, d);
-  auto s = full.splits();
-  s.train = first(s.train, 4000);
-  s.test = first(s.test, 2000);
-  compress::Context context(std::move(s), 256, 0);
-  context.use_cache = false;
-  return {std::move(model), std::move(context)};
-}
-
-at::Tensor weight(const compress::CompressedModel& m, const std::string& name) {
-  return exec::to_tensor(*onnxio::find_initializer(m.model().graph(), name)).reshape({-1});
-}
+at::Tensor weight(const compress::CompressedModel& m, const std::string& name) { return test_support::flat_weight(m, name); }
 
 std::string error_of(compress::CompressedModel& model, compress::Context& context, const std::string& size) {
   try {

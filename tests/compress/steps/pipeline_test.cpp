@@ -13,39 +13,17 @@
 #include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/store/model_store.hpp"
+#include "compress/lenet5_subset.hpp"
 
 using namespace nnc;
 
 namespace {
 
-data::Dataset first(const data::Dataset& d, int64_t n) {
-  n = std::min(n, d.size());
-  return {d.images.narrow(0, 0, n), d.labels.narrow(0, 0, n), d.num_classes};
-}
+using test_support::Lenet5Subset;
 
-struct Fixture {
-  compress::CompressedModel model;
-  compress::Context context;
-};
+Lenet5Subset lenet5(StopToken stop = {}) { return test_support::lenet5_subset(8000, std::move(stop)); }
 
-Fixture lenet5(StopToken stop = {}) {
-  auto model = compress::CompressedModel::load(NNC_SOURCE_DIR "/models/lenet5.onnx");
-  data::DataOptions d;
-  d.val = 500;
-  d.calib = 256;
-  auto full = compress::load_context(model, d);
-  auto s = full.splits();
-  s.train = first(s.train, 8000);
-  s.holdout = first(s.holdout, 2000);
-  s.test = first(s.test, 2000);
-  compress::Context context(std::move(s), 256, 0, Control{std::move(stop), nullptr});
-  context.use_cache = false;
-  return {std::move(model), std::move(context)};
-}
-
-at::Tensor weight(const compress::CompressedModel& m, const std::string& name) {
-  return exec::to_tensor(*onnxio::find_initializer(m.model().graph(), name)).reshape({-1});
-}
+at::Tensor weight(const compress::CompressedModel& m, const std::string& name) { return test_support::flat_weight(m, name); }
 
 // Every masked element is exactly zero, every shared weight is its codebook values times its
 // tensor's scale, and only masked elements use the zero entry.

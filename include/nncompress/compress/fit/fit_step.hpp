@@ -24,8 +24,8 @@ class Context;
 
 struct FitOptions {
   std::string size;             // cap on the .nnc file: "12KB", "12288" (KB = 1,024 bytes); required
-  int epochs = 8;               // ADMM epochs on sparsity and quantisation together
-  int masked_epochs = 4;        // then ADMM epochs on quantisation alone, the projection's sparsity held
+  int epochs = 12;              // ADMM epochs on sparsity and quantisation together
+  int masked_epochs = 8;        // then ADMM epochs on quantisation alone, the projection's sparsity held
   double lr = 0.01;             // SGD with Nesterov momentum, cosine schedule
   double rho = 0.05;            // ADMM penalty of each phase's first epoch (at most 0.5 / lr)
   double rho_growth = 1.5;      // rho's factor per epoch
@@ -43,11 +43,14 @@ struct FitOptions {
   // knapsack: each tensor its own option | uniform (the baseline): one kept fraction and bit
   // width for all, the pair of least distortion that fits.
   std::string allocation = "knapsack";
+  // output distortion: measured again after each joint epoch until the budget reaches the cap
+  // (false: once, on the starting weights).
+  bool remeasure = true;
   // The budget shrinks geometrically from anneal_from x the cap's payload to the cap over the
   // first `anneal` of the ADMM epochs (0: the cap from the start, as published).
   double anneal = 0.5;
   double anneal_from = 4.0;
-  FinetuneOptions finetune{4, 3e-4, 0.0, "auto", 0.5, 4.0, true};  // after the hard projection
+  FinetuneOptions finetune{6, 3e-4, 0.0, "auto", 0.5, 4.0, true};  // after the hard projection
 
   template <typename V>
   void visit(V& v) {
@@ -66,6 +69,7 @@ struct FitOptions {
     v("biases", biases);
     v("distortion", distortion);
     v("allocation", allocation);
+    v("remeasure", remeasure);
     v("anneal", anneal);
     v("anneal_from", anneal_from);
     v("finetune", finetune);
