@@ -3,16 +3,61 @@
 // (compress::FitStep).
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "cli/compression_command.hpp"
 #include "nncompress/compress/fit/fit_step.hpp"
+#include "nncompress/compress/fit/sweep.hpp"
+#include "nncompress/core/error.hpp"
 
 namespace nnc::cli {
+
+namespace {
+
+// OUT.onnx -> OUT-<cap>.onnx
+std::string with_cap(const std::string& path, const std::string& cap) {
+  if (path.empty()) return path;
+  const std::filesystem::path p(path);
+  return (p.parent_path() / (p.stem().string() + "-" + cap + p.extension().string())).string();
+}
+
+// One fit per cap, from the same input; then the size-accuracy curve beside the outputs.
+void run_sweep(const compress::FitOptions& base, const std::vector<std::string>& caps, const ModelIo& io,
+               DataOptions& data, const Control& control, bool json) {
+  std::vector<compress::Step> steps;  // every cap checked before any work
+  for (const auto& cap : caps) {
+    auto o = base;
+    o.size = cap;
+    steps.emplace_back(compress::FitStep(o));
+  }
+  std::vector<fit::SweepPoint> points;
+  nlohmann::json runs = nlohmann::json::array();
+  for (std::size_t i = 0; i < caps.size() && !control.stop_requested(); ++i) {
+    ModelIo one = io;
+    one.output = with_cap(io.output, caps[i]);
+    one.nnc = with_cap(io.nnc, caps[i]);
+    auto j = run_step(steps[i], one, data, control);
+    points.push_back({j["size_cap"].get<int64_t>(), j["nnc_bytes"].get<int64_t>(), j["ratio"].get<double>(),
+                      j["top1_before"].get<double>(), j["top1_after"].get<double>(), j["seconds"].get<double>()});
+    if (!json)
+      fmt::print("{}: {} bytes ({:.1f}x), test top-1 {:.2f}% -> {:.2f}%\n", one.output, points.back().nnc_bytes,
+                 points.back().ratio, 100 * points.back().top1_before, 100 * points.back().top1_after);
+    runs.push_back(std::move(j));
+  }
+  const std::filesystem::path out(io.output);
+  const auto [csv, svg] = fit::write_sweep(out.parent_path() / out.stem(), points, io.model);
+  if (json) return print_json({{"sweep", runs}, {"csv", csv.string()}, {"svg", svg.string()}});
+  fmt::print("size-accuracy curve: {}, {}\n", csv.string(), svg.string());
+}
+
+}  // namespace
 
 void register_fit_command(CLI::App& app) {
   struct Opts {
     ModelIo io;
     compress::FitOptions fit;
     bool no_remeasure = false;
+    std::vector<std::string> sweep;
     GlobalOptions global;
     DataOptions data;
   };
@@ -23,10 +68,14 @@ void register_fit_command(CLI::App& app) {
   const std::string advanced = "Advanced";
   add_model_io_options(cmd, opts->io.model, opts->io.output, opts->io.nnc, "Compressed ONNX model (codebooks unpacked in the graph)",
                        "Also write the .nnc container; its size is at most --size");
-  cmd->add_option("--size", f.size,
+  auto* size = cmd->add_option("--size", f.size,
                   "Cap on the .nnc file: 12KB, 1.5MB or bytes (KB = 1,024 bytes); everything in the file counts (graph, "
-                  "positions, indices, codebooks, biases, headers)")
-      ->required();
+                  "positions, indices, codebooks, biases, headers)");
+  cmd->add_option("--sweep", opts->sweep,
+                  "Several caps (12KB,20KB,40KB): one fit per cap, each written as OUT-<cap>.onnx (and .nnc), and the "
+                  "size-accuracy curve as OUT-sweep.csv and OUT-sweep.svg")
+      ->delimiter(',')
+      ->excludes(size);
   cmd->add_option("--epochs", f.epochs, "ADMM epochs (each: SGD on loss + rho/2 ||W - V + U||^2, then projection and dual update)")
       ->capture_default_str();
   cmd->add_option("--masked-epochs", f.masked_epochs,
@@ -68,10 +117,12 @@ void register_fit_command(CLI::App& app) {
   cmd->add_option("--finetune-lr", f.finetune.lr, "Fine-tuning peak learning rate (AdamW, cosine)")->capture_default_str();
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
-  cmd->callback([opts] {
+  cmd->callback([opts, size] {
     auto& o = *opts;
     const auto control = apply_global_options(o.global);
     o.fit.remeasure = !o.no_remeasure;
+    if (!o.sweep.empty()) return run_sweep(o.fit, o.sweep, o.io, o.data, control, o.global.json);
+    if (size->count() == 0) fail_option("size", "is required (or --sweep SIZES)");
     const compress::Step step{compress::FitStep(o.fit)};
     auto j = run_step(step, o.io, o.data, control);
     if (o.global.json) return print_json(j);

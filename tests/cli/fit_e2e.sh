@@ -42,11 +42,31 @@ PYEOF
 run_fit lenet5 "$M" 16384
 run_fit lenet300 "$ROOT/models/lenet300.onnx" 20480
 
+# --sweep: one fit per cap, each written beside OUT, and the size-accuracy curve.
+"$NNC" fit "$M" "${SPLITS[@]}" --sweep 12KB,20KB --epochs 1 --masked-epochs 1 --finetune-epochs 0 \
+  -o "$WORK/sw.onnx" --nnc "$WORK/sw.nnc" --threads 1 --json -q > "$WORK/sw.json" || die "fit --sweep"
+$PY - "$WORK" <<'PYEOF' || die "fit --sweep: outputs"
+import csv, json, os, sys
+w = sys.argv[1]
+j = json.load(open(f"{w}/sw.json"))
+rows = list(csv.DictReader(open(f"{w}/sw-sweep.csv")))
+assert [int(r["size_cap"]) for r in rows] == [12288, 20480], rows
+for r, run, cap in zip(rows, j["sweep"], ["12KB", "20KB"]):
+    real = os.path.getsize(f"{w}/sw-{cap}.nnc")
+    assert int(r["nnc_bytes"]) == real == run["nnc_bytes"] <= int(r["size_cap"]), (r, real)
+    assert abs(float(r["top1_after"]) - run["top1_after"]) < 1e-4 and os.path.getsize(f"{w}/sw-{cap}.onnx") > 0
+svg = open(f"{w}/sw-sweep.svg").read()
+assert svg.startswith("<svg") and svg.count("<circle") >= 2, svg[:200]
+print("sweep:", [(r["nnc_bytes"], r["top1_after"]) for r in rows])
+PYEOF
+
 # Bad sizes: one line, non-zero exit, nothing written.
 BAD=(-o "$WORK/bad.onnx" --nnc "$WORK/bad.nnc" "${SPLITS[@]}" -q)
 expect_error "--size '12XB': unknown unit 'XB'" "$NNC" fit "$M" --size 12XB "${BAD[@]}"
 expect_error "--size '-3KB': expected a positive number of bytes" "$NNC" fit "$M" --size=-3KB "${BAD[@]}"
 expect_error "nothing to do, the model stored uncompressed already fits" "$NNC" fit "$M" --size 4MB "${BAD[@]}"
 expect_error "bytes this model needs at least" "$NNC" fit "$M" --size 700 "${BAD[@]}"
-[ ! -e "$WORK/bad.onnx" ] && [ ! -e "$WORK/bad.nnc" ] || die "a failed fit wrote output"
+expect_error "--size is required (or --sweep SIZES)" "$NNC" fit "$M" "${BAD[@]}"
+expect_error "--size '12XB': unknown unit 'XB'" "$NNC" fit "$M" --sweep 8KB,12XB "${BAD[@]}"
+[ ! -e "$WORK/bad.onnx" ] && [ ! -e "$WORK/bad.nnc" ] && [ ! -e "$WORK/bad-8KB.onnx" ] || die "a failed fit wrote output"
 echo "fit_e2e: ok"
