@@ -173,20 +173,48 @@ Clusters kmeans_sorted(std::span<const double> sorted, int levels) {
   return lloyd({sorted.data(), p1.data(), p2.data(), m, m, m}, levels);
 }
 
+namespace {
+
+// What order-0 entropy coding (rANS) reaches: its table plus the empirical entropy, within a
+// few bytes of what rans_bytes counts on the actual stream.
+std::size_t entropy_coded_bytes(const std::vector<uint32_t>& hist) {
+  double total = 0, bits = 0;
+  for (auto c : hist) total += c;
+  for (auto c : hist)
+    if (c > 0) bits += c * std::log2(total / c);
+  return 5 + 2 * hist.size() + static_cast<std::size_t>(std::ceil(bits / 8));
+}
+
+// The smallest of the writer's index coders, from the histogram.
+std::size_t index_bytes(const std::vector<uint32_t>& hist, std::size_t count) {
+  const auto alphabet = static_cast<uint32_t>(hist.size());
+  return std::min({store::bitpacked_bytes(count, store::bits_for(alphabet)), store::huffman_bytes(hist),
+                   entropy_coded_bytes(hist)});
+}
+
+}  // namespace
+
 int64_t layer_payload_bytes(std::size_t numel, std::span<const uint64_t> positions, std::span<const int64_t> counts) {
   const bool dense = positions.size() == numel;
   // A pruned layer's codebook has one more entry, the exact zero of its pruned elements.
   std::vector<uint32_t> hist(counts.begin(), counts.end());
   if (!dense) hist.push_back(0);
   const auto alphabet = static_cast<uint32_t>(hist.size());
-  const std::size_t stored = dense ? numel : positions.size();
-  const std::size_t index_bytes =
-      std::min(store::bitpacked_bytes(stored, store::bits_for(alphabet)), store::huffman_bytes(hist));
-  const std::size_t position_bytes = dense ? 0 : store::positions_payload_bytes(numel, positions);
+  std::size_t payload = 0;
+  if (dense) {
+    payload = index_bytes(hist, numel);
+  } else {
+    // The writer stores the smaller of positions + the non-zeros' indices and every element's
+    // index, the zero entry a symbol of its own.
+    const std::size_t sparse = store::positions_payload_bytes(numel, positions) + index_bytes(hist, positions.size());
+    auto with_zeros = hist;
+    with_zeros.back() = static_cast<uint32_t>(numel - positions.size());
+    payload = std::min(sparse, index_bytes(with_zeros, numel));
+  }
   // Record overhead: the sparse record's and the index block's varints and flags, the codebook
   // section's type and lengths (measured against the writer: tests/compress/fit).
   constexpr std::size_t kOverhead = 16;
-  return static_cast<int64_t>(index_bytes + position_bytes + 4 * alphabet + kOverhead);
+  return static_cast<int64_t>(payload + 4 * alphabet + kOverhead);
 }
 
 struct LayerProjector::Sorted : SortedLayer {
