@@ -107,7 +107,10 @@ void install(CompressedModel& model, exec::Engine& engine, const std::vector<Fit
     codebooks.push_back(std::move(cb));
     assignments[name] = Assignment{static_cast<int>(l), pl.level, 1.0f};
   }
+  // A projection that is redone (over the cap) may leave dense what the last one pruned.
   model.clear_sharing();
+  for (const auto& l : layers)
+    if (const auto* m = model.mask(l.name)) model.set_mask(l.name, Mask(m->size(), 1));
   model.set_model(engine.to_model(), std::move(masks));
   model.set_sharing(std::move(codebooks), std::move(assignments));
 }
