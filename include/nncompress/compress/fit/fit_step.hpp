@@ -31,10 +31,11 @@ struct FitOptions {
   double rho_growth = 1.5;      // rho's factor per epoch
   std::string augment = "auto"; // as in finetune
   double distill = 0.5;         // distillation from the original model during ADMM
-  int min_bits = 1, max_bits = 8;  // per-layer codebooks of 2^bits levels
+  int min_bits = 2, max_bits = 8;  // per-layer codebooks of 2^bits levels (1 bit: measured worse)
   int densities = 20;           // kept fractions per layer, geometric from 1 to min_density
   double min_density = 1e-3;
-  bool biases = true;           // biases are pruned and quantised too (else stored as fp32)
+  bool biases = true;           // biases are quantised too (else stored as fp32)
+  bool prune_biases = false;    // ... and pruned (output allocation; the Euclidean one always may)
   // How bytes are allocated across tensors: output (each tensor's (kept, bits) options measured
   // once by the network's output distortion, fit/output_distortion.hpp; the projection keeps the
   // largest weights on k-means levels within the chosen option) | euclidean (every projection
@@ -67,6 +68,7 @@ struct FitOptions {
     v("densities", densities);
     v("min_density", min_density);
     v("biases", biases);
+    v("prune_biases", prune_biases);
     v("distortion", distortion);
     v("allocation", allocation);
     v("remeasure", remeasure);
