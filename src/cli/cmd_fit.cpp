@@ -56,7 +56,7 @@ void register_fit_command(CLI::App& app) {
   struct Opts {
     ModelIo io;
     compress::FitOptions fit;
-    bool no_remeasure = false;
+    bool no_remeasure = false, fp32_biases = false;
     std::vector<std::string> sweep;
     GlobalOptions global;
     DataOptions data;
@@ -107,6 +107,8 @@ void register_fit_command(CLI::App& app) {
       ->group(advanced);
   cmd->add_option("--min-bits", f.min_bits, "Fewest bits per layer codebook (2^bits levels)")->capture_default_str()->group(advanced);
   cmd->add_option("--max-bits", f.max_bits, "Most bits per layer codebook")->capture_default_str()->group(advanced);
+  cmd->add_flag("--prune-biases", f.prune_biases, "Biases may be pruned too (default: only quantised)")->group(advanced);
+  cmd->add_flag("--fp32-biases", opts->fp32_biases, "Biases stay fp32 (default: quantised)")->group(advanced);
   cmd->add_option("--densities", f.densities, "Kept fractions tried per layer (geometric from 1 to --min-density)")
       ->capture_default_str()
       ->group(advanced);
@@ -121,6 +123,7 @@ void register_fit_command(CLI::App& app) {
     auto& o = *opts;
     const auto control = apply_global_options(o.global);
     o.fit.remeasure = !o.no_remeasure;
+    o.fit.biases = !o.fp32_biases;
     if (!o.sweep.empty()) return run_sweep(o.fit, o.sweep, o.io, o.data, control, o.global.json);
     if (size->count() == 0) fail_option("size", "is required (or --sweep SIZES)");
     const compress::Step step{compress::FitStep(o.fit)};
