@@ -69,15 +69,7 @@ TEST(FitStep, WritesAFileWithinTheCapWithEveryTensorOnItsOwnCodebook) {
   // Far better than chance even on this subset, and the fine-tuning did not lose accuracy.
   EXPECT_GT(r["top1_after"].get<double>(), 0.5);
   EXPECT_GE(r["top1_after"].get<double>(), r["top1_projected"].get<double>() - 0.01);
-  // What is written is the model in memory.
-  const auto unpacked = store::unpack_model(packed.bytes, "fit");
-  for (const auto& [name, a] : model.assignments())
-    EXPECT_TRUE(torch::equal(exec::to_tensor(*onnxio::find_initializer(unpacked.graph(), name)).reshape({-1}),
-                             weight(model, name)))
-        << name;
-  exec::Engine in_memory(model.model()), written(compress::compressed_onnx(model).model);
-  const auto x = context.splits().test.images.narrow(0, 0, 64);
-  EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
+  test_support::expect_written_is_in_memory(model, context);
 }
 
 TEST(FitStep, ImpossibleCapsFailNamingTheFigures) {

@@ -49,18 +49,7 @@ void expect_consistent(const compress::CompressedModel& m) {
   }
 }
 
-// What is written is the model in memory: the container decodes to its shared weights, the
-// compressed ONNX (codebook lookup, scales, masks unpacked in the graph) computes its outputs.
-void expect_written_is_in_memory(const compress::CompressedModel& model, compress::Context& context) {
-  const auto unpacked = store::unpack_model(compress::pack_nnc(model).bytes, "pipeline");
-  for (const auto& [name, a] : model.assignments())
-    EXPECT_TRUE(torch::equal(exec::to_tensor(*onnxio::find_initializer(unpacked.graph(), name)).reshape({-1}),
-                             weight(model, name)))
-        << name;
-  exec::Engine in_memory(model.model()), written(compress::compressed_onnx(model).model);
-  const auto x = context.splits().test.images.narrow(0, 0, 64);
-  EXPECT_TRUE(torch::allclose(in_memory.run_single(x), written.run_single(x), 1e-5, 1e-5));
-}
+using test_support::expect_written_is_in_memory;
 
 }  // namespace
 
