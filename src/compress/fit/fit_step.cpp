@@ -193,9 +193,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
     return t;
   };
   {
-    int64_t least = fixed;
-    for (const auto& opts : options_of(weights_now()))
-      least += std::min_element(opts.begin(), opts.end(), [](auto& a, auto& b) { return a.bytes < b.bytes; })->bytes;
+    const int64_t least = fixed + fit::min_payload_bytes(options_of(weights_now()));
     NNC_CHECK(cap >= least,
               "size {} is below the {} bytes this model needs at least: {} for its graph, headers and what stays "
               "fp32, and {} for its layer weights at their sparsest, coarsest setting",

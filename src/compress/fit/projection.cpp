@@ -372,8 +372,8 @@ JointProjection project_to_options(const std::vector<std::span<const float>>& la
   return j;
 }
 
-int64_t min_payload_bytes(const std::vector<std::span<const float>>& layers, const GridOptions& grid) {
-  return compress::min_total_cost(choice_groups(all_options(layers, grid)));
+int64_t min_payload_bytes(const std::vector<std::vector<LayerOption>>& options) {
+  return compress::min_total_cost(choice_groups(options));
 }
 
 JointProjection project_to_budget(const std::vector<std::span<const float>>& layers, int64_t budget,

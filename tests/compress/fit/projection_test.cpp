@@ -134,7 +134,7 @@ TEST(ProjectToBudget, StaysWithinTheBudgetAndSpendsItWhereErrorFallsMost) {
   EXPECT_EQ(q.predicted_bytes, p.predicted_bytes);
   EXPECT_NEAR(q.distortion, p.distortion, 1e-9);
   // Below what the sparsest, coarsest options need: an error naming that minimum.
-  const auto least = min_payload_bytes(layers, {});
+  const auto least = min_payload_bytes({layer_options(big, {}), layer_options(small, {})});
   try {
     project_to_budget(layers, least - 1, {});
     FAIL();

@@ -85,8 +85,8 @@ std::vector<LayerOption> choose_uniform(const std::vector<std::vector<LayerOptio
 JointProjection project_to_options(const std::vector<std::span<const float>>& layers,
                                    const std::vector<LayerOption>& options);
 
-// The fewest payload bytes any choice of options reaches (every layer at its cheapest option).
-int64_t min_payload_bytes(const std::vector<std::span<const float>>& layers, const GridOptions& grid);
+// The fewest payload bytes any choice of `options` reaches (every layer at its cheapest option).
+int64_t min_payload_bytes(const std::vector<std::vector<LayerOption>>& options);
 
 // Container payload bytes of a layer stored as `kept` positions (exactly, given them) and
 // codebook indices whose level counts are `counts` (the size model's one formula).
