@@ -1,7 +1,7 @@
-// nncompress compress MODEL --max-drop PT [--recipe R.yaml] -o OUT.onnx [--nnc OUT.nnc]
-// [--report DIR]: the methods composed by a recipe (the built-in default without --recipe)
-// under one accuracy budget (compress::compose), the compressed ONNX, the .nnc container and the
-// HTML report.
+// nncompress compress MODEL (--max-drop PT | --size 12KB) [--recipe R.yaml] -o OUT.onnx
+// [--nnc OUT.nnc] [--report DIR]: the methods composed by a recipe (without --recipe the built-in
+// default, or with --size the built-in size recipe) under one accuracy budget or file-size cap
+// (compress::compose), the compressed ONNX, the .nnc container and the HTML report.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -44,7 +44,8 @@ void print_summary(const nlohmann::json& j) {
              "({:+.2f} pt){}\n",
              f["ratio"].get<double>(), j["fp32_bytes"].get<std::size_t>(), f["nnc_bytes"].get<std::size_t>(),
              100 * ref["test_top1"].get<double>(), 100 * f["test_top1"].get<double>(), -f["test_drop_pt"].get<double>(),
-             j["max_drop"].is_null() ? "" : fmt::format(", budget {} pt on the hold-out", j["max_drop"].get<double>()));
+             (j["max_drop"].is_null() ? "" : fmt::format(", budget {} pt on the hold-out", j["max_drop"].get<double>())) +
+                 (j["size_cap"].is_null() ? "" : fmt::format(", cap {} bytes", j["size_cap"].get<std::size_t>())));
   fmt::print("  ONNX file (runs in any ONNX runtime): {} bytes = {:.2f}x; batch of {} in the engine: {:.1f} -> {:.1f} "
              "ms; {:.0f}s in all\n",
              j["onnx_bytes"].get<std::size_t>(), j["onnx_ratio"].get<double>(), j["batch"].get<int64_t>(),
@@ -57,7 +58,7 @@ void print_summary(const nlohmann::json& j) {
 void register_compress_command(CLI::App& app) {
   struct Opts {
     ModelIo io;
-    std::string recipe, report;
+    std::string recipe, report, size;
     double max_drop = 0.5;
     bool print_recipe = false, onnx_dense = false;
     GlobalOptions global;
@@ -65,8 +66,9 @@ void register_compress_command(CLI::App& app) {
   };
   auto opts = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand(
-      "compress", "Compose the methods under one accuracy budget: a recipe of steps (default: prune up its schedule "
-                  "with fine-tuning -> weight sharing keeping the zeros -> codebook fine-tuning)");
+      "compress", "Compose the methods under one accuracy budget or file-size cap: a recipe of steps (default: prune "
+                  "up its schedule with fine-tuning -> weight sharing keeping the zeros -> codebook fine-tuning; with "
+                  "--size: fit)");
   cmd->add_option("model", opts->io.model, "ONNX model to compress");
   cmd->add_option("-o,--output", opts->io.output, "Compressed ONNX model (runs in any ONNX runtime)");
   cmd->add_option("--nnc", opts->io.nnc, "Also write the .nnc container");
@@ -75,9 +77,13 @@ void register_compress_command(CLI::App& app) {
                                    "training images), percentage points; split across the recipe's steps and confirmed "
                                    "on the whole hold-out at the end (the test split is only measured)")
                        ->capture_default_str();
+  cmd->add_option("--size", opts->size,
+                  "Cap on the .nnc file instead of an accuracy budget (12KB, 1.5MB or bytes; KB = 1,024 bytes; "
+                  "everything in the file counts): the recipe's fit step works to it (the built-in size recipe is "
+                  "fit alone); with --max-drop too, the result must also be within that budget");
   cmd->add_option("--recipe", opts->recipe,
-                  "Recipe (YAML or JSON; docs/recipes.md, examples in recipes/). Default: the built-in recipe "
-                  "(--print-recipe shows it)");
+                  "Recipe (YAML or JSON; docs/recipes.md, examples in recipes/). Default: the built-in recipe, "
+                  "with --size the built-in size recipe (--print-recipe shows it)");
   cmd->add_flag("--print-recipe", opts->print_recipe, "Print the recipe (the built-in one without --recipe) and exit");
   cmd->add_option("--report", opts->report,
                   "Report directory: report.html (self-contained: tables and plots), summary.json, and each "
@@ -87,12 +93,15 @@ void register_compress_command(CLI::App& app) {
                 "form, a bitmask + values unpacked in the graph or a sparse initializer)");
   add_data_options(cmd, opts->data);
   add_global_options(cmd, opts->global);
-  cmd->callback([opts] {
+  cmd->callback([opts, cmd] {
     auto& o = *opts;
-    const auto recipe = o.recipe.empty() ? compress::default_recipe() : compress::read_recipe(o.recipe);
+    const bool by_size = !o.size.empty();
+    const auto recipe = !o.recipe.empty() ? compress::read_recipe(o.recipe)
+                        : by_size         ? compress::size_recipe()
+                                          : compress::default_recipe();
     if (o.print_recipe) {
       if (o.recipe.empty())
-        std::cout << compress::default_recipe_text();
+        std::cout << (by_size ? compress::size_recipe_text() : compress::default_recipe_text());
       else
         std::cout << read_file_text(o.recipe);
       return;
@@ -110,7 +119,9 @@ void register_compress_command(CLI::App& app) {
     auto model = compress::CompressedModel::load(o.io.model, control);
     auto context = compress::load_context(model, o.data, control);
     compress::ComposeOptions co;
-    co.max_drop = o.max_drop;
+    // With --size the accuracy budget applies only when given.
+    if (!by_size || cmd->count("--max-drop") > 0) co.max_drop = o.max_drop;
+    co.size = o.size;
     co.report_dir = o.report;
     auto j = compress::compose(recipe, co, model, context);
     if (!o.report.empty()) std::filesystem::create_directories(o.report);

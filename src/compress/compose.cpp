@@ -15,6 +15,7 @@
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/outputs.hpp"
+#include "nncompress/core/byte_size.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/stopwatch.hpp"
 #include "nncompress/data/evaluate.hpp"
@@ -125,10 +126,25 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
   const auto t0 = std::chrono::steady_clock::now();
   NNC_CHECK_OPTION(!o.max_drop || (*o.max_drop >= 0 && *o.max_drop < 100), "max_drop",
                    "{}: must be in [0, 100) percentage points", o.max_drop.value_or(0));
+  std::optional<std::size_t> cap;
+  if (!o.size.empty()) {
+    try {
+      cap = static_cast<std::size_t>(parse_byte_size(o.size));
+    } catch (const Error& e) {
+      fail_option("size", "{}", e.what());
+    }
+    NNC_CHECK_OPTION(has_step(recipe, "fit"), "size",
+                     "{}: recipe {} has no fit step, the step that works to a file size (the built-in size recipe "
+                     "is fit alone)",
+                     o.size, recipe.name);
+  }
   for (const auto& s : recipe.steps)
     if (!s.auto_knob.empty() && !o.max_drop)
       fail(ErrorCode::kInvalidArgument, "{}: {}'s {} is auto: give the accuracy budget (max_drop, --max-drop)",
            recipe_location(recipe, s, s.auto_knob), s.step, s.auto_knob);
+  // Every step as it will be built (a fit step without a size and no cap fails here, before any work).
+  for (const auto& s : recipe.steps) make_recipe_step(recipe, s, s.budgeted() ? o.max_drop : std::nullopt, o.size);
+  auto within_cap = [&](const nlohmann::json& row) { return !cap || row["nnc_bytes"].get<std::size_t>() <= *cap; };
   // The steps are held to the hold-out; the test split is only measured.
   const bool test_guard = ctx.test_guard;
   ctx.test_guard = false;
@@ -157,7 +173,8 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
                     {"weights", s.weights}, {"pruned", s.masked}, {"shared", s.shared}, {"seconds", secs}});
   };
   row("original", reference.holdout, reference.test, {}, 0);
-  std::vector<State> held{{model, {}, 0}};
+  std::vector<State> held;
+  if (within_cap(rows.back())) held.push_back({model, {}, 0});
 
   // Budgeted steps still to come (for the equal split of what is left).
   std::size_t budgeted_left = 0;
@@ -179,7 +196,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     RecipeStep run = rs;
     if (!o.report_dir.empty() && has_report_dir(rs.step) && !run.options.contains("report_dir"))
       run.options["report_dir"] = (o.report_dir / "steps" / fmt::format("{:02d}-{}", i + 1, rs.step)).string();
-    const Step step = make_recipe_step(recipe, run, give);
+    const Step step = make_recipe_step(recipe, run, give, o.size);
     ctx.note(fmt::format("compress step {}/{}: {}{}", i + 1, recipe.steps.size(), rs.step,
                          give ? fmt::format(" (accuracy budget {:.3f} pt: {:.0f}% of the {:.3f} pt left)", *give,
                                             100 * budget_j["share"].get<double>(), budget_j["left_pt"].get<double>())
@@ -205,13 +222,23 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
                          "({:.2f}x) in {:.0f}s",
                          rs.step, 100 * h.top1, -used.pt, used.se_pt, 100 * t.top1,
                          rows.back()["nnc_bytes"].get<std::size_t>(), rows.back()["ratio"].get<double>(), secs));
-    if (!o.max_drop || used.within(*o.max_drop)) held.push_back({model, used, static_cast<int>(i + 1)});
+    if ((!o.max_drop || used.within(*o.max_drop)) && within_cap(rows.back()))
+      held.push_back({model, used, static_cast<int>(i + 1)});
   }
 
-  // The final confirmation on the whole hold-out: the last state within the budget is the result.
+  // The final confirmation on the whole hold-out: the last state within the budget (and the
+  // size cap) is the result.
+  const bool last_within = (!o.max_drop || used.within(*o.max_drop)) && within_cap(rows.back());
   nlohmann::json final_j{{"after_step", static_cast<int>(rows.size()) - 1}, {"holdout_drop_pt", used.pt},
-                         {"holdout_drop_se_pt", used.se_pt}, {"within", !o.max_drop || used.within(*o.max_drop)}};
-  if (o.max_drop && !used.within(*o.max_drop) && !ctx.stop_requested()) {
+                         {"holdout_drop_se_pt", used.se_pt}, {"within", last_within}};
+  if (!last_within && !ctx.stop_requested()) {
+    if (held.empty())
+      fail(ErrorCode::kTargetMissed,
+           "no model within the size cap {}{}: the last step ({}) reached {} bytes at a hold-out drop of {:.2f} +- "
+           "{:.2f} pt",
+           describe_bytes(static_cast<int64_t>(*cap)),
+           o.max_drop ? fmt::format(" and the {} pt budget", *o.max_drop) : "", recipe.steps.back().step,
+           rows.back()["nnc_bytes"].get<std::size_t>(), used.pt, used.se_pt);
     const auto& back = held.back();
     model = back.model;
     final_j["after_step"] = back.after_step;
@@ -219,10 +246,14 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     final_j["holdout_drop_pt"] = back.drop.pt;
     final_j["holdout_drop_se_pt"] = back.drop.se_pt;
     final_j["within"] = true;
-    ctx.note(fmt::format("the final model drops hold-out top-1 by {:.2f} +- {:.2f} pt, more than the {} pt budget: "
-                         "the model after step {} ({}) is the result, the last one within it",
-                         used.pt, used.se_pt, *o.max_drop, back.after_step,
-                         back.after_step == 0 ? "the original" : recipe.steps[back.after_step - 1].step));
+    ctx.note(fmt::format("the final model {}: the model after step {} ({}) is the result, the last one within {}",
+                         within_cap(rows.back())
+                             ? fmt::format("drops hold-out top-1 by {:.2f} +- {:.2f} pt, more than the {} pt budget",
+                                           used.pt, used.se_pt, o.max_drop.value_or(0))
+                             : fmt::format("is {} bytes, over the size cap {}", rows.back()["nnc_bytes"].get<std::size_t>(),
+                                           describe_bytes(static_cast<int64_t>(*cap))),
+                         back.after_step, back.after_step == 0 ? "the original" : recipe.steps[back.after_step - 1].step,
+                         !cap ? "the budget" : o.max_drop ? "the cap and the budget" : "the cap"));
   }
   const auto& last = rows[final_j["after_step"].get<std::size_t>()];
   final_j["nnc_bytes"] = last["nnc_bytes"];
@@ -232,6 +263,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
   final_j["test_drop_pt"] = last["test_drop_pt"];
   return {{"recipe", recipe.to_json()},
           {"max_drop", o.max_drop ? nlohmann::json(*o.max_drop) : nlohmann::json(nullptr)},
+          {"size_cap", cap ? nlohmann::json(*cap) : nlohmann::json(nullptr)},
           {"reference", {{"holdout_top1", reference.holdout.top1}, {"test_top1", reference.test.top1},
                          {"holdout_images", reference.holdout.n}, {"test_images", reference.test.n},
                          {"flattered", reference.flattered}}},

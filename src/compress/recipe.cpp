@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <regex>
 
 #include "nncompress/compress/registry.hpp"
@@ -37,6 +38,17 @@ steps:
     options: {share_biases: true}
   - step: finetune
     options: {epochs: 3, lr: 0.0003, distill: 0.5, augment: "off"}
+)";
+
+// The built-in recipe of `compress --size`: fit works to a file size (its ADMM, hard projection
+// and codebook fine-tuning); the size is the command's.
+const char* const kSizeRecipe = R"(# The built-in recipe of `nncompress compress --size` (docs/recipes.md).
+name: size
+description: >-
+  Joint pruning and per-layer quantisation learned by ADMM under the file-size cap, then
+  fine-tuning of the codebook values with masks and assignments held.
+steps:
+  - step: fit
 )";
 
 [[noreturn]] void fail_at(const std::string& source, int line, const std::string& message) {
@@ -253,8 +265,9 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
                             s.step));
     }
   }
-  // Every step's options are checked now, as they will be built (a budget fills max_drop).
-  for (const auto& s : r.steps) make_recipe_step(r, s, s.budgeted() ? std::optional<double>(0.5) : std::nullopt);
+  // Every step's options are checked now, as they will be built (a budget fills max_drop, the
+  // command's --size a fit step's size).
+  for (const auto& s : r.steps) make_recipe_step(r, s, s.budgeted() ? std::optional<double>(0.5) : std::nullopt, "1MB");
   r.name = r.name.empty() ? std::filesystem::path(source).stem().string() : r.name;
   return r;
 }
@@ -272,8 +285,25 @@ const std::string& default_recipe_text() {
 
 Recipe default_recipe() { return parse_recipe(default_recipe_text(), "built-in"); }
 
-Step make_recipe_step(const Recipe& recipe, const RecipeStep& s, std::optional<double> max_drop) {
+const std::string& size_recipe_text() {
+  static const std::string text(kSizeRecipe);
+  return text;
+}
+
+Recipe size_recipe() { return parse_recipe(size_recipe_text(), "built-in size recipe"); }
+
+bool has_step(const Recipe& recipe, const std::string& step) {
+  return std::any_of(recipe.steps.begin(), recipe.steps.end(), [&](const RecipeStep& s) { return s.step == step; });
+}
+
+Step make_recipe_step(const Recipe& recipe, const RecipeStep& s, std::optional<double> max_drop,
+                      const std::string& size) {
   nlohmann::json options = s.options;
+  if (s.step == "fit" && !options.contains("size")) {
+    if (size.empty())
+      fail_at(recipe.source, s.line, "fit: size: missing: give the cap in the step's options or as compress --size");
+    options["size"] = size;
+  }
   if (!s.auto_knob.empty()) {
     options.erase(s.auto_knob);
     if (max_drop) options["max_drop"] = *max_drop;

@@ -154,6 +154,44 @@ rc=0; wait "$pid" || rc=$?
 cmp -s "$WORK/qa.nnc" "$WORK/qb.nnc" || die "the resumed run wrote another .nnc than the uninterrupted one"
 unset NNC_RUN_STATE_DIR
 
-# The default recipe as printed is recipes/default.yaml.
+# --size: a cap on the .nnc file instead of an accuracy budget; the recipe's fit step works to it
+# (short ADMM here), the file is within it and the summary's figures are the files'.
+cat > "$WORK/fitquick.yaml" <<'EOF2'
+steps:
+  - step: fit
+    options: {epochs: 2, masked_epochs: 1, finetune: {epochs: 1}}
+  - step: finetune
+    options: {epochs: 1}
+EOF2
+"$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --size 16KB --recipe "$WORK/fitquick.yaml" -o "$WORK/sz.onnx" \
+  --nnc "$WORK/sz.nnc" --threads 1 --json -q > "$WORK/sz.json" || die "compress --size"
+$PY - "$WORK/sz.json" "$WORK/sz.nnc" <<'PYEOF' || die "compress --size: summary"
+import json, os, sys
+j = json.load(open(sys.argv[1])); real = os.path.getsize(sys.argv[2])
+f = j["final"]
+assert j["size_cap"] == 16384 and j["max_drop"] is None, (j["size_cap"], j["max_drop"])
+assert [s["step"] for s in j["steps"]] == ["original", "fit", "finetune"]
+assert f["within"] and f["after_step"] == 2 and j["nnc_bytes"] == f["nnc_bytes"] == real <= 16384, (f, real)
+assert j["reports"][0]["report"]["size_cap"] == 16384 and j["reports"][0]["report"]["nnc_bytes"] <= 16384
+assert f["test_top1"] > 0.3, f
+print(f"compress --size 16KB: {real} bytes, {f['ratio']:.1f}x, test top-1 {100*f['test_top1']:.2f}%")
+PYEOF
+"$NNC" eval "$WORK/sz.onnx" --data "$DATA" --json -q > "$WORK/sz.eval.json"
+approx "$(json "$WORK/sz.eval.json" "['top1']")" "$(json "$WORK/sz.json" "['final']['test_top1']")" 0.00001 ||
+  die "compress --size: the written ONNX does not measure what the summary says"
+# A cap and a budget that no state meets together: one line, non-zero exit, nothing written.
+expect_error "no model within the size cap 16384 B (16.0 KB) and the 0.01 pt budget" "$NNC" compress \
+  "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --size 16KB --max-drop 0.01 --recipe "$WORK/fitquick.yaml" -o "$WORK/bad.onnx" -q
+expect_error "--size 16KB: recipe mlp has no fit step" "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" \
+  --size 16KB --recipe "$ROOT/recipes/mlp.yaml" -o "$WORK/bad.onnx" -q
+printf 'steps:\n  - step: fit\n' > "$WORK/nosize.yaml"
+expect_error "nosize.yaml:2: fit: size: missing: give the cap in the step's options or as compress --size" \
+  "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --recipe "$WORK/nosize.yaml" -o "$WORK/bad.onnx" -q
+expect_error "--size '12XB': unknown unit 'XB'" "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --size 12XB \
+  -o "$WORK/bad.onnx" -q
+[ ! -e "$WORK/bad.onnx" ] || die "a failed compress --size wrote its output"
+
+# The built-in recipes as printed are recipes/default.yaml and (with --size) recipes/size.yaml.
 "$NNC" compress --print-recipe | cmp - "$ROOT/recipes/default.yaml" || die "--print-recipe differs from recipes/default.yaml"
+"$NNC" compress --print-recipe --size 12KB | cmp - "$ROOT/recipes/size.yaml" || die "--print-recipe --size differs from recipes/size.yaml"
 echo "compress_e2e: OK"

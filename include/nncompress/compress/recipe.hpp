@@ -62,11 +62,18 @@ Recipe parse_recipe(const std::string& text, const std::string& source);
 // The built-in default (recipes/default.yaml holds the same text).
 Recipe default_recipe();
 const std::string& default_recipe_text();
+// The built-in recipe of `compress --size` (recipes/size.yaml holds the same text): fit alone.
+Recipe size_recipe();
+const std::string& size_recipe_text();
+// Whether a step of `recipe` is the registered step `step`.
+bool has_step(const Recipe& recipe, const std::string& step);
 
 // The step a recipe entry becomes in a run: `max_drop` (percentage points) replaces the auto
-// knob and is weight sharing's budget; the layer overrides become the step's options (prune:
-// keep_dense; share: keep_fp32; lowrank: keep_dense). Errors carry the recipe's file and line.
-Step make_recipe_step(const Recipe& recipe, const RecipeStep& step, std::optional<double> max_drop);
+// knob and is weight sharing's budget; `size` (compress --size) is a fit step's cap when its
+// options give none; the layer overrides become the step's options (prune: keep_dense; share:
+// keep_fp32; lowrank: keep_dense). Errors carry the recipe's file and line.
+Step make_recipe_step(const Recipe& recipe, const RecipeStep& step, std::optional<double> max_drop,
+                      const std::string& size = "");
 // "FILE:LINE" of a step's option `field` (its per-layer overrides for the override field, the
 // step itself when not found): where an error the step raises while it runs points.
 std::string recipe_location(const Recipe& recipe, const RecipeStep& step, const std::string& field);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "nncompress/compress/fit/fit_step.hpp"
 #include "nncompress/compress/prune/prune_step.hpp"
 #include "nncompress/compress/recipe.hpp"
 #include "nncompress/compress/share/share_step.hpp"
@@ -52,6 +53,32 @@ TEST(Recipe, TheDefaultPrunesUpItsScheduleThenSharesThenTrainsTheCodebook) {
   auto share = compress::make_recipe_step(r, r.steps[1], 0.2);
   EXPECT_DOUBLE_EQ(share.extract<compress::ShareStep>()->options_.max_drop, 0.2);
   EXPECT_TRUE(share.extract<compress::ShareStep>()->options_.share_biases);
+}
+
+TEST(Recipe, TheSizeRecipeIsFitWorkingToTheCommandsCap) {
+  const auto r = compress::size_recipe();
+  ASSERT_EQ(r.steps.size(), 1u);
+  EXPECT_EQ(r.name, "size");
+  EXPECT_TRUE(compress::has_step(r, "fit"));
+  EXPECT_FALSE(compress::has_step(compress::default_recipe(), "fit"));
+  // compress --size fills the cap of a fit step that gives none, never one that does.
+  auto fit = compress::make_recipe_step(r, r.steps[0], std::nullopt, "12KB");
+  EXPECT_EQ(fit.extract<compress::FitStep>()->options_.size, "12KB");
+  const auto own = compress::parse_recipe("steps:\n  - step: fit\n    options: {size: 20KB}\n", "own.yaml");
+  EXPECT_EQ(compress::make_recipe_step(own, own.steps[0], std::nullopt, "12KB").extract<compress::FitStep>()->options_.size,
+            "20KB");
+  // Without either, the recipe's line says what is missing.
+  try {
+    compress::make_recipe_step(r, r.steps[0], std::nullopt);
+    FAIL() << "a fit step without a size was built";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("fit: size: missing"), std::string::npos) << e.what();
+  }
+  // recipes/size.yaml holds the same text.
+  std::ifstream in(std::filesystem::path(NNC_SOURCE_DIR) / "recipes" / "size.yaml");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_EQ(ss.str(), compress::size_recipe_text()) << "recipes/size.yaml differs from the built-in size recipe";
 }
 
 TEST(Recipe, RecipesFolderHoldsTheDefaultAndExamplesThatParse) {
