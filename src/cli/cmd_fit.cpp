@@ -87,7 +87,10 @@ void register_fit_command(CLI::App& app) {
   cmd->add_option("--rho-growth", f.rho_growth, "Factor on rho after each epoch")->capture_default_str()->group(advanced);
   cmd->add_option("--distill", f.distill, "ADMM knowledge-distillation weight in [0, 1] (teacher: the input model)")
       ->capture_default_str();
-  cmd->add_option("--augment", f.augment, "ADMM random crops/flips: auto, on, off")->capture_default_str();
+  cmd->add_option("--augment", f.augment,
+                  "Random crops/flips in ADMM and the fine-tuning after it: auto (on for convolutional models "
+                  "unless their training said otherwise), on, off")
+      ->capture_default_str();
   cmd->add_option("--distortion", f.distortion,
                   "How bytes are allocated across tensors: output (each tensor's options measured by the output "
                   "distortion) or euclidean (squared weight error, re-allocated at every projection, as published)")
@@ -124,6 +127,7 @@ void register_fit_command(CLI::App& app) {
     const auto control = apply_global_options(o.global);
     o.fit.remeasure = !o.no_remeasure;
     o.fit.biases = !o.fp32_biases;
+    o.fit.finetune.augment = o.fit.augment;
     if (!o.sweep.empty()) return run_sweep(o.fit, o.sweep, o.io, o.data, control, o.global.json);
     if (size->count() == 0) fail_option("size", "is required (or --sweep SIZES)");
     const compress::Step step{compress::FitStep(o.fit)};

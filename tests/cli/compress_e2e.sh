@@ -164,7 +164,9 @@ steps:
     options: {epochs: 1}
 EOF2
 "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --size 16KB --recipe "$WORK/fitquick.yaml" -o "$WORK/sz.onnx" \
-  --nnc "$WORK/sz.nnc" --threads 1 --json -q > "$WORK/sz.json" || die "compress --size"
+  --nnc "$WORK/sz.nnc" --report "$WORK/sz.report" --threads 1 --json -q > "$WORK/sz.json" || die "compress --size"
+grep -q "ADMM epoch by epoch" "$WORK/sz.report/report.html" || die "compress --size: the report has no ADMM plot"
+grep -q "size cap 16.0 KB = 16384 bytes" "$WORK/sz.report/report.html" || die "compress --size: the report does not name the cap"
 $PY - "$WORK/sz.json" "$WORK/sz.nnc" <<'PYEOF' || die "compress --size: summary"
 import json, os, sys
 j = json.load(open(sys.argv[1])); real = os.path.getsize(sys.argv[2])
