@@ -21,10 +21,13 @@ void measure_output_distortion(exec::Engine& engine, const at::Tensor& images, c
     const auto original = engine.weights().get(names[l]).clone();
     const auto flat = original.to(at::kFloat).contiguous().reshape({-1});
     const LayerProjector projector({flat.data_ptr<float>(), static_cast<std::size_t>(flat.numel())});
+    // The activations before the first step that reads the tensor are the same for every option:
+    // run once, then only the tail of the network per option.
+    const auto prefix = engine.run_prefix({images}, names[l]);
     for (auto& o : options[l]) {
       const auto p = projector.project(o.kept, o.bits);
       engine.weights().set(names[l], at::from_blob(const_cast<float*>(p.values.data()), original.sizes(), at::kFloat));
-      const auto out = engine.as_logits(engine.run_single(images)).reshape({images.size(0), -1});
+      const auto out = engine.as_logits(engine.run_from(*prefix)).reshape({images.size(0), -1});
       o.distortion = (out - reference).pow(2).mean().item<double>();
       progress.update(++done, names[l]);
     }

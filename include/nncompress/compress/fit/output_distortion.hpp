@@ -20,7 +20,8 @@ class Engine;
 namespace nnc::fit {
 
 // Replaces every option's `distortion` with its measured output distortion. The engine's
-// weights are restored afterwards.
+// weights are restored afterwards. The network runs up to the tensor's first reader once per
+// tensor (Engine::run_prefix), then only its tail per option.
 void measure_output_distortion(exec::Engine& engine, const at::Tensor& images, const std::vector<std::string>& names,
                                std::vector<std::vector<LayerOption>>& options, const Control& control = {});
 
