@@ -88,8 +88,8 @@ void register_fit_command(CLI::App& app) {
   cmd->add_option("--distill", f.distill, "ADMM knowledge-distillation weight in [0, 1] (teacher: the input model)")
       ->capture_default_str();
   cmd->add_option("--augment", f.augment,
-                  "Random crops/flips in ADMM and the fine-tuning after it: auto (on for convolutional models "
-                  "unless their training said otherwise), on, off")
+                  "Random crops/flips in ADMM and the fine-tuning after it: off, on, auto (on for convolutional "
+                  "models unless their training said otherwise)")
       ->capture_default_str();
   cmd->add_option("--distortion", f.distortion,
                   "How bytes are allocated across tensors: output (each tensor's options measured by the output "

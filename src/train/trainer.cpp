@@ -52,8 +52,10 @@ struct EpochState {
 void save_checkpoint(const std::filesystem::path& path, const EpochState& st, exec::Engine& engine,
                      const std::vector<at::Tensor>& codebooks, const std::vector<at::Tensor>& best,
                      const std::vector<at::Tensor>& best_codebooks, torch::optim::Optimizer& opt,
-                     at::Generator& gen) {
+                     at::Generator& gen, const std::vector<at::Tensor>& extra) {
   torch::serialize::OutputArchive ar;
+  ar.write("extra_count", torch::tensor({static_cast<int64_t>(extra.size())}));
+  for (std::size_t i = 0; i < extra.size(); ++i) ar.write(fmt::format("extra{}", i), extra[i].detach());
   ar.write("meta", torch::tensor({int64_t{st.epoch}, st.step, int64_t{st.best_epoch},
                                   static_cast<int64_t>(engine.weights().size()), static_cast<int64_t>(codebooks.size()),
                                   static_cast<int64_t>(best.size()), static_cast<int64_t>(best_codebooks.size())}));
@@ -77,7 +79,8 @@ void save_checkpoint(const std::filesystem::path& path, const EpochState& st, ex
 // it does not fit (then nothing has been changed).
 EpochState load_checkpoint(const std::filesystem::path& path, exec::Engine& engine, std::vector<at::Tensor>& codebooks,
                            std::vector<at::Tensor>& best, std::vector<at::Tensor>& best_codebooks,
-                           torch::optim::Optimizer& opt, at::Generator& gen, int epochs) {
+                           torch::optim::Optimizer& opt, at::Generator& gen, int epochs,
+                           const std::function<void(const std::vector<at::Tensor>&)>& load_extra) {
   torch::serialize::InputArchive ar;
   ar.load_from(path.string());
   at::Tensor meta, best_top1, state, default_state;
@@ -103,9 +106,21 @@ EpochState load_checkpoint(const std::filesystem::path& path, exec::Engine& engi
   for (int64_t c = 0; c < v[6]; ++c) new_best_cb.push_back(read(fmt::format("bestcb{}", c), cbs.at(static_cast<std::size_t>(c))));
   ar.read("generator", state);
   ar.read("default_generator", default_state);
+  std::vector<at::Tensor> extra;
+  at::Tensor extra_count;
+  if (ar.try_read("extra_count", extra_count)) {
+    NNC_CHECK(extra_count.numel() == 1, "not a training checkpoint");
+    for (int64_t i = 0; i < extra_count.item<int64_t>(); ++i) {
+      at::Tensor t;
+      ar.read(fmt::format("extra{}", i), t);
+      extra.push_back(t);
+    }
+  }
+  NNC_CHECK(extra.empty() || load_extra, "it holds a caller's state that nothing reads");
   torch::serialize::InputArchive optimizer;
   ar.read("optimizer", optimizer);
   opt.load(optimizer);
+  if (load_extra) load_extra(extra);  // checks, then takes the caller's state
   // Everything read and checked: now in place (the optimizer and the engine hold these tensors).
   torch::NoGradGuard ng;
   for (std::size_t i = 0; i < weights.size(); ++i) engine.weights().at(i).detach().copy_(weights[i]);
@@ -249,7 +264,8 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
   int first_epoch = 1;
   if (!o.checkpoint.empty() && std::filesystem::exists(o.checkpoint)) {
     try {
-      const auto st = load_checkpoint(o.checkpoint, engine, codebook_values, best, best_codebooks, *opt, gen, o.epochs);
+      const auto st =
+          load_checkpoint(o.checkpoint, engine, codebook_values, best, best_codebooks, *opt, gen, o.epochs, o.load_extra);
       write_shared();
       first_epoch = st.epoch + 1;
       step = st.step;
@@ -323,7 +339,7 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
     if (!o.checkpoint.empty() && b == steps_per_epoch) {  // a whole epoch only
       try {
         save_checkpoint(o.checkpoint, {epoch, step, result.best_epoch, result.best_val_top1}, engine, codebook_values,
-                        best, best_codebooks, *opt, gen);
+                        best, best_codebooks, *opt, gen, o.save_extra ? o.save_extra() : std::vector<at::Tensor>{});
       } catch (const std::exception& e) {
         // Only a rerun after a crash loses by this: it trains from the last checkpoint written.
         control.note(fmt::format("checkpoint not written: {}", e.what()));

@@ -80,4 +80,19 @@ FRESUMED=$(json "$WORK/f.json" "['epochs_resumed']")
 [ "$FRESUMED" -ge 1 ] && [ "$FRESUMED" -lt 30 ] || die "finetune: $FRESUMED epochs resumed, expected 1 to 29"
 same_outputs "$WORK/f" "$WORK/f_ref" finetune
 echo "ok: finetune killed after epoch $FRESUMED of 30 resumes to identical files"
+# fit: killed after its first ADMM checkpoint; the rerun resumes ADMM (weights, duals, targets,
+# rho, option table) and writes the uninterrupted run's files.
+fit() { ${EXEC:-} "$NNC" fit "$M" --size 16KB --epochs 4 --masked-epochs 3 --finetune-epochs 1 -o "$1.onnx" --nnc "$1.nnc" \
+  "${DATA[@]}" --json -q > "$1.json"; }
+fit "$WORK/a_ref"
+[ -z "$(ls -A "$NNC_RUN_STATE_DIR")" ] || die "fit: run state left after a complete run"
+EXEC=exec fit "$WORK/a" & pid=$!
+wait_for_state "fit-joint-*.ckpt" 0 $pid
+kill -9 $pid; wait $pid 2>/dev/null || true
+still_running "$WORK/a.onnx"
+fit "$WORK/a"
+ARESUMED=$(json "$WORK/a.json" "['admm_epochs_resumed']")
+[ "$ARESUMED" -ge 1 ] && [ "$ARESUMED" -lt 7 ] || die "fit: $ARESUMED ADMM epochs resumed, expected 1 to 6"
+same_outputs "$WORK/a" "$WORK/a_ref" fit
+echo "ok: fit killed after ADMM epoch $ARESUMED of 7 resumes to identical files"
 echo "1 passed, 0 failed"

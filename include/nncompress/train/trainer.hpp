@@ -56,6 +56,12 @@ struct TrainOptions {
   // from the checkpoint found here: a run killed after epoch e and started again with the same
   // options ends with the same weights as one that was never stopped.
   std::filesystem::path checkpoint;
+  // A caller's own per-epoch state (ADMM's duals and targets), saved into each checkpoint after
+  // on_epoch and handed back when training resumes from it: `save_extra` gives the tensors,
+  // `load_extra` takes them (and throws when they do not fit: the checkpoint is then not used,
+  // so it must change nothing before it has checked everything).
+  std::function<std::vector<at::Tensor>()> save_extra;
+  std::function<void(const std::vector<at::Tensor>&)> load_extra;
   // Called after every backward pass, before masks and the optimizer step: adds terms to the
   // gradients (ADMM's proximal term rho (W - target) for joint sparsity and quantisation).
   std::function<void()> after_backward;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <cmath>
 
+#include "nncompress/compress/common/fold_batchnorm.hpp"
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/fit/output_distortion.hpp"
@@ -15,6 +16,7 @@
 #include "nncompress/compress/fit/size_model.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/outputs.hpp"
+#include "nncompress/compress/run_state.hpp"
 #include "nncompress/compress/prune/magnitude.hpp"
 #include "nncompress/core/byte_size.hpp"
 #include "nncompress/core/error.hpp"
@@ -116,6 +118,37 @@ void install(CompressedModel& model, exec::Engine& engine, const std::vector<Fit
   model.set_sharing(std::move(codebooks), std::move(assignments));
 }
 
+// The option table as JSON and back (ADMM's checkpoints; doubles round-trip exactly).
+nlohmann::json table_to_json(const OptionTable& table) {
+  auto j = nlohmann::json::array();
+  for (const auto& layer : table) {
+    auto l = nlohmann::json::array();
+    for (const auto& o : layer) l.push_back({o.kept, o.bits, o.distortion, o.bytes});
+    j.push_back(std::move(l));
+  }
+  return j;
+}
+
+OptionTable table_from_json(const nlohmann::json& j) {
+  OptionTable t;
+  for (const auto& layer : j) {
+    t.emplace_back();
+    for (const auto& o : layer)
+      t.back().push_back({o.at(0).get<int64_t>(), o.at(1).get<int>(), o.at(2).get<double>(), o.at(3).get<int64_t>()});
+  }
+  return t;
+}
+
+at::Tensor text_tensor(const std::string& s) {
+  return at::from_blob(const_cast<char*>(s.data()), {static_cast<int64_t>(s.size())}, at::kByte).clone();
+}
+
+std::string tensor_text(const at::Tensor& t) {
+  NNC_CHECK(t.scalar_type() == at::kByte && t.dim() == 1, "not a text tensor");
+  const auto c = t.contiguous();
+  return {reinterpret_cast<const char*>(c.data_ptr<uint8_t>()), static_cast<std::size_t>(c.numel())};
+}
+
 double relative_gap(const std::vector<at::Tensor>& a, const std::vector<at::Tensor>& b) {
   double num = 0, den = 0;
   for (std::size_t l = 0; l < a.size(); ++l) {
@@ -160,6 +193,16 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   const auto t0 = std::chrono::steady_clock::now();
   const auto& o = options_;
   const int64_t cap = parse_byte_size(o.size);
+  // BatchNorm after a convolution is folded into it first (as exporters do): its four fp32
+  // vectors per channel would otherwise stay in the file beside the compressed weights.
+  int folded_bn = 0;
+  {
+    auto folded = fold_batchnorm(model.model(), &folded_bn);
+    if (folded_bn > 0) {
+      model.clear_sharing();
+      model.set_model(std::move(folded));
+    }
+  }
   const auto layers = fit_tensors(model.model(), o.biases);
   NNC_CHECK(!layers.empty(), "{}: no compressible weights ({} weights as float initializers)", model.source(),
             onnxio::weight_operators());
@@ -230,6 +273,9 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   };
   std::unique_ptr<exec::Engine> teacher;
   if (o.distill > 0 || o.finetune.distill > 0) teacher = context.make_engine(model.original());
+  // Checkpoints at each ADMM epoch's end (compress/run_state.hpp): the same command rerun after a
+  // crash or kill resumes the phase where it was, duals, targets, rho and option table included.
+  const std::string run_state_key = run_key("fit", options_to_json(o), model, context, teacher != nullptr);
 
   // ADMM (Sec. 3.3): W takes SGD steps on loss + rho/2 ||W - (V - U)||^2; after each epoch
   // V = P(W + U) and U += W - V. Two phases: first sparsity and quantisation together (the
@@ -238,6 +284,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   // quantisation.
   using Projector = std::function<fit::JointProjection(const std::vector<std::vector<float>>&, int epoch)>;
   nlohmann::json admm = nlohmann::json::array();
+  int admm_resumed = 0;  // epochs taken from checkpoints (a rerun after a crash or kill)
   double rho = o.rho;
   // SGD's step on the proximal term moves W by lr * rho of its distance to the target: beyond
   // 1/2 of the way per step the pull overshoots (with momentum, oscillates).
@@ -269,6 +316,30 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
     to.teacher = o.distill > 0 ? teacher.get() : nullptr;
     to.keep_best = false;
     to.masks = masks;
+    if (auto path = run_state_file(context, "fit-" + phase, run_state_key, ".ckpt")) to.checkpoint = *path;
+    to.save_extra = [&] {
+      const nlohmann::json st{{"rho", rho}, {"admm", admm}, {"options", table_to_json(options)}};
+      std::vector<at::Tensor> t{text_tensor(st.dump())};
+      for (const auto& u : U) t.push_back(u);
+      for (const auto& x : target) t.push_back(x);
+      return t;
+    };
+    to.load_extra = [&](const std::vector<at::Tensor>& t) {
+      NNC_CHECK(t.size() == 1 + 2 * names.size(), "{} ADMM tensors for {} weights", t.size(), names.size());
+      const auto st = nlohmann::json::parse(tensor_text(t[0]));
+      auto table = table_from_json(st.at("options"));
+      NNC_CHECK(table.size() == options.size(), "an option table of {} tensors for {}", table.size(), options.size());
+      for (std::size_t l = 0; l < names.size(); ++l)
+        NNC_CHECK(t[1 + l].sizes() == U[l].sizes() && t[1 + names.size() + l].sizes() == U[l].sizes(),
+                  "{}: ADMM state of another shape", names[l]);
+      rho = st.at("rho").get<double>();
+      admm = st.at("admm");
+      options = std::move(table);
+      for (std::size_t l = 0; l < names.size(); ++l) {
+        U[l] = t[1 + l].clone();
+        target[l] = t[1 + names.size() + l].clone();
+      }
+    };
     to.after_backward = [&] {
       torch::NoGradGuard ng;
       for (std::size_t l = 0; l < names.size(); ++l) {
@@ -303,7 +374,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
                                fixed + p.predicted_bytes));
       rho = std::min(rho * o.rho_growth, max_rho);
     };
-    train::train(*engine, context.splits(), to, context.control(), on_epoch);
+    admm_resumed += train::train(*engine, context.splits(), to, context.control(), on_epoch).resumed_epochs;
   };
   admm_phase("joint", o.epochs, {}, [&](const std::vector<std::vector<float>>& v, int e) {
     // While the budget shrinks, the table is measured again on the weights ADMM has moved (W + U):
@@ -367,6 +438,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   const auto fp32 = model.original_fp32_bytes();
   return {{"step", "fit"},
           {"size_cap", cap},
+          {"folded_batchnorm", folded_bn},
           {"fixed_bytes", fixed},
           {"predicted_bytes", fixed + p.predicted_bytes},
           {"nnc_bytes", packed.bytes.size()},
@@ -377,6 +449,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
           {"drop_pt", 100 * (before - after)},
           {"layers", table},
           {"admm", admm},
+          {"admm_epochs_resumed", admm_resumed},
           {"finetune", tuned},
           {"stopped", context.stop_requested()},
           {"seconds", seconds_since(t0)}};
