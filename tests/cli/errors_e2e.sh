@@ -162,6 +162,7 @@ open(f"{W}/recipe_option.yaml", "w").write("steps:\n  - step: prune\n    options
                                            "      finetune: {epochs: 1, lrr: 3}\n")
 open(f"{W}/recipe_order.yaml", "w").write("steps:\n  - step: share\n  - step: prune\n")
 open(f"{W}/recipe_broken.yaml", "w").write("steps:\n  - step: [prune\n")
+open(f"{W}/recipe_fit_nosize.yaml", "w").write("steps:\n  - step: fit\n")
 # A model without layer weights for `fit`: the first ten pixels are the logits.
 ints = [numpy_helper.from_array(np.array([0], np.int64), "s"), numpy_helper.from_array(np.array([10], np.int64), "e"),
         numpy_helper.from_array(np.array([1], np.int64), "a")]
