@@ -28,6 +28,7 @@ void run_sweep(const compress::FitOptions& base, const std::vector<std::string>&
   for (const auto& cap : caps) {
     auto o = base;
     o.size = cap;
+    if (!o.report_dir.empty()) o.report_dir = (std::filesystem::path(o.report_dir) / cap).string();
     steps.emplace_back(compress::FitStep(o));
   }
   std::vector<fit::SweepPoint> points;
@@ -116,6 +117,10 @@ void register_fit_command(CLI::App& app) {
       ->capture_default_str()
       ->group(advanced);
   cmd->add_option("--min-density", f.min_density, "Smallest kept fraction of a layer")->capture_default_str()->group(advanced);
+  cmd->add_option("--report", f.report_dir,
+                  "Report directory: layers.csv (each tensor's kept weights, bits, bytes), admm.csv and admm.svg "
+                  "(validation top-1 of the trained and the projected weights epoch by epoch), fit.json; with "
+                  "--sweep one folder per cap");
   cmd->add_option("--finetune-epochs", f.finetune.epochs,
                   "Fine-tuning epochs after the hard projection (masks and assignments fixed, codebook values trained)")
       ->capture_default_str();

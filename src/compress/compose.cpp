@@ -29,7 +29,9 @@ namespace nnc::compress {
 namespace {
 
 // The steps whose options take a report folder.
-bool has_report_dir(const std::string& step) { return step == "prune" || step == "share" || step == "lowrank"; }
+bool has_report_dir(const std::string& step) {
+  return step == "prune" || step == "share" || step == "lowrank" || step == "fit";
+}
 
 struct State {
   CompressedModel model;

@@ -132,36 +132,6 @@ std::string probes_plot(const json& step_report, const json& budget, const std::
   return render_svg(p);
 }
 
-// fit's ADMM epoch by epoch: validation top-1 of the trained weights W and of their projection V
-// onto the constraint set (what the hard projection would give at that point).
-std::string admm_plot(const json& step_report, const std::string& step) {
-  if (!step_report.contains("admm") || !step_report["admm"].is_array() || step_report["admm"].empty()) return {};
-  Plot p;
-  p.title = step + ": ADMM epoch by epoch";
-  p.x_label = "ADMM epoch (joint, then quantisation with the sparsity held)";
-  p.y_label = "validation top-1 (%)";
-  p.y_tick_scale = 100;
-  auto w = make_series("W (trained)", palette(0), true, 4);
-  auto v = make_series("V (projected into the size)", palette(1), true, 4, true);
-  double lo = 1, hi = 0;
-  int i = 0;
-  for (const auto& r : step_report["admm"]) {
-    ++i;
-    w.points.emplace_back(i, num(r, "val_top1"));
-    v.points.emplace_back(i, num(r, "val_top1_projected"));
-    lo = std::min({lo, num(r, "val_top1"), num(r, "val_top1_projected")});
-    hi = std::max({hi, num(r, "val_top1"), num(r, "val_top1_projected")});
-  }
-  const double pad = std::max(0.002, 0.15 * (hi - lo));
-  p.y_min = lo - pad;
-  p.y_max = hi + 2.5 * pad;
-  p.x_min = 0.5;
-  p.x_max = i + 0.5;
-  p.series = {w, v};
-  p.height = 340;
-  return render_svg(p);
-}
-
 const char* const kStyle = R"(
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.25em;margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
@@ -267,20 +237,16 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
         h += figure(svg, "Each probe of the budget search: a schedule step (pruned further, then fine-tuned) held "
                          "within the step's budget or broke it; the model rolls back to the last that held.");
     }
-    if (step == "fit") {
-      auto svg = admm_plot(r["report"], fmt::format("step {} (fit)", i));
-      if (!svg.empty())
-        h += figure(svg, "fit: validation top-1 of the weights ADMM trains (W) and of their projection into the size "
-                         "(V) after each epoch; the budget shrinks to the cap over the first joint epochs, then the "
-                         "sparsity is held while the weights settle onto their levels.");
-    }
     const fs::path steps = dir / "steps" / fmt::format("{:02d}-{}", i, step);
     for (const auto& [file, caption] :
          std::vector<std::pair<std::string, std::string>>{
              {"curves.svg", "Rate-distortion curves of the pruning step: output distortion against the fraction of "
                             "each layer's weights removed."},
              {"front.svg", "Weight sharing: the Pareto front of the NSGA-II search (accuracy against encoded bits)."},
-             {"error_vs_budget.svg", "Low-rank decomposition: approximation error against the budget."}}) {
+             {"error_vs_budget.svg", "Low-rank decomposition: approximation error against the budget."},
+             {"admm.svg", "fit: validation top-1 of the weights ADMM trains (W) and of their projection into the "
+                          "size (V) after each epoch; the budget shrinks to the cap over the first joint epochs, then "
+                          "the sparsity is held while the weights settle onto their levels."}}) {
       const auto svg = inline_svg(steps / file);
       if (!svg.empty()) h += figure(svg, fmt::format("Step {} ({}): {}", i, xml_escape(step), caption));
     }

@@ -12,10 +12,20 @@ M="$ROOT/models/lenet5.onnx"
 run_fit() {
   local name="$1" model="$2" size="$3" out="$WORK/$1"
   "$NNC" fit "$model" "${SPLITS[@]}" --size "$size" --epochs 2 --masked-epochs 1 --finetune-epochs 1 -o "$out.onnx" \
-    --nnc "$out.nnc" --threads 1 --json -q > "$out.json" || die "fit $name"
-  $PY - "$out.json" "$out.nnc" "$size" <<'PYEOF' || die "fit $name: summary"
-import json, os, sys
-j = json.load(open(sys.argv[1])); nnc, size = sys.argv[2], int(sys.argv[3])
+    --nnc "$out.nnc" --report "$out.report" --threads 1 --json -q > "$out.json" || die "fit $name"
+  $PY - "$out.json" "$out.nnc" "$size" "$out.report" <<'PYEOF' || die "fit $name: summary"
+import csv, json, os, sys
+j = json.load(open(sys.argv[1])); nnc, size, rep = sys.argv[2], int(sys.argv[3]), sys.argv[4]
+# The report: the per-tensor table and ADMM's log are the summary's.
+rows = list(csv.DictReader(open(f"{rep}/layers.csv")))
+assert [(r["weight"], int(r["kept"]), int(r["bits"]), int(r["bytes"])) for r in rows] == \
+    [(l["weight"], l["kept"], l["bits"], l["bytes"]) for l in j["layers"]], rows
+admm = list(csv.DictReader(open(f"{rep}/admm.csv")))
+assert [(a["phase"], abs(float(a["val_top1"]) - b["val_top1"]) < 1e-6) for a, b in zip(admm, j["admm"])] == \
+    [(b["phase"], True) for b in j["admm"]] and len(admm) == len(j["admm"]), admm
+svg = open(f"{rep}/admm.svg").read()
+assert svg.startswith("<svg") and svg.count("<circle") >= 2 * len(admm), svg[:200]
+assert json.load(open(f"{rep}/fit.json"))["nnc_bytes"] == j["nnc_bytes"]
 real = os.path.getsize(nnc)
 assert j["nnc_bytes"] == real <= size == j["size_cap"], (j["nnc_bytes"], real, size)
 assert abs(j["predicted_bytes"] - real) <= 0.02 * size, (j["predicted_bytes"], real)

@@ -13,6 +13,7 @@
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/fit/output_distortion.hpp"
 #include "nncompress/compress/fit/projection.hpp"
+#include "nncompress/compress/fit/report.hpp"
 #include "nncompress/compress/fit/size_model.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/outputs.hpp"
@@ -436,7 +437,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
                      {"bits", pl.bits}, {"levels", pl.levels.size()}, {"bytes", p.bytes[l]}});
   }
   const auto fp32 = model.original_fp32_bytes();
-  return {{"step", "fit"},
+  nlohmann::json out{{"step", "fit"},
           {"size_cap", cap},
           {"folded_batchnorm", folded_bn},
           {"fixed_bytes", fixed},
@@ -453,6 +454,8 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
           {"finetune", tuned},
           {"stopped", context.stop_requested()},
           {"seconds", seconds_since(t0)}};
+  if (!o.report_dir.empty()) fit::write_fit_report(o.report_dir, out);
+  return out;
 }
 
 }  // namespace nnc::compress

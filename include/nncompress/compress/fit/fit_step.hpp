@@ -59,6 +59,8 @@ struct FitOptions {
   double anneal = 0.5;
   double anneal_from = 4.0;
   FinetuneOptions finetune{6, 3e-4, 0.0, "off", 0.5, 4.0, true};  // after the hard projection
+  // Report folder ("" = none): layers.csv, admm.csv, admm.svg, fit.json (fit/report.hpp).
+  std::string report_dir;
 
   template <typename V>
   void visit(V& v) {
@@ -82,6 +84,7 @@ struct FitOptions {
     v("anneal", anneal);
     v("anneal_from", anneal_from);
     v("finetune", finetune);
+    v("report_dir", report_dir);
   }
   void validate() const;  // OptionError naming the field
 };
