@@ -303,6 +303,14 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
         auto kl = (log_pt.exp() * (log_pt - at::log_softmax(logits / temp, 1))).sum(1).mean();
         loss = (1 - o.distill) * loss + o.distill * temp * temp * kl;
       }
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) {
+        engine.set_training(false);
+        throw Diverged(fmt::format("training diverged: the loss is {} at epoch {}, step {} (learning rate {:.3g}); a "
+                                   "lower learning rate may train",
+                                   loss_value, epoch, b + 1, lr),
+                       epoch, step);
+      }
       loss.backward();
       if (o.after_backward) o.after_backward();
       for (std::size_t i = 0; i < params.size(); ++i)
@@ -315,7 +323,7 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
         for (std::size_t i = 0; i < params.size(); ++i)
           if (masks[i].defined()) params[i].mul_(masks[i]);
       }
-      loss_sum += loss.item<double>() * static_cast<double>(x.size(0));
+      loss_sum += loss_value * static_cast<double>(x.size(0));
       seen += x.size(0);
       progress.update(b + 1, fmt::format("loss {:.4f} lr {:.4g}", loss_sum / static_cast<double>(seen), lr));
     }

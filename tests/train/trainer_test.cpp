@@ -112,6 +112,29 @@ TEST(Trainer, RejectsABadDistillationWeight) {
   EXPECT_THROW(train::train(e, s, o), std::exception);
 }
 
+// A loss that becomes NaN or infinite stops training with Diverged (naming the epoch, step and
+// learning rate) instead of training on and leaving NaN weights.
+TEST(Trainer, ADivergingLossThrowsInsteadOfTrainingOn) {
+  data::Splits s;
+  s.train = make_data(256, 1);
+  s.val = make_data(32, 2);
+  exec::Engine e(mlp(0));
+  auto o = options();
+  o.optimizer = "sgd";
+  o.lr = 1e6;
+  try {
+    train::train(e, s, o);
+    FAIL() << "a learning rate of 1e6 trained without diverging";
+  } catch (const train::Diverged& d) {
+    EXPECT_EQ(d.epoch, 1);
+    EXPECT_LT(d.step, 8);
+    EXPECT_NE(std::string(d.what()).find("training diverged: the loss is"), std::string::npos) << d.what();
+  }
+  // The same task at a sane learning rate trains.
+  exec::Engine ok(mlp(0));
+  EXPECT_NO_THROW(train::train(ok, s, options()));
+}
+
 // A run stopped after epoch 2 of 4 (as if killed: a fresh engine, only the checkpoint left) and
 // started again ends with the same weights, bit for bit, as one that never stopped: masks,
 // augmentation (the generator's state), AdamW's moments and a trained codebook included.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "nncompress/core/control.hpp"
+#include "nncompress/core/error.hpp"
 #include "nncompress/data/dataset.hpp"
 
 namespace nnc::exec {
@@ -70,6 +71,16 @@ struct TrainOptions {
   bool keep_best = true;
 };
 
+// Training diverged: the loss became NaN or infinite. Nothing is written; the engine holds the
+// weights of the step that diverged (the caller restores what it needs, e.g. to retry at a
+// lower learning rate).
+class Diverged : public Error {
+ public:
+  Diverged(const std::string& message, int epoch, int64_t step) : Error(ErrorCode::kTargetMissed, message), epoch(epoch), step(step) {}
+  int epoch;
+  int64_t step;
+};
+
 struct EpochReport {
   int epoch = 0, epochs = 0;
   double train_loss = 0, val_top1 = 0, lr = 0, seconds = 0;
@@ -86,7 +97,7 @@ struct TrainResult {
 };
 
 // Trains in place; at the end the engine holds the weights of the epoch with the best
-// validation top-1 (and is back in inference mode). A stop request ends training after the current
+// validation top-1 (and is back in inference mode). A loss that is not finite throws Diverged. A stop request ends training after the current
 // batch. Progress and a note per epoch go to the control's reporter.
 TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainOptions& options,
                   const Control& control = {}, const std::function<void(const EpochReport&)>& on_epoch = {});

@@ -289,12 +289,13 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   double rho = o.rho;
   // SGD's step on the proximal term moves W by lr * rho of its distance to the target: beyond
   // 1/2 of the way per step the pull overshoots (with momentum, oscillates).
-  const double max_rho = 0.5 / o.lr;
+  nlohmann::json phase_lr = nlohmann::json::object();  // the learning rate each phase trained at
   const auto norm = data::resolve_normalisation({}, model.model());
   const data::Evaluator val(context.splits().val, context.batch());
-  auto admm_phase = [&](const std::string& phase, int epochs, const std::map<std::string, at::Tensor>& masks,
-                        const Projector& projector) {
-    if (epochs <= 0 || context.stop_requested()) return;
+  // One phase at learning rate `lr`; `attempt` > 0 names a retry (its own checkpoints).
+  auto admm_attempt = [&](const std::string& phase, int epochs, const std::map<std::string, at::Tensor>& masks,
+                          const Projector& projector, double lr, int attempt) {
+    const double max_rho = 0.5 / lr;
     rho = o.rho;  // each phase starts gently: a new target set, new duals
     std::vector<at::Tensor> V, U, target;
     auto p = projector(weights_now(), 0);
@@ -305,7 +306,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
     }
     train::TrainOptions to;
     to.epochs = epochs;
-    to.lr = o.lr;
+    to.lr = lr;
     to.optimizer = "sgd";
     to.weight_decay = 0;
     to.schedule = "cosine";
@@ -317,7 +318,8 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
     to.teacher = o.distill > 0 ? teacher.get() : nullptr;
     to.keep_best = false;
     to.masks = masks;
-    if (auto path = run_state_file(context, "fit-" + phase, run_state_key, ".ckpt")) to.checkpoint = *path;
+    const std::string state_name = attempt == 0 ? "fit-" + phase : fmt::format("fit-{}-retry{}", phase, attempt);
+    if (auto path = run_state_file(context, state_name, run_state_key, ".ckpt")) to.checkpoint = *path;
     to.save_extra = [&] {
       const nlohmann::json st{{"rho", rho}, {"admm", admm}, {"options", table_to_json(options)}};
       std::vector<at::Tensor> t{text_tensor(st.dump())};
@@ -376,6 +378,34 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
       rho = std::min(rho * o.rho_growth, max_rho);
     };
     admm_resumed += train::train(*engine, context.splits(), to, context.control(), on_epoch).resumed_epochs;
+  };
+  // A phase whose loss diverges (folded BatchNorm makes some networks diverge at a learning rate
+  // that trains others) starts again from its first weights at a third of the learning rate.
+  auto admm_phase = [&](const std::string& phase, int epochs, const std::map<std::string, at::Tensor>& masks,
+                        const Projector& projector) {
+    if (epochs <= 0 || context.stop_requested()) return;
+    std::vector<at::Tensor> start;  // every weight the trainer may change, not only the compressed ones
+    for (std::size_t i = 0; i < engine->weights().size(); ++i) start.push_back(engine->weights().at(i).detach().clone());
+    const auto start_options = options;
+    const auto start_log = admm.size();
+    double lr = o.lr;
+    for (int attempt = 0;; ++attempt) {
+      try {
+        admm_attempt(phase, epochs, masks, projector, lr, attempt);
+        phase_lr[phase] = lr;
+        return;
+      } catch (const train::Diverged& e) {
+        NNC_CHECK_CODE(attempt < 3, kTargetMissed, "fit: ADMM {} phase: {} (also at learning rates down to {:.3g})", phase,
+                       e.what(), lr);
+        context.note(fmt::format("fit: ADMM {} phase: {}: starting the phase again at learning rate {:.3g}", phase,
+                                 e.what(), lr / 3));
+        torch::NoGradGuard ng;
+        for (std::size_t i = 0; i < start.size(); ++i) engine->weights().at(i).detach().copy_(start[i]);
+        options = start_options;
+        admm.erase(admm.begin() + static_cast<std::ptrdiff_t>(start_log), admm.end());
+        lr /= 3;
+      }
+    }
   };
   admm_phase("joint", o.epochs, {}, [&](const std::vector<std::vector<float>>& v, int e) {
     // While the budget shrinks, the table is measured again on the weights ADMM has moved (W + U):
@@ -451,6 +481,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
           {"layers", table},
           {"admm", admm},
           {"admm_epochs_resumed", admm_resumed},
+          {"admm_lr", phase_lr},
           {"finetune", tuned},
           {"stopped", context.stop_requested()},
           {"seconds", seconds_since(t0)}};
