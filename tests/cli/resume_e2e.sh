@@ -20,6 +20,16 @@ wait_for_state() {
 }
 # Dies if a run writing to $1 still runs after it was killed.
 still_running() { ! pgrep -f -- "-o $1" > /dev/null || die "a killed run writing $1 still runs"; }
+# kill_and_rerun PATTERN RUN OUT: RUN OUT in the background, killed with kill -9 once its run
+# state PATTERN exists, then RUN OUT again (in the foreground, to the end).
+kill_and_rerun() {
+  local pattern="$1" run="$2" out="$3"
+  EXEC=exec "$run" "$out" & local pid=$!
+  wait_for_state "$pattern" 0 $pid
+  kill -9 $pid; wait $pid 2>/dev/null || true
+  still_running "$out.onnx"
+  "$run" "$out"
+}
 same_outputs() {
   cmp "$1.onnx" "$2.onnx" || die "$3: the resumed ONNX differs from the uninterrupted one"
   cmp "$1.nnc" "$2.nnc" || die "$3: the resumed .nnc differs from the uninterrupted one"
@@ -71,11 +81,7 @@ echo "ok: share stopped by Ctrl-C after $IRESUMED evaluations resumes to identic
 finetune() { ${EXEC:-} "$NNC" finetune "$M" --epochs 30 -o "$1.onnx" --nnc "$1.nnc" "${DATA[@]}" --json -q > "$1.json"; }
 finetune "$WORK/f_ref"
 [ "$(json "$WORK/f_ref.json" "['epochs']")" = 30 ] || die "finetune: 30 epochs expected"
-EXEC=exec finetune "$WORK/f" & pid=$!
-wait_for_state "finetune-*.ckpt" 0 $pid
-kill -9 $pid; wait $pid 2>/dev/null || true
-still_running "$WORK/f.onnx"
-finetune "$WORK/f"
+kill_and_rerun "finetune-*.ckpt" finetune "$WORK/f"
 FRESUMED=$(json "$WORK/f.json" "['epochs_resumed']")
 [ "$FRESUMED" -ge 1 ] && [ "$FRESUMED" -lt 30 ] || die "finetune: $FRESUMED epochs resumed, expected 1 to 29"
 same_outputs "$WORK/f" "$WORK/f_ref" finetune
@@ -86,11 +92,7 @@ fit() { ${EXEC:-} "$NNC" fit "$M" --size 16KB --epochs 4 --masked-epochs 3 --fin
   "${DATA[@]}" --json -q > "$1.json"; }
 fit "$WORK/a_ref"
 [ -z "$(ls -A "$NNC_RUN_STATE_DIR")" ] || die "fit: run state left after a complete run"
-EXEC=exec fit "$WORK/a" & pid=$!
-wait_for_state "fit-joint-*.ckpt" 0 $pid
-kill -9 $pid; wait $pid 2>/dev/null || true
-still_running "$WORK/a.onnx"
-fit "$WORK/a"
+kill_and_rerun "fit-joint-*.ckpt" fit "$WORK/a"
 ARESUMED=$(json "$WORK/a.json" "['admm_epochs_resumed']")
 [ "$ARESUMED" -ge 1 ] && [ "$ARESUMED" -lt 7 ] || die "fit: $ARESUMED ADMM epochs resumed, expected 1 to 6"
 same_outputs "$WORK/a" "$WORK/a_ref" fit

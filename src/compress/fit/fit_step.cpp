@@ -381,6 +381,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   };
   // A phase whose loss diverges (folded BatchNorm makes some networks diverge at a learning rate
   // that trains others) starts again from its first weights at a third of the learning rate.
+  double admm_lr = o.lr;
   auto admm_phase = [&](const std::string& phase, int epochs, const std::map<std::string, at::Tensor>& masks,
                         const Projector& projector) {
     if (epochs <= 0 || context.stop_requested()) return;
@@ -388,7 +389,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
     for (std::size_t i = 0; i < engine->weights().size(); ++i) start.push_back(engine->weights().at(i).detach().clone());
     const auto start_options = options;
     const auto start_log = admm.size();
-    double lr = o.lr;
+    double& lr = admm_lr;  // a rate that diverged in one phase is not tried again in the next
     for (int attempt = 0;; ++attempt) {
       try {
         admm_attempt(phase, epochs, masks, projector, lr, attempt);
