@@ -340,10 +340,17 @@ std::vector<LayerOption> choose_uniform(const std::vector<std::vector<LayerOptio
                                              return x.kept < y.kept;
                                            })->kept);
         const auto k = std::clamp<int64_t>(std::llround(d * n), 1, static_cast<int64_t>(n));
-        // A layer with fewer weights than levels lists its last distinct codebook size only.
+        // The tensor's kept count nearest to k (a tensor that is never pruned, a bias by default,
+        // lists only its dense one), then its most bits up to b (a layer with fewer weights than
+        // levels lists its last distinct codebook size only).
+        int64_t near = 0;
+        for (const auto& c : opts)
+          if (near == 0 || std::abs(std::log(static_cast<double>(c.kept) / static_cast<double>(k))) <
+                               std::abs(std::log(static_cast<double>(near) / static_cast<double>(k))))
+            near = c.kept;
         const LayerOption* o = nullptr;
         for (const auto& c : opts)
-          if (c.kept == k && c.bits <= b && (!o || c.bits > o->bits)) o = &c;
+          if (c.kept == near && c.bits <= b && (!o || c.bits > o->bits)) o = &c;
         if (!o) break;
         pick.push_back(*o);
         bytes += o->bytes;

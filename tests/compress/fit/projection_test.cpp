@@ -156,4 +156,16 @@ TEST(ChooseUniform, OneKeptFractionAndBitWidthForEveryLayer) {
   const auto k = choose_options(opts, budget);
   EXPECT_LE(k[0].distortion + k[1].distortion, u[0].distortion + u[1].distortion + 1e-12);
   EXPECT_THROW(choose_uniform(opts, {}, 10), nnc::Error);
+  // A tensor that is never pruned (a bias: only dense options) stays dense at the shared bit
+  // width while the others take the uniform kept fraction.
+  GridOptions dense_only;
+  dense_only.min_density = 1.0;
+  const auto bias = gaussian(50, 8, 0.1f);
+  const std::vector<std::vector<LayerOption>> with_bias{layer_options(a, {}), layer_options(bias, dense_only)};
+  const auto w = choose_uniform(with_bias, {}, budget);
+  ASSERT_EQ(w.size(), 2u);
+  EXPECT_EQ(w[1].kept, 50);
+  EXPECT_LT(w[0].kept, 20000);
+  EXPECT_EQ(w[0].bits, w[1].bits);
+  EXPECT_LE(w[0].bytes + w[1].bytes, budget);
 }
