@@ -40,6 +40,14 @@ data::Dataset make_data(int64_t n, uint64_t seed) {
   return d;
 }
 
+// Training and validation splits of the task (seeds 1 and 2).
+data::Splits make_splits(int64_t train, int64_t val) {
+  data::Splits s;
+  s.train = make_data(train, 1);
+  s.val = make_data(val, 2);
+  return s;
+}
+
 train::TrainOptions options() {
   train::TrainOptions o;
   o.epochs = 6;
@@ -59,9 +67,7 @@ double accuracy(exec::Engine& e, const at::Tensor& x, const at::Tensor& y) {
 }  // namespace
 
 TEST(Trainer, LearnsASeparableTaskAndKeepsMaskedWeightsAtZero) {
-  data::Splits s;
-  s.train = make_data(2000, 1);
-  s.val = make_data(500, 2);
+  const auto s = make_splits(2000, 500);
   exec::Engine e(mlp(0));
   const double before = accuracy(e, s.val.images, s.val.labels);
   auto o = options();
@@ -78,9 +84,7 @@ TEST(Trainer, LearnsASeparableTaskAndKeepsMaskedWeightsAtZero) {
 TEST(Trainer, DistillationFollowsTheTeacherInsteadOfTheLabels) {
   // The teacher learns the task; the students see random labels. With distill = 1 the student
   // learns the teacher's function; with distill = 0 it learns noise.
-  data::Splits s;
-  s.train = make_data(2000, 1);
-  s.val = make_data(500, 2);
+  const auto s = make_splits(2000, 500);
   exec::Engine teacher(mlp(0));
   train::train(teacher, s, options());
   const double teacher_acc = accuracy(teacher, s.val.images, s.val.labels);
@@ -103,9 +107,7 @@ TEST(Trainer, DistillationFollowsTheTeacherInsteadOfTheLabels) {
 }
 
 TEST(Trainer, RejectsABadDistillationWeight) {
-  data::Splits s;
-  s.train = make_data(64, 1);
-  s.val = make_data(32, 2);
+  const auto s = make_splits(64, 32);
   exec::Engine e(mlp(0));
   auto o = options();
   o.distill = 1.5;
@@ -115,9 +117,7 @@ TEST(Trainer, RejectsABadDistillationWeight) {
 // A loss that becomes NaN or infinite stops training with Diverged (naming the epoch, step and
 // learning rate) instead of training on and leaving NaN weights.
 TEST(Trainer, ADivergingLossThrowsInsteadOfTrainingOn) {
-  data::Splits s;
-  s.train = make_data(256, 1);
-  s.val = make_data(32, 2);
+  const auto s = make_splits(256, 32);
   exec::Engine e(mlp(0));
   auto o = options();
   o.optimizer = "sgd";
@@ -139,9 +139,7 @@ TEST(Trainer, ADivergingLossThrowsInsteadOfTrainingOn) {
 // started again ends with the same weights, bit for bit, as one that never stopped: masks,
 // augmentation (the generator's state), AdamW's moments and a trained codebook included.
 TEST(Trainer, ResumesFromAnEpochCheckpointToTheSameWeights) {
-  data::Splits s;
-  s.train = make_data(500, 1);
-  s.val = make_data(200, 2);
+  const auto s = make_splits(500, 200);
   auto o = options();
   o.epochs = 4;
   o.augment = true;

@@ -37,8 +37,7 @@ std::string admm_csv(const nlohmann::json& step) {
   return s;
 }
 
-}  // namespace
-
+// ADMM epoch by epoch as an SVG plot ("" when the report has no ADMM epochs).
 std::string admm_svg(const nlohmann::json& step, const std::string& title) {
   if (!step.contains("admm") || !step["admm"].is_array() || step["admm"].empty()) return {};
   report::Plot p;
@@ -67,6 +66,8 @@ std::string admm_svg(const nlohmann::json& step, const std::string& title) {
   p.height = 340;
   return report::render_svg(p);
 }
+
+}  // namespace
 
 void write_fit_report(const std::filesystem::path& dir, const nlohmann::json& step) {
   std::filesystem::create_directories(dir);

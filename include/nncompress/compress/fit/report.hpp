@@ -3,7 +3,6 @@
 // bytes), ADMM epoch by epoch as CSV and as an SVG plot (validation top-1 of the trained weights
 // W and of their projection V into the size), and the step's summary as JSON.
 #include <filesystem>
-#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -11,8 +10,5 @@ namespace nnc::fit {
 
 // `step`: the fit step's report (FitStep::apply's JSON).
 void write_fit_report(const std::filesystem::path& dir, const nlohmann::json& step);
-
-// ADMM epoch by epoch as an SVG plot ("" when the report has no ADMM epochs); `title` names it.
-std::string admm_svg(const nlohmann::json& step, const std::string& title);
 
 }  // namespace nnc::fit
