@@ -17,6 +17,8 @@ endfunction()
 function(nnc_module name)
   cmake_parse_arguments(M "TORCH" "" "SOURCES;DEPS" ${ARGN})
   add_library(${name} STATIC ${M_SOURCES})
+  # The Python module, a shared object, links the static modules: they are position-independent.
+  set_property(TARGET ${name} PROPERTY POSITION_INDEPENDENT_CODE ON)
   target_include_directories(${name} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/include> $<INSTALL_INTERFACE:include>
                              PRIVATE ${PROJECT_SOURCE_DIR}/src)
   set_property(GLOBAL APPEND PROPERTY NNC_MODULES ${name})
@@ -34,6 +36,9 @@ function(nnc_torch_pch target)
     return()
   endif()
   target_precompile_headers(${target} REUSE_FROM nnc_pch)
+  # The header is compiled position-independent (for the libraries); GCC uses it only under the
+  # same setting, so executables compile with -fPIC too (they still link as PIE).
+  target_compile_options(${target} PRIVATE -fPIC)
 endfunction()
 
 # nnc_test(NAME SOURCES... DEPS ... [LABELS ...])

@@ -8,15 +8,12 @@
 #include <iostream>
 
 #include "cli/compression_command.hpp"
-#include "nncompress/compress/compose.hpp"
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
-#include "nncompress/compress/outputs.hpp"
+#include "nncompress/compress/job.hpp"
 #include "nncompress/compress/recipe.hpp"
-#include "nncompress/compress/run_state.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
-#include "nncompress/report/compress_report.hpp"
 
 namespace nnc::cli {
 namespace {
@@ -113,29 +110,15 @@ void register_compress_command(CLI::App& app) {
     const auto control = apply_global_options(o.global);
     o.io.compact_pruned = !o.onnx_dense;
     o.data.validate();
-    check_output_path(o.io.output, o.io.model);
-    if (!o.io.nnc.empty()) check_output_path(o.io.nnc, o.io.model);
-    if (!o.report.empty()) check_output_path(std::filesystem::path(o.report) / "report.html", o.io.model);
+    const compress::JobOutputs outputs{o.io.model, o.io.output, o.io.nnc, o.report, o.io.compact_pruned};
+    compress::check_outputs(outputs);
     auto model = compress::CompressedModel::load(o.io.model, control);
     auto context = compress::load_context(model, o.data, control);
     compress::ComposeOptions co;
     // With --size the accuracy budget applies only when given.
     if (!by_size || cmd->count("--max-drop") > 0) co.max_drop = o.max_drop;
     co.size = o.size;
-    co.report_dir = o.report;
-    auto j = compress::compose(recipe, co, model, context);
-    if (!o.report.empty()) std::filesystem::create_directories(o.report);
-    j.update(compress::write_outputs(model, {o.io.output, o.io.nnc, o.io.model, {o.io.compact_pruned}}, control));
-    if (!control.stop_requested()) compress::remove_run_state(context);
-    j["model"] = o.io.model;
-    j["output"] = o.io.output;
-    j["nnc"] = o.io.nnc;
-    j["normalisation"] = context.normalisation_json();
-    j["command"] = command_line();
-    if (!o.report.empty()) {
-      j["report"] = o.report;
-      report::write_compress_report(o.report, j);
-    }
+    const auto j = compress::run_compose_job(recipe, co, model, context, outputs, command_line());
     if (o.global.json) return print_json(j);
     print_summary(j);
   });

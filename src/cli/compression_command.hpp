@@ -11,6 +11,7 @@
 #include "cli/command.hpp"
 #include "nncompress/compress/finetune/finetune_step.hpp"
 #include "nncompress/compress/context.hpp"
+#include "nncompress/compress/job.hpp"
 #include "nncompress/compress/step.hpp"
 
 namespace nnc::cli {
@@ -20,11 +21,9 @@ struct ModelIo {
   bool compact_pruned = false;  // pruned weights in the ONNX file in their smallest form
 };
 
-// `configure` adjusts the context before the step runs (e.g. its cache folder).
-// An output path that can be written: not the input, not a folder, and the nearest existing
-// folder on its way writable. Checked before any work.
-void check_output_path(const std::filesystem::path& output, const std::filesystem::path& input);
+using compress::check_output_path;
 
+// `configure` adjusts the context before the step runs (e.g. its cache folder).
 nlohmann::json run_step(const compress::Step& step, const ModelIo& io, DataOptions& data, const Control& control,
                         const std::function<void(compress::Context&)>& configure = {});
 

@@ -47,6 +47,20 @@ void check_pair(const at::Tensor& x, const at::Tensor& y, const std::string& wha
   NNC_CHECK_CODE(y.min().item<int64_t>() >= 0, kCorrupt, "{}: negative label", what);
 }
 
+// The pairs checked, the shapes of train and test images compared, the class count set.
+DataSource checked(DataSource s) {
+  check_pair(s.test_x, s.test_y, s.name + " (test)");
+  if (!s.train_x.defined()) {
+    s.num_classes = static_cast<int>(s.test_y.max().item<int64_t>() + 1);
+    return s;
+  }
+  check_pair(s.train_x, s.train_y, s.name + " (train)");
+  NNC_CHECK_OPTION_CODE(s.train_x.sizes().slice(1) == s.test_x.sizes().slice(1), "data", kShape,
+                        "{}: train and test images have different shapes", s.name);
+  s.num_classes = static_cast<int>(std::max(s.train_y.max().item<int64_t>(), s.test_y.max().item<int64_t>()) + 1);
+  return s;
+}
+
 // Where a format keeps the four arrays and how to read one. `name` says which array is meant
 // ("train_x.npy", "train-images-idx3-ubyte[.gz]", "array 'train_x'"); `file` says where it was
 // read from, for errors in its contents.
@@ -140,16 +154,35 @@ DataSource load_data(const std::string& name_or_dir, TrainSplit train) {
   }
   s.test_x = to_images(need(f.test_x), f.file(f.test_x));
   s.test_y = to_labels(need(f.test_y), f.file(f.test_y));
-  check_pair(s.test_x, s.test_y, name_or_dir + " (test)");
-  if (!read_train) {
-    s.num_classes = static_cast<int>(s.test_y.max().item<int64_t>() + 1);
-    return s;
+  return checked(std::move(s));
+}
+
+DataSource make_source(std::string name, at::Tensor train_x, at::Tensor train_y, at::Tensor test_x, at::Tensor test_y,
+                       int64_t holdout) {
+  NNC_CHECK_OPTION(train_x.defined() == train_y.defined(), "data", "{}: training images and labels must be given together",
+                   name);
+  NNC_CHECK_OPTION(test_x.defined() == test_y.defined(), "data", "{}: test images and labels must be given together",
+                   name);
+  NNC_CHECK_OPTION(train_x.defined() || test_x.defined(), "data", "{}: no images", name);
+  DataSource s;
+  s.name = std::move(name);
+  if (train_x.defined()) {
+    s.train_x = to_images(train_x, s.name + " (training images)");
+    s.train_y = to_labels(train_y, s.name + " (training labels)");
+    check_pair(s.train_x, s.train_y, s.name + " (train)");
   }
-  check_pair(s.train_x, s.train_y, name_or_dir + " (train)");
-  NNC_CHECK_OPTION_CODE(s.train_x.sizes().slice(1) == s.test_x.sizes().slice(1), "data", kShape,
-                 "{}: train and test images have different shapes", name_or_dir);
-  s.num_classes = static_cast<int>(std::max(s.train_y.max().item<int64_t>(), s.test_y.max().item<int64_t>()) + 1);
-  return s;
+  if (test_x.defined()) {
+    s.test_x = to_images(test_x, s.name + " (test images)");
+    s.test_y = to_labels(test_y, s.name + " (test labels)");
+  } else {
+    // The hold-out stands in for the test split: the last images, as make_splits holds them out.
+    const int64_t n = s.train_x.size(0), held = std::min<int64_t>(holdout, n / 2);
+    NNC_CHECK_OPTION(held > 0, "data", "{}: {} training images are too few to hold any out", s.name, n);
+    s.test_x = s.train_x.slice(0, n - held, n);
+    s.test_y = s.train_y.slice(0, n - held, n);
+    s.test_is_holdout = true;
+  }
+  return checked(std::move(s));
 }
 
 at::Tensor normalise(const at::Tensor& images, const Normalisation& norm) {

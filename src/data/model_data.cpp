@@ -39,7 +39,11 @@ namespace {
 // Reads the data, checks its image shape against the model's input (flattening images for
 // flat-input models) and its labels against the model's class count.
 DataSource load_checked(const DataOptions& o, const onnx::ModelProto& model, TrainSplit train) {
-  auto source = load_data(o.data, train);
+  auto source = o.source ? *o.source : load_data(o.data, train);
+  NNC_CHECK_OPTION_CODE(train != TrainSplit::kRequired || source.train_x.defined(), "data", kIo,
+                        "{}: has test images only; this command needs training images: the held-out validation, "
+                        "calibration and hold-out images are drawn from them",
+                        o.data);
   // Image shape against the model's declared input (C, H, W; symbolic dims accepted).
   const auto& g = model.graph();
   std::set<std::string> inits;

@@ -28,4 +28,16 @@ cmake --build "$WORK/consumer" >> "$WORK/consumer.log" || { tail -30 "$WORK/cons
 [ -x "$WORK/consumer/prune_then_share" ] || die "consumer binary"
 set +e; USAGE=$("$WORK/consumer/prune_then_share" 2>&1); RC=$?; set -e
 [ $RC -eq 2 ] && [[ "$USAGE" == *"usage:"* ]] || die "the consumer's program runs: $RC $USAGE"
+# The Python package, installed into the interpreter's library folder under the prefix.
+if ls "$BUILD"/python/nncompress/_core*.so > /dev/null 2>&1; then
+  INIT=$(find "$WORK/prefix" -path "*-packages/nncompress/__init__.py" | head -1)
+  [ -n "$INIT" ] || die "cmake --install puts the Python package under the prefix"
+  PYTHONPATH="$(dirname "$(dirname "$INIT")")" $PY - "$WORK/prefix" "$ROOT/models/lenet5.onnx" <<'PYEOF' || die "the installed Python package imports and runs"
+import sys, numpy as np, nncompress
+assert nncompress.__file__.startswith(sys.argv[1]), nncompress.__file__
+assert "share" in [m["name"] for m in nncompress.methods()]
+x = np.zeros((8, 28, 28), np.uint8); y = np.arange(8) % 10
+assert nncompress.evaluate(sys.argv[2], x, y)["n"] == 8
+PYEOF
+fi
 echo "1 passed, 0 failed"

@@ -114,4 +114,14 @@ nlohmann::json options_to_json(const Options& o) {
   return w.json();
 }
 
+// Validates a nested options struct, naming its fields under `prefix` ("finetune.lr").
+template <typename O>
+void validate_nested(const O& options, std::string_view prefix) {
+  try {
+    options.validate();
+  } catch (const OptionError& e) {
+    throw OptionError(std::string(prefix) + "." + e.field(), e.detail(), e.code());
+  }
+}
+
 }  // namespace nnc::compress

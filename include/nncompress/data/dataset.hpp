@@ -22,6 +22,7 @@ struct DataSource {
   std::string name;  // what --data named (for messages)
   at::Tensor train_x, train_y, test_x, test_y;
   int num_classes = 0;
+  bool test_is_holdout = false;  // make_source without test arrays
 };
 
 // A normalised, ready-to-run set.
@@ -64,6 +65,14 @@ at::Tensor normalise(const at::Tensor& images, const Normalisation& norm);
 
 // Images as float32 in [0,1]: uint8 pixels divided by 255, float images unchanged.
 at::Tensor pixels(const at::Tensor& images);
+
+// A data source from arrays already in memory (the Python module), checked as load_data checks
+// files: images uint8 (pixels) or float32 as N x C x H x W, N x H x W x C, N x H x W or N x D;
+// labels integers. The training arrays may be undefined (evaluation of a model whose
+// normalisation is known). Without test arrays, the test split is the last `holdout` training
+// images (the hold-out the splits take; nothing trains on them) and `test_is_holdout` says so.
+DataSource make_source(std::string name, at::Tensor train_x, at::Tensor train_y, at::Tensor test_x = {},
+                       at::Tensor test_y = {}, int64_t holdout = 5000);
 
 Splits make_splits(const DataSource& source, const Normalisation& norm, const SplitOptions& options);
 

@@ -7,6 +7,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,9 @@ struct DataOptions {
   int64_t calib = 1024;                 // calibration images (from the held-out training images)
   uint64_t seed = 0;                    // every random choice
   int64_t batch = 256;
+  // Data already in memory (the Python module; data::make_source): used instead of reading
+  // `data`, which then only names it in messages.
+  std::shared_ptr<const DataSource> source;
 
   template <typename V>
   void visit(V& v) {

@@ -185,7 +185,7 @@ void FitOptions::validate() const {
                    "'{}': expected knapsack or uniform", allocation);
   NNC_CHECK_OPTION(anneal >= 0 && anneal <= 1, "anneal", "{}: must be in [0, 1]", anneal);
   NNC_CHECK_OPTION(anneal_from >= 1, "anneal_from", "{}: must be at least 1", anneal_from);
-  finetune.validate();
+  validate_nested(finetune, "finetune");
 }
 
 nlohmann::json FitStep::options() const { return options_to_json(options_); }

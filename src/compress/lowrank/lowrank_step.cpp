@@ -169,7 +169,7 @@ void LowrankOptions::validate() const {
                    "'{}': expected params, flops or latency", budget);
   NNC_CHECK_OPTION(!groups.empty(), "groups", "needs at least one channel-group count");
   for (auto k : groups) NNC_CHECK_OPTION(k >= 1, "groups", "{}: counts must be positive", k);
-  finetune.validate();
+  validate_nested(finetune, "finetune");
 }
 
 nlohmann::json LowrankStep::options() const { return options_to_json(options_); }

@@ -587,7 +587,7 @@ void PruneOptions::validate() const {
   NNC_CHECK_OPTION(max_sparsity > 0 && max_sparsity < 1, "max_sparsity", "{}: must be in (0, 1)", max_sparsity);
   NNC_CHECK_OPTION(!max_drop || (*max_drop >= 0 && *max_drop < 100), "max_drop",
                    "{}: must be in [0, 100) percentage points", *max_drop);
-  finetune.validate();
+  validate_nested(finetune, "finetune");
   NNC_CHECK_OPTION(!final_epochs || *final_epochs >= 0, "final_epochs", "{}: must be >= 0", final_epochs.value_or(0));
   NNC_CHECK_OPTION(!final_epochs || finetune.epochs > 0, "final_epochs", "needs finetune epochs > 0");
   NNC_CHECK_OPTION(comparison || report_dir.empty() || alloc == "rd", "report_dir",

@@ -74,7 +74,7 @@ TEST(Registry, BadOptionsNameTheirField) {
   EXPECT_EQ(option_error([] { compress::make_step("prune", {{"sparsity", 1.5}}); }),
             std::make_pair(std::string("sparsity"), std::string("1.5: must be in [0, 1)")));
   EXPECT_EQ(option_error([] { compress::make_step("prune", {{"finetune", {{"lr", -1}}}}); }),
-            std::make_pair(std::string("lr"), std::string("-1: must be positive")));
+            std::make_pair(std::string("finetune.lr"), std::string("-1: must be positive")));
   const auto unknown = option_error([] { compress::make_step("lowrank", {{"rank", 4}}); });
   EXPECT_EQ(unknown.first, "rank");
   EXPECT_EQ(unknown.second.rfind("is not an option of lowrank (options: keep, max_drop, budget, groups,", 0), 0u) << unknown.second;
