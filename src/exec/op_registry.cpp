@@ -181,6 +181,7 @@ const OpRegistry& default_registry() {
     register_resize_ops(r);
     register_control_flow_ops(r);
     register_indexing_ops(r);
+    register_quantize_ops(r);
     return r;
   }();
   return registry;

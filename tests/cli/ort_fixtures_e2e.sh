@@ -11,4 +11,16 @@ a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); d = np.abs(a - b).max(); prin
 PYEOF
   "$NNC" run "$D/model.onnx" --input "$D/input.npy" --output-dir "$WORK/$f.ours" -q
 done
+# The QDQ model PyTorch exported (scripts/make_qdq_fixture.py): ONNX Runtime's int8 execution and
+# the engine give the same outputs (PyTorch's own fake quantisation is one quantum off in places:
+# fixtures_test.cpp).
+D="$ROOT/tests/fixtures/qdq"
+node "$ROOT/tools/ort/ort_run.js" "$D/model.onnx" "$D/input.npy" "$WORK/qdq.npy"
+"$NNC" run "$D/model.onnx" --input "$D/input.npy" --output-dir "$WORK/qdq.ours" -q
+$PY - "$WORK/qdq.npy" "$WORK/qdq.ours/output_0.pb" <<'PYEOF' || die "qdq: ONNX Runtime differs from the engine"
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+a, b = np.load(sys.argv[1]), numpy_helper.to_array(onnx.load_tensor(sys.argv[2]))
+d = np.abs(a - b).max(); print("qdq: ONNX Runtime vs engine max abs diff", d); sys.exit(0 if d <= 1e-6 else 1)
+PYEOF
 echo "1 passed, 0 failed"

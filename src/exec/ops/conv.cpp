@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "exec/onednn.hpp"
+#include "exec/ops/conv.hpp"
 #include "exec/ops/ops.hpp"
 #include "exec/ops/padding.hpp"
 #include "nncompress/core/error.hpp"
@@ -87,6 +88,31 @@ OpFn build_conv(const NodeInfo& n) {
                              geo.dilations, false, std::vector<int64_t>(spatial, 0), groups);
   };
 }
+
+}  // namespace
+
+at::Tensor convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const SpatialAttrs& attrs,
+                    int64_t groups, const std::string& label) {
+  const int64_t spatial = x.dim() - 2;
+  NNC_CHECK_CODE(spatial >= 1 && spatial <= 3 && w.dim() == x.dim(), kShape,
+                 "{}: input rank {} and weight rank {} do not form a 1-D/2-D/3-D convolution", label, x.dim(), w.dim());
+  check_conv_weight(w, b, attrs, groups, false, label);
+  NNC_CHECK_CODE(x.size(1) == w.size(1) * groups, kShape,
+                 "{}: input has {} channels but weight expects {} x {} groups", label, x.size(1), w.size(1), groups);
+  std::vector<int64_t> kernel(w.sizes().begin() + 2, w.sizes().end());
+  auto geo = resolve_spatial(attrs, x.sizes().slice(2), kernel, label);
+  for (int64_t i = 0; i < spatial; ++i) {
+    const int64_t reach = geo.dilations[i] * (kernel[i] - 1) + 1;
+    NNC_CHECK_CODE(x.size(2 + i) + geo.pad_begin[i] + geo.pad_end[i] >= reach, kShape,
+                   "{}: spatial axis {} of size {} (padded by {} + {}) is smaller than the kernel's reach {}", label, i,
+                   x.size(2 + i), geo.pad_begin[i], geo.pad_end[i], reach);
+  }
+  at::Tensor input = geo.symmetric ? x : at::constant_pad_nd(x, geo.torch_pad_spec(), 0.0);
+  return at::convolution(input, w, b, geo.strides, geo.symmetric ? geo.pad_begin : std::vector<int64_t>(spatial, 0),
+                         geo.dilations, false, std::vector<int64_t>(spatial, 0), groups);
+}
+
+namespace {
 
 // Per spatial axis: pads (begin, end) and the extra zeros output_padding appends.
 struct TransposedGeometry {

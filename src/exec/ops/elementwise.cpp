@@ -83,6 +83,12 @@ OpFn build_relu(const NodeInfo& n) {
 at::Tensor div_op(const at::Tensor& a, const at::Tensor& b) {
   // Integer division truncates in ONNX (C semantics).
   if (!at::isFloatingType(a.scalar_type())) return at::div(a, b, "trunc");
+  // A one-value divisor: ATen would multiply by its reciprocal, which rounds differently from
+  // the true division ONNX specifies (2.5 / (5 / 255) gives 127.49999 by division, 127.5 by
+  // the reciprocal; a Round after it then differs). ATen takes a broadcast (stride 0) divisor for
+  // a scalar too, so the divisor is materialised.
+  if (b.numel() == 1 && a.numel() > 1)
+    return at::div(a, b.expand(at::infer_size(a.sizes(), b.sizes())).contiguous());
   return at::div(a, b);
 }
 

@@ -23,6 +23,8 @@ void register_shape_ops(OpRegistry& r);        // Flatten Reshape Transpose Conc
 void register_recurrent_ops(OpRegistry& r);    // LSTM, GRU, RNN
 void register_resize_ops(OpRegistry& r);       // Resize, Upsample
 void register_control_flow_ops(OpRegistry& r); // If
-void register_indexing_ops(OpRegistry& r);     // GatherElements/ND, ScatterElements/ND, ArgMax/Min, NonZero, OneHot, Trilu
+void register_indexing_ops(OpRegistry& r);
+void register_quantize_ops(OpRegistry& r);     // QuantizeLinear DequantizeLinear DynamicQuantizeLinear MatMulInteger
+                                               // ConvInteger QLinearConv QLinearMatMul     // GatherElements/ND, ScatterElements/ND, ArgMax/Min, NonZero, OneHot, Trilu
 
 }  // namespace nnc::exec
