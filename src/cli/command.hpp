@@ -65,5 +65,6 @@ void register_compress_command(CLI::App& app);
 void register_finetune_command(CLI::App& app);
 void register_fit_command(CLI::App& app);
 void register_methods_command(CLI::App& app);
+void register_quantize_command(CLI::App& app);
 
 }  // namespace nnc::cli

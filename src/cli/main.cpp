@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   nnc::cli::register_compress_command(app);
   nnc::cli::register_finetune_command(app);
   nnc::cli::register_fit_command(app);
+  nnc::cli::register_quantize_command(app);
   nnc::cli::register_methods_command(app);
   nnc::cli::install_interrupt_handler();
   nnc::cli::set_command_line(argc, argv);
