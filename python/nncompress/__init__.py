@@ -32,7 +32,7 @@ Error = _core.Error
 OptionError = _core.OptionError
 __version__ = _core.version
 
-__all__ = ["evaluate", "compress", "share", "prune", "lowrank", "fit", "finetune", "methods", "default_recipe",
+__all__ = ["evaluate", "compress", "share", "prune", "lowrank", "fit", "finetune", "quantize", "methods", "default_recipe",
            "Result", "Error", "OptionError", "ProgressBar"]
 
 _log = logging.getLogger("nncompress")
@@ -118,6 +118,27 @@ def fit(model, images, labels, **options):
 def finetune(model, images, labels, **options):
     """Fine-tuning that keeps what the earlier steps did (masks, codebooks)."""
     return _run_step("finetune", model, images, labels, options)
+
+
+def quantize(model, images, labels, *, weights_only=False, calibration="minmax", percentile=99.99, keep_fp32="",
+             test_images=None, test_labels=None, progress=None, note=None, **options):
+    """8-bit integer quantisation in the QDQ format (`nncompress quantize`): int8 weights per output
+    channel, uint8 activations calibrated on the calibration images (unless weights_only), int32
+    biases. The Result's .onnx runs on ONNX Runtime's int8 kernels; .nnc is None."""
+    data, job, rest = _split(options)
+    if rest:
+        raise _option_error(sorted(rest)[0], "is not an option of quantize (options: weights_only, calibration, "
+                            "percentile, keep_fp32, test_images, test_labels, progress, note, {})".format(
+                                ", ".join(_DATA_KEYS + _JOB_KEYS)))
+    x, y = _arrays(images, labels, "images")
+    tx, ty = _arrays(test_images, test_labels, "test_images") if test_images is not None else (None, None)
+    with tempfile.TemporaryDirectory(prefix="nncompress-") as tmp:
+        path = _model_file(model, tmp)
+        job.update(data)
+        job.update({"model": path, "onnx": os.path.join(tmp, "out.onnx"), "weights_only": bool(weights_only),
+                    "calibration": calibration, "percentile": float(percentile), "keep_fp32": keep_fp32 or ""})
+        summary = json.loads(_core.run_quantize(json.dumps(job), x, y, tx, ty, _progress(progress), _note(note)))
+        return _result(summary, model, tmp, None)
 
 
 def compress(model, images, labels, *, max_drop=None, size=None, recipe=None, report=None, test_images=None,

@@ -4,17 +4,8 @@
 // kernels; the figures are measured by running the written model.
 #include <fmt/format.h>
 
-#include <filesystem>
-
 #include "cli/command.hpp"
-#include "nncompress/compress/job.hpp"
 #include "nncompress/compress/quantize/qdq.hpp"
-#include "nncompress/data/evaluate.hpp"
-#include "nncompress/data/model_data.hpp"
-#include "nncompress/exec/engine.hpp"
-#include "nncompress/onnx/model_io.hpp"
-#include "nncompress/onnx/tensor_proto.hpp"
-#include "nncompress/store/model_store.hpp"
 
 namespace nnc::cli {
 
@@ -43,45 +34,16 @@ void register_quantize_command(CLI::App& app) {
   cmd->callback([opts] {
     auto& o = *opts;
     const auto control = apply_global_options(o.global);
-    o.qdq.validate();
-    o.data.validate();
-    compress::check_output_path(o.output, o.model);
-    auto model = store::load_any_model(o.model, control);
-    data::NormalisationChoice norm;
-    auto splits = data::load_splits(o.data, model, control, &norm);
-    std::vector<at::Tensor> calib;
-    for (int64_t i = 0; i < splits.calib.size(); i += o.data.batch)
-      calib.push_back(splits.calib.images.slice(0, i, std::min(i + o.data.batch, splits.calib.size())));
-    const auto q = compress::quantize_qdq(model, o.qdq, calib);
-    onnxio::save_model(q.model, o.output, o.model);  // checked, atomic, never over the input
-    // Measured on the file as written (the engine runs QDQ graphs).
-    const auto bytes = std::filesystem::file_size(o.output);
-    data::Evaluator test(splits.test, o.data.batch), val(splits.val, o.data.batch);
-    exec::Engine before(model), after(onnxio::load_model(o.output, {}, control));
-    const auto tb = test.evaluate(before), ta = test.evaluate(after);
-    const auto vb = val.evaluate(before), va = val.evaluate(after);
-    std::size_t fp32 = 0;
-    for (const auto& t : model.graph().initializer())
-      if (t.data_type() == onnx::TensorProto::FLOAT) fp32 += 4 * static_cast<std::size_t>(onnxio::element_count(t));
-    nlohmann::json j = q.report;
-    j.update({{"model", o.model},
-              {"output", o.output},
-              {"top1_before", tb.top1},
-              {"top1_after", ta.top1},
-              {"top1_drop_pt", 100 * (tb.top1 - ta.top1)},
-              {"top1_drop_se_pt", 100 * data::paired_top1_se(tb.correct, ta.correct)},
-              {"val_top1_before", vb.top1},
-              {"val_top1_after", va.top1},
-              {"fp32_bytes", fp32},
-              {"onnx_bytes", bytes},
-              {"onnx_ratio", static_cast<double>(fp32) / static_cast<double>(bytes)},
-              {"normalisation", {{"mean", norm.normalisation.mean}, {"std", norm.normalisation.std}, {"source", norm.source}}}});
+    const auto j = compress::quantize_job(o.model, o.output, o.qdq, o.data, control);
+    const auto fp32 = j["fp32_bytes"].get<std::size_t>();
+    const auto bytes = j["onnx_bytes"].get<std::size_t>();
+    const double tb = j["top1_before"].get<double>(), ta = j["top1_after"].get<double>();
     if (o.global.json) return print_json(j);
     fmt::print("{} -> {}: int8 weights{} ({} layers{}), test top-1 {:.2f}% -> {:.2f}% ({:+.2f} +- {:.2f} pt); ONNX file "
                "{} bytes ({:.2f}x against {} fp32 parameter bytes)\n",
                o.model, o.output, o.qdq.weights_only ? "" : " and uint8 activations", j["layers"].size(),
                o.qdq.weights_only ? "" : fmt::format(", {} activations calibrated ({})", j["activations"].size(), o.qdq.calibration),
-               100 * tb.top1, 100 * ta.top1, -j["top1_drop_pt"].get<double>(), j["top1_drop_se_pt"].get<double>(),
+               100 * tb, 100 * ta, -j["top1_drop_pt"].get<double>(), j["top1_drop_se_pt"].get<double>(),
                bytes, j["onnx_ratio"].get<double>(), fp32);
   });
 }

@@ -240,7 +240,7 @@ Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, const D
     auto norm = resolve_normalisation(o, model);
     if (choice) *choice = {norm, o.mean.empty() ? "metadata" : "given", {}};
     // Given mean/std are recorded too, so what is written says how it was measured.
-    if (!o.mean.empty()) onnxio::set_normalisation(model, {norm.mean, norm.std});
+    if (!o.mean.empty() && o.record_given) onnxio::set_normalisation(model, {norm.mean, norm.std});
     fit_batch(model, normalise(sample, norm), o, control);
     return norm;
   }

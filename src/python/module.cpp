@@ -21,6 +21,7 @@
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/job.hpp"
+#include "nncompress/compress/quantize/qdq.hpp"
 #include "nncompress/compress/recipe.hpp"
 #include "nncompress/compress/registry.hpp"
 #include "nncompress/core/error.hpp"
@@ -202,6 +203,22 @@ data::DataOptions data_options(const json& o) {
   return d;
 }
 
+// Float images are used as given (already normalised) unless mean and std are: normalisation is
+// inferred, or read from the model's metadata, only for uint8 pixels.
+void as_given_if_float(data::DataOptions& d) {
+  const auto& s = *d.source;
+  const auto& x = s.train_x.defined() ? s.train_x : s.test_x;
+  if (x.scalar_type() == at::kByte || !d.mean.empty() || !d.std.empty()) return;
+  d.mean = {0.0f};
+  d.std = {1.0f};
+  d.record_given = false;
+}
+
+// The summary's normalisation says so when float arrays were used as given.
+void label_as_given(json& j, const data::DataOptions& d) {
+  if (!d.record_given && j.contains("normalisation")) j["normalisation"]["source"] = "float arrays used as given";
+}
+
 void set_threads(const json& o) {
   const int threads = o.value("threads", 0);
   NNC_CHECK_OPTION(threads >= 0, "threads", "{}: must not be negative (0: as it is)", threads);
@@ -220,6 +237,7 @@ std::string evaluate(const std::string& model_path, const py::object& images, co
   const auto o = json::parse(options);
   auto data = data_options(o);
   data.source = source_of(images, labels, py::none(), py::none(), true);
+  as_given_if_float(data);
   set_threads(o);
   Call call(std::move(progress), std::move(note));
   return call.run([&] {
@@ -230,10 +248,11 @@ std::string evaluate(const std::string& model_path, const py::object& images, co
     exec::Engine engine(model);
     data::Evaluator eval(std::move(test), data.batch);
     const auto m = eval.evaluate(engine);
-    return json{{"top1", m.top1},     {"top5", m.top5}, {"loss", m.loss},
-                {"macro_f1", m.macro_f1}, {"n", m.n},   {"seconds", m.seconds},
-                {"normalisation", normalisation_json(norm)}}
-        .dump();
+    json j{{"top1", m.top1},         {"top5", m.top5}, {"loss", m.loss},
+           {"macro_f1", m.macro_f1}, {"n", m.n},       {"seconds", m.seconds},
+           {"normalisation", normalisation_json(norm)}};
+    label_as_given(j, data);
+    return j.dump();
   });
 }
 
@@ -261,6 +280,7 @@ std::string run_step(const std::string& name, const std::string& step_options, c
   const auto step = compress::make_step(name, json::parse(step_options));  // OptionError naming the field
   auto data = data_options(o);
   data.source = source_of(images, labels, test_images, test_labels, false);
+  as_given_if_float(data);
   set_threads(o);
   const auto a = job_args(o);
   const compress::JobOutputs outputs{a.model, a.onnx, a.nnc, {}, a.compact_pruned};
@@ -273,6 +293,7 @@ std::string run_step(const std::string& name, const std::string& step_options, c
     if (o.contains("cache_dir")) context.cache_dir = o["cache_dir"].get<std::string>();
     auto j = compress::run_step_job(step, model, context, outputs);
     j["test_split"] = data.source->test_is_holdout ? "holdout" : "test";
+    label_as_given(j, data);
     return j.dump();
   });
 }
@@ -291,6 +312,7 @@ std::string run_compress(const std::string& recipe_text, const std::string& reci
                                              : compress::size_recipe();
   auto data = data_options(o);
   data.source = source_of(images, labels, test_images, test_labels, false);
+  as_given_if_float(data);
   set_threads(o);
   const auto a = job_args(o);
   const compress::JobOutputs outputs{a.model, a.onnx, a.nnc, a.report, a.compact_pruned};
@@ -303,6 +325,32 @@ std::string run_compress(const std::string& recipe_text, const std::string& reci
     if (o.contains("cache_dir")) context.cache_dir = o["cache_dir"].get<std::string>();
     auto j = compress::run_compose_job(recipe, co, model, context, outputs, o.value("command", "nncompress.compress"));
     j["test_split"] = data.source->test_is_holdout ? "holdout" : "test";
+    label_as_given(j, data);
+    return j.dump();
+  });
+}
+
+// run_quantize(job_json, ...) -> JSON text: the quantize command's work (compress::quantize_job).
+std::string run_quantize(const std::string& job, const py::object& images, const py::object& labels,
+                         const py::object& test_images, const py::object& test_labels, py::object progress,
+                         py::object note) {
+  const auto o = json::parse(job);
+  compress::QdqOptions q;
+  q.weights_only = o.value("weights_only", q.weights_only);
+  q.calibration = o.value("calibration", q.calibration);
+  q.percentile = o.value("percentile", q.percentile);
+  q.keep_fp32 = o.value("keep_fp32", q.keep_fp32);
+  q.validate();
+  auto data = data_options(o);
+  data.source = source_of(images, labels, test_images, test_labels, false);
+  as_given_if_float(data);
+  set_threads(o);
+  Call call(std::move(progress), std::move(note));
+  return call.run([&] {
+    auto j = compress::quantize_job(o.at("model").get<std::string>(), o.at("onnx").get<std::string>(), q, data,
+                                    call.control());
+    j["test_split"] = data.source->test_is_holdout ? "holdout" : "test";
+    label_as_given(j, data);
     return j.dump();
   });
 }
@@ -354,6 +402,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("run_compress", &run_compress, py::arg("recipe_text"), py::arg("recipe_path"), py::arg("job"),
         py::arg("images"), py::arg("labels"), py::arg("test_images"), py::arg("test_labels"), py::arg("progress"),
         py::arg("note"));
+  m.def("run_quantize", &run_quantize, py::arg("job"), py::arg("images"), py::arg("labels"), py::arg("test_images"),
+        py::arg("test_labels"), py::arg("progress"), py::arg("note"));
   m.def("methods", &methods);
   m.def("recipe_text", &recipe_text, py::arg("by_size") = false);
   m.attr("version") = NNC_VERSION;

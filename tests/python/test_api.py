@@ -52,6 +52,15 @@ def test_inputs_in_every_form_give_the_same_figures(data, lenet5):
         assert abs(r["loss"] - base["loss"]) < 1e-4, r
 
 
+def test_float_arrays_are_used_as_given(data, lenet5):
+    pixels = nncompress.evaluate(lenet5, data["tx"], data["ty"])
+    mean, std = pixels["normalisation"]["mean"][0], pixels["normalisation"]["std"][0]
+    normalised = ((data["tx"] / 255.0 - mean) / std).astype(np.float32)
+    r = nncompress.evaluate(lenet5, normalised, data["ty"])
+    assert r["normalisation"]["source"] == "float arrays used as given"
+    assert abs(r["top1"] - pixels["top1"]) < 1e-9 and abs(r["loss"] - pixels["loss"]) < 1e-4
+
+
 def test_a_model_exported_by_pytorch_into_bytesio(data):
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
@@ -85,6 +94,18 @@ def test_prune_returns_what_its_summary_says(data, lenet5, small, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".nncompress-")] == []
 
 
+def test_prune_writes_what_the_cli_writes_for_the_same_data_and_seed(data, lenet5, small, tmp_path):
+    r = nncompress.prune(lenet5, data["x"], data["y"], test_images=data["tx"], test_labels=data["ty"],
+                         sparsity=0.7, comparison=False, seed=3, progress=False, **small)
+    for name, a in (("train_x", data["x"]), ("train_y", data["y"]), ("test_x", data["tx"]), ("test_y", data["ty"])):
+        np.save(tmp_path / (name + ".npy"), a)
+    subprocess.run([CLI, "prune", lenet5, "--data", str(tmp_path), "--val", "300", "--calib", "256", "--seed", "3",
+                    "--sparsity", "0.7", "--no-comparison", "--onnx-sparse", "-o", str(tmp_path / "p.onnx"), "--nnc",
+                    str(tmp_path / "p.nnc"), "-q"], check=True)
+    assert (tmp_path / "p.nnc").read_bytes() == r.nnc
+    assert (tmp_path / "p.onnx").read_bytes() == r.onnx
+
+
 def test_without_test_data_the_holdout_stands_in(data, lenet5, small):
     r = nncompress.prune(lenet5, data["x"], data["y"], sparsity=0.3, comparison=False, progress=False, **small)
     assert r.summary["test_split"] == "holdout"
@@ -116,6 +137,20 @@ def test_compress_with_a_recipe_dict_and_a_report(data, lenet5, small, tmp_path)
     m = nncompress.evaluate(r.nnc, data["tx"], data["ty"])
     assert abs(m["top1"] - s["final"]["test_top1"]) < 1e-9
     assert "steps:" in nncompress.default_recipe() and "fit" in nncompress.default_recipe(size=True)
+
+
+def test_quantize_returns_a_qdq_model_that_measures_as_it_says(data, lenet5, small):
+    r = nncompress.quantize(lenet5, data["x"], data["y"], test_images=data["tx"], test_labels=data["ty"],
+                            progress=False, **small)
+    s = r.summary
+    assert r.nnc is None and s["onnx_bytes"] == len(r.onnx) and s["onnx_ratio"] > 3.8
+    assert len(s["layers"]) == 4 and s["activations"]
+    assert abs(nncompress.evaluate(r.onnx, data["tx"], data["ty"])["top1"] - s["top1_after"]) < 1e-9
+    assert abs(s["top1_drop_pt"]) <= 2.0
+    w = nncompress.quantize(lenet5, data["x"], data["y"], weights_only=True, progress=False, **small)
+    assert w.summary["activations"] == [] and w.summary["test_split"] == "holdout"
+    with pytest.raises(ValueError, match="calibration 'kl'"):
+        nncompress.quantize(lenet5, data["x"], data["y"], calibration="kl", **small)
 
 
 def test_bad_options_raise_value_error_naming_the_field(data, lenet5, small):

@@ -28,6 +28,10 @@ struct DataOptions {
   // Data already in memory (the Python module; data::make_source): used instead of reading
   // `data`, which then only names it in messages.
   std::shared_ptr<const DataSource> source;
+  // Whether given mean/std are written into the model's metadata (outputs say how they were
+  // measured). False for float arrays used as given (already normalised: mean 0, std 1), so that
+  // outputs keep the model's own normalisation.
+  bool record_given = true;
 
   template <typename V>
   void visit(V& v) {

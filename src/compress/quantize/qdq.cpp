@@ -9,10 +9,14 @@
 #include <set>
 
 #include "nncompress/compress/common/fold_batchnorm.hpp"
+#include "nncompress/compress/job.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/model_io.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
+#include "nncompress/store/model_store.hpp"
 
 namespace nnc::compress {
 
@@ -312,6 +316,45 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
                 {"layers", layers},
                 {"activations", act_report}};
   return out;
+}
+
+nlohmann::json quantize_job(const std::filesystem::path& input, const std::filesystem::path& output,
+                            const QdqOptions& o, data::DataOptions& data, const Control& control) {
+  o.validate();
+  data.validate();
+  check_output_path(output, input);
+  auto model = store::load_any_model(input, control);
+  data::NormalisationChoice norm;
+  auto splits = data::load_splits(data, model, control, &norm);
+  std::vector<at::Tensor> calib;
+  for (int64_t i = 0; i < splits.calib.size(); i += data.batch)
+    calib.push_back(splits.calib.images.slice(0, i, std::min(i + data.batch, splits.calib.size())));
+  const auto q = quantize_qdq(model, o, calib);
+  onnxio::save_model(q.model, output, input);  // checked, atomic, never over the input
+  // Measured on the file as written (the engine runs QDQ graphs).
+  const auto bytes = std::filesystem::file_size(output);
+  data::Evaluator test(splits.test, data.batch), val(splits.val, data.batch);
+  exec::Engine before(model), after(onnxio::load_model(output, {}, control));
+  const auto tb = test.evaluate(before), ta = test.evaluate(after);
+  const auto vb = val.evaluate(before), va = val.evaluate(after);
+  std::size_t fp32 = 0;
+  for (const auto& t : model.graph().initializer())
+    if (t.data_type() == onnx::TensorProto::FLOAT) fp32 += 4 * static_cast<std::size_t>(onnxio::element_count(t));
+  nlohmann::json j = q.report;
+  j.update({{"model", input.string()},
+            {"output", output.string()},
+            {"top1_before", tb.top1},
+            {"top1_after", ta.top1},
+            {"top1_drop_pt", 100 * (tb.top1 - ta.top1)},
+            {"top1_drop_se_pt", 100 * data::paired_top1_se(tb.correct, ta.correct)},
+            {"val_top1_before", vb.top1},
+            {"val_top1_after", va.top1},
+            {"fp32_bytes", fp32},
+            {"onnx_bytes", bytes},
+            {"onnx_ratio", static_cast<double>(fp32) / static_cast<double>(bytes)},
+            {"normalisation",
+             {{"mean", norm.normalisation.mean}, {"std", norm.normalisation.std}, {"source", norm.source}}}});
+  return j;
 }
 
 }  // namespace nnc::compress

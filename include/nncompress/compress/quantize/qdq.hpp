@@ -9,10 +9,14 @@
 #include <ATen/core/Tensor.h>
 #include <onnx/onnx_pb.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "nncompress/core/control.hpp"
+#include "nncompress/data/model_data.hpp"
 
 namespace nnc::compress {
 
@@ -33,5 +37,13 @@ struct QdqModel {
   nlohmann::json report;
 };
 QdqModel quantize_qdq(const onnx::ModelProto& model, const QdqOptions& options, const std::vector<at::Tensor>& calib);
+
+// The quantize command's work (the CLI and the Python module): the model at `input` (ONNX or
+// .nnc) and its data splits, calibration batches from the calibration split, the QDQ model
+// written to `output` (checked, atomic, never over the input), then measured on the file as
+// written against the original: test and validation top-1, the paired standard error of the
+// test difference, file bytes and onnx_ratio (original fp32 parameter bytes / file bytes).
+nlohmann::json quantize_job(const std::filesystem::path& input, const std::filesystem::path& output,
+                            const QdqOptions& options, data::DataOptions& data, const Control& control = {});
 
 }  // namespace nnc::compress
