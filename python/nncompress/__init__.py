@@ -130,15 +130,10 @@ def quantize(model, images, labels, *, weights_only=False, calibration="minmax",
         raise _option_error(sorted(rest)[0], "is not an option of quantize (options: weights_only, calibration, "
                             "percentile, keep_fp32, test_images, test_labels, progress, note, {})".format(
                                 ", ".join(_DATA_KEYS + _JOB_KEYS)))
-    x, y = _arrays(images, labels, "images")
-    tx, ty = _arrays(test_images, test_labels, "test_images") if test_images is not None else (None, None)
-    with tempfile.TemporaryDirectory(prefix="nncompress-") as tmp:
-        path = _model_file(model, tmp)
-        job.update(data)
-        job.update({"model": path, "onnx": os.path.join(tmp, "out.onnx"), "weights_only": bool(weights_only),
-                    "calibration": calibration, "percentile": float(percentile), "keep_fp32": keep_fp32 or ""})
-        summary = json.loads(_core.run_quantize(json.dumps(job), x, y, tx, ty, _progress(progress), _note(note)))
-        return _result(summary, model, tmp, None)
+    job.update(data)
+    job.update({"weights_only": bool(weights_only), "calibration": calibration, "percentile": float(percentile),
+                "keep_fp32": keep_fp32 or ""})
+    return _call(_core.run_quantize, model, images, labels, test_images, test_labels, job, progress, note)
 
 
 def compress(model, images, labels, *, max_drop=None, size=None, recipe=None, report=None, test_images=None,
@@ -170,19 +165,13 @@ def compress(model, images, labels, *, max_drop=None, size=None, recipe=None, re
             raise _option_error("recipe", "{}: no such file".format(recipe))
     elif recipe is not None:
         raise _option_error("recipe", "expected a path, YAML/JSON text or a dict, got {}".format(type(recipe).__name__))
-    x, y = _arrays(images, labels, "images")
-    tx, ty = _arrays(test_images, test_labels, "test_images") if test_images is not None else (None, None)
-    with tempfile.TemporaryDirectory(prefix="nncompress-") as tmp:
-        path = _model_file(model, tmp)
-        job.update(data)
-        job.update({"model": path, "onnx": os.path.join(tmp, "out.onnx"), "nnc": os.path.join(tmp, "out.nnc"),
-                    "compact_pruned": not onnx_dense, "max_drop": max_drop, "size": size or "",
-                    "command": command or _command("compress", model, max_drop=max_drop, size=size, recipe=recipe)})
-        if report is not None:
-            job["report"] = os.fspath(report)
-        summary = json.loads(_core.run_compress(recipe_text, recipe_path, json.dumps(job), x, y, tx, ty,
-                                                _progress(progress), _note(note)))
-        return _result(summary, model, tmp, report)
+    job.update(data)
+    job.update({"compact_pruned": not onnx_dense, "max_drop": max_drop, "size": size or "",
+                "command": command or _command("compress", model, max_drop=max_drop, size=size, recipe=recipe)})
+    if report is not None:
+        job["report"] = os.fspath(report)
+    run = lambda *args: _core.run_compress(recipe_text, recipe_path, *args)  # noqa: E731
+    return _call(run, model, images, labels, test_images, test_labels, job, progress, note, report)
 
 
 # ---- helpers ------------------------------------------------------------------------------
@@ -195,16 +184,23 @@ def _run_step(name, model, images, labels, options):
     onnx_sparse = options.pop("onnx_sparse", name == "prune")
     data, job, step_options = _split(options)
     step_options = _step_options(name, step_options)
+    job.update(data)
+    job["compact_pruned"] = bool(onnx_sparse)
+    run = lambda *args: _core.run_step(name, json.dumps(step_options), *args)  # noqa: E731
+    return _call(run, model, images, labels, test_images, test_labels, job, progress, note,
+                 step_options.get("report_dir"))
+
+
+def _call(run, model, images, labels, test_images, test_labels, job, progress, note, report=None):
+    """The frame of every compressing call: the arrays, the model as a file, the outputs in a
+    temporary folder read back into the Result."""
     x, y = _arrays(images, labels, "images")
     tx, ty = _arrays(test_images, test_labels, "test_images") if test_images is not None else (None, None)
     with tempfile.TemporaryDirectory(prefix="nncompress-") as tmp:
-        path = _model_file(model, tmp)
-        job.update(data)
-        job.update({"model": path, "onnx": os.path.join(tmp, "out.onnx"), "nnc": os.path.join(tmp, "out.nnc"),
-                    "compact_pruned": bool(onnx_sparse)})
-        summary = json.loads(_core.run_step(name, json.dumps(step_options), json.dumps(job), x, y, tx, ty,
-                                            _progress(progress), _note(note)))
-        return _result(summary, model, tmp, step_options.get("report_dir"))
+        job.update({"model": _model_file(model, tmp), "onnx": os.path.join(tmp, "out.onnx"),
+                    "nnc": os.path.join(tmp, "out.nnc")})
+        summary = json.loads(run(json.dumps(job), x, y, tx, ty, _progress(progress), _note(note)))
+        return _result(summary, model, tmp, report)
 
 
 def _result(summary, model, tmp, report):

@@ -271,6 +271,39 @@ JobArgs job_args(const json& o) {
   return a;
 }
 
+// The data of a call: options from the job, the arrays as their source, the threads set.
+data::DataOptions call_data(const json& o, const py::object& images, const py::object& labels,
+                            const py::object& test_images, const py::object& test_labels) {
+  auto data = data_options(o);
+  data.source = source_of(images, labels, test_images, test_labels, false);
+  as_given_if_float(data);
+  set_threads(o);
+  return data;
+}
+
+// The summary says which split stood for the test split and how float arrays were read.
+json labelled(json j, const data::DataOptions& data) {
+  j["test_split"] = data.source->test_is_holdout ? "holdout" : "test";
+  label_as_given(j, data);
+  return j;
+}
+
+// The frame of run_step and run_compress: outputs checked before any work, then without the GIL
+// the model and its context loaded and `work(model, context)` done.
+template <typename Work>
+std::string run_on_model(const json& o, const compress::JobOutputs& outputs, data::DataOptions& data,
+                         py::object progress, py::object note, Work work) {
+  compress::check_outputs(outputs);
+  Call call(std::move(progress), std::move(note));
+  return call.run([&] {
+    const auto control = call.control();
+    auto model = compress::CompressedModel::load(outputs.input, control);
+    auto context = compress::load_context(model, data, control);
+    if (o.contains("cache_dir")) context.cache_dir = o["cache_dir"].get<std::string>();
+    return labelled(work(model, context), data).dump();
+  });
+}
+
 // run_step(step_name, step_options_json, job_json, images, labels, test_images, test_labels,
 //          progress, note) -> JSON text
 std::string run_step(const std::string& name, const std::string& step_options, const std::string& job,
@@ -278,24 +311,13 @@ std::string run_step(const std::string& name, const std::string& step_options, c
                      const py::object& test_labels, py::object progress, py::object note) {
   const auto o = json::parse(job);
   const auto step = compress::make_step(name, json::parse(step_options));  // OptionError naming the field
-  auto data = data_options(o);
-  data.source = source_of(images, labels, test_images, test_labels, false);
-  as_given_if_float(data);
-  set_threads(o);
+  auto data = call_data(o, images, labels, test_images, test_labels);
   const auto a = job_args(o);
   const compress::JobOutputs outputs{a.model, a.onnx, a.nnc, {}, a.compact_pruned};
-  compress::check_outputs(outputs);
-  Call call(std::move(progress), std::move(note));
-  return call.run([&] {
-    const auto control = call.control();
-    auto model = compress::CompressedModel::load(a.model, control);
-    auto context = compress::load_context(model, data, control);
-    if (o.contains("cache_dir")) context.cache_dir = o["cache_dir"].get<std::string>();
-    auto j = compress::run_step_job(step, model, context, outputs);
-    j["test_split"] = data.source->test_is_holdout ? "holdout" : "test";
-    label_as_given(j, data);
-    return j.dump();
-  });
+  return run_on_model(o, outputs, data, std::move(progress), std::move(note),
+                      [&](compress::CompressedModel& model, compress::Context& context) {
+                        return compress::run_step_job(step, model, context, outputs);
+                      });
 }
 
 // run_compress(recipe_text_or_empty, recipe_path_or_empty, job_json, ...) -> JSON text
@@ -310,24 +332,14 @@ std::string run_compress(const std::string& recipe_text, const std::string& reci
                       : !recipe_text.empty() ? compress::parse_recipe(recipe_text, "recipe")
                       : co.size.empty()      ? compress::default_recipe()
                                              : compress::size_recipe();
-  auto data = data_options(o);
-  data.source = source_of(images, labels, test_images, test_labels, false);
-  as_given_if_float(data);
-  set_threads(o);
+  auto data = call_data(o, images, labels, test_images, test_labels);
   const auto a = job_args(o);
   const compress::JobOutputs outputs{a.model, a.onnx, a.nnc, a.report, a.compact_pruned};
-  compress::check_outputs(outputs);
-  Call call(std::move(progress), std::move(note));
-  return call.run([&] {
-    const auto control = call.control();
-    auto model = compress::CompressedModel::load(a.model, control);
-    auto context = compress::load_context(model, data, control);
-    if (o.contains("cache_dir")) context.cache_dir = o["cache_dir"].get<std::string>();
-    auto j = compress::run_compose_job(recipe, co, model, context, outputs, o.value("command", "nncompress.compress"));
-    j["test_split"] = data.source->test_is_holdout ? "holdout" : "test";
-    label_as_given(j, data);
-    return j.dump();
-  });
+  return run_on_model(o, outputs, data, std::move(progress), std::move(note),
+                      [&](compress::CompressedModel& model, compress::Context& context) {
+                        return compress::run_compose_job(recipe, co, model, context, outputs,
+                                                         o.value("command", "nncompress.compress"));
+                      });
 }
 
 // run_quantize(job_json, ...) -> JSON text: the quantize command's work (compress::quantize_job).
@@ -341,17 +353,13 @@ std::string run_quantize(const std::string& job, const py::object& images, const
   q.percentile = o.value("percentile", q.percentile);
   q.keep_fp32 = o.value("keep_fp32", q.keep_fp32);
   q.validate();
-  auto data = data_options(o);
-  data.source = source_of(images, labels, test_images, test_labels, false);
-  as_given_if_float(data);
-  set_threads(o);
+  auto data = call_data(o, images, labels, test_images, test_labels);
   Call call(std::move(progress), std::move(note));
   return call.run([&] {
-    auto j = compress::quantize_job(o.at("model").get<std::string>(), o.at("onnx").get<std::string>(), q, data,
-                                    call.control());
-    j["test_split"] = data.source->test_is_holdout ? "holdout" : "test";
-    label_as_given(j, data);
-    return j.dump();
+    return labelled(compress::quantize_job(o.at("model").get<std::string>(), o.at("onnx").get<std::string>(), q,
+                                           data, call.control()),
+                    data)
+        .dump();
   });
 }
 

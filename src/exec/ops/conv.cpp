@@ -37,6 +37,27 @@ void check_conv_weight(const at::Tensor& w, const at::Tensor& b, const SpatialAt
   }
 }
 
+// A Conv's input and weight checked against each other and the attributes, and the geometry
+// resolved for this input (SAME_* pads depend on it).
+SpatialGeometry conv_geometry(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const SpatialAttrs& attrs,
+                              int64_t groups, const std::string& label) {
+  const int64_t spatial = x.dim() - 2;
+  NNC_CHECK_CODE(spatial >= 1 && spatial <= 3 && w.dim() == x.dim(), kShape,
+                 "{}: input rank {} and weight rank {} do not form a 1-D/2-D/3-D convolution", label, x.dim(), w.dim());
+  check_conv_weight(w, b, attrs, groups, false, label);
+  NNC_CHECK_CODE(x.size(1) == w.size(1) * groups, kShape,
+                 "{}: input has {} channels but weight expects {} x {} groups", label, x.size(1), w.size(1), groups);
+  std::vector<int64_t> kernel(w.sizes().begin() + 2, w.sizes().end());
+  auto geo = resolve_spatial(attrs, x.sizes().slice(2), kernel, label);
+  for (int64_t i = 0; i < spatial; ++i) {
+    const int64_t reach = geo.dilations[i] * (kernel[i] - 1) + 1;
+    NNC_CHECK_CODE(x.size(2 + i) + geo.pad_begin[i] + geo.pad_end[i] >= reach, kShape,
+                   "{}: spatial axis {} of size {} (padded by {} + {}) is smaller than the kernel's reach {}", label, i,
+                   x.size(2 + i), geo.pad_begin[i], geo.pad_end[i], reach);
+  }
+  return geo;
+}
+
 OpFn build_conv(const NodeInfo& n) {
   n.expect_attrs({"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"});
   SpatialAttrs attrs = read_spatial_attrs(n);
@@ -54,20 +75,7 @@ OpFn build_conv(const NodeInfo& n) {
     const at::Tensor& w = in[1];
     at::Tensor b = in.size() > 2 ? in[2] : at::Tensor();
     const int64_t spatial = x.dim() - 2;
-    NNC_CHECK_CODE(spatial >= 1 && spatial <= 3 && w.dim() == x.dim(), kShape,
-                   "{}: input rank {} and weight rank {} do not form a 1-D/2-D/3-D convolution", label, x.dim(),
-                   w.dim());
-    check_conv_weight(w, b, attrs, groups, false, label);
-    NNC_CHECK_CODE(x.size(1) == w.size(1) * groups, kShape,
-                   "{}: input has {} channels but weight expects {} x {} groups", label, x.size(1), w.size(1), groups);
-    std::vector<int64_t> kernel(w.sizes().begin() + 2, w.sizes().end());
-    auto geo = resolve_spatial(attrs, x.sizes().slice(2), kernel, label);
-    for (int64_t i = 0; i < spatial; ++i) {
-      const int64_t reach = geo.dilations[i] * (kernel[i] - 1) + 1;
-      NNC_CHECK_CODE(x.size(2 + i) + geo.pad_begin[i] + geo.pad_end[i] >= reach, kShape,
-                     "{}: spatial axis {} of size {} (padded by {} + {}) is smaller than the kernel's reach {}", label,
-                     i, x.size(2 + i), geo.pad_begin[i], geo.pad_end[i], reach);
-    }
+    const auto geo = conv_geometry(x, w, b, attrs, groups, label);
     // A channels-last input (from a dense Conv + Clip chain) stays on the channels-last path.
     const bool channels_last_input = x.dim() == 4 && !x.is_mkldnn() && !x.is_contiguous() &&
                                      x.is_contiguous(at::MemoryFormat::ChannelsLast);
@@ -94,19 +102,7 @@ OpFn build_conv(const NodeInfo& n) {
 at::Tensor convolve(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const SpatialAttrs& attrs,
                     int64_t groups, const std::string& label) {
   const int64_t spatial = x.dim() - 2;
-  NNC_CHECK_CODE(spatial >= 1 && spatial <= 3 && w.dim() == x.dim(), kShape,
-                 "{}: input rank {} and weight rank {} do not form a 1-D/2-D/3-D convolution", label, x.dim(), w.dim());
-  check_conv_weight(w, b, attrs, groups, false, label);
-  NNC_CHECK_CODE(x.size(1) == w.size(1) * groups, kShape,
-                 "{}: input has {} channels but weight expects {} x {} groups", label, x.size(1), w.size(1), groups);
-  std::vector<int64_t> kernel(w.sizes().begin() + 2, w.sizes().end());
-  auto geo = resolve_spatial(attrs, x.sizes().slice(2), kernel, label);
-  for (int64_t i = 0; i < spatial; ++i) {
-    const int64_t reach = geo.dilations[i] * (kernel[i] - 1) + 1;
-    NNC_CHECK_CODE(x.size(2 + i) + geo.pad_begin[i] + geo.pad_end[i] >= reach, kShape,
-                   "{}: spatial axis {} of size {} (padded by {} + {}) is smaller than the kernel's reach {}", label, i,
-                   x.size(2 + i), geo.pad_begin[i], geo.pad_end[i], reach);
-  }
+  const auto geo = conv_geometry(x, w, b, attrs, groups, label);
   at::Tensor input = geo.symmetric ? x : at::constant_pad_nd(x, geo.torch_pad_spec(), 0.0);
   return at::convolution(input, w, b, geo.strides, geo.symmetric ? geo.pad_begin : std::vector<int64_t>(spatial, 0),
                          geo.dilations, false, std::vector<int64_t>(spatial, 0), groups);
