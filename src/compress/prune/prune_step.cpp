@@ -136,6 +136,8 @@ class PruneRun {
   Reference reference_;                  // the original on the hold-out and test splits
   nlohmann::json search_ = nlohmann::json::array();
   nlohmann::json climb_;                 // climbing: the step that held and where the budget broke
+  // The climb's step that held; 0 while none has (also when a stop came before the first one ended).
+  int held_step() const { return climb_.is_object() ? climb_.value("held_step", 0) : 0; }
   prune::RdCurves held_curves_;          // climbing: the curves of the step kept
 };
 
@@ -532,7 +534,7 @@ nlohmann::json PruneRun::run() {
       ctx_.stop_requested() || climb ? nlohmann::json::array() : oneshot_comparison(states0, curves0);
   nlohmann::json steps = ctx_.stop_requested() ? nlohmann::json::array() : schedule(curves0);
   if (climb && !ctx_.stop_requested())
-    NNC_CHECK_OPTION_CODE(climb_.value("held_step", 0) > 0, "max_drop", kTargetMissed,
+    NNC_CHECK_OPTION_CODE(held_step() > 0, "max_drop", kTargetMissed,
                           "{}: the first pruning step (sparsity {:.3f}) already drops hold-out top-1 by more after "
                           "{} epochs of fine-tuning; nothing written",
                           *o_.max_drop, o_.schedule_a, o_.finetune.epochs);
@@ -571,7 +573,7 @@ nlohmann::json PruneRun::run() {
           {"recalibrate_bn", o_.recalibrate_bn}, {"rd_pass_log", rd_pass_log_}, {"curve_seconds", curves0.seconds},
           {"curves_from_cache", curves0.from_cache}, {"curve_steps_skipped", curves0.skipped_fraction},
           {"curve_points_evaluated", curves0.distortion.empty() ? 0.0 : prune::evaluated_fraction(curves0)},
-          {"coarse", o_.coarse}, {"interrupted", ctx_.stop_requested()}, {"changed", !steps.empty() && (!climb || climb_.value("held_step", 0) > 0)},
+          {"coarse", o_.coarse}, {"interrupted", ctx_.stop_requested()}, {"changed", !steps.empty() && (!climb || held_step() > 0)},
           {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};
   if (o_.max_drop) j["max_drop"] = *o_.max_drop;
   if (!search_.empty()) j["sparsity_search"] = search_;
