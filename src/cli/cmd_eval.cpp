@@ -35,8 +35,7 @@ void register_eval_command(CLI::App& app) {
     if (opts->global.json) {
       print_json({{"model", opts->model}, {"top1", m.top1}, {"top5", m.top5}, {"loss", m.loss},
                   {"macro_f1", m.macro_f1}, {"n", m.n}, {"seconds", m.seconds}, {"total_seconds", total},
-                  {"normalisation", {{"mean", norm.normalisation.mean}, {"std", norm.normalisation.std},
-                                     {"source", norm.source}}}});
+                  {"normalisation", data::normalisation_json(norm)}});
     } else {
       fmt::print("{}: test top-1 {:.2f}%  top-5 {:.2f}%  loss {:.4f}  ({} images, {:.2f}s inference, {:.2f}s total)\n",
                  opts->model, 100 * m.top1, 100 * m.top5, m.loss, m.n, m.seconds, total);

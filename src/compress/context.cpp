@@ -21,12 +21,7 @@ const data::Evaluator& Context::test() const {
   return *test_;
 }
 
-nlohmann::json Context::normalisation_json() const {
-  nlohmann::json j{{"mean", normalisation.normalisation.mean}, {"std", normalisation.normalisation.std},
-                   {"source", normalisation.source}};
-  if (!normalisation.tried.is_null() && !normalisation.tried.empty()) j["tried"] = normalisation.tried;
-  return j;
-}
+nlohmann::json Context::normalisation_json() const { return data::normalisation_json(normalisation); }
 
 Context load_context(CompressedModel& model, data::DataOptions options, Control control) {
   auto proto = model.model();

@@ -22,6 +22,12 @@ void DataOptions::validate() const {
   NNC_CHECK_OPTION(batch > 0, "batch", "{}: must be positive", batch);
 }
 
+nlohmann::json normalisation_json(const NormalisationChoice& n) {
+  nlohmann::json j{{"mean", n.normalisation.mean}, {"std", n.normalisation.std}, {"source", n.source}};
+  if (!n.tried.is_null() && !n.tried.empty()) j["tried"] = n.tried;
+  return j;
+}
+
 Normalisation resolve_normalisation(const DataOptions& o, const onnx::ModelProto& model) {
   if (!o.mean.empty() || !o.std.empty()) {
     NNC_CHECK_OPTION(!o.mean.empty() && !o.std.empty(), o.mean.empty() ? "mean" : "std",

@@ -225,10 +225,6 @@ void set_threads(const json& o) {
   if (threads > 0) at::set_num_threads(threads);
 }
 
-json normalisation_json(const data::NormalisationChoice& n) {
-  return {{"mean", n.normalisation.mean}, {"std", n.normalisation.std}, {"source", n.source}};
-}
-
 // ---- calls --------------------------------------------------------------------------------
 
 // evaluate(model_path, images, labels, options_json, progress, note) -> JSON text
@@ -250,7 +246,7 @@ std::string evaluate(const std::string& model_path, const py::object& images, co
     const auto m = eval.evaluate(engine);
     json j{{"top1", m.top1},         {"top5", m.top5}, {"loss", m.loss},
            {"macro_f1", m.macro_f1}, {"n", m.n},       {"seconds", m.seconds},
-           {"normalisation", normalisation_json(norm)}};
+           {"normalisation", data::normalisation_json(norm)}};
     label_as_given(j, data);
     return j.dump();
   });

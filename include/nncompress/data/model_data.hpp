@@ -53,6 +53,8 @@ struct NormalisationChoice {
   std::string source;
   nlohmann::json tried;
 };
+// As reports give it: mean, std, source, and the candidates tried when it was inferred.
+nlohmann::json normalisation_json(const NormalisationChoice& choice);
 
 // Normalisation from the options, else the model's metadata; neither is an error here.
 Normalisation resolve_normalisation(const DataOptions& options, const onnx::ModelProto& model);

@@ -15,7 +15,6 @@
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/model_io.hpp"
-#include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/store/model_store.hpp"
 
 namespace nnc::compress {
@@ -339,10 +338,7 @@ nlohmann::json quantize_job(const std::filesystem::path& input, const std::files
   auto model = store::load_any_model(input, control);
   data::NormalisationChoice norm;
   auto splits = data::load_splits(data, model, control, &norm);
-  std::vector<at::Tensor> calib;
-  for (int64_t i = 0; i < splits.calib.size(); i += data.batch)
-    calib.push_back(splits.calib.images.slice(0, i, std::min(i + data.batch, splits.calib.size())));
-  const auto q = quantize_qdq(model, o, calib);
+  const auto q = quantize_qdq(model, o, data::split_batches(splits.calib.images, data.batch));
   onnxio::save_model(q.model, output, input);  // checked, atomic, never over the input
   // Measured on the file as written (the engine runs QDQ graphs).
   const auto bytes = std::filesystem::file_size(output);
@@ -350,9 +346,7 @@ nlohmann::json quantize_job(const std::filesystem::path& input, const std::files
   exec::Engine before(model), after(onnxio::load_model(output, {}, control));
   const auto tb = test.evaluate(before), ta = test.evaluate(after);
   const auto vb = val.evaluate(before), va = val.evaluate(after);
-  std::size_t fp32 = 0;
-  for (const auto& t : model.graph().initializer())
-    if (t.data_type() == onnx::TensorProto::FLOAT) fp32 += 4 * static_cast<std::size_t>(onnxio::element_count(t));
+  const std::size_t fp32 = store::fp32_initializer_bytes(model);
   nlohmann::json j = q.report;
   j.update({{"model", input.string()},
             {"output", output.string()},
@@ -365,8 +359,7 @@ nlohmann::json quantize_job(const std::filesystem::path& input, const std::files
             {"fp32_bytes", fp32},
             {"onnx_bytes", bytes},
             {"onnx_ratio", static_cast<double>(fp32) / static_cast<double>(bytes)},
-            {"normalisation",
-             {{"mean", norm.normalisation.mean}, {"std", norm.normalisation.std}, {"source", norm.source}}}});
+            {"normalisation", data::normalisation_json(norm)}});
   return j;
 }
 
