@@ -19,11 +19,14 @@ struct GlobalOptions {
   int threads = 0;  // 0 = all cores
   bool json = false;
   bool quiet = false;
+  std::string distributed = "auto";  // read by main before parsing (distributed_mode)
 };
 
 using DataOptions = data::DataOptions;
 
 void add_global_options(CLI::App* cmd, GlobalOptions& g);
+// --distributed from the raw arguments: the MPI session starts before the command is parsed.
+std::string distributed_mode(int argc, char** argv);
 // The compression commands' MODEL positional, -o/--output (`output_what`) and --nnc.
 void add_model_io_options(CLI::App* cmd, std::string& model, std::string& output, std::string& nnc,
                           const std::string& output_what,

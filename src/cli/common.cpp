@@ -8,6 +8,7 @@
 
 #include "cli/command.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/dist/cluster.hpp"
 
 namespace nnc::cli {
 namespace {
@@ -41,6 +42,21 @@ void add_global_options(CLI::App* cmd, GlobalOptions& g) {
   cmd->add_option("--threads", g.threads, "Intra-op threads (default: all cores)");
   cmd->add_flag("--json", g.json, "Print one JSON object on stdout");
   cmd->add_flag("-q,--quiet", g.quiet, "No progress output on stderr");
+  cmd->add_option("--distributed", g.distributed,
+                  "auto: share the searches out over the ranks of `mpirun -np N nncompress ...` when launched so; "
+                  "mpi: use MPI even without mpirun; off: one process (docs/distributed.md)")
+      ->check(CLI::IsMember({"auto", "mpi", "off"}))
+      ->capture_default_str();
+}
+
+std::string distributed_mode(int argc, char** argv) {
+  std::string mode = "auto";
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--distributed" && i + 1 < argc) mode = argv[++i];
+    else if (a.rfind("--distributed=", 0) == 0) mode = a.substr(14);
+  }
+  return mode;
 }
 
 void add_data_options(CLI::App* cmd, DataOptions& d, bool splits) {
@@ -61,7 +77,10 @@ void add_data_options(CLI::App* cmd, DataOptions& d, bool splits) {
 
 Control apply_global_options(const GlobalOptions& g) {
   NNC_CHECK_OPTION(g.threads >= 0, "threads", "{}: must not be negative (0: all cores)", g.threads);
-  int threads = g.threads > 0 ? g.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // By default the cores are shared by the ranks of an MPI job on this machine.
+  const int local = std::max(1, dist::ranks() > 1 ? dist::launched_local_ranks() : 1);
+  int threads = g.threads > 0 ? g.threads
+                              : std::max(1, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) / local);
   at::set_num_threads(threads);
   static StderrReporter reporter;
   return Control{interrupt_token(), g.quiet ? nullptr : &reporter};

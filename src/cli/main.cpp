@@ -1,15 +1,30 @@
 // nncompress: compress trained ONNX networks for memory-starved devices.
 #include <cstdio>
 #include <exception>
+#include <optional>
 
 #include "cli/command.hpp"
 #include "nncompress/core/allocator.hpp"
 #include "nncompress/core/blas_threads.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/compress/registry.hpp"
+#include "nncompress/dist/cluster.hpp"
 
 int main(int argc, char** argv) {
   nnc::keep_freed_memory();  // large tensors are reused, not page-faulted in again (core/allocator.hpp)
   nnc::single_threaded_blas();  // OpenBLAS's thread pool fights LibTorch's OpenMP threads (core/blas_threads.hpp)
+  // Under mpirun every rank runs this; rank 0 does the command, the others serve it.
+  std::optional<nnc::dist::Session> session;
+  try {
+    session.emplace(nnc::dist::parse_mode(nnc::cli::distributed_mode(argc, argv)));
+  } catch (const nnc::OptionError& e) {
+    std::fprintf(stderr, "nncompress: error: --distributed %s\n", e.detail().c_str());
+    return 2;
+  }
+  if (session->rank() > 0) {
+    nnc::compress::register_distributed_tasks();
+    return session->serve();
+  }
   CLI::App app{"nncompress: compress trained ONNX networks and prove what accuracy they keep"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "nncompress 0.1.0");

@@ -7,6 +7,8 @@
 #include "nncompress/compress/lowrank/lowrank_step.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/prune/prune_step.hpp"
+#include "nncompress/compress/prune/rd_curve.hpp"
+#include "nncompress/compress/share/search.hpp"
 #include "nncompress/compress/share/share_step.hpp"
 #include "nncompress/core/error.hpp"
 
@@ -25,6 +27,11 @@ StepInfo entry(std::string name, std::string summary, std::string paper) {
 }
 
 }  // namespace
+
+void register_distributed_tasks() {
+  share::register_distributed_tasks();
+  prune::register_distributed_tasks();
+}
 
 const std::vector<StepInfo>& registered_steps() {
   // One line per step: adding a method touches this list once.

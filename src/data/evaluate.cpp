@@ -79,7 +79,8 @@ at::Tensor run_batches(exec::Engine& engine, const std::vector<at::Tensor>& batc
   return at::cat(parts, 0);
 }
 
-Evaluator::Evaluator(const Dataset& data, int64_t batch) : data_(data), batches_(split_batches(data.images, batch)) {}
+Evaluator::Evaluator(const Dataset& data, int64_t batch)
+    : data_(data), batch_(batch), batches_(split_batches(data.images, batch)) {}
 
 at::Tensor Evaluator::logits(exec::Engine& engine) const {
   auto l = engine.as_logits(run_batches(engine, batches_));

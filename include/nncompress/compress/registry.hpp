@@ -23,6 +23,9 @@ struct StepInfo {
 };
 
 const std::vector<StepInfo>& registered_steps();
+// The phases of the steps that the other ranks of an MPI run serve (dist/cluster.hpp): called
+// once by every process that may serve them.
+void register_distributed_tasks();
 // Throws a one-line error listing the registered names when `name` is not one.
 const StepInfo& find_step(std::string_view name);
 Step make_step(std::string_view name, const nlohmann::json& options = nlohmann::json::object());

@@ -58,9 +58,11 @@ class Evaluator {
   };
   Metrics evaluate(exec::Engine& engine, const EarlyExit& rule, bool* partial) const;
   const Dataset& data() const { return data_; }
+  int64_t batch() const { return batch_; }
 
  private:
   Dataset data_;
+  int64_t batch_ = 256;
   std::vector<at::Tensor> batches_;
 };
 

@@ -4,10 +4,13 @@
 #include <c10/core/InferenceMode.h>
 
 #include <chrono>
+#include <fmt/format.h>
 #include <cmath>
 #include <limits>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/dist/cluster.hpp"
+#include "nncompress/dist/tensor_archive.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -144,7 +147,209 @@ class DownstreamRecalibration {
   int position_ = 0;
 };
 
-// evaluate_rd_points with the calibration batches and the unpruned model's logits given.
+// One layer's points: the layer pruned to each fraction asked for, the others as they are (or
+// hold their context weights), the distortion of the logits against `reference`.
+struct LayerPoints {
+  std::vector<double> distortion;  // one per point asked for
+  double skipped = 0;              // fraction of inference steps activation caching skipped
+  bool prefix_run = false;
+};
+
+class LayerMeasurer {
+ public:
+  LayerMeasurer(exec::Engine& engine, std::vector<at::Tensor> batches, at::Tensor reference,
+                std::vector<PrunableLayer> layers, std::vector<double> grid, RdCurveOptions options)
+      : engine_(engine), batches_(std::move(batches)), reference_(std::move(reference)), layers_(std::move(layers)),
+        grid_(std::move(grid)), options_(std::move(options)), recalibration_(engine_, batches_, options_) {
+    in_context_ = !options_.context.empty();
+    NNC_CHECK(!in_context_ || options_.context.size() == layers_.size(), "{} context tensors for {} layers",
+              options_.context.size(), layers_.size());
+    // In context every layer's weights on entry are kept (they are put back at the end);
+    // otherwise only the layer being measured is, just while it is.
+    if (in_context_) {
+      unpruned_.resize(layers_.size());
+      for (std::size_t m = 0; m < layers_.size(); ++m)
+        unpruned_[m] = engine_.weights().get(layers_[m].weight).detach().clone();
+    }
+  }
+  ~LayerMeasurer() {
+    for (std::size_t m = 0; m < unpruned_.size(); ++m) engine_.weights().set(layers_[m].weight, unpruned_[m]);
+  }
+  LayerMeasurer(const LayerMeasurer&) = delete;
+  LayerMeasurer& operator=(const LayerMeasurer&) = delete;
+
+  // `point_done` hears each point as it is measured.
+  LayerPoints measure(std::size_t l, const std::vector<std::size_t>& points,
+                      const std::function<void()>& point_done = {}) {
+    LayerPoints out;
+    auto& store = engine_.weights();
+    if (in_context_)
+      for (std::size_t m = 0; m < layers_.size(); ++m)
+        store.set(layers_[m].weight, m == l ? unpruned_[m] : options_.context[m]);
+    const std::size_t idx = store.index_of(layers_[l].weight);
+    at::Tensor original = in_context_ ? unpruned_[l] : store.at(idx).detach().clone();
+    recalibration_.begin_layer(layers_[l].node, in_context_);
+    // Activation caching: the part of the network before this layer does not change while only
+    // this layer is pruned, so its outputs are computed once per layer.
+    std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;
+    if (options_.cache_activations) {
+      for (const auto& b : batches_) prefix.push_back(engine_.run_prefix({b}, layers_[l].weight));
+      out.skipped = engine_.prefix_fraction(*prefix.front());
+      out.prefix_run = true;
+    }
+    auto layer_logits = [&]() {
+      if (prefix.empty()) return data::run_batches(engine_, batches_);
+      std::vector<at::Tensor> parts;
+      for (const auto& p : prefix) parts.push_back(engine_.run_from(*p));
+      return at::cat(parts, 0);
+    };
+    // With recalibration outside a context: the distortion of re-estimating the statistics of
+    // the unpruned layer, subtracted from every point so that phi = 0 stays 0.
+    double offset = 0;
+    if (recalibration_.active() && !in_context_) {
+      recalibration_.recalibrate();
+      offset = logit_distortion(layer_logits(), reference_, options_.distortion);
+    }
+    for (std::size_t g : points) {
+      const double phi = grid_.at(g);
+      if (phi == 0.0 && !in_context_) {
+        out.distortion.push_back(0.0);
+      } else {
+        store.set(idx, original * magnitude_mask(original, phi));
+        recalibration_.recalibrate();
+        out.distortion.push_back(
+            std::max(0.0, logit_distortion(layer_logits(), reference_, options_.distortion) - offset));
+      }
+      if (point_done) point_done();
+    }
+    store.set(idx, original);
+    recalibration_.end_layer();
+    return out;
+  }
+
+  // What another rank needs to measure layers as this one does ("prune.rd_layer").
+  std::string distributed_state() const {
+    dist::ArchiveWriter w;
+    w.put(engine_.to_model().SerializeAsString());
+    w.put<uint64_t>(batches_.size());
+    for (const auto& b : batches_) dist::put_tensor(w, b);
+    dist::put_tensor(w, reference_);
+    w.put<uint64_t>(layers_.size());
+    for (const auto& l : layers_) {
+      w.put(l.node);
+      w.put(l.weight);
+      w.put(l.params);
+    }
+    w.put(grid_);
+    w.put(static_cast<int>(options_.distortion));
+    w.put(options_.batch);
+    w.put(options_.cache_activations);
+    w.put(options_.recalibrate_batchnorm);
+    w.put(options_.recalibration_images);
+    w.put<uint64_t>(options_.context.size());
+    // In context, the engine holds the unpruned weights the measurer keeps (the model above).
+    for (const auto& t : options_.context) dist::put_tensor(w, t);
+    return w.take();
+  }
+
+ private:
+  exec::Engine& engine_;
+  std::vector<at::Tensor> batches_;
+  at::Tensor reference_;
+  std::vector<PrunableLayer> layers_;
+  std::vector<double> grid_;
+  RdCurveOptions options_;
+  DownstreamRecalibration recalibration_;
+  bool in_context_ = false;
+  std::vector<at::Tensor> unpruned_;
+};
+
+std::string layer_item(std::size_t l, const std::vector<std::size_t>& points) {
+  dist::ArchiveWriter w;
+  w.put<uint64_t>(l);
+  w.put(std::vector<uint64_t>(points.begin(), points.end()));
+  return w.take();
+}
+
+std::string measure_item(LayerMeasurer& m, std::string_view item, std::size_t layers) {
+  dist::ArchiveReader r(item);
+  const auto l = r.get<uint64_t>();
+  std::vector<uint64_t> points;
+  r.get(points);
+  NNC_CHECK(l < layers, "distributed message: layer {} of {}", l, layers);
+  const auto out = m.measure(l, std::vector<std::size_t>(points.begin(), points.end()));
+  dist::ArchiveWriter w;
+  w.put(out.distortion);
+  w.put(out.skipped);
+  w.put(out.prefix_run);
+  return w.take();
+}
+
+LayerPoints read_points(std::string_view bytes) {
+  dist::ArchiveReader r(bytes);
+  LayerPoints p;
+  r.get(p.distortion);
+  p.skipped = r.get<double>();
+  p.prefix_run = r.get<bool>();
+  return p;
+}
+
+// This rank's layers of a distributed pass.
+class LocalLayers final : public dist::Task {
+ public:
+  LocalLayers(LayerMeasurer& m, std::size_t layers) : m_(m), layers_(layers) {}
+  std::string evaluate(std::string_view item) override { return measure_item(m_, item, layers_); }
+
+ private:
+  LayerMeasurer& m_;
+  std::size_t layers_;
+};
+
+// Another rank's side of "prune.rd_layer".
+class RdLayerWorker final : public dist::Task {
+ public:
+  explicit RdLayerWorker(std::string_view state) {
+    dist::ArchiveReader r(state);
+    std::string model_bytes;
+    r.get(model_bytes);
+    onnx::ModelProto model;
+    NNC_CHECK(model.ParseFromString(model_bytes), "distributed message: the model does not parse");
+    engine_ = std::make_unique<exec::Engine>(std::move(model));
+    std::vector<at::Tensor> batches(r.get<uint64_t>());
+    for (auto& b : batches) b = dist::get_tensor(r);
+    auto reference = dist::get_tensor(r);
+    std::vector<PrunableLayer> layers(r.get<uint64_t>());
+    for (auto& l : layers) {
+      r.get(l.node);
+      r.get(l.weight);
+      l.params = r.get<int64_t>();
+    }
+    std::vector<double> grid;
+    r.get(grid);
+    RdCurveOptions o;
+    o.distortion = static_cast<Distortion>(r.get<int>());
+    o.batch = r.get<int64_t>();
+    o.cache_activations = r.get<bool>();
+    o.recalibrate_batchnorm = r.get<bool>();
+    o.recalibration_images = r.get<int64_t>();
+    o.context.resize(r.get<uint64_t>());
+    for (auto& t : o.context) t = dist::get_tensor(r);
+    NNC_CHECK(r.done(), "distributed message: rd-curve state left over");
+    layers_ = layers.size();
+    measurer_ = std::make_unique<LayerMeasurer>(*engine_, std::move(batches), std::move(reference), std::move(layers),
+                                                std::move(grid), std::move(o));
+  }
+  std::string evaluate(std::string_view item) override { return measure_item(*measurer_, item, layers_); }
+
+ private:
+  std::unique_ptr<exec::Engine> engine_;
+  std::unique_ptr<LayerMeasurer> measurer_;
+  std::size_t layers_ = 0;
+};
+
+// evaluate_rd_points with the calibration batches and the unpruned model's logits given. With
+// other ranks, each measures whole layers (the activation cache is per layer) and rank 0 writes
+// them into the curves; a layer's points do not depend on which rank measures them.
 void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batches, const at::Tensor& reference,
                      RdCurves& curves, const std::vector<std::vector<std::size_t>>& todo,
                      const RdCurveOptions& options, const Control& control) {
@@ -152,67 +357,35 @@ void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batche
   const std::size_t total = count_points(todo);
   if (total == 0) return;
   const bool in_context = !options.context.empty();
-  NNC_CHECK(!in_context || options.context.size() == curves.layers.size(), "{} context tensors for {} layers",
-            options.context.size(), curves.layers.size());
   Progress progress(control.reporter, in_context ? "rd curves in context" : "rd curves", static_cast<long>(total));
   std::size_t done = 0;
   double skipped = 0;
   int runs = 0;
-  auto& store = engine.weights();
-  // In context every layer's weights on entry are kept (they are put back at the end); otherwise
-  // only the layer being measured is, just while it is.
-  std::vector<at::Tensor> unpruned(curves.layers.size());
-  DownstreamRecalibration recalibration(engine, batches, options);
-  if (in_context)
-    for (std::size_t m = 0; m < curves.layers.size(); ++m)
-      unpruned[m] = store.get(curves.layers[m].weight).detach().clone();
-  for (std::size_t l = 0; l < curves.layers.size(); ++l) {
-    if (todo[l].empty()) continue;
-    if (control.stop_requested()) break;  // the points not measured stay NaN
-    if (in_context)
-      for (std::size_t m = 0; m < curves.layers.size(); ++m)
-        store.set(curves.layers[m].weight, m == l ? unpruned[m] : options.context[m]);
-    const std::size_t idx = store.index_of(curves.layers[l].weight);
-    at::Tensor original = in_context ? unpruned[l] : store.at(idx).detach().clone();
-    recalibration.begin_layer(curves.layers[l].node, in_context);
-    // Activation caching: the part of the network before this layer does not change while only
-    // this layer is pruned, so its outputs are computed once per layer.
-    std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;
-    if (options.cache_activations) {
-      for (const auto& b : batches) prefix.push_back(engine.run_prefix({b}, curves.layers[l].weight));
-      skipped += engine.prefix_fraction(*prefix.front());
-      ++runs;
+  LayerMeasurer measurer(engine, batches, reference, curves.layers, curves.grid, options);
+  auto take = [&](std::size_t l, const LayerPoints& p) {
+    for (std::size_t j = 0; j < todo[l].size(); ++j) curves.distortion[l][todo[l][j]] = p.distortion.at(j);
+    skipped += p.skipped;
+    runs += p.prefix_run ? 1 : 0;
+  };
+  std::vector<std::size_t> layers;
+  for (std::size_t l = 0; l < curves.layers.size(); ++l)
+    if (!todo[l].empty()) layers.push_back(l);
+  if (dist::ranks() > 1 && layers.size() > 1) {
+    LocalLayers local(measurer, curves.layers.size());
+    dist::Pool pool("prune.rd_layer", [&] { return measurer.distributed_state(); }, local);
+    std::vector<std::string> items;
+    for (auto l : layers) items.push_back(layer_item(l, todo[l]));
+    const auto results = pool.map(items, control, [&](std::size_t n) {
+      progress.update(static_cast<long>(n), fmt::format("{} of {} layers ({} ranks)", n, layers.size(), pool.ranks()));
+    });
+    for (std::size_t i = 0; i < layers.size(); ++i)
+      if (results[i]) take(layers[i], read_points(*results[i]));  // after a stop the rest stay NaN
+  } else {
+    for (auto l : layers) {
+      if (control.stop_requested()) break;  // the points not measured stay NaN
+      take(l, measurer.measure(l, todo[l], [&] { progress.update(static_cast<long>(++done), curves.layers[l].weight); }));
     }
-    auto layer_logits = [&]() {
-      if (prefix.empty()) return data::run_batches(engine, batches);
-      std::vector<at::Tensor> parts;
-      for (const auto& p : prefix) parts.push_back(engine.run_from(*p));
-      return at::cat(parts, 0);
-    };
-    // With recalibration outside a context: the distortion of re-estimating the statistics of
-    // the unpruned layer, subtracted from every point so that phi = 0 stays 0.
-    double offset = 0;
-    if (recalibration.active() && !in_context) {
-      recalibration.recalibrate();
-      offset = logit_distortion(layer_logits(), reference, options.distortion);
-    }
-    for (std::size_t g : todo[l]) {
-      const double phi = curves.grid.at(g);
-      if (phi == 0.0 && !in_context) {
-        curves.distortion[l][g] = 0.0;
-      } else {
-        store.set(idx, original * magnitude_mask(original, phi));
-        recalibration.recalibrate();
-        curves.distortion[l][g] =
-            std::max(0.0, logit_distortion(layer_logits(), reference, options.distortion) - offset);
-      }
-      progress.update(static_cast<long>(++done), curves.layers[l].weight);
-    }
-    store.set(idx, original);
-    recalibration.end_layer();
   }
-  if (in_context)
-    for (std::size_t m = 0; m < curves.layers.size(); ++m) store.set(curves.layers[m].weight, unpruned[m]);
   curves.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (runs > 0) {
     const int all = curves.prefix_runs + runs;
@@ -290,6 +463,10 @@ double evaluated_fraction(const RdCurves& curves) {
       done += std::isnan(d) ? 0 : 1;
     }
   return all ? static_cast<double>(done) / static_cast<double>(all) : 0.0;
+}
+
+void register_distributed_tasks() {
+  dist::register_task("prune.rd_layer", [](std::string_view state) { return std::make_unique<RdLayerWorker>(state); });
 }
 
 }  // namespace nnc::prune

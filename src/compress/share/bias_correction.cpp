@@ -5,6 +5,7 @@
 #include <map>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/dist/tensor_archive.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/attributes.hpp"
 #include "conv_window.hpp"
@@ -142,6 +143,40 @@ void BiasCorrection::apply(exec::Engine& engine, const SharedSet& set, std::span
 
 void BiasCorrection::restore(exec::Engine& engine) const {
   for (const auto& l : layers_) engine.weights().set(l.bias, l.bias0.reshape(engine.weights().get(l.bias).sizes()));
+}
+
+}  // namespace nnc::share
+
+namespace nnc::share {
+
+void BiasCorrection::save(dist::ArchiveWriter& w) const {
+  w.put<uint64_t>(layers_.size());
+  for (const auto& l : layers_) {
+    w.put<uint64_t>(l.tensor);
+    w.put(l.bias);
+    dist::put_tensor(w, l.bias0);
+    dist::put_tensor(w, l.mean);
+    w.put(l.conv);
+    w.put(l.transposed);
+    w.put(l.scale);
+  }
+}
+
+std::shared_ptr<const BiasCorrection> BiasCorrection::load(dist::ArchiveReader& r) {
+  std::shared_ptr<BiasCorrection> bc(new BiasCorrection());
+  const auto n = r.get<uint64_t>();
+  for (uint64_t i = 0; i < n; ++i) {
+    Layer l;
+    l.tensor = r.get<uint64_t>();
+    r.get(l.bias);
+    l.bias0 = dist::get_tensor(r);
+    l.mean = dist::get_tensor(r);
+    l.conv = r.get<bool>();
+    l.transposed = r.get<bool>();
+    l.scale = r.get<double>();
+    bc->layers_.push_back(std::move(l));
+  }
+  return bc;
 }
 
 }  // namespace nnc::share

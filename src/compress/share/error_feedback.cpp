@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "nncompress/dist/archive.hpp"
 #include "conv_window.hpp"
 #include "layer_inputs.hpp"
 #include "nncompress/core/error.hpp"
@@ -189,6 +190,40 @@ std::vector<uint16_t> ErrorFeedback::assign(const SharedSet& set, const Codebook
     }
   });
   return idx;
+}
+
+}  // namespace nnc::share
+
+namespace nnc::share {
+
+void ErrorFeedback::save(dist::ArchiveWriter& w) const {
+  w.put<uint64_t>(layers_.size());
+  for (const auto& l : layers_) {
+    w.put<uint64_t>(l.tensor);
+    w.put(l.groups);
+    w.put(l.rows);
+    w.put(l.cols);
+    w.put(l.transposed);
+    w.put(l.order);
+    w.put(l.u);
+  }
+}
+
+std::shared_ptr<const ErrorFeedback> ErrorFeedback::load(dist::ArchiveReader& r) {
+  std::shared_ptr<ErrorFeedback> ef(new ErrorFeedback());
+  const auto n = r.get<uint64_t>();
+  for (uint64_t i = 0; i < n; ++i) {
+    Layer l;
+    l.tensor = r.get<uint64_t>();
+    l.groups = r.get<int64_t>();
+    l.rows = r.get<int64_t>();
+    l.cols = r.get<int64_t>();
+    l.transposed = r.get<bool>();
+    r.get(l.order);
+    r.get(l.u);
+    ef->layers_.push_back(std::move(l));
+  }
+  return ef;
 }
 
 }  // namespace nnc::share

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 #include <pagmo/algorithms/nsga2.hpp>
+#include <pagmo/bfe.hpp>
 #include <pagmo/population.hpp>
 #include <pagmo/problem.hpp>
 #include <pagmo/rng.hpp>
@@ -13,6 +14,8 @@
 #include "nncompress/compress/share/evaluation_log.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/hash.hpp"
+#include "nncompress/dist/cluster.hpp"
+#include "nncompress/dist/tensor_archive.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/store/bitpack.hpp"
 #include "nncompress/store/entropy.hpp"
@@ -108,28 +111,19 @@ uint64_t ShareContext::evaluation_key(const Codebook& cb) const {
   return h.digest();
 }
 
-Candidate ShareContext::evaluate(const Codebook& cb) {
-  const uint64_t key = log_ ? evaluation_key(cb) : 0;
-  if (log_) {
-    if (auto logged = log_->next(key)) {
-      // As if measured now: the counts and early exit's references are what they were.
-      const auto& c = logged->candidate;
-      if (!logged->correct.empty()) {
-        auto correct = at::tensor(at::ArrayRef<uint8_t>(logged->correct), at::kByte).to(at::kBool);
-        measured_.push_back({c.index_bits, c.val_top1, std::move(correct)});
-      }
-      partial_ += c.partial ? 1 : 0;
-      ++evaluations_;
-      return c;
-    }
-  }
-  auto start = std::chrono::steady_clock::now();
+ShareContext::ShareContext(exec::Engine& engine, SharedSet set, const data::Dataset& val, int64_t batch,
+                           data::Metrics original)
+    : engine_(engine), set_(std::move(set)), val_(val, batch), original_(std::move(original)) {}
+
+Codebook ShareContext::codebook(const Chromosome& c) const { return uniform_bins(set_, c.k, c.strides); }
+
+Measurement ShareContext::measure(const Codebook& cb) {
   const auto idx = indices(cb);
   apply(cb, idx);
   const double bits = encoded_index_bits(set_, idx, cb.size());
   bool partial = false;
   data::Metrics m;
-  std::vector<uint8_t> reference;  // per image, when this candidate becomes an early-exit reference
+  Measurement out;
   if (early_exit_drop_ >= 0) {
     data::Evaluator::EarlyExit exit;
     exit.z = early_exit_z_;
@@ -142,17 +136,13 @@ Candidate ShareContext::evaluate(const Codebook& cb) {
     if (best) exit.rules.push_back({best->correct, 0.0});
     m = val_.evaluate(engine_, exit, &partial);
     if (!partial) {
-      measured_.push_back({bits, m.top1, m.correct});
-      if (log_) {
-        auto bytes = m.correct.to(at::kByte).contiguous();
-        reference.assign(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel());
-      }
+      auto bytes = m.correct.to(at::kByte).contiguous();
+      out.correct.assign(bytes.data_ptr<uint8_t>(), bytes.data_ptr<uint8_t>() + bytes.numel());
     }
   } else {
     m = val_.evaluate(engine_);
   }
-  partial_ += partial ? 1 : 0;
-  Candidate c;
+  Candidate& c = out.candidate;
   c.partial = partial;
   c.k = cb.k;
   c.entries = static_cast<int>(cb.size());
@@ -161,10 +151,249 @@ Candidate ShareContext::evaluate(const Codebook& cb) {
   c.top1_se = partial || !m.correct.defined() ? 0.0 : data::paired_top1_se(original_.correct, m.correct);
   c.val_top1_low = c.val_top1 - confidence_ * c.top1_se;
   c.index_bits = bits;
+  return out;
+}
+
+void ShareContext::replay(const Measurement& m) {
+  // As if measured now: the counts and early exit's references are what they were.
+  if (!m.correct.empty()) {
+    auto correct = at::tensor(at::ArrayRef<uint8_t>(m.correct), at::kByte).to(at::kBool);
+    measured_.push_back({m.candidate.index_bits, m.candidate.val_top1, std::move(correct)});
+  }
+  partial_ += m.candidate.partial ? 1 : 0;
   ++evaluations_;
+}
+
+void ShareContext::record(uint64_t key, const Measurement& m) {
+  replay(m);
+  if (log_) log_->append(key, {m.candidate, m.correct});
+}
+
+Candidate ShareContext::evaluate(const Codebook& cb) {
+  const uint64_t key = log_ ? evaluation_key(cb) : 0;
+  if (log_) {
+    if (auto logged = log_->next(key)) {
+      replay({logged->candidate, logged->correct});
+      return logged->candidate;
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  auto m = measure(cb);
   eval_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (log_) log_->append(key, {c, std::move(reference)});
+  record(key, m);
+  return m.candidate;
+}
+
+namespace {
+
+std::string chromosome_bytes(const Chromosome& c) {
+  dist::ArchiveWriter w;
+  w.put(c.k);
+  w.put(c.strides);
+  return w.take();
+}
+
+Chromosome read_chromosome(std::string_view bytes) {
+  dist::ArchiveReader r(bytes);
+  Chromosome c;
+  c.k = r.get<int>();
+  r.get(c.strides);
   return c;
+}
+
+std::string measurement_bytes(const Measurement& m) {
+  dist::ArchiveWriter w;
+  const auto& c = m.candidate;
+  w.put(c.partial);
+  w.put(c.k);
+  w.put(c.entries);
+  w.put(c.f1);
+  w.put(c.val_top1);
+  w.put(c.top1_se);
+  w.put(c.val_top1_low);
+  w.put(c.index_bits);
+  w.put(m.correct);
+  return w.take();
+}
+
+Measurement read_measurement(std::string_view bytes) {
+  dist::ArchiveReader r(bytes);
+  Measurement m;
+  auto& c = m.candidate;
+  c.partial = r.get<bool>();
+  c.k = r.get<int>();
+  c.entries = r.get<int>();
+  c.f1 = r.get<double>();
+  c.val_top1 = r.get<double>();
+  c.top1_se = r.get<double>();
+  c.val_top1_low = r.get<double>();
+  c.index_bits = r.get<double>();
+  r.get(m.correct);
+  return m;
+}
+
+// This rank's share of a batch: the same bytes in and out as on the other ranks.
+class LocalMeasure final : public dist::Task {
+ public:
+  explicit LocalMeasure(ShareContext& ctx) : ctx_(ctx) {}
+  std::string evaluate(std::string_view item) override {
+    return measurement_bytes(ctx_.measure(ctx_.codebook(read_chromosome(item))));
+  }
+
+ private:
+  ShareContext& ctx_;
+};
+
+}  // namespace
+
+std::vector<std::optional<Candidate>> ShareContext::evaluate_batch(const std::vector<Chromosome>& batch,
+                                                                  dist::Pool* pool,
+                                                                  const std::function<void(std::size_t)>& measured_so_far) {
+  std::vector<std::optional<Candidate>> out(batch.size());
+  std::vector<uint64_t> keys(batch.size(), 0);
+  std::vector<std::optional<Measurement>> replayed(batch.size());
+  std::vector<std::size_t> todo;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (log_) {
+      keys[i] = evaluation_key(codebook(batch[i]));
+      if (auto logged = log_->next(keys[i])) {
+        replayed[i] = Measurement{logged->candidate, logged->correct};
+        continue;
+      }
+    }
+    todo.push_back(i);
+  }
+  std::vector<std::string> items;
+  for (auto i : todo) items.push_back(chromosome_bytes(batch[i]));
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::optional<std::string>> results;
+  if (pool) {
+    results = pool->map(items, control_, measured_so_far);
+  } else {
+    LocalMeasure local(*this);
+    for (const auto& item : items) {
+      if (control_.stop_requested()) break;
+      results.push_back(local.evaluate(item));
+      if (measured_so_far) measured_so_far(results.size());
+    }
+    results.resize(items.size());
+  }
+  eval_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<std::optional<Measurement>> measured(batch.size());
+  for (std::size_t j = 0; j < todo.size(); ++j)
+    if (results[j]) measured[todo[j]] = read_measurement(*results[j]);
+  // Recorded in batch order (the log replays in that order); the references this batch adds go
+  // to the other ranks before the next batch.
+  const std::size_t references = measured_.size();
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (replayed[i]) {
+      replay(*replayed[i]);
+      out[i] = replayed[i]->candidate;
+    } else if (measured[i]) {
+      record(keys[i], *measured[i]);
+      out[i] = measured[i]->candidate;
+    }
+  }
+  if (pool && pool->ranks() > 1 && measured_.size() > references) {
+    dist::ArchiveWriter w;
+    w.put<uint64_t>(measured_.size() - references);
+    for (std::size_t r = references; r < measured_.size(); ++r) {
+      w.put(measured_[r].index_bits);
+      w.put(measured_[r].top1);
+      dist::put_tensor(w, measured_[r].correct);
+    }
+    pool->update(w.take());
+  }
+  return out;
+}
+
+void ShareContext::add_references(std::string_view payload) {
+  dist::ArchiveReader r(payload);
+  const auto n = r.get<uint64_t>();
+  for (uint64_t i = 0; i < n; ++i) {
+    Measured m;
+    m.index_bits = r.get<double>();
+    m.top1 = r.get<double>();
+    m.correct = dist::get_tensor(r);
+    measured_.push_back(std::move(m));
+  }
+}
+
+std::string ShareContext::distributed_state() const {
+  dist::ArchiveWriter w;
+  w.put(engine_.to_model().SerializeAsString());
+  set_.save(w);
+  dist::put_tensor(w, val_.data().images);
+  dist::put_tensor(w, val_.data().labels);
+  w.put(val_.data().num_classes);
+  w.put(val_.batch());
+  w.put(original_.top1);
+  w.put(original_.macro_f1);
+  dist::put_tensor(w, original_.correct);
+  w.put(early_exit_drop_);
+  w.put(early_exit_z_);
+  w.put(confidence_);
+  w.put<uint8_t>(bias_correction_ ? 1 : 0);
+  if (bias_correction_) bias_correction_->save(w);
+  w.put<uint8_t>(error_feedback_ ? 1 : 0);
+  if (error_feedback_) error_feedback_->save(w);
+  w.put<uint64_t>(measured_.size());
+  for (const auto& m : measured_) {
+    w.put(m.index_bits);
+    w.put(m.top1);
+    dist::put_tensor(w, m.correct);
+  }
+  return w.take();
+}
+
+// Another rank's side of "share.evaluate": the context rebuilt from distributed_state().
+class ShareWorker final : public dist::Task {
+ public:
+  explicit ShareWorker(std::string_view state) {
+    dist::ArchiveReader r(state);
+    std::string model_bytes;
+    r.get(model_bytes);
+    onnx::ModelProto model;
+    NNC_CHECK(model.ParseFromString(model_bytes), "distributed message: the model does not parse");
+    engine_ = std::make_unique<exec::Engine>(std::move(model));
+    auto set = SharedSet::load(r);
+    data::Dataset val;
+    val.images = dist::get_tensor(r);
+    val.labels = dist::get_tensor(r);
+    val.num_classes = r.get<int>();
+    const auto batch = r.get<int64_t>();
+    data::Metrics original;
+    original.top1 = r.get<double>();
+    original.macro_f1 = r.get<double>();
+    original.correct = dist::get_tensor(r);
+    ctx_.reset(new ShareContext(*engine_, std::move(set), val, batch, std::move(original)));
+    ctx_->early_exit_drop_ = r.get<double>();
+    ctx_->early_exit_z_ = r.get<double>();
+    ctx_->confidence_ = r.get<double>();
+    if (r.get<uint8_t>()) ctx_->bias_correction_ = BiasCorrection::load(r);
+    if (r.get<uint8_t>()) ctx_->error_feedback_ = ErrorFeedback::load(r);
+    const auto references = r.get<uint64_t>();
+    for (uint64_t i = 0; i < references; ++i) {
+      ShareContext::Measured m;
+      m.index_bits = r.get<double>();
+      m.top1 = r.get<double>();
+      m.correct = dist::get_tensor(r);
+      ctx_->measured_.push_back(std::move(m));
+    }
+    NNC_CHECK(r.done(), "distributed message: {} bytes of share state left over", state.size());
+  }
+  std::string evaluate(std::string_view item) override {
+    return measurement_bytes(ctx_->measure(ctx_->codebook(read_chromosome(item))));
+  }
+  void update(std::string_view payload) override { ctx_->add_references(payload); }
+
+ private:
+  std::unique_ptr<exec::Engine> engine_;
+  std::unique_ptr<ShareContext> ctx_;
+};
+
+void register_distributed_tasks() {
+  dist::register_task("share.evaluate", [](std::string_view state) { return std::make_unique<ShareWorker>(state); });
 }
 
 Codebook candidate_codebook(const SharedSet& set, const Candidate& c) { return uniform_bins(set, c.k, c.strides); }
@@ -196,12 +425,13 @@ namespace {
 
 struct SearchState {
   ShareContext* ctx = nullptr;
+  dist::Pool* pool = nullptr;       // the other ranks, when distributed
+  Progress* progress = nullptr;     // while the initial population is measured
   SearchOptions options;
   int groups = 0;                   // stride genes (extended mode)
   std::vector<int> group_of;        // tensor -> stride gene
   std::map<std::vector<int>, Candidate> cache;  // chromosome (k, group strides...) -> result
   int hits = 0;
-  std::unique_ptr<Progress> init_progress;  // while the initial population is evaluated
   pagmo::detail::random_engine_type rng;    // draws the random initial individuals
 
   std::vector<int> decode(const pagmo::vector_double& x) const {
@@ -214,30 +444,53 @@ struct SearchState {
   pagmo::vector_double objectives(const Candidate& c) const {
     return {c.f1, options.mode == SearchMode::kPaper ? static_cast<double>(c.entries) : c.index_bits};
   }
+  // Fitness of every decision vector, the new chromosomes measured as one batch; empty for the
+  // ones a stop request left unmeasured.
+  std::vector<std::optional<pagmo::vector_double>> evaluate(const std::vector<pagmo::vector_double>& xs) {
+    std::vector<std::vector<int>> keys;
+    std::vector<Chromosome> batch;
+    std::map<std::vector<int>, std::size_t> fresh;  // new chromosome -> its place in the batch
+    for (const auto& x : xs) {
+      keys.push_back(decode(x));
+      const auto& key = keys.back();
+      if (cache.count(key) || fresh.count(key)) {
+        ++hits;
+        continue;
+      }
+      Chromosome c{key[0], {}};
+      if (groups > 0) {
+        c.strides.resize(group_of.size());
+        for (std::size_t t = 0; t < c.strides.size(); ++t) c.strides[t] = key[static_cast<std::size_t>(group_of[t]) + 1];
+      }
+      fresh[key] = batch.size();
+      batch.push_back(std::move(c));
+    }
+    std::function<void(std::size_t)> report;
+    if (progress)
+      report = [&](std::size_t n) { progress->update(static_cast<long>(n), fmt::format("{} of {} new chromosomes", n, batch.size())); };
+    auto measured = ctx->evaluate_batch(batch, pool, report);
+    for (const auto& [key, i] : fresh)
+      if (measured[i]) {
+        measured[i]->strides = batch[i].strides;
+        cache[key] = *measured[i];
+      }
+    std::vector<std::optional<pagmo::vector_double>> f;
+    for (const auto& key : keys) {
+      auto it = cache.find(key);
+      f.push_back(it == cache.end() ? std::nullopt : std::optional(objectives(it->second)));
+    }
+    return f;
+  }
 };
+
+// Unmeasured (stopped): the worst fitness, so the generation's selection drops it.
+pagmo::vector_double unmeasured() { return {1.0, 1e30}; }
 
 // pagmo user-defined problem: continuous genes rounded in the fitness.
 struct ShareProblem {
   std::shared_ptr<SearchState> state;
   pagmo::vector_double fitness(const pagmo::vector_double& x) const {
-    auto key = state->decode(x);
-    auto it = state->cache.find(key);
-    if (it != state->cache.end()) {
-      ++state->hits;
-      return state->objectives(it->second);
-    }
-    std::vector<int> strides;
-    if (state->groups > 0) {
-      strides.resize(state->group_of.size());
-      for (std::size_t t = 0; t < strides.size(); ++t) strides[t] = key[static_cast<std::size_t>(state->group_of[t]) + 1];
-    }
-    auto c = state->ctx->evaluate(uniform_bins(state->ctx->set(), key[0], strides));
-    c.strides = std::move(strides);
-    state->cache[key] = c;
-    if (state->init_progress)
-      state->init_progress->update(static_cast<long>(state->cache.size()),
-                                   fmt::format("k {}, val top-1 {:.2f}%", key[0], 100 * c.val_top1));
-    return state->objectives(c);
+    return state->evaluate({x}).front().value_or(unmeasured());
   }
   std::pair<pagmo::vector_double, pagmo::vector_double> get_bounds() const {
     pagmo::vector_double lo{static_cast<double>(state->options.k_min)}, hi{static_cast<double>(state->options.k_max)};
@@ -249,6 +502,24 @@ struct ShareProblem {
   }
   pagmo::vector_double::size_type get_nobj() const { return 2; }
   std::string get_name() const { return "uniform bins on one shared grid"; }
+};
+
+// pagmo batch fitness evaluation: a generation's offspring measured as one batch (by every rank
+// of a distributed run).
+struct ShareBatchEvaluation {
+  std::shared_ptr<SearchState> state;
+  pagmo::vector_double operator()(const pagmo::problem& p, const pagmo::vector_double& dvs) const {
+    const auto nx = p.get_nx();
+    std::vector<pagmo::vector_double> xs;
+    for (std::size_t i = 0; i + nx <= dvs.size(); i += nx)
+      xs.emplace_back(dvs.begin() + static_cast<std::ptrdiff_t>(i), dvs.begin() + static_cast<std::ptrdiff_t>(i + nx));
+    pagmo::vector_double out;
+    for (const auto& f : state->evaluate(xs)) {
+      const auto v = f.value_or(unmeasured());
+      out.insert(out.end(), v.begin(), v.end());
+    }
+    return out;
+  }
 };
 
 }  // namespace
@@ -285,7 +556,14 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   }
   pagmo::problem prob{ShareProblem{state}};
   SearchResult r;
-  state->init_progress = std::make_unique<Progress>(ctx.control().reporter, "nsga2 initial population", o.pop);
+  // Every individual of a batch (the initial population, each generation's offspring) is
+  // measured against the references known before it, by this rank and, when distributed, the
+  // others: the same search for any number of ranks.
+  LocalMeasure local(ctx);
+  dist::Pool pool("share.evaluate", [&] { return ctx.distributed_state(); }, local);
+  state->pool = &pool;
+  if (pool.ranks() > 1)
+    ctx.control().note(fmt::format("nsga2: candidates measured by {} ranks", pool.ranks()));
   // Every individual is chosen first and evaluated once (pagmo's sized constructor would
   // evaluate random individuals that the seeding below then replaces).
   pagmo::population pop(prob, 0u, static_cast<unsigned>(o.seed));
@@ -307,20 +585,25 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
       slot += 2;
     }
   }
-  for (const auto& x : xs) {
-    if (ctx.control().stop_requested()) break;  // the generations below do not run; the front is what was evaluated
-    pop.push_back(x);
+  {
+    Progress init(ctx.control().reporter, "nsga2 initial population", o.pop);
+    state->progress = &init;
+    const auto f = state->evaluate(xs);
+    state->progress = nullptr;
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      if (f[i]) pop.push_back(xs[i], *f[i]);  // a stop leaves the rest out; the generations do not run
+    init.update(o.pop, fmt::format("{} distinct chromosomes measured", state->cache.size()));
   }
   // SBX crossover 0.9, eta_c 15; polynomial mutation with probability 1/genes, eta_m 20:
   // pymoo's defaults, which the published code used.
   const double genes = 1.0 + state->groups;
   pagmo::nsga2 algo(1u, 0.9, 15.0, 1.0 / genes, 20.0, static_cast<unsigned>(o.seed));
+  algo.set_bfe(pagmo::bfe{ShareBatchEvaluation{state}});
   auto all = [&] {
     std::vector<Candidate> v;
     for (const auto& [key, c] : state->cache) v.push_back(c);
     return v;
   };
-  state->init_progress.reset();
   Progress progress(ctx.control().reporter, "nsga2 generation", o.gens);
   for (int g = 0; g < o.gens && !ctx.control().stop_requested(); ++g) {
     if (o.max_evals > 0 && ctx.evaluations() >= o.max_evals) {
@@ -336,6 +619,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
                                        state->cache.size(), state->hits, front.size(), front.front().index_bits,
                                        front.back().index_bits));
   }
+  state->pool = nullptr;
   r.interrupted = ctx.control().stop_requested();
   r.evaluated = all();
   r.front = pareto_front(r.evaluated, o.mode);

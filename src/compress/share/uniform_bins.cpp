@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/dist/archive.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
@@ -244,6 +245,38 @@ std::vector<float> entry_values(const Codebook& cb, std::span<const uint16_t> in
   std::vector<float> out(indices.size());
   for (std::size_t i = 0; i < indices.size(); ++i) out[i] = cb.values[indices[i]];
   return out;
+}
+
+}  // namespace nnc::share
+
+namespace nnc::share {
+
+void SharedSet::save(dist::ArchiveWriter& w) const {
+  w.put(names);
+  w.put(shapes);
+  w.put(offsets);
+  w.put(values);
+  w.put(pruned);
+  w.put(min);
+  w.put(max);
+  w.put(scales);
+  w.put(weights);
+}
+
+SharedSet SharedSet::load(dist::ArchiveReader& r) {
+  SharedSet s;
+  r.get(s.names);
+  r.get(s.shapes);
+  r.get(s.offsets);
+  r.get(s.values);
+  r.get(s.pruned);
+  s.min = r.get<float>();
+  s.max = r.get<float>();
+  r.get(s.scales);
+  r.get(s.weights);
+  NNC_CHECK(s.offsets.size() == s.names.size() + 1 && s.shapes.size() == s.names.size() && s.offsets.back() == s.values.size(),
+            "distributed message: inconsistent shared set");
+  return s;
 }
 
 }  // namespace nnc::share

@@ -90,6 +90,10 @@ void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& c
                       int coarse_every, const std::function<std::vector<std::size_t>(const RdCurves&)>& choose,
                       const Control& control = {}, int max_rounds = 64);
 
+// Registers the "prune.rd_layer" task that the other ranks of a distributed run serve (whole
+// layers of evaluate_rd_points).
+void register_distributed_tasks();
+
 // Fraction of the curves' points that have been evaluated.
 double evaluated_fraction(const RdCurves& curves);
 

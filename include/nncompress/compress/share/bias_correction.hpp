@@ -12,11 +12,17 @@
 #include <ATen/core/Tensor.h>
 #include <onnx/onnx_pb.h>
 
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "nncompress/compress/share/uniform_bins.hpp"
+
+namespace nnc::dist {
+class ArchiveWriter;
+class ArchiveReader;
+}  // namespace nnc::dist
 
 namespace nnc::exec {
 class Engine;
@@ -36,8 +42,12 @@ class BiasCorrection {
   void restore(exec::Engine& engine) const;
 
   int corrected_layers() const { return static_cast<int>(layers_.size()); }
+  // The measured means, for the other ranks of a distributed search (dist/cluster.hpp).
+  void save(dist::ArchiveWriter& w) const;
+  static std::shared_ptr<const BiasCorrection> load(dist::ArchiveReader& r);
 
  private:
+  BiasCorrection() = default;
   struct Layer {
     std::size_t tensor = 0;   // index in the SharedSet
     std::string bias;         // bias initializer name

@@ -18,10 +18,16 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "nncompress/compress/share/uniform_bins.hpp"
 #include "nncompress/core/control.hpp"
+
+namespace nnc::dist {
+class ArchiveWriter;
+class ArchiveReader;
+}  // namespace nnc::dist
 
 namespace nnc::share {
 
@@ -44,8 +50,12 @@ class ErrorFeedback {
   std::vector<uint16_t> assign(const SharedSet& set, const Codebook& cb) const;
 
   int layers() const { return static_cast<int>(layers_.size()); }
+  // The measured factors, for the other ranks of a distributed search (dist/cluster.hpp).
+  void save(dist::ArchiveWriter& w) const;
+  static std::shared_ptr<const ErrorFeedback> load(dist::ArchiveReader& r);
 
  private:
+  ErrorFeedback() = default;
   struct Layer {
     std::size_t tensor = 0;      // index in the SharedSet
     int64_t groups = 1;          // Conv groups: rows and columns split evenly

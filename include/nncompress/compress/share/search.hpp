@@ -7,6 +7,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <span>
 #include <memory>
 #include <string>
@@ -20,6 +21,9 @@
 
 namespace nnc::exec {
 class Engine;
+}
+namespace nnc::dist {
+class Pool;
 }
 
 namespace nnc::share {
@@ -37,6 +41,19 @@ struct Candidate {
   double index_bits = 0;   // exact encoded index bits per shared weight (best coder per tensor)
   double test_top1 = -1;   // filled in for reported solutions only
   bool partial = false;    // evaluation stopped early: clearly out of the budget (see set_early_exit)
+};
+
+// A point of the search: the bin count and, in extended mode, every tensor's stride (empty: all 1).
+struct Chromosome {
+  int k = 0;
+  std::vector<int> strides;
+};
+
+// One candidate as measured: its figures and, when it was fully measured with early exit on,
+// which validation images it got right (a reference for the dominance rule).
+struct Measurement {
+  Candidate candidate;
+  std::vector<uint8_t> correct;
 };
 
 enum class SearchMode {
@@ -61,6 +78,22 @@ class ShareContext {
   ShareContext(exec::Engine& engine, SharedSet set, const data::Dataset& val, int64_t batch);
 
   Candidate evaluate(const Codebook& cb);  // writes the shared weights into the engine
+  // Several candidates, each measured against the early-exit references known when the batch
+  // starts (not against each other), so that their results depend neither on their order nor on
+  // which rank measures them: with `pool` (a distributed phase opened with distributed_state()),
+  // the other ranks measure some of them. They are recorded (counts, references, the log) in
+  // batch order. After a stop request the ones not measured are empty.
+  // `measured` (optional) hears the count measured so far (progress).
+  std::vector<std::optional<Candidate>> evaluate_batch(const std::vector<Chromosome>& batch, dist::Pool* pool = nullptr,
+                                                       const std::function<void(std::size_t)>& measured = {});
+  // What another rank needs to measure candidates exactly as this context does (the model with
+  // its weights, the shared set, the validation images, the original's figures, early exit, bias
+  // correction and error feedback, the references so far); the rank's task is "share.evaluate".
+  std::string distributed_state() const;
+  // Measures one candidate against every reference so far; records nothing.
+  Measurement measure(const Codebook& cb);
+  // The codebook of a chromosome.
+  Codebook codebook(const Chromosome& c) const;
   // Candidates that the validation images seen so far show, by `z` paired standard errors, to
   // be more than `max_drop` (fraction) below the original, or below a fully measured candidate
   // with no more index bits (dominated), are not evaluated further (their metrics are those
@@ -98,6 +131,12 @@ class ShareContext {
   void set_log(std::shared_ptr<EvaluationLog> log) { log_ = std::move(log); }
 
  private:
+  friend class ShareWorker;
+  // As on the rank that sent distributed_state(): the original's figures given, not measured.
+  ShareContext(exec::Engine& engine, SharedSet set, const data::Dataset& val, int64_t batch, data::Metrics original);
+  void record(uint64_t key, const Measurement& m);
+  void replay(const Measurement& m);
+  void add_references(std::string_view payload);  // what a batch's records added, on another rank
   exec::Engine& engine_;
   SharedSet set_;
   data::Evaluator val_;
@@ -117,6 +156,9 @@ class ShareContext {
   std::shared_ptr<EvaluationLog> log_;
   uint64_t evaluation_key(const Codebook& cb) const;
 };
+
+// Registers the "share.evaluate" task that the other ranks of a distributed run serve.
+void register_distributed_tasks();
 
 // Exact bits per weight of the indices when each tensor is coded with its best coder.
 double encoded_index_bits(const SharedSet& set, const std::vector<uint16_t>& indices, std::size_t alphabet);

@@ -13,6 +13,11 @@
 #include <string>
 #include <vector>
 
+namespace nnc::dist {
+class ArchiveWriter;
+class ArchiveReader;
+}  // namespace nnc::dist
+
 namespace nnc::share {
 
 // Every shared weight, flattened in a fixed order with per-tensor offsets.
@@ -33,6 +38,8 @@ struct SharedSet {
   bool is_pruned(std::size_t weight) const { return !pruned.empty() && pruned[weight] != 0; }
   float scale(std::size_t tensor) const { return scales.empty() ? 1.0f : scales[tensor]; }
   const std::vector<float>& original() const { return weights.empty() ? values : weights; }
+  void save(dist::ArchiveWriter& w) const;  // for the other ranks of a distributed search
+  static SharedSet load(dist::ArchiveReader& r);
 };
 
 // Weights of every layer (onnxio::weight_inputs); biases too when `share_biases`. `masks`
