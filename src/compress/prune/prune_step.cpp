@@ -21,6 +21,7 @@
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
 #include "nncompress/data/evaluate.hpp"
+#include "nncompress/dist/cluster.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
 
@@ -571,7 +572,7 @@ nlohmann::json PruneRun::run() {
           {"finetune_epochs", o_.finetune.epochs}, {"final_epochs", o_.final_epochs.value_or(o_.finetune.epochs)},
           {"distortion", prune::distortion_name(copt_.distortion)}, {"rd_passes", o_.rd_passes},
           {"recalibrate_bn", o_.recalibrate_bn}, {"rd_pass_log", rd_pass_log_}, {"curve_seconds", curves0.seconds},
-          {"curves_from_cache", curves0.from_cache}, {"curve_steps_skipped", curves0.skipped_fraction},
+          {"ranks", dist::ranks()}, {"curves_from_cache", curves0.from_cache}, {"curve_steps_skipped", curves0.skipped_fraction},
           {"curve_points_evaluated", curves0.distortion.empty() ? 0.0 : prune::evaluated_fraction(curves0)},
           {"coarse", o_.coarse}, {"interrupted", ctx_.stop_requested()}, {"changed", !steps.empty() && (!climb || held_step() > 0)},
           {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()}};

@@ -620,6 +620,8 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
                                        front.back().index_bits));
   }
   state->pool = nullptr;
+  r.items_by_rank = pool.items_by_rank();
+  r.wire_bytes = pool.wire_bytes();
   r.interrupted = ctx.control().stop_requested();
   r.evaluated = all();
   r.front = pareto_front(r.evaluated, o.mode);

@@ -334,6 +334,8 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
           {"evaluations", ctx.evaluations()}, {"search_evaluations", search.evaluations}, {"cache_hits", search.cache_hits},
           {"evaluations_resumed", log ? log->replayed() : 0},
           {"partial_evaluations", partial_evaluations}, {"generations", search.generations},
+          {"search_seconds", search.seconds}, {"ranks", search.items_by_rank.size()},
+          {"search_evaluations_by_rank", search.items_by_rank}, {"distributed_bytes", search.wire_bytes},
           {"budget_reached", search.budget_reached}, {"strides", chosen->strides},
           {"holdout_top1_before", confirm_before}, {"holdout_top1_after", confirm_after},
           {"merge_tried", merged.tried}, {"merge_accepted", merged.accepted},

@@ -187,6 +187,8 @@ struct SearchResult {
   bool interrupted = false;  // stopped by a stop request
   bool budget_reached = false;
   double seconds = 0;
+  std::vector<long> items_by_rank;  // candidates each rank measured (one entry per rank)
+  double wire_bytes = 0;            // sent and received between the ranks
 };
 
 // NSGA-II (pagmo::nsga2) with k encoded as a continuous gene rounded in the fitness (and, in
