@@ -26,31 +26,35 @@ run() {
 }
 SHARE=(share models/resnet20.onnx --pop 32 --gens 8 --max-evals 0)
 PRUNE=(prune models/resnet20.onnx --sparsity 0.7)
+FINETUNE=(finetune models/resnet20.onnx --epochs 1 --distill 0.5)
 for cfg in "1 1" "2 1" "0 2"; do
   set -- $cfg
   run "share-n$1-t$2" "$1" "$2" "${SHARE[@]}"
   run "prune-n$1-t$2" "$1" "$2" "${PRUNE[@]}"
+  run "finetune-n$1-t$2" "$1" "$2" "${FINETUNE[@]}"
 done
 /usr/bin/python3 - "$W" <<'PYEOF'
 import json, sys, hashlib
 w = sys.argv[1]
 times = dict(l.split() for l in open(f"{w}/times"))
-for method, phase in (("share", "search_seconds"), ("prune", "curve_seconds")):
+for method, phase in (("share", "search_seconds"), ("prune", "curve_seconds"), ("finetune", "seconds")):
     rows = {}
     for cfg in ("n1-t1", "n2-t1", "n0-t2"):
         j = json.load(open(f"{w}/{method}-{cfg}.json"))
         nnc = hashlib.sha256(open(f"{w}/{method}-{cfg}.nnc", "rb").read()).hexdigest()[:12]
-        rows[cfg] = (float(times[f"{method}-{cfg}"]), j[phase], j.get("search_evaluations_by_rank"), j.get("distributed_bytes"), nnc, j["ratio"])
+        by = j.get("search_evaluations_by_rank")
+        busy = j.get("search_seconds_by_rank")
+        rows[cfg] = (float(times[f"{method}-{cfg}"]), j[phase], by, busy and [round(b, 1) for b in busy],
+                     j.get("distributed_bytes"), nnc, j["top1_after"])
     t1, p1 = rows["n1-t1"][0], rows["n1-t1"][1]
-    print(f"\n{method} ResNet-20 ({phase}):")
-    print("| run | wall s | phase s | efficiency wall | efficiency phase | by rank | bytes between ranks | .nnc sha256 | ratio |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"\n{method} ResNet-20 (phase: {phase}):")
+    print("| run | wall s | phase s | efficiency wall | efficiency phase | items by rank | seconds measuring by rank | bytes between ranks | .nnc sha256 | test top-1 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for cfg, label, n in (("n1-t1", "mpirun -np 1, 1 thread", 1), ("n2-t1", "mpirun -np 2, 1 thread each", 2), ("n0-t2", "one process, 2 threads", 1)):
-        t, p, by, wire, nnc, ratio = rows[cfg]
+        t, p, by, busy, wire, nnc, top1 = rows[cfg]
         e = "" if cfg == "n0-t2" else f"{t1 / (n * t):.2f}"
         ep = "" if cfg == "n0-t2" else f"{p1 / (n * p):.2f}"
-        print(f"| {label} | {t:.1f} | {p:.1f} | {e} | {ep} | {by or ''} | {wire or ''} | {nnc} | {ratio:.2f}x |")
-    same = len({r[4] for r in rows.values()}) == 1
-    print("same .nnc for every run:", same)
+        print(f"| {label} | {t:.1f} | {p:.1f} | {e} | {ep} | {by or ''} | {busy or ''} | {wire or ''} | {nnc} | {100 * top1:.2f}% |")
+    print("same .nnc for every run:", len({r[5] for r in rows.values()}) == 1)
 PYEOF
 rm -rf "$W"

@@ -11,6 +11,7 @@
 #include "nncompress/compress/share/search.hpp"
 #include "nncompress/compress/share/share_step.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/train/data_parallel.hpp"
 
 namespace nnc::compress {
 namespace {
@@ -31,6 +32,7 @@ StepInfo entry(std::string name, std::string summary, std::string paper) {
 void register_distributed_tasks() {
   share::register_distributed_tasks();
   prune::register_distributed_tasks();
+  train::register_distributed_tasks();
 }
 
 const std::vector<StepInfo>& registered_steps() {

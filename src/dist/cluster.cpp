@@ -193,6 +193,7 @@ int Session::serve() {
       const auto id = r.get<uint64_t>();
       const auto item = r.raw(r.get<uint64_t>());
       std::string result, error = task ? "" : (task_error.empty() ? "no open phase" : task_error);
+      const auto t0 = std::chrono::steady_clock::now();
       if (task) {
         try {
           result = task->evaluate(item);
@@ -200,9 +201,11 @@ int Session::serve() {
           error = e.what();
         }
       }
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       send(0, kResultTag, command(kItem, [&](ArchiveWriter& w) {
              w.put(id);
              w.put<uint8_t>(error.empty() ? 0 : 1);
+             w.put(seconds);
              w.put(error.empty() ? result : error);
            }));
     }
@@ -213,7 +216,11 @@ int Session::serve() {
 }
 
 Pool::Pool(std::string name, const std::function<std::string()>& state, Task& local)
-    : name_(std::move(name)), local_(local), ranks_(g_size), by_rank_(static_cast<std::size_t>(g_size), 0) {
+    : name_(std::move(name)),
+      local_(local),
+      ranks_(g_size),
+      by_rank_(static_cast<std::size_t>(g_size), 0),
+      busy_(static_cast<std::size_t>(g_size), 0.0) {
   NNC_CHECK(g_rank == 0, "a distributed phase is opened by rank 0 only");
   NNC_CHECK(!g_pool_open, "distributed phase '{}' opened inside another", name_);
   g_pool_open = true;
@@ -263,7 +270,9 @@ std::vector<std::optional<std::string>> Pool::map(const std::vector<std::string>
   auto timed_local = [&](std::size_t i) {
     const auto t0 = std::chrono::steady_clock::now();
     results[i] = local_.evaluate(items[i]);
-    slowest_ = std::max(slowest_, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    slowest_ = std::max(slowest_, s);
+    busy_[0] += s;
     ++by_rank_[0];
     count();
   };
@@ -275,27 +284,35 @@ std::vector<std::optional<std::string>> Pool::map(const std::vector<std::string>
   using Clock = std::chrono::steady_clock;
   std::deque<std::size_t> queue;
   for (std::size_t i = 0; i < items.size(); ++i) queue.push_back(i);
+  // Each other rank has up to two items: the one it measures and the next, already received, so
+  // that it does not wait for this rank to finish its own item before it gets more work.
+  constexpr std::size_t kInFlight = 2;
   struct Out {
     std::size_t item;
-    Clock::time_point since;
+    Clock::time_point since;  // when the rank could start it (sent, or its previous item done)
   };
-  std::vector<std::optional<Out>> out(static_cast<std::size_t>(ranks_));
-  auto hand_out = [&](int r) {
-    if (queue.empty() || control.stop_requested()) return;
-    const auto i = queue.front();
-    queue.pop_front();
-    const auto msg = command(kItem, [&](ArchiveWriter& w) {
-      w.put<uint64_t>(i);
-      w.put(items[i]);
-    });
-    send(r, kCommandTag, msg);
-    wire_bytes_ += static_cast<double>(msg.size());
-    out[static_cast<std::size_t>(r)] = Out{i, Clock::now()};
+  std::vector<std::deque<Out>> out(static_cast<std::size_t>(ranks_));
+  auto hand_out = [&](int r, bool start) {
+    auto& o = out[static_cast<std::size_t>(r)];
+    while (o.size() < kInFlight && !queue.empty() && !control.stop_requested()) {
+      // At the start this rank keeps one item for itself; a second item goes out only while
+      // there is work for every rank, so the last items of a batch go to whoever is free.
+      if (o.empty() ? start && queue.size() <= 1 : queue.size() < static_cast<std::size_t>(ranks_)) break;
+      const auto i = queue.front();
+      queue.pop_front();
+      const auto msg = command(kItem, [&](ArchiveWriter& w) {
+        w.put<uint64_t>(i);
+        w.put(items[i]);
+      });
+      send(r, kCommandTag, msg);
+      wire_bytes_ += static_cast<double>(msg.size());
+      o.push_back(Out{i, Clock::now()});
+    }
   };
   const int fixed_timeout = env_int("NNC_RANK_TIMEOUT");
   auto outstanding = [&] {
-    for (int r = 1; r < ranks_; ++r)
-      if (out[static_cast<std::size_t>(r)]) return true;
+    for (const auto& o : out)
+      if (!o.empty()) return true;
     return false;
   };
   // Takes every result that has arrived; checks the others' time.
@@ -309,34 +326,39 @@ std::vector<std::optional<std::string>> Pool::map(const std::vector<std::string>
       rd.get<Command>();
       const auto id = rd.get<uint64_t>();
       const bool failed = rd.get<uint8_t>() != 0;
+      const double seconds = rd.get<double>();
       std::string payload;
       rd.get(payload);
       auto& o = out[static_cast<std::size_t>(r)];
-      NNC_CHECK(o && o->item == id, "rank {} answered item {} it was not given", r, id);
+      NNC_CHECK(!o.empty() && o.front().item == id, "rank {} answered item {} it was not given", r, id);
       if (failed) {
         g_failed = true;
         fail(ErrorCode::kInternal, "rank {} failed in {}: {}", r, name_, payload);
       }
-      slowest_ = std::max(slowest_, std::chrono::duration<double>(Clock::now() - o->since).count());
+      slowest_ = std::max(slowest_, seconds);
+      busy_[static_cast<std::size_t>(r)] += seconds;
       results[id] = std::move(payload);
       ++by_rank_[static_cast<std::size_t>(r)];
       count();
-      o.reset();
-      hand_out(r);
+      o.pop_front();
+      if (!o.empty()) o.front().since = Clock::now();
+      hand_out(r, false);
     }
     const double limit = fixed_timeout > 0 ? fixed_timeout : std::max(300.0, 50 * slowest_);
     for (int r = 1; r < ranks_; ++r) {
       const auto& o = out[static_cast<std::size_t>(r)];
-      if (o && std::chrono::duration<double>(Clock::now() - o->since).count() > limit) {
+      if (!o.empty() && std::chrono::duration<double>(Clock::now() - o.front().since).count() > limit) {
         g_failed = true;
-        fail(ErrorCode::kInternal, "rank {} did not answer within {:.0f} s ({}, item {}): it died or hangs; the job stops (rerun the same "
+        fail(ErrorCode::kInternal,
+             "rank {} did not answer within {:.0f} s ({}, item {}): it died or hangs; the job stops (rerun the same "
              "command to resume from the run state)",
-             r, limit, name_, o->item);
+             r, limit, name_, o.front().item);
       }
     }
     return any;
   };
-  for (int r = 1; r < ranks_; ++r) hand_out(r);
+  // One item each first (this rank keeps at least one), then the second while work is plentiful.
+  for (int r = 1; r < ranks_; ++r) hand_out(r, true);
   Backoff backoff;
   while (true) {
     collect();

@@ -10,6 +10,7 @@
 #include "nncompress/core/files.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/train/data_parallel.hpp"
 
 namespace nnc::train {
 namespace {
@@ -277,6 +278,9 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
       control.note(fmt::format("{}: not used ({}); training from the start", o.checkpoint.string(), e.what()));
     }
   }
+  // With other ranks (mpirun), every step's batch is shared out (data_parallel.hpp).
+  DataParallel parallel(engine, o.teacher, o.distill, o.temperature);
+  if (parallel.active()) control.note(fmt::format("training data-parallel on {} ranks", parallel.ranks()));
   for (int epoch = first_epoch; epoch <= o.epochs && !control.stop_requested(); ++epoch) {
     auto epoch_start = std::chrono::steady_clock::now();
     engine.set_training(true);
@@ -293,17 +297,10 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
       const double lr = lr_at(o, static_cast<double>(step) / static_cast<double>(total_steps));
       for (auto& group : opt->param_groups()) group.options().set_lr(lr);
       opt->zero_grad();
-      auto logits = engine.as_logits(engine.run_single(x)).reshape({x.size(0), -1});
-      auto loss = at::cross_entropy_loss(logits, y);
-      if (o.teacher != nullptr && o.distill > 0) {
-        // The teacher runs under InferenceMode; a clone makes its logits an ordinary constant.
-        auto t = o.teacher->as_logits(o.teacher->run_single(x)).reshape({x.size(0), -1}).clone();
-        const double temp = o.temperature;
-        auto log_pt = at::log_softmax(t / temp, 1);
-        auto kl = (log_pt.exp() * (log_pt - at::log_softmax(logits / temp, 1))).sum(1).mean();
-        loss = (1 - o.distill) * loss + o.distill * temp * temp * kl;
-      }
-      const double loss_value = loss.item<double>();
+      at::Tensor loss;
+      const double loss_value = parallel.active()
+                                    ? parallel.gradients(x, y)
+                                    : (loss = batch_loss(engine, x, y, o.teacher, o.distill, o.temperature)).item<double>();
       if (!std::isfinite(loss_value)) {
         engine.set_training(false);
         throw Diverged(fmt::format("training diverged: the loss is {} at epoch {}, step {} (learning rate {:.3g}); a "
@@ -311,7 +308,7 @@ TrainResult train(exec::Engine& engine, const data::Splits& splits, const TrainO
                                    loss_value, epoch, b + 1, lr),
                        epoch, step);
       }
-      loss.backward();
+      if (loss.defined()) loss.backward();
       if (o.after_backward) o.after_backward();
       for (std::size_t i = 0; i < params.size(); ++i)
         if (masks[i].defined() && params[i].grad().defined()) params[i].grad().mul_(masks[i]);

@@ -2,7 +2,8 @@
 # of `mpirun -np N` write byte-identical .onnx and .nnc files for N = 1, 2, 3 and without mpirun
 # (each run with its own run state and caches); the other ranks really measure (each did items);
 # a rank that hangs stops the job with one clear error within the time limit; a rank that dies
-# ends the job and the rerun resumes from the run state to the same files; --distributed off
+# ends the job and the rerun resumes from the run state to the same files; fine-tuning on 2 ranks
+# ends within a float tolerance of 1 rank's; --distributed off
 # under mpirun with several ranks is refused.
 source "$(dirname "$0")/lib.sh"
 M="$ROOT/models/lenet5.onnx"
@@ -44,6 +45,28 @@ for name in ("share", "prune"):
     ratios = {json.load(open(f"{w}/{name}{n}.json"))["ratio"] for n in range(4)}
     assert len(ratios) == 1, (name, ratios)
     print(f"ok: {name} ratio {ratios.pop():.2f}x for every rank count")
+PYEOF
+
+# Fine-tuning, data-parallel: the same steps up to the order of float additions (LeNet-5 has no
+# BatchNorm, whose statistics would be each shard's own): weights within 1e-3 of the largest of
+# their tensor, test top-1 within 0.5 pt.
+FT=(finetune "$M" "${DATA[@]}" --epochs 2 --distill 0.5)
+run 1 ft1 "${FT[@]}"
+run 2 ft2 "${FT[@]}"
+grep -q "training data-parallel on 2 ranks" "$WORK/ft2.err" || die "finetune did not train on 2 ranks"
+$PY - "$WORK" <<'PYEOF'
+import json, sys
+import numpy as np, onnx
+from onnx import numpy_helper
+w = sys.argv[1]
+a = {t.name: numpy_helper.to_array(t) for t in onnx.load(f"{w}/ft1.onnx").graph.initializer}
+b = {t.name: numpy_helper.to_array(t) for t in onnx.load(f"{w}/ft2.onnx").graph.initializer}
+assert a.keys() == b.keys()
+rel = max(float(np.abs(a[k] - b[k]).max() / (np.abs(a[k]).max() + 1e-12)) for k in a)
+t1, t2 = (json.load(open(f"{w}/ft{n}.json"))["top1_after"] for n in (1, 2))
+assert rel < 1e-3, f"weights of 1 and 2 ranks differ by {rel:.2e} of their tensor's largest"
+assert abs(t1 - t2) <= 0.005, f"test top-1 {t1} (1 rank) vs {t2} (2 ranks)"
+print(f"ok: fine-tuning on 2 ranks: weights within {rel:.1e} of 1 rank's, test top-1 {100*t1:.2f}% vs {100*t2:.2f}%")
 PYEOF
 
 # A rank that hangs (stopped with SIGSTOP): one clear error within the time limit, exit 1.

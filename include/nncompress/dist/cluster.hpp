@@ -81,6 +81,8 @@ class Pool {
   void update(const std::string& payload);
   // Items evaluated by each rank so far, and the bytes sent and received.
   const std::vector<long>& items_by_rank() const { return by_rank_; }
+  // Seconds each rank spent measuring items (its busy time).
+  const std::vector<double>& seconds_by_rank() const { return busy_; }
   double wire_bytes() const { return wire_bytes_; }
 
  private:
@@ -88,6 +90,7 @@ class Pool {
   Task& local_;
   int ranks_ = 1;
   std::vector<long> by_rank_;
+  std::vector<double> busy_;
   double wire_bytes_ = 0, slowest_ = 0;
 };
 

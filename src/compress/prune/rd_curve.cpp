@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/dist/cluster.hpp"
@@ -172,7 +174,9 @@ class LayerMeasurer {
         unpruned_[m] = engine_.weights().get(layers_[m].weight).detach().clone();
     }
   }
-  ~LayerMeasurer() {
+  ~LayerMeasurer() { restore(); }
+  // In context: every layer's weights as on entry (measure() leaves the context weights in).
+  void restore() {
     for (std::size_t m = 0; m < unpruned_.size(); ++m) engine_.weights().set(layers_[m].weight, unpruned_[m]);
   }
   LayerMeasurer(const LayerMeasurer&) = delete;
@@ -347,52 +351,71 @@ class RdLayerWorker final : public dist::Task {
   std::size_t layers_ = 0;
 };
 
-// evaluate_rd_points with the calibration batches and the unpruned model's logits given. With
-// other ranks, each measures whole layers (the activation cache is per layer) and rank 0 writes
-// them into the curves; a layer's points do not depend on which rank measures them.
-void evaluate_points(exec::Engine& engine, const std::vector<at::Tensor>& batches, const at::Tensor& reference,
-                     RdCurves& curves, const std::vector<std::vector<std::size_t>>& todo,
-                     const RdCurveOptions& options, const Control& control) {
-  auto start = std::chrono::steady_clock::now();
-  const std::size_t total = count_points(todo);
-  if (total == 0) return;
-  const bool in_context = !options.context.empty();
-  Progress progress(control.reporter, in_context ? "rd curves in context" : "rd curves", static_cast<long>(total));
-  std::size_t done = 0;
-  double skipped = 0;
-  int runs = 0;
-  LayerMeasurer measurer(engine, batches, reference, curves.layers, curves.grid, options);
-  auto take = [&](std::size_t l, const LayerPoints& p) {
-    for (std::size_t j = 0; j < todo[l].size(); ++j) curves.distortion[l][todo[l][j]] = p.distortion.at(j);
-    skipped += p.skipped;
-    runs += p.prefix_run ? 1 : 0;
-  };
-  std::vector<std::size_t> layers;
-  for (std::size_t l = 0; l < curves.layers.size(); ++l)
-    if (!todo[l].empty()) layers.push_back(l);
-  if (dist::ranks() > 1 && layers.size() > 1) {
-    LocalLayers local(measurer, curves.layers.size());
-    dist::Pool pool("prune.rd_layer", [&] { return measurer.distributed_state(); }, local);
-    std::vector<std::string> items;
-    for (auto l : layers) items.push_back(layer_item(l, todo[l]));
-    const auto results = pool.map(items, control, [&](std::size_t n) {
-      progress.update(static_cast<long>(n), fmt::format("{} of {} layers ({} ranks)", n, layers.size(), pool.ranks()));
-    });
-    for (std::size_t i = 0; i < layers.size(); ++i)
-      if (results[i]) take(layers[i], read_points(*results[i]));  // after a stop the rest stay NaN
-  } else {
-    for (auto l : layers) {
-      if (control.stop_requested()) break;  // the points not measured stay NaN
-      take(l, measurer.measure(l, todo[l], [&] { progress.update(static_cast<long>(++done), curves.layers[l].weight); }));
+// Passes over the curves of one model (evaluate_rd_points, or every round of refine_rd_curves):
+// the layers' measurer and, with other ranks, the phase they serve, opened at the first pass
+// that has more than one layer to measure and kept for the later ones. With other ranks each
+// measures whole layers (the activation cache is per layer) and rank 0 writes them into the
+// curves; a layer's points do not depend on which rank measures them.
+class CurvePasses {
+ public:
+  CurvePasses(exec::Engine& engine, std::vector<at::Tensor> batches, at::Tensor reference, const RdCurves& curves,
+              const RdCurveOptions& options)
+      : measurer_(engine, std::move(batches), std::move(reference), curves.layers, curves.grid, options),
+        local_(measurer_, curves.layers.size()),
+        in_context_(!options.context.empty()) {}
+
+  void run(RdCurves& curves, const std::vector<std::vector<std::size_t>>& todo, const Control& control) {
+    auto start = std::chrono::steady_clock::now();
+    const std::size_t total = count_points(todo);
+    if (total == 0) return;
+    Progress progress(control.reporter, in_context_ ? "rd curves in context" : "rd curves", static_cast<long>(total));
+    std::size_t done = 0;
+    double skipped = 0;
+    int runs = 0;
+    auto take = [&](std::size_t l, const LayerPoints& p) {
+      for (std::size_t j = 0; j < todo[l].size(); ++j) curves.distortion[l][todo[l][j]] = p.distortion.at(j);
+      skipped += p.skipped;
+      runs += p.prefix_run ? 1 : 0;
+    };
+    std::vector<std::size_t> layers;
+    for (std::size_t l = 0; l < curves.layers.size(); ++l)
+      if (!todo[l].empty()) layers.push_back(l);
+    if (dist::ranks() > 1 && layers.size() > 1) {
+      if (!pool_) pool_.emplace("prune.rd_layer", [&] { return measurer_.distributed_state(); }, local_);
+      std::vector<std::string> items;
+      for (auto l : layers) items.push_back(layer_item(l, todo[l]));
+      const auto results = pool_->map(items, control, [&](std::size_t n) {
+        progress.update(static_cast<long>(n), fmt::format("{} of {} layers ({} ranks)", n, layers.size(), pool_->ranks()));
+      });
+      for (std::size_t i = 0; i < layers.size(); ++i)
+        if (results[i]) take(layers[i], read_points(*results[i]));  // after a stop the rest stay NaN
+    } else {
+      for (auto l : layers) {
+        if (control.stop_requested()) break;  // the points not measured stay NaN
+        take(l, measurer_.measure(l, todo[l], [&] { progress.update(static_cast<long>(++done), curves.layers[l].weight); }));
+      }
+    }
+    measurer_.restore();
+    curves.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (runs > 0) {
+      const int all = curves.prefix_runs + runs;
+      curves.skipped_fraction = (curves.skipped_fraction * curves.prefix_runs + skipped) / all;
+      curves.prefix_runs = all;
     }
   }
-  curves.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (runs > 0) {
-    const int all = curves.prefix_runs + runs;
-    curves.skipped_fraction = (curves.skipped_fraction * curves.prefix_runs + skipped) / all;
-    curves.prefix_runs = all;
+  // Which rank measured what (a note; nothing when all ran here).
+  std::string ranks_note() const {
+    if (!pool_) return {};
+    return fmt::format("rd curves on {} ranks: layers measured {}, seconds measuring {::.1f}", pool_->ranks(),
+                       pool_->items_by_rank(), pool_->seconds_by_rank());
   }
-}
+
+ private:
+  LayerMeasurer measurer_;
+  LocalLayers local_;
+  bool in_context_;
+  std::optional<dist::Pool> pool_;
+};
 
 }  // namespace
 
@@ -401,7 +424,10 @@ void evaluate_rd_points(exec::Engine& engine, const at::Tensor& calib, RdCurves&
                         const Control& control) {
   if (count_points(todo) == 0) return;
   const auto batches = data::split_batches(calib, options.batch);
-  evaluate_points(engine, batches, data::run_batches(engine, batches), curves, todo, options, control);
+  const auto reference = data::run_batches(engine, batches);
+  CurvePasses passes(engine, batches, reference, curves, options);
+  passes.run(curves, todo, control);
+  if (auto note = passes.ranks_note(); !note.empty()) control.note(note);
 }
 
 RdCurves compute_rd_curves(exec::Engine& engine, const at::Tensor& calib, const std::vector<PrunableLayer>& layers,
@@ -427,11 +453,11 @@ void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& c
       if ((g % every == 0 || g + 1 == n) && missing(l, g)) todo[l].push_back(g);
   // The model does not change while its curves are refined: one reference for every round.
   const auto batches = data::split_batches(calib, options.batch);
-  at::Tensor reference;
+  std::optional<CurvePasses> passes;
   auto evaluate = [&] {
     if (count_points(todo) == 0) return;
-    if (!reference.defined()) reference = data::run_batches(engine, batches);
-    evaluate_points(engine, batches, reference, curves, todo, options, control);
+    if (!passes) passes.emplace(engine, batches, data::run_batches(engine, batches), curves, options);
+    passes->run(curves, todo, control);
   };
   evaluate();
   // Halving search around the choice: probe choice +- s; once every layer's choice has both
@@ -453,6 +479,8 @@ void refine_rd_curves(exec::Engine& engine, const at::Tensor& calib, RdCurves& c
     }
     evaluate();
   }
+  if (passes)
+    if (auto note = passes->ranks_note(); !note.empty()) control.note(note);
 }
 
 double evaluated_fraction(const RdCurves& curves) {

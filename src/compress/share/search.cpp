@@ -622,6 +622,7 @@ SearchResult nsga2_search(ShareContext& ctx, const SearchOptions& o) {
   state->pool = nullptr;
   r.items_by_rank = pool.items_by_rank();
   r.wire_bytes = pool.wire_bytes();
+  r.seconds_by_rank = pool.seconds_by_rank();
   r.interrupted = ctx.control().stop_requested();
   r.evaluated = all();
   r.front = pareto_front(r.evaluated, o.mode);

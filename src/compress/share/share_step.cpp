@@ -336,6 +336,7 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
           {"partial_evaluations", partial_evaluations}, {"generations", search.generations},
           {"search_seconds", search.seconds}, {"ranks", search.items_by_rank.size()},
           {"search_evaluations_by_rank", search.items_by_rank}, {"distributed_bytes", search.wire_bytes},
+          {"search_seconds_by_rank", search.seconds_by_rank},
           {"budget_reached", search.budget_reached}, {"strides", chosen->strides},
           {"holdout_top1_before", confirm_before}, {"holdout_top1_after", confirm_after},
           {"merge_tried", merged.tried}, {"merge_accepted", merged.accepted},

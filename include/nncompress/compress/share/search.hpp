@@ -188,6 +188,7 @@ struct SearchResult {
   bool budget_reached = false;
   double seconds = 0;
   std::vector<long> items_by_rank;  // candidates each rank measured (one entry per rank)
+  std::vector<double> seconds_by_rank;  // and the seconds each spent measuring them
   double wire_bytes = 0;            // sent and received between the ranks
 };
 
