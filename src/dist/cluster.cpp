@@ -222,8 +222,10 @@ Pool::Pool(std::string name, const std::function<std::string()>& state, Task& lo
       by_rank_(static_cast<std::size_t>(g_size), 0),
       busy_(static_cast<std::size_t>(g_size), 0.0) {
   NNC_CHECK(g_rank == 0, "a distributed phase is opened by rank 0 only");
-  NNC_CHECK(!g_pool_open, "distributed phase '{}' opened inside another", name_);
-  g_pool_open = true;
+  if (ranks_ > 1) {  // one phase at a time on the other ranks (with one rank, nothing is shared)
+    NNC_CHECK(!g_pool_open, "distributed phase '{}' opened inside another", name_);
+    g_pool_open = true;
+  }
 #if NNC_HAVE_MPI
   if (ranks_ > 1) {
     const auto s = state();
@@ -245,7 +247,7 @@ Pool::~Pool() {
   if (ranks_ > 1 && !g_failed)
     for (int r = 1; r < ranks_; ++r) send(r, kCommandTag, command(kClose));
 #endif
-  g_pool_open = false;
+  if (ranks_ > 1) g_pool_open = false;
 }
 
 void Pool::update(const std::string& payload) {

@@ -4,6 +4,7 @@
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/dist/cluster.hpp"
+#include "nncompress/dist/model_archive.hpp"
 #include "nncompress/dist/tensor_archive.hpp"
 #include "nncompress/exec/engine.hpp"
 
@@ -70,15 +71,8 @@ class GradientWorker final : public dist::Task {
  public:
   explicit GradientWorker(std::string_view state) {
     dist::ArchiveReader r(state);
-    auto model = [&] {
-      std::string bytes;
-      r.get(bytes);
-      onnx::ModelProto m;
-      NNC_CHECK(m.ParseFromString(bytes), "distributed message: the model does not parse");
-      return m;
-    };
-    engine_ = std::make_unique<exec::Engine>(model());
-    if (r.get<uint8_t>()) teacher_ = std::make_unique<exec::Engine>(model());
+    engine_ = std::make_unique<exec::Engine>(dist::get_model(r));
+    if (r.get<uint8_t>()) teacher_ = std::make_unique<exec::Engine>(dist::get_model(r));
     distill_ = r.get<double>();
     temperature_ = r.get<double>();
     NNC_CHECK(r.done(), "distributed message: training state left over");
@@ -121,9 +115,9 @@ DataParallel::DataParallel(exec::Engine& engine, exec::Engine* teacher, double d
       "train.gradients",
       [&] {
         dist::ArchiveWriter w;
-        w.put(engine.to_model().SerializeAsString());
+        dist::put_model(w, engine.to_model());
         w.put<uint8_t>(with_teacher ? 1 : 0);
-        if (with_teacher) w.put(teacher->to_model().SerializeAsString());
+        if (with_teacher) dist::put_model(w, teacher->to_model());
         w.put(distill);
         w.put(temperature);
         return w.take();

@@ -12,6 +12,7 @@
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/dist/cluster.hpp"
+#include "nncompress/dist/model_archive.hpp"
 #include "nncompress/dist/tensor_archive.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
@@ -234,7 +235,7 @@ class LayerMeasurer {
   // What another rank needs to measure layers as this one does ("prune.rd_layer").
   std::string distributed_state() const {
     dist::ArchiveWriter w;
-    w.put(engine_.to_model().SerializeAsString());
+    dist::put_model(w, engine_.to_model());
     w.put<uint64_t>(batches_.size());
     for (const auto& b : batches_) dist::put_tensor(w, b);
     dist::put_tensor(w, reference_);
@@ -314,11 +315,7 @@ class RdLayerWorker final : public dist::Task {
  public:
   explicit RdLayerWorker(std::string_view state) {
     dist::ArchiveReader r(state);
-    std::string model_bytes;
-    r.get(model_bytes);
-    onnx::ModelProto model;
-    NNC_CHECK(model.ParseFromString(model_bytes), "distributed message: the model does not parse");
-    engine_ = std::make_unique<exec::Engine>(std::move(model));
+    engine_ = std::make_unique<exec::Engine>(dist::get_model(r));
     std::vector<at::Tensor> batches(r.get<uint64_t>());
     for (auto& b : batches) b = dist::get_tensor(r);
     auto reference = dist::get_tensor(r);

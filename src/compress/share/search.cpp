@@ -15,6 +15,7 @@
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/hash.hpp"
 #include "nncompress/dist/cluster.hpp"
+#include "nncompress/dist/model_archive.hpp"
 #include "nncompress/dist/tensor_archive.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/store/bitpack.hpp"
@@ -296,19 +297,22 @@ std::vector<std::optional<Candidate>> ShareContext::evaluate_batch(const std::ve
   }
   if (pool && pool->ranks() > 1 && measured_.size() > references) {
     dist::ArchiveWriter w;
-    w.put<uint64_t>(measured_.size() - references);
-    for (std::size_t r = references; r < measured_.size(); ++r) {
-      w.put(measured_[r].index_bits);
-      w.put(measured_[r].top1);
-      dist::put_tensor(w, measured_[r].correct);
-    }
+    put_references(w, references);
     pool->update(w.take());
   }
   return out;
 }
 
-void ShareContext::add_references(std::string_view payload) {
-  dist::ArchiveReader r(payload);
+void ShareContext::put_references(dist::ArchiveWriter& w, std::size_t from) const {
+  w.put<uint64_t>(measured_.size() - from);
+  for (std::size_t r = from; r < measured_.size(); ++r) {
+    w.put(measured_[r].index_bits);
+    w.put(measured_[r].top1);
+    dist::put_tensor(w, measured_[r].correct);
+  }
+}
+
+void ShareContext::get_references(dist::ArchiveReader& r) {
   const auto n = r.get<uint64_t>();
   for (uint64_t i = 0; i < n; ++i) {
     Measured m;
@@ -321,7 +325,7 @@ void ShareContext::add_references(std::string_view payload) {
 
 std::string ShareContext::distributed_state() const {
   dist::ArchiveWriter w;
-  w.put(engine_.to_model().SerializeAsString());
+  dist::put_model(w, engine_.to_model());
   set_.save(w);
   dist::put_tensor(w, val_.data().images);
   dist::put_tensor(w, val_.data().labels);
@@ -337,12 +341,7 @@ std::string ShareContext::distributed_state() const {
   if (bias_correction_) bias_correction_->save(w);
   w.put<uint8_t>(error_feedback_ ? 1 : 0);
   if (error_feedback_) error_feedback_->save(w);
-  w.put<uint64_t>(measured_.size());
-  for (const auto& m : measured_) {
-    w.put(m.index_bits);
-    w.put(m.top1);
-    dist::put_tensor(w, m.correct);
-  }
+  put_references(w, 0);
   return w.take();
 }
 
@@ -351,11 +350,7 @@ class ShareWorker final : public dist::Task {
  public:
   explicit ShareWorker(std::string_view state) {
     dist::ArchiveReader r(state);
-    std::string model_bytes;
-    r.get(model_bytes);
-    onnx::ModelProto model;
-    NNC_CHECK(model.ParseFromString(model_bytes), "distributed message: the model does not parse");
-    engine_ = std::make_unique<exec::Engine>(std::move(model));
+    engine_ = std::make_unique<exec::Engine>(dist::get_model(r));
     auto set = SharedSet::load(r);
     data::Dataset val;
     val.images = dist::get_tensor(r);
@@ -372,20 +367,16 @@ class ShareWorker final : public dist::Task {
     ctx_->confidence_ = r.get<double>();
     if (r.get<uint8_t>()) ctx_->bias_correction_ = BiasCorrection::load(r);
     if (r.get<uint8_t>()) ctx_->error_feedback_ = ErrorFeedback::load(r);
-    const auto references = r.get<uint64_t>();
-    for (uint64_t i = 0; i < references; ++i) {
-      ShareContext::Measured m;
-      m.index_bits = r.get<double>();
-      m.top1 = r.get<double>();
-      m.correct = dist::get_tensor(r);
-      ctx_->measured_.push_back(std::move(m));
-    }
+    ctx_->get_references(r);
     NNC_CHECK(r.done(), "distributed message: {} bytes of share state left over", state.size());
   }
   std::string evaluate(std::string_view item) override {
     return measurement_bytes(ctx_->measure(ctx_->codebook(read_chromosome(item))));
   }
-  void update(std::string_view payload) override { ctx_->add_references(payload); }
+  void update(std::string_view payload) override {  // what a batch's records added
+    dist::ArchiveReader r(payload);
+    ctx_->get_references(r);
+  }
 
  private:
   std::unique_ptr<exec::Engine> engine_;

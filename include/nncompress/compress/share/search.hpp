@@ -136,7 +136,9 @@ class ShareContext {
   ShareContext(exec::Engine& engine, SharedSet set, const data::Dataset& val, int64_t batch, data::Metrics original);
   void record(uint64_t key, const Measurement& m);
   void replay(const Measurement& m);
-  void add_references(std::string_view payload);  // what a batch's records added, on another rank
+  // Early-exit references from `from` on, for other ranks (the state, each batch's additions).
+  void put_references(dist::ArchiveWriter& w, std::size_t from) const;
+  void get_references(dist::ArchiveReader& r);
   exec::Engine& engine_;
   SharedSet set_;
   data::Evaluator val_;
