@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <thread>
 
 #include "nncompress/core/error.hpp"
@@ -110,9 +109,6 @@ Session::Session(Mode mode) {
     return;
   }
   if (mode == Mode::kAuto && launched < 1) return;
-#if !NNC_HAVE_MPI
-  if (mode == Mode::kAuto && launched == 1) return;
-#endif
 #if NNC_HAVE_MPI
   int initialised = 0;
   MPI_Initialized(&initialised);
@@ -125,6 +121,7 @@ Session::Session(Mode mode) {
   g_rank = rank_;
   g_size = size_;
 #else
+  if (mode == Mode::kAuto && launched == 1) return;  // one rank: nothing to share out
   fail_option("distributed",
               "{}: this build of nncompress has no MPI (install libopenmpi-dev and configure again; {} ranks were "
               "launched)",

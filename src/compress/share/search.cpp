@@ -248,7 +248,7 @@ class LocalMeasure final : public dist::Task {
 }  // namespace
 
 std::vector<std::optional<Candidate>> ShareContext::evaluate_batch(const std::vector<Chromosome>& batch,
-                                                                  dist::Pool* pool,
+                                                                  dist::Pool& pool,
                                                                   const std::function<void(std::size_t)>& measured_so_far) {
   std::vector<std::optional<Candidate>> out(batch.size());
   std::vector<uint64_t> keys(batch.size(), 0);
@@ -267,18 +267,7 @@ std::vector<std::optional<Candidate>> ShareContext::evaluate_batch(const std::ve
   std::vector<std::string> items;
   for (auto i : todo) items.push_back(chromosome_bytes(batch[i]));
   const auto start = std::chrono::steady_clock::now();
-  std::vector<std::optional<std::string>> results;
-  if (pool) {
-    results = pool->map(items, control_, measured_so_far);
-  } else {
-    LocalMeasure local(*this);
-    for (const auto& item : items) {
-      if (control_.stop_requested()) break;
-      results.push_back(local.evaluate(item));
-      if (measured_so_far) measured_so_far(results.size());
-    }
-    results.resize(items.size());
-  }
+  const auto results = pool.map(items, control_, measured_so_far);
   eval_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::vector<std::optional<Measurement>> measured(batch.size());
   for (std::size_t j = 0; j < todo.size(); ++j)
@@ -295,10 +284,10 @@ std::vector<std::optional<Candidate>> ShareContext::evaluate_batch(const std::ve
       out[i] = measured[i]->candidate;
     }
   }
-  if (pool && pool->ranks() > 1 && measured_.size() > references) {
+  if (pool.ranks() > 1 && measured_.size() > references) {
     dist::ArchiveWriter w;
     put_references(w, references);
-    pool->update(w.take());
+    pool.update(w.take());
   }
   return out;
 }
@@ -459,7 +448,8 @@ struct SearchState {
     std::function<void(std::size_t)> report;
     if (progress)
       report = [&](std::size_t n) { progress->update(static_cast<long>(n), fmt::format("{} of {} new chromosomes", n, batch.size())); };
-    auto measured = ctx->evaluate_batch(batch, pool, report);
+    NNC_CHECK_CODE(pool != nullptr, kInternal, "share: candidates measured outside the search");
+    auto measured = ctx->evaluate_batch(batch, *pool, report);
     for (const auto& [key, i] : fresh)
       if (measured[i]) {
         measured[i]->strides = batch[i].strides;

@@ -80,11 +80,12 @@ class ShareContext {
   Candidate evaluate(const Codebook& cb);  // writes the shared weights into the engine
   // Several candidates, each measured against the early-exit references known when the batch
   // starts (not against each other), so that their results depend neither on their order nor on
-  // which rank measures them: with `pool` (a distributed phase opened with distributed_state()),
-  // the other ranks measure some of them. They are recorded (counts, references, the log) in
-  // batch order. After a stop request the ones not measured are empty.
+  // which rank measures them. `pool` is the phase opened with distributed_state() and a local
+  // task measuring with this context: with other ranks they measure some of the candidates,
+  // without, this rank measures all. They are recorded (counts, references, the log) in batch
+  // order. After a stop request the ones not measured are empty.
   // `measured` (optional) hears the count measured so far (progress).
-  std::vector<std::optional<Candidate>> evaluate_batch(const std::vector<Chromosome>& batch, dist::Pool* pool = nullptr,
+  std::vector<std::optional<Candidate>> evaluate_batch(const std::vector<Chromosome>& batch, dist::Pool& pool,
                                                        const std::function<void(std::size_t)>& measured = {});
   // What another rank needs to measure candidates exactly as this context does (the model with
   // its weights, the shared set, the validation images, the original's figures, early exit, bias
