@@ -39,9 +39,11 @@ void print_container(const nlohmann::json& j) {
           : fmt::format("{} of sizes {}{}", sizes.size(), fmt::join(sizes, ","),
                         scaled ? fmt::format(", and {} per-tensor scales of them", scaled) : "");
   const auto& p = j["parts"];
-  fmt::print("  parts: graph {} B, codebooks {} B ({}), indices {} B, raw fp32 {} B, sparse {} B, headers {} B\n",
+  const auto int8 = p["int8"].get<std::size_t>();
+  fmt::print("  parts: graph {} B, codebooks {} B ({}), indices {} B, raw fp32 {} B, sparse {} B, {}headers {} B\n",
              p["graph"].get<std::size_t>(), p["codebooks"].get<std::size_t>(), codebooks, p["indices"].get<std::size_t>(),
-             p["raw_fp32"].get<std::size_t>(), p["sparse"].get<std::size_t>(), p["headers"].get<std::size_t>());
+             p["raw_fp32"].get<std::size_t>(), p["sparse"].get<std::size_t>(),
+             int8 ? fmt::format("int8 values {} B, ", int8) : "", p["headers"].get<std::size_t>());
   fmt::print("  graph: {} nodes:", j["graph_nodes"].get<int>());
   print_ops(j["ops"]);
   fmt::print("\n  {:<40} {:>16} {:>10} {:>8} {}\n", "tensor", "shape", "elements", "kind", "coder / non-zeros");

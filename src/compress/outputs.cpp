@@ -55,7 +55,8 @@ nlohmann::json write_outputs(const CompressedModel& model, const OutputPaths& pa
   j["ratio"] = ratio;
   j["ratio_baseline"] = "fp32 bytes of all original initializers / .nnc bytes";
   j["nnc_parts"] = {{"graph", st.graph_bytes}, {"codebook", st.codebook_bytes}, {"indices", st.index_bytes},
-                    {"sparse", st.sparse_bytes}, {"raw_fp32", st.raw_bytes}, {"headers", st.header_bytes}};
+                    {"sparse", st.sparse_bytes}, {"raw_fp32", st.raw_bytes}, {"int8", st.int8_bytes},
+                    {"headers", st.header_bytes}};
   if (!paths.onnx.empty()) {
     auto onnx = compressed_onnx(model, paths.form);
     onnxio::save_model(onnx.model, paths.onnx, paths.protect);

@@ -125,6 +125,28 @@ void put_indices(Writer& w, int codebook, std::span<const uint16_t> idx, uint32_
   }
 }
 
+// int8 values (tensor kind 3, sparse value kind 2) as zigzag symbols (0, -1, 1, -2, ... -> 0, 1,
+// 2, 3, ...) coded with the smallest index coder over the alphabet the largest symbol needs.
+uint16_t zigzag(int8_t v) { return static_cast<uint16_t>(v >= 0 ? 2 * v : -2 * v - 1); }
+int8_t unzigzag(uint16_t s) { return static_cast<int8_t>(s & 1 ? -static_cast<int>((s + 1) >> 1) : static_cast<int>(s >> 1)); }
+constexpr uint64_t kMaxInt8Alphabet = 256;
+
+std::vector<uint8_t> int8_payload(std::span<const int8_t> values) {
+  std::vector<uint16_t> symbols(values.size());
+  uint32_t alphabet = 1;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    symbols[i] = zigzag(values[i]);
+    alphabet = std::max<uint32_t>(alphabet, symbols[i] + 1u);
+  }
+  const auto enc = encode_smallest(symbols, alphabet);
+  Writer w;
+  w.put<uint8_t>(static_cast<uint8_t>(enc.coder));
+  w.varint(alphabet);
+  w.varint(enc.bytes.size());
+  w.bytes(enc.bytes);
+  return w.out;
+}
+
 // Raw DEFLATE (RFC 1951, no zlib header): the graph section's protobuf is mostly repeated names.
 std::vector<uint8_t> deflate_bytes(std::span<const uint8_t> in) {
   z_stream z{};
@@ -164,7 +186,19 @@ int64_t StoredTensor::numel() const {
   return n;
 }
 
+std::vector<int8_t> StoredTensor::decode_int8() const {
+  NNC_CHECK(is_int8(), "tensor '{}' is not an int8 tensor", name);
+  if (kind == Kind::kInt8) return ints;
+  std::vector<int8_t> out(static_cast<std::size_t>(numel()), 0);
+  for (std::size_t i = 0; i < positions.size(); ++i) out[positions[i]] = ints[i];
+  return out;
+}
+
 std::vector<float> StoredTensor::decode(const std::vector<std::vector<float>>& codebooks) const {
+  if (is_int8()) {
+    const auto q = decode_int8();
+    return {q.begin(), q.end()};
+  }
   const auto n = static_cast<std::size_t>(numel());
   auto value_of = [&](std::size_t i) {
     return codebook >= 0 ? codebooks[static_cast<std::size_t>(codebook)][indices[i]] : values[i];
@@ -238,11 +272,14 @@ std::size_t coded_gaps_bytes(std::span<const uint64_t> positions) {
   return positions.empty() ? 0 : coded_gaps(positions).size();
 }
 
+std::size_t int8_payload_bytes(std::span<const int8_t> values) { return int8_payload(values).size(); }
+
 std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats* st) {
   NNC_CHECK(c.scales.empty() || c.scales.size() == c.codebooks.size(), "{} codebook scales for {} codebooks",
             c.scales.size(), c.codebooks.size());
   const bool scaled = std::any_of(c.scales.begin(), c.scales.end(), [](const CodebookScale& s) { return s.base >= 0; });
   bool coded_positions = false;  // a tensor's positions as coded gaps (format 4)
+  bool int8 = false;             // an int8 tensor (format 5)
   Writer w;
   w.bytes(kMagic, 4);
   w.put<uint16_t>(0);  // the version, once the sections say which they need (below)
@@ -302,6 +339,11 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       NNC_CHECK(t.values.size() == n, "tensor '{}': {} values for {} elements", t.name, t.values.size(), n);
       p.bytes(t.values.data(), n * sizeof(float));
       if (st) st->raw_bytes += p.out.size() - before;
+    } else if (t.kind == StoredTensor::Kind::kInt8) {
+      NNC_CHECK(t.ints.size() == n, "tensor '{}': {} int8 values for {} elements", t.name, t.ints.size(), n);
+      p.bytes(int8_payload(t.ints));
+      int8 = true;
+      if (st) st->int8_bytes += p.out.size() - before;
     } else if (t.kind == StoredTensor::Kind::kIndexed) {
       NNC_CHECK(t.indices.size() == n && t.codebook >= 0 && static_cast<std::size_t>(t.codebook) < c.codebooks.size(),
                 "tensor '{}': bad indexed record", t.name);
@@ -332,7 +374,14 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       const auto& pos = format == 0 ? mask : format == 1 ? gaps : coded;
       p.varint(pos.size());
       p.bytes(pos);
-      if (t.codebook >= 0) {
+      const std::size_t values_before = p.out.size();
+      if (t.int8_values) {
+        p.put<uint8_t>(2);
+        NNC_CHECK(t.ints.size() == nnz, "tensor '{}': {} int8 values for {} non-zeros", t.name, t.ints.size(), nnz);
+        p.bytes(int8_payload(t.ints));
+        int8 = true;
+        if (st) st->int8_bytes += p.out.size() - values_before;
+      } else if (t.codebook >= 0) {
         p.put<uint8_t>(1);
         NNC_CHECK(t.indices.size() == nnz, "tensor '{}': {} indices for {} non-zeros", t.name, t.indices.size(), nnz);
         put_indices(p, t.codebook, t.indices,
@@ -342,19 +391,21 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
         NNC_CHECK(t.values.size() == nnz, "tensor '{}': {} values for {} non-zeros", t.name, t.values.size(), nnz);
         p.bytes(t.values.data(), nnz * sizeof(float));
       }
-      if (st) st->sparse_bytes += p.out.size() - before - (st->index_bytes - index_before);
+      if (st)
+        st->sparse_bytes += p.out.size() - before - (st->index_bytes - index_before) -
+                            (t.int8_values ? p.out.size() - values_before : 0);
     }
     section(kTensor, p.out);
   }
   // Readers of an older format still read what needs nothing newer.
-  const uint16_t version = coded_positions ? 4 : scaled ? 3 : 2;
+  const uint16_t version = int8 ? 5 : coded_positions ? 4 : scaled ? 3 : 2;
   std::memcpy(w.out.data() + 4, &version, 2);
   uint32_t crc = static_cast<uint32_t>(crc32(0L, w.out.data(), static_cast<uInt>(w.out.size())));
   w.put<uint32_t>(crc);
   if (st) {
     st->total_bytes = w.out.size();
     st->header_bytes = st->total_bytes - st->graph_bytes - st->codebook_bytes - st->raw_bytes - st->index_bytes -
-                       st->sparse_bytes;
+                       st->sparse_bytes - st->int8_bytes;
   }
   return w.out;
 }
@@ -460,6 +511,25 @@ std::vector<uint16_t> get_indices(Decoding& d, Reader& r, std::size_t count, Sto
   }
 }
 
+// int8 values (tensor kind 3, sparse value kind 2, format 5): count zigzag symbols, alphabet 1..256.
+std::vector<int8_t> get_int8(Decoding& d, Reader& r, std::size_t count, const StoredTensor& t) {
+  const auto coder = r.get<uint8_t>();
+  const uint64_t alphabet = r.num(4);
+  const auto bytes = r.bytes(r.num(8));
+  NNC_CHECK_CODE(coder <= 2, kCorrupt, "{}: tensor '{}' has unknown int8 coder {}", d.what, t.name, coder);
+  NNC_CHECK_CODE(alphabet >= 1 && alphabet <= kMaxInt8Alphabet, kCorrupt,
+                 "{}: tensor '{}' has an int8 alphabet of {} (1 to {})", d.what, t.name, alphabet, kMaxInt8Alphabet);
+  std::vector<uint16_t> symbols;
+  try {
+    symbols = decode(static_cast<Coder>(coder), bytes, count, static_cast<uint32_t>(alphabet));
+  } catch (const Error& e) {
+    fail(e.code(), "{}: tensor '{}' int8 values: {}", d.what, t.name, e.what());
+  }
+  std::vector<int8_t> out(count);
+  for (std::size_t i = 0; i < count; ++i) out[i] = unzigzag(symbols[i]);
+  return out;
+}
+
 // Sparse positions: a bitmask of exactly numel bits (whole bytes), or varint gaps that use up
 // their bytes; either way nnz positions, strictly increasing and < numel.
 void read_coded_gaps(Decoding& d, std::span<const uint8_t> pos, StoredTensor& t, std::size_t n, uint64_t nnz) {
@@ -540,8 +610,13 @@ void read_sparse(Decoding& d, Reader& p, StoredTensor& t, std::size_t n) {
   NNC_CHECK_CODE(nnz <= n, kCorrupt, "{}: tensor '{}' has more non-zeros than elements", d.what, t.name);
   read_positions(d, p, t, n, nnz);
   const auto value_kind = p.get<uint8_t>();
-  NNC_CHECK_CODE(value_kind <= 1, kCorrupt, "{}: tensor '{}' has unknown sparse value kind {}", d.what, t.name,
-                 value_kind);
+  NNC_CHECK_CODE(value_kind <= 1 || (value_kind == 2 && d.version >= 5), kCorrupt,
+                 "{}: tensor '{}' has unknown sparse value kind {}", d.what, t.name, value_kind);
+  if (value_kind == 2) {
+    t.int8_values = true;
+    t.ints = get_int8(d, p, static_cast<std::size_t>(nnz), t);
+    return;
+  }
   if (value_kind == 1) {
     t.indices = get_indices(d, p, static_cast<std::size_t>(nnz), t);
     return;
@@ -565,7 +640,8 @@ StoredTensor read_tensor(Decoding& d, Reader& p) {
   const auto kind = p.get<uint8_t>();
   const std::size_t n = element_count(d, t.name, dims);
   t.shape.assign(dims.begin(), dims.end());  // each within kMaxElements, or 0
-  NNC_CHECK_CODE(kind <= 2, kCorrupt, "{}: tensor '{}' has unknown kind {}", d.what, t.name, kind);
+  NNC_CHECK_CODE(kind <= 2 || (kind == 3 && d.version >= 5), kCorrupt, "{}: tensor '{}' has unknown kind {}", d.what,
+                 t.name, kind);
   t.kind = static_cast<StoredTensor::Kind>(kind);
   if (t.kind == StoredTensor::Kind::kRaw) {
     auto v = p.bytes(uint64_t{n} * 4);
@@ -573,6 +649,8 @@ StoredTensor read_tensor(Decoding& d, Reader& p) {
     if (n) std::memcpy(t.values.data(), v.data(), v.size());
   } else if (t.kind == StoredTensor::Kind::kIndexed) {
     t.indices = get_indices(d, p, n, t);
+  } else if (t.kind == StoredTensor::Kind::kInt8) {
+    t.ints = get_int8(d, p, n, t);
   } else {
     read_sparse(d, p, t, n);
   }

@@ -1,4 +1,4 @@
-/* Dependency-free C99 decoder for .nnc containers (formats 1 to 4, docs/nnc-format.md).
+/* Dependency-free C99 decoder for .nnc containers (formats 1 to 5, docs/nnc-format.md).
  * Mirrors src/store/container.cpp: both readers accept exactly the same files and decode them to
  * the same values (tests/store/hostile_input_test.cpp; the differential fuzzer in tests/fuzz/).
  * Every declared size is checked against the bytes present, or against the limits below, before
@@ -620,6 +620,40 @@ static int read_indices(dec* d, rd* p, const char* name, size_t count, uint16_t*
   return rc ? fail(d, "tensor '%s' indices: %s", name, why) : 0;
 }
 
+/* int8 values (tensor kind 3, sparse value kind 2, format 5): u8 coder, varint alphabet (1..256),
+ * varint byte count, count zigzag symbols (0, 1, 2, 3, ... = 0, -1, 1, -2, ...). */
+static int read_int8(dec* d, rd* p, const char* name, size_t count, int8_t** out) {
+  const int coder = (int)get_le(p, 1);
+  const uint64_t alphabet = get_num(p, 4);
+  const uint64_t nbytes = get_num(p, 8);
+  const uint8_t* data = get_bytes(p, nbytes);
+  uint16_t* symbols = NULL;
+  char why[WHY_SIZE];
+  size_t i;
+  int rc;
+  if (p->bad) return fail(d, "tensor '%s' record: %s", name, p->bad);
+  if (coder > 2) return fail(d, "tensor '%s' has unknown int8 coder %d", name, coder);
+  if (alphabet < 1 || alphabet > 256)
+    return fail(d, "tensor '%s' has an int8 alphabet of %" PRIu64 " (1 to 256)", name, alphabet);
+  if (coder == 0) rc = unpack_bits(data, (size_t)nbytes, count, (uint32_t)alphabet, &symbols, why);
+  else if (coder == 1) rc = huffman(data, (size_t)nbytes, count, (uint32_t)alphabet, &symbols, why);
+  else rc = rans(data, (size_t)nbytes, count, (uint32_t)alphabet, &symbols, why);
+  if (rc) {
+    free(symbols);
+    return fail(d, "tensor '%s' int8 values: %s", name, why);
+  }
+  if (!(*out = (int8_t*)malloc(count ? count : 1))) {
+    free(symbols);
+    return fail(d, "out of memory for tensor '%s'", name);
+  }
+  for (i = 0; i < count; ++i) {
+    const unsigned s = symbols[i];
+    (*out)[i] = (int8_t)(s & 1 ? -(int)((s + 1) >> 1) : (int)(s >> 1));
+  }
+  free(symbols);
+  return 0;
+}
+
 /* Coded gaps (position format 2, container format 4): u8 coder, varint class alphabet (1..127),
  * varint byte count, the nnz entropy-coded gap classes, then the extra bits LSB first. Class 0
  * is v = gap + 1 = 1; class c > 0 is v = 2^b | m 2^(b-1) | (b - 1 extra bits), b = (c + 1) / 2,
@@ -720,6 +754,7 @@ static int read_sparse(dec* d, rd* p, nnc_tensor* t) {
   const uint64_t nnz = get_num(p, 8);
   uint64_t* positions = NULL;
   uint16_t* idx = NULL;
+  int8_t* ints = NULL;
   const codebook* cb = NULL;
   const uint8_t* raw = NULL;
   int kind, rc = 1;
@@ -732,8 +767,19 @@ static int read_sparse(dec* d, rd* p, nnc_tensor* t) {
     fail(d, "tensor '%s' record: %s", t->name, p->bad);
     goto done;
   }
-  if (kind > 1) {
+  if (kind > 2 || (kind == 2 && d->version < 5)) {
     fail(d, "tensor '%s' has unknown sparse value kind %d", t->name, kind);
+    goto done;
+  }
+  if (kind == 2) {
+    if (read_int8(d, p, t->name, (size_t)nnz, &ints)) goto done;
+    if (!(t->data_i8 = (int8_t*)calloc(t->numel ? t->numel : 1, 1))) {
+      fail(d, "out of memory for tensor '%s'", t->name);
+      goto done;
+    }
+    t->elem_type = 3;
+    for (j = 0; j < nnz; ++j) t->data_i8[positions[j]] = ints[j];
+    rc = 0;
     goto done;
   }
   if (kind == 1) {
@@ -754,6 +800,7 @@ static int read_sparse(dec* d, rd* p, nnc_tensor* t) {
 done:
   free(positions);
   free(idx);
+  free(ints);
   return rc;
 }
 
@@ -780,6 +827,7 @@ static int read_tensor(dec* d, rd* p, nnc_tensor* t) {
   if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
   if (element_count(d, t->name, dims, t->rank, &t->numel)) return 1;
   for (k = 0; k < t->rank; ++k) t->dims[k] = (int64_t)dims[k];
+  t->elem_type = 1;
   if (kind == 0) {
     const uint8_t* v = get_bytes(p, (uint64_t)t->numel * 4);
     if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
@@ -801,6 +849,9 @@ static int read_tensor(dec* d, rd* p, nnc_tensor* t) {
     free(idx);
   } else if (kind == 2) {
     if (read_sparse(d, p, t)) return 1;
+  } else if (kind == 3 && d->version >= 5) {
+    t->elem_type = 3;
+    if (read_int8(d, p, t->name, t->numel, &t->data_i8)) return 1;
   } else {
     return fail(d, "tensor '%s' has unknown kind %d", t->name, kind);
   }
@@ -811,6 +862,7 @@ static int read_tensor(dec* d, rd* p, nnc_tensor* t) {
 static void free_tensor(nnc_tensor* t) {
   free(t->name);
   free(t->data);
+  free(t->data_i8);
 }
 
 void nnc_free(nnc_model* m) {
@@ -862,7 +914,7 @@ int nnc_decode(const uint8_t* buf, size_t size, nnc_model* out, char* err, size_
   /* Header and trailer (12 bytes) at least: format 2 with no sections is 13 bytes. */
   if (size < 12 || memcmp(buf, "NNC\0", 4) != 0) return fail(&d, "not an .nnc container (bad magic)");
   d.version = buf[4] | (buf[5] << 8);
-  if (d.version > 4) return fail(&d, "container format version is newer than this decoder");
+  if (d.version > 5) return fail(&d, "container format version is newer than this decoder");
   stored = (uint32_t)buf[size - 4] | ((uint32_t)buf[size - 3] << 8) | ((uint32_t)buf[size - 2] << 16) |
            ((uint32_t)buf[size - 1] << 24);
   if (nnc_crc32(buf, size - 4) != stored) return fail(&d, "checksum mismatch");

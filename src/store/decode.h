@@ -1,6 +1,6 @@
 /* Dependency-free C99 decoder for nncompress .nnc containers (format: docs/nnc-format.md).
- * Decodes every stored tensor to float32 and returns the ONNX graph bytes (inflated when the
- * container stores them deflated). */
+ * Decodes every stored tensor (float32, or int8 for quantised weights) and returns the ONNX graph
+ * bytes (inflated when the container stores them deflated). */
 #ifndef NNC_DECODE_H
 #define NNC_DECODE_H
 
@@ -16,7 +16,9 @@ typedef struct {
   int rank;
   int64_t dims[16];
   size_t numel;
-  float* data;
+  float* data; /* float32 tensors (elem_type 1); NULL for int8 ones */
+  int elem_type;   /* ONNX TensorProto data type: 1 = float32 (in data), 3 = int8 (in data_i8) */
+  int8_t* data_i8; /* int8 tensors (format 5); NULL for float32 ones */
 } nnc_tensor;
 
 typedef struct {

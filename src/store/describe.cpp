@@ -26,7 +26,7 @@ nlohmann::json describe_container(const std::vector<uint8_t>& bytes, const std::
   nlohmann::json tensors = nlohmann::json::array();
   int64_t elements = 0;
   for (const auto& t : c.tensors) {
-    const char* kinds[] = {"raw", "indexed", "sparse"};
+    const char* kinds[] = {"raw", "indexed", "sparse", "int8"};
     nlohmann::json j{{"name", t.name}, {"shape", t.shape}, {"elements", t.numel()},
                      {"kind", kinds[static_cast<int>(t.kind)]}};
     if (t.codebook >= 0) j["codebook"] = t.codebook;
@@ -35,6 +35,7 @@ nlohmann::json describe_container(const std::vector<uint8_t>& bytes, const std::
       j["scale"] = c.scales[static_cast<std::size_t>(t.codebook)].scale;
     }
     if (coder_of.count(t.name)) j["coder"] = coder_of.at(t.name);
+    if (t.is_int8()) j["element_type"] = "int8";
     if (t.kind == StoredTensor::Kind::kSparse) {
       j["nonzeros"] = t.positions.size();
       j["positions"] = positions_of[t.name];
@@ -43,7 +44,8 @@ nlohmann::json describe_container(const std::vector<uint8_t>& bytes, const std::
     tensors.push_back(j);
   }
   nlohmann::json parts{{"graph", st.graph_bytes}, {"codebooks", st.codebook_bytes}, {"indices", st.index_bytes},
-                       {"raw_fp32", st.raw_bytes}, {"sparse", st.sparse_bytes}, {"headers", st.header_bytes}};
+                       {"raw_fp32", st.raw_bytes}, {"sparse", st.sparse_bytes}, {"int8", st.int8_bytes},
+                       {"headers", st.header_bytes}};
   std::vector<std::size_t> cb_sizes;  // codebooks of their own values
   std::size_t scaled = 0;            // codebooks stored as another one times a per-tensor scale
   for (std::size_t i = 0; i < c.codebooks.size(); ++i) {

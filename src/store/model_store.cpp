@@ -37,6 +37,33 @@ std::size_t masked_cost(const std::string& weight, const std::vector<uint16_t>& 
   return bytes;
 }
 
+// An int8 initializer (quantised weights, zero points) as coded integers: dense, or its
+// non-zeros' positions and values when that is smaller (pruned, then quantised).
+StoredTensor int8_record(const onnx::TensorProto& t) {
+  StoredTensor s;
+  s.name = t.name();
+  s.shape.assign(t.dims().begin(), t.dims().end());
+  const std::string raw = onnxio::raw_bytes(t);
+  NNC_CHECK(raw.size() == static_cast<std::size_t>(s.numel()), "int8 initializer '{}': {} bytes for {} elements",
+            t.name(), raw.size(), s.numel());
+  s.kind = StoredTensor::Kind::kInt8;
+  s.ints.assign(reinterpret_cast<const int8_t*>(raw.data()), reinterpret_cast<const int8_t*>(raw.data()) + raw.size());
+  std::vector<uint64_t> positions;
+  std::vector<int8_t> nonzero;
+  for (std::size_t k = 0; k < s.ints.size(); ++k)
+    if (s.ints[k] != 0) {
+      positions.push_back(k);
+      nonzero.push_back(s.ints[k]);
+    }
+  if (positions_payload_bytes(s.ints.size(), positions) + int8_payload_bytes(nonzero) < int8_payload_bytes(s.ints)) {
+    s.kind = StoredTensor::Kind::kSparse;
+    s.int8_values = true;
+    s.positions = std::move(positions);
+    s.ints = std::move(nonzero);
+  }
+  return s;
+}
+
 }  // namespace
 
 std::size_t fp32_initializer_bytes(const onnx::ModelProto& model) {
@@ -74,6 +101,11 @@ std::vector<uint8_t> pack_model(const onnx::ModelProto& model, const Compression
   std::size_t seen_indexed = 0;
   for (int i = inits->size() - 1; i >= 0; --i) {
     const auto& t = inits->Get(i);
+    if (t.data_type() == onnx::TensorProto::INT8) {
+      c.tensors.insert(c.tensors.begin(), int8_record(t));
+      inits->DeleteSubrange(i, 1);
+      continue;
+    }
     if (t.data_type() != onnx::TensorProto::FLOAT) continue;
     StoredTensor s;
     s.name = t.name();
@@ -138,8 +170,18 @@ std::vector<uint8_t> pack_model(const onnx::ModelProto& model, const Compression
 onnx::ModelProto unpack_model(std::span<const uint8_t> bytes, const std::string& what) {
   auto c = decode_container(bytes, what);
   auto model = onnxio::parse_model(c.graph.data(), c.graph.size(), what + " (graph section)");
-  for (const auto& t : c.tensors)
-    *model.mutable_graph()->add_initializer() = onnxio::float_tensor(t.name, t.shape, t.decode(c.codebooks));
+  for (const auto& t : c.tensors) {
+    if (!t.is_int8()) {
+      *model.mutable_graph()->add_initializer() = onnxio::float_tensor(t.name, t.shape, t.decode(c.codebooks));
+      continue;
+    }
+    auto* init = model.mutable_graph()->add_initializer();
+    init->set_name(t.name);
+    for (auto d : t.shape) init->add_dims(d);
+    init->set_data_type(onnx::TensorProto::INT8);
+    const auto q = t.decode_int8();
+    init->set_raw_data(std::string(reinterpret_cast<const char*>(q.data()), q.size()));
+  }
   return model;
 }
 

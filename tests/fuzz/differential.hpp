@@ -2,7 +2,7 @@
 // The two .nnc readers side by side: store::decode_container (C++) and nnc_decode (the C99
 // decoder in src/store/decode.c). The same bytes, their CRC-32 trailer re-sealed so that the
 // record checks are reached, must be refused by both or decoded by both to the same graph bytes,
-// tensor names, shapes and float32 bits; a file both accept also goes through the writer and
+// tensor names, shapes, element types and float32 / int8 bits; a file both accept also goes through the writer and
 // back unchanged (codebooks included, which the C decoder does not return). Used by the libFuzzer
 // target (tests/fuzz/nnc_fuzz.cpp) and by the replay of tests/fuzz/nnc/ (tests/store).
 #include <fmt/format.h>
@@ -41,6 +41,13 @@ inline std::string compare(const store::ContainerContent& c, const nnc_model& m)
     const auto& u = m.tensors[i];
     if (t.name != u.name) return fmt::format("tensor {}: C++ name '{}', C '{}'", i, t.name, u.name);
     if (t.shape != std::vector<int64_t>(u.dims, u.dims + u.rank)) return fmt::format("tensor '{}': shapes differ", t.name);
+    if (t.is_int8() != (u.elem_type == 3)) return fmt::format("tensor '{}': element types differ", t.name);
+    if (t.is_int8()) {
+      const auto q = t.decode_int8();
+      if (q.size() != u.numel || (u.numel && std::memcmp(q.data(), u.data_i8, u.numel) != 0))
+        return fmt::format("tensor '{}': int8 values differ", t.name);
+      continue;
+    }
     if (!same_floats(t.decode(c.codebooks), u.data, u.numel)) return fmt::format("tensor '{}': values differ", t.name);
   }
   return "";
@@ -55,7 +62,7 @@ inline std::string same_content(const store::ContainerContent& a, const store::C
   for (std::size_t i = 0; i < a.tensors.size(); ++i) {
     const auto& t = a.tensors[i];
     const auto values = b.tensors[i].decode(b.codebooks);
-    if (t.name != b.tensors[i].name || t.shape != b.tensors[i].shape ||
+    if (t.name != b.tensors[i].name || t.shape != b.tensors[i].shape || t.is_int8() != b.tensors[i].is_int8() ||
         !same_floats(t.decode(a.codebooks), values.data(), values.size()))
       return fmt::format("tensor '{}'", t.name);
   }

@@ -8,6 +8,7 @@
 //   0: u16 graph size, then a raw DEFLATE stream    -> a deflated graph section
 //   1: u8 coder, u16 alphabet (mod 4097), u16 count, stream -> a codebook and an indexed tensor
 //   2: u8 position format, u16 numel, u16 nnz, positions -> a sparse tensor with raw values
+//   3: u8 coder, u8 alphabet - 1, u16 count, stream -> an int8 tensor (in a format-5 container)
 // NNC_FUZZ_DUMP=FILE writes the container (sealed) that an input becomes, to keep it in
 // tests/fuzz/nnc/.
 #include <cstdio>
@@ -36,7 +37,7 @@ std::vector<uint8_t> container_of(const uint8_t* data, size_t size) {
   if (size >= 4 && std::memcmp(data, "NNC\0", 4) == 0) return {data, data + size};
   std::vector<uint8_t> out{'N', 'N', 'C', 0, 2, 0, 0, 0};
   if (size < 6) return out;
-  const int mode = data[0] % 3;
+  const int mode = data[0] % 4;
   const std::vector<uint8_t> rest(data + (mode == 0 ? 3 : 6), data + size);
   std::vector<uint8_t> p;
   if (mode == 0) {
@@ -56,6 +57,16 @@ std::vector<uint8_t> container_of(const uint8_t* data, size_t size) {
     varint(p, alphabet);
     varint(p, rest.size());
     p.insert(p.end(), rest.begin(), rest.end());
+    section(out, 3, p);
+  } else if (mode == 3) {
+    out[4] = 5;
+    p = {1, 'q', 1};
+    varint(p, u16(data + 4));
+    p.insert(p.end(), {3, static_cast<uint8_t>(data[1] % 3)});
+    varint(p, data[2] + 1u);
+    varint(p, rest.size());
+    p.insert(p.end(), rest.begin(), rest.end());
+    out.push_back(1);
     section(out, 3, p);
   } else {
     const unsigned numel = u16(data + 2), nnz = u16(data + 4) % (numel + 1);

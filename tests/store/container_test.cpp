@@ -175,7 +175,7 @@ TEST(Container, TruncatedCorruptAndFutureFilesAreOneLineErrors) {
   auto future = bytes;
   future[4] = 9;
   EXPECT_EQ(error_of([&] { store::unpack_model(future, "m.nnc"); }),
-            "m.nnc: container format version 9 is newer than this nncompress supports (4)");
+            "m.nnc: container format version 9 is newer than this nncompress supports (5)");
   std::vector<uint8_t> junk(100, 7);
   EXPECT_EQ(error_of([&] { store::unpack_model(junk, "m.nnc"); }), "m.nnc: not an .nnc container (bad magic)");
 }
@@ -484,4 +484,65 @@ TEST(Container, CodedGapsAreSmallerAndReadTheSameInBothReaders) {
   c.tensors[0].positions.resize(3);
   c.tensors[0].values.resize(3);
   EXPECT_EQ(store::encode_container(c)[4], 2);
+}
+
+// Quantised weights (int8 initializers) are stored as coded integers: dense, or the positions and
+// values of their non-zeros when that is smaller; both readers give back the same bytes.
+TEST(Container, Int8InitializersRoundTripDenseAndSparseInBothReaders) {
+  torch::manual_seed(3);
+  auto dense = torch::randint(-127, 128, {16, 8, 3, 3}).to(torch::kChar);
+  // Pruned, then quantised: 90% zeros, the rest small integers.
+  auto pruned = torch::randint(-20, 21, {64, 100}).to(torch::kChar) * (torch::rand({64, 100}) < 0.1).to(torch::kChar);
+  auto zeros = torch::zeros({16}, torch::kChar);
+  onnx::ModelProto model;
+  model.set_ir_version(8);
+  model.add_opset_import()->set_version(13);
+  auto* g = model.mutable_graph();
+  g->set_name("g");
+  for (auto [name, t] : {std::pair{"q.dense", dense}, std::pair{"q.pruned", pruned}, std::pair{"q.zp", zeros}})
+    *g->add_initializer() = exec::from_tensor(t, name);
+  *g->add_initializer() = exec::from_tensor(torch::randn({10}), "f");
+  store::ContainerStats st;
+  const auto bytes = store::pack_model(model, {}, &st);
+  EXPECT_EQ(bytes[4], 5) << "format 5 for int8 tensors";
+  // 1,152 uniform integers need ~8 bits each, the pruned one ~1 bit per element (below), plus
+  // two coder tables.
+  EXPECT_LT(st.int8_bytes + st.sparse_bytes, 1152 + 6400 * 1.1 / 8 + 2 * 128);
+  EXPECT_EQ(st.total_bytes, bytes.size());
+  const auto back = store::unpack_model(bytes, "mem");
+  std::map<std::string, std::string> raw;
+  for (const auto& t : back.graph().initializer()) raw[t.name()] = onnxio::raw_bytes(t);
+  for (const auto& t : model.graph().initializer()) {
+    EXPECT_EQ(raw.at(t.name()), onnxio::raw_bytes(t)) << t.name();
+  }
+  for (const auto& t : back.graph().initializer()) {
+    EXPECT_EQ(t.data_type(), t.name() == "f" ? onnx::TensorProto::FLOAT : onnx::TensorProto::INT8) << t.name();
+  }
+  const auto content = store::decode_container(bytes, "mem");
+  std::map<std::string, store::StoredTensor::Kind> kind;
+  for (const auto& t : content.tensors) kind[t.name] = t.kind;
+  EXPECT_EQ(kind.at("q.dense"), store::StoredTensor::Kind::kInt8);
+  // The pruned one: dense coded integers (the zero symbol costs ~0.15 bit) or positions + values,
+  // whichever is smaller; both near the entropy, H(0.1) + 0.1 log2(41) = 1.0 bit per element.
+  EXPECT_TRUE(kind.at("q.pruned") == store::StoredTensor::Kind::kInt8 ||
+              kind.at("q.pruned") == store::StoredTensor::Kind::kSparse);
+  EXPECT_EQ(kind.at("q.zp"), store::StoredTensor::Kind::kSparse);
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0) << err;
+  ASSERT_EQ(m.count, 4u);
+  for (std::size_t i = 0; i < m.count; ++i) {
+    const auto& u = m.tensors[i];
+    const std::string want = raw.at(u.name);
+    if (std::string(u.name) == "f") {
+      EXPECT_EQ(u.elem_type, 1);
+      EXPECT_EQ(std::memcmp(u.data, want.data(), want.size()), 0);
+      continue;
+    }
+    EXPECT_EQ(u.elem_type, 3) << u.name;
+    EXPECT_EQ(u.data, nullptr);
+    ASSERT_EQ(u.numel, want.size());
+    EXPECT_EQ(std::memcmp(u.data_i8, want.data(), want.size()), 0) << u.name;
+  }
+  nnc_free(&m);
 }

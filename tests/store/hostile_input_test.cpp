@@ -508,3 +508,40 @@ TEST(HostileInput, CodedGapsAreCheckedLikeVarintGaps) {
   // Classes outside the alphabet (bit-packed 3 in a 2-bit field of alphabet 3).
   EXPECT_NE(errors(sparse_coded(4, 8, 3, {0, 3}, {0x00})).second, "(accepted)");
 }
+
+// Int8 tensors (format 5): coded zigzag symbols, checked like codebook indices.
+TEST(HostileInput, Int8TensorsAreCheckedLikeIndices) {
+  auto int8 = [](int version, uint8_t coder, uint64_t alphabet, const std::vector<uint8_t>& coded) {
+    Craft t(version);
+    t.tensor("q", {4}, 3).u8(coder).varint(alphabet).varint(coded.size()).bytes(coded);
+    return Craft(version).section(3, t).file(1);
+  };
+  // Symbols 0, 1, 2, 3 are 0, -1, 1, -2.
+  const auto good = int8(5, 0, 4, {0b11100100});
+  ASSERT_TRUE(accepted_by_both(good));
+  const auto back = store::decode_container(good, "m.nnc");
+  EXPECT_EQ(back.tensors.at(0).decode_int8(), (std::vector<int8_t>{0, -1, 1, -2}));
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(good.data(), good.size(), &m, err, sizeof err), 0) << err;
+  EXPECT_EQ(m.tensors[0].data_i8[3], -2);
+  nnc_free(&m);
+  // The extremes: symbol 255 is -128, 254 is 127.
+  const auto extremes = int8(5, 0, 256, {254, 255, 0, 1});
+  EXPECT_EQ(store::decode_container(extremes, "m.nnc").tensors.at(0).decode_int8(), (std::vector<int8_t>{127, -128, 0, -1}));
+  EXPECT_EQ(errors(int8(5, 0, 3, {0b11100100})), refused("tensor 'q' int8 values: bit-packed index 3 is outside an alphabet of 3"));
+  EXPECT_EQ(errors(int8(5, 0, 0, {})), refused("tensor 'q' has an int8 alphabet of 0 (1 to 256)"));
+  EXPECT_EQ(errors(int8(5, 0, 257, {0, 0, 0, 0, 0})), refused("tensor 'q' has an int8 alphabet of 257 (1 to 256)"));
+  EXPECT_EQ(errors(int8(5, 4, 4, {0})), refused("tensor 'q' has unknown int8 coder 4"));
+  EXPECT_EQ(errors(int8(5, 0, 4, {})), refused("tensor 'q' int8 values: bit-packed stream is truncated"));
+  // Kind 3 and sparse value kind 2 are format 5's.
+  EXPECT_EQ(errors(int8(4, 0, 4, {0b11100100})), refused("tensor 'q' has unknown kind 3"));
+  Craft s(4);
+  s.tensor("w", {4}, 2).varint(1).u8(1).varint(1).u8(0).u8(2).u8(0).varint(4).varint(1).u8(2);
+  EXPECT_EQ(errors(Craft(4).section(3, s).file(1)), refused("tensor 'w' has unknown sparse value kind 2"));
+  Craft s5(5);
+  s5.tensor("w", {4}, 2).varint(1).u8(1).varint(1).u8(2).u8(2).u8(0).varint(4).varint(1).u8(2);
+  const auto sparse = Craft(5).section(3, s5).file(1);
+  ASSERT_TRUE(accepted_by_both(sparse));
+  EXPECT_EQ(store::decode_container(sparse, "m.nnc").tensors.at(0).decode_int8(), (std::vector<int8_t>{0, 0, 1, 0}));
+}
