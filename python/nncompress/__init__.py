@@ -120,20 +120,13 @@ def finetune(model, images, labels, **options):
     return _run_step("finetune", model, images, labels, options)
 
 
-def quantize(model, images, labels, *, weights_only=False, calibration="minmax", percentile=99.99, keep_fp32="",
-             test_images=None, test_labels=None, progress=None, note=None, **options):
+def quantize(model, images, labels, **options):
     """8-bit integer quantisation in the QDQ format (`nncompress quantize`): int8 weights per output
-    channel, uint8 activations calibrated on the calibration images (unless weights_only), int32
-    biases. The Result's .onnx runs on ONNX Runtime's int8 kernels; .nnc is None."""
-    data, job, rest = _split(options)
-    if rest:
-        raise _option_error(sorted(rest)[0], "is not an option of quantize (options: weights_only, calibration, "
-                            "percentile, keep_fp32, test_images, test_labels, progress, note, {})".format(
-                                ", ".join(_DATA_KEYS + _JOB_KEYS)))
-    job.update(data)
-    job.update({"weights_only": bool(weights_only), "calibration": calibration, "percentile": float(percentile),
-                "keep_fp32": keep_fp32 or ""})
-    return _call(_core.run_quantize, model, images, labels, test_images, test_labels, job, progress, note)
+    channel, uint8 activations calibrated on the calibration images (unless weights_only=True),
+    int32 biases. The Result's .onnx runs on ONNX Runtime's int8 kernels; .nnc holds the int8
+    weights as coded integers. A pruned or shared model keeps its zeros and has its shared values
+    snapped to the int8 grid (options: weights_only, calibration, percentile, keep_fp32)."""
+    return _run_step("quantize", model, images, labels, options)
 
 
 def compress(model, images, labels, *, max_drop=None, size=None, recipe=None, report=None, test_images=None,

@@ -127,7 +127,7 @@ std::string knob_of(const std::string& step) {
 
 std::string overrides_field(const std::string& step) {
   if (step == "prune" || step == "lowrank") return "keep_dense";
-  if (step == "share") return "keep_fp32";
+  if (step == "share" || step == "quantize") return "keep_fp32";
   return "";
 }
 
@@ -250,6 +250,12 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
                 fmt::format("{} after share cannot work: it changes shared weights off their codebook, so the "
                             "sharing would be lost; put {} before share",
                             s.step, s.step));
+    for (std::size_t j = 0; j < i; ++j)
+      if (r.steps[j].step == "quantize")
+        fail_at(source, s.line,
+                fmt::format("{} after quantize cannot work: quantize leaves int8 weights behind DequantizeLinear, "
+                            "which no later step can train or compress further; put quantize last",
+                            s.step));
     // fit decides every layer's sparsity and codebook from dense weights, under its size cap.
     for (std::size_t j = 0; j < i; ++j) {
       const auto& before = r.steps[j].step;

@@ -8,6 +8,7 @@
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/prune/prune_step.hpp"
 #include "nncompress/compress/prune/rd_curve.hpp"
+#include "nncompress/compress/quantize/quantize_step.hpp"
 #include "nncompress/compress/share/search.hpp"
 #include "nncompress/compress/share/share_step.hpp"
 #include "nncompress/core/error.hpp"
@@ -53,6 +54,12 @@ const std::vector<StepInfo>& registered_steps() {
           "fit", "joint pruning + per-layer quantisation to a file size by ADMM: the most accurate model that fits",
           "Yang, Gui, Zhu, Liu, Automatic Neural Network Compression by Sparsity-Quantization Joint Learning: A "
           "Constrained Optimization-based Approach, CVPR 2020"),
+      entry<QuantizeStep, QdqOptions>(
+          "quantize",
+          "8-bit integer quantisation (QDQ): int8 weights per output channel, uint8 activations calibrated on the "
+          "calibration images, int32 biases; runtimes keep and run the model in 8 bits; the last step",
+          "Jacob et al., Quantization and Training of Neural Networks for Efficient Integer-Arithmetic-Only Inference, "
+          "CVPR 2018"),
       entry<FinetuneStep, FinetuneOptions>(
           "finetune", "fine-tuning with masks and codebook assignments fixed; shared codebook values trained",
           "Han et al., Deep Compression, ICLR 2016 (trained quantization)"),

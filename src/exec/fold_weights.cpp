@@ -38,7 +38,9 @@ int fold_computed_weights(onnx::ModelProto& model) {
     const auto& node = g->node(p->second);
     const bool pure = (node.domain().empty() || node.domain() == "ai.onnx") && node.op_type() != "If" &&
                       node.op_type() != "Loop" && node.op_type() != "Scan" && node.op_type() != "Dropout" &&
-                      node.op_type().rfind("Random", 0) != 0;
+                      node.op_type().rfind("Random", 0) != 0 &&
+                      // A quantised weight stays int8: runtimes fuse its DequantizeLinear into int8 kernels.
+                      node.op_type() != "DequantizeLinear";
     bool ok = pure;
     for (const auto& in : node.input()) ok = ok && from_initializers(in);
     known[name] = ok;

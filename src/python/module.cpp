@@ -21,7 +21,6 @@
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/job.hpp"
-#include "nncompress/compress/quantize/qdq.hpp"
 #include "nncompress/compress/recipe.hpp"
 #include "nncompress/compress/registry.hpp"
 #include "nncompress/core/error.hpp"
@@ -338,27 +337,6 @@ std::string run_compress(const std::string& recipe_text, const std::string& reci
                       });
 }
 
-// run_quantize(job_json, ...) -> JSON text: the quantize command's work (compress::quantize_job).
-std::string run_quantize(const std::string& job, const py::object& images, const py::object& labels,
-                         const py::object& test_images, const py::object& test_labels, py::object progress,
-                         py::object note) {
-  const auto o = json::parse(job);
-  compress::QdqOptions q;
-  q.weights_only = o.value("weights_only", q.weights_only);
-  q.calibration = o.value("calibration", q.calibration);
-  q.percentile = o.value("percentile", q.percentile);
-  q.keep_fp32 = o.value("keep_fp32", q.keep_fp32);
-  q.validate();
-  auto data = call_data(o, images, labels, test_images, test_labels);
-  Call call(std::move(progress), std::move(note));
-  return call.run([&] {
-    return labelled(compress::quantize_job(o.at("model").get<std::string>(), o.at("onnx").get<std::string>(), q,
-                                           data, call.control()),
-                    data)
-        .dump();
-  });
-}
-
 std::string methods() {
   json out = json::array();
   for (const auto& s : compress::registered_steps())
@@ -406,8 +384,6 @@ PYBIND11_MODULE(_core, m) {
   m.def("run_compress", &run_compress, py::arg("recipe_text"), py::arg("recipe_path"), py::arg("job"),
         py::arg("images"), py::arg("labels"), py::arg("test_images"), py::arg("test_labels"), py::arg("progress"),
         py::arg("note"));
-  m.def("run_quantize", &run_quantize, py::arg("job"), py::arg("images"), py::arg("labels"), py::arg("test_images"),
-        py::arg("test_labels"), py::arg("progress"), py::arg("note"));
   m.def("methods", &methods);
   m.def("recipe_text", &recipe_text, py::arg("by_size") = false);
   m.attr("version") = NNC_VERSION;

@@ -341,9 +341,13 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       if (st) st->raw_bytes += p.out.size() - before;
     } else if (t.kind == StoredTensor::Kind::kInt8) {
       NNC_CHECK(t.ints.size() == n, "tensor '{}': {} int8 values for {} elements", t.name, t.ints.size(), n);
-      p.bytes(int8_payload(t.ints));
+      const auto payload = int8_payload(t.ints);
+      p.bytes(payload);
       int8 = true;
-      if (st) st->int8_bytes += p.out.size() - before;
+      if (st) {
+        st->int8_bytes += p.out.size() - before;
+        st->coders.push_back({t.name, static_cast<Coder>(payload[0])});
+      }
     } else if (t.kind == StoredTensor::Kind::kIndexed) {
       NNC_CHECK(t.indices.size() == n && t.codebook >= 0 && static_cast<std::size_t>(t.codebook) < c.codebooks.size(),
                 "tensor '{}': bad indexed record", t.name);
@@ -378,9 +382,13 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       if (t.int8_values) {
         p.put<uint8_t>(2);
         NNC_CHECK(t.ints.size() == nnz, "tensor '{}': {} int8 values for {} non-zeros", t.name, t.ints.size(), nnz);
-        p.bytes(int8_payload(t.ints));
+        const auto payload = int8_payload(t.ints);
+        p.bytes(payload);
         int8 = true;
-        if (st) st->int8_bytes += p.out.size() - values_before;
+        if (st) {
+          st->int8_bytes += p.out.size() - values_before;
+          st->coders.push_back({t.name, static_cast<Coder>(payload[0])});
+        }
       } else if (t.codebook >= 0) {
         p.put<uint8_t>(1);
         NNC_CHECK(t.indices.size() == nnz, "tensor '{}': {} indices for {} non-zeros", t.name, t.indices.size(), nnz);

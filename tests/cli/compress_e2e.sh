@@ -48,6 +48,18 @@ run_recipe cnn-bn "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" --mean 0.2860 --std
 run_recipe lowrank-first "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" --mean 0.2860 --std 0.3530
 run_recipe share-only "$ROOT/models/lenet300.onnx"
 run_recipe demo "$ROOT/models/lenet5.onnx"
+run_recipe int8 "$ROOT/models/lenet300.onnx"
+
+# int8: the quantised model is the result, its weights int8 with one grid per shared tensor.
+$PY - "$WORK/int8.json" "$WORK/int8.onnx" <<'PYEOF' || die "int8 recipe"
+import json, sys, onnx
+j = json.load(open(sys.argv[1])); m = onnx.load(sys.argv[2])
+assert j["final"]["after_step"] == 3, j["final"]
+q = j["reports"][2]["report"]
+assert q["shared_weights"] == 3 and all(not l["per_channel"] for l in q["layers"]), q["layers"]
+assert sum(t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 2 for t in m.graph.initializer) == 3
+assert j["steps"][3]["nnc_bytes"] <= 1.15 * j["steps"][2]["nnc_bytes"], [s["nnc_bytes"] for s in j["steps"]]
+PYEOF
 
 # The default recipe prunes, then shares what is left with the zeros kept, then trains the codebook.
 $PY - "$WORK/default.json" <<'PYEOF' || die "default recipe"

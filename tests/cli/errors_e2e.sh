@@ -56,6 +56,11 @@ conv("attr_type.onnx", opset=18, strides=2)
 save(model([helper.make_node("Transpose", ["x"], ["y"], name="t", perm=[0, 1, 1, 3])]), "perm.onnx")
 save(model([helper.make_node("Flatten", ["x"], ["y"], name="f", axis=7)]), "flatten_axis.onnx")
 save(model([helper.make_node("Dropout", ["x"], ["y"], name="d", ratio=1.0)], opset=7), "dropout.onnx")
+# A model quantised already: int8 weights behind a DequantizeLinear.
+save(model([helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["w"]), helper.make_node("Flatten", ["x"], ["f"]),
+            helper.make_node("Gemm", ["f", "w"], ["y"])],
+           [numpy_helper.from_array(np.ones((784, 10), np.int8), "wq"), numpy_helper.from_array(np.float32(0.01), "ws"),
+            numpy_helper.from_array(np.int8(0), "wz")]), "qdq.onnx")
 save(model([helper.make_node("Relu", ["y"], ["x2"], name="a"), helper.make_node("Relu", ["x2"], ["y"], name="b")],
            opset=18), "cycle.onnx")
 seq = helper.make_tensor_sequence_value_info("x", TensorProto.FLOAT, None)

@@ -120,6 +120,7 @@ def test_share_with_flat_finetune_options_and_progress(data, lenet5, small):
     s = r.summary
     assert s["nnc_bytes"] == len(r.nnc) and s["ratio"] > 4
     assert abs(nncompress.evaluate(r.onnx, data["tx"], data["ty"])["top1"] - s["top1_after"]) < 1e-9
+    assert abs(nncompress.evaluate(r.nnc, data["tx"], data["ty"])["top1"] - s["top1_after"]) < 1e-9
     assert events and all({"what", "done", "total", "seconds", "message", "finished"} <= e.keys() for e in events)
     assert any(e["done"] > 0 for e in events) and all(0 <= e["done"] <= e["total"] for e in events if e["total"] > 0)
 
@@ -143,9 +144,10 @@ def test_quantize_returns_a_qdq_model_that_measures_as_it_says(data, lenet5, sma
     r = nncompress.quantize(lenet5, data["x"], data["y"], test_images=data["tx"], test_labels=data["ty"],
                             progress=False, **small)
     s = r.summary
-    assert r.nnc is None and s["onnx_bytes"] == len(r.onnx) and s["onnx_ratio"] > 3.8
+    assert s["onnx_bytes"] == len(r.onnx) and s["onnx_ratio"] > 3.8 and s["nnc_bytes"] == len(r.nnc) < len(r.onnx)
     assert len(s["layers"]) == 4 and s["activations"]
     assert abs(nncompress.evaluate(r.onnx, data["tx"], data["ty"])["top1"] - s["top1_after"]) < 1e-9
+    assert abs(nncompress.evaluate(r.nnc, data["tx"], data["ty"])["top1"] - s["top1_after"]) < 1e-9
     assert abs(s["top1_drop_pt"]) <= 2.0
     w = nncompress.quantize(lenet5, data["x"], data["y"], weights_only=True, progress=False, **small)
     assert w.summary["activations"] == [] and w.summary["test_split"] == "holdout"

@@ -3,6 +3,7 @@
 // lookup, a pruned model's bitmask unpacking, a Transpose of an initializer exported without
 // constant folding) become initializers again, so that compression finds them. The sub-graph
 // is evaluated once by the engine; nodes and initializers nothing reads any more are removed.
+// Weights behind a DequantizeLinear (an int8 QDQ model) are not folded: they stay int8.
 #include <onnx/onnx_pb.h>
 
 namespace nnc::exec {

@@ -3,19 +3,17 @@
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
+#include <limits>
 #include <map>
 #include <optional>
 #include <regex>
 #include <set>
 
 #include "nncompress/compress/common/fold_batchnorm.hpp"
-#include "nncompress/compress/job.hpp"
 #include "nncompress/core/error.hpp"
-#include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/model_io.hpp"
-#include "nncompress/store/model_store.hpp"
 
 namespace nnc::compress {
 
@@ -47,6 +45,7 @@ std::vector<Target> find_targets(const onnx::GraphProto& g, const std::map<std::
   std::optional<std::regex> keep;
   if (!keep_fp32.empty()) keep.emplace(keep_fp32);
   std::vector<Target> out;
+  bool kept_any = false;
   for (int i = 0; i < g.node_size(); ++i) {
     const auto& n = g.node(i);
     if (n.domain() != "" && n.domain() != "ai.onnx") continue;
@@ -54,7 +53,10 @@ std::vector<Target> find_targets(const onnx::GraphProto& g, const std::map<std::
     if (n.input_size() < 2) continue;
     auto it = inits.find(n.input(1));
     if (it == inits.end() || it->second->data_type() != onnx::TensorProto::FLOAT || it->second->dims_size() < 2) continue;
-    if (keep && (std::regex_search(n.name(), *keep) || std::regex_search(n.input(1), *keep))) continue;
+    if (keep && (std::regex_search(n.name(), *keep) || std::regex_search(n.input(1), *keep))) {
+      kept_any = true;
+      continue;
+    }
     Target t;
     t.node = i;
     if (n.op_type() == "Conv") {
@@ -77,6 +79,7 @@ std::vector<Target> find_targets(const onnx::GraphProto& g, const std::map<std::
     }
     out.push_back(t);
   }
+  NNC_CHECK_OPTION(!keep || kept_any, "keep_fp32", "'{}' matches no layer", keep_fp32);
   return out;
 }
 
@@ -97,11 +100,34 @@ onnx::NodeProto make_node(const std::string& op, std::vector<std::string> inputs
   return n;
 }
 
-// Symmetric int8 per channel along `axis` (or per tensor): q in [-127, 127], scale = max|w| / 127.
+// A weight of few distinct values (shared): the zero-aligned grid step s >= max|v| / 127 (so
+// that every value fits in [-127, 127]) with the least squared snapping error over its values,
+// sum_k n_k (v_k - s round(v_k / s))^2, searched over s = max|v| / m for m from 127 down to 64
+// in steps of 1/16. Values that fall between grid points move least when the step lines up with
+// the codebook's own spacing.
+float shared_grid_step(const at::Tensor& w) {
+  const auto [values, inverse, counts] = at::_unique2(w.reshape({-1}), true, false, true);
+  const auto v = values.to(at::kDouble), n = counts.to(at::kDouble);
+  const double absmax = v.abs().max().item<double>();
+  if (absmax == 0) return 1.0f;
+  double best = std::numeric_limits<double>::infinity(), best_step = absmax / 127;
+  for (int k = 0; k <= 63 * 16; ++k) {
+    const double step = absmax / (127.0 - k / 16.0);
+    const double err = (n * (v - at::round(v / step) * step).square()).sum().item<double>();
+    if (err < best * (1 - 1e-9)) {
+      best = err;
+      best_step = step;
+    }
+  }
+  return static_cast<float>(best_step);
+}
+
+// Symmetric int8 per channel along `axis` (or per tensor): q in [-127, 127], scale = max|w| / 127
+// (a shared weight, per tensor: its best-fitting grid step, shared_grid_step).
 struct QuantisedWeight {
-  at::Tensor q, scale;
+  at::Tensor q, scale, dequantised;  // int8 values, scales, q x scale
 };
-QuantisedWeight quantise_weight(const at::Tensor& w, int64_t axis, bool per_channel) {
+QuantisedWeight quantise_weight(const at::Tensor& w, int64_t axis, bool per_channel, bool shared = false) {
   at::Tensor absmax;
   if (per_channel) {
     absmax = w.abs().movedim(axis, 0).reshape({w.size(axis), -1}).amax(1);
@@ -109,10 +135,11 @@ QuantisedWeight quantise_weight(const at::Tensor& w, int64_t axis, bool per_chan
     absmax = w.abs().max().reshape({});
   }
   auto scale = at::where(absmax > 0, absmax / 127.0f, at::ones_like(absmax));
+  if (shared && !per_channel) scale = at::scalar_tensor(shared_grid_step(w), at::kFloat);
   std::vector<int64_t> shape(w.dim(), 1);
   if (per_channel) shape[axis] = w.size(axis);
   auto q = at::round(w / scale.reshape(shape)).clamp(-127, 127).to(at::kChar);
-  return {q, scale};
+  return {q, scale, q.to(at::kFloat) * scale.reshape(shape)};
 }
 
 // The range [lo, hi] of a tensor's values over the calibration batches.
@@ -120,13 +147,23 @@ struct Range {
   float lo = 0, hi = 0;
 };
 
-std::map<std::string, Range> calibrate(const onnx::ModelProto& model, const std::vector<std::string>& tensors,
-                                       const std::vector<at::Tensor>& calib, const QdqOptions& o) {
+// What the calibration images show: the ranges of `tensors` and the per-channel means (axis 1,
+// over every other axis) of `mean_tensors`, in the float model.
+struct Calibration {
+  std::map<std::string, Range> ranges;
+  std::map<std::string, at::Tensor> channel_means;
+};
+
+Calibration calibrate(const onnx::ModelProto& model, const std::vector<std::string>& tensors,
+                      const std::vector<std::string>& mean_tensors, const std::vector<at::Tensor>& calib,
+                      const QdqOptions& o) {
   auto probe = model;
   auto* g = probe.mutable_graph();
   std::set<std::string> outputs;
   for (const auto& out : g->output()) outputs.insert(out.name());
-  for (const auto& t : tensors) {
+  std::set<std::string> probed(tensors.begin(), tensors.end());
+  probed.insert(mean_tensors.begin(), mean_tensors.end());
+  for (const auto& t : probed) {
     if (outputs.count(t)) continue;
     auto* vi = g->add_output();
     vi->set_name(t);
@@ -135,10 +172,21 @@ std::map<std::string, Range> calibrate(const onnx::ModelProto& model, const std:
   exec::Engine engine(probe);
   std::map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < engine.outputs().size(); ++i) index[engine.outputs()[i].name] = i;
-  std::map<std::string, Range> ranges;
+  Calibration c;
+  auto& ranges = c.ranges;
   std::map<std::string, std::vector<at::Tensor>> samples;
+  std::map<std::string, at::Tensor> sums;
+  std::map<std::string, int64_t> counts;
   for (const auto& batch : calib) {
     const auto values = engine.run({batch});
+    for (const auto& t : mean_tensors) {
+      const auto v = values.at(index.at(t)).to(at::kDouble);
+      if (v.dim() < 2) continue;
+      const auto per_channel = v.movedim(1, 0).reshape({v.size(1), -1});
+      auto sum = per_channel.sum(1);
+      sums[t] = sums[t].defined() ? sums[t] + sum : sum;
+      counts[t] += per_channel.size(1);
+    }
     for (const auto& t : tensors) {
       const auto v = values.at(index.at(t)).to(at::kFloat).reshape({-1});
       if (o.calibration == "minmax") {
@@ -161,12 +209,47 @@ std::map<std::string, Range> calibrate(const onnx::ModelProto& model, const std:
       r.hi = std::max(0.0f, at::quantile(all, q).item<float>());
     }
   }
-  return ranges;
+  for (const auto& [t, sum] : sums) c.channel_means[t] = (sum / static_cast<double>(counts.at(t))).to(at::kFloat);
+  return c;
+}
+
+// Empirical bias correction (Nagel et al., "Data-Free Quantization Through Weight Equalization and
+// Bias Correction", ICCV 2019, Sec. 4.2, with the input means measured): the change to each
+// output's bias that keeps its mean over the calibration images, (W - W_q) E[x]. For a shared
+// weight the snapping moves whole codebook entries (the near-zero bin's mean to 0, say), a
+// systematic shift this cancels. Undefined when the layer's form is not covered (MatMul, Gemm
+// with transA, a mean of the wrong size).
+at::Tensor bias_correction(const onnx::NodeProto& n, const at::Tensor& delta, const at::Tensor& mean) {
+  if (n.op_type() == "Conv") {
+    int64_t group = 1;
+    for (const auto& a : n.attribute())
+      if (a.name() == "group") group = a.i();
+    const int64_t out = delta.size(0), cg = delta.size(1);
+    if (group < 1 || out % group != 0 || mean.numel() != cg * group) return {};
+    const auto per_input = delta.reshape({out, cg, -1}).sum(2);  // [O, C/g]
+    return (per_input.reshape({group, out / group, cg}) * mean.reshape({group, 1, cg})).sum(2).reshape({out});
+  }
+  if (n.op_type() == "Gemm") {
+    int64_t trans_a = 0, trans_b = 0;
+    float alpha = 1, beta = 1;
+    for (const auto& a : n.attribute()) {
+      if (a.name() == "transA") trans_a = a.i();
+      if (a.name() == "transB") trans_b = a.i();
+      if (a.name() == "alpha") alpha = a.f();
+      if (a.name() == "beta") beta = a.f();
+    }
+    if (trans_a || beta == 0) return {};
+    const auto w = trans_b ? delta : delta.t();  // [O, K]
+    if (mean.numel() != w.size(1)) return {};
+    return at::mv(w, mean) * (alpha / beta);
+  }
+  return {};
 }
 
 }  // namespace
 
-QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const std::vector<at::Tensor>& calib) {
+QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const std::vector<at::Tensor>& calib,
+                      const std::set<std::string>& per_tensor) {
   o.validate();
   const int opset = onnxio::opset_version(input);
   NNC_CHECK_CODE(opset >= 10, kUnsupported,
@@ -174,7 +257,7 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
   NNC_CHECK(o.weights_only || !calib.empty(), "activation ranges need calibration images");
   int folded = 0;
   auto model = fold_batchnorm(input, &folded);
-  const bool per_channel = opset >= 13;
+  const bool channels_allowed = opset >= 13;
   auto* g = model.mutable_graph();
   std::map<std::string, const onnx::TensorProto*> inits;
   for (const auto& t : g->initializer()) inits[t.name()] = &t;
@@ -201,7 +284,20 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
       }
     }
   }
-  const auto ranges = o.weights_only ? std::map<std::string, Range>{} : calibrate(model, activations, calib, o);
+  // Inputs of the layers whose bias can take a correction: their channel means.
+  std::vector<std::string> mean_tensors;
+  if (o.bias_correction && !calib.empty())
+    for (const auto& t : targets) {
+      const auto& n = g->node(t.node);
+      if (t.bias >= 0 && n.op_type() != "MatMul" &&
+          std::find(mean_tensors.begin(), mean_tensors.end(), n.input(0)) == mean_tensors.end())
+        mean_tensors.push_back(n.input(0));
+    }
+  const auto calibration = calib.empty() || (o.weights_only && mean_tensors.empty())
+                               ? Calibration{}
+                               : calibrate(model, o.weights_only ? std::vector<std::string>{} : activations, mean_tensors,
+                                           calib, o);
+  const auto& ranges = calibration.ranges;
   struct Act {
     float scale;
     uint8_t zero_point;
@@ -242,7 +338,8 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
     const auto& n = g->node(t.node);
     const std::string wname = n.input(t.weight);
     const auto w = exec::to_tensor(*inits.at(wname)).to(at::kFloat);
-    const auto qw = quantise_weight(w, t.axis, per_channel);
+    const bool per_channel = channels_allowed && !per_tensor.count(wname);
+    const auto qw = quantise_weight(w, t.axis, per_channel, per_tensor.count(wname) > 0);
     const std::string q = fresh(wname + ".i8"), sc = fresh(wname + ".s"), zp = fresh(wname + ".zp");
     const std::string dq = fresh(wname + ".dq");
     new_inits.push_back(exec::from_tensor(qw.q, q));
@@ -251,17 +348,40 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
     head.push_back(make_node("DequantizeLinear", {q, sc, zp}, dq, per_channel ? std::optional<int64_t>(t.axis) : std::nullopt));
     rewired[{t.node, t.weight}] = dq;
     if (uses[wname] == 1) drop.insert(wname);
+    // How far the grid moved the values (a shared weight's values are snapped to it).
+    const auto error = (w - qw.dequantised).abs();  // and the bias corrected for it (below)
     nlohmann::json layer = {{"node", n.name()},
                             {"op", n.op_type()},
                             {"weight", wname},
+                            {"int8", q},
                             {"params", w.numel()},
                             {"per_channel", per_channel},
                             {"axis", t.axis},
-                            {"max_scale", qw.scale.max().item<float>()}};
+                            {"max_scale", qw.scale.max().item<float>()},
+                            {"zeros", (qw.q == 0).sum().item<int64_t>()},
+                            {"distinct", std::get<0>(at::_unique(qw.q)).numel()},
+                            {"max_abs_error", error.max().item<float>()},
+                            {"mean_abs_error", error.mean().item<float>()}};
+    // The bias, corrected for the mean change of the outputs the grid made.
+    at::Tensor correction;
+    if (t.bias >= 0)
+      if (auto m = calibration.channel_means.find(n.input(0)); m != calibration.channel_means.end())
+        correction = bias_correction(n, w - qw.dequantised, m->second);
+    if (correction.defined()) layer["bias_correction_max"] = correction.abs().max().item<float>();
+    const std::string bname = t.bias >= 0 ? n.input(t.bias) : std::string();
+    const auto bias = [&] {
+      const auto b = exec::to_tensor(*inits.at(bname)).to(at::kFloat);
+      return correction.defined() ? b + correction : b;
+    };
+    if (correction.defined() && !acts.count(n.input(0))) {  // float bias: a corrected copy
+      const std::string bc = fresh(bname + ".bc");
+      new_inits.push_back(exec::from_tensor(bias(), bc));
+      rewired[{t.node, t.bias}] = bc;
+      if (uses[bname] == 1) drop.insert(bname);
+    }
     // The bias in int32 at the input's scale times the weight's (activations quantised only).
     if (t.bias >= 0 && acts.count(n.input(0))) {
-      const std::string bname = n.input(t.bias);
-      const auto b = exec::to_tensor(*inits.at(bname)).to(at::kFloat);
+      const auto b = bias();
       const auto bscale = qw.scale * acts.at(n.input(0)).scale;
       const auto bq = at::round(b / bscale).clamp(-2147483647.0, 2147483647.0).to(at::kInt);
       const std::string bi = fresh(bname + ".i32"), bs = fresh(bname + ".s"), bdq = fresh(bname + ".dq");
@@ -320,7 +440,7 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
 
   QdqModel out;
   out.model = std::move(model);
-  out.report = {{"per_channel", per_channel},
+  out.report = {{"per_channel", channels_allowed},
                 {"weights_only", o.weights_only},
                 {"calibration", o.weights_only ? "" : o.calibration},
                 {"calib_batches", calib.size()},
@@ -328,39 +448,6 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
                 {"layers", layers},
                 {"activations", act_report}};
   return out;
-}
-
-nlohmann::json quantize_job(const std::filesystem::path& input, const std::filesystem::path& output,
-                            const QdqOptions& o, data::DataOptions& data, const Control& control) {
-  o.validate();
-  data.validate();
-  check_output_path(output, input);
-  auto model = store::load_any_model(input, control);
-  data::NormalisationChoice norm;
-  auto splits = data::load_splits(data, model, control, &norm);
-  const auto q = quantize_qdq(model, o, data::split_batches(splits.calib.images, data.batch));
-  onnxio::save_model(q.model, output, input);  // checked, atomic, never over the input
-  // Measured on the file as written (the engine runs QDQ graphs).
-  const auto bytes = std::filesystem::file_size(output);
-  data::Evaluator test(splits.test, data.batch), val(splits.val, data.batch);
-  exec::Engine before(model), after(onnxio::load_model(output, {}, control));
-  const auto tb = test.evaluate(before), ta = test.evaluate(after);
-  const auto vb = val.evaluate(before), va = val.evaluate(after);
-  const std::size_t fp32 = store::fp32_initializer_bytes(model);
-  nlohmann::json j = q.report;
-  j.update({{"model", input.string()},
-            {"output", output.string()},
-            {"top1_before", tb.top1},
-            {"top1_after", ta.top1},
-            {"top1_drop_pt", 100 * (tb.top1 - ta.top1)},
-            {"top1_drop_se_pt", 100 * data::paired_top1_se(tb.correct, ta.correct)},
-            {"val_top1_before", vb.top1},
-            {"val_top1_after", va.top1},
-            {"fp32_bytes", fp32},
-            {"onnx_bytes", bytes},
-            {"onnx_ratio", static_cast<double>(fp32) / static_cast<double>(bytes)},
-            {"normalisation", data::normalisation_json(norm)}});
-  return j;
 }
 
 }  // namespace nnc::compress

@@ -127,7 +127,7 @@ TEST(Recipe, JsonIsAcceptedToo) {
 }
 
 TEST(Recipe, ErrorsNameTheFileTheLineAndTheField) {
-  EXPECT_EQ(recipe_error("steps:\n  - step: shar\n"), "r.yaml:2: unknown step 'shar' (steps: prune, share, lowrank, fit, finetune)");
+  EXPECT_EQ(recipe_error("steps:\n  - step: shar\n"), "r.yaml:2: unknown step 'shar' (steps: prune, share, lowrank, fit, quantize, finetune)");
   EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    options:\n      sparsity: auto\n      finetune: {epochs: 1, lrr: 3}\n"),
             "r.yaml:5: prune: lrr is not an option of prune.finetune (options: epochs, lr, weight_decay, augment, "
             "distill, temperature, train_codebooks)");
@@ -144,6 +144,11 @@ TEST(Recipe, ErrorsNameTheFileTheLineAndTheField) {
   EXPECT_EQ(recipe_error("steps:\n  - step: fit\n    options: {size: 12KB}\n  - step: share\n"),
             "r.yaml:4: share after fit cannot work: it would replace fit's sparsity and codebooks, and the size cap "
             "would no longer hold; only finetune may follow fit");
+  EXPECT_EQ(recipe_error("steps:\n  - step: quantize\n  - step: finetune\n"),
+            "r.yaml:3: finetune after quantize cannot work: quantize leaves int8 weights behind DequantizeLinear, which "
+            "no later step can train or compress further; put quantize last");
+  EXPECT_EQ(recipe_error("steps:\n  - step: quantize\n    options: {calibration: kl}\n"),
+            "r.yaml:3: quantize: calibration 'kl': expected minmax or percentile");
   EXPECT_EQ(recipe_error("steps:\n  - step: fit\n    options: {size: -3KB}\n"),
             "r.yaml:3: fit: size '-3KB': expected a positive number of bytes, e.g. 12KB or 12288");
   EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    options: {sparsity: auto}\n  - step: lowrank\n    options: {keep: "

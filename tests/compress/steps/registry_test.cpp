@@ -25,7 +25,7 @@ std::pair<std::string, std::string> option_error(const std::function<void()>& f)
 TEST(Registry, ListsEveryStepAndMakesThemByName) {
   std::vector<std::string> names;
   for (const auto& s : compress::registered_steps()) names.push_back(s.name);
-  EXPECT_EQ(names, (std::vector<std::string>{"prune", "share", "lowrank", "fit", "finetune"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"prune", "share", "lowrank", "fit", "quantize", "finetune"}));
   for (const auto& n : names) {
     // fit's size has no default: it is required.
     auto step = compress::make_step(n, n == "fit" ? nlohmann::json{{"size", "12KB"}} : nlohmann::json::object());
@@ -40,7 +40,7 @@ TEST(Registry, ListsEveryStepAndMakesThemByName) {
     compress::make_step("quantise");
     FAIL();
   } catch (const Error& e) {
-    EXPECT_STREQ(e.what(), "unknown step 'quantise' (steps: prune, share, lowrank, fit, finetune)");
+    EXPECT_STREQ(e.what(), "unknown step 'quantise' (steps: prune, share, lowrank, fit, quantize, finetune)");
   }
 }
 

@@ -9,14 +9,12 @@
 #include <ATen/core/Tensor.h>
 #include <onnx/onnx_pb.h>
 
-#include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "nncompress/core/control.hpp"
-#include "nncompress/data/model_data.hpp"
 
 namespace nnc::compress {
 
@@ -25,25 +23,30 @@ struct QdqOptions {
   std::string calibration = "minmax"; // activation ranges: minmax | percentile
   double percentile = 99.99;          // percentile calibration: the range keeps this share of |values|
   std::string keep_fp32;              // regex of node or weight names left in float ("" = none)
+  bool bias_correction = true;        // Conv/Gemm biases corrected for the mean output change (calibration images)
+
+  template <typename V>
+  void visit(V& v) {
+    v("weights_only", weights_only);
+    v("calibration", calibration);
+    v("percentile", percentile);
+    v("keep_fp32", keep_fp32);
+    v("bias_correction", bias_correction);
+  }
   void validate() const;              // OptionError naming the field
 };
 
 // The QDQ model and what was done ("layers": per quantised node its weight, axis, scales;
 // "activations": per quantised tensor its range, scale and zero point). `calib` are batches of
-// the graph's single input (needed unless weights_only). BatchNorm after a convolution is
-// folded first.
+// the graph's single input (needed unless weights_only; with bias_correction they also give the
+// layers' input means). BatchNorm after a convolution is folded first. Weights named in `per_tensor` get one scale for the whole tensor (a shared
+// weight: each codebook value then maps to one integer, so the int8 values are as few as the
+// shared ones and code as compactly).
 struct QdqModel {
   onnx::ModelProto model;
   nlohmann::json report;
 };
-QdqModel quantize_qdq(const onnx::ModelProto& model, const QdqOptions& options, const std::vector<at::Tensor>& calib);
-
-// The quantize command's work (the CLI and the Python module): the model at `input` (ONNX or
-// .nnc) and its data splits, calibration batches from the calibration split, the QDQ model
-// written to `output` (checked, atomic, never over the input), then measured on the file as
-// written against the original: test and validation top-1, the paired standard error of the
-// test difference, file bytes and onnx_ratio (original fp32 parameter bytes / file bytes).
-nlohmann::json quantize_job(const std::filesystem::path& input, const std::filesystem::path& output,
-                            const QdqOptions& options, data::DataOptions& data, const Control& control = {});
+QdqModel quantize_qdq(const onnx::ModelProto& model, const QdqOptions& options, const std::vector<at::Tensor>& calib,
+                      const std::set<std::string>& per_tensor = {});
 
 }  // namespace nnc::compress
