@@ -312,6 +312,31 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
     acts[name] = {scale, zp};
     act_report.push_back({{"tensor", name}, {"min", r.lo}, {"max", r.hi}, {"scale", scale}, {"zero_point", zp}});
   }
+  // Operators that only move or select values (MaxPool, Flatten, Reshape, ...) pass their input's
+  // quantisation on: their output gets the same scale and zero point (a max of values stays in
+  // their range), so that a runtime runs them on int8 values or drops their Q/DQ pair instead of
+  // dequantising, running them in float and quantising again (ONNX Runtime needs equal
+  // parameters on both sides).
+  static const std::set<std::string> kMovers{"MaxPool", "Flatten", "Reshape", "Transpose", "Squeeze", "Unsqueeze"};
+  if (!o.weights_only)
+    for (const auto& n : g->node()) {
+      if (!kMovers.count(n.op_type()) || (n.domain() != "" && n.domain() != "ai.onnx") || n.input_size() < 1 ||
+          n.output_size() != 1 || !acts.count(n.input(0)) || graph_outputs.count(n.output(0)))
+        continue;
+      const auto& out = n.output(0);
+      if (!acts.count(out)) {
+        activations.push_back(out);
+      } else {  // calibrated as a layer's input: inherited instead
+        for (auto it = act_report.begin(); it != act_report.end(); ++it)
+          if ((*it)["tensor"] == out) {
+            act_report.erase(it);
+            break;
+          }
+      }
+      acts[out] = acts.at(n.input(0));
+      act_report.push_back({{"tensor", out}, {"from", n.input(0)}, {"scale", acts[out].scale},
+                            {"zero_point", acts[out].zero_point}});
+    }
 
   // Every value name in use; new ones get a counter when their short name is taken.
   std::set<std::string> names;
