@@ -18,6 +18,16 @@ assert not any(t == onnx.TensorProto.FLOAT and n.endswith("weight") for n, t in 
 assert j["onnx_bytes"] == os.path.getsize(sys.argv[2])
 assert j["onnx_ratio"] > 3.8, j["onnx_ratio"]
 assert j["per_channel"] and len(j["layers"]) == 4 and len(j["activations"]) >= 6
+# Every bias corrected for the mean change the int8 grid makes; MaxPool and Flatten pass their
+# input's scale and zero point on (so that ONNX Runtime keeps them in int8).
+assert all("bias_correction_max" in l for l in j["layers"]), j["layers"]
+acts = {a["tensor"]: a for a in j["activations"]}
+assert len(acts) == len(j["activations"])
+for a in j["activations"]:
+    if "from" in a:
+        src = acts[a["from"]]
+        assert (a["scale"], a["zero_point"]) == (src["scale"], src["zero_point"]), (a, src)
+assert sum("from" in a for a in j["activations"]) >= 3, j["activations"]
 assert abs(j["top1_drop_pt"]) <= 1.0, j["top1_drop_pt"]
 PYEOF
 # The engine and ONNX Runtime (int8 kernels) measure the written file alike on the full test split.
@@ -30,8 +40,14 @@ if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
   approx "$(json "$WORK/q.ort.json" "['top1']")" "$(json "$WORK/q.eval.json" "['top1']")" 0.002 \
     || die "ONNX Runtime and the engine disagree on the QDQ model"
 fi
-# Weights only: int8 weights, no activation pairs, float biases.
+# Weights only: int8 weights, no activation pairs, float biases (corrected; not with --no-bias-correction).
 "$NNC" quantize "$ROOT/models/lenet5.onnx" "${D[@]}" -o "$WORK/w.onnx" --weights-only --json -q > "$WORK/w.json"
+"$NNC" quantize "$ROOT/models/lenet5.onnx" "${D[@]}" -o "$WORK/wn.onnx" --weights-only --no-bias-correction --json -q > "$WORK/wn.json"
+$PY - "$WORK/w.json" "$WORK/wn.json" <<'PYEOF' || die "bias correction on and off"
+import json, sys
+w, wn = (json.load(open(a)) for a in sys.argv[1:3])
+assert all(l["bias_correction_max"] > 0 for l in w["layers"]) and not any("bias_correction_max" in l for l in wn["layers"])
+PYEOF
 $PY - "$WORK/w.onnx" "$WORK/w.json" <<'PYEOF' || die "weights-only QDQ"
 import json, sys, onnx
 m = onnx.load(sys.argv[1]); j = json.load(open(sys.argv[2]))

@@ -271,13 +271,33 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
   std::set<std::string> seen;
   // Outputs read only on the way to the graph's outputs (the logits through an Identity) stay float.
   std::map<std::string, int> real_consumers;
-  for (const auto& n : g->node())
+  std::map<std::string, std::vector<const onnx::NodeProto*>> consumers;
+  for (const auto& n : g->node()) {
     if (n.op_type() != "Identity")
       for (const auto& i : n.input()) ++real_consumers[i];
+    for (const auto& i : n.input()) consumers[i].push_back(&n);
+  }
+  // A layer whose output only goes through Relu or Clip is quantised after them: the runtime folds
+  // the activation into its int8 kernel (the quantised range starts at the clip), where a pair
+  // before it would requantise.
+  auto activation_after = [&](const std::string& name) {
+    std::vector<std::string> outs;
+    for (const auto* c : consumers[name]) {
+      const bool act = (c->op_type() == "Relu" || c->op_type() == "Clip") && (c->domain().empty() || c->domain() == "ai.onnx") &&
+                       c->output_size() == 1 && c->input(0) == name && !graph_outputs.count(c->output(0));
+      if (!act) return std::vector<std::string>{};
+      outs.push_back(c->output(0));
+    }
+    return outs;
+  };
   if (!o.weights_only) {
     for (const auto& t : targets) {
       const auto& n = g->node(t.node);
-      for (const auto& name : {n.input(0), n.output(0)}) {
+      std::vector<std::string> names{n.input(0)};
+      const auto after = activation_after(n.output(0));
+      if (after.empty()) names.push_back(n.output(0));
+      names.insert(names.end(), after.begin(), after.end());
+      for (const auto& name : names) {
         if (graph_outputs.count(name) || inits.count(name) || !seen.insert(name).second) continue;
         if (name == n.output(0) && real_consumers[name] == 0) continue;
         activations.push_back(name);
