@@ -58,21 +58,44 @@ steps:
 
 int line_of(const YAML::Node& n) { return n.Mark().line >= 0 ? n.Mark().line + 1 : 0; }
 
+// A problem found deep inside a YAML value, with the line it is on (parse_recipe names the file).
+struct NodeError {
+  int line;
+  std::string message;
+};
+
+// How deep a recipe's values may nest: an alias inside the value it names makes a cycle, which
+// would otherwise recurse until the stack runs out.
+constexpr int kMaxDepth = 64;
+
+void check_depth(const YAML::Node& n, int depth) {
+  if (depth > kMaxDepth)
+    throw NodeError{line_of(n), fmt::format("values nest more than {} levels deep (an alias inside the value it names?)",
+                                            kMaxDepth)};
+}
+
+// A map key as text (a key that is itself a map or a list is an error).
+std::string key_text(const YAML::Node& key) {
+  if (!key.IsScalar()) throw NodeError{line_of(key), "a key must be a name, not a map or a list"};
+  return key.Scalar();
+}
+
 // A YAML value as JSON: plain scalars become booleans, integers, numbers or null when they read
 // as one, quoted scalars stay strings.
-nlohmann::json to_json(const YAML::Node& n) {
+nlohmann::json to_json(const YAML::Node& n, int depth = 0) {
+  check_depth(n, depth);
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
       return nullptr;
     case YAML::NodeType::Sequence: {
       auto j = nlohmann::json::array();
-      for (const auto& e : n) j.push_back(to_json(e));
+      for (const auto& e : n) j.push_back(to_json(e, depth + 1));
       return j;
     }
     case YAML::NodeType::Map: {
       auto j = nlohmann::json::object();
-      for (const auto& kv : n) j[kv.first.as<std::string>()] = to_json(kv.second);
+      for (const auto& kv : n) j[key_text(kv.first)] = to_json(kv.second, depth + 1);
       return j;
     }
     case YAML::NodeType::Scalar: {
@@ -96,23 +119,23 @@ nlohmann::json to_json(const YAML::Node& n) {
 }
 
 // The line of `field` anywhere inside `n` (the first match, depth first), else 0.
-int find_field_line(const YAML::Node& n, const std::string& field) {
-  if (!n.IsMap() && !n.IsSequence()) return 0;
+int find_field_line(const YAML::Node& n, const std::string& field, int depth = 0) {
+  if ((!n.IsMap() && !n.IsSequence()) || depth > kMaxDepth) return 0;
   if (n.IsMap())
     for (const auto& kv : n) {
-      if (kv.first.Scalar() == field) return line_of(kv.first);
-      if (int l = find_field_line(kv.second, field)) return l;
+      if (kv.first.IsScalar() && kv.first.Scalar() == field) return line_of(kv.first);
+      if (int l = find_field_line(kv.second, field, depth + 1)) return l;
     }
   else
     for (const auto& e : n)
-      if (int l = find_field_line(e, field)) return l;
+      if (int l = find_field_line(e, field, depth + 1)) return l;
   return 0;
 }
 
 void check_keys(const YAML::Node& map, const std::vector<std::string>& known, const std::string& what,
                 const std::string& source) {
   for (const auto& kv : map) {
-    const auto key = kv.first.as<std::string>();
+    const auto key = key_text(kv.first);
     if (std::find(known.begin(), known.end(), key) == known.end())
       fail_at(source, line_of(kv.first), fmt::format("'{}' is not a field of {} (fields: {})", key, what, fmt::join(known, ", ")));
   }
@@ -221,7 +244,9 @@ nlohmann::json Recipe::to_json() const {
   return {{"name", name}, {"description", description}, {"source", source}, {"steps", steps_j}};
 }
 
-Recipe parse_recipe(const std::string& text, const std::string& source) {
+namespace {
+
+Recipe parse_recipe_text(const std::string& text, const std::string& source) {
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -233,8 +258,11 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   Recipe r;
   r.source = source;
   r.text = text;
-  if (root["name"]) r.name = root["name"].as<std::string>();
-  if (root["description"]) r.description = root["description"].as<std::string>();
+  for (const char* field : {"name", "description"})
+    if (root[field] && !root[field].IsScalar())
+      fail_at(source, line_of(root[field]), fmt::format("{}: expected text, not a map or a list", field));
+  if (root["name"]) r.name = root["name"].Scalar();
+  if (root["description"]) r.description = root["description"].Scalar();
   if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0)
     fail_at(source, line_of(root), "steps: missing or empty (a list of steps)");
   for (const auto& n : root["steps"]) r.steps.push_back(parse_step(n, source));
@@ -276,6 +304,20 @@ Recipe parse_recipe(const std::string& text, const std::string& source) {
   for (const auto& s : r.steps) make_recipe_step(r, s, s.budgeted() ? std::optional<double>(0.5) : std::nullopt, "1MB");
   r.name = r.name.empty() ? std::filesystem::path(source).stem().string() : r.name;
   return r;
+}
+
+}  // namespace
+
+// Whatever the YAML holds, one line naming the file and the line: a value nested too deep (an
+// alias inside itself), a key that is not a name, a conversion yaml-cpp refuses.
+Recipe parse_recipe(const std::string& text, const std::string& source) {
+  try {
+    return parse_recipe_text(text, source);
+  } catch (const NodeError& e) {
+    fail_at(source, e.line, e.message);
+  } catch (const YAML::Exception& e) {
+    fail_at(source, e.mark.line >= 0 ? e.mark.line + 1 : 0, e.msg);
+  }
 }
 
 Recipe read_recipe(const std::filesystem::path& path) {

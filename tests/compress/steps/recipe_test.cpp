@@ -144,6 +144,14 @@ TEST(Recipe, ErrorsNameTheFileTheLineAndTheField) {
   EXPECT_EQ(recipe_error("steps:\n  - step: fit\n    options: {size: 12KB}\n  - step: share\n"),
             "r.yaml:4: share after fit cannot work: it would replace fit's sparsity and codebooks, and the size cap "
             "would no longer hold; only finetune may follow fit");
+  // Hostile YAML: an alias inside the value it names (a cycle), keys that are maps, a name that is
+  // a map: one line naming the file and the line, never a crash.
+  EXPECT_EQ(recipe_error("steps:\n  - &a {step: share, options: *a}\n"),
+            "r.yaml:2: values nest more than 64 levels deep (an alias inside the value it names?)");
+  EXPECT_EQ(recipe_error("steps:\n  - step: share\n    options: {[a]: 1}\n"),
+            "r.yaml:3: a key must be a name, not a map or a list");
+  EXPECT_EQ(recipe_error("{[a]: 1}\n"), "r.yaml:1: a key must be a name, not a map or a list");
+  EXPECT_EQ(recipe_error("name: {a: 1}\nsteps:\n  - step: share\n"), "r.yaml:1: name: expected text, not a map or a list");
   EXPECT_EQ(recipe_error("steps:\n  - step: quantize\n  - step: finetune\n"),
             "r.yaml:3: finetune after quantize cannot work: quantize leaves int8 weights behind DequantizeLinear, which "
             "no later step can train or compress further; put quantize last");
