@@ -153,6 +153,17 @@ int main(int argc, char** argv) {
   }
   c.tensors = {r, q};
   write(dir, "coded_gaps", c);
+  c = base;  // format 5: int8 tensors, dense (every coder) and sparse (pruned, then quantised)
+  StoredTensor d, p, z;
+  d.name = "int8_dense", d.shape = {8, 40}, d.kind = StoredTensor::Kind::kInt8;
+  for (int64_t i = 0; i < d.numel(); ++i) d.ints.push_back(static_cast<int8_t>((i * 37) % 255 - 127));
+  z = d, z.name = "int8_skewed";
+  for (auto& v : z.ints) v = static_cast<int8_t>(v % 3);
+  p.name = "int8_sparse", p.shape = {500}, p.kind = StoredTensor::Kind::kSparse, p.int8_values = true;
+  for (uint64_t i = 0; i < 500; i += 13) p.positions.push_back(i), p.ints.push_back(static_cast<int8_t>(i % 2 ? -100 : 127));
+  c.tensors = {d, z, p};
+  write(dir, "int8", c);
+  write_part(dir, "int8_bitpack", {3, 0, 3, 0, 4, 0}, {0b11100100});
   write_parts(dir);
   return 0;
 }
