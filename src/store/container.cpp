@@ -519,20 +519,38 @@ std::vector<uint16_t> get_indices(Decoding& d, Reader& r, std::size_t count, Sto
   }
 }
 
-// int8 values (tensor kind 3, sparse value kind 2, format 5): count zigzag symbols, alphabet 1..256.
-std::vector<int8_t> get_int8(Decoding& d, Reader& r, std::size_t count, const StoredTensor& t) {
+// A stream of symbols under one of the index coders, as int8 values and coded gap classes store
+// it: u8 coder, varint alphabet, varint byte count, the bytes. Messages name the coder
+// ("unknown int8 coder 4") and the stream ("int8 values: ..."); `alphabet_text` says what a bad
+// alphabet is ("an int8 alphabet of 300 (1 to 256)").
+struct CodedSymbols {
+  const char* coder;
+  const char* stream;
+  uint64_t max_alphabet;
+  std::string (*alphabet_text)(uint64_t alphabet, uint64_t max);
+};
+
+std::vector<uint16_t> get_coded_symbols(Decoding& d, Reader& r, std::size_t count, const StoredTensor& t,
+                                        const CodedSymbols& kind) {
   const auto coder = r.get<uint8_t>();
   const uint64_t alphabet = r.num(4);
   const auto bytes = r.bytes(r.num(8));
-  NNC_CHECK_CODE(coder <= 2, kCorrupt, "{}: tensor '{}' has unknown int8 coder {}", d.what, t.name, coder);
-  NNC_CHECK_CODE(alphabet >= 1 && alphabet <= kMaxInt8Alphabet, kCorrupt,
-                 "{}: tensor '{}' has an int8 alphabet of {} (1 to {})", d.what, t.name, alphabet, kMaxInt8Alphabet);
-  std::vector<uint16_t> symbols;
+  NNC_CHECK_CODE(coder <= 2, kCorrupt, "{}: tensor '{}' has unknown {} coder {}", d.what, t.name, kind.coder, coder);
+  NNC_CHECK_CODE(alphabet >= 1 && alphabet <= kind.max_alphabet, kCorrupt, "{}: tensor '{}' has {}", d.what, t.name,
+                 kind.alphabet_text(alphabet, kind.max_alphabet));
   try {
-    symbols = decode(static_cast<Coder>(coder), bytes, count, static_cast<uint32_t>(alphabet));
+    return decode(static_cast<Coder>(coder), bytes, count, static_cast<uint32_t>(alphabet));
   } catch (const Error& e) {
-    fail(e.code(), "{}: tensor '{}' int8 values: {}", d.what, t.name, e.what());
+    fail(e.code(), "{}: tensor '{}' {}: {}", d.what, t.name, kind.stream, e.what());
   }
+}
+
+// int8 values (tensor kind 3, sparse value kind 2, format 5): count zigzag symbols, alphabet 1..256.
+std::vector<int8_t> get_int8(Decoding& d, Reader& r, std::size_t count, const StoredTensor& t) {
+  static const CodedSymbols kInt8{"int8", "int8 values", kMaxInt8Alphabet, [](uint64_t a, uint64_t max) {
+                                    return fmt::format("an int8 alphabet of {} (1 to {})", a, max);
+                                  }};
+  const auto symbols = get_coded_symbols(d, r, count, t, kInt8);
   std::vector<int8_t> out(count);
   for (std::size_t i = 0; i < count; ++i) out[i] = unzigzag(symbols[i]);
   return out;
@@ -542,18 +560,10 @@ std::vector<int8_t> get_int8(Decoding& d, Reader& r, std::size_t count, const St
 // their bytes; either way nnz positions, strictly increasing and < numel.
 void read_coded_gaps(Decoding& d, std::span<const uint8_t> pos, StoredTensor& t, std::size_t n, uint64_t nnz) {
   Reader r(pos, d.what, 2);
-  const auto coder = r.get<uint8_t>();
-  const uint64_t alphabet = r.num(4);
-  const auto coded = r.bytes(r.num(8));
-  NNC_CHECK_CODE(coder <= 2, kCorrupt, "{}: tensor '{}' has unknown position coder {}", d.what, t.name, coder);
-  NNC_CHECK_CODE(alphabet >= 1 && alphabet <= kMaxGapClasses, kCorrupt,
-                 "{}: tensor '{}' has {} gap classes (1 to {})", d.what, t.name, alphabet, kMaxGapClasses);
-  std::vector<uint16_t> classes;
-  try {
-    classes = decode(static_cast<Coder>(coder), coded, static_cast<std::size_t>(nnz), static_cast<uint32_t>(alphabet));
-  } catch (const Error& e) {
-    fail(e.code(), "{}: tensor '{}' positions: {}", d.what, t.name, e.what());
-  }
+  static const CodedSymbols kGapClasses{"position", "positions", kMaxGapClasses, [](uint64_t a, uint64_t max) {
+                                          return fmt::format("{} gap classes (1 to {})", a, max);
+                                        }};
+  const auto classes = get_coded_symbols(d, r, static_cast<std::size_t>(nnz), t, kGapClasses);
   const auto extra = r.bytes(r.left());
   uint64_t bit = 0, next = 0;  // next: the smallest position the next gap can give
   t.positions.reserve(static_cast<std::size_t>(nnz));
