@@ -109,4 +109,13 @@ TP int64_tensor(const std::string& name, const std::vector<int64_t>& dims, const
   return t;
 }
 
+TP int8_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int8_t>& values) {
+  TP t;
+  t.set_name(name);
+  t.set_data_type(TP::INT8);
+  for (auto d : dims) t.add_dims(d);
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size()));
+  return t;
+}
+
 }  // namespace nnc::onnxio

@@ -147,6 +147,16 @@ std::vector<uint8_t> int8_payload(std::span<const int8_t> values) {
   return w.out;
 }
 
+// int8 values as put_indices puts indices: the payload, its bytes and coder in the stats.
+void put_int8(Writer& w, std::span<const int8_t> values, ContainerStats* st, const std::string& name) {
+  const auto payload = int8_payload(values);
+  w.bytes(payload);
+  if (st) {
+    st->int8_bytes += payload.size();
+    st->coders.push_back({name, static_cast<Coder>(payload[0])});
+  }
+}
+
 // Raw DEFLATE (RFC 1951, no zlib header): the graph section's protobuf is mostly repeated names.
 std::vector<uint8_t> deflate_bytes(std::span<const uint8_t> in) {
   z_stream z{};
@@ -341,13 +351,8 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       if (st) st->raw_bytes += p.out.size() - before;
     } else if (t.kind == StoredTensor::Kind::kInt8) {
       NNC_CHECK(t.ints.size() == n, "tensor '{}': {} int8 values for {} elements", t.name, t.ints.size(), n);
-      const auto payload = int8_payload(t.ints);
-      p.bytes(payload);
+      put_int8(p, t.ints, st, t.name);
       int8 = true;
-      if (st) {
-        st->int8_bytes += p.out.size() - before;
-        st->coders.push_back({t.name, static_cast<Coder>(payload[0])});
-      }
     } else if (t.kind == StoredTensor::Kind::kIndexed) {
       NNC_CHECK(t.indices.size() == n && t.codebook >= 0 && static_cast<std::size_t>(t.codebook) < c.codebooks.size(),
                 "tensor '{}': bad indexed record", t.name);
@@ -356,7 +361,8 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       if (st) st->indexed_elements += n;
     } else {
       const std::size_t nnz = t.positions.size();
-      const std::size_t index_before = st ? st->index_bytes : 0;  // indexed values count as indices
+      // Indexed values count as indices, int8 values as int8.
+      const std::size_t index_before = st ? st->index_bytes : 0, int8_before = st ? st->int8_bytes : 0;
       p.varint(nnz);
       std::vector<uint8_t> mask((n + 7) / 8, 0), gaps;
       uint64_t prev = 0;
@@ -378,17 +384,11 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       const auto& pos = format == 0 ? mask : format == 1 ? gaps : coded;
       p.varint(pos.size());
       p.bytes(pos);
-      const std::size_t values_before = p.out.size();
       if (t.int8_values) {
         p.put<uint8_t>(2);
         NNC_CHECK(t.ints.size() == nnz, "tensor '{}': {} int8 values for {} non-zeros", t.name, t.ints.size(), nnz);
-        const auto payload = int8_payload(t.ints);
-        p.bytes(payload);
+        put_int8(p, t.ints, st, t.name);
         int8 = true;
-        if (st) {
-          st->int8_bytes += p.out.size() - values_before;
-          st->coders.push_back({t.name, static_cast<Coder>(payload[0])});
-        }
       } else if (t.codebook >= 0) {
         p.put<uint8_t>(1);
         NNC_CHECK(t.indices.size() == nnz, "tensor '{}': {} indices for {} non-zeros", t.name, t.indices.size(), nnz);
@@ -400,8 +400,7 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
         p.bytes(t.values.data(), nnz * sizeof(float));
       }
       if (st)
-        st->sparse_bytes += p.out.size() - before - (st->index_bytes - index_before) -
-                            (t.int8_values ? p.out.size() - values_before : 0);
+        st->sparse_bytes += p.out.size() - before - (st->index_bytes - index_before) - (st->int8_bytes - int8_before);
     }
     section(kTensor, p.out);
   }

@@ -596,6 +596,14 @@ static int element_count(dec* d, const char* name, const uint64_t* dims, int ran
   return 0;
 }
 
+/* count symbols below alphabet under index coder 0 (bit-packing), 1 (Huffman) or 2 (rANS). */
+static int decode_symbols(int coder, const uint8_t* b, size_t nb, size_t count, uint32_t alphabet, uint16_t** out,
+                          char* why) {
+  if (coder == 0) return unpack_bits(b, nb, count, alphabet, out, why);
+  if (coder == 1) return huffman(b, nb, count, alphabet, out, why);
+  return rans(b, nb, count, alphabet, out, why);
+}
+
 /* Coded indices (tensor kind 1, sparse value kind 1): count indices into one codebook. */
 static int read_indices(dec* d, rd* p, const char* name, size_t count, uint16_t** idx, const codebook** cb) {
   const uint64_t id = get_num(p, 4);
@@ -614,9 +622,7 @@ static int read_indices(dec* d, rd* p, const char* name, size_t count, uint16_t*
   data = get_bytes(p, nbytes);
   if (p->bad) return fail(d, "tensor '%s' record: %s", name, p->bad);
   *cb = &d->cbs[id];
-  if (coder == 0) rc = unpack_bits(data, (size_t)nbytes, count, (uint32_t)alphabet, idx, why);
-  else if (coder == 1) rc = huffman(data, (size_t)nbytes, count, (uint32_t)alphabet, idx, why);
-  else rc = rans(data, (size_t)nbytes, count, (uint32_t)alphabet, idx, why);
+  rc = decode_symbols(coder, data, (size_t)nbytes, count, (uint32_t)alphabet, idx, why);
   return rc ? fail(d, "tensor '%s' indices: %s", name, why) : 0;
 }
 
@@ -635,9 +641,7 @@ static int read_int8(dec* d, rd* p, const char* name, size_t count, int8_t** out
   if (coder > 2) return fail(d, "tensor '%s' has unknown int8 coder %d", name, coder);
   if (alphabet < 1 || alphabet > 256)
     return fail(d, "tensor '%s' has an int8 alphabet of %" PRIu64 " (1 to 256)", name, alphabet);
-  if (coder == 0) rc = unpack_bits(data, (size_t)nbytes, count, (uint32_t)alphabet, &symbols, why);
-  else if (coder == 1) rc = huffman(data, (size_t)nbytes, count, (uint32_t)alphabet, &symbols, why);
-  else rc = rans(data, (size_t)nbytes, count, (uint32_t)alphabet, &symbols, why);
+  rc = decode_symbols(coder, data, (size_t)nbytes, count, (uint32_t)alphabet, &symbols, why);
   if (rc) {
     free(symbols);
     return fail(d, "tensor '%s' int8 values: %s", name, why);
@@ -673,9 +677,7 @@ static int read_coded_gaps(dec* d, const uint8_t* pos, uint64_t len, const nnc_t
   if (coder > 2) return fail(d, "tensor '%s' has unknown position coder %d", t->name, coder);
   if (alphabet < 1 || alphabet > 127)
     return fail(d, "tensor '%s' has %" PRIu64 " gap classes (1 to 127)", t->name, alphabet);
-  if (coder == 0) rc = unpack_bits(data, (size_t)nbytes, (size_t)nnz, (uint32_t)alphabet, &classes, why);
-  else if (coder == 1) rc = huffman(data, (size_t)nbytes, (size_t)nnz, (uint32_t)alphabet, &classes, why);
-  else rc = rans(data, (size_t)nbytes, (size_t)nnz, (uint32_t)alphabet, &classes, why);
+  rc = decode_symbols(coder, data, (size_t)nbytes, (size_t)nnz, (uint32_t)alphabet, &classes, why);
   if (rc) {
     free(classes);
     return fail(d, "tensor '%s' positions: %s", t->name, why);

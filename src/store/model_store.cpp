@@ -170,18 +170,9 @@ std::vector<uint8_t> pack_model(const onnx::ModelProto& model, const Compression
 onnx::ModelProto unpack_model(std::span<const uint8_t> bytes, const std::string& what) {
   auto c = decode_container(bytes, what);
   auto model = onnxio::parse_model(c.graph.data(), c.graph.size(), what + " (graph section)");
-  for (const auto& t : c.tensors) {
-    if (!t.is_int8()) {
-      *model.mutable_graph()->add_initializer() = onnxio::float_tensor(t.name, t.shape, t.decode(c.codebooks));
-      continue;
-    }
-    auto* init = model.mutable_graph()->add_initializer();
-    init->set_name(t.name);
-    for (auto d : t.shape) init->add_dims(d);
-    init->set_data_type(onnx::TensorProto::INT8);
-    const auto q = t.decode_int8();
-    init->set_raw_data(std::string(reinterpret_cast<const char*>(q.data()), q.size()));
-  }
+  for (const auto& t : c.tensors)
+    *model.mutable_graph()->add_initializer() = t.is_int8() ? onnxio::int8_tensor(t.name, t.shape, t.decode_int8())
+                                                           : onnxio::float_tensor(t.name, t.shape, t.decode(c.codebooks));
   return model;
 }
 

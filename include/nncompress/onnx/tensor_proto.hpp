@@ -21,10 +21,12 @@ std::string raw_bytes(const onnx::TensorProto& tensor);
 // Values of a FLOAT tensor (raw_data or float_data).
 std::vector<float> float_values(const onnx::TensorProto& tensor);
 
-// A FLOAT / INT64 tensor with raw data.
+// A FLOAT / INT64 / INT8 tensor with raw data.
 onnx::TensorProto float_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                const std::vector<float>& values);
 onnx::TensorProto int64_tensor(const std::string& name, const std::vector<int64_t>& dims,
                                const std::vector<int64_t>& values);
+onnx::TensorProto int8_tensor(const std::string& name, const std::vector<int64_t>& dims,
+                              const std::vector<int8_t>& values);
 
 }  // namespace nnc::onnxio

@@ -31,18 +31,6 @@ void check_float_model(const onnx::ModelProto& model) {
   }
 }
 
-// The int8 values of each quantised weight, by the float weight's name.
-std::map<std::string, std::vector<int8_t>> int8_weights(const onnx::ModelProto& model, const nlohmann::json& layers) {
-  std::map<std::string, const onnx::TensorProto*> inits;
-  for (const auto& t : model.graph().initializer()) inits[t.name()] = &t;
-  std::map<std::string, std::vector<int8_t>> out;
-  for (const auto& l : layers) {
-    const std::string raw = onnxio::raw_bytes(*inits.at(l["int8"].get<std::string>()));
-    out[l["weight"].get<std::string>()].assign(raw.begin(), raw.end());
-  }
-  return out;
-}
-
 }  // namespace
 
 nlohmann::json QuantizeStep::apply(CompressedModel& model, Context& ctx) const {
@@ -59,14 +47,15 @@ nlohmann::json QuantizeStep::apply(CompressedModel& model, Context& ctx) const {
 
   // What the grid did to what earlier steps made: pruned elements must be int8 0; shared values
   // moved to their channel's grid.
-  const auto ints = int8_weights(q.model, q.report["layers"]);
+  std::map<std::string, const onnx::TensorProto*> inits;
+  for (const auto& t : q.model.graph().initializer()) inits[t.name()] = &t;
   int64_t zeros_kept = 0, shared_weights = 0;
   double shared_max_error = 0, shared_error_sum = 0;
   int64_t shared_elements = 0;
   for (const auto& l : q.report["layers"]) {
     const auto name = l["weight"].get<std::string>();
     if (const auto* mask = model.mask(name)) {
-      const auto& v = ints.at(name);
+      const std::string v = onnxio::raw_bytes(*inits.at(l["int8"].get<std::string>()));  // its int8 values
       for (std::size_t i = 0; i < mask->size(); ++i) {
         if ((*mask)[i]) continue;
         NNC_CHECK_CODE(v[i] == 0, kInternal, "quantize: pruned element {} of '{}' is not int8 0", i, name);
