@@ -131,6 +131,16 @@ uint16_t zigzag(int8_t v) { return static_cast<uint16_t>(v >= 0 ? 2 * v : -2 * v
 int8_t unzigzag(uint16_t s) { return static_cast<int8_t>(s & 1 ? -static_cast<int>((s + 1) >> 1) : static_cast<int>(s >> 1)); }
 constexpr uint64_t kMaxInt8Alphabet = 256;
 
+// Symbols under the smallest index coder, as int8 values and coded gap classes store them: u8
+// coder, varint alphabet, varint byte count, the bytes (read by get_coded_symbols).
+void put_coded_symbols(Writer& w, std::span<const uint16_t> symbols, uint32_t alphabet) {
+  const auto enc = encode_smallest(symbols, alphabet);
+  w.put<uint8_t>(static_cast<uint8_t>(enc.coder));
+  w.varint(alphabet);
+  w.varint(enc.bytes.size());
+  w.bytes(enc.bytes);
+}
+
 std::vector<uint8_t> int8_payload(std::span<const int8_t> values) {
   std::vector<uint16_t> symbols(values.size());
   uint32_t alphabet = 1;
@@ -138,12 +148,8 @@ std::vector<uint8_t> int8_payload(std::span<const int8_t> values) {
     symbols[i] = zigzag(values[i]);
     alphabet = std::max<uint32_t>(alphabet, symbols[i] + 1u);
   }
-  const auto enc = encode_smallest(symbols, alphabet);
   Writer w;
-  w.put<uint8_t>(static_cast<uint8_t>(enc.coder));
-  w.varint(alphabet);
-  w.varint(enc.bytes.size());
-  w.bytes(enc.bytes);
+  put_coded_symbols(w, symbols, alphabet);
   return w.out;
 }
 
@@ -266,12 +272,8 @@ std::vector<uint8_t> coded_gaps(std::span<const uint64_t> positions) {
     }
   }
   if (bits) extra.push_back(static_cast<uint8_t>(acc));
-  const auto enc = encode_smallest(classes, alphabet);
   Writer w;
-  w.put<uint8_t>(static_cast<uint8_t>(enc.coder));
-  w.varint(alphabet);
-  w.varint(enc.bytes.size());
-  w.bytes(enc.bytes);
+  put_coded_symbols(w, classes, alphabet);
   w.bytes(extra);
   return w.out;
 }
