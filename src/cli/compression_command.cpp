@@ -30,10 +30,6 @@ void add_finetune_options(CLI::App* cmd, compress::FinetuneOptions& options, con
                   "Fine-tuning knowledge-distillation weight in [0, 1] (teacher: the uncompressed model)")
       ->capture_default_str();
   cmd->add_option("--temperature", options.temperature, "Knowledge-distillation temperature")->capture_default_str();
-  cmd->add_option("--reparam-bn", options.reparam_batchnorm,
-                  "on | off: fine-tune each convolution that has no BatchNorm after it (an exporter folded it) with one "
-                  "inserted, set to the identity on the calibration images, and fold it back afterwards")
-      ->capture_default_str();
 }
 
 }  // namespace nnc::cli

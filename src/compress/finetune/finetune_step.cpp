@@ -4,9 +4,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <set>
 
-#include "nncompress/compress/common/batchnorm_reparam.hpp"
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/options.hpp"
@@ -95,21 +93,6 @@ nlohmann::json finetune_engine(exec::Engine& engine, CompressedModel& model, Con
     to.codebooks.push_back(std::move(sc));
   }
   for (auto& [name, m] : to.masks) m = m.reshape(engine.weights().get(name).sizes());
-  // Exporter-folded BatchNorm back for training: a second engine trains, then folds into `engine`.
-  ReparamBatchnorm reparam;
-  std::unique_ptr<exec::Engine> reparam_engine;
-  if (o.reparam_batchnorm) {
-    std::set<std::string> shared;
-    for (const auto& [name, a] : model.assignments()) shared.insert(name);
-    reparam = insert_identity_batchnorm(engine.to_model(), shared,
-                                        data::split_batches(context.splits().calib.images, context.batch()));
-    if (!reparam.weights.empty()) {
-      reparam_engine = context.make_engine(reparam.model);
-      context.note(fmt::format("finetune: {} convolutions without BatchNorm train with one inserted, folded back after",
-                               reparam.weights.size()));
-    }
-  }
-  exec::Engine& trained = reparam_engine ? *reparam_engine : engine;
   // Checkpoints at epoch ends (compress/run_state.hpp): rerun after a crash, training resumes.
   auto key_options = options_to_json(o);
   key_options["seed"] = seed;
@@ -117,8 +100,7 @@ nlohmann::json finetune_engine(exec::Engine& engine, CompressedModel& model, Con
   if (auto path = run_state_file(context, "finetune", run_key("finetune", key_options, model, context, to.teacher != nullptr),
                                  ".ckpt"))
     to.checkpoint = *path;
-  const auto r = train::train(trained, context.splits(), to, context.control());
-  if (reparam_engine) fold_reparam_batchnorm(reparam, reparam_engine->weights(), engine.weights());
+  const auto r = train::train(engine, context.splits(), to, context.control());
   // The engine holds the kept epoch's weights; the model takes them with its codebook values.
   std::map<std::size_t, std::vector<float>> values;
   for (std::size_t c = 0; c < codebooks.size() && o.train_codebooks; ++c) {

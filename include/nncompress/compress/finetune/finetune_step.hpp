@@ -33,9 +33,6 @@ struct FinetuneOptions {
   double distill = 0.0;            // knowledge-distillation weight in [0, 1] (teacher: the original model)
   double temperature = 4.0;
   bool train_codebooks = true;     // shared weights: train the codebook values (false: keep them)
-  // Convs with no BatchNorm after them (an exporter folded it) train with one inserted and
-  // folded back afterwards (compress/common/batchnorm_reparam.hpp); shared weights never do.
-  bool reparam_batchnorm = false;
 
   template <typename V>
   void visit(V& v) {
@@ -46,7 +43,6 @@ struct FinetuneOptions {
     v("distill", distill);
     v("temperature", temperature);
     v("train_codebooks", train_codebooks);
-    v("reparam_batchnorm", reparam_batchnorm);
   }
   void validate() const;  // OptionError naming the field
 };
