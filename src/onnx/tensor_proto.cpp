@@ -88,34 +88,32 @@ std::vector<float> float_values(const TP& t) {
   return v;
 }
 
-TP float_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& values) {
-  TP t;
-  t.set_name(name);
-  t.set_data_type(TP::FLOAT);
-  for (auto d : dims) t.add_dims(d);
-  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4));
-  return t;
-}
+namespace {
 
-TP int64_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int64_t>& values) {
+TP raw_tensor(const std::string& name, TP::DataType type, const std::vector<int64_t>& dims, std::string raw) {
   TP t;
   t.set_name(name);
-  t.set_data_type(TP::INT64);
+  t.set_data_type(type);
   for (auto d : dims) t.add_dims(d);
-  std::string raw(values.size() * 8, '\0');  // little endian whatever the host
-  for (std::size_t i = 0; i < values.size(); ++i)
-    for (int b = 0; b < 8; ++b) raw[i * 8 + b] = static_cast<char>((static_cast<uint64_t>(values[i]) >> (8 * b)) & 0xff);
   t.set_raw_data(std::move(raw));
   return t;
 }
 
+}  // namespace
+
+TP float_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& values) {
+  return raw_tensor(name, TP::FLOAT, dims, std::string(reinterpret_cast<const char*>(values.data()), values.size() * 4));
+}
+
+TP int64_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int64_t>& values) {
+  std::string raw(values.size() * 8, '\0');  // little endian whatever the host
+  for (std::size_t i = 0; i < values.size(); ++i)
+    for (int b = 0; b < 8; ++b) raw[i * 8 + b] = static_cast<char>((static_cast<uint64_t>(values[i]) >> (8 * b)) & 0xff);
+  return raw_tensor(name, TP::INT64, dims, std::move(raw));
+}
+
 TP int8_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int8_t>& values) {
-  TP t;
-  t.set_name(name);
-  t.set_data_type(TP::INT8);
-  for (auto d : dims) t.add_dims(d);
-  t.set_raw_data(std::string(reinterpret_cast<const char*>(values.data()), values.size()));
-  return t;
+  return raw_tensor(name, TP::INT8, dims, std::string(reinterpret_cast<const char*>(values.data()), values.size()));
 }
 
 }  // namespace nnc::onnxio

@@ -111,14 +111,22 @@ class Reader {
   int version_;
 };
 
-void put_indices(Writer& w, int codebook, std::span<const uint16_t> idx, uint32_t alphabet, ContainerStats* st,
-                 const std::string& name) {
-  auto enc = encode_smallest(idx, alphabet);
-  w.varint(static_cast<uint32_t>(codebook));
+// Symbols under the smallest index coder, as indices, int8 values and coded gap classes store
+// them: u8 coder, varint alphabet, varint byte count, the bytes (read by get_coded_symbols and
+// get_indices). Returns what it wrote.
+Encoded put_coded_symbols(Writer& w, std::span<const uint16_t> symbols, uint32_t alphabet) {
+  auto enc = encode_smallest(symbols, alphabet);
   w.put<uint8_t>(static_cast<uint8_t>(enc.coder));
   w.varint(alphabet);
   w.varint(enc.bytes.size());
   w.bytes(enc.bytes);
+  return enc;
+}
+
+void put_indices(Writer& w, int codebook, std::span<const uint16_t> idx, uint32_t alphabet, ContainerStats* st,
+                 const std::string& name) {
+  w.varint(static_cast<uint32_t>(codebook));
+  const auto enc = put_coded_symbols(w, idx, alphabet);
   if (st) {
     st->index_bytes += enc.bytes.size();
     st->coders.push_back({name, enc.coder});
@@ -130,16 +138,6 @@ void put_indices(Writer& w, int codebook, std::span<const uint16_t> idx, uint32_
 uint16_t zigzag(int8_t v) { return static_cast<uint16_t>(v >= 0 ? 2 * v : -2 * v - 1); }
 int8_t unzigzag(uint16_t s) { return static_cast<int8_t>(s & 1 ? -static_cast<int>((s + 1) >> 1) : static_cast<int>(s >> 1)); }
 constexpr uint64_t kMaxInt8Alphabet = 256;
-
-// Symbols under the smallest index coder, as int8 values and coded gap classes store them: u8
-// coder, varint alphabet, varint byte count, the bytes (read by get_coded_symbols).
-void put_coded_symbols(Writer& w, std::span<const uint16_t> symbols, uint32_t alphabet) {
-  const auto enc = encode_smallest(symbols, alphabet);
-  w.put<uint8_t>(static_cast<uint8_t>(enc.coder));
-  w.varint(alphabet);
-  w.varint(enc.bytes.size());
-  w.bytes(enc.bytes);
-}
 
 std::vector<uint8_t> int8_payload(std::span<const int8_t> values) {
   std::vector<uint16_t> symbols(values.size());
