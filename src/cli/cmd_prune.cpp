@@ -34,12 +34,16 @@ void register_prune_command(CLI::App& app) {
   auto* max_drop = cmd->add_option("--max-drop", opts->max_drop,
                                    "Allowed test top-1 drop, percentage points: alone, the largest sparsity within it "
                                    "on the hold-out is found: with --finetune-epochs, by climbing the schedule (each "
-                                   "step fine-tuned, the first that breaks the budget rolled back; up to "
-                                   "--max-sparsity), else the largest one-shot allocation; with --sparsity, that "
+                                   "step fine-tuned; --climb-patience broken steps in a row roll back to the last that "
+                                   "held; up to --max-sparsity), else the largest one-shot allocation; with --sparsity, that "
                                    "sparsity is used. Either way the command fails, writing nothing, when the result "
                                    "drops more");
   cmd->add_option("--max-sparsity", p.max_sparsity, "Where a climb of the schedule (--max-drop with fine-tuning) stops")
       ->capture_default_str();
+  cmd->add_option("--climb-patience", p.climb_patience,
+                  "Broken steps in a row (each after --final-epochs) that end a climb; 1 stops at the first")
+      ->capture_default_str()
+      ->group(advanced);
   cmd->add_option("--alloc", p.alloc, "rd | uniform | global | random | file:ALLOC.json")->capture_default_str();
   add_finetune_options(cmd, p.finetune, "after each schedule step (masks held fixed)");
   auto* final_epochs = cmd->add_option("--final-epochs", opts->final_epochs,

@@ -385,8 +385,9 @@ double PruneRun::search_sparsity(const std::vector<prune::LayerState>& states0, 
 // step the model takes the pruned weights and their masks, then is fine-tuned with them fixed.
 // Climbing (max_drop with fine-tuning, no sparsity): the schedule goes up to max_sparsity, each
 // step's hold-out drop is measured after its fine-tuning; a step that breaks the budget gets the
-// final epochs and, when it then holds, the climb goes on; the first step that breaks it even so
-// is rolled back to the last that held, which then gets the final epochs (unless it had them). One schedule,
+// final epochs and, when it then holds, the climb goes on; a step that breaks it even so is
+// climbed past, and climb_patience such steps in a row roll the model back to the last that held,
+// which then gets the final epochs (unless it had them). One schedule,
 // not independent trainings: every probe of the budget search is a step of it.
 nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   const int final_epochs = o_.final_epochs.value_or(o_.finetune.epochs);
@@ -405,6 +406,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   std::optional<Held> held;
   std::optional<Held> start;  // climbing: the model before the first step, where a climb that holds nowhere goes back
   if (climb) start = Held{model_, snapshot(), 0.0, {}, 0, false};
+  int broken_in_a_row = 0;  // climbing: broken steps since the last that held
   Progress climbing_progress(ctx_.control().reporter, "prune schedule",
                              climb ? static_cast<long>(std::ceil(std::log(1 - sparsity_) / std::log(1 - o_.schedule_a)))
                                    : 0);
@@ -480,8 +482,17 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
                             within ? ", the climb goes on" : ", even so"));
     }
     if (climb && within && !ctx_.stop_requested()) {
+      broken_in_a_row = 0;
       held = Held{model_, snapshot(), s_t, final_alloc_, t, rescued};
       if (!curves.distortion.empty()) held_curves_ = curves;  // the report's curves: those of the step kept
+    }
+    // A broken step is often hold-out noise at the edge of the budget: the climb goes past it
+    // from the broken model and ends only after climb_patience broken steps in a row.
+    if (climb && !within && !ctx_.stop_requested() && ++broken_in_a_row < o_.climb_patience && s_t < sparsity_) {
+      ctx_.note(fmt::format("prune: sparsity {:.3f} breaks max_drop {} pt on the hold-out ({} of {} broken steps in a "
+                            "row); the climb goes past it",
+                            s_t, *o_.max_drop, broken_in_a_row, o_.climb_patience));
+      continue;
     }
     if (climb && (!within || s_t >= sparsity_ || ctx_.stop_requested())) {
       const Held& back = held ? *held : *start;
@@ -580,6 +591,7 @@ nlohmann::json PruneRun::run() {
   if (!search_.empty()) j["sparsity_search"] = search_;
   if (!climb_.is_null()) j["climb"] = climb_;
   j["max_sparsity"] = o_.max_sparsity;
+  if (climb) j["climb_patience"] = o_.climb_patience;
   return j;
 }
 
@@ -588,6 +600,7 @@ nlohmann::json PruneRun::run() {
 void PruneOptions::validate() const {
   NNC_CHECK_OPTION(!sparsity || (*sparsity >= 0 && *sparsity < 1), "sparsity", "{}: must be in [0, 1)", *sparsity);
   NNC_CHECK_OPTION(max_sparsity > 0 && max_sparsity < 1, "max_sparsity", "{}: must be in (0, 1)", max_sparsity);
+  NNC_CHECK_OPTION(climb_patience >= 1, "climb_patience", "{}: must be at least 1", climb_patience);
   NNC_CHECK_OPTION(!max_drop || (*max_drop >= 0 && *max_drop < 100), "max_drop",
                    "{}: must be in [0, 100) percentage points", *max_drop);
   validate_nested(finetune, "finetune");

@@ -91,6 +91,46 @@ TEST(Pipeline, PruneShareFinetuneInMemoryKeepsExactZerosAndTrainsTheCodebook) {
   expect_written_is_in_memory(model, context);
 }
 
+// A climb of the pruning schedule goes past climb_patience - 1 broken steps (hold-out noise at
+// the edge of the budget must not end it) and, after climb_patience broken steps in a row, rolls
+// the model back to the last step that held.
+TEST(Pipeline, AClimbGoesPastBrokenStepsUpToItsPatienceAndKeepsTheLastThatHeld) {
+  for (int patience : {1, 2}) {
+    auto [model, context] = test_support::lenet5_subset(4000);
+    auto r = compress::make_step("prune", {{"max_drop", 2.0}, {"alloc", "global"}, {"comparison", false},
+                                           {"schedule_a", 0.5}, {"max_sparsity", 0.999}, {"climb_patience", patience},
+                                           {"finetune", {{"epochs", 1}, {"lr", 1e-3}}}})
+                 .apply(model, context);
+    ASSERT_TRUE(r.contains("climb")) << r.dump();
+    const int held = r["climb"]["held_step"].get<int>();
+    ASSERT_GE(held, 1) << "LeNet-5 holds 2 pt at 50% sparsity";
+    std::vector<bool> within;  // per step
+    for (const auto& row : r["steps"]) {
+      if (row["step"].is_number()) {
+        within.push_back(row["within"].get<bool>());
+      }
+    }
+    ASSERT_GT(static_cast<int>(within.size()), held) << "LeNet-5 does not hold 2 pt at 99.9% sparsity";
+    EXPECT_TRUE(within[static_cast<std::size_t>(held - 1)]);
+    const int after = static_cast<int>(within.size()) - held;
+    EXPECT_EQ(after, patience) << "broken steps climbed after the last that held";
+    for (int i = held; i < static_cast<int>(within.size()); ++i) {
+      EXPECT_FALSE(within[static_cast<std::size_t>(i)]) << "step " << i + 1;
+    }
+    // Steps before the held one may have broken too, but never patience of them in a row.
+    int run = 0;
+    for (int i = 0; i < held; ++i) {
+      run = within[static_cast<std::size_t>(i)] ? 0 : run + 1;
+      EXPECT_LT(run, patience) << "step " << i + 1;
+    }
+    const auto s = model.summary();
+    EXPECT_NEAR(static_cast<double>(s.masked) / static_cast<double>(s.weights),
+                r["climb"]["held_sparsity"].get<double>(), 0.002)
+        << "the model is the held step's";
+    expect_consistent(model);
+  }
+}
+
 // Per-tensor scales through the pipeline: prune, share with every tensor but the widest scaled
 // (spread 1), fine-tune the codebook through the scales. Every weight stays exactly its entry
 // times its scale (expect_consistent), pruned zeros stay zeros, and both writers give the model.
