@@ -76,6 +76,7 @@ nlohmann::json finetune_engine(exec::Engine& engine, CompressedModel& model, Con
   to.distill = o.distill;
   to.temperature = o.temperature;
   to.teacher = o.distill > 0 ? teacher : nullptr;
+  to.keep_best = o.keep_best_epoch;
   // Pruned elements stay zero; shared weights train through their codebooks (or stay fixed).
   for (const auto& [name, mask] : model.masks())
     to.masks[name] = at::tensor(std::vector<float>(mask.begin(), mask.end()), at::kFloat);
@@ -97,6 +98,7 @@ nlohmann::json finetune_engine(exec::Engine& engine, CompressedModel& model, Con
   auto key_options = options_to_json(o);
   key_options["seed"] = seed;
   key_options["augment"] = to.augment;
+  if (!o.keep_best_epoch) key_options["keep_best_epoch"] = false;
   if (auto path = run_state_file(context, "finetune", run_key("finetune", key_options, model, context, to.teacher != nullptr),
                                  ".ckpt"))
     to.checkpoint = *path;

@@ -33,6 +33,10 @@ struct FinetuneOptions {
   double distill = 0.0;            // knowledge-distillation weight in [0, 1] (teacher: the original model)
   double temperature = 4.0;
   bool train_codebooks = true;     // shared weights: train the codebook values (false: keep them)
+  // Not a recipe option: false ends training with the last epoch's weights instead of those of
+  // the epoch with the best validation top-1. The validation images are part of the hold-out, so
+  // a caller that judges the result on the hold-out (a pruning climb) must not select on them.
+  bool keep_best_epoch = true;
 
   template <typename V>
   void visit(V& v) {
