@@ -15,6 +15,7 @@ void register_lowrank_command(CLI::App& app) {
     DataOptions data;
     double keep = 0.3, max_drop = 1.0;
     bool no_channel_correction = false;
+    bool no_equalize_channels = false;
   };
   auto opts = std::make_shared<Opts>();
   auto& l = opts->lowrank;
@@ -46,6 +47,11 @@ void register_lowrank_command(CLI::App& app) {
                 "output mean and standard deviation on the calibration images are restored to the original's, layer by "
                 "layer)")
       ->group("Advanced");
+  cmd->add_flag("--no-equalize-channels", opts->no_equalize_channels,
+                "Factorise each layer's weight as it is (by default every output channel is scaled to unit norm "
+                "for the SVD and the scales are put back in the decoder, so that a BatchNorm folded into the weights "
+                "does not decide which channels get the rank)")
+      ->group("Advanced");
   add_finetune_options(cmd, l.finetune, "after decomposition");
   cmd->add_option("--report", l.report_dir,
                   "Report directory: layers.csv, lowrank.json, error_vs_budget.svg (ALDS and plain SVD swept over budgets)");
@@ -56,6 +62,7 @@ void register_lowrank_command(CLI::App& app) {
     if (keep->count()) o.lowrank.keep = o.keep;
     if (max_drop->count()) o.lowrank.max_drop = o.max_drop;
     o.lowrank.correct_channels = !o.no_channel_correction;
+    o.lowrank.equalize_channels = !o.no_equalize_channels;
     const auto control = apply_global_options(o.global);
     const compress::Step step{compress::LowrankStep(o.lowrank)};
     auto j = run_step(step, o.io, o.data, control);

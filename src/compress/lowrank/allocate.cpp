@@ -21,10 +21,11 @@ const char* budget_unit(BudgetKind kind) {
 }
 
 AldsProblem::AldsProblem(std::vector<Layer> layers, BudgetKind kind, std::vector<int64_t> k_candidates,
-                         int64_t simd_block)
+                         int64_t simd_block, bool equalize_channels)
     : layers_(std::move(layers)),
       kind_(kind),
       block_(simd_block > 0 ? simd_block : simd_channel_block()),
+      equalize_channels_(equalize_channels),
       k_candidates_(std::move(k_candidates)) {
   bool any = false;
   for (const auto& l : layers_) any = any || l.decomposable();
@@ -45,7 +46,7 @@ std::vector<int64_t> AldsProblem::valid_ks(std::size_t layer) const {
 const GroupedSvd& AldsProblem::svd(std::size_t layer, int64_t k) {
   auto key = std::make_pair(layer, k);
   auto it = svds_.find(key);
-  if (it == svds_.end()) it = svds_.emplace(key, std::make_unique<GroupedSvd>(layers_[layer].matrix, layers_[layer].c, k)).first;
+  if (it == svds_.end()) it = svds_.emplace(key, std::make_unique<GroupedSvd>(layers_[layer].matrix, layers_[layer].c, k, equalize_channels_)).first;
   return *it->second;
 }
 

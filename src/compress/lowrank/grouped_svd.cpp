@@ -7,19 +7,25 @@
 
 namespace nnc::lowrank {
 
-GroupedSvd::GroupedSvd(const at::Tensor& matrix, int64_t channels, int64_t k) : k_(k) {
+GroupedSvd::GroupedSvd(const at::Tensor& matrix, int64_t channels, int64_t k, bool equalize_rows) : k_(k) {
   NNC_CHECK(matrix.dim() == 2, "grouped SVD needs a 2-D folded weight");
   NNC_CHECK(k >= 1 && channels % k == 0, "grouped SVD: {} input channels do not split into {} groups", channels, k);
   const int64_t cols = matrix.size(1);
   NNC_CHECK(cols % channels == 0, "grouped SVD: {} columns are not a multiple of {} channels", cols, channels);
   const int64_t width = cols / k;
   auto m = matrix.to(at::kDouble);  // double keeps the error bounds exact to ~1e-12
+  at::Tensor rows;  // equalize_rows: each row's norm (a zero row keeps scale 1)
+  if (equalize_rows) {
+    rows = m.norm(2, 1, /*keepdim=*/true);
+    rows = at::where(rows > 0, rows, at::ones_like(rows));
+    m = m / rows;
+  }
   op_norm_ = at::linalg_matrix_norm(m, 2).item<double>();
   max_rank_ = std::numeric_limits<int64_t>::max();
   for (int64_t i = 0; i < k; ++i) {
     auto block = m.narrow(1, i * width, width);
     auto [U, S, Vh] = at::linalg_svd(block, /*full_matrices=*/false);
-    groups_.push_back({U, S, Vh});
+    groups_.push_back({rows.defined() ? U * rows : U, S, Vh});
     max_rank_ = std::min(max_rank_, S.size(0));
   }
   errors_.assign(static_cast<std::size_t>(max_rank_) + 1, 0.0);

@@ -180,7 +180,8 @@ nlohmann::json LowrankStep::apply(CompressedModel& model, Context& context) cons
   const auto source = model.model();  // the model this step factors
   const auto& splits = context.splits();
   const auto kind = budget_kind(o.budget);
-  lowrank::AldsProblem problem(lowrank::find_layers(source, splits.calib.images), kind, o.groups);
+  lowrank::AldsProblem problem(lowrank::find_layers(source, splits.calib.images), kind, o.groups, 0,
+                               o.equalize_channels);
   if (!o.keep_dense.empty()) {
     std::regex keep;
     try {

@@ -60,3 +60,32 @@ TEST(GroupedSvd, RankForErrorIsTheSmallestSufficientRank) {
 }
 
 TEST(GroupedSvd, RejectsIndivisibleGroups) { EXPECT_THROW(GroupedSvd(torch::randn({4, 10}), 5, 2), std::exception); }
+
+// Equalised rows: scaling the output channels (what a folded BatchNorm does) changes neither the
+// errors nor the subspace; the reconstruction carries the scales; at full rank it is exact, and
+// the encoder and decoder still multiply to the reconstruction.
+TEST(GroupedSvd, EqualizedRowsMakeTheFactorisationIndependentOfChannelScales) {
+  torch::manual_seed(4);
+  auto w = torch::randn({8, 4 * 3});
+  auto scales = torch::rand({8, 1}) * 10 + 0.01;  // gamma / sigma of a folded BatchNorm
+  GroupedSvd plain(w, 4, 2, true), folded(w * scales, 4, 2, true), unequal(w * scales, 4, 2);
+  for (int64_t j = 1; j <= plain.max_rank(); ++j) {
+    EXPECT_NEAR(folded.error(j), plain.error(j), 1e-6) << j;
+    EXPECT_LT((folded.reconstruct(j) - plain.reconstruct(j) * scales).abs().max().item<float>(), 1e-4) << j;
+  }
+  // Without equalising, the scaled channels change the rank-2 approximation.
+  EXPECT_GT((unequal.reconstruct(2) - plain.reconstruct(2) * scales).abs().max().item<float>(), 1e-2);
+  EXPECT_LT((folded.reconstruct(folded.max_rank()) - w * scales).abs().max().item<float>(), 1e-4);
+  const int64_t j = 2;
+  auto enc = folded.encoder(j), dec = folded.decoder(j);
+  auto rec = torch::cat({torch::matmul(dec.narrow(1, 0, j), enc.narrow(0, 0, j)),
+                         torch::matmul(dec.narrow(1, j, j), enc.narrow(0, j, j))},
+                        1);
+  EXPECT_LT((rec - folded.reconstruct(j)).abs().max().item<float>(), 1e-4);
+  // A zero row stays zero and does not divide by zero.
+  auto z = w.clone();
+  z[3].zero_();
+  GroupedSvd zero_row(z, 4, 2, true);
+  EXPECT_TRUE(torch::isfinite(zero_row.reconstruct(2)).all().item<bool>());
+  EXPECT_LT(zero_row.reconstruct(2)[3].abs().max().item<float>(), 1e-6f);
+}

@@ -40,8 +40,9 @@ struct Allocation {
 class AldsProblem {
  public:
   // simd_block: channels per SIMD block for the latency model (0: this CPU's).
+  // equalize_channels: factorise with every output channel at unit norm (GroupedSvd).
   AldsProblem(std::vector<Layer> layers, BudgetKind kind, std::vector<int64_t> k_candidates = {1, 2, 3, 5, 7, 9},
-              int64_t simd_block = 0);
+              int64_t simd_block = 0, bool equalize_channels = false);
 
   const std::vector<Layer>& layers() const { return layers_; }
   BudgetKind kind() const { return kind_; }
@@ -91,6 +92,7 @@ class AldsProblem {
   std::vector<Layer> layers_;
   BudgetKind kind_;
   int64_t block_;
+  bool equalize_channels_ = false;
   std::vector<int64_t> k_candidates_;
   std::map<std::pair<std::size_t, int64_t>, std::unique_ptr<GroupedSvd>> svds_;
 };

@@ -4,6 +4,9 @@
 // factorised by SVD. Keeping the top-j triplets of every group costs j*(k*f + c*kappa)
 // parameters; the per-layer relative error proxy is max_i sigma_{j+1}(W_i) / ||W||_2
 // (Eckart–Young–Mirsky: sigma_{j+1}(W_i) is exactly group i's spectral-norm error).
+// With `equalize_rows`, the SVD and the errors are those of D^-1 W, each output channel (row)
+// scaled to unit norm, and D goes back into the decoder: every output channel weighs the same,
+// whatever scale a BatchNorm folded into the weight left on it.
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
@@ -12,14 +15,14 @@
 namespace nnc::lowrank {
 
 struct GroupFactors {
-  at::Tensor U, S, Vh;  // U: f x r, S: r (descending), Vh: r x (c/k*kappa)
+  at::Tensor U, S, Vh;  // U: f x r (row scales restored), S: r (descending), Vh: r x (c/k*kappa)
 };
 
 class GroupedSvd {
  public:
   // `matrix` is the folded weight f x (c*kappa) whose columns are grouped by input channel
   // (channel-major, as Conv weights reshape). Requires c % k == 0.
-  GroupedSvd(const at::Tensor& matrix, int64_t channels, int64_t k);
+  GroupedSvd(const at::Tensor& matrix, int64_t channels, int64_t k, bool equalize_rows = false);
 
   int64_t k() const { return k_; }
   int64_t max_rank() const { return max_rank_; }  // min over groups of full rank

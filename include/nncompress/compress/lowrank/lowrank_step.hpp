@@ -37,6 +37,10 @@ struct LowrankOptions {
   // (channel_correction.hpp): what re-estimating a BatchNorm after it would do, also where the
   // exporter folded the BatchNorm away.
   bool correct_channels = true;
+  // Factorise each layer with its output channels scaled to equal norm, the scales restored in
+  // the decoder (GroupedSvd): a BatchNorm folded into the weights scales each channel by its
+  // gamma / sigma, and the plain SVD then spends the rank on the channels it happened to enlarge.
+  bool equalize_channels = true;
   // Distillation: -1.25 -> -0.33 pt on ResNet-20 after 2 epochs.
   FinetuneOptions finetune{0, 1e-3, 1e-4, "auto", 0.5, 4.0, true};
   std::string report_dir;                       // layers.csv, lowrank.json, error_vs_budget.svg ("" = none)
@@ -51,6 +55,7 @@ struct LowrankOptions {
     v("latency_aware", latency_aware);
     v("recalibrate_bn", recalibrate_bn);
     v("correct_channels", correct_channels);
+    v("equalize_channels", equalize_channels);
     v("finetune", finetune);
     v("report_dir", report_dir);
   }
