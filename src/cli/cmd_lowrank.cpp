@@ -50,7 +50,8 @@ void register_lowrank_command(CLI::App& app) {
   cmd->add_flag("--no-equalize-channels", opts->no_equalize_channels,
                 "Factorise each layer's weight as it is (by default every output channel is scaled to unit norm "
                 "for the SVD and the scales are put back in the decoder, so that a BatchNorm folded into the weights "
-                "does not decide which channels get the rank)")
+                "does not decide which channels get the rank; layers followed by a BatchNormalization always keep "
+                "the plain SVD)")
       ->group("Advanced");
   add_finetune_options(cmd, l.finetune, "after decomposition");
   cmd->add_option("--report", l.report_dir,

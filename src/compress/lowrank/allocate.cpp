@@ -46,7 +46,8 @@ std::vector<int64_t> AldsProblem::valid_ks(std::size_t layer) const {
 const GroupedSvd& AldsProblem::svd(std::size_t layer, int64_t k) {
   auto key = std::make_pair(layer, k);
   auto it = svds_.find(key);
-  if (it == svds_.end()) it = svds_.emplace(key, std::make_unique<GroupedSvd>(layers_[layer].matrix, layers_[layer].c, k, equalize_channels_)).first;
+  if (it == svds_.end()) it = svds_.emplace(key, std::make_unique<GroupedSvd>(layers_[layer].matrix, layers_[layer].c, k,
+                                                               equalize_channels_ && !layers_[layer].batchnorm_after)).first;
   return *it->second;
 }
 

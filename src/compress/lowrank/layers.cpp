@@ -60,9 +60,12 @@ int64_t total_initializer_elements(const onnx::ModelProto& model) {
 
 std::vector<Layer> find_layers(const onnx::ModelProto& model, const at::Tensor& sample) {
   const auto& g = model.graph();
-  std::map<std::string, int> readers;
+  std::map<std::string, int> readers, batchnorm_readers;
   for (const auto& n : g.node())
-    for (const auto& i : n.input()) ++readers[i];
+    for (int i = 0; i < n.input_size(); ++i) {
+      ++readers[n.input(i)];
+      if (i == 0 && n.op_type() == "BatchNormalization") ++batchnorm_readers[n.input(i)];
+    }
   std::vector<Layer> layers;
   std::vector<std::string> outputs;
   for (int idx = 0; idx < g.node_size(); ++idx) {
@@ -100,6 +103,7 @@ std::vector<Layer> find_layers(const onnx::ModelProto& model, const at::Tensor& 
       l.c = l.matrix.size(1);
     }
     if (readers[l.weight] > 1 && l.skip_reason.empty()) l.skip_reason = "weight shared by several nodes";
+    l.batchnorm_after = batchnorm_readers[n.output(0)] > 0 && batchnorm_readers[n.output(0)] == readers[n.output(0)];
     outputs.push_back(n.output(0));
     layers.push_back(std::move(l));
   }

@@ -4,6 +4,8 @@
 #include "compress/lowrank/test_models.hpp"
 #include "nncompress/compress/lowrank/allocate.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/compress/lowrank/grouped_svd.hpp"
+#include "nncompress/onnx/model_io.hpp"
 
 using namespace nnc::lowrank;
 
@@ -120,4 +122,32 @@ TEST(Allocate, ModelWithoutDecomposableLayersIsAnError) {
   std::vector<Layer> only_dw;
   only_dw.push_back(layers[2]);
   EXPECT_THROW(AldsProblem(only_dw, BudgetKind::kParams), nnc::Error);
+}
+
+// A layer whose output goes into a BatchNormalization keeps the plain SVD under
+// equalize_channels (the BatchNorm re-normalises its channels); a layer with its BatchNorm folded
+// away (an exporter's model) is factorised with its rows equalised.
+TEST(AldsProblem, EqualizesChannelsOnlyWhereNoBatchNormFollows) {
+  auto kept = find_layers(nnc::onnxio::load_model(NNC_SOURCE_DIR "/models/resnet20.onnx"));
+  auto folded = find_layers(nnc::onnxio::load_model(NNC_SOURCE_DIR "/tests/fixtures/pytorch/cnn_bn.onnx"));
+  int convs = 0, marked = 0;
+  for (const auto& l : kept) {
+    convs += l.kind == LayerKind::kConv;
+    marked += l.batchnorm_after;
+    EXPECT_EQ(l.batchnorm_after, l.kind == LayerKind::kConv) << l.node;
+  }
+  EXPECT_EQ(convs, 21);
+  EXPECT_EQ(marked, 21);
+  for (const auto& l : folded) EXPECT_FALSE(l.batchnorm_after) << l.node;
+  for (auto* layers : {&kept, &folded}) {
+    AldsProblem p(*layers, BudgetKind::kParams, {1}, 0, true);
+    for (std::size_t i = 0; i < layers->size(); ++i) {
+      const auto& l = (*layers)[i];
+      GroupedSvd expected(l.matrix, l.c, 1, !l.batchnorm_after);
+      EXPECT_NEAR(p.svd(i, 1).error(1), expected.error(1), 1e-12) << l.node;
+    }
+  }
+  // The folded model's rows differ in norm, so equalising changes its errors.
+  GroupedSvd plain(folded[0].matrix, folded[0].c, 1), equal(folded[0].matrix, folded[0].c, 1, true);
+  EXPECT_GT(std::abs(plain.error(1) - equal.error(1)), 1e-4);
 }

@@ -40,7 +40,8 @@ struct Allocation {
 class AldsProblem {
  public:
   // simd_block: channels per SIMD block for the latency model (0: this CPU's).
-  // equalize_channels: factorise with every output channel at unit norm (GroupedSvd).
+  // equalize_channels: factorise with every output channel at unit norm (GroupedSvd), except
+  // in layers whose output goes into a BatchNormalization.
   AldsProblem(std::vector<Layer> layers, BudgetKind kind, std::vector<int64_t> k_candidates = {1, 2, 3, 5, 7, 9},
               int64_t simd_block = 0, bool equalize_channels = false);
 

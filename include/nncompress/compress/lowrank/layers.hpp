@@ -22,6 +22,7 @@ struct Layer {
   int64_t out_spatial = 1;           // output positions per sample (FLOPs multiplier)
   bool stored_transposed = false;    // Gemm transB=0 / MatMul: weight stored c x f
   std::string skip_reason;           // non-empty: not decomposable, left as is
+  bool batchnorm_after = false;      // the output goes only into BatchNormalization (not folded)
   at::Tensor matrix;                 // folded weight f x c*kappa (float)
 
   bool decomposable() const { return skip_reason.empty(); }
