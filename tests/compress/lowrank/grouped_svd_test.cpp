@@ -33,6 +33,16 @@ TEST(GroupedSvd, EachGroupErrorIsItsNextSingularValue) {
   EXPECT_NEAR(s.error(s.max_rank()), 0.0, 1e-12);
 }
 
+namespace {
+// Block-diagonal product of two groups: group i uses rows i*j..(i+1)*j of enc and the matching
+// columns of dec.
+torch::Tensor two_group_product(const torch::Tensor& dec, const torch::Tensor& enc, int64_t j) {
+  return torch::cat({torch::matmul(dec.narrow(1, 0, j), enc.narrow(0, 0, j)),
+                     torch::matmul(dec.narrow(1, j, j), enc.narrow(0, j, j))},
+                    1);
+}
+}  // namespace
+
 TEST(GroupedSvd, EncoderDecoderReproduceTheReconstruction) {
   torch::manual_seed(2);
   auto w = torch::randn({8, 4 * 3});
@@ -40,11 +50,7 @@ TEST(GroupedSvd, EncoderDecoderReproduceTheReconstruction) {
   const int64_t j = 2;
   auto enc = s.encoder(j);  // 2*j x 6
   auto dec = s.decoder(j);  // 8 x 2*j
-  // Block-diagonal product: group i uses rows i*j..(i+1)*j of enc and the matching columns of dec.
-  auto rec = torch::cat({torch::matmul(dec.narrow(1, 0, j), enc.narrow(0, 0, j)),
-                         torch::matmul(dec.narrow(1, j, j), enc.narrow(0, j, j))},
-                        1);
-  EXPECT_LT((rec - s.reconstruct(j)).abs().max().item<float>(), 1e-5);
+  EXPECT_LT((two_group_product(dec, enc, j) - s.reconstruct(j)).abs().max().item<float>(), 1e-5);
 }
 
 TEST(GroupedSvd, RankForErrorIsTheSmallestSufficientRank) {
@@ -78,10 +84,7 @@ TEST(GroupedSvd, EqualizedRowsMakeTheFactorisationIndependentOfChannelScales) {
   EXPECT_LT((folded.reconstruct(folded.max_rank()) - w * scales).abs().max().item<float>(), 1e-4);
   const int64_t j = 2;
   auto enc = folded.encoder(j), dec = folded.decoder(j);
-  auto rec = torch::cat({torch::matmul(dec.narrow(1, 0, j), enc.narrow(0, 0, j)),
-                         torch::matmul(dec.narrow(1, j, j), enc.narrow(0, j, j))},
-                        1);
-  EXPECT_LT((rec - folded.reconstruct(j)).abs().max().item<float>(), 1e-4);
+  EXPECT_LT((two_group_product(dec, enc, j) - folded.reconstruct(j)).abs().max().item<float>(), 1e-4);
   // A zero row stays zero and does not divide by zero.
   auto z = w.clone();
   z[3].zero_();
