@@ -492,7 +492,9 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     }
     // A broken step is often hold-out noise at the edge of the budget: the climb goes past it
     // from the broken model and ends only after climb_patience broken steps in a row.
-    if (climb && !within && !ctx_.stop_requested() && ++broken_in_a_row < o_.climb_patience && s_t < sparsity_) {
+    const bool broken = climb && !within && !ctx_.stop_requested();
+    if (broken) ++broken_in_a_row;
+    if (broken && broken_in_a_row < o_.climb_patience && s_t < sparsity_) {
       ctx_.note(fmt::format("prune: sparsity {:.3f} breaks max_drop {} pt on the hold-out ({} of {} broken steps in a "
                             "row); the climb goes past it",
                             s_t, *o_.max_drop, broken_in_a_row, o_.climb_patience));

@@ -3,8 +3,8 @@
 
 #include "compress/lowrank/test_models.hpp"
 #include "nncompress/compress/lowrank/allocate.hpp"
-#include "nncompress/core/error.hpp"
 #include "nncompress/compress/lowrank/grouped_svd.hpp"
+#include "nncompress/core/error.hpp"
 #include "nncompress/onnx/model_io.hpp"
 
 using namespace nnc::lowrank;
