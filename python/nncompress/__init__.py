@@ -44,7 +44,7 @@ def _option_error(field, detail):
     return e
 
 # Keyword arguments that are not step options.
-_DATA_KEYS = ("mean", "std", "val", "calib", "seed", "batch")
+_DATA_KEYS = ("mean", "std", "holdout", "val", "calib", "seed", "batch")
 _JOB_KEYS = ("threads", "cache_dir")
 
 

@@ -43,7 +43,7 @@ void register_train_command(CLI::App& app) {
                      "'{}': expected auto, on or off", o.augment);
     auto source = data::load_data(o.data.data);
     // Normalisation statistics measured on the training images (hold-out excluded).
-    const int64_t train_n = source.train_x.size(0) - std::min<int64_t>(5000, source.train_x.size(0) / 2);
+    const int64_t train_n = source.train_x.size(0) - o.data.holdout_for(source.train_x.size(0));
     auto tx = data::pixels(source.train_x.narrow(0, 0, train_n));
     data::Normalisation norm;
     norm.mean.clear();

@@ -66,6 +66,10 @@ void add_data_options(CLI::App* cmd, DataOptions& d, bool splits) {
   cmd->add_option("--mean", d.mean, "Per-channel input mean (overrides model metadata)")->delimiter(',');
   cmd->add_option("--std", d.std, "Per-channel input std (overrides model metadata)")->delimiter(',');
   if (splits) {
+    cmd->add_option("--holdout", d.holdout,
+                    "Held-out training images (the last N of the training split: budget checks, --val, --calib; "
+                    "never trained on)")
+        ->capture_default_str();
     cmd->add_option("--val", d.val, "Validation images (class-balanced, from the held-out training images)")
         ->capture_default_str();
     cmd->add_option("--calib", d.calib, "Calibration images (from the held-out training images)")

@@ -17,9 +17,18 @@ void DataOptions::validate() const {
   NNC_CHECK_OPTION(!data.empty(), "data", "'': name a data set or a folder");
   NNC_CHECK_OPTION(mean.size() == std.size(), "mean", "has {} values but std has {}", mean.size(), std.size());
   for (float s : std) NNC_CHECK_OPTION(s > 0, "std", "{}: values must be positive", s);
+  NNC_CHECK_OPTION(holdout > 0, "holdout", "{}: must be positive", holdout);
   NNC_CHECK_OPTION(val > 0, "val", "{}: must be positive", val);
   NNC_CHECK_OPTION(calib > 0, "calib", "{}: must be positive", calib);
   NNC_CHECK_OPTION(batch > 0, "batch", "{}: must be positive", batch);
+}
+
+int64_t DataOptions::holdout_for(int64_t train_images) const {
+  if (holdout == kDefaultHoldout) return std::min(holdout, train_images / 2);
+  NNC_CHECK_OPTION(holdout <= train_images / 2, "holdout",
+                   "{}: the training split has {} images; at most half of them ({}) can be held out", holdout,
+                   train_images, train_images / 2);
+  return holdout;
 }
 
 nlohmann::json normalisation_json(const NormalisationChoice& n) {
@@ -323,7 +332,7 @@ Splits load_splits(DataOptions& o, onnx::ModelProto& model, const Control& contr
   so.val = o.val;
   so.calib = o.calib;
   so.seed = o.seed;
-  so.holdout = std::min<int64_t>(5000, source.train_x.size(0) / 2);
+  so.holdout = o.holdout_for(source.train_x.size(0));
   return make_splits(source, norm, so);
 }
 

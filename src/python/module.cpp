@@ -179,14 +179,14 @@ at::Tensor tensor_of(const py::array& a, bool labels, const std::string& what) {
 
 std::shared_ptr<const data::DataSource> source_of(const py::object& images, const py::object& labels,
                                                   const py::object& test_images, const py::object& test_labels,
-                                                  bool images_are_test) {
+                                                  bool images_are_test, int64_t holdout) {
   auto t = [](const py::object& o, bool is_labels, const char* what) {
     return o.is_none() ? at::Tensor() : tensor_of(o.cast<py::array>(), is_labels, what);
   };
   at::Tensor x = t(images, false, "images"), y = t(labels, true, "labels");
   at::Tensor tx = t(test_images, false, "test_images"), ty = t(test_labels, true, "test_labels");
   if (images_are_test) return std::make_shared<const data::DataSource>(data::make_source("arrays", {}, {}, x, y));
-  return std::make_shared<const data::DataSource>(data::make_source("arrays", x, y, tx, ty));
+  return std::make_shared<const data::DataSource>(data::make_source("arrays", x, y, tx, ty, holdout));
 }
 
 data::DataOptions data_options(const json& o) {
@@ -194,6 +194,7 @@ data::DataOptions data_options(const json& o) {
   d.data = "arrays";
   if (o.contains("mean") && !o["mean"].is_null()) d.mean = o["mean"].get<std::vector<float>>();
   if (o.contains("std") && !o["std"].is_null()) d.std = o["std"].get<std::vector<float>>();
+  d.holdout = o.value("holdout", d.holdout);
   d.val = o.value("val", d.val);
   d.calib = o.value("calib", d.calib);
   d.seed = o.value("seed", d.seed);
@@ -231,7 +232,7 @@ std::string evaluate(const std::string& model_path, const py::object& images, co
                      const std::string& options, py::object progress, py::object note) {
   const auto o = json::parse(options);
   auto data = data_options(o);
-  data.source = source_of(images, labels, py::none(), py::none(), true);
+  data.source = source_of(images, labels, py::none(), py::none(), true, data.holdout);
   as_given_if_float(data);
   set_threads(o);
   Call call(std::move(progress), std::move(note));
@@ -270,7 +271,7 @@ JobArgs job_args(const json& o) {
 data::DataOptions call_data(const json& o, const py::object& images, const py::object& labels,
                             const py::object& test_images, const py::object& test_labels) {
   auto data = data_options(o);
-  data.source = source_of(images, labels, test_images, test_labels, false);
+  data.source = source_of(images, labels, test_images, test_labels, false, data.holdout);
   as_given_if_float(data);
   set_threads(o);
   return data;

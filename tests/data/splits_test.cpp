@@ -5,6 +5,7 @@
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/data/dataset.hpp"
+#include "nncompress/data/model_data.hpp"
 #include "nncompress/data/npy.hpp"
 
 namespace fs = std::filesystem;
@@ -115,6 +116,32 @@ TEST(Splits, BadSizesAndMissingDataAreClearErrors) {
   EXPECT_EQ(ok.train_x.sizes(), (std::vector<int64_t>{20, 1, 4, 4}));
   EXPECT_EQ(ok.train_x.scalar_type(), torch::kByte);  // kept as stored
   EXPECT_LE(data::pixels(ok.train_x).max().item<float>(), 1.0f);
+}
+
+// --holdout: the default 5,000 is capped at half of the training images (small data sets); a
+// size asked for is taken as it is, up to half of them, and refused above.
+TEST(Splits, HoldoutSizeIsTheDefaultCappedOrWhatWasAskedFor) {
+  data::DataOptions o;
+  EXPECT_EQ(o.holdout_for(60000), 5000);
+  EXPECT_EQ(o.holdout_for(6000), 3000);
+  o.holdout = 10000;
+  EXPECT_EQ(o.holdout_for(60000), 10000);
+  EXPECT_EQ(o.holdout_for(20000), 10000);
+  try {
+    o.holdout_for(19999);
+    FAIL();
+  } catch (const OptionError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "holdout 10000: the training split has 19999 images; at most half of them (9999) can be held out");
+  }
+  o.holdout = 0;
+  EXPECT_THROW(o.validate(), OptionError);
+  // The splits follow: a larger hold-out leaves fewer training images.
+  auto s = synthetic();
+  o.holdout = 250;
+  auto sp = data::make_splits(s, {}, {o.holdout_for(600), 100, 64, 0});
+  EXPECT_EQ(sp.holdout.size(), 250);
+  EXPECT_EQ(sp.train.size(), 350);
 }
 
 TEST(Splits, FashionMnistLoads) {

@@ -168,6 +168,9 @@ def test_bad_options_raise_value_error_naming_the_field(data, lenet5, small):
         nncompress.evaluate(lenet5, data["tx"], data["ty"].astype(np.float32))
     with pytest.raises(ValueError, match="calib"):
         nncompress.prune(lenet5, data["x"], data["y"], val=300, calib=5000)
+    n = len(data["y"])
+    with pytest.raises(ValueError, match=f"holdout {n}: the training split has {n} images"):
+        nncompress.prune(lenet5, data["x"], data["y"], holdout=n, **small)
     with pytest.raises(ValueError, match="is not an option of compress"):
         nncompress.compress(lenet5, data["x"], data["y"], sparsity=0.5)
 

@@ -21,6 +21,10 @@ namespace nnc::data {
 struct DataOptions {
   std::string data = "fashion-mnist";  // the Debian data set, or a folder of IDX or NPY files
   std::vector<float> mean, std;         // per-channel normalisation (overrides the model's metadata)
+  // Held-out training images: the last `holdout` of the training split, which no training sees;
+  // the budget checks, validation and calibration use them. The default is 5,000 (at most half
+  // of the training images); more makes the budget checks less noisy and leaves fewer to train on.
+  int64_t holdout = kDefaultHoldout;
   int64_t val = 1000;                   // validation images (class-balanced, from the held-out training images)
   int64_t calib = 1024;                 // calibration images (from the held-out training images)
   uint64_t seed = 0;                    // every random choice
@@ -38,12 +42,18 @@ struct DataOptions {
     v("data", data);
     v("mean", mean);
     v("std", std);
+    v("holdout", holdout);
     v("val", val);
     v("calib", calib);
     v("seed", seed);
     v("batch", batch);
   }
   void validate() const;  // OptionError naming the field
+  // The hold-out size for a training split of `train_images`: the default is capped at half of
+  // them; a larger size asked for is an OptionError.
+  int64_t holdout_for(int64_t train_images) const;
+
+  static constexpr int64_t kDefaultHoldout = 5000;
 };
 
 // How the normalisation was found: "given", "metadata", or "inferred: <candidate>" with every
