@@ -89,6 +89,7 @@ for t in "${targets[@]}"; do
   log="$dir/$t.log"
   echo "fuzz: $t for ${seconds}s: corpus $dir/corpus/$t, seeds $dir/seeds/$t, log $log" >&2
   set +e
+  t0=$(date +%s)
   # shellcheck disable=SC2086
   "$build/${t}_fuzz" "$dir/corpus/$t" "$dir/seeds/$t" -max_total_time="$seconds" -max_len="${max_len[$t]}" \
     -timeout=10 -rss_limit_mb=3072 -artifact_prefix="$dir/crashes/$t-" -print_final_stats=1 ${NNC_FUZZ_ARGS:-} \
@@ -97,7 +98,7 @@ for t in "${targets[@]}"; do
   set -e
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   crashes=$(find "$dir/crashes" -name "$t-*" -newer "$dir/seeds/$t" | wc -l)
-  echo "fuzz: $t $runs executions in ${seconds} s, $crashes crashes (exit $rc)"
+  echo "fuzz: $t $runs executions in $(($(date +%s) - t0)) s (limit ${seconds} s), $crashes crashes (exit $rc)"
   if [ "$rc" -ne 0 ]; then
     grep -m 5 -E "ERROR|SUMMARY|runtime error|deadly|Timeout|out-of-memory" "$log" >&2 || true
     exit "$rc"
