@@ -279,7 +279,7 @@ Normalisation normalisation_for(DataOptions& o, onnx::ModelProto& model, const D
   }
   const auto candidates = normalisation_candidates(stats, stats.mean.size());
   fit_batch(model, normalise(sample, stats), o, control);
-  const int64_t n = x.size(0), held = std::min<int64_t>(n / 2, 5000), use = std::min<int64_t>(held, 1000);
+  const int64_t n = x.size(0), held = o.holdout_for(n), use = std::min<int64_t>(held, 1000);
   const auto images = x.slice(0, n - held, n - held + use);
   const auto labels = source.train_y.slice(0, n - held, n - held + use);
   exec::Engine engine(model);

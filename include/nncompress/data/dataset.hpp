@@ -37,8 +37,11 @@ struct Normalisation {
   std::vector<float> mean{0.0f}, std{1.0f};  // per channel, or one value for all channels
 };
 
+// Held-out training images by default (the last ones of the training split).
+inline constexpr int64_t kDefaultHoldout = 5000;
+
 struct SplitOptions {
-  int64_t holdout = 5000;
+  int64_t holdout = kDefaultHoldout;
   int64_t val = 1000;
   int64_t calib = 1024;
   uint64_t seed = 0;
@@ -72,7 +75,7 @@ at::Tensor pixels(const at::Tensor& images);
 // normalisation is known). Without test arrays, the test split is the last `holdout` training
 // images (the hold-out the splits take; nothing trains on them) and `test_is_holdout` says so.
 DataSource make_source(std::string name, at::Tensor train_x, at::Tensor train_y, at::Tensor test_x = {},
-                       at::Tensor test_y = {}, int64_t holdout = 5000);
+                       at::Tensor test_y = {}, int64_t holdout = kDefaultHoldout);
 
 Splits make_splits(const DataSource& source, const Normalisation& norm, const SplitOptions& options);
 

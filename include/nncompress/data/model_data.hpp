@@ -52,8 +52,6 @@ struct DataOptions {
   // The hold-out size for a training split of `train_images`: the default is capped at half of
   // them; a larger size asked for is an OptionError.
   int64_t holdout_for(int64_t train_images) const;
-
-  static constexpr int64_t kDefaultHoldout = 5000;
 };
 
 // How the normalisation was found: "given", "metadata", or "inferred: <candidate>" with every
