@@ -14,6 +14,7 @@
 #include "nncompress/compress/accuracy_guard.hpp"
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
+#include "nncompress/compress/finetune/holdout_control.hpp"
 #include "nncompress/compress/outputs.hpp"
 #include "nncompress/core/byte_size.hpp"
 #include "nncompress/core/error.hpp"
@@ -159,6 +160,8 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
   const data::Evaluator holdout(ctx.splits().holdout, ctx.batch());
   auto original_engine = ctx.make_engine(model.model());
   const Reference reference = measure_reference(*original_engine, holdout, ctx, "compress");
+  // A hold-out the model was trained on: the steps that fine-tune continue one control.
+  start_holdout_control(ctx, model, reference);
   original_engine.reset();
   const std::size_t fp32 = model.original_fp32_bytes();
   const double original_ms = batch_ms(ctx, model.model());
@@ -215,7 +218,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     auto engine = ctx.make_engine(model.model());
     const auto h = holdout.evaluate(*engine);
     const auto t = ctx.test().evaluate(*engine);
-    used = holdout_drop(reference, h);
+    used = holdout_drop(controlled(reference, ctx), h);
     row(rs.step, h, t, used, secs);
     rows.back()["budget"] = budget_j;
     rows.back()["interrupted"] = report.value("interrupted", false);
@@ -268,7 +271,9 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
           {"size_cap", cap ? nlohmann::json(*cap) : nlohmann::json(nullptr)},
           {"reference", {{"holdout_top1", reference.holdout.top1}, {"test_top1", reference.test.top1},
                          {"holdout_images", reference.holdout.n}, {"test_images", reference.test.n},
-                         {"flattered", reference.flattered}}},
+                         {"flattered", reference.flattered},
+                         {"holdout_control_top1", ctx.holdout_control ? nlohmann::json(ctx.holdout_control->holdout.top1)
+                                                                      : nlohmann::json(nullptr)}}},
           {"fp32_bytes", fp32},
           {"steps", rows},
           {"reports", reports},

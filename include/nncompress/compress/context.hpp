@@ -24,6 +24,7 @@ class Evaluator;
 namespace nnc::compress {
 
 class CompressedModel;
+struct HoldoutControl;
 
 class Context {
  public:
@@ -52,6 +53,10 @@ class Context {
   // it (the CLI's single-method commands). A composition (compress) sets it false: there the
   // hold-out decides and the test split is only measured.
   bool test_guard = true;
+
+  // The hold-out control of a model trained on its hold-out images, once a step started one
+  // (finetune/holdout_control.hpp); the steps of a composition continue it.
+  std::shared_ptr<HoldoutControl> holdout_control;
 
   // How the input normalisation was found (load_context fills it).
   data::NormalisationChoice normalisation;

@@ -7,6 +7,7 @@
 
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
+#include "nncompress/compress/finetune/holdout_control.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/outputs.hpp"
 #include "nncompress/compress/run_state.hpp"
@@ -122,6 +123,7 @@ nlohmann::json FinetuneStep::apply(CompressedModel& model, Context& context) con
   std::unique_ptr<exec::Engine> teacher;
   if (options_.distill > 0) teacher = context.make_engine(model.original());
   auto r = finetune_engine(*engine, model, context, options_, context.seed(), teacher.get());
+  train_holdout_control(context, options_, context.seed(), teacher.get());
   const double after = context.test().evaluate(*engine).top1;
   const auto packed = pack_nnc(model);
   r["step"] = "finetune";

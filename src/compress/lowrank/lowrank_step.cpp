@@ -10,6 +10,7 @@
 #include "nncompress/compress/accuracy_guard.hpp"
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
+#include "nncompress/compress/finetune/holdout_control.hpp"
 #include "nncompress/compress/lowrank/channel_correction.hpp"
 #include "nncompress/compress/lowrank/cost_model.hpp"
 #include "nncompress/compress/lowrank/latency.hpp"
@@ -309,8 +310,10 @@ nlohmann::json LowrankStep::apply(CompressedModel& model, Context& context) cons
       if (t.name().rfind(l.weight + ".lowrank_", 0) == 0) f.factors.push_back(t.name());
     model.add_factorisation(std::move(f));
   }
-  if (o.finetune.epochs > 0)
+  if (o.finetune.epochs > 0) {
     finetune_engine(engine, model, context, o.finetune, context.seed(), &original);
+    train_holdout_control(context, o.finetune, context.seed(), &original);
+  }
   const double top1_after = o.finetune.epochs > 0 ? test.evaluate(engine).top1 : top1_no_ft;
   const double holdout_after = o.finetune.epochs > 0 ? holdout.evaluate(engine).top1 : holdout_no_ft;
   if (context.test_guard)

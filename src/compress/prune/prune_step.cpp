@@ -12,6 +12,7 @@
 #include "nncompress/compress/accuracy_guard.hpp"
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
+#include "nncompress/compress/finetune/holdout_control.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/outputs.hpp"
 #include "nncompress/compress/prune/allocation.hpp"
@@ -402,10 +403,14 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     prune::AllocationResult alloc;
     int step;
     bool rescued = false;  // already fine-tuned for the final epochs
+    std::shared_ptr<HoldoutControl> control;  // the hold-out control as of this step (when one runs)
+  };
+  auto control_now = [&] {
+    return ctx_.holdout_control ? std::make_shared<HoldoutControl>(*ctx_.holdout_control) : nullptr;
   };
   std::optional<Held> held;
   std::optional<Held> start;  // climbing: the model before the first step, where a climb that holds nowhere goes back
-  if (climb) start = Held{model_, snapshot(), 0.0, {}, 0, false};
+  if (climb) start = Held{model_, snapshot(), 0.0, {}, 0, false, control_now()};
   int broken_in_a_row = 0;  // climbing: broken steps since the last that held
   Progress climbing_progress(ctx_.control().reporter, "prune schedule",
                              climb ? static_cast<long>(std::ceil(std::log(1 - sparsity_) / std::log(1 - o_.schedule_a)))
@@ -413,9 +418,10 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   // The hold-out drop from the original and whether it is within max_drop, for a climb.
   auto check_holdout = [&](nlohmann::json& row) {
     const auto m = holdout_.evaluate(engine_);
-    const auto drop = holdout_drop(reference_, m);
+    const auto drop = holdout_drop(controlled(reference_, ctx_), m);
     const bool within = drop.within(*o_.max_drop);
     row["holdout_top1"] = m.top1;
+    if (ctx_.holdout_control) row["control_holdout_top1"] = ctx_.holdout_control->holdout.top1;
     row["holdout_drop_pt"] = drop.pt;
     row["holdout_drop_se_pt"] = drop.se_pt;
     row["within"] = within;
@@ -431,6 +437,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     fo.keep_best_epoch = !climb;
     if (fo.distill > 0 && !teacher) teacher = ctx_.make_engine(model_.original());
     finetune_engine(engine_, model_, ctx_, fo, seed, teacher.get());
+    train_holdout_control(ctx_, fo, seed, teacher.get());
   };
   for (int t = 1;; ++t) {
     double s_t = o_.finetune.epochs > 0 ? 1.0 - std::pow(1.0 - o_.schedule_a, t) : sparsity_;
@@ -487,7 +494,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     }
     if (climb && within && !ctx_.stop_requested()) {
       broken_in_a_row = 0;
-      held = Held{model_, snapshot(), s_t, final_alloc_, t, rescued};
+      held = Held{model_, snapshot(), s_t, final_alloc_, t, rescued, control_now()};
       if (!curves.distortion.empty()) held_curves_ = curves;  // the report's curves: those of the step kept
     }
     // A broken step is often hold-out noise at the edge of the budget: the climb goes past it
@@ -506,6 +513,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
         model_ = back.model;
         restore(back.weights);
         final_alloc_ = back.alloc;
+        if (back.control) ctx_.holdout_control = back.control;
       }
       sparsity_ = back.sparsity;
       climb_ = {{"held_step", back.step}, {"held_sparsity", back.sparsity}, {"broke_at", within ? nullptr : nlohmann::json(s_t)}};
@@ -541,6 +549,8 @@ nlohmann::json PruneRun::run() {
     ctx_.note("the model has BatchNorm: recalibrate_bn (--recalibrate-bn) re-estimates its statistics after pruning "
               "and measures the curves with them re-estimated (one-shot ResNet-20 at 90%: 10% -> 82% test top-1)");
   reference_ = measure_reference(engine_, holdout_, ctx_, "prune");
+  // A climb judges fine-tuned steps on the hold-out: one the model has seen needs the control.
+  if (climbing()) start_holdout_control(ctx_, model_, reference_);
   const double top1_before = reference_.test.top1;
   auto states0 = layer_states();
   prune::RdCurves curves0;  // also used by the one-shot RD comparison
@@ -580,6 +590,7 @@ nlohmann::json PruneRun::run() {
           {"top1_before", top1_before}, {"top1_after", top1_after},
           {"holdout_top1_before", reference_.holdout.top1}, {"holdout_top1_after", holdout_after},
           {"holdout_flattered", reference_.flattered},
+          {"holdout_control_top1", ctx_.holdout_control ? nlohmann::json(ctx_.holdout_control->holdout.top1) : nullptr},
           {"top1_drop_pt", 100 * (top1_before - top1_after)},
           {"sparsity", 1.0 - static_cast<double>(kept) / static_cast<double>(total_)},
           {"params_kept", static_cast<double>(kept) / static_cast<double>(total_)}, {"layers", table},
