@@ -164,6 +164,21 @@ rc=0; wait "$pid" || rc=$?
 [ -n "$(ls -A "$WORK/runs" 2>/dev/null)" ] || die "Ctrl-C: no run state kept"
 "$NNC" compress "${Q[@]}" -o "$WORK/qb.onnx" --nnc "$WORK/qb.nnc" > "$WORK/qb.json" || die "resumed compress"
 cmp -s "$WORK/qa.nnc" "$WORK/qb.nnc" || die "the resumed run wrote another .nnc than the uninterrupted one"
+# kill -9, which leaves the run no chance to write anything: no partial output appears, and the
+# rerun resumes from the checkpoints and journal written so far (here half a second after the
+# first, inside the pruning climb) and writes the uninterrupted run's files.
+rm -rf "$WORK/runs"
+"$NNC" compress "${Q[@]}" -o "$WORK/qk.onnx" --nnc "$WORK/qk.nnc" > "$WORK/qk.json" &
+pid=$!
+for _ in $(seq 600); do [ -n "$(ls -A "$WORK/runs" 2>/dev/null)" ] && break; sleep 0.1; done
+sleep 0.5
+kill -9 "$pid"; wait "$pid" 2>/dev/null || true
+[ ! -e "$WORK/qk.onnx" ] && [ ! -e "$WORK/qk.nnc" ] || die "compress killed with kill -9: an output was written"
+[ -n "$(ls -A "$WORK/runs" 2>/dev/null)" ] || die "kill -9: no run state on disk"
+"$NNC" compress "${Q[@]}" -o "$WORK/qk.onnx" --nnc "$WORK/qk.nnc" > "$WORK/qk.json" || die "compress resumed after kill -9"
+cmp -s "$WORK/qa.nnc" "$WORK/qk.nnc" || die "compress resumed after kill -9 wrote another .nnc than the uninterrupted run"
+cmp -s "$WORK/qa.onnx" "$WORK/qk.onnx" || die "compress resumed after kill -9 wrote another ONNX than the uninterrupted run"
+[ -z "$(ls -A "$WORK/runs" 2>/dev/null)" ] || die "compress resumed after kill -9 left its run state"
 unset NNC_RUN_STATE_DIR
 
 # --size: a cap on the .nnc file instead of an accuracy budget; the recipe's fit step works to it

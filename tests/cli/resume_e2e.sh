@@ -1,6 +1,6 @@
 # Crash safety and resume: a share run killed with kill -9 (and one stopped by Ctrl-C) after some
-# evaluations, and a finetune
-# run killed after its first checkpoint, rerun with the same command, resume from their run state and
+# evaluations, a finetune run killed after its first checkpoint, a prune climb and a fit run
+# killed mid-way, rerun with the same command, resume from their run state and
 # write byte-identical .onnx and .nnc files to those of uninterrupted runs; the run state is gone
 # once the outputs are written.
 source "$(dirname "$0")/lib.sh"
@@ -86,6 +86,19 @@ FRESUMED=$(json "$WORK/f.json" "['epochs_resumed']")
 [ "$FRESUMED" -ge 1 ] && [ "$FRESUMED" -lt 30 ] || die "finetune: $FRESUMED epochs resumed, expected 1 to 29"
 same_outputs "$WORK/f" "$WORK/f_ref" finetune
 echo "ok: finetune killed after epoch $FRESUMED of 30 resumes to identical files"
+# prune climbing its schedule (--max-drop with fine-tuning): killed once the first step's
+# fine-tuning checkpoint exists; the rerun takes the curves from the cache, resumes the
+# fine-tuning it was in from the checkpoint and writes the uninterrupted run's files.
+prune() { ${EXEC:-} "$NNC" prune "$M" --max-drop 3 --finetune-epochs 2 --schedule-a 0.4 --grid-step 0.05 --rd-passes 1 \
+  --no-comparison -o "$1.onnx" --nnc "$1.nnc" "${DATA[@]}" --json -q > "$1.json"; }
+prune "$WORK/p_ref"
+[ -z "$(ls -A "$NNC_RUN_STATE_DIR")" ] || die "prune: run state left after a complete run"
+PSTEPS=$(json "$WORK/p_ref.json" "['steps'].__len__()")
+[ "$PSTEPS" -ge 2 ] || die "prune: the climb took $PSTEPS steps, expected at least 2"
+kill_and_rerun "finetune-*.ckpt" prune "$WORK/p"
+[ "$(json "$WORK/p.json" "['steps'].__len__()")" = "$PSTEPS" ] || die "prune: the resumed climb took other steps"
+same_outputs "$WORK/p" "$WORK/p_ref" prune
+echo "ok: prune killed during its climb ($PSTEPS steps) resumes to identical files"
 # fit: killed after its first ADMM checkpoint; the rerun resumes ADMM (weights, duals, targets,
 # rho, option table) and writes the uninterrupted run's files.
 fit() { ${EXEC:-} "$NNC" fit "$M" --size 16KB --epochs 4 --masked-epochs 3 --finetune-epochs 1 -o "$1.onnx" --nnc "$1.nnc" \

@@ -412,6 +412,23 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   std::optional<Held> start;  // climbing: the model before the first step, where a climb that holds nowhere goes back
   if (climb) start = Held{model_, snapshot(), 0.0, {}, 0, false, control_now()};
   int broken_in_a_row = 0;  // climbing: broken steps since the last that held
+  if (climb && method_ == "rd" && !copt_.grid.empty()) {
+    // The RD allocation picks each layer's point on its grid, so the sparsest grid point bounds
+    // the climb (a coarse grid_step, or layers kept dense, cannot reach max_sparsity): the climb
+    // ends at that bound instead of failing there.
+    const double phi_max = *std::max_element(copt_.grid.begin(), copt_.grid.end());
+    int64_t need = 0;
+    for (const auto& st : layer_states())
+      need += st.forced_dense ? st.nonzero
+                              : std::min<int64_t>(st.nonzero, static_cast<int64_t>(std::ceil(
+                                                                  (1 - phi_max) * static_cast<double>(st.layer.params))) + 1);
+    const double reachable = 1.0 - static_cast<double>(need) / static_cast<double>(total_);
+    if (reachable < sparsity_) {
+      ctx_.note(fmt::format("prune: the climb stops at sparsity {:.3f} at most, the sparsest point of the layers' "
+                            "grids (grid_step {})", reachable, o_.grid_step));
+      sparsity_ = reachable;
+    }
+  }
   Progress climbing_progress(ctx_.control().reporter, "prune schedule",
                              climb ? static_cast<long>(std::ceil(std::log(1 - sparsity_) / std::log(1 - o_.schedule_a)))
                                    : 0);
