@@ -71,6 +71,21 @@ TEST(CompressReport, HoldsEveryTableAndFigureAndNeedsNothingElse) {
   EXPECT_EQ(html.find("<lenet5>"), std::string::npos);
 }
 
+TEST(CompressReport, AFlatteredHoldOutSaysSoAndNamesItsControl) {
+  auto j = summary();
+  EXPECT_EQ(nnc::report::compress_report_html(j, "/nonexistent").find("trained on the hold-out images"), std::string::npos);
+  j["reference"]["flattered"] = true;
+  j["reference"]["holdout_control_top1"] = nullptr;
+  auto html = nnc::report::compress_report_html(j, "/nonexistent");
+  EXPECT_NE(html.find("trained on the hold-out images"), std::string::npos);
+  EXPECT_EQ(html.find("control"), std::string::npos);
+  j["reference"]["holdout_control_top1"] = 0.9778;
+  html = nnc::report::compress_report_html(j, "/nonexistent");
+  EXPECT_NE(html.find("measured against a control, the model fine-tuned alike without compression (now 97.78% on "
+                      "the hold-out)"),
+            std::string::npos);
+}
+
 TEST(SvgPlot, LogXAxisSpreadsSmallValues) {
   nnc::report::Plot p;
   p.log_x = true;
