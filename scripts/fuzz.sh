@@ -9,10 +9,13 @@
 #   onnx_engine  the same, then the engine built and run once (LibTorch)
 #   tensor_pb    the .pb tensor reader of `nncompress run` (LibTorch)
 #   npy, npz, idx  the data readers (LibTorch)
+#   recipe       compress's recipe parser, every step's options built (LibTorch and every
+#                compression step: only with NNC_FUZZ_COMPRESS=1, a long sanitizer build)
 # Environment:
 #   NNC_FUZZ_DIR    corpora, seeds and crashes (default build-fuzz/)
 #   NNC_FUZZ_BUILD  the sanitizer build directory to use (default $NNC_FUZZ_DIR/build)
 #   NNC_FUZZ_TORCH  0: do not build the LibTorch targets (default 1)
+#   NNC_FUZZ_COMPRESS  1: also build the compression steps and the recipe target (default 0)
 #   NNC_FUZZ_JOBS   build parallelism (default 1)
 #   NNC_FUZZ_ARGS   extra libFuzzer arguments (e.g. -runs=1000000)
 # A crash input lands in $NNC_FUZZ_DIR/crashes/<target>-*; once fixed, keep it in
@@ -24,17 +27,23 @@ root=$(pwd)
 seconds=${1:-600}
 shift || true
 torch=${NNC_FUZZ_TORCH:-1}
+compress=${NNC_FUZZ_COMPRESS:-0}
+[ "$torch" = 1 ] || compress=0
 all=(nnc onnx_load)
 [ "$torch" = 1 ] && all+=(onnx_engine tensor_pb npy npz idx)
+[ "$compress" = 1 ] && all+=(recipe)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 dir=${NNC_FUZZ_DIR:-build-fuzz}
 build=${NNC_FUZZ_BUILD:-$dir/build}
 mkdir -p "$dir/crashes"
 
-if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q "NNC_FUZZ_TORCH:BOOL=$([ "$torch" = 1 ] && echo ON || echo OFF)" "$build/CMakeCache.txt"; then
+on_off() { [ "$1" = 1 ] && echo ON || echo OFF; }
+if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q "NNC_FUZZ_TORCH:BOOL=$(on_off "$torch")" "$build/CMakeCache.txt" ||
+   { [ "$compress" = 1 ] && ! grep -q "NNC_FUZZ_COMPRESS:BOOL=ON" "$build/CMakeCache.txt"; }; then
   cmake -S tests/sanitize -B "$build" -G Ninja -DCMAKE_C_COMPILER="${CC_FUZZ:-clang-14}" \
-    -DCMAKE_CXX_COMPILER="${CXX_FUZZ:-clang++-14}" -DNNC_FUZZ_TORCH="$([ "$torch" = 1 ] && echo ON || echo OFF)" >/dev/null
+    -DCMAKE_CXX_COMPILER="${CXX_FUZZ:-clang++-14}" -DNNC_FUZZ_TORCH="$(on_off "$torch")" \
+    -DNNC_FUZZ_COMPRESS="$(on_off "$compress")" >/dev/null
 fi
 binaries=()
 for t in "${targets[@]}"; do binaries+=("${t}_fuzz"); done
@@ -62,6 +71,9 @@ seed() {
           for f in "$c"/*.pb; do [ "$(stat -c %s "$f")" -le 4096 ] && cp "$f" "$s/$(basename "$(dirname "$c")")_$(basename "$f")"; done
         done
       fi ;;
+    recipe)
+      cp recipes/*.yaml "$s/"
+      printf '{"steps": [{"step": "prune", "options": {"sparsity": "auto", "finetune": {"epochs": 1}}}]}' > "$s/json.json" ;;
     npy|npz|idx)
       /usr/bin/python3 - "$t" "$s" <<'PYEOF'
 import gzip, sys, numpy as np
@@ -83,15 +95,18 @@ PYEOF
   if compgen -G "tests/fuzz/$t/*" >/dev/null; then cp tests/fuzz/"$t"/* "$s/"; fi
 }
 
-declare -A max_len=([nnc]=4096 [onnx_load]=16384 [onnx_engine]=16384 [tensor_pb]=4096 [npy]=8192 [npz]=8192 [idx]=8192)
+declare -A max_len=([nnc]=4096 [onnx_load]=16384 [onnx_engine]=16384 [tensor_pb]=4096 [npy]=8192 [npz]=8192 [idx]=8192
+  [recipe]=4096)
 for t in "${targets[@]}"; do
   seed "$t"
   log="$dir/$t.log"
   echo "fuzz: $t for ${seconds}s: corpus $dir/corpus/$t, seeds $dir/seeds/$t, log $log" >&2
   set +e
   t0=$(date +%s)
+  dict=()
+  [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
   # shellcheck disable=SC2086
-  "$build/${t}_fuzz" "$dir/corpus/$t" "$dir/seeds/$t" -max_total_time="$seconds" -max_len="${max_len[$t]}" \
+  "$build/${t}_fuzz" "$dir/corpus/$t" "$dir/seeds/$t" "${dict[@]}" -max_total_time="$seconds" -max_len="${max_len[$t]}" \
     -timeout=10 -rss_limit_mb=3072 -artifact_prefix="$dir/crashes/$t-" -print_final_stats=1 ${NNC_FUZZ_ARGS:-} \
     >"$log" 2>&1
   rc=$?
