@@ -9,6 +9,8 @@
 #include <fstream>
 #include <algorithm>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 
 #include "nncompress/compress/accuracy_guard.hpp"
@@ -208,11 +210,27 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
                               : ""));
     const auto ts = std::chrono::steady_clock::now();
     nlohmann::json report;
+    // A budgeted step that finds no setting within its share (a first pruning step that already
+    // breaks it) leaves the model as it was, and the later steps go on with the budget it left.
+    std::optional<CompressedModel> before;
+    std::shared_ptr<HoldoutControl> control_before;
+    if (give) {
+      before = model;
+      if (ctx.holdout_control) control_before = std::make_shared<HoldoutControl>(*ctx.holdout_control);
+    }
     try {
       report = step.apply(model, ctx);
     } catch (const OptionError& e) {
-      // Where the recipe set it: "r.yaml:12: share: keep_fp32 'x' matches no layer".
-      fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, e.field()), rs.step, e.what());
+      if (!before || e.code() != ErrorCode::kTargetMissed)
+        // Where the recipe set it: "r.yaml:12: share: keep_fp32 'x' matches no layer".
+        fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, e.field()), rs.step, e.what());
+      model = std::move(*before);
+      ctx.holdout_control = control_before;
+      std::string why = e.what();
+      if (const auto cut = why.rfind("; nothing written"); cut != std::string::npos) why.erase(cut);
+      report = {{"step", rs.step}, {"skipped", why}};
+      ctx.note(fmt::format("compress step {}/{}: {} found nothing within its budget ({}); the model goes on unchanged",
+                           i + 1, recipe.steps.size(), rs.step, why));
     }
     const double secs = seconds_since(ts);
     auto engine = ctx.make_engine(model.model());
@@ -222,6 +240,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     row(rs.step, h, t, used, secs);
     rows.back()["budget"] = budget_j;
     rows.back()["interrupted"] = report.value("interrupted", false);
+    if (report.contains("skipped")) rows.back()["skipped"] = report["skipped"];
     reports.push_back({{"step", rs.step}, {"options", step.options()}, {"report", report}});
     ctx.note(fmt::format("after {}: hold-out top-1 {:.2f}% ({:+.2f} +- {:.2f} pt), test top-1 {:.2f}%, {} bytes "
                          "({:.2f}x) in {:.0f}s",

@@ -181,6 +181,30 @@ cmp -s "$WORK/qa.onnx" "$WORK/qk.onnx" || die "compress resumed after kill -9 wr
 [ -z "$(ls -A "$WORK/runs" 2>/dev/null)" ] || die "compress resumed after kill -9 left its run state"
 unset NNC_RUN_STATE_DIR
 
+# A budgeted step that finds nothing within its share (a first pruning step of 97% breaks it)
+# leaves the model as it was and the recipe goes on: share gets the whole budget.
+cat > "$WORK/steep.yaml" <<'EOF2'
+steps:
+  - step: prune
+    options: {sparsity: auto, schedule_a: 0.97, rd_passes: 1, grid_step: 0.05, finetune: {epochs: 1}, final_epochs: 1}
+  - step: share
+    options: {pop: 16, gens: 4}
+EOF2
+"$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --max-drop 1 --recipe "$WORK/steep.yaml" -o "$WORK/steep.onnx" \
+  --nnc "$WORK/steep.nnc" --report "$WORK/steep.report" --threads 1 --json -q > "$WORK/steep.json" ||
+  die "compress with a pruning step that holds nothing"
+$PY - "$WORK/steep.json" <<'PYEOF' || die "compress with a pruning step that holds nothing: summary"
+import json, sys
+j = json.load(open(sys.argv[1])); s, f = j["steps"], j["final"]
+assert [r["step"] for r in s] == ["original", "prune", "share"], s
+assert "first pruning step (sparsity 0.970) already drops hold-out top-1" in s[1]["skipped"], s[1]
+assert s[1]["nnc_bytes"] == s[0]["nnc_bytes"] and s[1]["pruned"] == 0, s[1]
+assert s[2]["budget"]["given_pt"] == 1 and "skipped" not in s[2], s[2]
+assert f["within"] and f["after_step"] == 2 and f["ratio"] > 10, f
+print(f"compress, pruning held nothing: share alone {f['ratio']:.1f}x")
+PYEOF
+[ -s "$WORK/steep.report/report.html" ] || die "compress with a pruning step that holds nothing: no report"
+
 # --size: a cap on the .nnc file instead of an accuracy budget; the recipe's fit step works to it
 # (short ADMM here), the file is within it and the summary's figures are the files'.
 cat > "$WORK/fitquick.yaml" <<'EOF2'
