@@ -8,6 +8,7 @@
 #include "nncompress/onnx/describe.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/store/describe.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::cli {
 namespace {
@@ -15,7 +16,7 @@ namespace {
 // A shape as text: [N,1,28,28], "?" for an unnamed unknown size.
 std::string shape_text(const nlohmann::json& dims) {
   std::vector<std::string> out;
-  for (const auto& d : dims) out.push_back(d.is_null() ? "?" : d.is_string() ? d.get<std::string>() : d.dump());
+  for (const auto& d : dims) out.push_back(d.is_null() ? "?" : d.is_string() ? d.get<std::string>() : nnc::json_text(d));
   return fmt::format("[{}]", fmt::join(out, ","));
 }
 

@@ -3,6 +3,7 @@
 
 #include "cli/command.hpp"
 #include "nncompress/compress/registry.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::cli {
 
@@ -18,7 +19,7 @@ void register_methods_command(CLI::App& app) {
     for (const auto& s : all) {
       fmt::print("{:<9} {}\n", s["name"].get<std::string>(), s["summary"].get<std::string>());
       if (!s["paper"].get<std::string>().empty()) fmt::print("{:<9} from: {}\n", "", s["paper"].get<std::string>());
-      fmt::print("{:<9} options: {}\n", "", s["options"].dump());
+      fmt::print("{:<9} options: {}\n", "", nnc::json_text(s["options"]));
     }
   });
 }

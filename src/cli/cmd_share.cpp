@@ -8,6 +8,7 @@
 #include "nncompress/compress/share/share_step.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::cli {
 
@@ -106,7 +107,7 @@ void register_share_command(CLI::App& app) {
     if (!j.value("changed", true)) return o.global.json ? print_json(j) : void();
     if (report) {
       j["report"] = o.share.report_dir;
-      write_file_atomic(std::filesystem::path(o.share.report_dir) / "summary.json", j.dump(2));
+      write_file_atomic(std::filesystem::path(o.share.report_dir) / "summary.json", nnc::json_text(j, 2));
     }
     if (o.global.json) return print_json(j);
     fmt::print("{} -> {}{}\n", o.io.model, o.io.output, o.io.nnc.empty() ? "" : " + " + o.io.nnc);

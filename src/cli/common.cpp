@@ -9,6 +9,7 @@
 #include "cli/command.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/dist/cluster.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::cli {
 namespace {
@@ -109,7 +110,7 @@ void set_command_line(int argc, char** argv) {
 
 const std::string& command_line() { return command_line_storage(); }
 
-void print_json(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+void print_json(const nlohmann::json& j) { std::cout << nnc::json_text(j, 2) << std::endl; }
 
 std::string flag_of(std::string_view field) {
   // Fields whose flag is not their name (the last part of a nested field otherwise).

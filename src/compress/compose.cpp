@@ -1,6 +1,7 @@
 #include "nncompress/compress/compose.hpp"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <torch/version.h>
 #include <fmt/format.h>
 

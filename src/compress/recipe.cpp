@@ -10,6 +10,7 @@
 #include "nncompress/compress/registry.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::compress {
 namespace {
@@ -184,7 +185,7 @@ RecipeStep parse_step(const YAML::Node& n, const std::string& source) {
   if (n["budget"]) {
     const auto b = to_json(n["budget"]);
     if (!b.is_number() || b.get<double>() <= 0 || b.get<double>() > 1)
-      fail_at(source, line_of(n["budget"]), fmt::format("budget: {}: expected a share in (0, 1]", b.dump()));
+      fail_at(source, line_of(n["budget"]), fmt::format("budget: {}: expected a share in (0, 1]", nnc::json_text(b)));
     s.budget = b.get<double>();
   }
   if (n["layers"]) {
@@ -205,7 +206,7 @@ RecipeStep parse_step(const YAML::Node& n, const std::string& source) {
         fail_at(source, line_of(l["match"]), fmt::format("match: '{}' is not a valid regular expression", o.match));
       }
       const auto skip = l["skip"] ? to_json(l["skip"]) : nlohmann::json(false);
-      if (!skip.is_boolean()) fail_at(source, line_of(l["skip"]), fmt::format("skip: {}: expected true or false", skip.dump()));
+      if (!skip.is_boolean()) fail_at(source, line_of(l["skip"]), fmt::format("skip: {}: expected true or false", nnc::json_text(skip)));
       o.skip = skip.get<bool>();
       if (!o.skip) fail_at(source, o.line, "a layer override needs skip: true (the only override so far)");
       s.layers.push_back(std::move(o));

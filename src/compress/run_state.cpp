@@ -8,6 +8,7 @@
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/core/hash.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::compress {
 namespace fs = std::filesystem;
@@ -54,7 +55,7 @@ std::string run_key(std::string_view step, nlohmann::json options, const Compres
   h.str("nncompress run state v1");
   h.str(step);
   if (options.is_object()) options.erase("report_dir");
-  h.str(options.dump());
+  h.str(nnc::json_text(options));
   h.str(model.model().SerializeAsString());
   if (with_original) h.str(model.original().SerializeAsString());
   for (const auto& [name, mask] : model.masks()) {

@@ -28,6 +28,7 @@
 #include "nncompress/data/model_data.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/store/model_store.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace py = pybind11;
 using nlohmann::json;
@@ -248,7 +249,7 @@ std::string evaluate(const std::string& model_path, const py::object& images, co
            {"macro_f1", m.macro_f1}, {"n", m.n},       {"seconds", m.seconds},
            {"normalisation", data::normalisation_json(norm)}};
     label_as_given(j, data);
-    return j.dump();
+    return nnc::json_text(j);
   });
 }
 
@@ -296,7 +297,7 @@ std::string run_on_model(const json& o, const compress::JobOutputs& outputs, dat
     auto model = compress::CompressedModel::load(outputs.input, control);
     auto context = compress::load_context(model, data, control);
     if (o.contains("cache_dir")) context.cache_dir = o["cache_dir"].get<std::string>();
-    return labelled(work(model, context), data).dump();
+    return nnc::json_text(labelled(work(model, context), data));
   });
 }
 
@@ -342,7 +343,7 @@ std::string methods() {
   json out = json::array();
   for (const auto& s : compress::registered_steps())
     out.push_back({{"name", s.name}, {"summary", s.summary}, {"paper", s.paper}, {"defaults", s.defaults()}});
-  return out.dump();
+  return nnc::json_text(out);
 }
 
 std::string recipe_text(bool by_size) {

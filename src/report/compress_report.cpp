@@ -9,6 +9,7 @@
 
 #include "nncompress/core/files.hpp"
 #include "nncompress/report/svg_plot.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::report {
 namespace {
@@ -283,14 +284,14 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
     for (const auto& [k, v] : j["versions"].items()) h += xml_escape(k) + " " + xml_escape(v.get<std::string>()) + "; ";
     h += "</p>\n";
   }
-  h += "<h3>Recipe</h3>\n<pre>" + xml_escape(j["recipe"]["steps"].dump(2)) + "</pre>\n";
+  h += "<h3>Recipe</h3>\n<pre>" + xml_escape(nnc::json_text(j["recipe"]["steps"], 2)) + "</pre>\n";
   h += "</body></html>\n";
   return h;
 }
 
 void write_compress_report(const fs::path& dir, const json& summary) {
   fs::create_directories(dir);
-  write_file_atomic(dir / "summary.json", summary.dump(2));
+  write_file_atomic(dir / "summary.json", nnc::json_text(summary, 2));
   write_file_atomic(dir / "report.html", compress_report_html(summary, dir));
 }
 

@@ -205,6 +205,16 @@ print(f"compress, pruning held nothing: share alone {f['ratio']:.1f}x")
 PYEOF
 [ -s "$WORK/steep.report/report.html" ] || die "compress with a pruning step that holds nothing: no report"
 
+# A recipe that is not UTF-8 (a description saved in Latin-1): the run ends with its summary and
+# report (the JSON writer threw at the end, after the outputs were written; found by fuzzing).
+printf 'description: caf\xe9\nsteps:\n  - step: share\n    options: {pop: 8, gens: 1}\n' > "$WORK/latin1.yaml"
+"$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --max-drop 5 --recipe "$WORK/latin1.yaml" -o "$WORK/latin1.onnx" \
+  --nnc "$WORK/latin1.nnc" --report "$WORK/latin1.report" --threads 1 --json -q > "$WORK/latin1.json" ||
+  die "compress with a Latin-1 recipe"
+[ "$(json "$WORK/latin1.json" "['recipe']['description']")" = "caf$(printf '\xef\xbf\xbd')" ] ||
+  die "compress with a Latin-1 recipe: the summary's description"
+[ -s "$WORK/latin1.report/summary.json" ] || die "compress with a Latin-1 recipe: no summary.json"
+
 # --size: a cap on the .nnc file instead of an accuracy budget; the recipe's fit step works to it
 # (short ADMM here), the file is within it and the summary's figures are the files'.
 cat > "$WORK/fitquick.yaml" <<'EOF2'

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::compress {
 
@@ -37,26 +38,26 @@ class OptionReader {
         value = inner;
       }
     } else if constexpr (requires(T& t, OptionReader& r) { t.visit(r); }) {
-      if (!v.is_object()) fail_option(field, "{}: expected an object of named fields", v.dump());
+      if (!v.is_object()) fail_option(field, "{}: expected an object of named fields", nnc::json_text(v));
       OptionReader nested(v, what_ + "." + std::string(field));
       value.visit(nested);
       nested.finish();
     } else {
       if constexpr (std::is_same_v<T, bool>) {
-        if (!v.is_boolean()) fail_option(field, "{}: expected true or false", v.dump());
+        if (!v.is_boolean()) fail_option(field, "{}: expected true or false", nnc::json_text(v));
       } else if constexpr (std::is_integral_v<T>) {
-        if (!v.is_number_integer()) fail_option(field, "{}: expected an integer", v.dump());
+        if (!v.is_number_integer()) fail_option(field, "{}: expected an integer", nnc::json_text(v));
         if constexpr (std::is_unsigned_v<T>)
-          if (v.is_number_integer() && !v.is_number_unsigned()) fail_option(field, "{}: must not be negative", v.dump());
+          if (v.is_number_integer() && !v.is_number_unsigned()) fail_option(field, "{}: must not be negative", nnc::json_text(v));
       } else if constexpr (std::is_floating_point_v<T>) {
-        if (!v.is_number()) fail_option(field, "{}: expected a number", v.dump());
+        if (!v.is_number()) fail_option(field, "{}: expected a number", nnc::json_text(v));
       } else if constexpr (std::is_same_v<T, std::string>) {
-        if (!v.is_string()) fail_option(field, "{}: expected a string", v.dump());
+        if (!v.is_string()) fail_option(field, "{}: expected a string", nnc::json_text(v));
       }
       try {
         value = v.get<T>();
       } catch (const nlohmann::json::exception&) {
-        fail_option(field, "{}: wrong type", v.dump());
+        fail_option(field, "{}: wrong type", nnc::json_text(v));
       }
     }
   }
@@ -100,7 +101,7 @@ template <typename Options>
 Options options_from_json(const nlohmann::json& j, const std::string& what) {
   Options o;
   if (j.is_null()) return o;
-  NNC_CHECK(j.is_object(), "{} options: expected an object of named fields, got {}", what, j.dump());
+  NNC_CHECK(j.is_object(), "{} options: expected an object of named fields, got {}", what, nnc::json_text(j));
   OptionReader r(j, what);
   o.visit(r);
   r.finish();

@@ -31,8 +31,10 @@ concept StepType = std::copy_constructible<T> && requires(const T& t, Compressed
 
 class Step {
  public:
+  // (Step itself first: checking StepType<Step> would ask whether Step is copy-constructible
+  // through this very constructor, a recursion clang refuses.)
   template <typename T>
-    requires(StepType<std::decay_t<T>> && !std::is_same_v<std::decay_t<T>, Step>)
+    requires(!std::is_same_v<std::decay_t<T>, Step> && StepType<std::decay_t<T>>)
   Step(T&& step) : impl_(std::make_shared<Holder<std::decay_t<T>>>(std::forward<T>(step))) {
     impl_->validate();
   }

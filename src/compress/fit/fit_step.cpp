@@ -27,6 +27,7 @@
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
 #include "nncompress/train/trainer.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::compress {
 namespace {
@@ -322,7 +323,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
     if (auto path = run_state_file(context, state_name, run_state_key, ".ckpt")) to.checkpoint = *path;
     to.save_extra = [&] {
       const nlohmann::json st{{"rho", rho}, {"admm", admm}, {"options", table_to_json(options)}};
-      std::vector<at::Tensor> t{text_tensor(st.dump())};
+      std::vector<at::Tensor> t{text_tensor(nnc::json_text(st))};
       for (const auto& u : U) t.push_back(u);
       for (const auto& x : target) t.push_back(x);
       return t;

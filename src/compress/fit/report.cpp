@@ -6,6 +6,7 @@
 
 #include "nncompress/core/files.hpp"
 #include "nncompress/report/svg_plot.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::fit {
 namespace {
@@ -75,7 +76,7 @@ void write_fit_report(const std::filesystem::path& dir, const nlohmann::json& st
   write_file_atomic(dir / "admm.csv", admm_csv(step));
   const auto svg = admm_svg(step, fmt::format("fit into {} bytes: ADMM epoch by epoch", step.value("size_cap", int64_t{0})));
   if (!svg.empty()) write_file_atomic(dir / "admm.svg", svg);
-  write_file_atomic(dir / "fit.json", step.dump(2));
+  write_file_atomic(dir / "fit.json", nnc::json_text(step, 2));
 }
 
 }  // namespace nnc::fit

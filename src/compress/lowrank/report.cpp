@@ -6,6 +6,7 @@
 
 #include "nncompress/core/files.hpp"
 #include "nncompress/report/svg_plot.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::lowrank {
 namespace {
@@ -44,7 +45,7 @@ void write_lowrank_report(const std::filesystem::path& dir, const nlohmann::json
   auto all = summary;
   all["error_vs_budget"] = sw;
   write_file_atomic(dir / "layers.csv", csv);
-  write_file_atomic(dir / "lowrank.json", all.dump(2));
+  write_file_atomic(dir / "lowrank.json", nnc::json_text(all, 2));
   write_file_atomic(dir / "error_vs_budget.svg",
                     svg_plot(sweep, chosen_keep, chosen_error, summary.value("budget", std::string("params"))));
 }

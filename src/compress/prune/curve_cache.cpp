@@ -13,6 +13,7 @@
 
 #include "nncompress/core/files.hpp"
 #include "nncompress/exec/engine.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::prune {
 namespace {
@@ -104,7 +105,7 @@ void save_cached_curves(const std::filesystem::path& dir, const std::string& key
       rows.push_back(std::move(r));
     }
     nlohmann::json j{{"grid", curves.grid}, {"distortion", rows}, {"seconds", curves.seconds}};
-    write_file_atomic(dir / (key + ".json"), j.dump());
+    write_file_atomic(dir / (key + ".json"), nnc::json_text(j));
   } catch (const std::exception&) {
     // A cache that cannot be written only costs time on the next run.
   }

@@ -7,6 +7,7 @@
 
 #include "nncompress/core/files.hpp"
 #include "nncompress/report/svg_plot.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::prune {
 namespace {
@@ -70,7 +71,7 @@ void write_prune_report(const std::filesystem::path& dir, const RdCurves& curves
                         const nlohmann::json& allocation) {
   write_file_atomic(dir / "curves.csv", curves_csv(curves));
   write_file_atomic(dir / "curves.svg", curves_svg(curves, chosen_phi));
-  write_file_atomic(dir / "allocation.json", allocation.dump(2));
+  write_file_atomic(dir / "allocation.json", nnc::json_text(allocation, 2));
 }
 
 }  // namespace nnc::prune

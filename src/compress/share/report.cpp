@@ -8,6 +8,7 @@
 
 #include "nncompress/core/files.hpp"
 #include "nncompress/report/svg_plot.hpp"
+#include "nncompress/core/json_text.hpp"
 
 namespace nnc::share {
 
@@ -63,7 +64,7 @@ void write_front_files(const std::filesystem::path& dir, const std::vector<Candi
   }
   nlohmann::json all{{"front", j}, {"chosen", candidate_json(chosen)}, {"merged", candidate_json(merged)},
                      {"original_val_top1", original_val_top1}};
-  write_file_atomic(dir / "pareto.json", all.dump(2));
+  write_file_atomic(dir / "pareto.json", nnc::json_text(all, 2));
   write_file_atomic(dir / "pareto.csv", csv);
   write_file_atomic(dir / "front.svg", svg_plot(front, evaluated, chosen, merged, original_val_top1));
 }
