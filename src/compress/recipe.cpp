@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <regex>
+#include <stdexcept>
 
 #include "nncompress/compress/registry.hpp"
 #include "nncompress/core/error.hpp"
@@ -112,7 +113,14 @@ nlohmann::json to_json(const YAML::Node& n, int depth = 0) {
         } catch (const std::exception&) {
         }
       }
-      if (std::regex_match(s, number)) return std::stod(s);
+      if (std::regex_match(s, number)) {
+        try {
+          return std::stod(s);
+        } catch (const std::out_of_range&) {  // overflow, or underflow below 2.2e-308
+          throw NodeError{line_of(n), fmt::format("{}: a number outside the range of a double (2.2e-308 to 1.8e308)",
+                                                  s.size() > 40 ? s.substr(0, 40) + "..." : s)};
+        }
+      }
       return s;
     }
   }

@@ -164,6 +164,7 @@ np.save(f"{W}/input.npy", np.zeros((1, 1, 28, 28), np.float32))
 # Recipes for `compress`.
 open(f"{W}/recipe_step.yaml", "w").write("steps:\n  - step: prune\n  - step: shar\n")
 open(f"{W}/recipe_alias.yaml", "w").write("steps:\n  - &a {step: share, options: *a}\n")
+open(f"{W}/recipe_huge.yaml", "w").write("steps:\n  - step: prune\n    options: {sparsity: auto, finetune: {lr: 1e999}}\n")
 open(f"{W}/recipe_option.yaml", "w").write("steps:\n  - step: prune\n    options:\n      sparsity: auto\n"
                                            "      finetune: {epochs: 1, lrr: 3}\n")
 open(f"{W}/recipe_order.yaml", "w").write("steps:\n  - step: share\n  - step: prune\n")
