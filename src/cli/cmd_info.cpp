@@ -5,10 +5,10 @@
 
 #include "cli/command.hpp"
 #include "nncompress/core/files.hpp"
+#include "nncompress/core/json_text.hpp"
 #include "nncompress/onnx/describe.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/store/describe.hpp"
-#include "nncompress/core/json_text.hpp"
 
 namespace nnc::cli {
 namespace {

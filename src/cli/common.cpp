@@ -8,8 +8,8 @@
 
 #include "cli/command.hpp"
 #include "nncompress/core/error.hpp"
-#include "nncompress/dist/cluster.hpp"
 #include "nncompress/core/json_text.hpp"
+#include "nncompress/dist/cluster.hpp"
 
 namespace nnc::cli {
 namespace {

@@ -217,7 +217,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     std::shared_ptr<HoldoutControl> control_before;
     if (give) {
       before = model;
-      if (ctx.holdout_control) control_before = std::make_shared<HoldoutControl>(*ctx.holdout_control);
+      control_before = copy_holdout_control(ctx);
     }
     try {
       report = step.apply(model, ctx);

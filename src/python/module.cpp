@@ -24,11 +24,11 @@
 #include "nncompress/compress/recipe.hpp"
 #include "nncompress/compress/registry.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/json_text.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/data/model_data.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/store/model_store.hpp"
-#include "nncompress/core/json_text.hpp"
 
 namespace py = pybind11;
 using nlohmann::json;

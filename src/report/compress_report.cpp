@@ -1,3 +1,4 @@
+#include "nncompress/core/json_text.hpp"
 #include "nncompress/report/compress_report.hpp"
 
 #include <fmt/format.h>
@@ -9,7 +10,6 @@
 
 #include "nncompress/core/files.hpp"
 #include "nncompress/report/svg_plot.hpp"
-#include "nncompress/core/json_text.hpp"
 
 namespace nnc::report {
 namespace {

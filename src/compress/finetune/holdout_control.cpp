@@ -30,6 +30,10 @@ void train_holdout_control(Context& context, const FinetuneOptions& options, uin
   context.note(fmt::format("hold-out control after {} epochs: {:.2f}%", control->epochs, 100 * control->holdout.top1));
 }
 
+std::shared_ptr<HoldoutControl> copy_holdout_control(const Context& context) {
+  return context.holdout_control ? std::make_shared<HoldoutControl>(*context.holdout_control) : nullptr;
+}
+
 Reference controlled(const Reference& reference, const Context& context) {
   Reference r = reference;
   if (context.holdout_control) r.holdout = context.holdout_control->holdout;

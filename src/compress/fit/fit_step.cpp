@@ -21,13 +21,13 @@
 #include "nncompress/compress/prune/magnitude.hpp"
 #include "nncompress/core/byte_size.hpp"
 #include "nncompress/core/error.hpp"
+#include "nncompress/core/json_text.hpp"
 #include "nncompress/core/stopwatch.hpp"
 #include "nncompress/data/evaluate.hpp"
 #include "nncompress/exec/engine.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
 #include "nncompress/train/trainer.hpp"
-#include "nncompress/core/json_text.hpp"
 
 namespace nnc::compress {
 namespace {

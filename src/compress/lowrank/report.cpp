@@ -5,8 +5,8 @@
 #include <algorithm>
 
 #include "nncompress/core/files.hpp"
-#include "nncompress/report/svg_plot.hpp"
 #include "nncompress/core/json_text.hpp"
+#include "nncompress/report/svg_plot.hpp"
 
 namespace nnc::lowrank {
 namespace {

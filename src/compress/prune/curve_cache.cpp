@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "nncompress/core/files.hpp"
-#include "nncompress/exec/engine.hpp"
 #include "nncompress/core/json_text.hpp"
+#include "nncompress/exec/engine.hpp"
 
 namespace nnc::prune {
 namespace {

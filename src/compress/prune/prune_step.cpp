@@ -405,12 +405,9 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     bool rescued = false;  // already fine-tuned for the final epochs
     std::shared_ptr<HoldoutControl> control;  // the hold-out control as of this step (when one runs)
   };
-  auto control_now = [&] {
-    return ctx_.holdout_control ? std::make_shared<HoldoutControl>(*ctx_.holdout_control) : nullptr;
-  };
   std::optional<Held> held;
   std::optional<Held> start;  // climbing: the model before the first step, where a climb that holds nowhere goes back
-  if (climb) start = Held{model_, snapshot(), 0.0, {}, 0, false, control_now()};
+  if (climb) start = Held{model_, snapshot(), 0.0, {}, 0, false, copy_holdout_control(ctx_)};
   int broken_in_a_row = 0;  // climbing: broken steps since the last that held
   if (climb && method_ == "rd" && !copt_.grid.empty()) {
     // The RD allocation picks each layer's point on its grid, so the sparsest grid point bounds
@@ -511,7 +508,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     }
     if (climb && within && !ctx_.stop_requested()) {
       broken_in_a_row = 0;
-      held = Held{model_, snapshot(), s_t, final_alloc_, t, rescued, control_now()};
+      held = Held{model_, snapshot(), s_t, final_alloc_, t, rescued, copy_holdout_control(ctx_)};
       if (!curves.distortion.empty()) held_curves_ = curves;  // the report's curves: those of the step kept
     }
     // A broken step is often hold-out noise at the edge of the budget: the climb goes past it

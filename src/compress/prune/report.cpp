@@ -6,8 +6,8 @@
 #include <cmath>
 
 #include "nncompress/core/files.hpp"
-#include "nncompress/report/svg_plot.hpp"
 #include "nncompress/core/json_text.hpp"
+#include "nncompress/report/svg_plot.hpp"
 
 namespace nnc::prune {
 namespace {

@@ -13,6 +13,7 @@
 // drop, so decisions stay on the safe side. The control lives in the Context, so the steps of a
 // composition continue one control.
 #include <cstdint>
+#include <memory>
 
 #include "nncompress/compress/accuracy_guard.hpp"
 #include "nncompress/compress/compressed_model.hpp"
@@ -39,6 +40,9 @@ bool start_holdout_control(Context& context, const CompressedModel& model, const
 
 // Fine-tunes the context's control (when one runs) exactly as the model was: same options, seed and teacher.
 void train_holdout_control(Context& context, const FinetuneOptions& options, uint64_t seed, exec::Engine* teacher);
+
+// A copy of the context's control as it is now (null when none runs), to go back to.
+std::shared_ptr<HoldoutControl> copy_holdout_control(const Context& context);
 
 // `reference` with its hold-out metrics those of the context's control when one runs: the
 // reference that hold-out drops are measured against.
