@@ -4,9 +4,9 @@
 
 #include <cstdio>
 #include <iostream>
-#include <thread>
 
 #include "cli/command.hpp"
+#include "nncompress/core/available_cores.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/json_text.hpp"
 #include "nncompress/dist/cluster.hpp"
@@ -40,7 +40,7 @@ void add_model_io_options(CLI::App* cmd, std::string& model, std::string& output
 }
 
 void add_global_options(CLI::App* cmd, GlobalOptions& g) {
-  cmd->add_option("--threads", g.threads, "Intra-op threads (default: all cores)");
+  cmd->add_option("--threads", g.threads, "Intra-op threads (default: NNC_THREADS, else the cores this process may use)");
   cmd->add_flag("--json", g.json, "Print one JSON object on stdout");
   cmd->add_flag("-q,--quiet", g.quiet, "No progress output on stderr");
   cmd->add_option("--distributed", g.distributed,
@@ -82,10 +82,11 @@ void add_data_options(CLI::App* cmd, DataOptions& d, bool splits) {
 
 Control apply_global_options(const GlobalOptions& g) {
   NNC_CHECK_OPTION(g.threads >= 0, "threads", "{}: must not be negative (0: all cores)", g.threads);
-  // By default the cores are shared by the ranks of an MPI job on this machine.
+  // By default the cores this process may use (affinity mask, CPU quota) are shared by the ranks
+  // of an MPI job on this machine.
   const int local = std::max(1, dist::ranks() > 1 ? dist::launched_local_ranks() : 1);
-  int threads = g.threads > 0 ? g.threads
-                              : std::max(1, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())) / local);
+  const int asked = g.threads > 0 ? g.threads : threads_from_env();
+  const int threads = asked > 0 ? asked : std::max(1, available_cores() / local);
   at::set_num_threads(threads);
   static StderrReporter reporter;
   return Control{interrupt_token(), g.quiet ? nullptr : &reporter};
