@@ -245,8 +245,17 @@ approx "$(json "$WORK/sz.eval.json" "['top1']")" "$(json "$WORK/sz.json" "['fina
 # A cap and a budget that no state meets together: one line, non-zero exit, nothing written.
 expect_error "no model within the size cap 16384 B (16.0 KB) and the 0.01 pt budget" "$NNC" compress \
   "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --size 16KB --max-drop 0.01 --recipe "$WORK/fitquick.yaml" -o "$WORK/bad.onnx" -q
-expect_error "--size 16KB: recipe mlp has no fit step" "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" \
-  --size 16KB --recipe "$ROOT/recipes/mlp.yaml" -o "$WORK/bad.onnx" -q
+expect_error "--size 16KB: recipe mlp has no fit step (the step that works to a file size) and no accuracy budget" \
+  "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --size 16KB --recipe "$ROOT/recipes/mlp.yaml" -o "$WORK/bad.onnx" -q
+# A recipe without a fit step works to --max-drop; --size then only accepts or refuses its
+# states: the quick recipe's run (above) with its own file size as the cap ends where it ended,
+# with the same bytes.
+qa_bytes=$(stat -c %s "$WORK/qa.nnc")
+"$NNC" compress "${Q[@]}" --size "$qa_bytes" -o "$WORK/qs.onnx" --nnc "$WORK/qs.nnc" > "$WORK/qs.json" ||
+  die "compress --size with a recipe without fit, and --max-drop"
+cmp -s "$WORK/qa.nnc" "$WORK/qs.nnc" || die "compress --size (no fit step): another .nnc than the run without the cap"
+$PY -c "import json,sys; j=json.load(open(sys.argv[1])); f=j['final']; sys.exit(0 if j['size_cap']==int(sys.argv[2]) and f['within'] and f['after_step']==3 else 1)" \
+  "$WORK/qs.json" "$qa_bytes" || die "compress --size (no fit step): summary"
 printf 'steps:\n  - step: fit\n' > "$WORK/nosize.yaml"
 expect_error "nosize.yaml:2: fit: size: missing: give the cap in the step's options or as compress --size" \
   "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --recipe "$WORK/nosize.yaml" -o "$WORK/bad.onnx" -q
