@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <utility>
 
 #include "nncompress/compress/accuracy_guard.hpp"
 #include "nncompress/compress/compressed_model.hpp"
@@ -43,22 +44,31 @@ struct State {
   int after_step = 0;  // 0: the original
 };
 
-// Median batch time of `model` on one batch of the hold-out images, milliseconds (the engine's
-// latency figure of the report; the first run, which prepares the kernels, is not counted).
-double batch_ms(const Context& ctx, const onnx::ModelProto& model) {
+// Median batch times of the original and the compressed model on one batch of the hold-out
+// images, milliseconds (the engine's latency figures of the report), measured together at the end
+// in alternating runs so that both meet the same machine (a figure taken at the start alone met
+// whatever else was running then); each engine's first run, which prepares its kernels, is not
+// counted. {-1, -1} without hold-out images.
+std::pair<double, double> batch_ms(const Context& ctx, const onnx::ModelProto& before, const onnx::ModelProto& after) {
   const auto& images = ctx.splits().holdout.images;
-  if (!images.defined() || images.size(0) == 0) return -1;
-  auto engine = ctx.make_engine(model);
+  if (!images.defined() || images.size(0) == 0) return {-1, -1};
   auto batch = images.narrow(0, 0, std::min<int64_t>(ctx.batch(), images.size(0)));
-  engine->run({batch});
-  std::vector<double> ms;
-  for (int i = 0; i < 3; ++i) {
+  auto a = ctx.make_engine(before), b = ctx.make_engine(after);
+  a->run({batch});
+  b->run({batch});
+  std::vector<double> ms_a, ms_b;
+  auto timed = [&](exec::Engine& e, std::vector<double>& ms) {
     auto t0 = std::chrono::steady_clock::now();
-    engine->run({batch});
+    e.run({batch});
     ms.push_back(1000 * seconds_since(t0));
+  };
+  for (int i = 0; i < 5; ++i) {
+    timed(*a, ms_a);
+    timed(*b, ms_b);
   }
-  std::sort(ms.begin(), ms.end());
-  return ms[1];
+  std::sort(ms_a.begin(), ms_a.end());
+  std::sort(ms_b.begin(), ms_b.end());
+  return {ms_a[2], ms_b[2]};
 }
 
 // The CPU's model name (/proc/cpuinfo), for the timings beside it.
@@ -171,7 +181,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
   start_holdout_control(ctx, model, reference);
   original_engine.reset();
   const std::size_t fp32 = model.original_fp32_bytes();
-  const double original_ms = batch_ms(ctx, model.model());
+  const onnx::ModelProto original_model = model.model();  // for the latency figures at the end
 
   nlohmann::json rows = nlohmann::json::array(), reports = nlohmann::json::array();
   auto row = [&](const std::string& step, const data::Metrics& h, const data::Metrics& t, const Drop& d, double secs) {
@@ -290,6 +300,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
   final_j["test_top1"] = last["test_top1"];
   final_j["holdout_top1"] = last["holdout_top1"];
   final_j["test_drop_pt"] = last["test_drop_pt"];
+  const auto latency = batch_ms(ctx, original_model, model.model());
   return {{"recipe", recipe.to_json()},
           {"max_drop", o.max_drop ? nlohmann::json(*o.max_drop) : nlohmann::json(nullptr)},
           {"size_cap", cap ? nlohmann::json(*cap) : nlohmann::json(nullptr)},
@@ -306,8 +317,8 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
           {"batch", ctx.batch()},
           {"cpu", fmt::format("{}, {} threads", cpu_name(), at::get_num_threads())},
           {"versions", {{"nncompress", NNC_VERSION}, {"libtorch", fmt::format("{}.{}.{}", TORCH_VERSION_MAJOR, TORCH_VERSION_MINOR, TORCH_VERSION_PATCH)}}},
-          {"batch_ms_before", original_ms},
-          {"batch_ms_after", batch_ms(ctx, model.model())},
+          {"batch_ms_before", latency.first},
+          {"batch_ms_after", latency.second},
           {"interrupted", ctx.stop_requested()},
           {"seconds", seconds_since(t0)}};
 }
