@@ -9,6 +9,7 @@
 #include <sstream>
 #include <thread>
 
+#include "nncompress/core/cgroup.hpp"
 #include "nncompress/core/error.hpp"
 
 namespace nnc {
@@ -21,7 +22,7 @@ int affinity_cores() {
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
-std::string first_line(const char* path) {
+std::string first_line(const std::string& path) {
   std::ifstream in(path);
   std::string line;
   std::getline(in, line);
@@ -33,13 +34,20 @@ int cores_from_quota(long long quota, long long period) {
   return static_cast<int>(std::min<long long>((quota + period - 1) / period, 1 << 20));
 }
 
-// The quota of the cgroup this process is in (v2 unified hierarchy, else v1's cpu controller).
+// The CPU quota of the cgroup this process is in (v2 cpu.max, or v1's cpu controller).
 int quota_cores() {
-  if (const int v2 = cores_from_cpu_max(first_line("/sys/fs/cgroup/cpu.max")); v2 > 0) return v2;
-  const std::string quota = first_line("/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
-  const std::string period = first_line("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
-  if (quota.empty() || period.empty()) return 0;
-  return cores_from_quota(std::atoll(quota.c_str()), std::atoll(period.c_str()));
+  for (const auto& dir : cgroup_dirs("cpu")) {
+    if (dir.v2) {
+      if (const int cores = cores_from_cpu_max(first_line(dir.path + "/cpu.max")); cores > 0) return cores;
+      continue;
+    }
+    const std::string quota = first_line(dir.path + "/cpu.cfs_quota_us");
+    const std::string period = first_line(dir.path + "/cpu.cfs_period_us");
+    if (quota.empty() || period.empty()) continue;
+    if (const int cores = cores_from_quota(std::atoll(quota.c_str()), std::atoll(period.c_str())); cores > 0)
+      return cores;
+  }
+  return 0;
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <limits>
 #include <sstream>
 
+#include "nncompress/core/cgroup.hpp"
 #include "nncompress/core/error.hpp"
 
 namespace nnc {
@@ -56,27 +57,18 @@ std::uint64_t address_space_left() {
   return limit.rlim_cur > mapped ? limit.rlim_cur - mapped : 0;
 }
 
-// The memory cgroup of this process: "0::/path" (v2) or "N:memory:/path" (v1) in /proc/self/cgroup.
+// The memory cgroup of this process (v1 or v2): its limit minus its usage.
 std::uint64_t cgroup_left() {
-  std::ifstream in("/proc/self/cgroup");
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto first = line.find(':'), second = line.find(':', first + 1);
-    if (first == std::string::npos || second == std::string::npos) continue;
-    const std::string controllers = line.substr(first + 1, second - first - 1), path = line.substr(second + 1);
+  for (const auto& dir : cgroup_dirs("memory")) {
     std::uint64_t limit, usage, reclaimable;
-    if (controllers == "memory") {
-      const std::string dir = "/sys/fs/cgroup/memory" + path;
-      limit = number(dir + "/memory.limit_in_bytes");
-      usage = number(dir + "/memory.usage_in_bytes");
-      reclaimable = field(dir + "/memory.stat", "total_inactive_file", 1);
-    } else if (controllers.empty() && line.rfind("0:", 0) == 0) {
-      const std::string dir = "/sys/fs/cgroup" + path;
-      limit = number(dir + "/memory.max");
-      usage = number(dir + "/memory.current");
-      reclaimable = field(dir + "/memory.stat", "inactive_file", 1);
+    if (!dir.v2) {
+      limit = number(dir.path + "/memory.limit_in_bytes");
+      usage = number(dir.path + "/memory.usage_in_bytes");
+      reclaimable = field(dir.path + "/memory.stat", "total_inactive_file", 1);
     } else {
-      continue;
+      limit = number(dir.path + "/memory.max");
+      usage = number(dir.path + "/memory.current");
+      reclaimable = field(dir.path + "/memory.stat", "inactive_file", 1);
     }
     if (limit >= (std::uint64_t{1} << 62) || usage == kUnlimited) continue;  // no limit set
     if (reclaimable == kUnlimited) reclaimable = 0;

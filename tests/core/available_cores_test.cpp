@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "nncompress/core/cgroup.hpp"
 #include "nncompress/core/error.hpp"
 
 namespace nnc {
@@ -21,6 +22,27 @@ TEST(AvailableCores, ReadsCgroupV2Quotas) {
   EXPECT_EQ(cores_from_cpu_max("abc 100000"), 0);
   EXPECT_EQ(cores_from_cpu_max("-1 100000"), 0);
   EXPECT_EQ(cores_from_cpu_max("100000 0"), 0);
+}
+
+TEST(Cgroup, FindsEachControllersDirectoryInV1AndV2) {
+  const std::string hybrid =
+      "9:name=systemd:/\n4:memory:/runner/job7\n2:cpu,cpuacct:/runner/job7\n1:cpuset:/\n0::/runner/job7\n";
+  const auto memory = cgroup_dirs_in(hybrid, "memory");
+  ASSERT_EQ(memory.size(), 2u);
+  EXPECT_EQ(memory[0].path, "/sys/fs/cgroup/memory/runner/job7");
+  EXPECT_FALSE(memory[0].v2);
+  EXPECT_EQ(memory[1].path, "/sys/fs/cgroup/runner/job7");
+  EXPECT_TRUE(memory[1].v2);
+  const auto cpu = cgroup_dirs_in(hybrid, "cpu");  // listed with cpuacct; "cpuset" is another controller
+  ASSERT_EQ(cpu.size(), 2u);
+  EXPECT_EQ(cpu[0].path, "/sys/fs/cgroup/cpu/runner/job7");
+  EXPECT_FALSE(cpu[0].v2);
+  EXPECT_TRUE(cpu[1].v2);
+  const auto v2_only = cgroup_dirs_in("0::/user.slice/session-3.scope\n", "cpu");
+  ASSERT_EQ(v2_only.size(), 1u);
+  EXPECT_EQ(v2_only[0].path, "/sys/fs/cgroup/user.slice/session-3.scope");
+  EXPECT_TRUE(cgroup_dirs_in("", "memory").empty());
+  EXPECT_TRUE(cgroup_dirs_in("garbage\n", "memory").empty());
 }
 
 TEST(AvailableCores, FollowsTheAffinityMask) {

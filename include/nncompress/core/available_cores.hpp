@@ -11,8 +11,8 @@
 
 namespace nnc {
 
-// Cores in this process's CPU affinity mask, lowered to a cgroup CPU quota when one is set
-// (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us / cpu.cfs_period_us; rounded up). At least 1.
+// Cores in this process's CPU affinity mask, lowered to the CPU quota of the cgroup it is in when
+// one is set (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us / cpu.cfs_period_us; rounded up). At least 1.
 int available_cores();
 
 // Intra-op threads per process asked for by NNC_THREADS in the environment (a positive integer;
