@@ -12,7 +12,12 @@
 
 int main(int argc, char** argv) {
   nnc::keep_freed_memory();  // large tensors are reused, not page-faulted in again (core/allocator.hpp)
-  nnc::single_threaded_blas();  // OpenBLAS's thread pool fights LibTorch's OpenMP threads (core/blas_threads.hpp)
+  try {
+    nnc::single_threaded_blas();  // OpenBLAS's thread pool fights LibTorch's OpenMP threads (core/blas_threads.hpp)
+  } catch (const nnc::Error& e) {  // a bad NNC_BLAS_THREADS
+    std::fprintf(stderr, "nncompress: error: %s\n", e.what());
+    return 1;
+  }
   // Under mpirun every rank runs this; rank 0 does the command, the others serve it.
   std::optional<nnc::dist::Session> session;
   try {

@@ -70,13 +70,13 @@ int available_cores() {
   return quota > 0 ? std::min(cores, quota) : cores;
 }
 
-int threads_from_env() {
-  if (const char* env = std::getenv("NNC_THREADS"); env != nullptr && *env != '\0') {
+int threads_from_env(const char* variable) {
+  if (const char* env = std::getenv(variable); env != nullptr && *env != '\0') {
     char* end = nullptr;
     errno = 0;
     const long n = std::strtol(env, &end, 10);
     if (errno != 0 || *end != '\0' || n < 1 || n > 4096)
-      fail(ErrorCode::kInvalidArgument, "NNC_THREADS={}: must be a positive whole number of threads", env);
+      fail(ErrorCode::kInvalidArgument, "{}={}: must be a positive whole number of threads", variable, env);
     return static_cast<int>(n);
   }
   return 0;

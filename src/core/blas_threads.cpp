@@ -2,8 +2,9 @@
 
 #include <dlfcn.h>
 
-#include <cstdlib>
 #include <mutex>
+
+#include "nncompress/core/available_cores.hpp"
 
 namespace nnc {
 
@@ -14,8 +15,8 @@ int single_threaded_blas() {
     using SetThreads = void (*)(int);
     auto set = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
     if (set == nullptr) return;
-    int n = 1;
-    if (const char* env = std::getenv("NNC_BLAS_THREADS"); env != nullptr && std::atoi(env) > 0) n = std::atoi(env);
+    const int asked = threads_from_env("NNC_BLAS_THREADS");
+    const int n = asked > 0 ? asked : 1;
     set(n);
     threads = n;
   });

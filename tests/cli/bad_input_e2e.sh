@@ -11,6 +11,9 @@ expect_error "--max-drop -1: must be in [0, 100)" "$NNC" share "$M" -o "$WORK/x.
 expect_error "--k-max 20000: at most 16384 bins" "$NNC" share "$M" -o "$WORK/x.onnx" --k-max 20000
 expect_error "refusing to overwrite the input model" "$NNC" share "$M" -o "$M"
 expect_error "no such directory" "$NNC" eval "$M" --data /nonexistent
+# Thread counts from the environment are read strictly (NNC_BLAS_THREADS was read with atoi).
+expect_error "NNC_THREADS=two: must be a positive whole number of threads" env NNC_THREADS=two "$NNC" info "$M"
+expect_error "NNC_BLAS_THREADS=2x: must be a positive whole number of threads" env NNC_BLAS_THREADS=2x "$NNC" info "$M"
 # Unknown operator: fails at load naming node and op.
 $PY - "$M" "$WORK/unknown_op.onnx" <<'PYEOF'
 import sys, onnx

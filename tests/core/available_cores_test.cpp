@@ -79,5 +79,18 @@ TEST(AvailableCores, NncThreadsFromTheEnvironment) {
   ::unsetenv("NNC_THREADS");
 }
 
+TEST(AvailableCores, OtherThreadVariablesAreReadAsStrictly) {
+  ::setenv("NNC_BLAS_THREADS", "2", 1);
+  EXPECT_EQ(threads_from_env("NNC_BLAS_THREADS"), 2);
+  ::setenv("NNC_BLAS_THREADS", "1.5", 1);
+  try {
+    threads_from_env("NNC_BLAS_THREADS");
+    ADD_FAILURE() << "accepted NNC_BLAS_THREADS=1.5";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "NNC_BLAS_THREADS=1.5: must be a positive whole number of threads");
+  }
+  ::unsetenv("NNC_BLAS_THREADS");
+}
+
 }  // namespace
 }  // namespace nnc

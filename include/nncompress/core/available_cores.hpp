@@ -15,10 +15,10 @@ namespace nnc {
 // one is set (cgroup v2 cpu.max, or v1 cpu.cfs_quota_us / cpu.cfs_period_us; rounded up). At least 1.
 int available_cores();
 
-// Intra-op threads per process asked for by NNC_THREADS in the environment (a positive integer;
-// anything else throws Error naming the variable), or 0 when it is not set. Test runners that
-// start several processes at once set it (scripts/test.sh).
-int threads_from_env();
+// Threads asked for by an environment variable (a positive integer; anything else throws Error
+// naming the variable), or 0 when it is not set. NNC_THREADS gives the intra-op threads per
+// process: test runners that start several processes at once set it (scripts/test.sh).
+int threads_from_env(const char* variable = "NNC_THREADS");
 
 // Parses a cgroup v2 cpu.max line ("max 100000", "150000 100000"): cores the quota allows,
 // rounded up, or 0 when there is no quota or the line is not of that form.

@@ -10,7 +10,8 @@
 namespace nnc {
 
 // Sets OpenBLAS to one thread once per process (found at run time; other BLAS libraries are left
-// alone). NNC_BLAS_THREADS=N in the environment sets N threads instead. Returns the thread count
+// alone). NNC_BLAS_THREADS=N in the environment sets N threads instead (anything but a positive
+// integer throws Error naming the variable). Returns the thread count
 // set, or 0 when no OpenBLAS is loaded.
 int single_threaded_blas();
 
