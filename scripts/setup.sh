@@ -11,6 +11,7 @@ PACKAGES=(cmake ninja-build g++ pkg-config zlib1g-dev
   dataset-fashion-mnist libonnx-testdata python3-torch python3-torchvision python3-onnx
   libyaml-cpp-dev chromium  # recipes; the headless check of compress's HTML report
   clang-14 libclang-rt-14-dev  # clang-14 + its runtimes: libFuzzer and the sanitizer pass
+  liblsan0  # LeakSanitizer's runtime, preloaded into nncompress by errors_leaks_e2e
   pybind11-dev python3-dev python3-numpy python3-pytest  # the Python module and its tests
   libopenmpi-dev openmpi-bin)  # scale-out: mpirun -np N nncompress ...
 
