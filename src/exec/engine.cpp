@@ -144,6 +144,8 @@ struct Engine::Impl {
   std::vector<at::Tensor> bind(const std::vector<at::Tensor>& in);  // slots with inputs and weights
   // Runs plan[from, to) over `slots`.
   void run_steps(const std::vector<Step>& plan, std::vector<at::Tensor>& slots, std::size_t from, std::size_t to);
+  // BatchNorm recalibration: train_plan[from, to) over each batch's slots.
+  void recalibrate(std::vector<std::vector<at::Tensor>>& slots, std::size_t from, std::size_t to);
 };
 
 struct PrefixCache {
@@ -421,13 +423,26 @@ std::vector<at::Tensor> Engine::run(const std::vector<at::Tensor>& inputs) {
 
 at::Tensor Engine::run_single(const at::Tensor& input) { return run({input}).at(0); }
 
-int Engine::recalibrate_batchnorm(const std::vector<at::Tensor>& batches) {
-  NNC_CHECK(!impl_->training, "BatchNorm recalibration needs the engine in inference mode");
+namespace {
+int batchnorm_count(const onnx::ModelProto& model) {
   int count = 0;
-  for (const auto& node : impl_->model.graph().node()) count += node.op_type() == "BatchNormalization";
-  if (count == 0 || batches.empty()) return 0;
-  NNC_CHECK_CODE(impl_->input_slots.size() == 1, kShape,
-                 "BatchNorm recalibration feeds one input but the model has {}", impl_->input_slots.size());
+  for (const auto& node : model.graph().node()) count += node.op_type() == "BatchNormalization";
+  return count;
+}
+
+// The first step of `plan` that reads weight `idx` (plan.size() when none does).
+std::size_t first_reader(const std::vector<Step>& plan, const std::vector<int>& slot_weight, int idx) {
+  for (std::size_t i = 0; i < plan.size(); ++i)
+    for (int s : plan[i].in)
+      if (s >= 0 && slot_weight[static_cast<std::size_t>(s)] == idx) return i;
+  return plan.size();
+}
+}  // namespace
+
+// Runs train_plan[from, to) over each batch's slots with BatchNorm in recalibration mode: weight
+// 1/(b+1) for batch b makes the running statistics the plain average over the batches.
+void Engine::Impl::recalibrate(std::vector<std::vector<at::Tensor>>& slots, std::size_t from, std::size_t to) {
+  NNC_CHECK(!training, "BatchNorm recalibration needs the engine in inference mode");
   c10::NoGradGuard no_grad;
   struct Reset {
     Impl& impl;
@@ -435,14 +450,56 @@ int Engine::recalibrate_batchnorm(const std::vector<at::Tensor>& batches) {
       impl.batchnorm_momentum = -1;
       ++impl.generation;  // running statistics changed in place: folded weights are stale
     }
-  } reset{*impl_};
-  for (std::size_t b = 0; b < batches.size(); ++b) {
-    // Weight 1/(b+1) makes the running statistics the plain average over the batches so far.
-    impl_->batchnorm_momentum = 1.0 / static_cast<double>(b + 1);
-    auto slots = impl_->bind({batches[b]});
-    impl_->run_steps(impl_->train_plan, slots, 0, impl_->train_plan.size());
+  } reset{*this};
+  for (std::size_t b = 0; b < slots.size(); ++b) {
+    batchnorm_momentum = 1.0 / static_cast<double>(b + 1);
+    run_steps(train_plan, slots[b], from, to);
   }
+}
+
+int Engine::recalibrate_batchnorm(const std::vector<at::Tensor>& batches) {
+  const int count = batchnorm_count(impl_->model);
+  if (count == 0 || batches.empty()) return 0;
+  NNC_CHECK_CODE(impl_->input_slots.size() == 1, kShape,
+                 "BatchNorm recalibration feeds one input but the model has {}", impl_->input_slots.size());
+  std::vector<std::vector<at::Tensor>> slots;
+  for (const auto& b : batches) slots.push_back(impl_->bind({b}));
+  impl_->recalibrate(slots, 0, impl_->train_plan.size());
   return count;
+}
+
+std::vector<std::shared_ptr<const PrefixCache>> Engine::recalibration_prefix(const std::vector<at::Tensor>& batches,
+                                                                             const std::string& weight) {
+  NNC_CHECK(!impl_->training, "BatchNorm recalibration needs the engine in inference mode");
+  std::vector<std::shared_ptr<const PrefixCache>> out;
+  if (batchnorm_count(impl_->model) == 0 || batches.empty()) return out;
+  NNC_CHECK_CODE(impl_->input_slots.size() == 1, kShape,
+                 "BatchNorm recalibration feeds one input but the model has {}", impl_->input_slots.size());
+  const auto idx = static_cast<int>(impl_->store.index_of(weight));
+  const std::size_t first = first_reader(impl_->train_plan, impl_->slot_weight, idx);
+  NNC_CHECK(first < impl_->train_plan.size(), "weight '{}' is not read by the graph", weight);
+  std::vector<std::vector<at::Tensor>> slots;
+  for (const auto& b : batches) slots.push_back(impl_->bind({b}));
+  impl_->recalibrate(slots, 0, first);
+  for (auto& s : slots) {
+    auto cache = std::make_shared<PrefixCache>();
+    cache->step = first;
+    cache->slots = std::move(s);
+    out.push_back(std::move(cache));
+  }
+  return out;
+}
+
+void Engine::recalibrate_batchnorm_from(const std::vector<std::shared_ptr<const PrefixCache>>& prefixes) {
+  if (prefixes.empty()) return;
+  std::vector<std::vector<at::Tensor>> slots;
+  for (const auto& p : prefixes) {
+    slots.push_back(p->slots);  // shared tensors: the cached values are never modified in place
+    auto& sl = slots.back();
+    for (std::size_t s = 0; s < sl.size(); ++s)
+      if (impl_->slot_weight[s] >= 0) sl[s] = impl_->store.at(static_cast<std::size_t>(impl_->slot_weight[s]));
+  }
+  impl_->recalibrate(slots, prefixes.front()->step, impl_->train_plan.size());
 }
 
 std::vector<StepTime> Engine::profile(const std::vector<at::Tensor>& inputs, int runs) {
@@ -472,10 +529,7 @@ std::shared_ptr<const PrefixCache> Engine::run_prefix(const std::vector<at::Tens
   NNC_CHECK(!impl_->training, "activation caching runs in inference mode only");
   const auto idx = static_cast<int>(impl_->store.index_of(weight));
   const auto& plan = impl_->infer_plan;
-  std::size_t first = plan.size();
-  for (std::size_t i = 0; i < plan.size() && first == plan.size(); ++i)
-    for (int s : plan[i].in)
-      if (s >= 0 && impl_->slot_weight[static_cast<std::size_t>(s)] == idx) first = i;
+  const std::size_t first = first_reader(plan, impl_->slot_weight, idx);
   NNC_CHECK(first < plan.size(), "weight '{}' is not read by the inference graph", weight);
   c10::InferenceMode guard;
   auto cache = std::make_shared<PrefixCache>();

@@ -63,6 +63,15 @@ class Engine {
   // that were changed without retraining (pruning, sharing). Returns the number of
   // BatchNormalization nodes (0: nothing to do, nothing run).
   int recalibrate_batchnorm(const std::vector<at::Tensor>& batches);
+  // The same when one weight changes at a time (RD curves with recalibration):
+  // recalibration_prefix() runs the unfused graph in recalibration mode on each batch up to the
+  // first step that reads `weight` (empty when the model has no BatchNormalization), setting the
+  // statistics of the BatchNorm nodes it runs, and recalibrate_batchnorm_from() then runs only
+  // the rest: while the weights read before that step are unchanged, the statistics after it
+  // come out as recalibrate_batchnorm() on the same batches sets them.
+  std::vector<std::shared_ptr<const PrefixCache>> recalibration_prefix(const std::vector<at::Tensor>& batches,
+                                                                       const std::string& weight);
+  void recalibrate_batchnorm_from(const std::vector<std::shared_ptr<const PrefixCache>>& prefixes);
 
   // Per-step median wall time over `runs` inference runs (after one warm-up run), in plan order.
   std::vector<StepTime> profile(const std::vector<at::Tensor>& inputs, int runs = 10);

@@ -92,7 +92,9 @@ std::size_t count_points(const std::vector<std::vector<std::size_t>>& todo) {
 // RdCurveOptions::recalibrate_batchnorm while one layer's points are measured: every BatchNorm
 // node is re-estimated, then the ones before the layer in graph order (which cannot be after it
 // in the data flow) get their statistics back, so the activation cache of the layer's input
-// stays valid and only what the pruned layer feeds is re-estimated.
+// stays valid and only what the pruned layer feeds is re-estimated. The part of the graph before
+// the layer is run in recalibration mode once per layer (Engine::recalibration_prefix), not once
+// per point: the statistics come out as re-estimating the whole graph at each point gives them.
 class DownstreamRecalibration {
  public:
   DownstreamRecalibration(exec::Engine& engine, const std::vector<at::Tensor>& batches, const RdCurveOptions& o)
@@ -104,7 +106,7 @@ class DownstreamRecalibration {
       const auto& n = g.node(i);
       if (n.op_type() == "BatchNormalization" && n.input_size() >= 5)
         for (int k : {3, 4})
-          if (store.contains(n.input(k))) stats_.push_back({i, store.index_of(n.input(k)), {}, {}});
+          if (store.contains(n.input(k))) stats_.push_back({i, store.index_of(n.input(k)), {}, {}, {}});
     }
     for (int64_t left = o.recalibration_images; left > 0 && batches_.size() < batches.size();) {
       const auto& b = batches[batches_.size()];
@@ -114,9 +116,10 @@ class DownstreamRecalibration {
   }
   bool active() const { return !stats_.empty() && !batches_.empty(); }
 
-  // Remembers the current statistics and where `node` sits in the graph. In a context (other
-  // layers pruned too) the statistics before the layer are first re-estimated for it.
-  void begin_layer(const std::string& node, bool in_context) {
+  // Remembers the current statistics and where `node` (which reads `weight`) sits in the graph.
+  // In a context (other layers pruned too) the statistics before the layer are first
+  // re-estimated for it. The statistics stay as they were until the first recalibrate().
+  void begin_layer(const std::string& node, const std::string& weight, bool in_context) {
     if (!active()) return;
     const auto& g = engine_.model().graph();
     position_ = g.node_size();
@@ -125,28 +128,39 @@ class DownstreamRecalibration {
     for (auto& s : stats_) s.entry = engine_.weights().at(s.store_index).detach().clone();
     if (in_context) engine_.recalibrate_batchnorm(batches_);
     for (auto& s : stats_) s.upstream = engine_.weights().at(s.store_index).detach().clone();
+    prefix_ = engine_.recalibration_prefix(batches_, weight);
+    for (auto& s : stats_) {
+      s.prefixed = engine_.weights().at(s.store_index).detach().clone();
+      engine_.weights().set(s.store_index, s.upstream);
+    }
   }
-  // Re-estimates the statistics after the layer for the weights as they are now.
+  // Re-estimates the statistics after the layer for the weights as they are now. Every
+  // statistic first takes the value the prefix run gave it (those the rest of the graph
+  // recomputes are replaced: the first batch has weight 1), so that each ends as re-estimating
+  // the whole graph would leave it.
   void recalibrate() {
     if (!active()) return;
-    engine_.recalibrate_batchnorm(batches_);
+    for (const auto& s : stats_) engine_.weights().set(s.store_index, s.prefixed);
+    engine_.recalibrate_batchnorm_from(prefix_);
     for (const auto& s : stats_)
       if (s.node < position_) engine_.weights().set(s.store_index, s.upstream);
   }
   void end_layer() {
     if (!active()) return;
     for (const auto& s : stats_) engine_.weights().set(s.store_index, s.entry);
+    prefix_.clear();
   }
 
  private:
   struct Stat {
     int node;
     std::size_t store_index;
-    at::Tensor entry, upstream;
+    at::Tensor entry, upstream, prefixed;
   };
   exec::Engine& engine_;
   std::vector<Stat> stats_;
   std::vector<at::Tensor> batches_;
+  std::vector<std::shared_ptr<const exec::PrefixCache>> prefix_;
   int position_ = 0;
 };
 
@@ -193,7 +207,7 @@ class LayerMeasurer {
         store.set(layers_[m].weight, m == l ? unpruned_[m] : options_.context[m]);
     const std::size_t idx = store.index_of(layers_[l].weight);
     at::Tensor original = in_context_ ? unpruned_[l] : store.at(idx).detach().clone();
-    recalibration_.begin_layer(layers_[l].node, in_context_);
+    recalibration_.begin_layer(layers_[l].node, layers_[l].weight, in_context_);
     // Activation caching: the part of the network before this layer does not change while only
     // this layer is pruned, so its outputs are computed once per layer.
     std::vector<std::shared_ptr<const exec::PrefixCache>> prefix;

@@ -263,6 +263,38 @@ onnx::ModelProto conv_bn_net() {
 }
 }  // namespace
 
+// The curves run the graph before a layer in recalibration mode once per layer: re-estimating
+// from that prefix after the layer's weight changed gives the statistics of re-estimating the
+// whole graph.
+TEST(RdCurve, RecalibratingFromAPrefixMatchesTheWholeGraph) {
+  auto model = conv_bn_net();
+  auto calib = torch::randn({48, 2, 6, 6}) * 1.5 + 0.3;
+  const std::vector<at::Tensor> batches{calib.narrow(0, 0, 16), calib.narrow(0, 16, 16), calib.narrow(0, 32, 16)};
+  for (const std::string weight : {"c1.w", "c2.w"}) {
+    exec::Engine whole(model), part(model);
+    auto prefix = part.recalibration_prefix(batches, weight);
+    ASSERT_EQ(prefix.size(), 3u);
+    const auto w0 = whole.weights().get(weight).clone();
+    for (double phi : {0.5, 0.75}) {
+      const auto w = w0 * prune::magnitude_mask(w0, phi);
+      whole.weights().set(weight, w);
+      part.weights().set(weight, w);
+      whole.recalibrate_batchnorm(batches);
+      part.recalibrate_batchnorm_from(prefix);
+      for (const char* n : {"bn1.m", "bn1.v", "bn2.m", "bn2.v"})
+        EXPECT_TRUE(torch::allclose(whole.weights().get(n), part.weights().get(n), 1e-6, 1e-6)) << weight << " " << n;
+      EXPECT_TRUE(torch::allclose(whole.run_single(calib), part.run_single(calib), 1e-5, 1e-5)) << weight;
+    }
+  }
+  onnxio::GraphBuilder b;  // no BatchNorm: nothing to run
+  b.add_input("x", {-1, 4});
+  nnc::exec::add_initializer(b, "fc", torch::randn({3, 4}));
+  b.add_node("Gemm", {"x", "fc"}, {"y"}, {{"transB", int64_t{1}}});
+  b.add_output("y", {-1, 3});
+  exec::Engine plain(b.build());
+  EXPECT_TRUE(plain.recalibration_prefix({torch::randn({5, 4})}, "fc").empty());
+}
+
 TEST(RdCurve, BatchNormAwareCurvesReestimateOnlyWhatThePrunedLayerFeeds) {
   auto model = conv_bn_net();
   exec::Engine e(model);
