@@ -202,34 +202,17 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
   std::size_t budgeted_left = 0;
   for (const auto& s : recipe.steps) budgeted_left += s.budgeted();
   Drop used;
-  struct AnchorReset {  // the anchor is this composition's, not the context's for later use
-    Context& context;
-    ~AnchorReset() { context.budget_anchor.reset(); }
-  } anchor_reset{ctx};
   for (std::size_t i = 0; i < recipe.steps.size(); ++i) {
     if (ctx.stop_requested()) break;
     const auto& rs = recipe.steps[i];
     std::optional<double> give;
     nlohmann::json budget_j = nullptr;
-    ctx.budget_anchor.reset();
     if (rs.budgeted() && o.max_drop) {
       // What the earlier steps used counts with its standard error, as the final check does.
       const double left = std::max(0.0, *o.max_drop - std::max(0.0, used.pt + used.se_pt));
       const double share = budgeted_left <= 1 ? 1.0 : rs.budget.value_or(1.0 / static_cast<double>(budgeted_left));
       give = left * share;
       budget_j = {{"left_pt", left}, {"share", share}, {"given_pt", *give}};
-      // A step that can judge against the original does, with the budget counted as the final
-      // check counts it (one standard error for the chain, not one per step): what the earlier
-      // steps dropped plus this step's share of the rest.
-      // Its own search (on the validation images, against its input) then works to that share
-      // without the earlier steps' margin: the checks against the original hold the budget.
-      if (rs.budget_against_original() && (used.pt != 0 || used.se_pt != 0)) {
-        const double dropped = std::max(0.0, used.pt);
-        give = std::max(0.0, *o.max_drop - dropped) * share;
-        ctx.budget_anchor = Context::BudgetAnchor{controlled(reference, ctx).holdout, dropped + *give};
-        budget_j["given_pt"] = *give;
-        budget_j["against_original_pt"] = dropped + *give;
-      }
       --budgeted_left;
     }
     RecipeStep run = rs;
@@ -237,14 +220,9 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
       run.options["report_dir"] = (o.report_dir / "steps" / fmt::format("{:02d}-{}", i + 1, rs.step)).string();
     const Step step = make_recipe_step(recipe, run, give, o.size);
     ctx.note(fmt::format("compress step {}/{}: {}{}", i + 1, recipe.steps.size(), rs.step,
-                         !give ? ""
-                         : ctx.budget_anchor
-                             ? fmt::format(" (accuracy budget {:.3f} pt: {:.0f}% of what the earlier steps left; "
-                                           "checked against the original: at most {:.3f} pt with its standard error)",
-                                           *give, 100 * budget_j["share"].get<double>(),
-                                           ctx.budget_anchor->max_drop_pt)
-                             : fmt::format(" (accuracy budget {:.3f} pt: {:.0f}% of the {:.3f} pt left)", *give,
-                                           100 * budget_j["share"].get<double>(), budget_j["left_pt"].get<double>())));
+                         give ? fmt::format(" (accuracy budget {:.3f} pt: {:.0f}% of the {:.3f} pt left)", *give,
+                                            100 * budget_j["share"].get<double>(), budget_j["left_pt"].get<double>())
+                              : ""));
     const auto ts = std::chrono::steady_clock::now();
     nlohmann::json report;
     // A budgeted step that finds no setting within its share (a first pruning step that already

@@ -7,13 +7,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
-#include <optional>
 #include <string_view>
 #include <vector>
 
 #include "nncompress/core/control.hpp"
 #include "nncompress/data/dataset.hpp"
-#include "nncompress/data/evaluate.hpp"
 #include "nncompress/data/model_data.hpp"
 
 namespace nnc::exec {
@@ -59,17 +57,6 @@ class Context {
   // The hold-out control of a model trained on its hold-out images, once a step started one
   // (finetune/holdout_control.hpp); the steps of a composition continue it.
   std::shared_ptr<HoldoutControl> holdout_control;
-
-  // Where a step's accuracy budget is counted from when that is not the model it is given: a
-  // composition (compress) sets it for a weight-sharing step after other budgeted steps, so
-  // that the step judges its hold-out checks as the final check does, against the original
-  // model (or its hold-out control) with one paired standard error for the whole chain, instead
-  // of against its input with a margin of its own on top of the earlier steps' margins.
-  struct BudgetAnchor {
-    data::Metrics holdout;  // the model the budget is counted from, on the whole hold-out
-    double max_drop_pt = 0; // how far below it the step may end (drop + one standard error)
-  };
-  std::optional<BudgetAnchor> budget_anchor;
 
   // How the input normalisation was found (load_context fills it).
   data::NormalisationChoice normalisation;

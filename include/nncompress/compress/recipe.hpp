@@ -44,9 +44,6 @@ struct RecipeStep {
   // Whether the step takes a share of the accuracy budget (an auto knob, or weight sharing,
   // whose search always works to a budget).
   bool budgeted() const { return !auto_knob.empty() || step == "share"; }
-  // Whether the step can judge its hold-out checks against the original model instead of its
-  // input (Context::BudgetAnchor): weight sharing's hold-out confirmation and merge can.
-  bool budget_against_original() const { return step == "share"; }
 };
 
 struct Recipe {

@@ -64,10 +64,7 @@ Resolved resolve(const ShareOptions& o, uint64_t seed) {
 std::shared_ptr<share::EvaluationLog> open_evaluation_log(const ShareStep& step, const CompressedModel& model,
                                                           Context& context) {
   try {
-    auto options = step.options();
-    if (const auto& a = context.budget_anchor)  // its decisions depend on it
-      options["budget_anchor"] = {{"top1", a->holdout.top1}, {"images", a->holdout.n}, {"max_drop_pt", a->max_drop_pt}};
-    const auto key = run_key(step.name(), options, model, context);
+    const auto key = run_key(step.name(), step.options(), model, context);
     const auto path = run_state_file(context, step.name(), key, ".journal");
     if (!path) return nullptr;
     auto log = std::make_shared<share::EvaluationLog>(*path, key);
@@ -226,16 +223,6 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
     confirm->set_log(log);
     confirm_before = confirm->original_top1();
     confirm_min = confirm_before - o.max_drop / 100.0;
-    if (context.budget_anchor) {
-      // In a composition: judged against the model the budget is counted from, as its final
-      // check judges (Context::BudgetAnchor).
-      confirm->set_reference(context.budget_anchor->holdout);
-      confirm_min = context.budget_anchor->holdout.top1 - context.budget_anchor->max_drop_pt / 100.0;
-      context.note(fmt::format("share: hold-out checks against the original ({:.2f}%) with {:.3f} pt of the budget "
-                               "(this model: {:.2f}%)",
-                               100 * context.budget_anchor->holdout.top1, context.budget_anchor->max_drop_pt,
-                               100 * confirm_before));
-    }
     // Every fully measured candidate near the budget on validation, not only the front: the
     // front's largest members can be validation luck that the hold-out does not confirm, while
     // a dominated candidate with a few more bits does hold.

@@ -210,34 +210,3 @@ TEST(StrideSeeds, SweepRunsFromFineToCoarseAndRestoresWeights) {
   EXPECT_EQ(seeds.front(), (std::vector<int>{1, 1})) << "the smallest multiplier keeps everything fine";
   EXPECT_GT(seeds.back()[0] + seeds.back()[1], 2) << "the largest coarsens";
 }
-
-// In a composition, weight sharing after other steps judges against the original model
-// (Context::BudgetAnchor): the standard error and the low bound are then the ones against it.
-TEST(Search, BudgetDecisionsAgainstAnotherReference) {
-  auto t = toy();
-  exec::Engine engine(t.model);
-  share::ShareContext own(engine, share::collect_shared(t.model, false), t.val, 128);
-  const auto cb = share::uniform_bins(own.set(), 4);
-  const auto c_own = own.evaluate(cb);
-  own.restore();
-  // Another model of the same images: labels 0 always wrong, the rest always right.
-  data::Metrics ref;
-  ref.correct = t.val.labels.ne(0);
-  ref.n = t.val.labels.size(0);
-  ref.top1 = ref.correct.to(at::kDouble).mean().item<double>();
-  share::ShareContext anchored(engine, share::collect_shared(t.model, false), t.val, 128);
-  anchored.set_reference(ref);
-  anchored.set_confidence(1.0);
-  EXPECT_DOUBLE_EQ(anchored.original_top1(), ref.top1);
-  const auto c = anchored.evaluate(cb);
-  EXPECT_DOUBLE_EQ(c.val_top1, c_own.val_top1);  // the same candidate, the same images
-  const auto correct = [&] {  // the candidate's own per-image results, measured here
-    anchored.apply(cb);
-    return engine.run_single(t.val.images).argmax(1).eq(t.val.labels);
-  }();
-  anchored.restore();
-  EXPECT_NEAR(c.top1_se, data::paired_top1_se(ref.correct, correct), 1e-12);
-  EXPECT_NE(c.top1_se, c_own.top1_se);
-  EXPECT_GT(c.top1_se, 0);
-  EXPECT_NEAR(c.val_top1_low, c.val_top1 - c.top1_se, 1e-12);
-}

@@ -119,10 +119,6 @@ class ShareContext {
   // The codebook entry of every shared weight under this context's rounding.
   std::vector<uint16_t> indices(const Codebook& cb) const;
   const SharedSet& set() const { return set_; }
-  // Budget decisions (top1_se, val_top1_low, original_top1) against `reference` (the same
-  // images) instead of the model this context was built on (Context::BudgetAnchor). Set
-  // before the first evaluation.
-  void set_reference(data::Metrics reference) { original_ = std::move(reference); }
   double original_top1() const { return original_.top1; }
   double original_f1() const { return 1 - original_.macro_f1; }
   int evaluations() const { return evaluations_; }
