@@ -144,6 +144,11 @@ struct Engine::Impl {
   std::vector<at::Tensor> bind(const std::vector<at::Tensor>& in);  // slots with inputs and weights
   // Runs plan[from, to) over `slots`.
   void run_steps(const std::vector<Step>& plan, std::vector<at::Tensor>& slots, std::size_t from, std::size_t to);
+  // A cached prefix's slots with the store's current weights (the cached values are shared,
+  // never modified in place).
+  std::vector<at::Tensor> resume(const PrefixCache& cache) const;
+  // The slots of each batch of the single graph input (BatchNorm recalibration feeds one).
+  std::vector<std::vector<at::Tensor>> bind_batches(const std::vector<at::Tensor>& batches);
   // BatchNorm recalibration: train_plan[from, to) over each batch's slots.
   void recalibrate(std::vector<std::vector<at::Tensor>>& slots, std::size_t from, std::size_t to);
 };
@@ -457,13 +462,25 @@ void Engine::Impl::recalibrate(std::vector<std::vector<at::Tensor>>& slots, std:
   }
 }
 
+std::vector<std::vector<at::Tensor>> Engine::Impl::bind_batches(const std::vector<at::Tensor>& batches) {
+  NNC_CHECK_CODE(input_slots.size() == 1, kShape, "BatchNorm recalibration feeds one input but the model has {}",
+                 input_slots.size());
+  std::vector<std::vector<at::Tensor>> slots;
+  for (const auto& b : batches) slots.push_back(bind({b}));
+  return slots;
+}
+
+std::vector<at::Tensor> Engine::Impl::resume(const PrefixCache& cache) const {
+  auto slots = cache.slots;
+  for (std::size_t s = 0; s < slots.size(); ++s)
+    if (slot_weight[s] >= 0) slots[s] = store.at(static_cast<std::size_t>(slot_weight[s]));
+  return slots;
+}
+
 int Engine::recalibrate_batchnorm(const std::vector<at::Tensor>& batches) {
   const int count = batchnorm_count(impl_->model);
   if (count == 0 || batches.empty()) return 0;
-  NNC_CHECK_CODE(impl_->input_slots.size() == 1, kShape,
-                 "BatchNorm recalibration feeds one input but the model has {}", impl_->input_slots.size());
-  std::vector<std::vector<at::Tensor>> slots;
-  for (const auto& b : batches) slots.push_back(impl_->bind({b}));
+  auto slots = impl_->bind_batches(batches);
   impl_->recalibrate(slots, 0, impl_->train_plan.size());
   return count;
 }
@@ -473,13 +490,10 @@ std::vector<std::shared_ptr<const PrefixCache>> Engine::recalibration_prefix(con
   NNC_CHECK(!impl_->training, "BatchNorm recalibration needs the engine in inference mode");
   std::vector<std::shared_ptr<const PrefixCache>> out;
   if (batchnorm_count(impl_->model) == 0 || batches.empty()) return out;
-  NNC_CHECK_CODE(impl_->input_slots.size() == 1, kShape,
-                 "BatchNorm recalibration feeds one input but the model has {}", impl_->input_slots.size());
   const auto idx = static_cast<int>(impl_->store.index_of(weight));
   const std::size_t first = first_reader(impl_->train_plan, impl_->slot_weight, idx);
   NNC_CHECK(first < impl_->train_plan.size(), "weight '{}' is not read by the graph", weight);
-  std::vector<std::vector<at::Tensor>> slots;
-  for (const auto& b : batches) slots.push_back(impl_->bind({b}));
+  auto slots = impl_->bind_batches(batches);
   impl_->recalibrate(slots, 0, first);
   for (auto& s : slots) {
     auto cache = std::make_shared<PrefixCache>();
@@ -493,12 +507,7 @@ std::vector<std::shared_ptr<const PrefixCache>> Engine::recalibration_prefix(con
 void Engine::recalibrate_batchnorm_from(const std::vector<std::shared_ptr<const PrefixCache>>& prefixes) {
   if (prefixes.empty()) return;
   std::vector<std::vector<at::Tensor>> slots;
-  for (const auto& p : prefixes) {
-    slots.push_back(p->slots);  // shared tensors: the cached values are never modified in place
-    auto& sl = slots.back();
-    for (std::size_t s = 0; s < sl.size(); ++s)
-      if (impl_->slot_weight[s] >= 0) sl[s] = impl_->store.at(static_cast<std::size_t>(impl_->slot_weight[s]));
-  }
+  for (const auto& p : prefixes) slots.push_back(impl_->resume(*p));
   impl_->recalibrate(slots, prefixes.front()->step, impl_->train_plan.size());
 }
 
@@ -542,9 +551,7 @@ std::shared_ptr<const PrefixCache> Engine::run_prefix(const std::vector<at::Tens
 at::Tensor Engine::run_from(const PrefixCache& cache) {
   NNC_CHECK(!impl_->training, "activation caching runs in inference mode only");
   c10::InferenceMode guard;
-  auto slots = cache.slots;  // shared tensors: the cached values are never modified in place
-  for (std::size_t s = 0; s < slots.size(); ++s)
-    if (impl_->slot_weight[s] >= 0) slots[s] = impl_->store.at(static_cast<std::size_t>(impl_->slot_weight[s]));
+  auto slots = impl_->resume(cache);
   impl_->run_steps(impl_->infer_plan, slots, cache.step, impl_->infer_plan.size());
   return onednn::dense(slots[static_cast<std::size_t>(impl_->output_slots.at(0))]);
 }

@@ -197,7 +197,7 @@ if [ "${NNC_ERRORS_LEAKS:-0}" = 1 ]; then
   echo "ok: LeakSanitizer ($LSAN) reports a lost block"
 fi
 $PY - "$ROOT/docs/errors.md" "$NNC" "$W" "$M" "$ROOT" "${NNC_ERRORS_PRINT:-0}" "$LSAN" <<'PYEOF'
-import os, re, resource, subprocess, sys, time
+import re, resource, subprocess, sys, time
 doc, nnc, W, M, ROOT, printing, lsan = sys.argv[1:8]
 seconds = 120 if lsan else 30
 if lsan:
