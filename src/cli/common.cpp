@@ -70,11 +70,17 @@ void add_data_options(CLI::App* cmd, DataOptions& d, bool splits) {
     cmd->add_option("--holdout", d.holdout,
                     "Held-out training images (the last N of the training split: budget checks, --val, --calib; "
                     "never trained on)")
-        ->capture_default_str();
-    cmd->add_option("--val", d.val, "Validation images (class-balanced, from the held-out training images)")
-        ->capture_default_str();
-    cmd->add_option("--calib", d.calib, "Calibration images (from the held-out training images)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->each([&d](const std::string&) { d.holdout_given = true; });
+    cmd->add_option("--val", d.val,
+                    "Validation images (class-balanced, from the held-out training images; the default is at most half "
+                    "of them)")
+        ->capture_default_str()
+        ->each([&d](const std::string&) { d.val_given = true; });
+    cmd->add_option("--calib", d.calib, "Calibration images (from the held-out training images; the default is at "
+                                        "most all of them)")
+        ->capture_default_str()
+        ->each([&d](const std::string&) { d.calib_given = true; });
     cmd->add_option("--seed", d.seed, "Seed for every random choice")->capture_default_str();
   }
   cmd->add_option("--batch", d.batch, "Batch size")->capture_default_str();

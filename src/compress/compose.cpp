@@ -279,6 +279,14 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
            o.max_drop ? fmt::format(" and the {} pt budget", *o.max_drop) : "", recipe.steps.back().step,
            rows.back()["nnc_bytes"].get<std::size_t>(), used.pt, used.se_pt);
     const auto& back = held.back();
+    // Only the original within the budget: a file of it would be no compression at all.
+    if (back.after_step == 0)
+      fail(ErrorCode::kTargetMissed,
+           "no step's model is within {}: the last step ({}) reached {} bytes at a hold-out drop of {:.2f} +- {:.2f} pt",
+           !cap ? fmt::format("the {} pt budget", o.max_drop.value_or(0))
+                : o.max_drop ? fmt::format("the size cap {} and the {} pt budget", describe_bytes(static_cast<int64_t>(*cap)), *o.max_drop)
+                             : fmt::format("the size cap {}", describe_bytes(static_cast<int64_t>(*cap))),
+           recipe.steps.back().step, rows.back()["nnc_bytes"].get<std::size_t>(), used.pt, used.se_pt);
     model = back.model;
     final_j["after_step"] = back.after_step;
     final_j["rolled_back"] = true;

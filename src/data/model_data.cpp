@@ -24,7 +24,7 @@ void DataOptions::validate() const {
 }
 
 int64_t DataOptions::holdout_for(int64_t train_images) const {
-  if (holdout == kDefaultHoldout) return std::min(holdout, train_images / 2);
+  if (!holdout_given && holdout == kDefaultHoldout) return std::min(holdout, train_images / 2);
   NNC_CHECK_OPTION(holdout <= train_images / 2, "holdout",
                    "{}: the training split has {} images; at most half of them ({}) can be held out", holdout,
                    train_images, train_images / 2);
@@ -329,10 +329,10 @@ Splits load_splits(DataOptions& o, onnx::ModelProto& model, const Control& contr
   auto source = load_checked(o, model, TrainSplit::kRequired);
   auto norm = normalisation_for(o, model, source, control, choice);
   SplitOptions so;
-  so.val = o.val;
-  so.calib = o.calib;
   so.seed = o.seed;
   so.holdout = o.holdout_for(source.train_x.size(0));
+  so.val = o.val_given ? o.val : std::min(o.val, std::max<int64_t>(1, so.holdout / 2));
+  so.calib = o.calib_given ? o.calib : std::min(o.calib, so.holdout);
   return make_splits(source, norm, so);
 }
 

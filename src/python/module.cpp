@@ -196,8 +196,11 @@ data::DataOptions data_options(const json& o) {
   if (o.contains("mean") && !o["mean"].is_null()) d.mean = o["mean"].get<std::vector<float>>();
   if (o.contains("std") && !o["std"].is_null()) d.std = o["std"].get<std::vector<float>>();
   d.holdout = o.value("holdout", d.holdout);
+  d.holdout_given = o.contains("holdout") && !o["holdout"].is_null();
   d.val = o.value("val", d.val);
   d.calib = o.value("calib", d.calib);
+  d.val_given = o.contains("val") && !o["val"].is_null();
+  d.calib_given = o.contains("calib") && !o["calib"].is_null();
   d.seed = o.value("seed", d.seed);
   d.batch = o.value("batch", d.batch);
   d.validate();

@@ -24,6 +24,10 @@ np.savez_compressed(f"{W}/all.npz", train_x=a["train_x"][..., None], train_y=a["
                     test_x=(a["test_x"][..., None] / np.float32(255)).astype(np.float32),
                     test_y=a["test_y"].astype(np.int32))
 np.savez(f"{W}/test.npz", test_x=a["test_x"], test_y=a["test_y"])
+# A small data set: 1,600 training images, so the default hold-out (5,000) and the default
+# validation and calibration sizes (1,000 and 1,024) shrink to fit it.
+np.savez(f"{W}/small.npz", train_x=a["train_x"][:1600], train_y=a["train_y"][:1600],
+         test_x=a["test_x"][:2000], test_y=a["test_y"][:2000])
 PYEOF
 "$NNC" eval "$M" -q --json > "$WORK/idx.json"
 for d in npy npy_test all.npz test.npz; do
@@ -71,4 +75,22 @@ for d in npy all.npz; do
 done
 approx "$(json "$WORK/prune_all.npz.json" "['top1_after']")" "$(json "$WORK/prune_npy.json" "['top1_after']")" 0 \
   || die "prune on NPZ and NPY data differ"
+# Small data: the defaults fit themselves to it (hold-out 800 = half, validation 400, calibration
+# 800); sizes asked for are taken as they are, so one that does not fit is refused, even 5,000.
+"$NNC" prune "$M" -o "$WORK/p_small.onnx" --sparsity 0.5 --alloc uniform --no-comparison --finetune-epochs 0 \
+  --data "$WORK/small.npz" -q --json > "$WORK/prune_small.json"
+$PY - "$WORK/prune_small.json" <<'PYEOF' || die "prune on a small data set with the default splits"
+import json, sys
+j = json.load(open(sys.argv[1]))
+# Hold-out top-1 is a count of the 800 held-out images.
+for k in ("holdout_top1_before", "holdout_top1_after"):
+    assert abs(j[k] * 800 - round(j[k] * 800)) < 1e-6, (k, j[k])
+assert abs(j["sparsity"] - 0.5) < 0.01 and j["top1_after"] > 0.8, j["sparsity"]
+PYEOF
+expect_error "nncompress: error: --holdout 5000: the training split has 1600 images; at most half of them (800) can be held out" \
+  "$NNC" prune "$M" -o "$WORK/p_small2.onnx" --sparsity 0.5 --data "$WORK/small.npz" --holdout 5000 -q
+expect_error "nncompress: error: --calib 1024: must be between 1 and the 800 held-out images" \
+  "$NNC" prune "$M" -o "$WORK/p_small2.onnx" --sparsity 0.5 --data "$WORK/small.npz" --calib 1024 -q
+[ ! -e "$WORK/p_small2.onnx" ] || die "a refused command wrote its output"
+echo "ok: a small data set with the default splits; sizes asked for are not capped"
 echo "ok: data formats"

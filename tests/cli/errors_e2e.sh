@@ -175,6 +175,8 @@ open(f"{W}/recipe_option.yaml", "w").write("steps:\n  - step: prune\n    options
 open(f"{W}/recipe_order.yaml", "w").write("steps:\n  - step: share\n  - step: prune\n")
 open(f"{W}/recipe_broken.yaml", "w").write("steps:\n  - step: [prune\n")
 open(f"{W}/recipe_fit_nosize.yaml", "w").write("steps:\n  - step: fit\n")
+open(f"{W}/recipe_none_within.yaml", "w").write("steps:\n  - step: prune\n    options: {sparsity: 0.99, alloc: uniform, comparison: false, "
+                                                "finetune: {epochs: 0}}\n")
 # A model without layer weights for `fit`: the first ten pixels are the logits.
 ints = [numpy_helper.from_array(np.array([0], np.int64), "s"), numpy_helper.from_array(np.array([10], np.int64), "e"),
         numpy_helper.from_array(np.array([1], np.int64), "a")]

@@ -119,11 +119,15 @@ TEST(Splits, BadSizesAndMissingDataAreClearErrors) {
 }
 
 // --holdout: the default 5,000 is capped at half of the training images (small data sets); a
-// size asked for is taken as it is, up to half of them, and refused above.
+// size asked for is taken as it is, up to half of them, and refused above, even when it is
+// the default's 5,000.
 TEST(Splits, HoldoutSizeIsTheDefaultCappedOrWhatWasAskedFor) {
   data::DataOptions o;
   EXPECT_EQ(o.holdout_for(60000), 5000);
   EXPECT_EQ(o.holdout_for(6000), 3000);
+  o.holdout_given = true;
+  EXPECT_EQ(o.holdout_for(60000), 5000);
+  EXPECT_THROW(o.holdout_for(6000), OptionError);
   o.holdout = 10000;
   EXPECT_EQ(o.holdout_for(60000), 10000);
   EXPECT_EQ(o.holdout_for(20000), 10000);
