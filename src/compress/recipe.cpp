@@ -293,14 +293,19 @@ Recipe parse_recipe_text(const std::string& text, const std::string& source) {
                 fmt::format("{} after quantize cannot work: quantize leaves int8 weights behind DequantizeLinear, "
                             "which no later step can train or compress further; put quantize last",
                             s.step));
-    // fit decides every layer's sparsity and codebook from dense weights, under its size cap.
+    // fit chooses every layer's codebook under its size cap; a pruned model's zeros it keeps
+    // (keep_zeros, the default), so it may follow prune and prune further.
     for (std::size_t j = 0; j < i; ++j) {
       const auto& before = r.steps[j].step;
-      if (s.step == "fit" && (before == "prune" || before == "share"))
+      const bool keeps_zeros = !s.options.contains("keep_zeros") || s.options["keep_zeros"] != false;
+      if (s.step == "fit" && before == "share")
         fail_at(source, s.line,
-                fmt::format("fit after {} cannot work: fit chooses every layer's sparsity and codebook itself, so what "
-                            "{} did would be lost; put fit first (low-rank may come before it)",
-                            before, before));
+                "fit after share cannot work: fit chooses every layer's codebook itself, so the sharing would be lost; "
+                "put fit before share, or drop share (fit quantises)");
+      if (s.step == "fit" && before == "prune" && !keeps_zeros)
+        fail_at(source, s.line,
+                "fit after prune with keep_zeros false cannot work: fit would start from the weights as dense, so "
+                "what prune did would be lost; keep the zeros or put fit first");
       if (before == "fit" && (s.step == "prune" || s.step == "share" || s.step == "lowrank"))
         fail_at(source, s.line,
                 fmt::format("{} after fit cannot work: it would replace fit's sparsity and codebooks, and the size "

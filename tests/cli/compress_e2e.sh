@@ -34,8 +34,12 @@ for s in j["steps"][1:]:
 print(f"{name}: {' -> '.join(steps)}: {f['ratio']:.2f}x, test top-1 {100*ref['test_top1']:.2f}% -> "
       f"{100*f['test_top1']:.2f}%, hold-out drop {f['holdout_drop_pt']:.2f} +- {f['holdout_drop_se_pt']:.2f} pt")
 PYEOF
-  # The accuracy reported is the written model's, in our engine.
-  "$NNC" eval "$out.onnx" --data "$DATA" "$@" --json -q > "$out.eval.json"
+  # The accuracy reported is the written model's, in our engine (eval takes the data flags).
+  local flags=() skip=0 f
+  for f in "$@"; do
+    if [ "$skip" = 1 ]; then skip=0; elif [ "$f" = --size ]; then skip=1; else flags+=("$f"); fi
+  done
+  "$NNC" eval "$out.onnx" --data "$DATA" "${flags[@]}" --json -q > "$out.eval.json"
   approx "$(json "$out.eval.json" "['top1']")" "$(json "$out.json" "['final']['test_top1']")" 0.00001 ||
     die "compress --recipe $name: the written ONNX does not measure what the summary says"
   [ -s "$out.report/report.html" ] && [ -s "$out.report/summary.json" ] || die "compress --recipe $name: report"
@@ -49,6 +53,21 @@ run_recipe lowrank-first "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" --mean 0.286
 run_recipe share-only "$ROOT/models/lenet300.onnx"
 run_recipe demo "$ROOT/models/lenet5.onnx"
 run_recipe int8 "$ROOT/models/lenet300.onnx"
+run_recipe prune-fit "$ROOT/models/lenet300.onnx" --size 80KB
+
+# prune-fit: fit kept every zero pruning made (each layer keeps at most what pruning kept), and
+# the file is within the cap.
+$PY - "$WORK/prune-fit.json" <<'PYEOF' || die "prune-fit recipe"
+import json, sys
+j = json.load(open(sys.argv[1]))
+prune, fit = j["reports"][0]["report"], j["reports"][1]["report"]
+kept = {l["weight"]: l["kept"] for l in prune["layers"]}
+assert prune["sparsity"] > 0.2, prune["sparsity"]
+for l in fit["layers"]:
+    if l["weight"] in kept: assert l["kept"] <= kept[l["weight"]], (l, kept[l["weight"]])
+assert j["final"]["after_step"] == 2 and j["final"]["nnc_bytes"] <= 80 * 1024, j["final"]
+print("prune-fit:", {l["weight"]: (kept.get(l["weight"]), l["kept"], l["bits"]) for l in fit["layers"]})
+PYEOF
 
 # int8: the quantised model is the result, its weights int8 with one grid per shared tensor.
 $PY - "$WORK/int8.json" "$WORK/int8.onnx" <<'PYEOF' || die "int8 recipe"

@@ -47,6 +47,7 @@ fit::GridOptions grid_of(const FitOptions& o) {
   g.max_bits = o.max_bits;
   g.densities = o.densities;
   g.min_density = o.min_density;
+  g.only_nonzero = o.keep_zeros;
   return g;
 }
 
@@ -211,7 +212,8 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   std::vector<std::string> names;
   for (const auto& l : layers) names.push_back(l.name);
 
-  // fit decides every layer's sparsity and codebook itself: it starts from the dense weights.
+  // fit decides every layer's sparsity and codebook itself; a pruned model's zeros stay zeros
+  // (keep_zeros: held while ADMM trains, never kept by a projection).
   model.clear_sharing();
   for (const auto& name : names)
     if (const auto* m = model.mask(name)) model.set_mask(name, Mask(m->size(), 1));
@@ -221,6 +223,23 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   const int64_t fixed = fit::fixed_container_bytes(model.model(), names);
   const auto grid = grid_of(o);
   auto engine = context.make_engine(model.model());
+  std::map<std::string, at::Tensor> held_zeros;  // keep_zeros: 1 where a weight may be nonzero
+  if (o.keep_zeros) {
+    int64_t zeros = 0, total = 0;
+    for (const auto& l : layers) {
+      if (l.bias) continue;
+      const auto w = engine->weights().get(l.name).detach();
+      const auto nonzero = w.ne(0);
+      const int64_t z = w.numel() - nonzero.sum().item<int64_t>();
+      total += w.numel();
+      if (z == 0) continue;
+      zeros += z;
+      held_zeros[l.name] = nonzero.to(at::kFloat);
+    }
+    if (zeros > 0)
+      context.note(fmt::format("fit: the model's {} exact zeros ({:.1f}% of its {} layer weights) stay zeros", zeros,
+                               100.0 * static_cast<double>(zeros) / static_cast<double>(total), total));
+  }
   auto weights_now = [&] {
     std::vector<std::vector<float>> w;
     for (const auto& n : names) w.push_back(flat_values(engine->weights().get(n)));
@@ -232,6 +251,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
   auto options_of = [&](const std::vector<std::vector<float>>& values) {
     auto bias_grid = grid;
     bias_grid.min_density = 1.0;
+    bias_grid.only_nonzero = false;
     OptionTable t;
     for (std::size_t l = 0; l < values.size(); ++l)
       t.push_back(fit::layer_options(values[l], layers[l].bias && !o.prune_biases ? bias_grid : grid));
@@ -409,7 +429,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
       }
     }
   };
-  admm_phase("joint", o.epochs, {}, [&](const std::vector<std::vector<float>>& v, int e) {
+  admm_phase("joint", o.epochs, held_zeros, [&](const std::vector<std::vector<float>>& v, int e) {
     // While the budget shrinks, the table is measured again on the weights ADMM has moved (W + U):
     // what one-shot pruning costs falls as the pruned weights shrink. From the cap on it is held.
     if (o.remeasure && o.distortion == "output" && e >= 1 && e <= anneal_epochs) options = option_table(v);

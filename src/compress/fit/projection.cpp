@@ -149,12 +149,12 @@ struct SortedLayer {
   }
 };
 
-std::vector<int64_t> kept_grid(std::size_t n, const GridOptions& g) {
+std::vector<int64_t> kept_grid(std::size_t n, int64_t most, const GridOptions& g) {
   std::vector<int64_t> ks;
   const int D = std::max(2, g.densities);
   for (int i = 0; i < D; ++i) {
     const double d = std::pow(g.min_density, static_cast<double>(i) / (D - 1));
-    auto k = std::clamp<int64_t>(std::llround(d * static_cast<double>(n)), 1, static_cast<int64_t>(n));
+    auto k = std::clamp<int64_t>(std::llround(d * static_cast<double>(n)), 1, most);
     if (k == static_cast<int64_t>(n) && !g.allow_dense) continue;
     if (ks.empty() || ks.back() != k) ks.push_back(k);
   }
@@ -241,7 +241,10 @@ std::vector<LayerOption> LayerProjector::options(const GridOptions& g) const {
   const std::span<const float> values = values_;
   if (values.empty()) return out;
   const SortedLayer& s = *sorted_;
-  for (const int64_t k : kept_grid(values.size(), g)) {
+  const auto n = static_cast<int64_t>(values.size());
+  const int64_t most =
+      g.only_nonzero ? std::max<int64_t>(1, std::count_if(values.begin(), values.end(), [](float v) { return v != 0; })) : n;
+  for (const int64_t k : kept_grid(values.size(), most, g)) {
     const auto pos = s.positions(k);
     const double pruned = s.pruned_sse(k);
     int64_t last_levels = -1;

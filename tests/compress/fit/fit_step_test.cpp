@@ -72,6 +72,25 @@ TEST(FitStep, WritesAFileWithinTheCapWithEveryTensorOnItsOwnCodebook) {
   test_support::expect_written_is_in_memory(model, context);
 }
 
+// A pruned model (keep_zeros, the default): its zeros stay zeros through ADMM, the projection
+// and the fine-tuning; fit prunes further among the weights pruning left.
+TEST(FitStep, APrunedModelsZerosStayZeros) {
+  auto [model, context] = lenet5();
+  compress::make_step("prune", {{"sparsity", 0.8}, {"alloc", "uniform"}, {"comparison", false}}).apply(model, context);
+  const std::vector<std::string> names{"conv1.weight", "conv2.weight", "fc1.weight", "fc2.weight"};
+  std::map<std::string, at::Tensor> zero_before;
+  for (const auto& n : names) zero_before[n] = weight(model, n).eq(0);
+  auto r = compress::make_step("fit", {{"size", "16KB"}, {"epochs", 2}, {"masked_epochs", 1}, {"finetune", {{"epochs", 1}}}})
+               .apply(model, context);
+  EXPECT_LE(r["nnc_bytes"].get<int64_t>(), 16 * 1024);
+  for (const auto& n : names) {
+    const auto w = weight(model, n);
+    EXPECT_GT(zero_before[n].sum().item<int64_t>(), w.numel() / 2) << n;  // pruned at 80%
+    EXPECT_EQ(w.masked_select(zero_before[n]).abs().max().item<float>(), 0.0f) << n;
+  }
+  EXPECT_GT(r["top1_after"].get<double>(), 0.5);
+}
+
 TEST(FitStep, ImpossibleCapsFailNamingTheFigures) {
   auto [model, context] = lenet5();
   const auto stored = compress::pack_nnc(model).bytes.size();

@@ -117,6 +117,31 @@ TEST(LayerOptions, CostAndErrorMoveOppositeWays) {
   EXPECT_EQ(least->kept, 4);  // 1e-3 of the layer
 }
 
+// A pruned layer (fit's keep_zeros): its exact zeros are never kept, so the kept counts stop at
+// its nonzero count, which is itself an option; without only_nonzero the dense count is one.
+TEST(LayerOptions, OnlyNonzeroStopsAtTheLayersNonzeroCount) {
+  auto v = gaussian(4000, 5);
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (i % 10 != 0) v[i] = 0.0f;  // 400 nonzeros
+  GridOptions g;
+  g.only_nonzero = true;
+  const auto opts = layer_options(v, g);
+  ASSERT_FALSE(opts.empty());
+  int64_t most = 0;
+  for (const auto& o : opts) most = std::max(most, o.kept);
+  EXPECT_EQ(most, 400);
+  // Keeping all 400 projects them onto their levels and every zero stays zero.
+  const auto p = project_layer(v, 400, 8);
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == 0.0f) {
+      EXPECT_EQ(p.values[i], 0.0f) << i;
+    }
+  }
+  g.only_nonzero = false;
+  const auto all = layer_options(v, g);
+  EXPECT_EQ(std::max_element(all.begin(), all.end(), [](auto& a, auto& b) { return a.kept < b.kept; })->kept, 4000);
+}
+
 TEST(ProjectToBudget, StaysWithinTheBudgetAndSpendsItWhereErrorFallsMost) {
   const auto big = gaussian(20000, 4, 0.02f), small = gaussian(500, 5, 0.5f);
   std::vector<std::span<const float>> layers{big, small};

@@ -138,9 +138,13 @@ TEST(Recipe, ErrorsNameTheFileTheLineAndTheField) {
   EXPECT_EQ(recipe_error("steps:\n  - step: share\n  - step: prune\n"),
             "r.yaml:3: prune after share cannot work: it changes shared weights off their codebook, so the sharing "
             "would be lost; put prune before share");
-  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n  - step: fit\n    options: {size: 12KB}\n"),
-            "r.yaml:3: fit after prune cannot work: fit chooses every layer's sparsity and codebook itself, so what "
-            "prune did would be lost; put fit first (low-rank may come before it)");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n  - step: fit\n    options: {size: 12KB, keep_zeros: false}\n"),
+            "r.yaml:3: fit after prune with keep_zeros false cannot work: fit would start from the weights as dense, "
+            "so what prune did would be lost; keep the zeros or put fit first");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    options: {sparsity: 0.5}\n  - step: fit\n    options: {size: 12KB}\n"), "");
+  EXPECT_EQ(recipe_error("steps:\n  - step: share\n  - step: fit\n    options: {size: 12KB}\n"),
+            "r.yaml:3: fit after share cannot work: fit chooses every layer's codebook itself, so the sharing would be "
+            "lost; put fit before share, or drop share (fit quantises)");
   EXPECT_EQ(recipe_error("steps:\n  - step: fit\n    options: {size: 12KB}\n  - step: share\n"),
             "r.yaml:4: share after fit cannot work: it would replace fit's sparsity and codebooks, and the size cap "
             "would no longer hold; only finetune may follow fit");

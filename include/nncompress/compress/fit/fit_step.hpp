@@ -43,6 +43,10 @@ struct FitOptions {
   double min_density = 1e-3;
   bool biases = true;           // biases are quantised too (else stored as fp32)
   bool prune_biases = false;    // ... and pruned (output allocation; the Euclidean one always may)
+  // A pruned model's exact zeros stay zeros: ADMM trains with them held and the projection keeps
+  // only nonzero weights, so fit prunes further and quantises what pruning left (false: fit
+  // starts from the weights as dense, and pruned weights may grow back).
+  bool keep_zeros = true;
   // How bytes are allocated across tensors: output (each tensor's (kept, bits) options measured
   // once by the network's output distortion, fit/output_distortion.hpp; the projection keeps the
   // largest weights on k-means levels within the chosen option) | euclidean (every projection
@@ -78,6 +82,7 @@ struct FitOptions {
     v("min_density", min_density);
     v("biases", biases);
     v("prune_biases", prune_biases);
+    v("keep_zeros", keep_zeros);
     v("distortion", distortion);
     v("allocation", allocation);
     v("remeasure", remeasure);

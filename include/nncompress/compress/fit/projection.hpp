@@ -23,6 +23,9 @@ struct GridOptions {
   int densities = 20;              // kept fractions, geometric from 1 down to min_density
   double min_density = 1e-3;
   bool allow_dense = true;         // the fraction 1 (no pruning) is an option
+  // Exact zeros are never kept: a layer's kept counts stop at its nonzero count (a pruned
+  // model's zeros stay zeros; fit's keep_zeros).
+  bool only_nonzero = false;
 };
 
 // One option of a layer: k kept weights, b bits.
