@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <cmath>
@@ -271,22 +272,18 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
   nlohmann::json final_j{{"after_step", static_cast<int>(rows.size()) - 1}, {"holdout_drop_pt", used.pt},
                          {"holdout_drop_se_pt", used.se_pt}, {"within", last_within}};
   if (!last_within && !ctx.stop_requested()) {
-    if (held.empty())
+    // Nothing but the original within the limits (held is empty when even it is over the cap):
+    // a file of it would be no compression at all.
+    if (held.empty() || held.back().after_step == 0) {
+      std::vector<std::string> limits;
+      if (cap) limits.push_back(fmt::format("the size cap {}", describe_bytes(static_cast<int64_t>(*cap))));
+      if (o.max_drop) limits.push_back(fmt::format("the {} pt budget", *o.max_drop));
       fail(ErrorCode::kTargetMissed,
-           "no model within the size cap {}{}: the last step ({}) reached {} bytes at a hold-out drop of {:.2f} +- "
-           "{:.2f} pt",
-           describe_bytes(static_cast<int64_t>(*cap)),
-           o.max_drop ? fmt::format(" and the {} pt budget", *o.max_drop) : "", recipe.steps.back().step,
+           "no {} within {}: the last step ({}) reached {} bytes at a hold-out drop of {:.2f} +- {:.2f} pt",
+           held.empty() ? "model" : "step's model is", fmt::join(limits, " and "), recipe.steps.back().step,
            rows.back()["nnc_bytes"].get<std::size_t>(), used.pt, used.se_pt);
+    }
     const auto& back = held.back();
-    // Only the original within the budget: a file of it would be no compression at all.
-    if (back.after_step == 0)
-      fail(ErrorCode::kTargetMissed,
-           "no step's model is within {}: the last step ({}) reached {} bytes at a hold-out drop of {:.2f} +- {:.2f} pt",
-           !cap ? fmt::format("the {} pt budget", o.max_drop.value_or(0))
-                : o.max_drop ? fmt::format("the size cap {} and the {} pt budget", describe_bytes(static_cast<int64_t>(*cap)), *o.max_drop)
-                             : fmt::format("the size cap {}", describe_bytes(static_cast<int64_t>(*cap))),
-           recipe.steps.back().step, rows.back()["nnc_bytes"].get<std::size_t>(), used.pt, used.se_pt);
     model = back.model;
     final_j["after_step"] = back.after_step;
     final_j["rolled_back"] = true;
