@@ -234,19 +234,29 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
       before = model;
       control_before = copy_holdout_control(ctx);
     }
-    try {
-      report = step.apply(model, ctx);
-    } catch (const OptionError& e) {
-      if (!before || e.code() != ErrorCode::kTargetMissed)
-        // Where the recipe set it: "r.yaml:12: share: keep_fp32 'x' matches no layer".
-        fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, e.field()), rs.step, e.what());
-      model = std::move(*before);
-      ctx.holdout_control = control_before;
-      std::string why = e.what();
-      if (const auto cut = why.rfind("; nothing written"); cut != std::string::npos) why.erase(cut);
-      report = {{"step", rs.step}, {"skipped", why}};
-      ctx.note(fmt::format("compress step {}/{}: {} found nothing within its budget ({}); the model goes on unchanged",
-                           i + 1, recipe.steps.size(), rs.step, why));
+    if (give && *give <= 0) {
+      // Nothing left: the earlier steps' drop with its standard error already fills the budget,
+      // so nothing this step does could be within it (a search would only spend time).
+      report = {{"step", rs.step},
+                {"skipped", fmt::format("no accuracy budget left: the earlier steps used {:.2f} +- {:.2f} of the {} pt",
+                                        used.pt, used.se_pt, *o.max_drop)}};
+      ctx.note(fmt::format("compress step {}/{}: {} skipped: {}; the model goes on unchanged", i + 1,
+                           recipe.steps.size(), rs.step, report["skipped"].get<std::string>()));
+    } else {
+      try {
+        report = step.apply(model, ctx);
+      } catch (const OptionError& e) {
+        if (!before || e.code() != ErrorCode::kTargetMissed)
+          // Where the recipe set it: "r.yaml:12: share: keep_fp32 'x' matches no layer".
+          fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, e.field()), rs.step, e.what());
+        model = std::move(*before);
+        ctx.holdout_control = control_before;
+        std::string why = e.what();
+        if (const auto cut = why.rfind("; nothing written"); cut != std::string::npos) why.erase(cut);
+        report = {{"step", rs.step}, {"skipped", why}};
+        ctx.note(fmt::format("compress step {}/{}: {} found nothing within its budget ({}); the model goes on unchanged",
+                             i + 1, recipe.steps.size(), rs.step, why));
+      }
     }
     const double secs = seconds_since(ts);
     auto engine = ctx.make_engine(model.model());

@@ -224,6 +224,30 @@ print(f"compress, pruning held nothing: share alone {f['ratio']:.1f}x")
 PYEOF
 [ -s "$WORK/steep.report/report.html" ] || die "compress with a pruning step that holds nothing: no report"
 
+# A budgeted step with nothing left of the budget (the pruning before it already drops far more)
+# is skipped at once instead of searching; the run then fails, as nothing but the original is
+# within the budget, and writes nothing.
+cat > "$WORK/nobudget.yaml" <<'EOF2'
+steps:
+  - step: prune
+    options: {sparsity: 0.99, alloc: uniform, comparison: false, finetune: {epochs: 0}}
+  - step: share
+  - step: finetune
+    options: {epochs: 1}
+EOF2
+set +e
+"$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --max-drop 1 --recipe "$WORK/nobudget.yaml" -o "$WORK/nobudget.onnx" \
+  --threads 1 > /dev/null 2> "$WORK/nobudget.err"
+rc=$?
+set -e
+[ "$rc" = 1 ] || die "compress with no budget left for share: exit $rc, expected 1"
+grep -q "^compress step 2/3: share skipped: no accuracy budget left: the earlier steps used [0-9.]* +- [0-9.]* of the 1 pt" \
+  "$WORK/nobudget.err" || die "share with no budget left was not skipped: $(grep 'step 2/3' "$WORK/nobudget.err")"
+[ "$(tail -1 "$WORK/nobudget.err" | cut -c1-60)" = "nncompress: error: no step's model is within the 1 pt budget" ] \
+  || die "compress with no budget left: $(tail -1 "$WORK/nobudget.err")"
+[ ! -e "$WORK/nobudget.onnx" ] || die "compress with nothing within the budget wrote its output"
+echo "ok: a budgeted step with no budget left is skipped; nothing within the budget is an error"
+
 # A recipe that is not UTF-8 (a description saved in Latin-1): the run ends with its summary and
 # report (the JSON writer threw at the end, after the outputs were written; found by fuzzing).
 printf 'description: caf\xe9\nsteps:\n  - step: share\n    options: {pop: 8, gens: 1}\n' > "$WORK/latin1.yaml"
