@@ -226,14 +226,6 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
                               : ""));
     const auto ts = std::chrono::steady_clock::now();
     nlohmann::json report;
-    // A budgeted step that finds no setting within its share (a first pruning step that already
-    // breaks it) leaves the model as it was, and the later steps go on with the budget it left.
-    std::optional<CompressedModel> before;
-    std::shared_ptr<HoldoutControl> control_before;
-    if (give) {
-      before = model;
-      control_before = copy_holdout_control(ctx);
-    }
     if (give && *give <= 0) {
       // Nothing left: the earlier steps' drop with its standard error already fills the budget,
       // so nothing this step does could be within it (a search would only spend time).
@@ -243,6 +235,14 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
       ctx.note(fmt::format("compress step {}/{}: {} skipped: {}; the model goes on unchanged", i + 1,
                            recipe.steps.size(), rs.step, report["skipped"].get<std::string>()));
     } else {
+      // A budgeted step that finds no setting within its share (a first pruning step that already
+      // breaks it) leaves the model as it was, and the later steps go on with the budget it left.
+      std::optional<CompressedModel> before;
+      std::shared_ptr<HoldoutControl> control_before;
+      if (give) {
+        before = model;
+        control_before = copy_holdout_control(ctx);
+      }
       try {
         report = step.apply(model, ctx);
       } catch (const OptionError& e) {

@@ -295,9 +295,9 @@ Recipe parse_recipe_text(const std::string& text, const std::string& source) {
                             s.step));
     // fit chooses every layer's codebook under its size cap; a pruned model's zeros it keeps
     // (keep_zeros, the default), so it may follow prune and prune further.
+    const bool keeps_zeros = !s.options.contains("keep_zeros") || s.options["keep_zeros"] != false;
     for (std::size_t j = 0; j < i; ++j) {
       const auto& before = r.steps[j].step;
-      const bool keeps_zeros = !s.options.contains("keep_zeros") || s.options["keep_zeros"] != false;
       if (s.step == "fit" && before == "share")
         fail_at(source, s.line,
                 "fit after share cannot work: fit chooses every layer's codebook itself, so the sharing would be lost; "

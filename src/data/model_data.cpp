@@ -31,6 +31,16 @@ int64_t DataOptions::holdout_for(int64_t train_images) const {
   return holdout;
 }
 
+SplitOptions DataOptions::split_options(int64_t train_images) const {
+  SplitOptions so;
+  so.seed = seed;
+  so.holdout = holdout_for(train_images);
+  const bool val_default = !val_given && val == kDefaultVal, calib_default = !calib_given && calib == kDefaultCalib;
+  so.val = val_default ? std::min(val, std::max<int64_t>(1, so.holdout / 2)) : val;
+  so.calib = calib_default ? std::min(calib, so.holdout) : calib;
+  return so;
+}
+
 nlohmann::json normalisation_json(const NormalisationChoice& n) {
   nlohmann::json j{{"mean", n.normalisation.mean}, {"std", n.normalisation.std}, {"source", n.source}};
   if (!n.tried.is_null() && !n.tried.empty()) j["tried"] = n.tried;
@@ -328,12 +338,7 @@ Splits load_splits(DataOptions& o, onnx::ModelProto& model, const Control& contr
   o.validate();
   auto source = load_checked(o, model, TrainSplit::kRequired);
   auto norm = normalisation_for(o, model, source, control, choice);
-  SplitOptions so;
-  so.seed = o.seed;
-  so.holdout = o.holdout_for(source.train_x.size(0));
-  so.val = o.val_given ? o.val : std::min(o.val, std::max<int64_t>(1, so.holdout / 2));
-  so.calib = o.calib_given ? o.calib : std::min(o.calib, so.holdout);
-  return make_splits(source, norm, so);
+  return make_splits(source, norm, o.split_options(source.train_x.size(0)));
 }
 
 }  // namespace nnc::data

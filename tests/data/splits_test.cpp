@@ -125,6 +125,22 @@ TEST(Splits, HoldoutSizeIsTheDefaultCappedOrWhatWasAskedFor) {
   data::DataOptions o;
   EXPECT_EQ(o.holdout_for(60000), 5000);
   EXPECT_EQ(o.holdout_for(6000), 3000);
+  // The default validation and calibration sizes fit a small hold-out; sizes set are kept.
+  const auto small = o.split_options(1600);
+  EXPECT_EQ(small.holdout, 800);
+  EXPECT_EQ(small.val, 400);
+  EXPECT_EQ(small.calib, 800);
+  const auto full = o.split_options(60000);
+  EXPECT_EQ(full.holdout, 5000);
+  EXPECT_EQ(full.val, 1000);
+  EXPECT_EQ(full.calib, 1024);
+  {
+    data::DataOptions set;
+    set.val = 700;
+    set.calib_given = true;
+    EXPECT_EQ(set.split_options(1600).val, 700);
+    EXPECT_EQ(set.split_options(1600).calib, 1024);
+  }
   o.holdout_given = true;
   EXPECT_EQ(o.holdout_for(60000), 5000);
   EXPECT_THROW(o.holdout_for(6000), OptionError);

@@ -37,13 +37,16 @@ struct Normalisation {
   std::vector<float> mean{0.0f}, std{1.0f};  // per channel, or one value for all channels
 };
 
-// Held-out training images by default (the last ones of the training split).
+// Held-out training images by default (the last ones of the training split), and the default
+// validation and calibration images drawn from them.
 inline constexpr int64_t kDefaultHoldout = 5000;
+inline constexpr int64_t kDefaultVal = 1000;
+inline constexpr int64_t kDefaultCalib = 1024;
 
 struct SplitOptions {
   int64_t holdout = kDefaultHoldout;
-  int64_t val = 1000;
-  int64_t calib = 1024;
+  int64_t val = kDefaultVal;
+  int64_t calib = kDefaultCalib;
   uint64_t seed = 0;
 };
 

@@ -26,11 +26,9 @@ struct DataOptions {
   // of the training images); more makes the budget checks less noisy and leaves fewer to train on.
   int64_t holdout = kDefaultHoldout;
   bool holdout_given = false;           // `holdout` was asked for (never capped), not the default
-  int64_t val = 1000;                   // validation images (class-balanced, from the held-out training images)
-  int64_t calib = 1024;                 // calibration images (from the held-out training images)
-  // Whether val and calib were asked for: the defaults shrink with a small hold-out (half of
-  // it and all of it at most), sizes asked for are taken as they are or refused.
-  bool val_given = false, calib_given = false;
+  int64_t val = kDefaultVal;            // validation images (class-balanced, from the held-out training images)
+  int64_t calib = kDefaultCalib;        // calibration images (from the held-out training images)
+  bool val_given = false, calib_given = false;  // asked for, as holdout_given
   uint64_t seed = 0;                    // every random choice
   int64_t batch = 256;
   // Data already in memory (the Python module; data::make_source): used instead of reading
@@ -56,6 +54,10 @@ struct DataOptions {
   // The hold-out size for a training split of `train_images`: the default is capped at half of
   // them; a size asked for (`holdout_given`, even 5,000) that is larger is an OptionError.
   int64_t holdout_for(int64_t train_images) const;
+  // The split sizes for a training split of `train_images`: the defaults fit themselves to small
+  // data (the hold-out as holdout_for, validation at most half of it, calibration at most all of
+  // it); sizes asked for are taken as they are, and make_splits refuses those that do not fit.
+  SplitOptions split_options(int64_t train_images) const;
 };
 
 // How the normalisation was found: "given", "metadata", or "inferred: <candidate>" with every

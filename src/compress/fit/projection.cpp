@@ -241,9 +241,8 @@ std::vector<LayerOption> LayerProjector::options(const GridOptions& g) const {
   const std::span<const float> values = values_;
   if (values.empty()) return out;
   const SortedLayer& s = *sorted_;
-  const auto n = static_cast<int64_t>(values.size());
-  const int64_t most =
-      g.only_nonzero ? std::max<int64_t>(1, std::count_if(values.begin(), values.end(), [](float v) { return v != 0; })) : n;
+  int64_t most = static_cast<int64_t>(values.size());
+  if (g.only_nonzero) most = std::max<int64_t>(1, std::count_if(values.begin(), values.end(), [](float v) { return v != 0; }));
   for (const int64_t k : kept_grid(values.size(), most, g)) {
     const auto pos = s.positions(k);
     const double pruned = s.pruned_sse(k);
