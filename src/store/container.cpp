@@ -6,6 +6,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "nncompress/core/error.hpp"
 
@@ -13,7 +14,18 @@ namespace nnc::store {
 namespace {
 
 constexpr char kMagic[4] = {'N', 'N', 'C', '\0'};
-enum Section : uint8_t { kGraph = 1, kCodebook = 2, kTensor = 3, kGraphDeflated = 4, kScaledCodebook = 5 };
+// Format 6: kGraphAndNames holds the graph and a table of the stored tensors' names and shapes,
+// deflated together (the names repeat the graph's node inputs); each kNamedTensor record takes the
+// table's next entry instead of carrying its own.
+enum Section : uint8_t {
+  kGraph = 1,
+  kCodebook = 2,
+  kTensor = 3,
+  kGraphDeflated = 4,
+  kScaledCodebook = 5,
+  kGraphAndNames = 6,
+  kNamedTensor = 7
+};
 
 // Limits every reader applies (docs/nnc-format.md, "What a reader accepts"); decode.c has the same.
 // A fuzzing build lowers the element limit so that a few bytes of rANS or of an empty sparse
@@ -177,6 +189,13 @@ std::vector<uint8_t> deflate_bytes(std::span<const uint8_t> in) {
   return out;
 }
 
+// A deflated graph section's payload: its inflated size as a varint, then the deflated bytes.
+std::size_t deflate_framed_size(std::size_t inflated, std::size_t deflated) {
+  std::vector<uint8_t> v;
+  put_varint64(v, inflated);
+  return v.size() + deflated;
+}
+
 std::string inflate_bytes(std::span<const uint8_t> in, std::size_t size, const std::string& what) {
   std::string out(size, '\0');
   z_stream z{};
@@ -296,20 +315,13 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
   w.put<uint16_t>(0);
   w.varint(1 + c.codebooks.size() + c.tensors.size());
   if (st) *st = {};
-  auto section = [&](uint8_t type, const std::vector<uint8_t>& payload) {
-    w.put<uint8_t>(type);
-    w.varint(payload.size());
-    w.bytes(payload);
+  auto section_to = [](Writer& to, uint8_t type, const std::vector<uint8_t>& payload) {
+    to.put<uint8_t>(type);
+    to.varint(payload.size());
+    to.bytes(payload);
   };
-  {
-    const auto* g = reinterpret_cast<const uint8_t*>(c.graph.data());
-    Writer deflated;
-    deflated.varint(c.graph.size());
-    deflated.bytes(deflate_bytes({g, c.graph.size()}));
-    const bool smaller = deflated.out.size() < c.graph.size();
-    section(smaller ? kGraphDeflated : kGraph, smaller ? deflated.out : std::vector<uint8_t>(g, g + c.graph.size()));
-    if (st) st->graph_bytes = smaller ? deflated.out.size() : c.graph.size();
-  }
+  auto section = [&](uint8_t type, const std::vector<uint8_t>& payload) { section_to(w, type, payload); };
+  Writer codebooks;  // their sections, written after the graph's
   for (std::size_t id = 0; id < c.codebooks.size(); ++id) {
     const auto& cb = c.codebooks[id];
     Writer p;
@@ -324,24 +336,28 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
                 "codebook {}: values are not codebook {} x {}", id, s.base, s.scale);
       p.varint(static_cast<uint64_t>(s.base));
       p.bytes(&s.scale, sizeof(float));
-      section(kScaledCodebook, p.out);
+      section_to(codebooks, kScaledCodebook, p.out);
     } else {
       p.varint(cb.size());
       p.bytes(cb.data(), cb.size() * sizeof(float));
-      section(kCodebook, p.out);
+      section_to(codebooks, kCodebook, p.out);
     }
     if (st) st->codebook_bytes += p.out.size();
   }
+  // Each tensor's name and shape (its head) and the rest of its record (its body).
+  std::vector<std::vector<uint8_t>> heads, bodies;
   for (const auto& t : c.tensors) {
-    Writer p;
+    Writer head;
     NNC_CHECK(t.name.size() < 65536 && t.shape.size() <= 16, "tensor '{}': name or rank too large", t.name);
-    p.varint(t.name.size());
-    p.bytes(t.name.data(), t.name.size());
-    p.varint(t.shape.size());
+    head.varint(t.name.size());
+    head.bytes(t.name.data(), t.name.size());
+    head.varint(t.shape.size());
     for (auto d : t.shape) {
       NNC_CHECK(d >= 0, "tensor '{}': negative dimension", t.name);
-      p.varint(static_cast<uint64_t>(d));
+      head.varint(static_cast<uint64_t>(d));
     }
+    heads.push_back(std::move(head.out));
+    Writer p;
     p.put<uint8_t>(static_cast<uint8_t>(t.kind));
     const auto n = static_cast<std::size_t>(t.numel());
     std::size_t before = p.out.size();
@@ -402,10 +418,52 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
       if (st)
         st->sparse_bytes += p.out.size() - before - (st->index_bytes - index_before) - (st->int8_bytes - int8_before);
     }
-    section(kTensor, p.out);
+    bodies.push_back(std::move(p.out));
+  }
+  // The graph alone (deflated when that is smaller) with every tensor's head in its record, or
+  // (format 6) the graph and the heads deflated together, whichever file is smaller.
+  const auto* g = reinterpret_cast<const uint8_t*>(c.graph.data());
+  std::vector<uint8_t> alone = deflate_bytes({g, c.graph.size()});
+  const bool alone_deflated = deflate_framed_size(c.graph.size(), alone.size()) < c.graph.size();
+  std::vector<uint8_t> together;
+  std::size_t heads_bytes = 0;
+  if (!c.tensors.empty()) {
+    std::vector<uint8_t> both(g, g + c.graph.size());
+    for (const auto& h : heads) {
+      both.insert(both.end(), h.begin(), h.end());
+      heads_bytes += h.size();
+    }
+    Writer framed;
+    framed.varint(c.graph.size());
+    framed.varint(both.size() - c.graph.size());
+    framed.bytes(deflate_bytes(both));
+    together = std::move(framed.out);
+  }
+  const std::size_t alone_bytes = alone_deflated ? deflate_framed_size(c.graph.size(), alone.size()) : c.graph.size();
+  const bool named = !together.empty() && together.size() < alone_bytes + heads_bytes;
+  if (named) {
+    section(kGraphAndNames, together);
+  } else if (alone_deflated) {
+    Writer framed;
+    framed.varint(c.graph.size());
+    framed.bytes(alone);
+    section(kGraphDeflated, framed.out);
+  } else {
+    section(kGraph, std::vector<uint8_t>(g, g + c.graph.size()));
+  }
+  if (st) st->graph_bytes = named ? together.size() : alone_bytes;
+  w.bytes(codebooks.out);
+  for (std::size_t i = 0; i < bodies.size(); ++i) {
+    if (named) {
+      section(kNamedTensor, bodies[i]);
+      continue;
+    }
+    std::vector<uint8_t> record = heads[i];
+    record.insert(record.end(), bodies[i].begin(), bodies[i].end());
+    section(kTensor, record);
   }
   // Readers of an older format still read what needs nothing newer.
-  const uint16_t version = int8 ? 5 : coded_positions ? 4 : scaled ? 3 : 2;
+  const uint16_t version = named ? 6 : int8 ? 5 : coded_positions ? 4 : scaled ? 3 : 2;
   std::memcpy(w.out.data() + 4, &version, 2);
   uint32_t crc = static_cast<uint32_t>(crc32(0L, w.out.data(), static_cast<uInt>(w.out.size())));
   w.put<uint32_t>(crc);
@@ -426,21 +484,32 @@ struct Decoding {
   ContainerContent c;
   bool have_graph = false;
   uint64_t elements = 0;  // in the tensors read so far, at most kMaxElements
+  std::string names;                 // format 6: the table of tensor names and shapes
+  std::optional<Reader> next_name;   // over `names`, at the next kNamedTensor record's entry
 };
 
-void read_graph(Decoding& d, Reader& p, bool deflated) {
+// The graph section: stored, deflated, or (format 6) deflated together with the names table.
+void read_graph(Decoding& d, Reader& p, Section type) {
   NNC_CHECK_CODE(!d.have_graph, kCorrupt, "{}: more than one graph section", d.what);
   d.have_graph = true;
-  if (!deflated) {
+  if (type == kGraph) {
     auto graph = p.bytes(p.left());
     d.c.graph.assign(graph.begin(), graph.end());
     return;
   }
   const uint64_t size = p.num(8);
+  const uint64_t table = type == kGraphAndNames ? p.num(8) : 0;
   const uint64_t deflated_bytes = p.left();
-  NNC_CHECK_CODE(size <= kMaxGraphBytes && size <= deflated_bytes * kMaxDeflateRatio, kCorrupt,
-                 "{}: graph section claims {} bytes from {} deflated bytes", d.what, size, deflated_bytes);
-  d.c.graph = inflate_bytes(p.bytes(deflated_bytes), static_cast<std::size_t>(size), d.what);
+  NNC_CHECK_CODE(size <= kMaxGraphBytes && table <= kMaxGraphBytes - size &&
+                     size + table <= deflated_bytes * kMaxDeflateRatio,
+                 kCorrupt, "{}: graph section claims {} bytes from {} deflated bytes", d.what, size + table,
+                 deflated_bytes);
+  d.c.graph = inflate_bytes(p.bytes(deflated_bytes), static_cast<std::size_t>(size + table), d.what);
+  if (type != kGraphAndNames) return;
+  d.names = d.c.graph.substr(static_cast<std::size_t>(size));
+  d.c.graph.resize(static_cast<std::size_t>(size));
+  d.next_name.emplace(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(d.names.data()), d.names.size()),
+                      d.what, d.version);
 }
 
 void read_codebook(Decoding& d, Reader& p) {
@@ -643,17 +712,24 @@ void read_sparse(Decoding& d, Reader& p, StoredTensor& t, std::size_t n) {
   if (nnz) std::memcpy(t.values.data(), v.data(), v.size());
 }
 
-StoredTensor read_tensor(Decoding& d, Reader& p) {
+// A tensor's name and shape: at the start of its record, or (a kNamedTensor record, format 6) the
+// next entry of the names table.
+StoredTensor read_tensor(Decoding& d, Reader& p, Section type) {
   StoredTensor t;
-  const uint64_t name_len = p.num(2);
+  if (type == kNamedTensor) {
+    NNC_CHECK_CODE(d.next_name, kCorrupt, "{}: a tensor record names no tensor (no names table before it)", d.what);
+    NNC_CHECK_CODE(d.next_name->left() > 0, kCorrupt, "{}: more tensor records than the names table lists", d.what);
+  }
+  Reader& head = type == kNamedTensor ? *d.next_name : p;
+  const uint64_t name_len = head.num(2);
   NNC_CHECK_CODE(name_len <= kMaxName, kCorrupt, "{}: tensor name of {} bytes is too long", d.what, name_len);
-  auto name = p.bytes(name_len);
+  auto name = head.bytes(name_len);
   t.name.assign(name.begin(), name.end());
   NNC_CHECK_CODE(t.name.find('\0') == std::string::npos, kCorrupt, "{}: tensor name contains a NUL byte", d.what);
-  const uint64_t rank = p.num(1);
+  const uint64_t rank = head.num(1);
   NNC_CHECK_CODE(rank <= kMaxRank, kCorrupt, "{}: tensor '{}' has rank {}", d.what, t.name, rank);
   std::vector<uint64_t> dims;
-  for (uint64_t i = 0; i < rank; ++i) dims.push_back(p.num(8));
+  for (uint64_t i = 0; i < rank; ++i) dims.push_back(head.num(8));
   const auto kind = p.get<uint8_t>();
   const std::size_t n = element_count(d, t.name, dims);
   t.shape.assign(dims.begin(), dims.end());  // each within kMaxElements, or 0
@@ -695,24 +771,26 @@ ContainerContent decode_container(std::span<const uint8_t> bytes, const std::str
   Reader r(bytes.first(bytes.size() - 4), what, version);
   r.bytes(8);
   const uint64_t sections = r.num(4);
-  Decoding d{what, version, {}};
+  Decoding d{what, version, {}, false, 0, {}, std::nullopt};
   for (uint64_t s = 0; s < sections; ++s) {
     const uint8_t type = r.get<uint8_t>();
     auto payload = r.bytes(r.num(8));
     Reader p(payload, what, version);
-    if (type == kGraph || (type == kGraphDeflated && version >= 2)) {
-      read_graph(d, p, type == kGraphDeflated);
+    if (type == kGraph || (type == kGraphDeflated && version >= 2) || (type == kGraphAndNames && version >= 6)) {
+      read_graph(d, p, static_cast<Section>(type));
     } else if (type == kCodebook) {
       read_codebook(d, p);
     } else if (type == kScaledCodebook && version >= 3) {
       read_scaled_codebook(d, p);
-    } else if (type == kTensor) {
-      d.c.tensors.push_back(read_tensor(d, p));
+    } else if (type == kTensor || (type == kNamedTensor && version >= 6)) {
+      d.c.tensors.push_back(read_tensor(d, p, static_cast<Section>(type)));
     } else {
       fail(ErrorCode::kCorrupt, "{}: unknown section type {}", what, type);
     }
   }
   NNC_CHECK_CODE(r.left() == 0, kCorrupt, "{}: trailing bytes after the last section", what);
+  NNC_CHECK_CODE(!d.next_name || d.next_name->left() == 0, kCorrupt,
+                 "{}: the names table lists more tensors than the container has records", what);
   if (std::none_of(d.c.scales.begin(), d.c.scales.end(), [](const CodebookScale& s) { return s.base >= 0; }))
     d.c.scales.clear();
   return std::move(d.c);

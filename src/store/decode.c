@@ -467,6 +467,8 @@ typedef struct {
 typedef struct {
   int version;
   int have_graph;
+  int have_names; /* format 6: names holds the table of tensor names and shapes */
+  rd names;       /* over the table, at the next named tensor record's entry */
   codebook* cbs;
   size_t ncb, cb_cap;
   uint64_t elements; /* in the tensors decoded so far, at most MAX_ELEMENTS */
@@ -484,27 +486,33 @@ static int fail(dec* d, const char* fmt, ...) {
   return 1;
 }
 
-static int read_graph(dec* d, rd* p, int deflated, nnc_model* out) {
-  uint64_t size;
+/* The graph section (type 1 stored, 4 deflated, 6 deflated together with the names table). */
+static int read_graph(dec* d, rd* p, int type, nnc_model* out) {
+  uint64_t size, table = 0;
   if (d->have_graph) return fail(d, "more than one graph section");
   d->have_graph = 1;
-  if (!deflated) {
+  if (type == 1) {
     out->graph = p->p;
     out->graph_size = p->n;
     p->pos = p->n;
     return 0;
   }
   size = get_varint(p);
+  if (type == 6) table = get_varint(p);
   if (p->bad) return fail(d, "graph section: %s", p->bad);
-  if (size > MAX_GRAPH_BYTES || size > left(p) * MAX_DEFLATE_RATIO)
-    return fail(d, "graph section claims %" PRIu64 " bytes from %" PRIu64 " deflated bytes", size, left(p));
-  out->graph_buffer = (uint8_t*)malloc(size ? (size_t)size : 1);
+  if (size > MAX_GRAPH_BYTES || table > MAX_GRAPH_BYTES - size || size + table > left(p) * MAX_DEFLATE_RATIO)
+    return fail(d, "graph section claims %" PRIu64 " bytes from %" PRIu64 " deflated bytes", size + table, left(p));
+  out->graph_buffer = (uint8_t*)malloc(size + table ? (size_t)(size + table) : 1);
   if (!out->graph_buffer) return fail(d, "out of memory for the graph");
-  if (inflate_raw(p->p + p->pos, (size_t)left(p), out->graph_buffer, (size_t)size) != 0)
-    return fail(d, "graph section does not inflate to %" PRIu64 " bytes (corrupt)", size);
+  if (inflate_raw(p->p + p->pos, (size_t)left(p), out->graph_buffer, (size_t)(size + table)) != 0)
+    return fail(d, "graph section does not inflate to %" PRIu64 " bytes (corrupt)", size + table);
   p->pos = p->n;
   out->graph = out->graph_buffer;
   out->graph_size = (size_t)size;
+  if (type == 6) {
+    d->have_names = 1;
+    d->names = reader(out->graph_buffer + size, (size_t)table, d->version);
+  }
   return 0;
 }
 
@@ -806,25 +814,31 @@ done:
   return rc;
 }
 
-static int read_tensor(dec* d, rd* p, nnc_tensor* t) {
-  const uint64_t name_len = get_num(p, 2);
+/* A tensor's name and shape: at the start of its record (type 3), or the names table's next
+ * entry (type 7, format 6). */
+static int read_tensor(dec* d, rd* p, int type, nnc_tensor* t) {
+  rd* head = type == 7 ? &d->names : p;
+  uint64_t name_len, rank, dims[MAX_RANK];
   const uint8_t* name;
-  uint64_t rank, dims[MAX_RANK];
   int k, kind;
   size_t i;
-  if (p->bad) return fail(d, "tensor record: %s", p->bad);
+  if (type == 7 && !d->have_names) return fail(d, "a tensor record names no tensor (no names table before it)");
+  if (type == 7 && !left(head)) return fail(d, "more tensor records than the names table lists");
+  name_len = get_num(head, 2);
+  if (head->bad) return fail(d, "tensor record: %s", head->bad);
   if (name_len > MAX_NAME) return fail(d, "tensor name of %" PRIu64 " bytes is too long", name_len);
-  name = get_bytes(p, name_len);
-  if (p->bad) return fail(d, "tensor record: %s", p->bad);
+  name = get_bytes(head, name_len);
+  if (head->bad) return fail(d, "tensor record: %s", head->bad);
   if (memchr(name, 0, (size_t)name_len)) return fail(d, "tensor name contains a NUL byte");
   if (!(t->name = (char*)malloc((size_t)name_len + 1))) return fail(d, "out of memory for a tensor name");
   memcpy(t->name, name, (size_t)name_len);
   t->name[name_len] = 0;
-  rank = get_num(p, 1);
-  if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
+  rank = get_num(head, 1);
+  if (head->bad) return fail(d, "tensor '%s' record: %s", t->name, head->bad);
   if (rank > MAX_RANK) return fail(d, "tensor '%s' has rank %" PRIu64, t->name, rank);
   t->rank = (int)rank;
-  for (k = 0; k < t->rank; ++k) dims[k] = get_num(p, 8);
+  for (k = 0; k < t->rank; ++k) dims[k] = get_num(head, 8);
+  if (head->bad) return fail(d, "tensor '%s' record: %s", t->name, head->bad);
   kind = (int)get_le(p, 1);
   if (p->bad) return fail(d, "tensor '%s' record: %s", t->name, p->bad);
   if (element_count(d, t->name, dims, t->rank, &t->numel)) return 1;
@@ -882,10 +896,10 @@ void nnc_free(nnc_model* m) {
 
 static int read_section(dec* d, int type, rd* p, nnc_model* out, size_t* cap) {
   nnc_tensor t;
-  if (type == 1 || (type == 4 && d->version >= 2)) return read_graph(d, p, type == 4, out);
+  if (type == 1 || (type == 4 && d->version >= 2) || (type == 6 && d->version >= 6)) return read_graph(d, p, type, out);
   if (type == 2) return read_codebook(d, p);
   if (type == 5 && d->version >= 3) return read_scaled_codebook(d, p);
-  if (type != 3) return fail(d, "unknown section type %d", type);
+  if (type != 3 && !(type == 7 && d->version >= 6)) return fail(d, "unknown section type %d", type);
   if (out->count == *cap) {
     const size_t grown_cap = *cap ? *cap * 2 : 16;
     nnc_tensor* grown = (nnc_tensor*)realloc(out->tensors, sizeof(nnc_tensor) * grown_cap);
@@ -894,7 +908,7 @@ static int read_section(dec* d, int type, rd* p, nnc_model* out, size_t* cap) {
     *cap = grown_cap;
   }
   memset(&t, 0, sizeof(t));
-  if (read_tensor(d, p, &t)) {
+  if (read_tensor(d, p, type, &t)) {
     free_tensor(&t);
     return 1;
   }
@@ -916,7 +930,7 @@ int nnc_decode(const uint8_t* buf, size_t size, nnc_model* out, char* err, size_
   /* Header and trailer (12 bytes) at least: format 2 with no sections is 13 bytes. */
   if (size < 12 || memcmp(buf, "NNC\0", 4) != 0) return fail(&d, "not an .nnc container (bad magic)");
   d.version = buf[4] | (buf[5] << 8);
-  if (d.version > 5) return fail(&d, "container format version is newer than this decoder");
+  if (d.version > 6) return fail(&d, "container format version is newer than this decoder");
   stored = (uint32_t)buf[size - 4] | ((uint32_t)buf[size - 3] << 8) | ((uint32_t)buf[size - 2] << 16) |
            ((uint32_t)buf[size - 1] << 24);
   if (nnc_crc32(buf, size - 4) != stored) return fail(&d, "checksum mismatch");
@@ -937,6 +951,8 @@ int nnc_decode(const uint8_t* buf, size_t size, nnc_model* out, char* err, size_
   }
   if (!rc && r.bad) rc = fail(&d, r.bad == kTruncated ? "truncated container" : "corrupt container (overlong number)");
   if (!rc && left(&r)) rc = fail(&d, "trailing bytes after the last section");
+  if (!rc && d.have_names && left(&d.names))
+    rc = fail(&d, "the names table lists more tensors than the container has records");
   for (i = 0; i < d.ncb; ++i) free(d.cbs[i].values);
   free(d.cbs);
   if (rc) nnc_free(out);

@@ -1,6 +1,6 @@
 // Writes the fuzzer's seed corpus with the container writer (store::encode_container): each
 // tensor kind, each index coder, every sparse position format with raw and indexed values, raw
-// and deflated graphs; and the parts that nnc_fuzz.cpp wraps into a container (a deflate stream,
+// and deflated graphs, names deflated with the graph; and the parts that nnc_fuzz.cpp wraps into a container (a deflate stream,
 // index streams of each coder, sparse positions). Usage: make_seeds DIR
 #include <zlib.h>
 
@@ -163,6 +163,14 @@ int main(int argc, char** argv) {
   for (uint64_t i = 0; i < 500; i += 13) p.positions.push_back(i), p.ints.push_back(static_cast<int8_t>(i % 2 ? -100 : 127));
   c.tensors = {d, z, p};
   write(dir, "int8", c);
+  c = base;  // format 6: names and shapes deflated with a graph that spells them
+  c.graph.clear();
+  c.tensors.clear();
+  for (int i = 0; i < 12; ++i) {
+    c.tensors.push_back(raw("encoder.layers." + std::to_string(i) + ".dense.weight", {2, 3}));
+    c.graph += "MatMul(" + c.tensors.back().name + ");";
+  }
+  write(dir, "names_table", c);
   write_part(dir, "int8_bitpack", {3, 0, 3, 0, 4, 0}, {0b11100100});
   write_parts(dir);
   return 0;

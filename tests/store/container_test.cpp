@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -161,6 +162,65 @@ TEST(Container, SparseTensorsWithIndexedValuesReadTheSameInBothReaders) {
   nnc_free(&m);
 }
 
+// Format 6: the tensors' names and shapes are deflated together with the graph, whose node
+// inputs already spell them, instead of standing in every record: the file is smaller than the
+// format-5 layout of the same content (the graph deflated alone, each record with its name and
+// shape), both readers give the same names, shapes and values, and the names table must list
+// exactly the records that follow it.
+TEST(Container, NamesDeflatedWithTheGraphAreSmallerAndReadTheSameInBothReaders) {
+  store::ContainerContent c;
+  std::string graph;
+  auto varint_bytes = [](uint64_t v) {
+    std::size_t n = 1;
+    for (; v >= 0x80; v >>= 7) ++n;
+    return n;
+  };
+  std::size_t records_with_heads = 0;
+  for (int i = 0; i < 24; ++i) {
+    store::StoredTensor t;
+    t.name = fmt::format("encoder.layers.{}.self_attention.output.dense.{}", i / 2, i % 2 ? "bias" : "weight");
+    t.shape = i % 2 ? std::vector<int64_t>{3} : std::vector<int64_t>{3, 2};
+    t.kind = store::StoredTensor::Kind::kRaw;
+    for (int k = 0; k < t.numel(); ++k) t.values.push_back(0.5f * static_cast<float>(i * 7 + k));
+    graph += fmt::format("Gemm(x{}, {}) -> x{};", i, t.name, i + 1);
+    std::size_t record = varint_bytes(t.name.size()) + t.name.size() + 1 + 4 * static_cast<std::size_t>(t.numel()) + 1;
+    for (auto d : t.shape) record += varint_bytes(static_cast<uint64_t>(d));
+    records_with_heads += 1 + varint_bytes(record) + record;
+    c.tensors.push_back(std::move(t));
+  }
+  c.graph = graph;
+  store::ContainerContent graph_only;
+  graph_only.graph = graph;
+  const std::size_t format5 = store::encode_container(graph_only).size() + records_with_heads;
+  store::ContainerStats stats;
+  const auto bytes = store::encode_container(c, &stats);
+  EXPECT_EQ(bytes[4], 6);
+  EXPECT_LT(bytes.size() + 500, format5) << "format 6 " << bytes.size() << " B, format 5 " << format5 << " B";
+  EXPECT_LT(stats.header_bytes, 10u * c.tensors.size()) << "the records keep no names";
+  const auto back = store::decode_container(bytes, "mem");
+  EXPECT_EQ(back.graph, graph);
+  nnc_model m;
+  char err[256];
+  ASSERT_EQ(nnc_decode(bytes.data(), bytes.size(), &m, err, sizeof err), 0) << err;
+  ASSERT_EQ(back.tensors.size(), c.tensors.size());
+  ASSERT_EQ(m.count, c.tensors.size());
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(m.graph), m.graph_size), graph);
+  for (std::size_t i = 0; i < m.count; ++i) {
+    EXPECT_EQ(back.tensors[i].name, c.tensors[i].name);
+    EXPECT_EQ(back.tensors[i].shape, c.tensors[i].shape);
+    EXPECT_EQ(back.tensors[i].values, c.tensors[i].values);
+    EXPECT_EQ(m.tensors[i].name, c.tensors[i].name);
+    EXPECT_EQ(std::vector<int64_t>(m.tensors[i].dims, m.tensors[i].dims + m.tensors[i].rank), c.tensors[i].shape);
+    EXPECT_EQ(std::vector<float>(m.tensors[i].data, m.tensors[i].data + m.tensors[i].numel), c.tensors[i].values);
+  }
+  nnc_free(&m);
+  // A lone short name gains nothing from the table: the file stays in an older format.
+  store::ContainerContent small;
+  small.tensors.push_back(c.tensors[1]);
+  small.tensors[0].name = "b";
+  EXPECT_LT(store::encode_container(small)[4], 6);
+}
+
 TEST(Container, TruncatedCorruptAndFutureFilesAreOneLineErrors) {
   auto s = shared_model();
   auto bytes = store::pack_model(s.model, s.comp);
@@ -175,7 +235,7 @@ TEST(Container, TruncatedCorruptAndFutureFilesAreOneLineErrors) {
   auto future = bytes;
   future[4] = 9;
   EXPECT_EQ(error_of([&] { store::unpack_model(future, "m.nnc"); }),
-            "m.nnc: container format version 9 is newer than this nncompress supports (5)");
+            "m.nnc: container format version 9 is newer than this nncompress supports (6)");
   std::vector<uint8_t> junk(100, 7);
   EXPECT_EQ(error_of([&] { store::unpack_model(junk, "m.nnc"); }), "m.nnc: not an .nnc container (bad magic)");
 }
@@ -408,10 +468,11 @@ TEST(PrunedOnnx, SmallestFormPerTensorAndIdenticalOutputs) {
 
 // A weight with a per-tensor scale: the .nnc refers it to a scaled codebook (format 3, both
 // readers give the same bits), the ONNX multiplies its unit values by the scale; a container
-// without scales is not format 3 (2, or 4 when a tensor's positions are coded gaps).
+// without scales is not format 3 (2, 4 when a tensor's positions are coded gaps, 6 when its
+// names are deflated with the graph).
 TEST(Container, PerTensorScalesRoundTripInBothReadersAndInOnnx) {
   const uint8_t plain = store::pack_model(shared_model().model, shared_model().comp)[4];
-  EXPECT_TRUE(plain == 2 || plain == 4) << int{plain};
+  EXPECT_TRUE(plain == 2 || plain == 4 || plain == 6) << int{plain};
   auto s = shared_model(0.0173f);
   auto bytes = store::pack_model(s.model, s.comp);
   EXPECT_EQ(bytes[4], std::max<uint8_t>(3, plain));

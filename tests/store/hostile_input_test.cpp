@@ -545,3 +545,55 @@ TEST(HostileInput, Int8TensorsAreCheckedLikeIndices) {
   ASSERT_TRUE(accepted_by_both(sparse));
   EXPECT_EQ(store::decode_container(sparse, "m.nnc").tensors.at(0).decode_int8(), (std::vector<int8_t>{0, 0, 1, 0}));
 }
+
+// Format 6: the graph section (type 6) inflates to the graph and a table of tensor names and
+// shapes; each type 7 record takes the table's next entry. The table and the records must match
+// one to one, and both types belong to format 6.
+TEST(HostileInput, TheNamesTableMustListExactlyTheNamedRecords) {
+  // A graph section of `graph` and a table of `entries` (name, dims), in a stored deflate block.
+  auto names_section = [](const std::string& graph, const std::vector<std::pair<std::string, std::vector<uint64_t>>>& entries,
+                          int version = 6) {
+    Craft table(version);
+    for (const auto& [name, dims] : entries) {
+      table.varint(name.size()).text(name).varint(dims.size());
+      for (auto d : dims) table.varint(d);
+    }
+    Craft inflated(version);
+    inflated.text(graph).bytes(table.data());
+    const auto n = inflated.data().size();
+    Craft p(version);
+    p.varint(graph.size()).varint(table.data().size()).u8(1).le(n, 2).le(~n & 0xffff, 2).bytes(inflated.data());
+    return p;
+  };
+  auto raw4 = [](int version) {
+    Craft r(version);
+    r.u8(0);
+    for (int i = 0; i < 4; ++i) r.f32(static_cast<float>(i));
+    return r;
+  };
+  const auto good = Craft(6).section(6, names_section("", {{"w", {4}}})).section(7, raw4(6)).file(2);
+  ASSERT_TRUE(accepted_by_both(good)) << errors(good).first;
+  const auto back = store::decode_container(good, "m.nnc");
+  ASSERT_EQ(back.tensors.size(), 1u);
+  EXPECT_EQ(back.tensors[0].name, "w");
+  EXPECT_EQ(back.tensors[0].values, (std::vector<float>{0, 1, 2, 3}));
+  EXPECT_EQ(errors(Craft(6).section(7, raw4(6)).file(1)),
+            refused("a tensor record names no tensor (no names table before it)"));
+  EXPECT_EQ(errors(Craft(6).section(6, names_section("", {{"w", {4}}})).section(7, raw4(6)).section(7, raw4(6)).file(3)),
+            refused("more tensor records than the names table lists"));
+  EXPECT_EQ(errors(Craft(6).section(6, names_section("", {{"w", {4}}, {"v", {4}}})).section(7, raw4(6)).file(2)),
+            refused("the names table lists more tensors than the container has records"));
+  // Both section types are format 6's.
+  EXPECT_EQ(errors(Craft(5).section(6, names_section("", {{"w", {4}}}, 5)).section(7, raw4(5)).file(2)),
+            refused("unknown section type 6"));
+  EXPECT_EQ(errors(Craft(5).section(7, raw4(5)).file(1)), refused("unknown section type 7"));
+  // An entry cut short, and a table claiming more than its deflated bytes can hold.
+  Craft cut(6);
+  cut.varint(0).varint(3).u8(1).le(3, 2).le(~3u & 0xffff, 2).u8(5).text("ab");
+  const auto short_entry = Craft(6).section(6, cut).section(7, raw4(6)).file(2);
+  EXPECT_NE(errors(short_entry).first, "(accepted)");
+  EXPECT_NE(errors(short_entry).second, "(accepted)");
+  Craft huge(6);
+  huge.varint(0).varint(uint64_t{1} << 30).u8(1).le(0, 2).le(0xffff, 2);
+  EXPECT_EQ(errors(Craft(6).section(6, huge).file(1)), refused("graph section claims 1073741824 bytes from 5 deflated bytes"));
+}

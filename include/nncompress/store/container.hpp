@@ -15,10 +15,10 @@
 
 namespace nnc::store {
 
-// 5: int8 tensors; 4: sparse positions as entropy-coded gaps; 3: scaled codebooks; 2: varint
-// fields, deflated graph. A file is written in the oldest version that holds what it needs; every older version
-// is still read.
-constexpr uint16_t kContainerVersion = 5;
+// 6: tensor names and shapes deflated with the graph; 5: int8 tensors; 4: sparse positions as
+// entropy-coded gaps; 3: scaled codebooks; 2: varint fields, deflated graph. A file is written in
+// the oldest version that holds what it needs; every older version is still read.
+constexpr uint16_t kContainerVersion = 6;
 
 struct StoredTensor {
   enum class Kind : uint8_t { kRaw = 0, kIndexed = 1, kSparse = 2, kInt8 = 3 };
