@@ -68,7 +68,7 @@ cmp "$WORK/d.nnc" "$WORK/a.nnc" && cmp "$WORK/d.onnx" "$WORK/a.onnx" || die "def
 "$NNC" share "$M" -o "$WORK/t.onnx" --nnc "$WORK/t.nnc" --scale-spread 1 "${SHORT[@]}" > "$WORK/t.json"
 [ "$(json "$WORK/t.json" "['scaled_tensors']")" = 3 ] || die "spread 1 scales all but the widest of LeNet-5's 4 tensors"
 "$NNC" info "$WORK/t.nnc" --json > "$WORK/t.info.json"
-[ "$(json "$WORK/t.info.json" "['format_version']")" = 3 ] && [ "$(json "$WORK/t.info.json" "['scaled_codebooks']")" = 3 ] \
+[[ "$(json "$WORK/t.info.json" "['format_version']")" =~ ^[36]$ ]] && [ "$(json "$WORK/t.info.json" "['scaled_codebooks']")" = 3 ] \
   || die "the scaled container"
 [ "$($PY -c "import onnx,sys; print(sum(n.op_type == 'Mul' and n.input[1].endswith('.scale') for n in onnx.load(sys.argv[1]).graph.node))" "$WORK/t.onnx")" = 3 ] \
   || die "one Mul per scaled weight in the ONNX"
