@@ -15,6 +15,7 @@ void register_prune_command(CLI::App& app) {
     int final_epochs = -1;
     double sparsity = 0.5, max_drop = 1.0;
     bool no_comparison = false, worst_case = false, no_curve_cache = false, no_activation_cache = false;
+    bool no_climb_refine = false;
     std::string curve_cache;
     GlobalOptions global;
     DataOptions data;
@@ -43,6 +44,10 @@ void register_prune_command(CLI::App& app) {
   cmd->add_option("--climb-patience", p.climb_patience,
                   "Broken steps in a row (each after --final-epochs) that end a climb; 1 stops at the first")
       ->capture_default_str()
+      ->group(advanced);
+  cmd->add_flag("--no-climb-refine", opts->no_climb_refine,
+               "When a climb rolls back, no extra step halfway between the last step that held and the first "
+               "above it that broke")
       ->group(advanced);
   cmd->add_option("--alloc", p.alloc, "rd | uniform | global | random | file:ALLOC.json")->capture_default_str();
   add_finetune_options(cmd, p.finetune, "after each schedule step (masks held fixed)");
@@ -102,6 +107,7 @@ void register_prune_command(CLI::App& app) {
     if (sparsity->count()) o.prune.sparsity = o.sparsity;
     if (max_drop->count()) o.prune.max_drop = o.max_drop;
     o.prune.comparison = !o.no_comparison;
+    o.prune.climb_refine = !o.no_climb_refine;
     o.prune.curve_cache = !o.no_curve_cache;
     o.prune.activation_cache = !o.no_activation_cache;
     if (o.worst_case) o.prune.distortion = "worst";

@@ -388,7 +388,9 @@ double PruneRun::search_sparsity(const std::vector<prune::LayerState>& states0, 
 // step's hold-out drop is measured after its fine-tuning; a step that breaks the budget gets the
 // final epochs and, when it then holds, the climb goes on; a step that breaks it even so is
 // climbed past, and climb_patience such steps in a row roll the model back to the last that held,
-// which then gets the final epochs (unless it had them). One schedule,
+// which then gets the final epochs (unless it had them); with climb_refine, a rollback first tries
+// one more step from the model that held, halfway (in kept weights) to the first step above it
+// that broke, which ends the climb whether it holds or not. One schedule,
 // not independent trainings: every probe of the budget search is a step of it.
 nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   const int final_epochs = o_.final_epochs.value_or(o_.finetune.epochs);
@@ -409,6 +411,10 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   std::optional<Held> start;  // climbing: the model before the first step, where a climb that holds nowhere goes back
   if (climb) start = Held{model_, snapshot(), 0.0, {}, 0, false, copy_holdout_control(ctx_)};
   int broken_in_a_row = 0;  // climbing: broken steps since the last that held
+  double first_broken = -1;  // climbing: the first step above the last that held that broke (-1: none)
+  std::optional<double> refine_to;     // the refinement step's sparsity, while it runs
+  bool refined = false;                // the climb's one refinement step has been taken
+  nlohmann::json refinement;           // its sparsity, the step above it that broke, whether it held
   if (climb && method_ == "rd" && !copt_.grid.empty()) {
     // The RD allocation picks each layer's point on its grid, so the sparsest grid point bounds
     // the climb (a coarse grid_step, or layers kept dense, cannot reach max_sparsity): the climb
@@ -456,6 +462,8 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   for (int t = 1;; ++t) {
     double s_t = o_.finetune.epochs > 0 ? 1.0 - std::pow(1.0 - o_.schedule_a, t) : sparsity_;
     s_t = std::min(s_t, sparsity_);
+    const bool refining = refine_to.has_value();
+    if (refining) s_t = *refine_to;
     auto states = layer_states();
     const int64_t b = budget_at(s_t);
     prune::RdCurves curves;
@@ -478,6 +486,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
                        {"top1_pruned", after_prune},
                        {"top1_finetuned", after_ft},
                        {"finetune_epochs", finetuned ? epochs : 0}};
+    if (refining) row["refinement"] = true;
     std::string holdout_note;
     bool within = true;
     if (climb && !ctx_.stop_requested()) {
@@ -508,6 +517,7 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     }
     if (climb && within && !ctx_.stop_requested()) {
       broken_in_a_row = 0;
+      first_broken = -1;
       held = Held{model_, snapshot(), s_t, final_alloc_, t, rescued, copy_holdout_control(ctx_)};
       if (!curves.distortion.empty()) held_curves_ = curves;  // the report's curves: those of the step kept
     }
@@ -515,13 +525,14 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
     // from the broken model and ends only after climb_patience broken steps in a row.
     const bool broken = climb && !within && !ctx_.stop_requested();
     if (broken) ++broken_in_a_row;
-    if (broken && broken_in_a_row < o_.climb_patience && s_t < sparsity_) {
+    if (broken && first_broken < 0) first_broken = s_t;
+    if (broken && !refining && broken_in_a_row < o_.climb_patience && s_t < sparsity_) {
       ctx_.note(fmt::format("prune: sparsity {:.3f} breaks max_drop {} pt on the hold-out ({} of {} broken steps in a "
                             "row); the climb goes past it",
                             s_t, *o_.max_drop, broken_in_a_row, o_.climb_patience));
       continue;
     }
-    if (climb && (!within || s_t >= sparsity_ || ctx_.stop_requested())) {
+    if (climb && (!within || s_t >= sparsity_ || refining || ctx_.stop_requested())) {
       const Held& back = held ? *held : *start;
       if (!within || ctx_.stop_requested()) {
         model_ = back.model;
@@ -529,8 +540,28 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
         final_alloc_ = back.alloc;
         if (back.control) ctx_.holdout_control = back.control;
       }
+      // Schedule steps are coarse at the top (a = 0.3 goes from 2.8% of the weights kept to
+      // 2.0%): one more step from the model that held, halfway in kept weights to the first
+      // step above it that broke, is kept when it holds.
+      refine_to.reset();
+      if (!within && held && first_broken >= 0 && o_.climb_refine && !refined && !ctx_.stop_requested()) {
+        refined = true;
+        refine_to = 1.0 - std::sqrt((1.0 - back.sparsity) * (1.0 - first_broken));
+        refinement = {{"sparsity", *refine_to}, {"below", first_broken}};
+        ctx_.note(fmt::format("prune: sparsity {:.3f} held and {:.3f} broke; one more step from {:.3f} to {:.4f}",
+                              back.sparsity, first_broken, back.sparsity, *refine_to));
+        broken_in_a_row = 0;
+        first_broken = -1;
+        continue;
+      }
       sparsity_ = back.sparsity;
       climb_ = {{"held_step", back.step}, {"held_sparsity", back.sparsity}, {"broke_at", within ? nullptr : nlohmann::json(s_t)}};
+      if (refining) {
+        refinement["held"] = within;
+        climb_["refinement"] = refinement;
+        if (within)
+          ctx_.note(fmt::format("prune: the step to {:.4f} holds; the climb ends there", s_t));
+      }
       if (!held) break;  // nothing held: the caller refuses
       if (!within)
         ctx_.note(fmt::format("prune: sparsity {:.3f} breaks max_drop {} pt on the hold-out; rolled back to step {} "

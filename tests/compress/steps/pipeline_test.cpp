@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
+
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/outputs.hpp"
@@ -99,7 +102,7 @@ TEST(Pipeline, AClimbGoesPastBrokenStepsUpToItsPatienceAndKeepsTheLastThatHeld) 
     auto [model, context] = test_support::lenet5_subset(4000);
     auto r = compress::make_step("prune", {{"max_drop", 2.0}, {"alloc", "global"}, {"comparison", false},
                                            {"schedule_a", 0.5}, {"max_sparsity", 0.999}, {"climb_patience", patience},
-                                           {"finetune", {{"epochs", 1}, {"lr", 1e-3}}}})
+                                           {"climb_refine", false}, {"finetune", {{"epochs", 1}, {"lr", 1e-3}}}})
                  .apply(model, context);
     ASSERT_TRUE(r.contains("climb")) << r.dump();
     const int held = r["climb"]["held_step"].get<int>();
@@ -129,6 +132,48 @@ TEST(Pipeline, AClimbGoesPastBrokenStepsUpToItsPatienceAndKeepsTheLastThatHeld) 
         << "the model is the held step's";
     expect_consistent(model);
   }
+}
+
+// After a climb rolls back, one refinement step goes from the model that held halfway (in kept
+// weights) to the first step above it that broke; it ends the climb, and the model is that step's
+// when it held, else the earlier held step's.
+TEST(Pipeline, AClimbThatRollsBackTriesOneStepHalfwayToTheStepThatBroke) {
+  auto [model, context] = test_support::lenet5_subset(4000);
+  auto r = compress::make_step("prune", {{"max_drop", 2.0}, {"alloc", "global"}, {"comparison", false},
+                                         {"schedule_a", 0.5}, {"max_sparsity", 0.999}, {"climb_patience", 1},
+                                         {"finetune", {{"epochs", 1}, {"lr", 1e-3}}}})
+               .apply(model, context);
+  ASSERT_TRUE(r.contains("climb")) << r.dump();
+  std::vector<nlohmann::json> rows;  // the schedule's steps (not the final epochs' rows)
+  for (const auto& row : r["steps"])
+    if (row["step"].is_number()) rows.push_back(row);
+  ASSERT_GE(rows.size(), 3u) << r.dump();
+  const auto& refinement = rows.back();
+  ASSERT_TRUE(refinement.value("refinement", false)) << "the last step is the refinement";
+  const auto& broke = rows[rows.size() - 2];
+  EXPECT_FALSE(broke["within"].get<bool>());
+  // The step held before the one that broke (patience 1: the one just before it).
+  const double s_held = rows[rows.size() - 3]["target_sparsity"].get<double>();
+  const double s_broke = broke["target_sparsity"].get<double>();
+  const double s_ref = refinement["target_sparsity"].get<double>();
+  EXPECT_NEAR(s_ref, 1 - std::sqrt((1 - s_held) * (1 - s_broke)), 1e-9);
+  EXPECT_GT(s_ref, s_held);
+  EXPECT_LT(s_ref, s_broke);
+  const auto& info = r["climb"]["refinement"];
+  EXPECT_NEAR(info["sparsity"].get<double>(), s_ref, 1e-9);
+  EXPECT_NEAR(info["below"].get<double>(), s_broke, 1e-9);
+  const bool held = info["held"].get<bool>();
+  // The refinement either held (rescued by the final epochs or not) or the model went back.
+  bool rescued_within = false;
+  for (const auto& row : r["steps"])
+    if (row["step"] == "final" && row.contains("within") && row["target_sparsity"].get<double>() == s_ref)
+      rescued_within = row["within"].get<bool>();
+  EXPECT_EQ(held, refinement["within"].get<bool>() || rescued_within);
+  EXPECT_NEAR(r["climb"]["held_sparsity"].get<double>(), held ? s_ref : s_held, 1e-9);
+  const auto s = model.summary();
+  EXPECT_NEAR(static_cast<double>(s.masked) / static_cast<double>(s.weights), held ? s_ref : s_held, 0.002)
+      << "the model is the held step's";
+  expect_consistent(model);
 }
 
 // Per-tensor scales through the pipeline: prune, share with every tensor but the widest scaled

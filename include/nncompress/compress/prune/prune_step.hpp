@@ -23,11 +23,15 @@ struct PruneOptions {
   // Fraction of the layer weights pruned, in [0, 1). Unset: 0.5, or with max_drop the largest
   // within it: with fine-tuning, the schedule is climbed (each step pruned further and
   // fine-tuned, its hold-out drop checked; climb_patience broken steps in a row roll back to
-  // the last that held, at most max_sparsity); without, the largest whose one-shot allocation
+  // the last that held, then climb_refine tries one step halfway to the first that broke; at
+  // most max_sparsity); without, the largest whose one-shot allocation
   // stays within it on the hold-out.
   std::optional<double> sparsity;
   double max_sparsity = 0.99;         // where a climb of the schedule stops
   int climb_patience = 2;             // broken steps in a row that end a climb (1: the first one)
+  // When a climb rolls back, one more step from the model that held: halfway (in kept weights,
+  // geometrically) to the first step above it that broke, kept when it holds.
+  bool climb_refine = true;
   // Allowed test top-1 drop in percentage points (unset: none); the step fails when the result
   // (after fine-tuning) drops more.
   std::optional<double> max_drop;
@@ -53,6 +57,7 @@ struct PruneOptions {
     v("max_drop", max_drop);
     v("max_sparsity", max_sparsity);
     v("climb_patience", climb_patience);
+    v("climb_refine", climb_refine);
     v("alloc", alloc);
     v("keep_dense", keep_dense);
     v("schedule_a", schedule_a);
