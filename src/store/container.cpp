@@ -189,13 +189,6 @@ std::vector<uint8_t> deflate_bytes(std::span<const uint8_t> in) {
   return out;
 }
 
-// A deflated graph section's payload: its inflated size as a varint, then the deflated bytes.
-std::size_t deflate_framed_size(std::size_t inflated, std::size_t deflated) {
-  std::vector<uint8_t> v;
-  put_varint64(v, inflated);
-  return v.size() + deflated;
-}
-
 std::string inflate_bytes(std::span<const uint8_t> in, std::size_t size, const std::string& what) {
   std::string out(size, '\0');
   z_stream z{};
@@ -423,8 +416,10 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
   // The graph alone (deflated when that is smaller) with every tensor's head in its record, or
   // (format 6) the graph and the heads deflated together, whichever file is smaller.
   const auto* g = reinterpret_cast<const uint8_t*>(c.graph.data());
-  std::vector<uint8_t> alone = deflate_bytes({g, c.graph.size()});
-  const bool alone_deflated = deflate_framed_size(c.graph.size(), alone.size()) < c.graph.size();
+  Writer deflated;  // a type 4 payload: the graph's size, then the graph deflated
+  deflated.varint(c.graph.size());
+  deflated.bytes(deflate_bytes({g, c.graph.size()}));
+  const bool alone_deflated = deflated.out.size() < c.graph.size();
   std::vector<uint8_t> together;
   std::size_t heads_bytes = 0;
   if (!c.tensors.empty()) {
@@ -439,15 +434,12 @@ std::vector<uint8_t> encode_container(const ContainerContent& c, ContainerStats*
     framed.bytes(deflate_bytes(both));
     together = std::move(framed.out);
   }
-  const std::size_t alone_bytes = alone_deflated ? deflate_framed_size(c.graph.size(), alone.size()) : c.graph.size();
+  const std::size_t alone_bytes = alone_deflated ? deflated.out.size() : c.graph.size();
   const bool named = !together.empty() && together.size() < alone_bytes + heads_bytes;
   if (named) {
     section(kGraphAndNames, together);
   } else if (alone_deflated) {
-    Writer framed;
-    framed.varint(c.graph.size());
-    framed.bytes(alone);
-    section(kGraphDeflated, framed.out);
+    section(kGraphDeflated, deflated.out);
   } else {
     section(kGraph, std::vector<uint8_t>(g, g + c.graph.size()));
   }

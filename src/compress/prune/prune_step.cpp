@@ -413,8 +413,8 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
   int broken_in_a_row = 0;  // climbing: broken steps since the last that held
   double first_broken = -1;  // climbing: the first step above the last that held that broke (-1: none)
   std::optional<double> refine_to;     // the refinement step's sparsity, while it runs
-  bool refined = false;                // the climb's one refinement step has been taken
-  nlohmann::json refinement;           // its sparsity, the step above it that broke, whether it held
+  nlohmann::json refinement;           // the climb's one refinement step (null until taken): its
+                                       // sparsity, the step above it that broke, whether it held
   if (climb && method_ == "rd" && !copt_.grid.empty()) {
     // The RD allocation picks each layer's point on its grid, so the sparsest grid point bounds
     // the climb (a coarse grid_step, or layers kept dense, cannot reach max_sparsity): the climb
@@ -544,14 +544,11 @@ nlohmann::json PruneRun::schedule(const prune::RdCurves& curves0) {
       // 2.0%): one more step from the model that held, halfway in kept weights to the first
       // step above it that broke, is kept when it holds.
       refine_to.reset();
-      if (!within && held && first_broken >= 0 && o_.climb_refine && !refined && !ctx_.stop_requested()) {
-        refined = true;
+      if (!within && held && first_broken >= 0 && o_.climb_refine && refinement.is_null() && !ctx_.stop_requested()) {
         refine_to = 1.0 - std::sqrt((1.0 - back.sparsity) * (1.0 - first_broken));
         refinement = {{"sparsity", *refine_to}, {"below", first_broken}};
         ctx_.note(fmt::format("prune: sparsity {:.3f} held and {:.3f} broke; one more step from {:.3f} to {:.4f}",
                               back.sparsity, first_broken, back.sparsity, *refine_to));
-        broken_in_a_row = 0;
-        first_broken = -1;
         continue;
       }
       sparsity_ = back.sparsity;
