@@ -66,30 +66,7 @@ fit::JointProjection project(const std::vector<std::vector<float>>& values, int6
   return fit::project_to_options(spans, uniform ? fit::choose_uniform(table, g, budget) : fit::choose_options(table, budget));
 }
 
-// The tensors fit compresses: every layer weight and, with `biases`, the biases that go with them.
-struct FitTensor {
-  std::string label, name;
-  int64_t params = 0;
-  bool bias = false;
-};
-
-std::vector<FitTensor> fit_tensors(const onnx::ModelProto& model, bool biases) {
-  std::vector<FitTensor> out;
-  for (const auto& l : prune::prunable_layers(model)) out.push_back({l.node, l.weight, l.params, false});
-  if (!biases) return out;
-  const auto& g = model.graph();
-  for (const auto& n : g.node())
-    for (int i : onnxio::weight_inputs(n).biases) {
-      if (i >= n.input_size() || n.input(i).empty()) continue;
-      const auto* b = onnxio::find_initializer(g, n.input(i));
-      if (!b || b->data_type() != onnx::TensorProto::FLOAT) continue;
-      if (std::any_of(out.begin(), out.end(), [&](const FitTensor& t) { return t.name == b->name(); })) continue;
-      int64_t params = 1;
-      for (auto d : b->dims()) params *= d;
-      if (params > 0) out.push_back({onnxio::node_label(n) + " bias", b->name(), params, true});
-    }
-  return out;
-}
+using FitTensor = prune::LayerTensor;
 
 // The projection becomes the model's state: weights, masks (pruned elements) and one codebook
 // per layer (its levels, plus the exact zero of its pruned elements).
@@ -206,7 +183,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
       model.set_model(std::move(folded));
     }
   }
-  const auto layers = fit_tensors(model.model(), o.biases);
+  const auto layers = prune::layer_tensors(model.model(), o.biases);
   NNC_CHECK(!layers.empty(), "{}: no compressible weights ({} weights as float initializers)", model.source(),
             onnxio::weight_operators());
   std::vector<std::string> names;

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "nncompress/onnx/graph_builder.hpp"
@@ -29,6 +30,24 @@ std::vector<PrunableLayer> prunable_layers(const onnx::ModelProto& model) {
       out.push_back({label, n.input(i), params});
     }
   }
+  return out;
+}
+
+std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biases) {
+  std::vector<LayerTensor> out;
+  for (const auto& l : prunable_layers(model)) out.push_back({l.node, l.weight, l.params, false});
+  if (!biases) return out;
+  const auto& g = model.graph();
+  for (const auto& n : g.node())
+    for (int i : onnxio::weight_inputs(n).biases) {
+      if (i >= n.input_size() || n.input(i).empty()) continue;
+      const auto* b = onnxio::find_initializer(g, n.input(i));
+      if (!b || b->data_type() != onnx::TensorProto::FLOAT) continue;
+      if (std::any_of(out.begin(), out.end(), [&](const LayerTensor& t) { return t.name == b->name(); })) continue;
+      int64_t params = 1;
+      for (auto d : b->dims()) params *= d;
+      if (params > 0) out.push_back({onnxio::node_label(n) + " bias", b->name(), params, true});
+    }
   return out;
 }
 

@@ -20,6 +20,16 @@ struct PrunableLayer {
 // gives two layers (W and R).
 std::vector<PrunableLayer> prunable_layers(const onnx::ModelProto& model);
 
+// A tensor compressed by the steps that choose sparsity and codebooks per tensor (fit, and
+// pruning's size estimate): every prunable layer's weight and, with `biases`, the float biases
+// that go with them (onnxio::weight_inputs), weights first.
+struct LayerTensor {
+  std::string label, name;
+  int64_t params = 0;
+  bool bias = false;
+};
+std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biases);
+
 // Keep-mask (1 = kept) that prunes round(fraction * numel) weights of smallest magnitude.
 // Weights already zero are pruned first, so an already-pruned weight is never revived while
 // fraction >= its layer's current sparsity. Ties break by index (deterministic).
