@@ -39,6 +39,13 @@ void register_prune_command(CLI::App& app) {
                                    "held; up to --max-sparsity), else the largest one-shot allocation; with --sparsity, that "
                                    "sparsity is used. Either way the command fails, writing nothing, when the result "
                                    "drops more");
+  cmd->add_option("--size", p.size,
+                  "A .nnc size cap the pruned model is meant for (fit follows: 27140, 12KB): the sparsity at which the "
+                  "kept weights, at --size-bits bits with their positions, fill it (instead of --sparsity; with "
+                  "--max-drop, the climb stops there at most)");
+  cmd->add_option("--size-bits", p.size_bits, "Bits per kept weight that --size assumes")
+      ->capture_default_str()
+      ->group(advanced);
   cmd->add_option("--max-sparsity", p.max_sparsity, "Where a climb of the schedule (--max-drop with fine-tuning) stops")
       ->capture_default_str();
   cmd->add_option("--climb-patience", p.climb_patience,

@@ -156,7 +156,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     NNC_CHECK_OPTION(has_step(recipe, "fit") || o.max_drop, "size",
                      "{}: recipe {} has no fit step (the step that works to a file size) and no accuracy budget to "
                      "work to instead: give one (max_drop, --max-drop; the result must then meet both) or a recipe "
-                     "with a fit step (the built-in size recipe is fit alone)",
+                     "with a fit step (the built-in size recipe prunes to the sparsity the cap asks for, then fits)",
                      o.size, recipe.name);
   }
   for (const auto& s : recipe.steps)

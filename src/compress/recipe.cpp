@@ -42,15 +42,29 @@ steps:
     options: {epochs: 3, lr: 0.0003, distill: 0.5, augment: "off"}
 )";
 
-// The built-in recipe of `compress --size`: fit works to a file size (its ADMM, hard projection
-// and codebook fine-tuning); the size is the command's.
+// The built-in recipe of `compress --size`: pruning to the sparsity the cap asks for, then fit
+// into the cap (its ADMM, hard projection and codebook fine-tuning); the size is the command's.
 const char* const kSizeRecipe = R"(# The built-in recipe of `nncompress compress --size` (docs/recipes.md).
 name: size
 description: >-
-  Joint pruning and per-layer quantisation learned by ADMM under the file-size cap, then
-  fine-tuning of the codebook values with masks and assignments held.
+  Pruning on a short schedule with fine-tuning to the sparsity the size cap asks for (the kept
+  weights at 4-bit codebooks fill it), then joint pruning and per-layer quantisation by ADMM
+  into the cap, keeping pruning's zeros, and fine-tuning of the codebook values.
 steps:
+  - step: prune
+    options:
+      size: cap
+      schedule_a: 0.43
+      rd_passes: 1
+      recalibrate_bn: true
+      comparison: false
+      finetune: {epochs: 1, lr: 0.001, distill: 0.5}
+      final_epochs: 3
   - step: fit
+    options:
+      epochs: 6
+      masked_epochs: 4
+      finetune: {epochs: 3}
 )";
 
 [[noreturn]] void fail_at(const std::string& source, int line, const std::string& message) {
@@ -364,6 +378,13 @@ Step make_recipe_step(const Recipe& recipe, const RecipeStep& s, std::optional<d
   if (s.step == "fit" && !options.contains("size")) {
     if (size.empty())
       fail_at(recipe.source, s.line, "fit: size: missing: give the cap in the step's options or as compress --size");
+    options["size"] = size;
+  }
+  // Pruning aimed at the command's size cap (prune's `size: cap`; fit follows it).
+  if (s.step == "prune" && options.value("size", std::string()) == "cap") {
+    if (size.empty())
+      fail_at(recipe.source, error_line(recipe, s, "size"),
+              "prune: size: 'cap' is compress's --size, and none is given: give it, or a size here");
     options["size"] = size;
   }
   if (!s.auto_knob.empty()) {

@@ -10,15 +10,19 @@
 #include <regex>
 
 #include "nncompress/compress/accuracy_guard.hpp"
+#include "nncompress/compress/common/fold_batchnorm.hpp"
 #include "nncompress/compress/compressed_model.hpp"
 #include "nncompress/compress/context.hpp"
 #include "nncompress/compress/finetune/holdout_control.hpp"
+#include "nncompress/compress/fit/size_sparsity.hpp"
 #include "nncompress/compress/options.hpp"
 #include "nncompress/compress/outputs.hpp"
 #include "nncompress/compress/prune/allocation.hpp"
 #include "nncompress/compress/prune/curve_cache.hpp"
+#include "nncompress/compress/prune/magnitude.hpp"
 #include "nncompress/compress/prune/report.hpp"
 #include "nncompress/core/bisect.hpp"
+#include "nncompress/core/byte_size.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
 #include "nncompress/data/evaluate.hpp"
@@ -659,6 +663,16 @@ nlohmann::json PruneRun::run() {
 void PruneOptions::validate() const {
   NNC_CHECK_OPTION(!sparsity || (*sparsity >= 0 && *sparsity < 1), "sparsity", "{}: must be in [0, 1)", *sparsity);
   NNC_CHECK_OPTION(max_sparsity > 0 && max_sparsity < 1, "max_sparsity", "{}: must be in (0, 1)", max_sparsity);
+  NNC_CHECK_OPTION(size.empty() || !sparsity, "size", "'{}': give the sparsity or the size cap it is taken from, not both",
+                   size);
+  if (!size.empty()) {
+    try {
+      parse_byte_size(size);
+    } catch (const Error& e) {
+      fail_option("size", "{}", e.what());
+    }
+  }
+  NNC_CHECK_OPTION(size_bits >= 1 && size_bits <= 8, "size_bits", "{}: must be in 1..8", size_bits);
   NNC_CHECK_OPTION(climb_patience >= 1, "climb_patience", "{}: must be at least 1", climb_patience);
   NNC_CHECK_OPTION(!max_drop || (*max_drop >= 0 && *max_drop < 100), "max_drop",
                    "{}: must be in [0, 100) percentage points", *max_drop);
@@ -681,7 +695,32 @@ void PruneOptions::validate() const {
 nlohmann::json PruneStep::options() const { return options_to_json(options_); }
 
 nlohmann::json PruneStep::apply(CompressedModel& model, Context& context) const {
-  return PruneRun(options_, model, context).run();
+  if (options_.size.empty()) return PruneRun(options_, model, context).run();
+  // The sparsity the size cap asks for, on the model as fit will see it (BatchNorm folded).
+  const int64_t cap = parse_byte_size(options_.size);
+  const auto folded = fold_batchnorm(model.model());
+  std::vector<std::string> weights, biases;
+  for (const auto& t : prune::layer_tensors(folded, true)) (t.bias ? biases : weights).push_back(t.name);
+  NNC_CHECK(!weights.empty(), "{}: no prunable weights ({} weights as float initializers)", model.source(),
+            onnxio::weight_operators());
+  const auto s = fit::sparsity_for_size(folded, weights, biases, cap, options_.size_bits);
+  NNC_CHECK(s.sparsity < 1, "size {}: no sparsity fills it", describe_bytes(cap));
+  PruneOptions o = options_;
+  const bool climb = climbs(o);
+  if (climb)
+    o.max_sparsity = std::min(o.max_sparsity, std::max(s.sparsity, 0.01));
+  else
+    o.sparsity = s.sparsity;
+  context.note(fmt::format("prune: sparsity {:.4f} for the size cap {}: the kept weights at {}-bit codebooks with their "
+                           "positions fill it ({} bytes predicted; {} for the graph, headers and what stays fp32, {} for "
+                           "the biases){}{}",
+                           s.sparsity, describe_bytes(cap), o.size_bits, s.predicted_bytes, s.fixed_bytes, s.bias_bytes,
+                           s.fits ? "" : "; even the sparsest setting is over the cap, fit will say by how much",
+                           climb ? fmt::format("; the climb stops there at most") : ""));
+  auto j = PruneRun(o, model, context).run();
+  j["size_sparsity"] = {{"size", cap}, {"bits", o.size_bits}, {"sparsity", s.sparsity}, {"predicted_bytes", s.predicted_bytes},
+                        {"fixed_bytes", s.fixed_bytes}, {"bias_bytes", s.bias_bytes}, {"fits", s.fits}};
+  return j;
 }
 
 }  // namespace nnc::compress

@@ -55,21 +55,44 @@ TEST(Recipe, TheDefaultPrunesUpItsScheduleThenSharesThenTrainsTheCodebook) {
   EXPECT_TRUE(share.extract<compress::ShareStep>()->options_.share_biases);
 }
 
-TEST(Recipe, TheSizeRecipeIsFitWorkingToTheCommandsCap) {
+TEST(Recipe, TheSizeRecipeIsPruningToTheCapsSparsityThenFitWorkingToTheCommandsCap) {
   const auto r = compress::size_recipe();
-  ASSERT_EQ(r.steps.size(), 1u);
+  ASSERT_EQ(r.steps.size(), 2u);
   EXPECT_EQ(r.name, "size");
+  EXPECT_EQ(r.steps[0].step, "prune");
+  EXPECT_EQ(r.steps[1].step, "fit");
   EXPECT_TRUE(compress::has_step(r, "fit"));
   EXPECT_FALSE(compress::has_step(compress::default_recipe(), "fit"));
+  // Pruning's `size: cap` is the command's --size: the sparsity is taken from it.
+  auto prune = compress::make_recipe_step(r, r.steps[0], std::nullopt, "12KB");
+  EXPECT_EQ(prune.extract<compress::PruneStep>()->options_.size, "12KB");
+  EXPECT_FALSE(prune.extract<compress::PruneStep>()->options_.sparsity.has_value());
+  try {
+    compress::make_recipe_step(r, r.steps[0], std::nullopt);
+    FAIL() << "a prune step sized by a missing cap was built";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("size: 'cap' is compress's --size, and none is given"), std::string::npos)
+        << e.what();
+  }
+  // A sparsity and a size to take it from are one too many.
+  try {
+    compress::parse_recipe("steps:\n  - step: prune\n    options: {sparsity: 0.9, size: 12KB}\n  - step: fit\n",
+                           "both.yaml");
+    FAIL() << "a prune step with both a sparsity and a size was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("give the sparsity or the size cap it is taken from, not both"),
+              std::string::npos)
+        << e.what();
+  }
   // compress --size fills the cap of a fit step that gives none, never one that does.
-  auto fit = compress::make_recipe_step(r, r.steps[0], std::nullopt, "12KB");
+  auto fit = compress::make_recipe_step(r, r.steps[1], std::nullopt, "12KB");
   EXPECT_EQ(fit.extract<compress::FitStep>()->options_.size, "12KB");
   const auto own = compress::parse_recipe("steps:\n  - step: fit\n    options: {size: 20KB}\n", "own.yaml");
   EXPECT_EQ(compress::make_recipe_step(own, own.steps[0], std::nullopt, "12KB").extract<compress::FitStep>()->options_.size,
             "20KB");
   // Without either, the recipe's line says what is missing.
   try {
-    compress::make_recipe_step(r, r.steps[0], std::nullopt);
+    compress::make_recipe_step(r, r.steps[1], std::nullopt);
     FAIL() << "a fit step without a size was built";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("fit: size: missing"), std::string::npos) << e.what();

@@ -28,6 +28,11 @@ struct PruneOptions {
   // stays within it on the hold-out.
   std::optional<double> sparsity;
   double max_sparsity = 0.99;         // where a climb of the schedule stops
+  // A .nnc size cap ("27140", "12KB") the pruned model is meant for (fit follows): the sparsity
+  // is the one at which the kept weights, stored at size_bits bits with their positions, fill
+  // it (fit/size_sparsity.hpp); a climb stops there at most. Not with `sparsity`.
+  std::string size;
+  int size_bits = 4;
   int climb_patience = 2;             // broken steps in a row that end a climb (1: the first one)
   // When a climb rolls back, one more step from the model that held: halfway (in kept weights,
   // geometrically) to the first step above it that broke, kept when it holds.
@@ -56,6 +61,8 @@ struct PruneOptions {
     v("sparsity", sparsity);
     v("max_drop", max_drop);
     v("max_sparsity", max_sparsity);
+    v("size", size);
+    v("size_bits", size_bits);
     v("climb_patience", climb_patience);
     v("climb_refine", climb_refine);
     v("alloc", alloc);
