@@ -68,6 +68,21 @@ assert [s["step"] for s in j["steps"]] == ["original", "prune", "fit"], j["steps
 assert j["final"]["after_step"] == 2 and j["final"]["nnc_bytes"] <= 4 * 1024, j["final"]
 PYEOF
 
+# The built-in size recipe (recipes/size.yaml): pruning to the sparsity the cap asks for (the
+# kept weights at 4-bit codebooks fill it), then fit into the cap.
+run_recipe size "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" --mean 0.2860 --std 0.3530 --size 4KB
+$PY - "$WORK/size.json" <<'PYEOF' || die "size recipe"
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert [s["step"] for s in j["steps"]] == ["original", "prune", "fit"], j["steps"]
+prune = j["reports"][0]["report"]
+s = prune["size_sparsity"]
+assert s["size"] == 4096 and s["bits"] == 4 and s["fits"] and s["predicted_bytes"] <= 4096, s
+# Pruning went to that sparsity (the DP's grid rounds each layer's kept count).
+assert 0.3 < s["sparsity"] < 0.9 and abs(prune["sparsity"] - s["sparsity"]) < 0.02, (prune["sparsity"], s)
+assert j["final"]["after_step"] == 2 and j["final"]["nnc_bytes"] <= 4096, j["final"]
+PYEOF
+
 # prune-fit: fit kept every zero pruning made (each layer keeps at most what pruning kept), and
 # the file is within the cap.
 $PY - "$WORK/prune-fit.json" <<'PYEOF' || die "prune-fit recipe"
