@@ -236,10 +236,12 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
                            recipe.steps.size(), rs.step, report["skipped"].get<std::string>()));
     } else {
       // A budgeted step that finds no setting within its share (a first pruning step that already
-      // breaks it) leaves the model as it was, and the later steps go on with the budget it left.
+      // breaks it) leaves the model as it was, and the later steps go on with the budget it left;
+      // so does pruning to a size cap that the model meets at its own sparsity (the steps after
+      // it, fit, put it into the cap).
       std::optional<CompressedModel> before;
       std::shared_ptr<HoldoutControl> control_before;
-      if (give) {
+      if (give || (rs.step == "prune" && rs.options.contains("size"))) {
         before = model;
         control_before = copy_holdout_control(ctx);
       }
@@ -254,8 +256,8 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
         std::string why = e.what();
         if (const auto cut = why.rfind("; nothing written"); cut != std::string::npos) why.erase(cut);
         report = {{"step", rs.step}, {"skipped", why}};
-        ctx.note(fmt::format("compress step {}/{}: {} found nothing within its budget ({}); the model goes on unchanged",
-                             i + 1, recipe.steps.size(), rs.step, why));
+        ctx.note(fmt::format("compress step {}/{}: {} {} ({}); the model goes on unchanged", i + 1, recipe.steps.size(),
+                             rs.step, give ? "found nothing within its budget" : "skipped", why));
       }
     }
     const double secs = seconds_since(ts);

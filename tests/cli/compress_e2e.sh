@@ -55,6 +55,7 @@ run_recipe share-only "$ROOT/models/lenet300.onnx"
 run_recipe demo "$ROOT/models/lenet5.onnx"
 run_recipe int8 "$ROOT/models/lenet300.onnx"
 run_recipe prune-fit "$ROOT/models/lenet300.onnx" --size 80KB
+run_recipe mlp-size "$ROOT/models/lenet300.onnx" --size 80KB
 # cnn-bn-size's 94% is for ResNet-20's 270,000 weights; the fixture's 9,000, trained on the small
 # data, lose 13.5 pt there, so its variant prunes to 80%.
 sed 's/sparsity: 0.94/sparsity: 0.8/' "$ROOT/recipes/cnn-bn-size.yaml" > "$WORK/cnn-bn-size-80.yaml"
@@ -81,6 +82,20 @@ assert s["size"] == 4096 and s["bits"] == 4 and s["fits"] and s["predicted_bytes
 # Pruning went to that sparsity (the DP's grid rounds each layer's kept count).
 assert 0.3 < s["sparsity"] < 0.9 and abs(prune["sparsity"] - s["sparsity"]) < 0.02, (prune["sparsity"], s)
 assert j["final"]["after_step"] == 2 and j["final"]["nnc_bytes"] <= 4096, j["final"]
+PYEOF
+
+# A cap the model meets dense at 4 bits (the fixture at 6 KB): the size recipe's pruning has
+# nothing to do and is skipped, fit puts the model into the cap.
+"$NNC" compress "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" "${SPLITS[@]}" --mean 0.2860 --std 0.3530 --size 6KB \
+  -o "$WORK/size6.onnx" --nnc "$WORK/size6.nnc" --threads 1 --json -q > "$WORK/size6.json" || die "compress --size 6KB"
+$PY - "$WORK/size6.json" "$WORK/size6.nnc" <<'PYEOF' || die "size recipe, nothing to prune"
+import json, os, sys
+j = json.load(open(sys.argv[1]))
+prune, fit = j["steps"][1], j["steps"][2]
+assert prune["step"] == "prune" and "nothing to prune" in prune["skipped"], prune
+assert prune["nnc_bytes"] == j["steps"][0]["nnc_bytes"], "the skipped step changed the model"
+assert fit["step"] == "fit" and j["final"]["after_step"] == 2, j["final"]
+assert os.path.getsize(sys.argv[2]) == j["final"]["nnc_bytes"] <= 6 * 1024, j["final"]
 PYEOF
 
 # prune-fit: fit kept every zero pruning made (each layer keeps at most what pruning kept), and

@@ -58,6 +58,9 @@ SizeSparsity sparsity_for_size(const onnx::ModelProto& model, const std::vector<
     layers.push_back({LayerProjector(v), v.size(), nonzero});
   }
   if (total == 0) return r;
+  int64_t nonzero = 0;
+  for (const auto& l : layers) nonzero += l.nonzero;
+  r.current = 1.0 - static_cast<double>(nonzero) / static_cast<double>(total);
   // Every layer keeps `density` of its elements (at least one, at most its nonzeros).
   auto kept_at = [&](const Layer& l, double density) {
     const auto k = static_cast<int64_t>(std::llround(density * static_cast<double>(l.numel)));

@@ -705,6 +705,11 @@ nlohmann::json PruneStep::apply(CompressedModel& model, Context& context) const 
             onnxio::weight_operators());
   const auto s = fit::sparsity_for_size(folded, weights, biases, cap, options_.size_bits);
   NNC_CHECK(s.sparsity < 1, "size {}: no sparsity fills it", describe_bytes(cap));
+  // Half a percent of the weights or less to prune: the cap needs quantisation, not pruning.
+  NNC_CHECK_OPTION_CODE(s.sparsity > s.current + 0.005, "size", kTargetMissed,
+                        "{}: the model's kept weights at {}-bit codebooks fit it at its own sparsity ({:.3f}; the cap "
+                        "asks for {:.3f}): nothing to prune, fit alone puts the model into the cap",
+                        describe_bytes(cap), options_.size_bits, s.current, s.sparsity);
   PruneOptions o = options_;
   const bool climb = climbs(o);
   if (climb)
@@ -719,7 +724,8 @@ nlohmann::json PruneStep::apply(CompressedModel& model, Context& context) const 
                            climb ? fmt::format("; the climb stops there at most") : ""));
   auto j = PruneRun(o, model, context).run();
   j["size_sparsity"] = {{"size", cap}, {"bits", o.size_bits}, {"sparsity", s.sparsity}, {"predicted_bytes", s.predicted_bytes},
-                        {"fixed_bytes", s.fixed_bytes}, {"bias_bytes", s.bias_bytes}, {"fits", s.fits}};
+                        {"fixed_bytes", s.fixed_bytes}, {"bias_bytes", s.bias_bytes}, {"fits", s.fits},
+                        {"sparsity_before", s.current}};
   return j;
 }
 

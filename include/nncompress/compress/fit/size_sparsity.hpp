@@ -16,6 +16,7 @@ namespace nnc::fit {
 
 struct SizeSparsity {
   double sparsity = 0;          // of the weights (biases are not pruned)
+  double current = 0;           // the weights' sparsity as given (their exact zeros)
   int64_t fixed_bytes = 0;      // graph, headers, what stays fp32, empty records
   int64_t bias_bytes = 0;       // the biases' payloads, dense at `bits`
   int64_t predicted_bytes = 0;  // the file at that sparsity, by the size model
