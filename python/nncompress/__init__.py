@@ -99,7 +99,8 @@ def share(model, images, labels, **options):
 
 
 def prune(model, images, labels, **options):
-    """Layer-adaptive pruning by rate-distortion curves and dynamic programming (sparsity=...)."""
+    """Layer-adaptive pruning by rate-distortion curves and dynamic programming (sparsity=..., or
+    size="12KB" or bytes: the sparsity a later fit into that size asks for)."""
     return _run_step("prune", model, images, labels, options)
 
 
@@ -110,8 +111,6 @@ def lowrank(model, images, labels, **options):
 
 def fit(model, images, labels, **options):
     """Joint pruning and quantisation into a file size (size="12KB" or bytes), by ADMM."""
-    if "size" in options and isinstance(options["size"], int):
-        options["size"] = str(options["size"])
     return _run_step("fit", model, images, labels, options)
 
 
@@ -175,6 +174,8 @@ def _run_step(name, model, images, labels, options):
     progress = options.pop("progress", None)
     note = options.pop("note", None)
     onnx_sparse = options.pop("onnx_sparse", name == "prune")
+    if isinstance(options.get("size"), int):  # a size in bytes (fit, prune)
+        options["size"] = str(options["size"])
     data, job, step_options = _split(options)
     step_options = _step_options(name, step_options)
     job.update(data)

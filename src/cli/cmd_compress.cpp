@@ -76,8 +76,8 @@ void register_compress_command(CLI::App& app) {
                        ->capture_default_str();
   cmd->add_option("--size", opts->size,
                   "Cap on the .nnc file instead of an accuracy budget (12KB, 1.5MB or bytes; KB = 1,024 bytes; "
-                  "everything in the file counts): the recipe's fit step works to it (the built-in size recipe is "
-                  "fit alone); with --max-drop too, the result must also be within that budget");
+                  "everything in the file counts): the recipe's fit step works to it (the built-in size recipe prunes to the "
+                  "sparsity the cap asks for, then fits); with --max-drop too, the result must also be within that budget");
   cmd->add_option("--recipe", opts->recipe,
                   "Recipe (YAML or JSON; docs/recipes.md, examples in recipes/). Default: the built-in recipe, "
                   "with --size the built-in size recipe (--print-recipe shows it)");

@@ -94,6 +94,14 @@ def test_prune_returns_what_its_summary_says(data, lenet5, small, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".nncompress-")] == []
 
 
+def test_prune_to_the_sparsity_a_size_in_bytes_asks_for(data, lenet5, small):
+    r = nncompress.prune(lenet5, data["x"], data["y"], size=12288, comparison=False, progress=False, **small)
+    s = r.summary
+    assert s["size_sparsity"]["size"] == 12288 and s["size_sparsity"]["predicted_bytes"] <= 12288
+    assert 0.95 < s["size_sparsity"]["sparsity"] < 0.99
+    assert abs(s["sparsity"] - s["size_sparsity"]["sparsity"]) < 0.01
+
+
 def test_prune_writes_what_the_cli_writes_for_the_same_data_and_seed(data, lenet5, small, tmp_path):
     r = nncompress.prune(lenet5, data["x"], data["y"], test_images=data["tx"], test_labels=data["ty"],
                          sparsity=0.7, comparison=False, seed=3, progress=False, **small)
