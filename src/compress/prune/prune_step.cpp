@@ -704,7 +704,9 @@ nlohmann::json PruneStep::apply(CompressedModel& model, Context& context) const 
   NNC_CHECK(!weights.empty(), "{}: no prunable weights ({} weights as float initializers)", model.source(),
             onnxio::weight_operators());
   const auto s = fit::sparsity_for_size(folded, weights, biases, cap, options_.size_bits);
-  NNC_CHECK(s.sparsity < 1, "size {}: no sparsity fills it", describe_bytes(cap));
+  NNC_CHECK_OPTION(s.fits, "size", "{}: below the {} bytes this model needs with one weight kept per layer at {}-bit "
+                   "codebooks ({} for the graph, headers and what stays fp32, {} for the biases)",
+                   describe_bytes(cap), s.predicted_bytes, options_.size_bits, s.fixed_bytes, s.bias_bytes);
   // Half a percent of the weights or less to prune: the cap needs quantisation, not pruning.
   NNC_CHECK_OPTION_CODE(s.sparsity > s.current + 0.005, "size", kTargetMissed,
                         "{}: the model's kept weights at {}-bit codebooks fit it at its own sparsity ({:.3f}; the cap "
@@ -718,13 +720,12 @@ nlohmann::json PruneStep::apply(CompressedModel& model, Context& context) const 
     o.sparsity = s.sparsity;
   context.note(fmt::format("prune: sparsity {:.4f} for the size cap {}: the kept weights at {}-bit codebooks with their "
                            "positions fill it ({} bytes predicted; {} for the graph, headers and what stays fp32, {} for "
-                           "the biases){}{}",
+                           "the biases){}",
                            s.sparsity, describe_bytes(cap), o.size_bits, s.predicted_bytes, s.fixed_bytes, s.bias_bytes,
-                           s.fits ? "" : "; even the sparsest setting is over the cap, fit will say by how much",
-                           climb ? fmt::format("; the climb stops there at most") : ""));
+                           climb ? "; the climb stops there at most" : ""));
   auto j = PruneRun(o, model, context).run();
   j["size_sparsity"] = {{"size", cap}, {"bits", o.size_bits}, {"sparsity", s.sparsity}, {"predicted_bytes", s.predicted_bytes},
-                        {"fixed_bytes", s.fixed_bytes}, {"bias_bytes", s.bias_bytes}, {"fits", s.fits},
+                        {"fixed_bytes", s.fixed_bytes}, {"bias_bytes", s.bias_bytes},
                         {"sparsity_before", s.current}};
   return j;
 }
