@@ -145,11 +145,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
                    "{}: must be in [0, 100) percentage points", o.max_drop.value_or(0));
   std::optional<std::size_t> cap;
   if (!o.size.empty()) {
-    try {
-      cap = static_cast<std::size_t>(parse_byte_size(o.size));
-    } catch (const Error& e) {
-      fail_option("size", "{}", e.what());
-    }
+    cap = static_cast<std::size_t>(parse_byte_size_option("size", o.size));
     // A recipe without a fit step works to the accuracy budget; the cap then only chooses among
     // its states (on LeNet-300 the mlp recipe at 1 pt lands at 11.9 KB where fit at 17.4 KB
     // loses 1.7 pt: bench/RESULTS.md).

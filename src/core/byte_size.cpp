@@ -45,4 +45,12 @@ std::string describe_bytes(int64_t bytes) {
   return fmt::format("{} B ({:.1f} KB)", bytes, static_cast<double>(bytes) / 1024.0);
 }
 
+int64_t parse_byte_size_option(std::string_view field, std::string_view text) {
+  try {
+    return parse_byte_size(text);
+  } catch (const Error& e) {
+    fail_option(field, "{}", e.what());
+  }
+}
+
 }  // namespace nnc

@@ -141,11 +141,7 @@ double relative_gap(const std::vector<at::Tensor>& a, const std::vector<at::Tens
 }  // namespace
 
 void FitOptions::validate() const {
-  try {
-    parse_byte_size(size);
-  } catch (const Error& e) {
-    fail_option("size", "{}", e.what());
-  }
+  parse_byte_size_option("size", size);
   NNC_CHECK_OPTION(epochs >= 0, "epochs", "{}: must not be negative", epochs);
   NNC_CHECK_OPTION(masked_epochs >= 0, "masked_epochs", "{}: must not be negative", masked_epochs);
   NNC_CHECK_OPTION(lr > 0, "lr", "{}: must be positive", lr);

@@ -258,6 +258,13 @@ std::vector<LayerOption> LayerProjector::options(const GridOptions& g) const {
   return out;
 }
 
+int64_t LayerProjector::bytes(int64_t kept, int bits) const {
+  NNC_CHECK(kept >= 1 && kept <= static_cast<int64_t>(values_.size()) && bits >= 1 && bits <= 8,
+            "bytes of {} weights kept to {} at {} bits", values_.size(), kept, bits);
+  const SortedLayer& s = *sorted_;
+  return layer_payload_bytes(values_.size(), s.positions(kept), lloyd(s.kept(kept), 1 << bits).counts);
+}
+
 ProjectedLayer LayerProjector::project(int64_t kept, int bits) const {
   const std::span<const float> values = values_;
   NNC_CHECK(kept >= 1 && kept <= static_cast<int64_t>(values.size()) && bits >= 1 && bits <= 8,

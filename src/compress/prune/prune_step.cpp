@@ -665,13 +665,7 @@ void PruneOptions::validate() const {
   NNC_CHECK_OPTION(max_sparsity > 0 && max_sparsity < 1, "max_sparsity", "{}: must be in (0, 1)", max_sparsity);
   NNC_CHECK_OPTION(size.empty() || !sparsity, "size", "'{}': give the sparsity or the size cap it is taken from, not both",
                    size);
-  if (!size.empty()) {
-    try {
-      parse_byte_size(size);
-    } catch (const Error& e) {
-      fail_option("size", "{}", e.what());
-    }
-  }
+  if (!size.empty()) parse_byte_size_option("size", size);
   NNC_CHECK_OPTION(size_bits >= 1 && size_bits <= 8, "size_bits", "{}: must be in 1..8", size_bits);
   NNC_CHECK_OPTION(climb_patience >= 1, "climb_patience", "{}: must be at least 1", climb_patience);
   NNC_CHECK_OPTION(!max_drop || (*max_drop >= 0 && *max_drop < 100), "max_drop",

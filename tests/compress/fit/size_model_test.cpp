@@ -27,26 +27,37 @@ std::vector<std::string> weights_and_biases(const onnx::ModelProto& m) {
   return names;
 }
 
+// The file of `model` with each named tensor replaced by its projection, as the container stores
+// it: per tensor a codebook (levels + the zero of its pruned elements), indices, sparse positions.
+int64_t written_bytes(const onnx::ModelProto& model, const std::vector<std::string>& names,
+                      const std::vector<fit::ProjectedLayer>& layers) {
+  onnx::ModelProto projected = model;
+  store::Compression c;
+  for (std::size_t l = 0; l < names.size(); ++l) {
+    auto* t = onnxio::find_initializer(*projected.mutable_graph(), names[l]);
+    *t = onnxio::float_tensor(names[l], {t->dims().begin(), t->dims().end()}, layers[l].values);
+    auto levels = layers[l].levels;
+    levels.push_back(0.0f);
+    c.codebooks.push_back(levels);
+    c.indexed[names[l]] = {static_cast<int>(l), layers[l].level, 1.0f};
+    c.sparse[names[l]] = true;
+  }
+  return static_cast<int64_t>(store::pack_model(projected, c).size());
+}
+
 // The model's file with every weight kept at `density` (its largest magnitudes) and every tensor
 // (biases dense) on a codebook of 2^bits levels, as the container writes it.
 int64_t written_at_density(const onnx::ModelProto& model, double density, int bits) {
-  onnx::ModelProto projected = model;
-  store::Compression c;
-  int l = 0;
+  std::vector<std::string> names;
+  std::vector<fit::ProjectedLayer> layers;
   for (const auto& t : prune::layer_tensors(model, true)) {
-    auto* init = onnxio::find_initializer(*projected.mutable_graph(), t.name);
-    const auto values = onnxio::float_values(*init);
+    const auto values = onnxio::float_values(*onnxio::find_initializer(model.graph(), t.name));
     const auto n = static_cast<int64_t>(values.size());
     const int64_t kept = t.bias ? n : std::clamp<int64_t>(std::llround(density * static_cast<double>(n)), 1, n);
-    const auto p = fit::project_layer(values, kept, bits);
-    *init = onnxio::float_tensor(t.name, {init->dims().begin(), init->dims().end()}, p.values);
-    auto levels = p.levels;
-    levels.push_back(0.0f);
-    c.codebooks.push_back(levels);
-    c.indexed[t.name] = {l++, p.level, 1.0f};
-    c.sparse[t.name] = true;
+    names.push_back(t.name);
+    layers.push_back(fit::project_layer(values, kept, bits));
   }
-  return static_cast<int64_t>(store::pack_model(projected, c).size());
+  return written_bytes(model, names, layers);
 }
 
 void check_model(const std::string& path, const std::vector<int64_t>& caps) {
@@ -57,20 +68,7 @@ void check_model(const std::string& path, const std::vector<int64_t>& caps) {
   const int64_t fixed = fit::fixed_container_bytes(model, names);
   for (const int64_t cap : caps) {
     const auto p = fit::project_to_budget({values.begin(), values.end()}, cap - fixed, {});
-    // The projection as the container stores it: per tensor a codebook (levels + the zero of
-    // its pruned elements), indices, and sparse positions.
-    onnx::ModelProto projected = model;
-    store::Compression c;
-    for (std::size_t l = 0; l < names.size(); ++l) {
-      auto* t = onnxio::find_initializer(*projected.mutable_graph(), names[l]);
-      *t = onnxio::float_tensor(names[l], {t->dims().begin(), t->dims().end()}, p.layers[l].values);
-      auto levels = p.layers[l].levels;
-      levels.push_back(0.0f);
-      c.codebooks.push_back(levels);
-      c.indexed[names[l]] = {static_cast<int>(l), p.layers[l].level, 1.0f};
-      c.sparse[names[l]] = true;
-    }
-    const auto real = static_cast<int64_t>(store::pack_model(projected, c).size());
+    const int64_t real = written_bytes(model, names, p.layers);
     const int64_t predicted = fixed + p.predicted_bytes;
     EXPECT_NEAR(static_cast<double>(real), static_cast<double>(predicted), 0.02 * static_cast<double>(real))
         << path << " cap " << cap << ": real " << real << ", predicted " << predicted;

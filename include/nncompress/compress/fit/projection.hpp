@@ -59,6 +59,8 @@ class LayerProjector {
   ~LayerProjector();
   LayerProjector(LayerProjector&&) noexcept;
   ProjectedLayer project(int64_t kept, int bits) const;
+  // The size model's payload bytes of the option (kept, bits), as options() lists them.
+  int64_t bytes(int64_t kept, int bits) const;
   std::vector<LayerOption> options(const GridOptions& grid) const;
 
  private:
