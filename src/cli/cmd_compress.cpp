@@ -26,16 +26,33 @@ void print_summary(const nlohmann::json& j) {
   fmt::print("{} -> {}{}  (recipe {})\n", j["model"].get<std::string>(), j["output"].get<std::string>(),
              j["nnc"].get<std::string>().empty() ? "" : " + " + j["nnc"].get<std::string>(),
              j["recipe"]["name"].get<std::string>());
-  fmt::print("  {:<10} {:>9} {:>16} {:>9} {:>10} {:>8} {:>7}\n", "step", "hold-out", "change (+- se)", "test", "bytes",
+  auto label = [](const nlohmann::json& r) {
+    return r.contains("route") ? fmt::format("{} ({})", r["step"].get<std::string>(), r["route"].get<std::string>())
+                               : r["step"].get<std::string>();
+  };
+  const bool routed = f.contains("routes");
+  const int w = routed ? 18 : 10;
+  fmt::print("  {:<{}} {:>9} {:>16} {:>9} {:>10} {:>8} {:>7}\n", "step", w, "hold-out", "change (+- se)", "test", "bytes",
              "ratio", "time");
   for (const auto& r : j["steps"])
-    fmt::print("  {:<10} {:>8.2f}% {:>+8.2f} +- {:.2f} {:>8.2f}% {:>10} {:>7.2f}x {:>6.0f}s\n",
-               r["step"].get<std::string>(), 100 * r["holdout_top1"].get<double>(),
+    fmt::print("  {:<{}} {:>8.2f}% {:>+8.2f} +- {:.2f} {:>8.2f}% {:>10} {:>7.2f}x {:>6.0f}s\n", label(r), w, 100 * r["holdout_top1"].get<double>(),
                -r["holdout_drop_pt"].get<double>(), r["holdout_drop_se_pt"].get<double>(),
                100 * r["test_top1"].get<double>(), kb(r["nnc_bytes"].get<double>()), r["ratio"].get<double>(),
                r["seconds"].get<double>());
+  if (routed) {
+    std::string each;
+    for (const auto& r : f["routes"])
+      each += fmt::format("{}{}: {}", each.empty() ? "" : "; ", r["route"].get<std::string>(),
+                          r["after_step"].is_null()
+                              ? std::string("nothing within the limits")
+                              : fmt::format("{}, hold-out {:.2f}%", kb(r["nnc_bytes"].get<double>()),
+                                            100 * r["holdout_top1"].get<double>()));
+    fmt::print("  routes ({}): the result is {}'s, {}\n", each, f["route"].get<std::string>(),
+               j["size_cap"].is_null() ? "the smallest within the budget" : "the most accurate within the cap");
+  }
   if (f.value("rolled_back", false))
-    fmt::print("  the last step broke the budget on the hold-out: the result is the model after step {}\n",
+    fmt::print("  {}: the result is the model after step {}\n",
+               routed ? "that route's last step broke a limit" : "the last step broke the budget on the hold-out",
                f["after_step"].get<int>());
   fmt::print("  result: {:.2f}x ({} fp32 bytes of the original / {} .nnc bytes), test top-1 {:.2f}% -> {:.2f}% "
              "({:+.2f} pt){}\n",

@@ -31,6 +31,9 @@ void register_share_command(CLI::App& app) {
   cmd->add_option("--report", s.report_dir,
                   "Report directory: summary.json, pareto.json, pareto.csv (every front member), front.svg");
   cmd->add_option("--max-drop", s.max_drop, "Allowed validation top-1 drop, percentage points")->capture_default_str();
+  cmd->add_option("--size", s.size,
+                  "A cap on the .nnc file (12KB, bytes) instead: the most accurate searched codebook whose file fits, "
+                  "no merging");
   cmd->add_option("--pop", s.pop, "NSGA-II population (multiple of 4, >= 8)")->capture_default_str();
   cmd->add_option("--gens", s.gens, "NSGA-II generations")->capture_default_str();
   cmd->add_option("--mode", s.mode,

@@ -42,7 +42,8 @@ bool has_report_dir(const std::string& step) {
 struct State {
   CompressedModel model;
   Drop drop;
-  int after_step = 0;  // 0: the original
+  int after_step = 0;  // its row in the step table (0: the original)
+  at::Tensor correct;  // per hold-out image: top-1 right (routes are compared paired)
 };
 
 // Median batch times of the original and the compressed model on one batch of the hold-out
@@ -193,15 +194,26 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
   };
   row("original", reference.holdout, reference.test, {}, 0);
   std::vector<State> held;
-  if (within_cap(rows.back())) held.push_back({model, {}, 0});
+  if (within_cap(rows.back())) held.push_back({model, {}, 0, reference.holdout.correct});
 
-  // Budgeted steps still to come (for the equal split of what is left).
-  std::size_t budgeted_left = 0;
-  for (const auto& s : recipe.steps) budgeted_left += s.budgeted();
+  // Budgeted steps still to come on the line of steps being run (for the equal split of what is
+  // left): the unrouted ones and the longest route's.
+  const std::size_t fork = recipe.fork();
+  const auto routes = recipe.routes();
+  auto budgeted_in = [&](std::size_t from, std::size_t to, const std::string& route) {
+    std::size_t n = 0;
+    for (std::size_t i = from; i < to; ++i) n += recipe.steps[i].budgeted() && recipe.steps[i].route == route;
+    return n;
+  };
+  std::size_t route_budgeted = 0;
+  for (const auto& r : routes) route_budgeted = std::max(route_budgeted, budgeted_in(fork, recipe.steps.size(), r));
+  std::size_t budgeted_left = budgeted_in(0, fork, "") + route_budgeted;
   Drop used;
-  for (std::size_t i = 0; i < recipe.steps.size(); ++i) {
-    if (ctx.stop_requested()) break;
+  // Runs step i; false when it ended its route.
+  auto run_step = [&](std::size_t i) {
     const auto& rs = recipe.steps[i];
+    bool route_ended = false;
+    const std::string label = rs.route.empty() ? rs.step : fmt::format("{} ({})", rs.step, rs.route);
     std::optional<double> give;
     nlohmann::json budget_j = nullptr;
     if (rs.budgeted() && o.max_drop) {
@@ -216,7 +228,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     if (!o.report_dir.empty() && has_report_dir(rs.step) && !run.options.contains("report_dir"))
       run.options["report_dir"] = (o.report_dir / "steps" / fmt::format("{:02d}-{}", i + 1, rs.step)).string();
     const Step step = make_recipe_step(recipe, run, give, o.size);
-    ctx.note(fmt::format("compress step {}/{}: {}{}", i + 1, recipe.steps.size(), rs.step,
+    ctx.note(fmt::format("compress step {}/{}: {}{}", i + 1, recipe.steps.size(), label,
                          give ? fmt::format(" (accuracy budget {:.3f} pt: {:.0f}% of the {:.3f} pt left)", *give,
                                             100 * budget_j["share"].get<double>(), budget_j["left_pt"].get<double>())
                               : ""));
@@ -229,7 +241,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
                 {"skipped", fmt::format("no accuracy budget left: the earlier steps used {:.2f} +- {:.2f} of the {} pt",
                                         used.pt, used.se_pt, *o.max_drop)}};
       ctx.note(fmt::format("compress step {}/{}: {} skipped: {}; the model goes on unchanged", i + 1,
-                           recipe.steps.size(), rs.step, report["skipped"].get<std::string>()));
+                           recipe.steps.size(), label, report["skipped"].get<std::string>()));
     } else {
       // A budgeted step that finds no setting within its share (a first pruning step that already
       // breaks it) leaves the model as it was, and the later steps go on with the budget it left;
@@ -237,23 +249,31 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
       // it, fit, put it into the cap).
       std::optional<CompressedModel> before;
       std::shared_ptr<HoldoutControl> control_before;
-      if (give || (rs.step == "prune" && rs.options.contains("size"))) {
+      // A step of a route that misses its target (fit or share over the size cap) ends its route;
+      // the other routes go on.
+      if (give || (rs.step == "prune" && rs.options.contains("size")) || !rs.route.empty()) {
         before = model;
         control_before = copy_holdout_control(ctx);
       }
       try {
         report = step.apply(model, ctx);
-      } catch (const OptionError& e) {
-        if (!before || e.code() != ErrorCode::kTargetMissed)
+      } catch (const Error& e) {
+        const auto* option = dynamic_cast<const OptionError*>(&e);
+        if (!before || e.code() != ErrorCode::kTargetMissed) {
           // Where the recipe set it: "r.yaml:12: share: keep_fp32 'x' matches no layer".
-          fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, e.field()), rs.step, e.what());
+          if (option) fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, option->field()), rs.step, e.what());
+          throw;
+        }
+        if (!option && rs.route.empty()) throw;
+        route_ended = !rs.route.empty();
         model = std::move(*before);
         ctx.holdout_control = control_before;
         std::string why = e.what();
         if (const auto cut = why.rfind("; nothing written"); cut != std::string::npos) why.erase(cut);
         report = {{"step", rs.step}, {"skipped", why}};
-        ctx.note(fmt::format("compress step {}/{}: {} {} ({}); the model goes on unchanged", i + 1, recipe.steps.size(),
-                             rs.step, give ? "found nothing within its budget" : "skipped", why));
+        ctx.note(fmt::format("compress step {}/{}: {} {} ({}); {}", i + 1, recipe.steps.size(), label,
+                             give ? "found nothing within its budget" : route_ended ? "failed" : "skipped", why,
+                             route_ended ? fmt::format("route {} ends here", rs.route) : "the model goes on unchanged"));
       }
     }
     const double secs = seconds_since(ts);
@@ -262,50 +282,135 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     const auto t = ctx.test().evaluate(*engine);
     used = holdout_drop(controlled(reference, ctx), h);
     row(rs.step, h, t, used, secs);
+    if (!rs.route.empty()) rows.back()["route"] = rs.route;
     rows.back()["budget"] = budget_j;
     rows.back()["interrupted"] = report.value("interrupted", false);
     if (report.contains("skipped")) rows.back()["skipped"] = report["skipped"];
-    reports.push_back({{"step", rs.step}, {"options", step.options()}, {"report", report}});
+    reports.push_back({{"step", rs.step}, {"route", rs.route}, {"options", step.options()}, {"report", report}});
     ctx.note(fmt::format("after {}: hold-out top-1 {:.2f}% ({:+.2f} +- {:.2f} pt), test top-1 {:.2f}%, {} bytes "
                          "({:.2f}x) in {:.0f}s",
-                         rs.step, 100 * h.top1, -used.pt, used.se_pt, 100 * t.top1,
+                         label, 100 * h.top1, -used.pt, used.se_pt, 100 * t.top1,
                          rows.back()["nnc_bytes"].get<std::size_t>(), rows.back()["ratio"].get<double>(), secs));
     if ((!o.max_drop || used.within(*o.max_drop)) && within_cap(rows.back()))
-      held.push_back({model, used, static_cast<int>(i + 1)});
+      held.push_back({model, used, static_cast<int>(rows.size()) - 1, h.correct});
+    return !route_ended;
+  };
+
+  // One line's result: its last state within the budget (and the size cap).
+  struct Outcome {
+    std::string route;
+    std::optional<State> state;  // none: not even the original is within the limits
+    std::size_t last_row = 0;    // the line's last row
+    Drop last_drop;
+  };
+  auto outcome = [&](const std::string& route) {
+    Outcome out{route, held.empty() ? std::nullopt : std::optional<State>(held.back()), rows.size() - 1, used};
+    return out;
+  };
+  for (std::size_t i = 0; i < fork && !ctx.stop_requested(); ++i) run_step(i);
+  std::vector<Outcome> outcomes;
+  if (routes.empty() || ctx.stop_requested()) {
+    outcomes.push_back(outcome(""));
+  } else {
+    // Each route from the model the unrouted steps left, with the budget they left.
+    const CompressedModel fork_model = model;
+    const auto fork_control = copy_holdout_control(ctx);
+    const Drop fork_used = used;
+    const std::vector<State> fork_held = held;
+    const std::size_t fork_budgeted = budgeted_left - route_budgeted;
+    for (const auto& r : routes) {
+      if (ctx.stop_requested()) break;
+      if (&r != &routes.front()) {
+        model = fork_model;
+        ctx.holdout_control = fork_control ? std::make_shared<HoldoutControl>(*fork_control) : nullptr;
+        used = fork_used;
+        held = fork_held;
+      }
+      budgeted_left = fork_budgeted + budgeted_in(fork, recipe.steps.size(), r);
+      ctx.note(fmt::format("compress: route {} of {}: {}", &r - routes.data() + 1, routes.size(), r));
+      for (std::size_t i = fork; i < recipe.steps.size() && !ctx.stop_requested(); ++i)
+        if (recipe.steps[i].route == r && !run_step(i)) break;
+      outcomes.push_back(outcome(r));
+    }
   }
 
-  // The final confirmation on the whole hold-out: the last state within the budget (and the
-  // size cap) is the result.
-  const bool last_within = (!o.max_drop || used.within(*o.max_drop)) && within_cap(rows.back());
-  nlohmann::json final_j{{"after_step", static_cast<int>(rows.size()) - 1}, {"holdout_drop_pt", used.pt},
-                         {"holdout_drop_se_pt", used.se_pt}, {"within", last_within}};
-  if (!last_within && !ctx.stop_requested()) {
-    // Nothing but the original within the limits (held is empty when even it is over the cap):
-    // a file of it would be no compression at all.
-    if (held.empty() || held.back().after_step == 0) {
-      std::vector<std::string> limits;
-      if (cap) limits.push_back(fmt::format("the size cap {}", describe_bytes(static_cast<int64_t>(*cap))));
-      if (o.max_drop) limits.push_back(fmt::format("the {} pt budget", *o.max_drop));
-      fail(ErrorCode::kTargetMissed,
-           "no {} within {}: the last step ({}) reached {} bytes at a hold-out drop of {:.2f} +- {:.2f} pt",
-           held.empty() ? "model" : "step's model is", fmt::join(limits, " and "), recipe.steps.back().step,
-           rows.back()["nnc_bytes"].get<std::size_t>(), used.pt, used.se_pt);
+  // The result: with a size cap the most accurate line within it (and the budget), else the
+  // smallest within the budget; each line's result is the last of its states within them. The
+  // routes are in the recipe's order of preference: a later one replaces the one preferred so
+  // far only when its hold-out top-1 is higher by more than the paired standard error of the
+  // difference (between two models a few tenths of a point apart the hold-out's order is
+  // mostly noise).
+  auto top1_of = [&](const Outcome& c) { return rows[c.state->after_step]["holdout_top1"].get<double>(); };
+  auto bytes_of = [&](const Outcome& c) { return rows[c.state->after_step]["nnc_bytes"].get<std::size_t>(); };
+  const Outcome* best = nullptr;
+  for (const auto& c : outcomes) {
+    if (!c.state || c.state->after_step == 0) continue;
+    bool better = !best;
+    if (best) {
+      const double se = data::paired_top1_se(c.state->correct, best->state->correct);
+      better = cap ? top1_of(c) > top1_of(*best) + se
+                   : bytes_of(c) < bytes_of(*best) && (!o.max_drop || c.state->drop.within(*o.max_drop));
     }
-    const auto& back = held.back();
-    model = back.model;
-    final_j["after_step"] = back.after_step;
+    if (better) best = &c;
+  }
+  const Outcome& last_line = outcomes.back();
+  if (!best && !ctx.stop_requested()) {
+    // Nothing but the original within the limits (no state at all when even it is over the cap):
+    // a file of it would be no compression at all.
+    std::vector<std::string> limits;
+    if (cap) limits.push_back(fmt::format("the size cap {}", describe_bytes(static_cast<int64_t>(*cap))));
+    if (o.max_drop) limits.push_back(fmt::format("the {} pt budget", *o.max_drop));
+    fail(ErrorCode::kTargetMissed,
+         "no {} within {}: the last step ({}) reached {} bytes at a hold-out drop of {:.2f} +- {:.2f} pt",
+         last_line.state ? "step's model is" : "model", fmt::join(limits, " and "), recipe.steps.back().step,
+         rows[last_line.last_row]["nnc_bytes"].get<std::size_t>(), last_line.last_drop.pt, last_line.last_drop.se_pt);
+  }
+  // Stopped before anything within the limits: what is done, as it is.
+  const bool stopped_over = best == nullptr;
+  if (!best) best = &last_line;
+  const std::size_t chosen_row = stopped_over ? best->last_row : static_cast<std::size_t>(best->state->after_step);
+  const Drop chosen_drop = stopped_over ? best->last_drop : best->state->drop;
+  if (!stopped_over) model = best->state->model;
+  const bool rolled_back = chosen_row != best->last_row;
+  nlohmann::json final_j{{"after_step", chosen_row}, {"holdout_drop_pt", chosen_drop.pt},
+                         {"holdout_drop_se_pt", chosen_drop.se_pt}, {"within", !stopped_over}};
+  if (rolled_back) {
     final_j["rolled_back"] = true;
-    final_j["holdout_drop_pt"] = back.drop.pt;
-    final_j["holdout_drop_se_pt"] = back.drop.se_pt;
-    final_j["within"] = true;
+    const auto& over = rows[best->last_row];
     ctx.note(fmt::format("the final model {}: the model after step {} ({}) is the result, the last one within {}",
-                         within_cap(rows.back())
+                         within_cap(over)
                              ? fmt::format("drops hold-out top-1 by {:.2f} +- {:.2f} pt, more than the {} pt budget",
-                                           used.pt, used.se_pt, o.max_drop.value_or(0))
-                             : fmt::format("is {} bytes, over the size cap {}", rows.back()["nnc_bytes"].get<std::size_t>(),
+                                           best->last_drop.pt, best->last_drop.se_pt, o.max_drop.value_or(0))
+                             : fmt::format("is {} bytes, over the size cap {}", over["nnc_bytes"].get<std::size_t>(),
                                            describe_bytes(static_cast<int64_t>(*cap))),
-                         back.after_step, back.after_step == 0 ? "the original" : recipe.steps[back.after_step - 1].step,
+                         chosen_row, chosen_row == 0 ? "the original" : rows[chosen_row]["step"].get<std::string>(),
                          !cap ? "the budget" : o.max_drop ? "the cap and the budget" : "the cap"));
+  }
+  if (!best->route.empty()) {  // (a run stopped before its routes has none)
+    final_j["route"] = best->route;
+    nlohmann::json routes_j = nlohmann::json::array();
+    for (const auto& c : outcomes) {
+      nlohmann::json rj{{"route", c.route}, {"last_row", c.last_row}, {"chosen", &c == best}};
+      if (c.state && c.state->after_step > 0) {
+        const auto& r = rows[c.state->after_step];
+        rj.update({{"after_step", c.state->after_step}, {"nnc_bytes", r["nnc_bytes"]},
+                   {"holdout_top1", r["holdout_top1"]}, {"test_top1", r["test_top1"]},
+                   {"holdout_drop_pt", c.state->drop.pt}});
+        if (&c != best && best->state) {
+          // Against the result, paired on the hold-out images.
+          rj["holdout_vs_result_pt"] = 100 * (top1_of(c) - top1_of(*best));
+          rj["holdout_vs_result_se_pt"] = 100 * data::paired_top1_se(c.state->correct, best->state->correct);
+        }
+      } else {
+        rj["after_step"] = nullptr;  // nothing compressed within the limits
+      }
+      routes_j.push_back(std::move(rj));
+    }
+    final_j["routes"] = std::move(routes_j);
+    ctx.note(fmt::format("compress: route {} is the result ({} bytes, hold-out top-1 {:.2f}%){}", best->route,
+                         rows[chosen_row]["nnc_bytes"].get<std::size_t>(),
+                         100 * rows[chosen_row]["holdout_top1"].get<double>(),
+                         cap ? ": the most accurate within the cap" : ": the smallest within the budget"));
   }
   const auto& last = rows[final_j["after_step"].get<std::size_t>()];
   final_j["nnc_bytes"] = last["nnc_bytes"];

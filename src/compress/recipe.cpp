@@ -42,14 +42,17 @@ steps:
     options: {epochs: 3, lr: 0.0003, distill: 0.5, augment: "off"}
 )";
 
-// The built-in recipe of `compress --size`: pruning to the sparsity the cap asks for, then fit
-// into the cap (its ADMM, hard projection and codebook fine-tuning); the size is the command's.
+// The built-in recipe of `compress --size`: pruning to the sparsity the cap asks for, then two
+// routes, the more accurate within the cap kept: fit into the cap (its ADMM, hard projection and
+// codebook fine-tuning), or one shared codebook within the cap and its fine-tuning.
 const char* const kSizeRecipe = R"(# The built-in recipe of `nncompress compress --size` (docs/recipes.md).
 name: size
 description: >-
   Pruning on a short schedule with fine-tuning to the sparsity the size cap asks for (the kept
-  weights at 4-bit codebooks fill it), then joint pruning and per-layer quantisation by ADMM
-  into the cap, keeping pruning's zeros, and fine-tuning of the codebook values.
+  weights at 4-bit codebooks fill it); then two routes from the pruned model, the more accurate
+  within the cap kept: joint pruning and per-layer quantisation by ADMM into the cap (fit, keeping
+  pruning's zeros, then fine-tuning of the codebook values), or one shared codebook, the most
+  accurate searched one that fits, then fine-tuning of its values.
 steps:
   - step: prune
     options:
@@ -61,10 +64,17 @@ steps:
       finetune: {epochs: 1, lr: 0.001, distill: 0.5}
       final_epochs: 3
   - step: fit
+    route: joint
     options:
       epochs: 6
       masked_epochs: 4
       finetune: {epochs: 3}
+  - step: share
+    route: shared
+    options: {size: cap, share_biases: true, max_evals: 400}
+  - step: finetune
+    route: shared
+    options: {epochs: 2, lr: 0.0003, distill: 0.5, augment: "off"}
 )";
 
 [[noreturn]] void fail_at(const std::string& source, int line, const std::string& message) {
@@ -179,11 +189,16 @@ std::string overrides_field(const std::string& step) {
 
 RecipeStep parse_step(const YAML::Node& n, const std::string& source) {
   if (!n.IsMap()) fail_at(source, line_of(n), "a step must be a map with 'step:' (and 'options:', 'budget:', 'layers:')");
-  check_keys(n, {"step", "options", "budget", "layers"}, "a recipe step", source);
+  check_keys(n, {"step", "options", "budget", "layers", "route"}, "a recipe step", source);
   RecipeStep s;
   s.line = line_of(n);
   if (!n["step"] || !n["step"].IsScalar()) fail_at(source, s.line, "step: missing (the registered step's name)");
   s.step = n["step"].Scalar();
+  if (n["route"]) {
+    if (!n["route"].IsScalar() || n["route"].Scalar().empty())
+      fail_at(source, line_of(n["route"]), "route: expected a name (the alternative the step belongs to)");
+    s.route = n["route"].Scalar();
+  }
   try {
     find_step(s.step);
   } catch (const Error& e) {
@@ -257,6 +272,7 @@ nlohmann::json Recipe::to_json() const {
   auto steps_j = nlohmann::json::array();
   for (const auto& s : steps) {
     nlohmann::json j{{"step", s.step}, {"options", s.options}};
+    if (!s.route.empty()) j["route"] = s.route;
     if (s.budget) j["budget"] = *s.budget;
     if (!s.layers.empty()) {
       j["layers"] = nlohmann::json::array();
@@ -265,6 +281,18 @@ nlohmann::json Recipe::to_json() const {
     steps_j.push_back(std::move(j));
   }
   return {{"name", name}, {"description", description}, {"source", source}, {"steps", steps_j}};
+}
+
+std::vector<std::string> Recipe::routes() const {
+  std::vector<std::string> r;
+  for (const auto& s : steps)
+    if (!s.route.empty() && std::find(r.begin(), r.end(), s.route) == r.end()) r.push_back(s.route);
+  return r;
+}
+
+std::size_t Recipe::fork() const {
+  const auto it = std::find_if(steps.begin(), steps.end(), [](const RecipeStep& s) { return !s.route.empty(); });
+  return static_cast<std::size_t>(it - steps.begin());
 }
 
 namespace {
@@ -289,20 +317,42 @@ Recipe parse_recipe_text(const std::string& text, const std::string& source) {
   if (!root["steps"] || !root["steps"].IsSequence() || root["steps"].size() == 0)
     fail_at(source, line_of(root), "steps: missing or empty (a list of steps)");
   for (const auto& n : root["steps"]) r.steps.push_back(parse_step(n, source));
-  // An order that cannot work.
-  int autos = 0;
+  // Routes: alternatives that end the recipe, each one block of steps.
+  const auto routes = r.routes();
+  for (std::size_t i = r.fork(); i < r.steps.size(); ++i) {
+    const auto& s = r.steps[i];
+    if (s.route.empty())
+      fail_at(source, s.line,
+              fmt::format("{} without a route after the routes cannot work: routes are alternatives that end the "
+                          "recipe; give it a route, or move it before them",
+                          s.step));
+    if (i > r.fork() && s.route != r.steps[i - 1].route &&
+        std::any_of(r.steps.begin() + static_cast<std::ptrdiff_t>(r.fork()), r.steps.begin() + static_cast<std::ptrdiff_t>(i),
+                    [&](const RecipeStep& e) { return e.route == s.route; }))
+      fail_at(source, s.line,
+              fmt::format("route '{}' comes back after route '{}': write each route's steps together", s.route,
+                          r.steps[i - 1].route));
+  }
+  if (routes.size() == 1)
+    fail_at(source, r.steps[r.fork()].line,
+            fmt::format("route '{}' is the only route: routes are alternatives, give at least two (or drop route:)",
+                        routes.front()));
+  // An order that cannot work (within one line of steps: the unrouted ones, then one route's).
   for (std::size_t i = 0; i < r.steps.size(); ++i) {
     const auto& s = r.steps[i];
-    if (!s.auto_knob.empty() && ++autos > 1)
+    auto same_line = [&](std::size_t j) { return r.steps[j].route.empty() || r.steps[j].route == s.route; };
+    bool auto_before = false;
+    for (std::size_t j = 0; j < i; ++j) auto_before = auto_before || (same_line(j) && !r.steps[j].auto_knob.empty());
+    if (!s.auto_knob.empty() && auto_before)
       fail_at(source, s.line, fmt::format("{}: a second 'auto' knob: the budget search turns one knob per recipe", s.step));
     for (std::size_t j = 0; j < i; ++j)
-      if (r.steps[j].step == "share" && (s.step == "prune" || s.step == "lowrank"))
+      if (same_line(j) && r.steps[j].step == "share" && (s.step == "prune" || s.step == "lowrank"))
         fail_at(source, s.line,
                 fmt::format("{} after share cannot work: it changes shared weights off their codebook, so the "
                             "sharing would be lost; put {} before share",
                             s.step, s.step));
     for (std::size_t j = 0; j < i; ++j)
-      if (r.steps[j].step == "quantize")
+      if (same_line(j) && r.steps[j].step == "quantize")
         fail_at(source, s.line,
                 fmt::format("{} after quantize cannot work: quantize leaves int8 weights behind DequantizeLinear, "
                             "which no later step can train or compress further; put quantize last",
@@ -311,6 +361,7 @@ Recipe parse_recipe_text(const std::string& text, const std::string& source) {
     // (keep_zeros, the default), so it may follow prune and prune further.
     const bool keeps_zeros = !s.options.contains("keep_zeros") || s.options["keep_zeros"] != false;
     for (std::size_t j = 0; j < i; ++j) {
+      if (!same_line(j)) continue;
       const auto& before = r.steps[j].step;
       if (s.step == "fit" && before == "share")
         fail_at(source, s.line,
@@ -380,11 +431,12 @@ Step make_recipe_step(const Recipe& recipe, const RecipeStep& s, std::optional<d
       fail_at(recipe.source, s.line, "fit: size: missing: give the cap in the step's options or as compress --size");
     options["size"] = size;
   }
-  // Pruning aimed at the command's size cap (prune's `size: cap`; fit follows it).
-  if (s.step == "prune" && options.value("size", std::string()) == "cap") {
+  // Pruning aimed at the command's size cap (prune's `size: cap`; fit follows it), or weight
+  // sharing choosing the most accurate codebook within it.
+  if ((s.step == "prune" || s.step == "share") && options.value("size", std::string()) == "cap") {
     if (size.empty())
       fail_at(recipe.source, error_line(recipe, s, "size"),
-              "prune: size: 'cap' is compress's --size, and none is given: give it, or a size here");
+              fmt::format("{}: size: 'cap' is compress's --size, and none is given: give it, or a size here", s.step));
     options["size"] = size;
   }
   if (!s.auto_knob.empty()) {

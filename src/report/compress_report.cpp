@@ -189,8 +189,8 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
   card(fmt::format("{:.0f} s", num(j, "seconds")), "time for all steps");
   h += "</div>\n";
   if (f.value("rolled_back", false))
-    h += fmt::format("<p class=\"bad\">The last step broke the budget on the hold-out: the result is the model after "
-                     "step {}.</p>\n",
+    h += fmt::format("<p class=\"bad\">A later step broke a limit (the budget on the hold-out, or the size cap): the "
+                     "result is the model after step {}.</p>\n",
                      f.value("after_step", 0));
   if (ref.value("flattered", false)) {
     h += "<p class=\"bad\">The original is clearly better on the hold-out than on the test split: it has probably been "
@@ -212,13 +212,32 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
     h += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:+.2f} &plusmn; {:.2f}</td><td>{}</td><td>{:+.2f}</td><td>{}</td>"
         "<td>{:.2f}x</td><td>{}</td><td>{}</td><td>{:.0f}</td></tr>\n",
-        xml_escape(r.value("step", std::string())), b.is_object() ? fmt::format("{:.3f}", num(b, "given_pt")) : "–",
+        xml_escape(r.contains("route") ? fmt::format("{} ({})", r["step"].get<std::string>(), r["route"].get<std::string>())
+                                       : r.value("step", std::string())),
+        b.is_object() ? fmt::format("{:.3f}", num(b, "given_pt")) : "–",
         pct(num(r, "holdout_top1")), -num(r, "holdout_drop_pt", 0), num(r, "holdout_drop_se_pt", 0),
         pct(num(r, "test_top1")), -num(r, "test_drop_pt", 0), static_cast<long long>(num(r, "nnc_bytes", 0)),
         num(r, "ratio"), static_cast<long long>(num(r, "pruned", 0)), static_cast<long long>(num(r, "shared", 0)),
         num(r, "seconds", 0));
   }
   h += "</table>\n";
+  if (f.contains("routes")) {
+    h += "<p>The recipe's routes are alternatives, each run from the model the steps before them left; the result "
+         "is the " + std::string(j["size_cap"].is_number() ? "most accurate within the size cap" : "smallest within the budget") +
+         " (decided on the hold-out): ";
+    bool first = true;
+    for (const auto& r : f["routes"]) {
+      h += fmt::format("{}<b>{}</b>{}: {}", first ? "" : "; ", xml_escape(r.value("route", std::string())),
+                       r.value("chosen", false) ? " (the result)" : "",
+                       r["after_step"].is_null()
+                           ? std::string("nothing within the limits")
+                           : fmt::format("{} bytes, hold-out top-1 {}, test top-1 {}",
+                                         static_cast<long long>(num(r, "nnc_bytes")), pct(num(r, "holdout_top1")),
+                                         pct(num(r, "test_top1"))));
+      first = false;
+    }
+    h += ".</p>\n";
+  }
   if (j.contains("nnc_parts")) {
     h += "<p>What the .nnc bytes hold: ";
     bool first = true;

@@ -99,6 +99,52 @@ assert fit["step"] == "fit" and j["final"]["after_step"] == 2, j["final"]
 assert os.path.getsize(sys.argv[2]) == j["final"]["nnc_bytes"] <= 6 * 1024, j["final"]
 PYEOF
 
+# Routes: after one pruning, fit (joint) and weight sharing to the cap + fine-tuning (shared) each
+# run from the pruned model; the result is the most accurate within the cap, the first route
+# unless the other is better by more than the paired standard error.
+cat > "$WORK/routes.yaml" <<'EOF2'
+steps:
+  - step: prune
+    options: {size: cap, schedule_a: 0.5, rd_passes: 1, comparison: false, finetune: {epochs: 1}, final_epochs: 1}
+  - step: fit
+    route: joint
+    options: {epochs: 2, masked_epochs: 1, finetune: {epochs: 1}}
+  - step: share
+    route: shared
+    options: {size: cap, share_biases: true, pop: 16, gens: 4, max_evals: 96}
+  - step: finetune
+    route: shared
+    options: {epochs: 1}
+EOF2
+RECIPE_FILE="$WORK/routes.yaml" run_recipe routes "$ROOT/models/lenet300.onnx" --size 60KB
+grep -q "The recipe's routes are alternatives" "$WORK/routes.report/report.html" || die "routes: the report does not say"
+$PY - "$WORK/routes.json" "$WORK/routes.nnc" <<'PYEOF' || die "routes recipe"
+import json, os, sys
+j = json.load(open(sys.argv[1]))
+rows, f = j["steps"], j["final"]
+assert [(r["step"], r.get("route")) for r in rows] == [("original", None), ("prune", None), ("fit", "joint"),
+                                                      ("share", "shared"), ("finetune", "shared")], rows
+cap = 60 * 1024
+for r in rows[2:]:
+    assert r["nnc_bytes"] <= cap, r  # fit and share both worked to the cap
+share = j["reports"][2]["report"]
+assert share["size"]["size_cap"] == cap and share["size"]["written_bytes"] == rows[3]["nnc_bytes"], share["size"]
+# Both routes started from the pruned model: the same zeros.
+assert rows[3]["pruned"] == rows[1]["pruned"] and rows[2]["pruned"] >= rows[1]["pruned"], rows
+joint, shared = f["routes"]
+assert (joint["route"], shared["route"]) == ("joint", "shared") and joint["after_step"] == 2 and shared["after_step"] == 4
+won = shared if shared["chosen"] else joint
+lost = joint if won is shared else shared
+assert f["route"] == won["route"] and f["after_step"] == won["after_step"] and f["nnc_bytes"] == won["nnc_bytes"]
+assert os.path.getsize(sys.argv[2]) == f["nnc_bytes"] <= cap
+d, se = lost["holdout_vs_result_pt"], lost["holdout_vs_result_se_pt"]
+assert abs(d - 100 * (lost["holdout_top1"] - won["holdout_top1"])) < 1e-9 and se > 0, lost
+# The rule: shared replaces joint only when better by more than one paired standard error.
+assert (d < -se) if won is shared else (d <= se), (won["route"], d, se)
+print(f"routes: joint {joint['nnc_bytes']} B {100*joint['holdout_top1']:.2f}%, shared {shared['nnc_bytes']} B "
+      f"{100*shared['holdout_top1']:.2f}%: {f['route']} kept")
+PYEOF
+
 # prune-fit: fit kept every zero pruning made (each layer keeps at most what pruning kept), and
 # the file is within the cap.
 $PY - "$WORK/prune-fit.json" <<'PYEOF' || die "prune-fit recipe"

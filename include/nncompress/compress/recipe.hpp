@@ -15,6 +15,10 @@
 //     - step: finetune
 //       options: {epochs: 2}
 //
+// Steps with a `route:` are alternatives that end a recipe (prune, then fit or share+finetune):
+// each route runs from the model the unrouted steps left, and the result is the best route's
+// (with a size cap the most accurate within it, else the smallest within the budget).
+//
 // `auto` marks the one knob the budget search turns (prune's sparsity, lowrank's keep).
 #include <filesystem>
 #include <optional>
@@ -39,6 +43,9 @@ struct RecipeStep {
   std::optional<double> budget;      // share in (0, 1] of the budget left; unset: an equal split
   std::vector<LayerOverride> layers;
   int line = 0;                      // where the step starts (1-based; 0 for built-in recipes)
+  // The alternative the step belongs to (empty: every route runs it). Routes end a recipe: each
+  // runs its steps from the model the steps before them left, and compose keeps the best result.
+  std::string route;
   // The option the budget search turns ("sparsity", "keep"), when its value is `auto`.
   std::string auto_knob;
   // Whether the step takes a share of the accuracy budget (an auto knob, or weight sharing,
@@ -52,6 +59,10 @@ struct Recipe {
   std::string source;  // the file ("built-in" for the default)
   std::string text;    // as written (error lines)
   nlohmann::json to_json() const;
+  // The routes in the order they first appear (none: one line of steps).
+  std::vector<std::string> routes() const;
+  // Where the routes start (steps.size() without routes).
+  std::size_t fork() const;
 };
 
 // Reads and checks a recipe: unknown steps, options, fields and wrong types, two `auto` knobs,
@@ -62,7 +73,8 @@ Recipe parse_recipe(const std::string& text, const std::string& source);
 // The built-in default (recipes/default.yaml holds the same text).
 Recipe default_recipe();
 const std::string& default_recipe_text();
-// The built-in recipe of `compress --size` (recipes/size.yaml holds the same text): fit alone.
+// The built-in recipe of `compress --size` (recipes/size.yaml holds the same text): pruning to
+// the cap's sparsity, then fit or weight sharing, whichever is more accurate within the cap.
 Recipe size_recipe();
 const std::string& size_recipe_text();
 // Whether a step of `recipe` is the registered step `step`.

@@ -21,6 +21,7 @@
 #include "nncompress/compress/share/search.hpp"
 #include "nncompress/compress/share/stride_seeds.hpp"
 #include "nncompress/core/bisect.hpp"
+#include "nncompress/core/byte_size.hpp"
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/stopwatch.hpp"
 #include "nncompress/data/evaluate.hpp"
@@ -88,6 +89,7 @@ void ShareOptions::validate() const {
   NNC_CHECK_OPTION(max_merge_evals >= 0, "max_merge_evals", "{}: must not be negative", max_merge_evals);
   NNC_CHECK_OPTION(!scale_spread || *scale_spread == 0 || (*scale_spread >= 1 && *scale_spread <= 1e6), "scale_spread",
                    "{}: expected 0 (one absolute grid) or 1 to 1e6", scale_spread.value_or(0));
+  if (!size.empty()) parse_byte_size_option("size", size);
   resolve(*this, 0).search.validate();
 }
 
@@ -156,6 +158,23 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
                            model.source(), ctx.set().size(), ctx.set().names.size(), summary0.masked, folded_bn,
                            100 * ctx.original_top1(), 100 * top1_before));
 
+  // Writes a codebook into the model (shared weights and corrected biases from the engine).
+  const CompressedModel given = model;
+  auto install = [&](const share::Codebook& cb) {
+    ctx.apply(cb);
+    const auto indices = ctx.indices(cb);
+    std::map<std::string, Assignment> assignments;
+    for (std::size_t t = 0; t < ctx.set().names.size(); ++t)
+      assignments[ctx.set().names[t]] =
+          Assignment{0,
+                     std::vector<uint16_t>(indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t]),
+                                           indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t + 1])),
+                     ctx.set().scale(t)};
+    model = given;
+    model.set_sharing({}, {});
+    model.set_model(engine.to_model());
+    model.set_sharing({Codebook{cb.values, cb.zero_entry}}, std::move(assignments));
+  };
   const double min_top1 = ctx.original_top1() - o.max_drop / 100.0;
   ctx.set_confidence(r.confidence);
   // Extended mode's cheaper first pass: a candidate is not finished once the validation
@@ -191,9 +210,43 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
   auto smaller = [&](const share::Candidate& a, const share::Candidate& b) {
     return extended ? a.index_bits < b.index_bits : a.entries < b.entries;
   };
+  // With a size cap: every fully measured candidate whose file fits, most accurate first.
+  std::optional<std::size_t> cap;
+  std::vector<const share::Candidate*> fitting;
+  const double n_shared = static_cast<double>(ctx.set().size());
+  auto own = [&](const share::Candidate& c) { return c.index_bits * n_shared / 8 + 4.0 * c.entries; };
+  nlohmann::json size_j = nullptr;
+  if (!o.size.empty()) {
+    cap = static_cast<std::size_t>(parse_byte_size_option("size", o.size));
+    std::vector<const share::Candidate*> all;
+    for (const auto& c : search.evaluated)
+      if (!c.partial) all.push_back(&c);
+    NNC_CHECK_OPTION_CODE(!all.empty(), "size", kTargetMissed, "{}: no codebook was measured in full", o.size);
+    std::sort(all.begin(), all.end(), [](auto* a, auto* b) {
+      return a->val_top1 != b->val_top1 ? a->val_top1 > b->val_top1 : a->index_bits < b->index_bits;
+    });
+    // A file's bytes against a candidate's: everything but the indices and the codebook values
+    // is the same for every codebook, so one written file prices them all.
+    install(share::candidate_codebook(ctx.set(), *all.front()));
+    const double base = static_cast<double>(pack_nnc(model).bytes.size()) - own(*all.front());
+    double smallest = 1e300;
+    for (auto* c : all) {
+      smallest = std::min(smallest, base + own(*c));
+      if (base + own(*c) <= static_cast<double>(*cap)) fitting.push_back(c);
+    }
+    NNC_CHECK_OPTION_CODE(!fitting.empty(), "size", kTargetMissed,
+                          "{} ({} bytes): no searched codebook's file fits; the smallest is about {:.0f} bytes (prune "
+                          "further first, or raise the cap)",
+                          o.size, *cap, smallest);
+    chosen = fitting.front();
+    size_j = {{"size_cap", *cap}, {"fitting_candidates", fitting.size()}, {"measured_candidates", all.size()}};
+    context.note(fmt::format("size cap {} bytes: {} of {} measured codebooks fit; the most accurate on validation: "
+                             "{:.3f} bits/weight, {:.2f}%",
+                             *cap, fitting.size(), all.size(), chosen->index_bits, 100 * chosen->val_top1));
+  }
   for (const auto& c : search.front)
     // (Extended mode confirms on the hold-out below, with the confidence margin there.)
-    if ((extended ? c.val_top1 : c.val_top1_low) >= min_top1 && (!chosen || smaller(c, *chosen))) chosen = &c;
+    if (!cap && (extended ? c.val_top1 : c.val_top1_low) >= min_top1 && (!chosen || smaller(c, *chosen))) chosen = &c;
   NNC_CHECK(chosen != nullptr,
             "no searched codebook keeps validation top-1 within {} pt of the original ({:.2f}%); raise max_drop or "
             "k_max{}",
@@ -223,12 +276,19 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
     confirm->set_log(log);
     confirm_before = confirm->original_top1();
     confirm_min = confirm_before - o.max_drop / 100.0;
+    if (cap) {
+      // Chosen on validation alone: picking the best of several on the hold-out would flatter the
+      // hold-out figure that compose compares its routes by.
+      confirm_after = confirm->evaluate(share::candidate_codebook(ctx.set(), *chosen)).val_top1;
+      context.note(fmt::format("on {} held-out images: top-1 {:.2f}% -> {:.2f}%", splits.holdout.size(),
+                               100 * confirm_before, 100 * confirm_after));
+    }
     // Every fully measured candidate near the budget on validation, not only the front: the
     // front's largest members can be validation luck that the hold-out does not confirm, while
     // a dominated candidate with a few more bits does hold.
     std::vector<const share::Candidate*> near;
     for (const auto& c : search.evaluated)
-      if (!c.partial && c.val_top1 >= min_top1 - 0.01) near.push_back(&c);
+      if (!cap && !c.partial && c.val_top1 >= min_top1 - 0.01) near.push_back(&c);
     std::sort(near.begin(), near.end(), [](auto* a, auto* b) { return a->index_bits < b->index_bits; });
     // Accuracy grows with bits, so the smallest candidate that holds the budget on the
     // hold-out is found by bisection (about log2 of the candidates instead of all of them).
@@ -240,11 +300,13 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
     });
     if (hi < near.size())
       chosen = near[hi];
-    else if (!context.stop_requested())
+    else if (!context.stop_requested() && !cap)
       context.note("no searched codebook keeps hold-out top-1 within max_drop with the confidence margin; keeping the "
                    "validation choice");
-    context.note(fmt::format("confirmed on {} held-out images (top-1 {:.2f}%): chosen {:.3f} bits/weight after {} checks",
-                             splits.holdout.size(), 100 * confirm_before, chosen->index_bits, checked));
+    if (!cap)
+      context.note(fmt::format("confirmed on {} held-out images (top-1 {:.2f}%): chosen {:.3f} bits/weight after {} "
+                               "checks",
+                               splits.holdout.size(), 100 * confirm_before, chosen->index_bits, checked));
   }
   auto start_cb = share::candidate_codebook(ctx.set(), *chosen);
   // max_evals, when given, bounds the whole step: the merge gets what the search and the hold-out
@@ -255,7 +317,8 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
     merge_budget = std::min(merge_budget, std::max(0, *o.max_evals - used));
   }
   share::MergeResult merged;
-  if (!context.stop_requested()) {
+  // (Under a size cap no merging: it gives up accuracy for bytes the cap does not ask for.)
+  if (!context.stop_requested() && !cap) {
     merged = extended ? share::rd_merge(*confirm, start_cb, share::MergeRule::kMaxDrop, confirm_min, merge_budget)
                       : share::iterative_merge(ctx, start_cb, share::MergeRule::kPaper, min_top1, merge_budget);
   } else {
@@ -265,11 +328,31 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
   }
   if (extended && !merged.interrupted && !context.stop_requested()) {
     // The merge measured on the hold-out; report validation figures like paper mode does.
-    confirm_after = merged.after.val_top1;
+    if (!cap) confirm_after = merged.after.val_top1;
     merged.after = ctx.evaluate(merged.codebook);
     merged.after.test_top1 = -1;
-    context.note(fmt::format("hold-out top-1 {:.2f}% -> {:.2f}% after merging", 100 * confirm_before,
-                             100 * confirm_after));
+    if (!cap)
+      context.note(fmt::format("hold-out top-1 {:.2f}% -> {:.2f}% after merging", 100 * confirm_before,
+                               100 * confirm_after));
+  }
+  if (cap) {
+    // The file as written decides: should the estimate be off, the next smaller codebook that fits.
+    install(merged.codebook);
+    std::size_t written = pack_nnc(model).bytes.size();
+    std::vector<const share::Candidate*> smaller_ones;
+    for (auto* c : fitting)
+      if (own(*c) < own(*chosen)) smaller_ones.push_back(c);
+    std::sort(smaller_ones.begin(), smaller_ones.end(), [&](auto* a, auto* b) { return a->val_top1 > b->val_top1; });
+    for (std::size_t i = 0; written > *cap && i < smaller_ones.size(); ++i) {
+      chosen = smaller_ones[i];
+      merged.codebook = share::candidate_codebook(ctx.set(), *chosen);
+      merged.after = *chosen;
+      install(merged.codebook);
+      written = pack_nnc(model).bytes.size();
+    }
+    NNC_CHECK_OPTION_CODE(written <= *cap, "size", kTargetMissed, "{}: the file as written is {} bytes, over the cap {}",
+                          o.size, written, *cap);
+    size_j["written_bytes"] = written;
   }
   const auto& cb = merged.codebook;
   ctx.apply(cb);
@@ -302,17 +385,7 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
   after.test_top1 = top1_after;
 
   // The model: shared weights (and corrected biases) from the engine, one codebook.
-  const auto indices = ctx.indices(cb);
-  std::map<std::string, Assignment> assignments;
-  for (std::size_t t = 0; t < ctx.set().names.size(); ++t)
-    assignments[ctx.set().names[t]] =
-        Assignment{0,
-                   std::vector<uint16_t>(indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t]),
-                                         indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t + 1])),
-                   ctx.set().scale(t)};
-  model.set_sharing({}, {});
-  model.set_model(engine.to_model());
-  model.set_sharing({Codebook{cb.values, cb.zero_entry}}, std::move(assignments));
+  install(cb);
 
   if (!o.report_dir.empty())
     share::write_front_files(o.report_dir, front, search.evaluated, chosen_c, after, ctx.original_top1());
@@ -345,6 +418,7 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
           {"confidence", r.confidence}, {"error_feedback_layers", ctx.error_feedback() ? ctx.error_feedback()->layers() : 0},
           {"batchnorm_folded", folded_bn}, {"scale_spread", r.scale_spread}, {"scaled_tensors", scaled_tensors},
           {"weight_range_spread", range_spread},
+          {"size", size_j},
           {"seconds", seconds_since(t0)},
           {"interrupted", search.interrupted || merged.interrupted || context.stop_requested()}};
 }

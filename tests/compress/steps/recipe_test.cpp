@@ -57,10 +57,17 @@ TEST(Recipe, TheDefaultPrunesUpItsScheduleThenSharesThenTrainsTheCodebook) {
 
 TEST(Recipe, TheSizeRecipeIsPruningToTheCapsSparsityThenFitWorkingToTheCommandsCap) {
   const auto r = compress::size_recipe();
-  ASSERT_EQ(r.steps.size(), 2u);
+  ASSERT_EQ(r.steps.size(), 4u);
   EXPECT_EQ(r.name, "size");
   EXPECT_EQ(r.steps[0].step, "prune");
   EXPECT_EQ(r.steps[1].step, "fit");
+  // After the pruning, two routes: fit, or weight sharing to the cap and its fine-tuning.
+  EXPECT_EQ(r.fork(), 1u);
+  EXPECT_EQ(r.routes(), (std::vector<std::string>{"joint", "shared"}));
+  EXPECT_EQ(r.steps[2].step, "share");
+  EXPECT_EQ(r.steps[3].step, "finetune");
+  EXPECT_EQ(compress::make_recipe_step(r, r.steps[2], std::nullopt, "12KB").extract<compress::ShareStep>()->options_.size,
+            "12KB");
   EXPECT_TRUE(compress::has_step(r, "fit"));
   EXPECT_FALSE(compress::has_step(compress::default_recipe(), "fit"));
   // Pruning's `size: cap` is the command's --size: the sparsity is taken from it.
@@ -102,6 +109,58 @@ TEST(Recipe, TheSizeRecipeIsPruningToTheCapsSparsityThenFitWorkingToTheCommandsC
   std::stringstream ss;
   ss << in.rdbuf();
   EXPECT_EQ(ss.str(), compress::size_recipe_text()) << "recipes/size.yaml differs from the built-in size recipe";
+}
+
+// Routes: alternatives that end a recipe, each checked as its own line of steps after the
+// unrouted ones.
+TEST(Recipe, RoutesAreAlternativesThatEndTheRecipeEachCheckedAsItsOwnLine) {
+  const auto r = parse_recipe(R"(steps:
+  - step: prune
+    options: {size: cap}
+  - step: fit
+    route: joint
+  - step: share
+    route: shared
+    options: {size: cap}
+  - step: finetune
+    route: shared
+)",
+                              "r.yaml");
+  EXPECT_EQ(r.fork(), 1u);
+  EXPECT_EQ(r.routes(), (std::vector<std::string>{"joint", "shared"}));
+  EXPECT_EQ(r.to_json()["steps"][2]["route"], "shared");
+  EXPECT_FALSE(r.to_json()["steps"][0].contains("route"));
+  // share's `size: cap` is the command's --size, as prune's is.
+  auto share = compress::make_recipe_step(r, r.steps[2], std::nullopt, "12KB");
+  EXPECT_EQ(share.extract<compress::ShareStep>()->options_.size, "12KB");
+  const auto plain = compress::default_recipe();
+  EXPECT_EQ(plain.fork(), plain.steps.size());
+  EXPECT_TRUE(plain.routes().empty());
+  // fit in one route and share in another do not meet (fit after share would be refused).
+  EXPECT_EQ(recipe_error("steps:\n  - step: share\n    route: a\n  - step: fit\n    route: b\n    options: {size: 1KB}\n"), "");
+  // Within a route the order rules hold.
+  EXPECT_EQ(recipe_error("steps:\n  - step: share\n    route: a\n  - step: prune\n    route: a\n  - step: fit\n"
+                         "    route: b\n    options: {size: 1KB}\n"),
+            "r.yaml:4: prune after share cannot work: it changes shared weights off their codebook, so the sharing "
+            "would be lost; put prune before share");
+  // ... and between the unrouted steps and each route.
+  EXPECT_EQ(recipe_error("steps:\n  - step: share\n  - step: prune\n    route: a\n  - step: finetune\n    route: b\n"),
+            "r.yaml:3: prune after share cannot work: it changes shared weights off their codebook, so the sharing "
+            "would be lost; put prune before share");
+  EXPECT_EQ(recipe_error("steps:\n  - step: share\n    route: a\n  - step: finetune\n"),
+            "r.yaml:4: finetune without a route after the routes cannot work: routes are alternatives that end the "
+            "recipe; give it a route, or move it before them");
+  EXPECT_EQ(recipe_error("steps:\n  - step: share\n    route: a\n  - step: finetune\n    route: b\n  - step: finetune\n"
+                         "    route: a\n"),
+            "r.yaml:6: route 'a' comes back after route 'b': write each route's steps together");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n  - step: share\n    route: a\n"),
+            "r.yaml:3: route 'a' is the only route: routes are alternatives, give at least two (or drop route:)");
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    route: [a]\n  - step: share\n    route: b\n"),
+            "r.yaml:3: route: expected a name (the alternative the step belongs to)");
+  // One auto knob per line of steps: each route may have its own.
+  EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    route: a\n    options: {sparsity: auto}\n  - step: lowrank\n"
+                         "    route: b\n    options: {keep: auto}\n"),
+            "");
 }
 
 TEST(Recipe, RecipesFolderHoldsTheDefaultAndExamplesThatParse) {
@@ -197,7 +256,7 @@ TEST(Recipe, ErrorsNameTheFileTheLineAndTheField) {
   EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    layers:\n      - {match: \"(\", skip: true}\n"),
             "r.yaml:4: match: '(' is not a valid regular expression");
   EXPECT_EQ(recipe_error("steps:\n  - step: prune\n    option: {}\n"),
-            "r.yaml:3: 'option' is not a field of a recipe step (fields: step, options, budget, layers)");
+            "r.yaml:3: 'option' is not a field of a recipe step (fields: step, options, budget, layers, route)");
   EXPECT_EQ(recipe_error("steps: []\n"), "r.yaml:1: steps: missing or empty (a list of steps)");
   const auto bad_yaml = recipe_error("steps:\n  - step: [prune\n");
   EXPECT_EQ(bad_yaml.rfind("r.yaml:", 0), 0u) << bad_yaml;

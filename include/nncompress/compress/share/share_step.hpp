@@ -3,7 +3,7 @@
 // searches the bin count (and, in extended mode, strides on the shared grid per tensor group)
 // on (1 - validation macro-F1, index bits); the smallest candidate within the accuracy budget
 // is confirmed on the hold-out images (extended mode) and its neighbouring entries are merged
-// while the budget holds. Pruned weights stay exact zeros (a zero entry of their own), and the
+// while the budget holds; with a size cap, the most accurate one whose file fits. Pruned weights stay exact zeros (a zero entry of their own), and the
 // bits objective counts their sparse form. Workflow and figures: docs/weight-sharing.md.
 #include <optional>
 #include <string>
@@ -34,6 +34,9 @@ struct ShareOptions {
   // absolute grid, as published (paper mode's default); extended mode's default: 16.
   std::optional<double> scale_spread;
   std::string report_dir;               // pareto.json, pareto.csv, front.svg ("" = none)
+  // A cap on the .nnc file ("12KB", bytes): instead of the smallest codebook within max_drop,
+  // the most accurate searched one whose file fits (confirmed on the hold-out), no merging.
+  std::string size;
 
   template <typename V>
   void visit(V& v) {
@@ -54,6 +57,7 @@ struct ShareOptions {
     v("error_feedback", error_feedback);
     v("scale_spread", scale_spread);
     v("report_dir", report_dir);
+    v("size", size);
   }
   void validate() const;
 };
