@@ -264,8 +264,11 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
           if (option) fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, option->field()), rs.step, e.what());
           throw;
         }
-        if (!option && rs.route.empty()) throw;
-        route_ended = !rs.route.empty();
+        // (A budgeted step that found nothing, or pruning to a cap the model already meets, is
+        // skipped in a route too; any other missed target ends the route.)
+        const bool skippable = give || (rs.step == "prune" && rs.options.contains("size"));
+        if (!option && (rs.route.empty() || skippable)) throw;
+        route_ended = !rs.route.empty() && !skippable;
         model = std::move(*before);
         ctx.holdout_control = control_before;
         std::string why = e.what();

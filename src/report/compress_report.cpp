@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -45,6 +46,30 @@ std::string figure(const std::string& svg, const std::string& caption) {
   return fmt::format("<figure>{}<figcaption>{}</figcaption></figure>\n", svg, caption);
 }
 
+// The rows of the step table as lines to draw: the unrouted steps from the original, then each
+// route from the last unrouted row (routes branch there, they do not follow each other).
+std::vector<std::vector<int>> row_lines(const json& j) {
+  std::vector<std::vector<int>> lines(1);
+  std::map<std::string, std::size_t> route_line;
+  int fork = 0, i = 0;
+  for (const auto& r : j["steps"]) {
+    if (!r.contains("route")) {
+      lines[0].push_back(i);
+      fork = i;
+    } else {
+      const auto name = r["route"].get<std::string>();
+      auto it = route_line.find(name);
+      if (it == route_line.end()) {
+        it = route_line.emplace(name, lines.size()).first;
+        lines.push_back({fork});
+      }
+      lines[it->second].push_back(i);
+    }
+    ++i;
+  }
+  return lines;
+}
+
 // Top-1 (test and hold-out) after each step, with the budget line.
 std::string accuracy_plot(const json& j) {
   Plot p;
@@ -52,16 +77,22 @@ std::string accuracy_plot(const json& j) {
   p.x_label = "step (0 = the original)";
   p.y_label = "top-1 (%)";
   p.y_tick_scale = 100;
-  auto test = make_series("test split", palette(0), true, 4);
-  auto holdout = make_series("hold-out (decides)", palette(1), true, 4, true);
   double lo = 1, hi = 0;
-  int i = 0;
-  for (const auto& r : j["steps"]) {
-    test.points.emplace_back(i, num(r, "test_top1"));
-    holdout.points.emplace_back(i, num(r, "holdout_top1"));
-    lo = std::min({lo, num(r, "test_top1"), num(r, "holdout_top1")});
-    hi = std::max({hi, num(r, "test_top1"), num(r, "holdout_top1")});
-    ++i;
+  const int i = static_cast<int>(j["steps"].size());
+  for (const auto& line : row_lines(j)) {
+    const bool first = p.series.empty();
+    auto test = make_series(first ? "test split" : "", palette(0), true, 4);
+    auto holdout = make_series(first ? "hold-out (decides)" : "", palette(1), true, 4, true);
+    for (int k : line) {
+      const auto& r = j["steps"][static_cast<std::size_t>(k)];
+      test.points.emplace_back(k, num(r, "test_top1"));
+      holdout.points.emplace_back(k, num(r, "holdout_top1"));
+      lo = std::min({lo, num(r, "test_top1"), num(r, "holdout_top1")});
+      hi = std::max({hi, num(r, "test_top1"), num(r, "holdout_top1")});
+    }
+    if (line.size() < 2 && !first) continue;
+    p.series.push_back(test);
+    p.series.push_back(holdout);
   }
   if (!j["max_drop"].is_null()) {
     const double line = num(j["reference"], "holdout_top1") - j["max_drop"].get<double>() / 100;
@@ -74,7 +105,6 @@ std::string accuracy_plot(const json& j) {
   p.y_max = hi + 2.5 * pad;  // room for the legend above the data
   p.x_min = -0.25;
   p.x_max = std::max(1.0, i - 0.75);
-  p.series = {test, holdout};
   p.height = 340;
   return render_svg(p);
 }
@@ -87,10 +117,12 @@ std::string ratio_plot(const json& j) {
   p.y_label = "ratio (fp32 bytes / .nnc bytes, log)";
   p.log_y = true;
   p.legend_right = false;
-  auto s = make_series("", palette(2), true, 4);
-  int i = 0;
-  for (const auto& r : j["steps"]) s.points.emplace_back(i++, num(r, "ratio"));
-  p.series = {s};
+  const int i = static_cast<int>(j["steps"].size());
+  for (const auto& line : row_lines(j)) {
+    auto s = make_series("", palette(2), true, 4);
+    for (int k : line) s.points.emplace_back(k, num(j["steps"][static_cast<std::size_t>(k)], "ratio"));
+    p.series.push_back(std::move(s));
+  }
   p.x_min = -0.25;
   p.x_max = std::max(1.0, i - 0.75);
   p.height = 300;
@@ -250,9 +282,11 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
 
   // Plots.
   h += "<h2>Plots</h2>\n";
+  const std::string branches = f.contains("routes") ? " The routes branch from the last step before them." : "";
   h += figure(accuracy_plot(j), "Top-1 after each step on the test split and on the hold-out, which every decision "
-                                "is made on; the dashed line is the original's hold-out top-1 less the budget.");
-  h += figure(ratio_plot(j), "Honest compression ratio after each step (original fp32 bytes / .nnc bytes).");
+                                "is made on; the dashed line is the original's hold-out top-1 less the budget." +
+                                    branches);
+  h += figure(ratio_plot(j), "Honest compression ratio after each step (original fp32 bytes / .nnc bytes)." + branches);
   std::size_t i = 0;
   for (const auto& r : j["reports"]) {
     ++i;

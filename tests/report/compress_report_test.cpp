@@ -86,6 +86,34 @@ TEST(CompressReport, AFlatteredHoldOutSaysSoAndNamesItsControl) {
             std::string::npos);
 }
 
+// Routes: the rows name their route, the page says which was kept, and the plots branch each
+// route from the last step before the routes instead of joining one route's end to the next.
+TEST(CompressReport, RoutesAreNamedAndBranchFromTheStepBeforeThem) {
+  auto j = summary();
+  j["steps"][2]["route"] = "joint";
+  j["steps"][2]["step"] = "fit";
+  j["steps"][3]["route"] = "shared";
+  j["steps"][3]["step"] = "share";
+  j["size_cap"] = 20000;
+  j["final"]["route"] = "joint";
+  j["final"]["after_step"] = 2;
+  j["final"]["routes"] = {{{"route", "joint"}, {"after_step", 2}, {"nnc_bytes", 18524}, {"holdout_top1", 0.917},
+                           {"test_top1", 0.911}, {"chosen", true}},
+                          {{"route", "shared"}, {"after_step", nullptr}, {"chosen", false}}};
+  const auto html = nnc::report::compress_report_html(j, "/nonexistent");
+  EXPECT_NE(html.find("<td>fit (joint)</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td>share (shared)</td>"), std::string::npos);
+  EXPECT_NE(html.find("the most accurate within the size cap"), std::string::npos);
+  EXPECT_NE(html.find("<b>joint</b> (the result): 18524 bytes"), std::string::npos);
+  EXPECT_NE(html.find("<b>shared</b>: nothing within the limits"), std::string::npos);
+  EXPECT_NE(html.find("The routes branch from the last step before them."), std::string::npos);
+  // Without routes one line per series; with them the unrouted line and one per route, each route
+  // starting at row 1 (the prune): three lines instead of one in the ratio plot, and in the
+  // accuracy plot three for each split.
+  const auto plain = nnc::report::compress_report_html(summary(), "/nonexistent");
+  EXPECT_EQ(count(html, "<path d=") - count(plain, "<path d="), 2 * 2 + 2);
+}
+
 TEST(SvgPlot, LogXAxisSpreadsSmallValues) {
   nnc::report::Plot p;
   p.log_x = true;
