@@ -150,10 +150,14 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     // A recipe without a fit step works to the accuracy budget; the cap then only chooses among
     // its states (on LeNet-300 the mlp recipe at 1 pt lands at 11.9 KB where fit at 17.4 KB
     // loses 1.7 pt: bench/RESULTS.md).
-    NNC_CHECK_OPTION(has_step(recipe, "fit") || o.max_drop, "size",
-                     "{}: recipe {} has no fit step (the step that works to a file size) and no accuracy budget to "
-                     "work to instead: give one (max_drop, --max-drop; the result must then meet both) or a recipe "
-                     "with a fit step (the built-in size recipe prunes to the sparsity the cap asks for, then fits)",
+    const bool works_to_size = std::any_of(recipe.steps.begin(), recipe.steps.end(), [](const RecipeStep& s) {
+      return s.step == "fit" || (s.step == "share" && s.options.contains("size"));
+    });
+    NNC_CHECK_OPTION(works_to_size || o.max_drop, "size",
+                     "{}: recipe {} has no fit step and no share step with a size (the steps that work to a file "
+                     "size) and no accuracy budget to work to instead: give one (max_drop, --max-drop; the result "
+                     "must then meet both) or a recipe with such a step (the built-in size recipe prunes to the "
+                     "sparsity the cap asks for, then fits or shares)",
                      o.size, recipe.name);
   }
   for (const auto& s : recipe.steps)

@@ -395,7 +395,7 @@ approx "$(json "$WORK/sz.eval.json" "['top1']")" "$(json "$WORK/sz.json" "['fina
 # A cap and a budget that no state meets together: one line, non-zero exit, nothing written.
 expect_error "no model within the size cap 16384 B (16.0 KB) and the 0.01 pt budget" "$NNC" compress \
   "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --size 16KB --max-drop 0.01 --recipe "$WORK/fitquick.yaml" -o "$WORK/bad.onnx" -q
-expect_error "--size 16KB: recipe mlp has no fit step (the step that works to a file size) and no accuracy budget" \
+expect_error "--size 16KB: recipe mlp has no fit step and no share step with a size (the steps that work to a file size) and no accuracy budget" \
   "$NNC" compress "$ROOT/models/lenet5.onnx" "${SPLITS[@]}" --size 16KB --recipe "$ROOT/recipes/mlp.yaml" -o "$WORK/bad.onnx" -q
 # A recipe without a fit step works to --max-drop; --size then only accepts or refuses its
 # states: the quick recipe's run (above) with its own file size as the cap ends where it ended,
