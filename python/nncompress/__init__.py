@@ -94,7 +94,8 @@ def evaluate(model, images, labels, *, mean=None, std=None, batch=256, threads=0
 
 
 def share(model, images, labels, **options):
-    """Weight sharing: one codebook of uniform bins for all layers, searched by NSGA-II."""
+    """Weight sharing: one codebook of uniform bins for all layers, searched by NSGA-II (the
+    smallest within max_drop, or with size="12KB" or bytes the most accurate whose file fits)."""
     return _run_step("share", model, images, labels, options)
 
 
@@ -174,7 +175,7 @@ def _run_step(name, model, images, labels, options):
     progress = options.pop("progress", None)
     note = options.pop("note", None)
     onnx_sparse = options.pop("onnx_sparse", name == "prune")
-    if isinstance(options.get("size"), int):  # a size in bytes (fit, prune)
+    if isinstance(options.get("size"), int):  # a size in bytes (fit, prune, share)
         options["size"] = str(options["size"])
     data, job, step_options = _split(options)
     step_options = _step_options(name, step_options)

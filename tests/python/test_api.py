@@ -133,6 +133,16 @@ def test_share_with_flat_finetune_options_and_progress(data, lenet5, small):
     assert any(e["done"] > 0 for e in events) and all(0 <= e["done"] <= e["total"] for e in events if e["total"] > 0)
 
 
+def test_share_to_a_size_takes_the_most_accurate_codebook_that_fits(data, lenet5, small):
+    r = nncompress.share(lenet5, data["x"], data["y"], size=200000, pop=8, gens=2, max_evals=30, progress=False,
+                         **small)
+    s = r.summary
+    assert s["size"]["size_cap"] == 200000 and s["size"]["written_bytes"] == s["nnc_bytes"] == len(r.nnc) <= 200000
+    assert 0 < s["size"]["fitting_candidates"] <= s["size"]["measured_candidates"]
+    with pytest.raises(ValueError, match="size 2000 .*no searched codebook's file fits; the smallest is about"):
+        nncompress.share(lenet5, data["x"], data["y"], size=2000, pop=8, gens=2, max_evals=30, progress=False, **small)
+
+
 def test_compress_with_a_recipe_dict_and_a_report(data, lenet5, small, tmp_path):
     recipe = {"name": "py", "steps": [{"step": "prune", "options": {"sparsity": 0.6, "comparison": False}},
                                       {"step": "finetune", "options": {"epochs": 1}}]}
