@@ -62,17 +62,21 @@ $PY - "$WORK/size-compare.json" <<'PYEOF' || die "size-compare recipe"
 import json, sys
 j = json.load(open(sys.argv[1]))
 f = j["final"]
-# Three routes from the original, each within the cap; the one kept is the most accurate unless
-# the one preferred before it was within a paired standard error.
+# Three routes from the original, each ending within the cap; a route's result is its last state
+# within the 5 pt budget too (uniform fit on this small data can lose more: then it has none).
+# The one kept is the most accurate unless one preferred before it was within a paired standard error.
 assert [r["route"] for r in f["routes"]] == ["joint", "uniform", "default"], f["routes"]
-assert all(r["after_step"] is not None and r["nnc_bytes"] <= 80 * 1024 for r in f["routes"]), f["routes"]
+assert all(j["steps"][i]["nnc_bytes"] <= 80 * 1024 for i in (2, 3, 5, 6)), j["steps"]  # fit, fit, share, finetune
+assert f["routes"][0]["after_step"] == 2 and f["routes"][2]["after_step"] == 6, f["routes"]
+assert all(r["after_step"] is None or r["nnc_bytes"] <= 80 * 1024 for r in f["routes"]), f["routes"]
 assert [r.get("route") for r in j["steps"]] == [None, "joint", "joint", "uniform", "default", "default", "default"]
 uniform = j["reports"][2]["report"]
 assert j["reports"][2]["options"]["allocation"] == "uniform" and len({l["bits"] for l in uniform["layers"]}) == 1, uniform["layers"]
 won = [r for r in f["routes"] if r["chosen"]]
 assert len(won) == 1 and won[0]["route"] == f["route"], f["routes"]
-print("size-compare:", ", ".join(f"{r['route']} {r['nnc_bytes']} B {100*r['holdout_top1']:.2f}%" for r in f["routes"]),
-      "->", f["route"])
+print("size-compare:", ", ".join(f"{r['route']} " + (f"{r['nnc_bytes']} B {100*r['holdout_top1']:.2f}%"
+                                                      if r["after_step"] is not None else "none within the limits")
+                                 for r in f["routes"]), "->", f["route"])
 PYEOF
 # cnn-bn-size's 94% is for ResNet-20's 270,000 weights; the fixture's 9,000, trained on the small
 # data, lose 13.5 pt there, so its variant prunes to 80%.
