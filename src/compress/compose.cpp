@@ -268,9 +268,10 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
           if (option) fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, option->field()), rs.step, e.what());
           throw;
         }
-        // (A budgeted step that found nothing, or pruning to a cap the model already meets, is
-        // skipped in a route too; any other missed target ends the route.)
-        const bool skippable = give || (rs.step == "prune" && rs.options.contains("size"));
+        // (A budgeted step that found nothing within its budget, or pruning to a cap the model
+        // already meets, is skipped in a route too; any other missed target, such as a step that
+        // works to the cap and cannot meet it, ends the route.)
+        const bool skippable = (give && !rs.options.contains("size")) || (rs.step == "prune" && rs.options.contains("size"));
         if (!option && (rs.route.empty() || skippable)) throw;
         route_ended = !rs.route.empty() && !skippable;
         model = std::move(*before);

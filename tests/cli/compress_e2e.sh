@@ -97,13 +97,18 @@ run_recipe size "$ROOT/tests/fixtures/pytorch/cnn_bn.onnx" --mean 0.2860 --std 0
 $PY - "$WORK/size.json" <<'PYEOF' || die "size recipe"
 import json, sys
 j = json.load(open(sys.argv[1]))
-assert [s["step"] for s in j["steps"]] == ["original", "prune", "fit"], j["steps"]
+# Pruning, then the routes from the pruned model: fit, or sharing to the cap and fine-tuning.
+assert [(s["step"], s.get("route")) for s in j["steps"]] == [("original", None), ("prune", None), ("fit", "joint"),
+                                                            ("share", "shared"), ("finetune", "shared")], j["steps"]
 prune = j["reports"][0]["report"]
 s = prune["size_sparsity"]
 assert s["size"] == 4096 and s["bits"] == 4 and s["predicted_bytes"] <= 4096, s
 # Pruning went to that sparsity (the DP's grid rounds each layer's kept count).
 assert 0.3 < s["sparsity"] < 0.9 and abs(prune["sparsity"] - s["sparsity"]) < 0.02, (prune["sparsity"], s)
-assert j["final"]["after_step"] == 2 and j["final"]["nnc_bytes"] <= 4096, j["final"]
+f = j["final"]
+assert all(r["nnc_bytes"] <= 4096 for r in j["steps"][2:]), j["steps"]
+assert (f["route"], f["after_step"]) in (("joint", 2), ("shared", 4)) and f["nnc_bytes"] <= 4096, f
+print(f"size recipe at 4 KB: {f['route']} kept, {f['nnc_bytes']} bytes")
 PYEOF
 
 # A cap the model meets dense at 4 bits (the fixture at 6 KB): the size recipe's pruning has
@@ -116,7 +121,7 @@ j = json.load(open(sys.argv[1]))
 prune, fit = j["steps"][1], j["steps"][2]
 assert prune["step"] == "prune" and "nothing to prune" in prune["skipped"], prune
 assert prune["nnc_bytes"] == j["steps"][0]["nnc_bytes"], "the skipped step changed the model"
-assert fit["step"] == "fit" and j["final"]["after_step"] == 2, j["final"]
+assert fit["step"] == "fit" and (j["final"]["route"], j["final"]["after_step"]) in (("joint", 2), ("shared", 4)), j["final"]
 assert os.path.getsize(sys.argv[2]) == j["final"]["nnc_bytes"] <= 6 * 1024, j["final"]
 PYEOF
 
@@ -137,7 +142,7 @@ steps:
     route: shared
     options: {epochs: 1}
 EOF2
-RECIPE_FILE="$WORK/routes.yaml" run_recipe routes "$ROOT/models/lenet300.onnx" --size 60KB
+RECIPE_FILE="$WORK/routes.yaml" run_recipe routes "$ROOT/models/lenet300.onnx" --size 80KB
 grep -q "The recipe's routes are alternatives" "$WORK/routes.report/report.html" || die "routes: the report does not say"
 $PY - "$WORK/routes.json" "$WORK/routes.nnc" <<'PYEOF' || die "routes recipe"
 import json, os, sys
@@ -145,7 +150,7 @@ j = json.load(open(sys.argv[1]))
 rows, f = j["steps"], j["final"]
 assert [(r["step"], r.get("route")) for r in rows] == [("original", None), ("prune", None), ("fit", "joint"),
                                                       ("share", "shared"), ("finetune", "shared")], rows
-cap = 60 * 1024
+cap = 80 * 1024
 for r in rows[2:]:
     assert r["nnc_bytes"] <= cap, r  # fit and share both worked to the cap
 share = j["reports"][2]["report"]
