@@ -35,7 +35,8 @@ void print_summary(const nlohmann::json& j) {
   fmt::print("  {:<{}} {:>9} {:>16} {:>9} {:>10} {:>8} {:>7}\n", "step", w, "hold-out", "change (+- se)", "test", "bytes",
              "ratio", "time");
   for (const auto& r : j["steps"])
-    fmt::print("  {:<{}} {:>8.2f}% {:>+8.2f} +- {:.2f} {:>8.2f}% {:>10} {:>7.2f}x {:>6.0f}s\n", label(r), w, 100 * r["holdout_top1"].get<double>(),
+    fmt::print("  {:<{}} {:>8.2f}% {:>+8.2f} +- {:.2f} {:>8.2f}% {:>10} {:>7.2f}x {:>6.0f}s\n", label(r), w,
+               100 * r["holdout_top1"].get<double>(),
                -r["holdout_drop_pt"].get<double>(), r["holdout_drop_se_pt"].get<double>(),
                100 * r["test_top1"].get<double>(), kb(r["nnc_bytes"].get<double>()), r["ratio"].get<double>(),
                r["seconds"].get<double>());

@@ -251,11 +251,14 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
       // breaks it) leaves the model as it was, and the later steps go on with the budget it left;
       // so does pruning to a size cap that the model meets at its own sparsity (the steps after
       // it, fit, put it into the cap).
+      // A step of a route that misses its target otherwise (fit or share over the size cap) ends
+      // its route; the other routes go on.
+      const bool prune_to_cap = rs.step == "prune" && rs.options.contains("size");
+      const bool skippable = (give && !rs.options.contains("size")) || prune_to_cap;
+      const bool ends_route = !rs.route.empty() && !skippable;
       std::optional<CompressedModel> before;
       std::shared_ptr<HoldoutControl> control_before;
-      // A step of a route that misses its target (fit or share over the size cap) ends its route;
-      // the other routes go on.
-      if (give || (rs.step == "prune" && rs.options.contains("size")) || !rs.route.empty()) {
+      if (give || prune_to_cap || ends_route) {
         before = model;
         control_before = copy_holdout_control(ctx);
       }
@@ -263,17 +266,13 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
         report = step.apply(model, ctx);
       } catch (const Error& e) {
         const auto* option = dynamic_cast<const OptionError*>(&e);
-        if (!before || e.code() != ErrorCode::kTargetMissed) {
+        // (Outside a route only an option error is skipped; in a route any missed target ends it.)
+        if (!before || e.code() != ErrorCode::kTargetMissed || (!option && !ends_route)) {
           // Where the recipe set it: "r.yaml:12: share: keep_fp32 'x' matches no layer".
           if (option) fail(e.code(), "{}: {}: {}", recipe_location(recipe, rs, option->field()), rs.step, e.what());
           throw;
         }
-        // (A budgeted step that found nothing within its budget, or pruning to a cap the model
-        // already meets, is skipped in a route too; any other missed target, such as a step that
-        // works to the cap and cannot meet it, ends the route.)
-        const bool skippable = (give && !rs.options.contains("size")) || (rs.step == "prune" && rs.options.contains("size"));
-        if (!option && (rs.route.empty() || skippable)) throw;
-        route_ended = !rs.route.empty() && !skippable;
+        route_ended = ends_route;
         model = std::move(*before);
         ctx.holdout_control = control_before;
         std::string why = e.what();
@@ -312,8 +311,7 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     Drop last_drop;
   };
   auto outcome = [&](const std::string& route) {
-    Outcome out{route, held.empty() ? std::nullopt : std::optional<State>(held.back()), rows.size() - 1, used};
-    return out;
+    return Outcome{route, held.empty() ? std::nullopt : std::optional<State>(held.back()), rows.size() - 1, used};
   };
   for (std::size_t i = 0; i < fork && !ctx.stop_requested(); ++i) run_step(i);
   std::vector<Outcome> outcomes;

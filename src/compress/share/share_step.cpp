@@ -158,8 +158,8 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
                            model.source(), ctx.set().size(), ctx.set().names.size(), summary0.masked, folded_bn,
                            100 * ctx.original_top1(), 100 * top1_before));
 
-  // Writes a codebook into the model (shared weights and corrected biases from the engine).
-  const CompressedModel given = model;
+  // Writes a codebook into the model (shared weights and corrected biases from the engine); a
+  // later call replaces what an earlier one wrote.
   auto install = [&](const share::Codebook& cb) {
     ctx.apply(cb);
     const auto indices = ctx.indices(cb);
@@ -170,7 +170,6 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
                      std::vector<uint16_t>(indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t]),
                                            indices.begin() + static_cast<std::ptrdiff_t>(ctx.set().offsets[t + 1])),
                      ctx.set().scale(t)};
-    model = given;
     model.set_sharing({}, {});
     model.set_model(engine.to_model());
     model.set_sharing({Codebook{cb.values, cb.zero_entry}}, std::move(assignments));

@@ -3,8 +3,9 @@
 // searches the bin count (and, in extended mode, strides on the shared grid per tensor group)
 // on (1 - validation macro-F1, index bits); the smallest candidate within the accuracy budget
 // is confirmed on the hold-out images (extended mode) and its neighbouring entries are merged
-// while the budget holds; with a size cap, the most accurate one whose file fits. Pruned weights stay exact zeros (a zero entry of their own), and the
-// bits objective counts their sparse form. Workflow and figures: docs/weight-sharing.md.
+// while the budget holds; with a size cap, the most accurate one whose file fits. Pruned weights
+// stay exact zeros (a zero entry of their own), and the bits objective counts their sparse form.
+// Workflow and figures: docs/weight-sharing.md.
 #include <optional>
 #include <string>
 
@@ -35,7 +36,7 @@ struct ShareOptions {
   std::optional<double> scale_spread;
   std::string report_dir;               // pareto.json, pareto.csv, front.svg ("" = none)
   // A cap on the .nnc file ("12KB", bytes): instead of the smallest codebook within max_drop,
-  // the most accurate searched one whose file fits (confirmed on the hold-out), no merging.
+  // the most accurate searched one (on validation) whose file fits, no merging.
   std::string size;
 
   template <typename V>
