@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <deque>
+#include <limits>
 #include <map>
 #include <thread>
 
@@ -55,9 +56,39 @@ class Backoff {
 };
 
 #if NNC_HAVE_MPI
-void send(int to, int tag, const std::string& bytes) {
+// How long rank 0 waits for another rank (a result, or taking a message) before it calls the rank
+// dead or hung: NNC_RANK_TIMEOUT seconds if set, else 300 s or 50 times the slowest item so far.
+double rank_limit(double slowest) {
+  const int fixed = env_int("NNC_RANK_TIMEOUT");
+  return fixed > 0 ? fixed : std::max(300.0, 50 * slowest);
+}
+
+// Sends without blocking past `limit` seconds: a message above the transport's eager size waits
+// for the receiver to take it, and a stopped rank never does. False if it was not taken in time.
+bool try_send(int to, int tag, const std::string& bytes, double limit) {
   NNC_CHECK(bytes.size() < (1ull << 31), "distributed message of {} bytes (at most 2 GiB)", bytes.size());
-  MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, to, tag, MPI_COMM_WORLD);
+  MPI_Request req;
+  MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, to, tag, MPI_COMM_WORLD, &req);
+  const auto t0 = std::chrono::steady_clock::now();
+  Backoff backoff;
+  for (;;) {
+    int done = 0;
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (done) return true;
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > limit) return false;
+    backoff.wait();
+  }
+}
+
+// Rank 0 sends to rank `to` (`what` names the message in the error if the rank does not take it).
+void send(int to, int tag, const std::string& bytes, std::string_view what, double slowest = 0) {
+  const double limit = rank_limit(slowest);
+  if (try_send(to, tag, bytes, limit)) return;
+  g_failed = true;
+  fail(ErrorCode::kInternal,
+       "rank {} did not answer within {:.0f} s ({} not taken): it died or hangs; the job stops (rerun the same "
+       "command to resume from the run state)",
+       to, limit, what);
 }
 
 // The next message with `tag` from `from` (MPI_ANY_SOURCE: any rank) if one has arrived.
@@ -78,6 +109,45 @@ std::string command(Command c, const std::function<void(ArchiveWriter&)>& body =
   w.put(c);
   if (body) body(w);
   return w.take();
+}
+
+// Rank 0 at the end of the job: tells every other rank to quit and waits for each one's answer
+// (results of an abandoned phase still on the way are dropped). False, with the error printed,
+// if a rank did not answer within the time limit.
+bool all_quit(int size) {
+  const double limit = rank_limit(0);
+  for (int r = 1; r < size; ++r)
+    if (!try_send(r, kCommandTag, command(kQuit), limit)) {
+      std::fprintf(stderr, "nncompress: error: rank %d did not take the end of the job within %.0f s: it died or hangs\n",
+                   r, limit);
+      return false;
+    }
+  std::vector<bool> quit(static_cast<std::size_t>(size), false);
+  int left = size - 1;
+  const auto t0 = std::chrono::steady_clock::now();
+  Backoff backoff;
+  while (left > 0) {
+    if (auto msg = poll(MPI_ANY_SOURCE, kResultTag)) {
+      backoff.reset();
+      ArchiveReader r(msg->second);
+      if (r.get<Command>() == kQuit && !quit[static_cast<std::size_t>(msg->first)]) {
+        quit[static_cast<std::size_t>(msg->first)] = true;
+        --left;
+      }
+      continue;
+    }
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > limit) {
+      for (int r = 1; r < size; ++r)
+        if (!quit[static_cast<std::size_t>(r)])
+          std::fprintf(stderr,
+                       "nncompress: error: rank %d did not answer within %.0f s at the end of the job: it died or "
+                       "hangs (the outputs were written)\n",
+                       r, limit);
+      return false;
+    }
+    backoff.wait();
+  }
+  return true;
 }
 #endif
 
@@ -137,8 +207,13 @@ Session::~Session() {
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
   }
-  if (rank_ == 0)
-    for (int r = 1; r < size_; ++r) send(r, kCommandTag, command(kQuit));
+  // MPI_Finalize waits for every rank: rank 0 first hears each one say it is quitting, so that a
+  // rank that hangs ends the job with an error instead of holding it forever.
+  if (rank_ == 0 && size_ > 1 && !all_quit(size_)) {
+    std::signal(SIGTERM, SIG_DFL);
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
   MPI_Finalize();
   g_size = 1;
 #endif
@@ -160,7 +235,10 @@ int Session::serve() {
     backoff.reset();
     ArchiveReader r(msg->second);
     const auto c = r.get<Command>();
-    if (c == kQuit) return 0;
+    if (c == kQuit) {
+      try_send(0, kResultTag, command(kQuit), std::numeric_limits<double>::infinity());
+      return 0;
+    }
     if (c == kClose) {
       task.reset();
       task_error.clear();
@@ -199,12 +277,16 @@ int Session::serve() {
         }
       }
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      send(0, kResultTag, command(kItem, [&](ArchiveWriter& w) {
-             w.put(id);
-             w.put<uint8_t>(error.empty() ? 0 : 1);
-             w.put(seconds);
-             w.put(error.empty() ? result : error);
-           }));
+      // Rank 0 takes results whenever it polls; if it hangs, mpirun ends this rank.
+      try_send(0, kResultTag,
+               command(kItem,
+                       [&](ArchiveWriter& w) {
+                         w.put(id);
+                         w.put<uint8_t>(error.empty() ? 0 : 1);
+                         w.put(seconds);
+                         w.put(error.empty() ? result : error);
+                       }),
+               std::numeric_limits<double>::infinity());
     }
   }
 #else
@@ -231,7 +313,7 @@ Pool::Pool(std::string name, const std::function<std::string()>& state, Task& lo
       w.put<int>(at::get_num_threads());
       w.put(s);
     });
-    for (int r = 1; r < ranks_; ++r) send(r, kCommandTag, open);
+    for (int r = 1; r < ranks_; ++r) send(r, kCommandTag, open, fmt::format("the state of {}", name_));
     wire_bytes_ += static_cast<double>(open.size()) * (ranks_ - 1);
   }
 #else
@@ -242,7 +324,8 @@ Pool::Pool(std::string name, const std::function<std::string()>& state, Task& lo
 Pool::~Pool() {
 #if NNC_HAVE_MPI
   if (ranks_ > 1 && !g_failed)
-    for (int r = 1; r < ranks_; ++r) send(r, kCommandTag, command(kClose));
+    for (int r = 1; r < ranks_; ++r)  // a destructor does not throw: a rank that does not take it fails the job
+      if (!try_send(r, kCommandTag, command(kClose), rank_limit(slowest_))) g_failed = true;
 #endif
   if (ranks_ > 1) g_pool_open = false;
 }
@@ -251,7 +334,7 @@ void Pool::update(const std::string& payload) {
 #if NNC_HAVE_MPI
   if (ranks_ > 1) {
     const auto u = command(kUpdate, [&](ArchiveWriter& w) { w.put(payload); });
-    for (int r = 1; r < ranks_; ++r) send(r, kCommandTag, u);
+    for (int r = 1; r < ranks_; ++r) send(r, kCommandTag, u, fmt::format("an update of {}", name_), slowest_);
     wire_bytes_ += static_cast<double>(u.size()) * (ranks_ - 1);
   }
 #endif
@@ -303,12 +386,11 @@ std::vector<std::optional<std::string>> Pool::map(const std::vector<std::string>
         w.put<uint64_t>(i);
         w.put(items[i]);
       });
-      send(r, kCommandTag, msg);
+      send(r, kCommandTag, msg, fmt::format("item {} of {}", i, name_), slowest_);
       wire_bytes_ += static_cast<double>(msg.size());
       o.push_back(Out{i, Clock::now()});
     }
   };
-  const int fixed_timeout = env_int("NNC_RANK_TIMEOUT");
   auto outstanding = [&] {
     for (const auto& o : out)
       if (!o.empty()) return true;
@@ -343,7 +425,7 @@ std::vector<std::optional<std::string>> Pool::map(const std::vector<std::string>
       if (!o.empty()) o.front().since = Clock::now();
       hand_out(r, false);
     }
-    const double limit = fixed_timeout > 0 ? fixed_timeout : std::max(300.0, 50 * slowest_);
+    const double limit = rank_limit(slowest_);
     for (int r = 1; r < ranks_; ++r) {
       const auto& o = out[static_cast<std::size_t>(r)];
       if (!o.empty() && std::chrono::duration<double>(Clock::now() - o.front().since).count() > limit) {

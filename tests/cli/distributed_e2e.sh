@@ -88,7 +88,8 @@ wait_for_search() {
 LONG=(share "$M" "${DATA[@]}" --pop 32 --gens 12)
 start=$(date +%s)
 set +e
-NNC_RANK_TIMEOUT=5 NNC_CACHE_DIR="$WORK/cache-hang" mpirun --oversubscribe -np 2 "$NNC" "${LONG[@]}" \
+# (timeout: a job that does not notice the hung rank fails this check instead of the test's limit)
+NNC_RANK_TIMEOUT=5 NNC_CACHE_DIR="$WORK/cache-hang" timeout -k 5 120 mpirun --oversubscribe -np 2 "$NNC" "${LONG[@]}" \
   -o "$WORK/hang.onnx" --nnc "$WORK/hang.nnc" > /dev/null 2> "$WORK/hang.err" &
 job=$!
 set -e
@@ -106,7 +107,7 @@ echo "ok: a hanging rank ends the job in $took s with: $(grep 'did not answer' "
 # as an uninterrupted run.
 run 2 long "${LONG[@]}"
 set +e
-NNC_CACHE_DIR="$WORK/cache-died" mpirun --oversubscribe -np 2 "$NNC" "${LONG[@]}" \
+NNC_CACHE_DIR="$WORK/cache-died" timeout -k 5 300 mpirun --oversubscribe -np 2 "$NNC" "${LONG[@]}" \
   -o "$WORK/died.onnx" --nnc "$WORK/died.nnc" --json > /dev/null 2> "$WORK/died.err" &
 job=$!
 set -e

@@ -28,8 +28,10 @@ bool built_with_mpi();
 int launched_ranks();
 int launched_local_ranks();
 
-// One per process (main). Starts MPI as the mode says; its end tells the other ranks to quit
-// and finalises MPI, or aborts the whole job after a rank failed to answer.
+// One per process (main). Starts MPI as the mode says; its end tells the other ranks to quit,
+// waits (within the rank time limit) for each to answer, and finalises MPI, or aborts the whole
+// job after a rank failed to answer. Rank 0 never waits on another rank without that limit:
+// messages it sends (a phase's state, updates, items) that are not taken in time end the job too.
 class Session {
  public:
   explicit Session(Mode mode);
