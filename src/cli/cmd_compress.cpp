@@ -26,10 +26,7 @@ void print_summary(const nlohmann::json& j) {
   fmt::print("{} -> {}{}  (recipe {})\n", j["model"].get<std::string>(), j["output"].get<std::string>(),
              j["nnc"].get<std::string>().empty() ? "" : " + " + j["nnc"].get<std::string>(),
              j["recipe"]["name"].get<std::string>());
-  auto label = [](const nlohmann::json& r) {
-    return r.contains("route") ? fmt::format("{} ({})", r["step"].get<std::string>(), r["route"].get<std::string>())
-                               : r["step"].get<std::string>();
-  };
+  auto label = [](const nlohmann::json& r) { return r.value("label", r["step"].get<std::string>()); };
   const bool routed = f.contains("routes");
   const int w = routed ? 18 : 10;
   fmt::print("  {:<{}} {:>9} {:>16} {:>9} {:>10} {:>8} {:>7}\n", "step", w, "hold-out", "change (+- se)", "test", "bytes",

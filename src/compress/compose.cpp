@@ -289,7 +289,10 @@ nlohmann::json compose(const Recipe& recipe, const ComposeOptions& o, Compressed
     const auto t = ctx.test().evaluate(*engine);
     used = holdout_drop(controlled(reference, ctx), h);
     row(rs.step, h, t, used, secs);
-    if (!rs.route.empty()) rows.back()["route"] = rs.route;
+    if (!rs.route.empty()) {
+      rows.back()["route"] = rs.route;
+      rows.back()["label"] = label;  // what summaries print for the row
+    }
     rows.back()["budget"] = budget_j;
     rows.back()["interrupted"] = report.value("interrupted", false);
     if (report.contains("skipped")) rows.back()["skipped"] = report["skipped"];

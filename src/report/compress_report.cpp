@@ -244,8 +244,7 @@ std::string compress_report_html(const json& j, const fs::path& dir) {
     h += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:+.2f} &plusmn; {:.2f}</td><td>{}</td><td>{:+.2f}</td><td>{}</td>"
         "<td>{:.2f}x</td><td>{}</td><td>{}</td><td>{:.0f}</td></tr>\n",
-        xml_escape(r.contains("route") ? fmt::format("{} ({})", r["step"].get<std::string>(), r["route"].get<std::string>())
-                                       : r.value("step", std::string())),
+        xml_escape(r.value("label", r.value("step", std::string()))),
         b.is_object() ? fmt::format("{:.3f}", num(b, "given_pt")) : "–",
         pct(num(r, "holdout_top1")), -num(r, "holdout_drop_pt", 0), num(r, "holdout_drop_se_pt", 0),
         pct(num(r, "test_top1")), -num(r, "test_drop_pt", 0), static_cast<long long>(num(r, "nnc_bytes", 0)),

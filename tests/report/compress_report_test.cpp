@@ -92,8 +92,10 @@ TEST(CompressReport, RoutesAreNamedAndBranchFromTheStepBeforeThem) {
   auto j = summary();
   j["steps"][2]["route"] = "joint";
   j["steps"][2]["step"] = "fit";
+  j["steps"][2]["label"] = "fit (joint)";  // as compose writes a routed row
   j["steps"][3]["route"] = "shared";
   j["steps"][3]["step"] = "share";
+  j["steps"][3]["label"] = "share (shared)";
   j["size_cap"] = 20000;
   j["final"]["route"] = "joint";
   j["final"]["after_step"] = 2;
