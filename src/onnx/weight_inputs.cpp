@@ -2,6 +2,8 @@
 
 #include <string_view>
 
+#include "nncompress/onnx/graph_builder.hpp"
+
 namespace nnc::onnxio {
 namespace {
 
@@ -32,6 +34,36 @@ const std::string& weight_operators() {
     return s;
   }();
   return names;
+}
+
+std::map<std::string, std::string> matmul_biases(const onnx::GraphProto& graph) {
+  auto float_init = [&](const std::string& name) {
+    const auto* t = find_initializer(graph, name);
+    return t && t->data_type() == onnx::TensorProto::FLOAT ? t : nullptr;
+  };
+  // MatMul output -> (weight, output columns) for MatMuls whose second input is a 2-D weight.
+  std::map<std::string, std::pair<std::string, int64_t>> linear;
+  for (const auto& n : graph.node()) {
+    if (n.op_type() != "MatMul" || !(n.domain().empty() || n.domain() == "ai.onnx") || n.input_size() != 2 ||
+        n.output_size() != 1)
+      continue;
+    const auto* w = float_init(n.input(1));
+    if (w && w->dims_size() == 2) linear[n.output(0)] = {n.input(1), w->dims(1)};
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& n : graph.node()) {
+    if (n.op_type() != "Add" || !(n.domain().empty() || n.domain() == "ai.onnx") || n.input_size() != 2) continue;
+    for (int side = 0; side < 2; ++side) {
+      auto l = linear.find(n.input(side));
+      const auto* b = float_init(n.input(1 - side));
+      if (l == linear.end() || !b || out.count(l->second.first)) continue;
+      int64_t elems = 1;
+      for (auto d : b->dims()) elems *= d;
+      const bool per_column = elems == l->second.second && (b->dims_size() == 0 || b->dims(b->dims_size() - 1) == elems);
+      if (per_column) out[l->second.first] = n.input(1 - side);
+    }
+  }
+  return out;
 }
 
 }  // namespace nnc::onnxio

@@ -12,6 +12,7 @@
 #include "nncompress/onnx/sparse_initializers.hpp"
 #include "nncompress/exec/tensor_proto.hpp"
 #include "nncompress/onnx/tensor_proto.hpp"
+#include "nncompress/onnx/weight_inputs.hpp"
 
 namespace fs = std::filesystem;
 using namespace nnc::onnxio;
@@ -177,4 +178,28 @@ TEST(TensorProto, DeclaredSizesAreCheckedBeforeAllocating) {
   t.set_data_type(onnx::TensorProto::FLOAT);
   t.add_float_data(1.0f);
   EXPECT_EQ(error_of([&] { to_tensor(t); }), "tensor 't': has 1 values but its shape needs 2305843009213693952");
+}
+
+// A linear layer written as MatMul + Add (exporters do so on inputs of rank > 2): the added
+// initializer is the layer's bias when it holds one value per output column, on either side of
+// the Add; a residual Add of two activations and a wrongly shaped operand are not biases.
+TEST(WeightInputs, MatMulBiasesAreTheInitializersAddedPerOutputColumn) {
+  GraphBuilder b;
+  b.add_input("x", {-1, 5, 4});
+  nnc::exec::add_initializer(b, "w1", torch::ones({4, 3}));
+  nnc::exec::add_initializer(b, "b1", torch::ones({3}));
+  nnc::exec::add_initializer(b, "w2", torch::ones({3, 3}));
+  nnc::exec::add_initializer(b, "b2", torch::ones({1, 3}));
+  nnc::exec::add_initializer(b, "w3", torch::ones({3, 3}));
+  nnc::exec::add_initializer(b, "not_a_bias", torch::ones({5, 1}));
+  b.add_node("MatMul", {"x", "w1"}, {"m1"});
+  b.add_node("Add", {"m1", "b1"}, {"y1"});
+  b.add_node("MatMul", {"y1", "w2"}, {"m2"});
+  b.add_node("Add", {"b2", "m2"}, {"y2"});
+  b.add_node("Add", {"y2", "y1"}, {"r"});  // residual: no initializer
+  b.add_node("MatMul", {"r", "w3"}, {"m3"});
+  b.add_node("Add", {"m3", "not_a_bias"}, {"y"});
+  b.add_output("y", {-1, 5, 3});
+  const auto biases = matmul_biases(b.build().graph());
+  EXPECT_EQ(biases, (std::map<std::string, std::string>{{"w1", "b1"}, {"w2", "b2"}}));
 }

@@ -4,6 +4,7 @@
 // compression method, so an operator with weights is added in one place.
 #include <onnx/onnx_pb.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -20,5 +21,11 @@ const std::string& weight_operators();
 // Empty for operators without learned weights. Indices may exceed the node's input count
 // (optional inputs): callers check.
 WeightInputs weight_inputs(const onnx::NodeProto& node);
+
+// The biases of linear layers written as MatMul + Add (how exporters write a linear layer on
+// inputs of rank > 2, e.g. a transformer's projections): MatMul weight initializer -> the float
+// initializer added to its output, when that holds one value per output column. The bias is a
+// learned weight of the layer as much as a Gemm's third input is.
+std::map<std::string, std::string> matmul_biases(const onnx::GraphProto& graph);
 
 }  // namespace nnc::onnxio

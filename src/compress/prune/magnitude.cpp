@@ -38,16 +38,24 @@ std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biase
   for (const auto& l : prunable_layers(model)) out.push_back({l.node, l.weight, l.params, false});
   if (!biases) return out;
   const auto& g = model.graph();
-  for (const auto& n : g.node())
-    for (int i : onnxio::weight_inputs(n).biases) {
-      if (i >= n.input_size() || n.input(i).empty()) continue;
-      const auto* b = onnxio::find_initializer(g, n.input(i));
+  const auto linear_biases = onnxio::matmul_biases(g);
+  for (const auto& n : g.node()) {
+    const auto io = onnxio::weight_inputs(n);
+    std::vector<std::string> names;
+    for (int i : io.biases)
+      if (i < n.input_size() && !n.input(i).empty()) names.push_back(n.input(i));
+    for (int i : io.weights)  // a MatMul layer's bias, added to its output
+      if (auto b = i < n.input_size() ? linear_biases.find(n.input(i)) : linear_biases.end(); b != linear_biases.end())
+        names.push_back(b->second);
+    for (const auto& name : names) {
+      const auto* b = onnxio::find_initializer(g, name);
       if (!b || b->data_type() != onnx::TensorProto::FLOAT) continue;
       if (std::any_of(out.begin(), out.end(), [&](const LayerTensor& t) { return t.name == b->name(); })) continue;
       int64_t params = 1;
       for (auto d : b->dims()) params *= d;
       if (params > 0) out.push_back({onnxio::node_label(n) + " bias", b->name(), params, true});
     }
+  }
   return out;
 }
 

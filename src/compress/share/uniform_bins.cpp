@@ -74,6 +74,7 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
       any_pruned = any_pruned || !m->second[i];
     }
   };
+  const auto linear_biases = share_biases ? onnxio::matmul_biases(g) : std::map<std::string, std::string>();
   for (const auto& n : g.node()) {
     const auto io = onnxio::weight_inputs(n);
     if (keep && !io.weights.empty() &&
@@ -86,9 +87,14 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
     }
     for (int i : io.weights)
       if (i < n.input_size() && !n.input(i).empty()) add(n.input(i));
-    if (share_biases)
+    if (share_biases) {
       for (int i : io.biases)
         if (i < n.input_size() && !n.input(i).empty()) add(n.input(i));
+      for (int i : io.weights)  // a MatMul layer's bias, added to its output
+        if (auto b = i < n.input_size() ? linear_biases.find(n.input(i)) : linear_biases.end();
+            b != linear_biases.end())
+          add(b->second);
+    }
   }
   NNC_CHECK_OPTION(!keep || kept_any, "keep_fp32", "'{}' matches no layer", keep_fp32);
   NNC_CHECK(!s.values.empty(), "model has nothing to share (no {} with an initializer weight)", onnxio::weight_operators());
