@@ -17,10 +17,12 @@ done
 D="$ROOT/tests/fixtures/qdq"
 node "$ROOT/tools/ort/ort_run.js" "$D/model.onnx" "$D/input.npy" "$WORK/qdq.npy"
 "$NNC" run "$D/model.onnx" --input "$D/input.npy" --output-dir "$WORK/qdq.ours" -q
-$PY - "$WORK/qdq.npy" "$WORK/qdq.ours/output_0.pb" <<'PYEOF' || die "qdq: ONNX Runtime differs from the engine"
+# (Without VNNI, ONNX Runtime's own int8 sums saturate: lib.sh's ort_int8_exact; then only close.)
+tol=1e-6; ort_int8_exact || { tol=0.05; echo "note: no VNNI on this CPU: ONNX Runtime's int8 kernels saturate, compared within $tol"; }
+$PY - "$WORK/qdq.npy" "$WORK/qdq.ours/output_0.pb" "$tol" <<'PYEOF' || die "qdq: ONNX Runtime differs from the engine"
 import sys, numpy as np, onnx
 from onnx import numpy_helper
 a, b = np.load(sys.argv[1]), numpy_helper.to_array(onnx.load_tensor(sys.argv[2]))
-d = np.abs(a - b).max(); print("qdq: ONNX Runtime vs engine max abs diff", d); sys.exit(0 if d <= 1e-6 else 1)
+d = np.abs(a - b).max(); print("qdq: ONNX Runtime vs engine max abs diff", d); sys.exit(0 if d <= float(sys.argv[3]) else 1)
 PYEOF
 echo "1 passed, 0 failed"

@@ -37,7 +37,9 @@ approx "$(json "$WORK/q.eval.json" "['top1']")" "$(json "$WORK/fp32.eval.json" "
   || die "int8 LeNet-5 within 0.5 pt of fp32 on the full test split"
 if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
   node "$ROOT/tools/ort/ort_eval.js" "$WORK/q.onnx" > "$WORK/q.ort.json"
-  approx "$(json "$WORK/q.ort.json" "['top1']")" "$(json "$WORK/q.eval.json" "['top1']")" 0.002 \
+  # (Without VNNI ONNX Runtime's int8 sums saturate, lib.sh's ort_int8_exact: agreement within 1 pt there.)
+  ORT_TOL=0.002; ort_int8_exact || { ORT_TOL=0.01; echo "note: no VNNI on this CPU: ONNX Runtime's int8 kernels saturate"; }
+  approx "$(json "$WORK/q.ort.json" "['top1']")" "$(json "$WORK/q.eval.json" "['top1']")" $ORT_TOL \
     || die "ONNX Runtime and the engine disagree on the QDQ model"
 fi
 # Weights only: int8 weights, no activation pairs, float biases (corrected; not with --no-bias-correction).
@@ -92,7 +94,7 @@ PYEOF
 if [ -d "$ROOT/tools/ort/node_modules/onnxruntime-node" ]; then
   node "$ROOT/tools/ort/ort_eval.js" "$WORK/pq.onnx" > "$WORK/pq.ort.json"
   "$NNC" eval "$WORK/pq.nnc" --json -q > "$WORK/pq.eval.json"
-  approx "$(json "$WORK/pq.ort.json" "['top1']")" "$(json "$WORK/pq.eval.json" "['top1']")" 0.002 \
+  approx "$(json "$WORK/pq.ort.json" "['top1']")" "$(json "$WORK/pq.eval.json" "['top1']")" $ORT_TOL \
     || die "ONNX Runtime and the engine disagree on the pruned int8 model"
 fi
 
