@@ -4,7 +4,7 @@
 # `--max-drop 1` with recipes/demo.yaml, and the built-in `--size` recipe at 1/30 of the fp32
 # bytes. ONNX Runtime measures every written model; the ratio is fp32 bytes / .nnc file bytes.
 # Usage: bash bench/unseen_compress.sh BUILD_DIR UNSEEN_DIR [MODEL...]
-#   (UNSEEN_DIR as made by `bash bench/unseen_models.sh UNSEEN_DIR`; THREADS, default 1)
+#   (UNSEEN_DIR as made by `/usr/bin/python3 bench/unseen_models.py UNSEEN_DIR 2`; THREADS, default 1)
 set -uo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 NNC="$(realpath "$1")/src/cli/nncompress"; U="$(realpath "$2")"; shift 2
