@@ -125,7 +125,8 @@ def quantize(model, images, labels, **options):
     channel, uint8 activations calibrated on the calibration images (unless weights_only=True),
     int32 biases. The Result's .onnx runs on ONNX Runtime's int8 kernels; .nnc holds the int8
     weights as coded integers. A pruned or shared model keeps its zeros and has its shared values
-    snapped to the int8 grid (options: weights_only, calibration, percentile, keep_fp32)."""
+    snapped to the int8 grid (options: weights_only, calibration, percentile, keep_fp32, reduce_range:
+    weights in [-63, 63], exact in ONNX Runtime on x86 CPUs without VNNI)."""
     return _run_step("quantize", model, images, labels, options)
 
 

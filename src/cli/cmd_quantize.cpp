@@ -30,6 +30,9 @@ void register_quantize_command(CLI::App& app) {
   cmd->add_option("--percentile", opts->qdq.percentile, "Share of the values the percentile range keeps")
       ->capture_default_str();
   cmd->add_option("--keep-fp32", opts->qdq.keep_fp32, "Regex of layers (node or weight names) left in float");
+  cmd->add_flag("--reduce-range", opts->qdq.reduce_range,
+                "Weights in [-63, 63] (7 bits) instead of [-127, 127]: exact in ONNX Runtime on x86 CPUs without VNNI, "
+                "whose int8 kernels can saturate on full-range weights");
   cmd->add_flag("--no-bias-correction{false}", opts->qdq.bias_correction,
                 "Keep the biases as they are (default: each Conv/Gemm bias corrected for the mean change of its outputs "
                 "the int8 grid makes, measured on the calibration images)");

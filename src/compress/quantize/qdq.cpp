@@ -100,19 +100,19 @@ onnx::NodeProto make_node(const std::string& op, std::vector<std::string> inputs
   return n;
 }
 
-// A weight of few distinct values (shared): the zero-aligned grid step s >= max|v| / 127 (so
-// that every value fits in [-127, 127]) with the least squared snapping error over its values,
-// sum_k n_k (v_k - s round(v_k / s))^2, searched over s = max|v| / m for m from 127 down to 64
-// in steps of 1/16. Values that fall between grid points move least when the step lines up with
-// the codebook's own spacing.
-float shared_grid_step(const at::Tensor& w) {
+// A weight of few distinct values (shared): the zero-aligned grid step s >= max|v| / qmax (so
+// that every value fits in [-qmax, qmax]) with the least squared snapping error over its values,
+// sum_k n_k (v_k - s round(v_k / s))^2, searched over s = max|v| / m for m from qmax down to
+// about qmax / 2 in steps of 1/16. Values that fall between grid points move least when the step
+// lines up with the codebook's own spacing.
+float shared_grid_step(const at::Tensor& w, int qmax) {
   const auto [values, inverse, counts] = at::_unique2(w.reshape({-1}), true, false, true);
   const auto v = values.to(at::kDouble), n = counts.to(at::kDouble);
   const double absmax = v.abs().max().item<double>();
   if (absmax == 0) return 1.0f;
-  double best = std::numeric_limits<double>::infinity(), best_step = absmax / 127;
-  for (int k = 0; k <= 63 * 16; ++k) {
-    const double step = absmax / (127.0 - k / 16.0);
+  double best = std::numeric_limits<double>::infinity(), best_step = absmax / qmax;
+  for (int k = 0; k <= (qmax / 2) * 16; ++k) {
+    const double step = absmax / (qmax - k / 16.0);
     const double err = (n * (v - at::round(v / step) * step).square()).sum().item<double>();
     if (err < best * (1 - 1e-9)) {
       best = err;
@@ -122,23 +122,24 @@ float shared_grid_step(const at::Tensor& w) {
   return static_cast<float>(best_step);
 }
 
-// Symmetric int8 per channel along `axis` (or per tensor): q in [-127, 127], scale = max|w| / 127
-// (a shared weight, per tensor: its best-fitting grid step, shared_grid_step).
+// Symmetric int8 per channel along `axis` (or per tensor): q in [-qmax, qmax] (127, or 63 with
+// reduce_range), scale = max|w| / qmax (a shared weight, per tensor: its best-fitting grid step,
+// shared_grid_step).
 struct QuantisedWeight {
   at::Tensor q, scale, dequantised;  // int8 values, scales, q x scale
 };
-QuantisedWeight quantise_weight(const at::Tensor& w, int64_t axis, bool per_channel, bool shared = false) {
+QuantisedWeight quantise_weight(const at::Tensor& w, int64_t axis, bool per_channel, bool shared, int qmax) {
   at::Tensor absmax;
   if (per_channel) {
     absmax = w.abs().movedim(axis, 0).reshape({w.size(axis), -1}).amax(1);
   } else {
     absmax = w.abs().max().reshape({});
   }
-  auto scale = at::where(absmax > 0, absmax / 127.0f, at::ones_like(absmax));
-  if (shared && !per_channel) scale = at::scalar_tensor(shared_grid_step(w), at::kFloat);
+  auto scale = at::where(absmax > 0, absmax / static_cast<float>(qmax), at::ones_like(absmax));
+  if (shared && !per_channel) scale = at::scalar_tensor(shared_grid_step(w, qmax), at::kFloat);
   std::vector<int64_t> shape(w.dim(), 1);
   if (per_channel) shape[axis] = w.size(axis);
-  auto q = at::round(w / scale.reshape(shape)).clamp(-127, 127).to(at::kChar);
+  auto q = at::round(w / scale.reshape(shape)).clamp(-qmax, qmax).to(at::kChar);
   return {q, scale, q.to(at::kFloat) * scale.reshape(shape)};
 }
 
@@ -384,7 +385,7 @@ QdqModel quantize_qdq(const onnx::ModelProto& input, const QdqOptions& o, const 
     const std::string wname = n.input(t.weight);
     const auto w = exec::to_tensor(*inits.at(wname)).to(at::kFloat);
     const bool per_channel = channels_allowed && !per_tensor.count(wname);
-    const auto qw = quantise_weight(w, t.axis, per_channel, per_tensor.count(wname) > 0);
+    const auto qw = quantise_weight(w, t.axis, per_channel, per_tensor.count(wname) > 0, o.reduce_range ? 63 : 127);
     const std::string q = fresh(wname + ".i8"), sc = fresh(wname + ".s"), zp = fresh(wname + ".zp");
     const std::string dq = fresh(wname + ".dq");
     new_inits.push_back(exec::from_tensor(qw.q, q));

@@ -24,6 +24,9 @@ struct QdqOptions {
   double percentile = 99.99;          // percentile calibration: the range keeps this share of |values|
   std::string keep_fp32;              // regex of node or weight names left in float ("" = none)
   bool bias_correction = true;        // Conv/Gemm biases corrected for the mean output change (calibration images)
+  // Weights in [-63, 63] (7 bits): ONNX Runtime's int8 kernels on x86 CPUs without VNNI sum pairs
+  // of u8 x s8 products in 16 bits, which full-range weights can saturate; 7-bit weights cannot.
+  bool reduce_range = false;
 
   template <typename V>
   void visit(V& v) {
@@ -32,6 +35,7 @@ struct QdqOptions {
     v("percentile", percentile);
     v("keep_fp32", keep_fp32);
     v("bias_correction", bias_correction);
+    v("reduce_range", reduce_range);
   }
   void validate() const;              // OptionError naming the field
 };
