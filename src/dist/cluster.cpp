@@ -202,15 +202,10 @@ Session::Session(Mode mode) {
 Session::~Session() {
 #if NNC_HAVE_MPI
   if (!started_) return;
-  if (g_failed) {
-    std::signal(SIGTERM, SIG_DFL);  // mpirun ends this rank too: no "finishing the current step" note
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 1);
-  }
   // MPI_Finalize waits for every rank: rank 0 first hears each one say it is quitting, so that a
   // rank that hangs ends the job with an error instead of holding it forever.
-  if (rank_ == 0 && size_ > 1 && !all_quit(size_)) {
-    std::signal(SIGTERM, SIG_DFL);
+  if (g_failed || (rank_ == 0 && size_ > 1 && !all_quit(size_))) {
+    std::signal(SIGTERM, SIG_DFL);  // mpirun ends this rank too: no "finishing the current step" note
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, 1);
   }

@@ -66,4 +66,16 @@ std::map<std::string, std::string> matmul_biases(const onnx::GraphProto& graph) 
   return out;
 }
 
+std::vector<std::string> layer_bias_names(const onnx::NodeProto& node,
+                                          const std::map<std::string, std::string>& matmul_biases) {
+  const auto io = weight_inputs(node);
+  std::vector<std::string> names;
+  for (int i : io.biases)
+    if (i < node.input_size() && !node.input(i).empty()) names.push_back(node.input(i));
+  for (int i : io.weights)
+    if (i < node.input_size())
+      if (auto b = matmul_biases.find(node.input(i)); b != matmul_biases.end()) names.push_back(b->second);
+  return names;
+}
+
 }  // namespace nnc::onnxio

@@ -28,4 +28,9 @@ WeightInputs weight_inputs(const onnx::NodeProto& node);
 // learned weight of the layer as much as a Gemm's third input is.
 std::map<std::string, std::string> matmul_biases(const onnx::GraphProto& graph);
 
+// The bias initializers of one node's layer: its own bias inputs (Conv/Gemm/RNN), then the bias
+// `matmul_biases` (of its graph) gives its MatMul weight.
+std::vector<std::string> layer_bias_names(const onnx::NodeProto& node,
+                                          const std::map<std::string, std::string>& matmul_biases);
+
 }  // namespace nnc::onnxio

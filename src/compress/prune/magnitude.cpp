@@ -40,14 +40,7 @@ std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biase
   const auto& g = model.graph();
   const auto linear_biases = onnxio::matmul_biases(g);
   for (const auto& n : g.node()) {
-    const auto io = onnxio::weight_inputs(n);
-    std::vector<std::string> names;
-    for (int i : io.biases)
-      if (i < n.input_size() && !n.input(i).empty()) names.push_back(n.input(i));
-    for (int i : io.weights)  // a MatMul layer's bias, added to its output
-      if (auto b = i < n.input_size() ? linear_biases.find(n.input(i)) : linear_biases.end(); b != linear_biases.end())
-        names.push_back(b->second);
-    for (const auto& name : names) {
+    for (const auto& name : onnxio::layer_bias_names(n, linear_biases)) {
       const auto* b = onnxio::find_initializer(g, name);
       if (!b || b->data_type() != onnx::TensorProto::FLOAT) continue;
       if (std::any_of(out.begin(), out.end(), [&](const LayerTensor& t) { return t.name == b->name(); })) continue;

@@ -87,14 +87,8 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
     }
     for (int i : io.weights)
       if (i < n.input_size() && !n.input(i).empty()) add(n.input(i));
-    if (share_biases) {
-      for (int i : io.biases)
-        if (i < n.input_size() && !n.input(i).empty()) add(n.input(i));
-      for (int i : io.weights)  // a MatMul layer's bias, added to its output
-        if (auto b = i < n.input_size() ? linear_biases.find(n.input(i)) : linear_biases.end();
-            b != linear_biases.end())
-          add(b->second);
-    }
+    if (share_biases)
+      for (const auto& name : onnxio::layer_bias_names(n, linear_biases)) add(name);
   }
   NNC_CHECK_OPTION(!keep || kept_any, "keep_fp32", "'{}' matches no layer", keep_fp32);
   NNC_CHECK(!s.values.empty(), "model has nothing to share (no {} with an initializer weight)", onnxio::weight_operators());
