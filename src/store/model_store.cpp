@@ -10,6 +10,7 @@
 #include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/core/files.hpp"
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/minify.hpp"
 #include "nncompress/onnx/model_io.hpp"
 #include "nncompress/onnx/sparse_initializers.hpp"
 #include "nncompress/store/tensor_bytes.hpp"
@@ -97,6 +98,7 @@ std::vector<uint8_t> pack_model(const onnx::ModelProto& model, const Compression
     }
   }
   onnx::ModelProto graph_only = model;
+  onnxio::minify_names(graph_only);  // while the stored weights' names are still initializers
   auto* inits = graph_only.mutable_graph()->mutable_initializer();
   std::size_t seen_indexed = 0;
   for (int i = inits->size() - 1; i >= 0; --i) {
