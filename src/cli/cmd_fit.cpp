@@ -57,7 +57,7 @@ void register_fit_command(CLI::App& app) {
   struct Opts {
     ModelIo io;
     compress::FitOptions fit;
-    bool no_remeasure = false, fp32_biases = false, no_keep_zeros = false;
+    bool no_remeasure = false, fp32_biases = false, fp32_other = false, no_keep_zeros = false;
     std::vector<std::string> sweep;
     GlobalOptions global;
     DataOptions data;
@@ -113,6 +113,10 @@ void register_fit_command(CLI::App& app) {
   cmd->add_option("--max-bits", f.max_bits, "Most bits per layer codebook")->capture_default_str()->group(advanced);
   cmd->add_flag("--prune-biases", f.prune_biases, "Biases may be pruned too (default: only quantised)")->group(advanced);
   cmd->add_flag("--fp32-biases", opts->fp32_biases, "Biases stay fp32 (default: quantised)")->group(advanced);
+  cmd->add_flag("--fp32-other", opts->fp32_other,
+                "The other learned parameters (LayerNorm scales and shifts, position embeddings, class tokens) stay fp32 "
+                "(default: quantised like biases)")
+      ->group(advanced);
   cmd->add_flag("--no-keep-zeros", opts->no_keep_zeros,
                 "Start from a pruned model's weights as dense, its pruned weights free to grow back (default: its exact "
                 "zeros stay zeros and fit prunes further and quantises what is left)")
@@ -136,6 +140,7 @@ void register_fit_command(CLI::App& app) {
     const auto control = apply_global_options(o.global);
     o.fit.remeasure = !o.no_remeasure;
     o.fit.biases = !o.fp32_biases;
+    o.fit.other = !o.fp32_other;
     o.fit.keep_zeros = !o.no_keep_zeros;
     o.fit.finetune.augment = o.fit.augment;
     if (!o.sweep.empty()) return run_sweep(o.fit, o.sweep, o.io, o.data, control, o.global.json);

@@ -59,6 +59,10 @@ void register_share_command(CLI::App& app) {
       ->capture_default_str()
       ->group(advanced);
   cmd->add_flag("--share-biases", s.share_biases, "Put biases in the codebook too")->group(advanced);
+  cmd->add_flag("--share-other", s.share_other,
+                "Put the other learned parameters in the codebook too: LayerNorm scales and shifts, position embeddings, "
+                "class tokens (float tensors of 16 values or more read as data), otherwise stored fp32")
+      ->group(advanced);
   auto* bias_on =
       cmd->add_flag("--bias-correction", opts->bias_correction,
                     "Correct each shared layer's bias for the mean output shift its shared weights cause (input means "

@@ -25,7 +25,7 @@ const char* const kDefaultRecipe = R"(# The built-in default recipe of `nncompre
 name: default
 description: >-
   Rate-distortion pruning climbed up its schedule with fine-tuning until its share of the
-  accuracy budget is used, weight sharing of the remaining weights and the biases on one
+  accuracy budget is used, weight sharing of the remaining weights, the biases and the other parameters on one
   codebook (pruned weights stay exact zeros), then fine-tuning of the shared codebook values.
 steps:
   - step: prune
@@ -37,7 +37,7 @@ steps:
       finetune: {epochs: 2, lr: 0.001, distill: 0.5, augment: "off"}
       final_epochs: 8
   - step: share
-    options: {share_biases: true}
+    options: {share_biases: true, share_other: true}
   - step: finetune
     options: {epochs: 3, lr: 0.0003, distill: 0.5, augment: "off"}
 )";
@@ -71,7 +71,7 @@ steps:
       finetune: {epochs: 3}
   - step: share
     route: shared
-    options: {size: cap, share_biases: true, max_evals: 400}
+    options: {size: cap, share_biases: true, share_other: true, max_evals: 400}
   - step: finetune
     route: shared
     options: {epochs: 2, lr: 0.0003, distill: 0.5, augment: "off"}

@@ -1,5 +1,6 @@
 #include "nncompress/onnx/weight_inputs.hpp"
 
+#include <set>
 #include <string_view>
 
 #include "nncompress/onnx/graph_builder.hpp"
@@ -76,6 +77,44 @@ std::vector<std::string> layer_bias_names(const onnx::NodeProto& node,
     if (i < node.input_size())
       if (auto b = matmul_biases.find(node.input(i)); b != matmul_biases.end()) names.push_back(b->second);
   return names;
+}
+
+std::vector<std::string> other_parameters(const onnx::GraphProto& graph, int64_t min_values) {
+  const auto biases = matmul_biases(graph);
+  std::set<std::string> layer_params;
+  for (const auto& n : graph.node()) {
+    for (int i : weight_inputs(n).weights)
+      if (i < n.input_size()) layer_params.insert(n.input(i));
+    for (const auto& b : layer_bias_names(n, biases)) layer_params.insert(b);
+  }
+  // Whether input `i` of `n` reads its tensor as data.
+  auto as_data = [](const onnx::NodeProto& n, int i) {
+    if (!(n.domain().empty() || n.domain() == "ai.onnx")) return false;
+    const auto& op = n.op_type();
+    if (op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Concat") return true;
+    if (op == "Expand" || op == "Gather") return i == 0;
+    if (op == "PRelu") return i == 1;
+    if (op == "Where") return i == 1 || i == 2;
+    if (op == "LayerNormalization" || op == "InstanceNormalization" || op == "GroupNormalization" ||
+        op == "BatchNormalization")
+      return i == 1 || i == 2;
+    return false;
+  };
+  std::map<std::string, bool> data_only;  // initializer -> every read is as data (and there is one)
+  for (const auto& n : graph.node())
+    for (int i = 0; i < n.input_size(); ++i) {
+      auto [it, fresh] = data_only.emplace(n.input(i), true);
+      it->second = it->second && as_data(n, i);
+    }
+  std::vector<std::string> out;
+  for (const auto& t : graph.initializer()) {
+    if (t.data_type() != onnx::TensorProto::FLOAT || layer_params.count(t.name())) continue;
+    int64_t values = 1;
+    for (auto d : t.dims()) values *= d;
+    auto read = data_only.find(t.name());
+    if (values >= min_values && read != data_only.end() && read->second) out.push_back(t.name());
+  }
+  return out;
 }
 
 }  // namespace nnc::onnxio

@@ -61,6 +61,13 @@ approx "$(json "$WORK/prune.json" "['sparsity']")" 0.5 0.01 || die "prune: spars
 approx "$(json "$WORK/lr.json" "['top1_after']")" "$(ort_top1 "$WORK/mix_lr.onnx")" 0.0001 || die "lowrank: ONNX Runtime disagrees"
 "$NNC" prune "$Z/opset17_mix.onnx" "${D[@]}" --sparsity 0.7 -o "$WORK/mix_p.onnx" --json > "$WORK/mp.json"
 approx "$(json "$WORK/mp.json" "['top1_after']")" "$(ort_top1 "$WORK/mix_p.onnx")" 0.0001 || die "prune: ONNX Runtime disagrees"
+# --share-other: LayerNormalization's scale and shift and PRelu's slope join the codebook (no fp32 left).
+"$NNC" share "$Z/opset17_mix.onnx" "${D[@]}" --share-biases --share-other --pop 8 --gens 2 --max-merge-evals 10 --max-drop 50 \
+  -o "$WORK/mix_s.onnx" --nnc "$WORK/mix_s.nnc" --json > "$WORK/ms.json"
+approx "$(json "$WORK/ms.json" "['top1_after']")" "$(ort_top1 "$WORK/mix_s.onnx")" 0.0001 || die "share --share-other: ONNX Runtime disagrees"
+"$NNC" info "$WORK/mix_s.nnc" > "$WORK/ms.info"
+grep -q "raw fp32 0 B" "$WORK/ms.info" || die "share --share-other: fp32 tensors left: $(sed -n 2p "$WORK/ms.info")"
+grep -Eq "^  norm.weight .* indexed" "$WORK/ms.info" || die "share --share-other: the LayerNorm scale is not in the codebook"
 # A model without normalisation metadata and no --mean/--std: the normalisation is inferred on
 # held-out training images when one candidate is clearly best, recorded in what we write, and
 # the accuracy equals the one with the given values. tests/fixtures/pytorch/cnn_bn.onnx (trained

@@ -203,3 +203,38 @@ TEST(WeightInputs, MatMulBiasesAreTheInitializersAddedPerOutputColumn) {
   const auto biases = matmul_biases(b.build().graph());
   EXPECT_EQ(biases, (std::map<std::string, std::string>{{"w1", "b1"}, {"w2", "b2"}}));
 }
+
+// What is neither a layer's weight nor its bias but learned all the same (a transformer's
+// LayerNorm scale and shift, position embedding, an embedding table, a BatchNorm's scale): read
+// as data only, 16 values or more. Shapes, scale factors and statistics are left alone.
+TEST(WeightInputs, OtherParametersAreTheLearnedTensorsReadAsData) {
+  GraphBuilder b;
+  b.add_input("x", {-1, 16});
+  b.add_input("ids", {-1}, onnx::TensorProto::INT64);
+  nnc::exec::add_initializer(b, "w", torch::ones({16, 16}));
+  nnc::exec::add_initializer(b, "bias", torch::ones({16}));
+  nnc::exec::add_initializer(b, "gamma", torch::ones({16}));
+  nnc::exec::add_initializer(b, "beta", torch::ones({16}));
+  nnc::exec::add_initializer(b, "pos", torch::ones({2, 16}));
+  nnc::exec::add_initializer(b, "table", torch::ones({10, 16}));
+  nnc::exec::add_initializer(b, "small", torch::ones({4}));
+  nnc::exec::add_initializer(b, "scales", torch::ones({16}));  // also read by Resize: not data only
+  nnc::exec::add_initializer(b, "bn_scale", torch::ones({16}));
+  nnc::exec::add_initializer(b, "bn_mean", torch::ones({16}));
+  nnc::exec::add_initializer(b, "bn_var", torch::ones({16}));
+  nnc::exec::add_initializer(b, "bn_b", torch::ones({16}));
+  b.add_node("MatMul", {"x", "w"}, {"m"});
+  b.add_node("Add", {"m", "bias"}, {"y1"});
+  b.add_node("Mul", {"y1", "gamma"}, {"y2"});
+  b.add_node("Add", {"beta", "y2"}, {"y3"});
+  b.add_node("Add", {"y3", "pos"}, {"y4"});
+  b.add_node("Gather", {"table", "ids"}, {"e"});
+  b.add_node("Mul", {"y4", "small"}, {"y5"});
+  b.add_node("Add", {"y5", "scales"}, {"y6"});
+  b.add_node("Resize", {"y6", "", "scales"}, {"y7"});
+  b.add_node("BatchNormalization", {"y7", "bn_scale", "bn_b", "bn_mean", "bn_var"}, {"y"});
+  b.add_output("y", {-1, 16});
+  b.add_output("e", {-1, 16});
+  EXPECT_EQ(other_parameters(b.build().graph()),
+            (std::vector<std::string>{"gamma", "beta", "pos", "table", "bn_scale", "bn_b"}));
+}

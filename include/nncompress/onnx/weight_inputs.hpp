@@ -33,4 +33,12 @@ std::map<std::string, std::string> matmul_biases(const onnx::GraphProto& graph);
 std::vector<std::string> layer_bias_names(const onnx::NodeProto& node,
                                           const std::map<std::string, std::string>& matmul_biases);
 
+// The learned parameters that are neither a layer's weight nor its bias: float initializers of at
+// least `min_values` values read only where a tensor is used as data (Add, Sub, Mul, Div, Concat,
+// Expand, Where's branches, Gather's table, PRelu's slope, the scale and shift of
+// Layer/Instance/Group/BatchNormalization): LayerNorm scales and shifts, position embeddings,
+// class tokens. Tensors read as a shape, a scale factor or a statistic (Resize, Reshape, a
+// BatchNormalization's mean and variance, ...) are not among them. In initializer order.
+std::vector<std::string> other_parameters(const onnx::GraphProto& graph, int64_t min_values = 16);
+
 }  // namespace nnc::onnxio

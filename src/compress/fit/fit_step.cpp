@@ -179,7 +179,7 @@ nlohmann::json FitStep::apply(CompressedModel& model, Context& context) const {
       model.set_model(std::move(folded));
     }
   }
-  const auto layers = prune::layer_tensors(model.model(), o.biases);
+  const auto layers = prune::layer_tensors(model.model(), o.biases, o.other);
   NNC_CHECK(!layers.empty(), "{}: no compressible weights ({} weights as float initializers)", model.source(),
             onnxio::weight_operators());
   std::vector<std::string> names;

@@ -33,22 +33,29 @@ std::vector<PrunableLayer> prunable_layers(const onnx::ModelProto& model) {
   return out;
 }
 
-std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biases) {
+std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biases, bool other) {
   std::vector<LayerTensor> out;
   for (const auto& l : prunable_layers(model)) out.push_back({l.node, l.weight, l.params, false});
-  if (!biases) return out;
   const auto& g = model.graph();
-  const auto linear_biases = onnxio::matmul_biases(g);
-  for (const auto& n : g.node()) {
-    for (const auto& name : onnxio::layer_bias_names(n, linear_biases)) {
-      const auto* b = onnxio::find_initializer(g, name);
-      if (!b || b->data_type() != onnx::TensorProto::FLOAT) continue;
-      if (std::any_of(out.begin(), out.end(), [&](const LayerTensor& t) { return t.name == b->name(); })) continue;
-      int64_t params = 1;
-      for (auto d : b->dims()) params *= d;
-      if (params > 0) out.push_back({onnxio::node_label(n) + " bias", b->name(), params, true});
+  auto values = [](const onnx::TensorProto& t) {
+    int64_t n = 1;
+    for (auto d : t.dims()) n *= d;
+    return n;
+  };
+  if (biases) {
+    const auto linear_biases = onnxio::matmul_biases(g);
+    for (const auto& n : g.node()) {
+      for (const auto& name : onnxio::layer_bias_names(n, linear_biases)) {
+        const auto* b = onnxio::find_initializer(g, name);
+        if (!b || b->data_type() != onnx::TensorProto::FLOAT) continue;
+        if (std::any_of(out.begin(), out.end(), [&](const LayerTensor& t) { return t.name == b->name(); })) continue;
+        if (values(*b) > 0) out.push_back({onnxio::node_label(n) + " bias", b->name(), values(*b), true});
+      }
     }
   }
+  if (other)
+    for (const auto& name : onnxio::other_parameters(g))
+      out.push_back({name, name, values(*onnxio::find_initializer(g, name)), true});
   return out;
 }
 

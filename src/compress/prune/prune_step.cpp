@@ -694,7 +694,7 @@ nlohmann::json PruneStep::apply(CompressedModel& model, Context& context) const 
   const int64_t cap = parse_byte_size(options_.size);
   const auto folded = fold_batchnorm(model.model());
   std::vector<std::string> weights, biases;
-  for (const auto& t : prune::layer_tensors(folded, true)) (t.bias ? biases : weights).push_back(t.name);
+  for (const auto& t : prune::layer_tensors(folded, true, true)) (t.bias ? biases : weights).push_back(t.name);
   NNC_CHECK(!weights.empty(), "{}: no prunable weights ({} weights as float initializers)", model.source(),
             onnxio::weight_operators());
   const auto s = fit::sparsity_for_size(folded, weights, biases, cap, options_.size_bits);

@@ -106,7 +106,7 @@ nlohmann::json ShareStep::apply(CompressedModel& model, Context& context) const 
   int folded_bn = 0;
   auto folded = fold_batchnorm(model.model(), &folded_bn);
   exec::Engine engine(folded);
-  auto shared = share::collect_shared(folded, o.share_biases, model.masks(), o.keep_fp32);
+  auto shared = share::collect_shared(folded, o.share_biases, model.masks(), o.keep_fp32, o.share_other);
   // How far apart the tensors' ranges are (largest max |w| over smallest): folded BatchNorm can
   // make it 1000x, where one absolute grid leaves the narrow tensors one or two bins.
   double range_spread = 1;

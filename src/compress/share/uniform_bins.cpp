@@ -38,7 +38,8 @@ void refresh_values(Codebook& cb) {
 }  // namespace
 
 SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
-                         const std::map<std::string, std::vector<uint8_t>>& masks, const std::string& keep_fp32) {
+                         const std::map<std::string, std::vector<uint8_t>>& masks, const std::string& keep_fp32,
+                         bool share_other) {
   SharedSet s;
   std::optional<std::regex> keep;
   if (!keep_fp32.empty()) {
@@ -90,6 +91,14 @@ SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
     if (share_biases)
       for (const auto& name : onnxio::layer_bias_names(n, linear_biases)) add(name);
   }
+  if (share_other)
+    for (const auto& name : onnxio::other_parameters(g)) {
+      if (keep && std::regex_search(name, *keep)) {
+        kept_any = true;
+        continue;
+      }
+      add(name);
+    }
   NNC_CHECK_OPTION(!keep || kept_any, "keep_fp32", "'{}' matches no layer", keep_fp32);
   NNC_CHECK(!s.values.empty(), "model has nothing to share (no {} with an initializer weight)", onnxio::weight_operators());
   s.offsets.push_back(s.values.size());

@@ -182,6 +182,28 @@ TEST(UniformBins, NothingToShareAndBadKAreErrors) {
   EXPECT_THROW(share::uniform_bins(random_set(10, 3), 0), Error);
 }
 
+// A transformer's LayerNorm scale and shift join the codebook with share_other, after the layer
+// weights and biases; keep_fp32 leaves them out by name like a layer.
+TEST(UniformBins, OtherParametersAreSharedOnRequest) {
+  onnxio::GraphBuilder b;
+  b.add_input("x", {-1, 16});
+  exec::add_initializer(b, "w", torch::randn({16, 16}));
+  exec::add_initializer(b, "bias", torch::randn({16}));
+  exec::add_initializer(b, "gamma", torch::ones({16}));
+  exec::add_initializer(b, "beta", torch::zeros({16}));
+  b.add_node("MatMul", {"x", "w"}, {"m"});
+  b.add_node("Add", {"m", "bias"}, {"y1"});
+  b.add_node("Mul", {"y1", "gamma"}, {"y2"});
+  b.add_node("Add", {"y2", "beta"}, {"y"});
+  b.add_output("y", {-1, 16});
+  const auto model = b.build();
+  EXPECT_EQ(share::collect_shared(model, true).names, (std::vector<std::string>{"w", "bias"}));
+  const auto all = share::collect_shared(model, true, {}, "", true);
+  EXPECT_EQ(all.names, (std::vector<std::string>{"w", "bias", "gamma", "beta"}));
+  EXPECT_EQ(all.values.size(), 16u * 16u + 3u * 16u);
+  EXPECT_EQ(share::collect_shared(model, false, {}, "gam", true).names, (std::vector<std::string>{"w", "beta"}));
+}
+
 TEST(FoldBatchNorm, FoldedModelComputesTheSameFunction) {
   torch::manual_seed(4);
   onnxio::GraphBuilder b;

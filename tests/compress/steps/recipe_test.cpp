@@ -53,6 +53,7 @@ TEST(Recipe, TheDefaultPrunesUpItsScheduleThenSharesThenTrainsTheCodebook) {
   auto share = compress::make_recipe_step(r, r.steps[1], 0.2);
   EXPECT_DOUBLE_EQ(share.extract<compress::ShareStep>()->options_.max_drop, 0.2);
   EXPECT_TRUE(share.extract<compress::ShareStep>()->options_.share_biases);
+  EXPECT_TRUE(share.extract<compress::ShareStep>()->options_.share_other);
 }
 
 TEST(Recipe, TheSizeRecipeIsPruningToTheCapsSparsityThenFitWorkingToTheCommandsCap) {

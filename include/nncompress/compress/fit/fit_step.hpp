@@ -43,6 +43,9 @@ struct FitOptions {
   double min_density = 1e-3;
   bool biases = true;           // biases are quantised too (else stored as fp32)
   bool prune_biases = false;    // ... and pruned (output allocation; the Euclidean one always may)
+  // The other learned parameters (LayerNorm scales and shifts, position embeddings, class tokens:
+  // onnxio::other_parameters) are quantised like biases too (else stored as fp32).
+  bool other = true;
   // A pruned model's exact zeros stay zeros: ADMM trains with them held and the projection keeps
   // only nonzero weights, so fit prunes further and quantises what pruning left (false: fit
   // starts from the weights as dense, and pruned weights may grow back).
@@ -82,6 +85,7 @@ struct FitOptions {
     v("min_density", min_density);
     v("biases", biases);
     v("prune_biases", prune_biases);
+    v("other", other);
     v("keep_zeros", keep_zeros);
     v("distortion", distortion);
     v("allocation", allocation);

@@ -22,13 +22,15 @@ std::vector<PrunableLayer> prunable_layers(const onnx::ModelProto& model);
 
 // A tensor compressed by the steps that choose sparsity and codebooks per tensor (fit, and
 // pruning's size estimate): every prunable layer's weight and, with `biases`, the float biases
-// that go with them (onnxio::weight_inputs), weights first.
+// that go with them (onnxio::weight_inputs), weights first; with `other`, then the other learned
+// parameters (onnxio::other_parameters: LayerNorm scales and shifts, position embeddings), which
+// count as biases (quantised, not pruned by default).
 struct LayerTensor {
   std::string label, name;
   int64_t params = 0;
   bool bias = false;
 };
-std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biases);
+std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biases, bool other = false);
 
 // Keep-mask (1 = kept) that prunes round(fraction * numel) weights of smallest magnitude.
 // Weights already zero are pruned first, so an already-pruned weight is never revived while

@@ -27,6 +27,9 @@ struct ShareOptions {
   int max_groups = 24, max_stride = 8;  // extended mode: stride genes, largest stride
   int max_merge_evals = 3000;
   bool share_biases = false;
+  // The other learned parameters too (onnxio::other_parameters: LayerNorm scales and shifts,
+  // position embeddings, class tokens), which are otherwise stored as fp32.
+  bool share_other = false;
   std::string keep_fp32;                // regex of layers (node or weight names) left out, in fp32
   std::optional<bool> bias_correction;  // default: on in extended mode, off in paper mode
   std::optional<bool> error_feedback;   // default: on in extended mode, off in paper mode
@@ -53,6 +56,7 @@ struct ShareOptions {
     v("max_stride", max_stride);
     v("max_merge_evals", max_merge_evals);
     v("share_biases", share_biases);
+    v("share_other", share_other);
     v("keep_fp32", keep_fp32);
     v("bias_correction", bias_correction);
     v("error_feedback", error_feedback);

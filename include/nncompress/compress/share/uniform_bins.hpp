@@ -42,14 +42,15 @@ struct SharedSet {
   static SharedSet load(dist::ArchiveReader& r);
 };
 
-// Weights of every layer (onnxio::weight_inputs); biases too when `share_biases`. `masks`
+// Weights of every layer (onnxio::weight_inputs); biases too when `share_biases`; the other
+// learned parameters (onnxio::other_parameters) when `share_other`. `masks`
 // (weight name -> 1 kept / 0 pruned per element) marks pruned weights. Throws if there is
 // nothing to share.
 // `keep_fp32` (a regex searched in node and weight names, "" for none) leaves the layers it
 // matches out (fp32); one that matches no layer is an error naming the option.
 SharedSet collect_shared(const onnx::ModelProto& model, bool share_biases,
                          const std::map<std::string, std::vector<uint8_t>>& masks = {},
-                         const std::string& keep_fp32 = {});
+                         const std::string& keep_fp32 = {}, bool share_other = false);
 
 // Each tensor's max |w| over its unpruned weights (its range on the absolute grid).
 std::vector<float> tensor_ranges(const SharedSet& set);
