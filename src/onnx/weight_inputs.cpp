@@ -1,9 +1,12 @@
 #include "nncompress/onnx/weight_inputs.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 #include <string_view>
 
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
 
 namespace nnc::onnxio {
 namespace {
@@ -112,7 +115,11 @@ std::vector<std::string> other_parameters(const onnx::GraphProto& graph, int64_t
     int64_t values = 1;
     for (auto d : t.dims()) values *= d;
     auto read = data_only.find(t.name());
-    if (values >= min_values && read != data_only.end() && read->second) out.push_back(t.name());
+    if (values < min_values || read == data_only.end() || !read->second) continue;
+    // An attention mask of -inf or -1e9 is a constant, not a parameter to quantise.
+    const auto v = float_values(t);
+    if (std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x) && std::abs(x) <= 1e6f; }))
+      out.push_back(t.name());
   }
   return out;
 }

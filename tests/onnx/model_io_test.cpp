@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "nncompress/core/error.hpp"
 #include "nncompress/core/files.hpp"
@@ -223,6 +224,8 @@ TEST(WeightInputs, OtherParametersAreTheLearnedTensorsReadAsData) {
   nnc::exec::add_initializer(b, "bn_mean", torch::ones({16}));
   nnc::exec::add_initializer(b, "bn_var", torch::ones({16}));
   nnc::exec::add_initializer(b, "bn_b", torch::ones({16}));
+  nnc::exec::add_initializer(b, "mask", torch::full({16}, -std::numeric_limits<float>::infinity()));
+  nnc::exec::add_initializer(b, "mask2", torch::full({16}, -1e9));
   b.add_node("MatMul", {"x", "w"}, {"m"});
   b.add_node("Add", {"m", "bias"}, {"y1"});
   b.add_node("Mul", {"y1", "gamma"}, {"y2"});
@@ -232,7 +235,9 @@ TEST(WeightInputs, OtherParametersAreTheLearnedTensorsReadAsData) {
   b.add_node("Mul", {"y4", "small"}, {"y5"});
   b.add_node("Add", {"y5", "scales"}, {"y6"});
   b.add_node("Resize", {"y6", "", "scales"}, {"y7"});
-  b.add_node("BatchNormalization", {"y7", "bn_scale", "bn_b", "bn_mean", "bn_var"}, {"y"});
+  b.add_node("BatchNormalization", {"y7", "bn_scale", "bn_b", "bn_mean", "bn_var"}, {"y8"});
+  b.add_node("Add", {"y8", "mask"}, {"y9"});
+  b.add_node("Add", {"y9", "mask2"}, {"y"});
   b.add_output("y", {-1, 16});
   b.add_output("e", {-1, 16});
   EXPECT_EQ(other_parameters(b.build().graph()),

@@ -38,7 +38,8 @@ std::vector<std::string> layer_bias_names(const onnx::NodeProto& node,
 // Expand, Where's branches, Gather's table, PRelu's slope, the scale and shift of
 // Layer/Instance/Group/BatchNormalization): LayerNorm scales and shifts, position embeddings,
 // class tokens. Tensors read as a shape, a scale factor or a statistic (Resize, Reshape, a
-// BatchNormalization's mean and variance, ...) are not among them. In initializer order.
+// BatchNormalization's mean and variance, ...) are not among them, nor are tensors holding a value
+// that is not finite or beyond ±1e6 (attention masks). In initializer order.
 std::vector<std::string> other_parameters(const onnx::GraphProto& graph, int64_t min_values = 16);
 
 }  // namespace nnc::onnxio
