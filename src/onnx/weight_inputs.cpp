@@ -106,16 +106,14 @@ std::vector<std::string> other_parameters(const onnx::GraphProto& graph, int64_t
   std::map<std::string, bool> data_only;  // initializer -> every read is as data (and there is one)
   for (const auto& n : graph.node())
     for (int i = 0; i < n.input_size(); ++i) {
-      auto [it, fresh] = data_only.emplace(n.input(i), true);
+      auto it = data_only.try_emplace(n.input(i), true).first;
       it->second = it->second && as_data(n, i);
     }
   std::vector<std::string> out;
   for (const auto& t : graph.initializer()) {
     if (t.data_type() != onnx::TensorProto::FLOAT || layer_params.count(t.name())) continue;
-    int64_t values = 1;
-    for (auto d : t.dims()) values *= d;
     auto read = data_only.find(t.name());
-    if (values < min_values || read == data_only.end() || !read->second) continue;
+    if (element_count(t) < min_values || read == data_only.end() || !read->second) continue;
     // An attention mask of -inf or -1e9 is a constant, not a parameter to quantise.
     const auto v = float_values(t);
     if (std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x) && std::abs(x) <= 1e6f; }))

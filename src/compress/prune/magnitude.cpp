@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "nncompress/onnx/graph_builder.hpp"
+#include "nncompress/onnx/tensor_proto.hpp"
 #include "nncompress/onnx/weight_inputs.hpp"
 
 namespace nnc::prune {
@@ -37,11 +38,6 @@ std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biase
   std::vector<LayerTensor> out;
   for (const auto& l : prunable_layers(model)) out.push_back({l.node, l.weight, l.params, false});
   const auto& g = model.graph();
-  auto values = [](const onnx::TensorProto& t) {
-    int64_t n = 1;
-    for (auto d : t.dims()) n *= d;
-    return n;
-  };
   if (biases) {
     const auto linear_biases = onnxio::matmul_biases(g);
     for (const auto& n : g.node()) {
@@ -49,13 +45,14 @@ std::vector<LayerTensor> layer_tensors(const onnx::ModelProto& model, bool biase
         const auto* b = onnxio::find_initializer(g, name);
         if (!b || b->data_type() != onnx::TensorProto::FLOAT) continue;
         if (std::any_of(out.begin(), out.end(), [&](const LayerTensor& t) { return t.name == b->name(); })) continue;
-        if (values(*b) > 0) out.push_back({onnxio::node_label(n) + " bias", b->name(), values(*b), true});
+        if (const auto params = onnxio::element_count(*b); params > 0)
+          out.push_back({onnxio::node_label(n) + " bias", b->name(), params, true});
       }
     }
   }
   if (other)
     for (const auto& name : onnxio::other_parameters(g))
-      out.push_back({name, name, values(*onnxio::find_initializer(g, name)), true});
+      out.push_back({name, name, onnxio::element_count(*onnxio::find_initializer(g, name)), true});
   return out;
 }
 
